@@ -1,0 +1,463 @@
+"""Configuration: one typed object, loaded and validated once.
+
+A config directory holds up to four YAML files:
+
+- ``settings.yaml`` (optional): database, schedule, fetch/extract limits, retention;
+- ``feeds.yaml``: the feeds to poll;
+- ``topics.yaml``: the watched topics (see :mod:`monitor.classify`);
+- ``alerts.yaml`` (optional): alert routes (topics -> apprise URLs).
+
+String values may reference environment variables as ``${NAME}`` or
+``${NAME:-default}``; a reference to an unset variable with no default is an
+error that names the file and key. Every error is a :class:`ConfigError` with
+the file, the key and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.errors import ConfigError
+
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+CONFIG_FILES = ("settings.yaml", "feeds.yaml", "topics.yaml", "alerts.yaml")
+
+
+def default_db_url() -> str:
+    """The documented default: ``$XDG_DATA_HOME/newsmon/newsmon.db``."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite:///{base / 'newsmon' / 'newsmon.db'}"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- settings -----------------------------------------------------------------
+
+
+class Schedule(Strict):
+    interval_minutes: float = Field(10, gt=0)
+    cron: str | None = None
+    digest_cron: str = "0 * * * *"
+
+
+class FetchSettings(Strict):
+    timeout_s: float = Field(20, gt=0)
+    connect_timeout_s: float = Field(10, gt=0)
+    max_bytes: int = Field(10_000_000, gt=0)
+    max_redirects: int = Field(5, ge=0)
+    user_agent: str = "newsmon/0.1 (+https://github.com/newsmon/newsmon)"
+    concurrency: int = Field(32, ge=1)
+    per_host_concurrency: int = Field(2, ge=1)
+    per_host_delay_s: float = Field(0.25, ge=0)
+    backoff_base_minutes: float = Field(5, gt=0)
+    backoff_max_hours: float = Field(24, gt=0)
+    max_entries_per_feed: int = Field(200, ge=1)
+    allow_private_networks: bool = True
+
+
+class ExtractSettings(Strict):
+    workers: int = Field(0, ge=0, description="0 means one per CPU core")
+    timeout_s: float = Field(30, gt=0)
+    max_tasks_per_worker: int = Field(500, ge=1)
+    batch_size: int = Field(50, ge=1)
+
+
+class RetentionSettings(Strict):
+    prune_text_after_days: int | None = Field(30, ge=1)
+
+
+class AlertSettings(Strict):
+    retry_base_minutes: float = Field(5, gt=0)
+    retry_max_minutes: float = Field(240, gt=0)
+    dead_after_hours: float = Field(48, gt=0)
+    evidence_sentences: int = Field(3, ge=0)
+    max_article_age_hours: float | None = Field(
+        72, gt=0, description="hits on older articles are stored but not alerted; null: no limit")
+
+
+class Settings(Strict):
+    database: str | None = None
+    schedule: Schedule = Schedule()
+    fetch: FetchSettings = FetchSettings()
+    extract: ExtractSettings = ExtractSettings()
+    retention: RetentionSettings = RetentionSettings()
+    alerts: AlertSettings = AlertSettings()
+
+
+# --- feeds --------------------------------------------------------------------
+
+
+class FeedConfig(Strict):
+    url: str
+    name: str | None = None
+    tags: list[str] = []
+    interval_minutes: float | None = Field(None, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        v = v.strip()
+        if not re.match(r"^https?://[^/\s]+", v, re.I):
+            raise ValueError(f"not an http(s) URL: {v!r}")
+        return v
+
+
+class FeedsFile(Strict):
+    feeds: list[FeedConfig] = []
+
+    @model_validator(mode="after")
+    def _unique(self) -> FeedsFile:
+        seen: set[str] = set()
+        for f in self.feeds:
+            if f.url in seen:
+                raise ValueError(f"feed listed twice: {f.url}")
+            seen.add(f.url)
+        return self
+
+
+# --- topics -------------------------------------------------------------------
+
+
+class Term(Strict):
+    """A term written out: ``{text: IRGC, case_sensitive: true}``."""
+
+    text: str = Field(min_length=1)
+    case_sensitive: bool = False
+    weight: float = Field(1.0, gt=0)
+
+
+TermSpec = Union[str, Term]
+
+
+class Group(Strict):
+    terms: list[TermSpec] = Field(min_length=1)
+    weight: float = Field(1.0, ge=0)
+    description: str | None = None
+
+
+class Exclusion(Strict):
+    """Terms that cancel matches of other groups within ``window`` tokens."""
+
+    terms: list[TermSpec] = Field(min_length=1)
+    window: int = Field(6, ge=0)
+
+
+class GroupRef(Strict):
+    group: str
+    min: int = Field(1, ge=1)
+
+
+class AllOf(Strict):
+    all: list[Rule] = Field(min_length=1)
+
+
+class AnyOf(Strict):
+    any: list[Rule] = Field(min_length=1)
+
+
+class NoneOf(Strict):
+    none: list[Rule] = Field(min_length=1)
+
+
+class AtLeast(Strict):
+    at_least: int = Field(ge=1)
+    of: list[Rule] = Field(min_length=1)
+
+
+class Sentence(Strict):
+    """True when one sentence alone satisfies the inner rule."""
+
+    sentence: Rule
+
+
+_RULE_KEYS = {"group": "group", "all": "all", "any": "any", "none": "none",
+              "at_least": "at_least", "of": "at_least", "sentence": "sentence"}
+
+
+def _rule_kind(v: Any) -> str | None:
+    if isinstance(v, str):
+        return "name"
+    if isinstance(v, dict):
+        for k in v:
+            if k in _RULE_KEYS:
+                return _RULE_KEYS[k]
+        return None
+    for cls, tag in ((GroupRef, "group"), (AllOf, "all"), (AnyOf, "any"), (NoneOf, "none"),
+                     (AtLeast, "at_least"), (Sentence, "sentence")):
+        if isinstance(v, cls):
+            return tag
+    return None
+
+
+# A rule is a group name, or one of the nodes above, told apart by its key.
+Rule = Annotated[
+    Union[
+        Annotated[str, Tag("name")],
+        Annotated[GroupRef, Tag("group")],
+        Annotated[AllOf, Tag("all")],
+        Annotated[AnyOf, Tag("any")],
+        Annotated[NoneOf, Tag("none")],
+        Annotated[AtLeast, Tag("at_least")],
+        Annotated[Sentence, Tag("sentence")],
+    ],
+    Discriminator(_rule_kind, custom_error_type="rule",
+                  custom_error_message="a rule is a group name or a mapping with one of the "
+                  "keys group, all, any, none, at_least (with of), sentence"),
+]
+for _m in (AllOf, AnyOf, NoneOf, AtLeast, Sentence):
+    _m.model_rebuild()
+
+
+class FieldWeights(Strict):
+    title: float = Field(3.0, ge=0)
+    lead: float = Field(2.0, ge=0)
+    body: float = Field(1.0, ge=0)
+    lead_chars: int = Field(400, ge=0)
+
+
+class TopicConfig(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    description: str = ""
+    language: str = "en"
+    groups: dict[str, Group] = Field(min_length=1)
+    rule: Rule | None = None
+    exclude: list[Exclusion] = []
+    weights: FieldWeights = FieldWeights()
+    saturation: float = Field(2.0, gt=0, description="count at which a group is ~63% saturated")
+    threshold: float = Field(0.3, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _rule_names_exist(self) -> TopicConfig:
+        if self.rule is not None:
+            for name in _rule_group_names(self.rule):
+                if name not in self.groups:
+                    known = ", ".join(sorted(self.groups))
+                    raise ValueError(f"rule names unknown group {name!r} (groups: {known})")
+        return self
+
+    @property
+    def version(self) -> str:
+        """A short hash of the definition: stored with every hit."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _rule_group_names(rule: Any) -> list[str]:
+    if isinstance(rule, str):
+        return [rule]
+    if isinstance(rule, GroupRef):
+        return [rule.group]
+    if isinstance(rule, (AllOf, AnyOf, NoneOf)):
+        children = rule.all if isinstance(rule, AllOf) else (
+            rule.any if isinstance(rule, AnyOf) else rule.none)
+        return [n for c in children for n in _rule_group_names(c)]
+    if isinstance(rule, AtLeast):
+        return [n for c in rule.of for n in _rule_group_names(c)]
+    if isinstance(rule, Sentence):
+        return _rule_group_names(rule.sentence)
+    return []
+
+
+class TopicsFile(Strict):
+    topics: list[TopicConfig] = []
+
+    @model_validator(mode="after")
+    def _unique(self) -> TopicsFile:
+        ids = [t.id for t in self.topics]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"topic id used twice: {', '.join(sorted(dup))}")
+        return self
+
+
+# --- alerts -------------------------------------------------------------------
+
+
+class Route(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    topics: list[str] = Field(["*"], min_length=1)
+    min_score: float = Field(0.0, ge=0, le=1)
+    urls: list[str] = []
+    mode: Literal["instant", "digest"] = "instant"
+    format: Literal["auto", "markdown", "html", "text"] = "auto"
+
+    @field_validator("urls")
+    @classmethod
+    def _drop_empty(cls, v: list[str]) -> list[str]:
+        # ``${VAR:-}`` that resolves to nothing switches a URL off.
+        return [u.strip() for u in v if u and u.strip()]
+
+    def wants(self, topic_id: str, score: float) -> bool:
+        return ("*" in self.topics or topic_id in self.topics) and score >= self.min_score
+
+
+class AlertsFile(Strict):
+    routes: list[Route] = []
+
+    @model_validator(mode="after")
+    def _unique(self) -> AlertsFile:
+        names = [r.name for r in self.routes]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"route name used twice: {', '.join(sorted(dup))}")
+        return self
+
+
+# --- the whole ------------------------------------------------------------------
+
+
+class Config(BaseModel):
+    """Everything newsmon needs, validated."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    directory: Path | None = None
+    settings: Settings = Settings()
+    feeds: list[FeedConfig] = []
+    topics: list[TopicConfig] = []
+    routes: list[Route] = []
+
+    @property
+    def database_url(self) -> str:
+        return os.environ.get("NEWSMON_DB") or self.settings.database or default_db_url()
+
+    def topic(self, topic_id: str) -> TopicConfig:
+        for t in self.topics:
+            if t.id == topic_id:
+                return t
+        raise KeyError(topic_id)
+
+
+def _substitute(value: Any, file: str, path: str) -> Any:
+    if isinstance(value, str):
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(file, path, f"environment variable {name} is not set")
+        return ENV_REF.sub(repl, value)
+    if isinstance(value, list):
+        return [_substitute(v, file, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _substitute(v, file, f"{path}.{k}" if path else str(k))
+                for k, v in value.items()}
+    return value
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"name", "group", "all", "any", "none", "at_least", "sentence", "str",
+                      "Term", "function-after[_http_url(), str]"} and out.endswith(
+                          ("rule", "]", "sentence")):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _friendly(loc: tuple[Any, ...], err: dict[str, Any], data: Any) -> str:
+    msg = str(err["msg"])
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {loc[-1]!r}"
+    if err["type"] == "missing":
+        return f"required key {loc[-1]!r} is missing"
+    return msg.removeprefix("Value error, ")
+
+
+def load_yaml_model(path: Path, model: type[Strict]) -> Any:
+    """Read one YAML file into ``model``; raise ConfigError naming file and key."""
+    file = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(file, "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(file, "", f"cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(file, where, f"invalid YAML: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "", "expected a mapping at the top level")
+    raw = _substitute(raw, file, "")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        # Unions report one error per branch; the most specific (longest loc) is
+        # the one a person means.
+        errors = exc.errors()
+        best = max(errors, key=lambda e: len(_loc(tuple(e["loc"]))))
+        loc = tuple(best["loc"])
+        raise ConfigError(file, _loc(loc), _friendly(loc, best, raw)) from None
+
+
+def load_config(directory: str | Path | None = None) -> Config:
+    """Load and validate the config directory (``$NEWSMON_CONFIG`` or ``./config``)."""
+    d = Path(directory or os.environ.get("NEWSMON_CONFIG") or "config")
+    if not d.is_dir():
+        raise ConfigError(str(d), "", "config directory not found")
+    for extra in sorted(d.glob("*.y*ml")):
+        if extra.name not in CONFIG_FILES and extra.suffix in {".yaml", ".yml"}:
+            raise ConfigError(str(extra), "",
+                              f"unexpected file (expected one of {', '.join(CONFIG_FILES)})")
+    settings = (load_yaml_model(d / "settings.yaml", Settings)
+                if (d / "settings.yaml").exists() else Settings())
+    feeds = (load_yaml_model(d / "feeds.yaml", FeedsFile).feeds
+             if (d / "feeds.yaml").exists() else [])
+    topics = load_yaml_model(d / "topics.yaml", TopicsFile).topics
+    routes = (load_yaml_model(d / "alerts.yaml", AlertsFile).routes
+              if (d / "alerts.yaml").exists() else [])
+    known = {t.id for t in topics}
+    for i, r in enumerate(routes):
+        for t in r.topics:
+            if t != "*" and t not in known:
+                raise ConfigError(str(d / "alerts.yaml"), f"routes[{i}].topics",
+                                  f"unknown topic {t!r} (topics: {', '.join(sorted(known))})")
+        for j, url in enumerate(r.urls):
+            problem = _apprise_problem(url)
+            if problem:
+                raise ConfigError(str(d / "alerts.yaml"), f"routes[{i}].urls[{j}]", problem)
+    return Config(directory=d, settings=settings, feeds=feeds, topics=topics, routes=routes)
+
+
+def _apprise_problem(url: str) -> str | None:
+    """None if apprise understands the URL; the message never shows its credentials."""
+    import apprise
+
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    try:
+        ok = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    except Exception:  # noqa: BLE001
+        ok = None
+    if ok:
+        return None
+    return (f"apprise does not understand this URL (scheme {scheme!r}); "
+            "see https://github.com/caronc/apprise/wiki")

@@ -1,0 +1,225 @@
+"""HTTP fetching: polite, bounded, conditional.
+
+Our own httpx client (feedparser and trafilatura have no timeouts): a total time
+limit per request, a response size cap (counted after decompression, so a gzip
+bomb stops at the cap), a redirect limit with loop detection, conditional GET
+with stored validators, ``Retry-After`` on 429/503, and per-host concurrency and
+spacing under a bound on overall concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from monitor.config import FetchSettings
+from monitor.errors import FetchError
+
+FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, "
+               "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5")
+PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+MAX_HOST_WAIT_S = 15.0
+
+
+@dataclass
+class FetchResult:
+    url: str  # final URL after redirects
+    status: int
+    body: bytes | None  # None when the server said 304 Not Modified
+    headers: dict[str, str] = field(default_factory=dict)
+    moved_to: str | None = None  # set when every redirect on the way was permanent
+    elapsed_s: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.headers.get("last-modified")
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now_dt = datetime.fromtimestamp(now if now is not None else time.time(), UTC)
+    return max(0.0, (when - now_dt).total_seconds())
+
+
+class _Host:
+    def __init__(self, concurrency: int) -> None:
+        self.sem = asyncio.Semaphore(concurrency)
+        self.lock = asyncio.Lock()
+        self.next_start = 0.0
+        self.blocked_until = 0.0
+
+
+class Fetcher:
+    """An async HTTP client shared by one polling cycle."""
+
+    def __init__(self, settings: FetchSettings | None = None) -> None:
+        self.settings = s = settings or FetchSettings()
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx.Timeout(s.timeout_s, connect=s.connect_timeout_s),
+            headers={"User-Agent": s.user_agent, "Accept-Encoding": "gzip, deflate"},
+            limits=httpx.Limits(max_connections=s.concurrency * 2,
+                                max_keepalive_connections=s.concurrency),
+        )
+        self._all = asyncio.Semaphore(s.concurrency)
+        self._hosts: dict[str, _Host] = {}
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _host(self, url: str) -> _Host:
+        key = urlsplit(url).netloc.lower()
+        h = self._hosts.get(key)
+        if h is None:
+            h = self._hosts[key] = _Host(self.settings.per_host_concurrency)
+        return h
+
+    async def _polite_start(self, host: _Host) -> None:
+        async with host.lock:
+            now = time.monotonic()
+            wait_blocked = host.blocked_until - now
+            if wait_blocked > MAX_HOST_WAIT_S:
+                raise FetchError(f"host asked us to wait {wait_blocked:.0f}s (Retry-After)",
+                                 status=429, retry_after=wait_blocked)
+            start = max(now, host.next_start, host.blocked_until)
+            host.next_start = start + self.settings.per_host_delay_s
+        delay = start - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def fetch(self, url: str, *, etag: str | None = None,
+                    last_modified: str | None = None, accept: str = FEED_ACCEPT) -> FetchResult:
+        """GET ``url``; raise :class:`FetchError` for anything but a usable answer."""
+        total = self.settings.timeout_s * 2 + self.settings.connect_timeout_s
+        t0 = time.monotonic()
+        try:
+            async with asyncio.timeout(total):
+                result = await self._fetch(url, etag, last_modified, accept)
+        except TimeoutError:
+            raise FetchError(f"timed out after {total:.0f}s") from None
+        result.elapsed_s = time.monotonic() - t0
+        return result
+
+    async def _fetch(self, url: str, etag: str | None, last_modified: str | None,
+                     accept: str) -> FetchResult:
+        seen: list[str] = [url]
+        all_permanent = True
+        current = url
+        for _ in range(self.settings.max_redirects + 1):
+            scheme = urlsplit(current).scheme.lower()
+            if scheme not in {"http", "https"}:
+                raise FetchError(f"unsupported URL scheme {scheme!r}: {current}")
+            headers = {"Accept": accept}
+            # Validators belong to the URL they were stored for.
+            if current == url:
+                if etag:
+                    headers["If-None-Match"] = etag
+                if last_modified:
+                    headers["If-Modified-Since"] = last_modified
+            status, resp_headers, body = await self._one(current, headers)
+            if status in (301, 302, 303, 307, 308):
+                location = resp_headers.get("location")
+                if not location:
+                    raise FetchError(f"HTTP {status} without a Location header", status=status)
+                nxt = urljoin(current, location.strip())
+                if nxt in seen:
+                    raise FetchError(f"redirect loop: {' -> '.join(seen + [nxt])}", status=status)
+                all_permanent = all_permanent and status in (301, 308)
+                seen.append(nxt)
+                current = nxt
+                continue
+            moved = current if (current != url and all_permanent) else None
+            if status == 304:
+                return FetchResult(current, 304, None, resp_headers, moved)
+            if status in (429, 503):
+                ra = parse_retry_after(resp_headers.get("retry-after"))
+                if ra is not None:
+                    self._host(current).blocked_until = time.monotonic() + min(ra, 3600)
+                raise FetchError(f"HTTP {status}" + (f", Retry-After {ra:.0f}s" if ra else ""),
+                                 status=status, retry_after=ra)
+            if status == 410:
+                raise FetchError("HTTP 410 Gone: the publisher removed this URL", status=410)
+            if status >= 400:
+                raise FetchError(f"HTTP {status}", status=status)
+            if status != 200 and status >= 300:
+                raise FetchError(f"HTTP {status}", status=status)
+            return FetchResult(current, status, body, resp_headers, moved)
+        raise FetchError(f"more than {self.settings.max_redirects} redirects: "
+                         f"{' -> '.join(seen)}")
+
+    async def _one(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        host = self._host(url)
+        async with self._all, host.sem:
+            await self._polite_start(host)
+            try:
+                async with self._client.stream("GET", url, headers=headers) as resp:
+                    h = {k.lower(): v for k, v in resp.headers.items()}
+                    if resp.status_code != 200:
+                        return resp.status_code, h, b""
+                    declared = h.get("content-length", "")
+                    if declared.isdigit() and int(declared) > self.settings.max_bytes:
+                        raise FetchError(f"response too large: {int(declared):,} bytes "
+                                         f"(limit {self.settings.max_bytes:,})")
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in resp.aiter_bytes():
+                        size += len(chunk)
+                        if size > self.settings.max_bytes:
+                            raise FetchError(f"response larger than the limit of "
+                                             f"{self.settings.max_bytes:,} bytes")
+                        chunks.append(chunk)
+                    return resp.status_code, h, b"".join(chunks)
+            except FetchError:
+                raise
+            except httpx.TimeoutException as exc:
+                raise FetchError(f"timed out ({type(exc).__name__})") from None
+            except httpx.ConnectError as exc:
+                raise FetchError(f"cannot connect: {_reason(exc)}") from None
+            except httpx.DecodingError as exc:
+                raise FetchError(f"corrupt compressed body: {_reason(exc)}") from None
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                raise FetchError(f"connection broken: {_reason(exc)}") from None
+            except httpx.HTTPError as exc:
+                raise FetchError(f"{type(exc).__name__}: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return "DNS lookup failed (no such host)"
+    return text.splitlines()[0][:300]

@@ -1,0 +1,104 @@
+"""Worker processes for the CPU work: extraction then classification, per page.
+
+trafilatura can hang or crash on hostile pages and is not thread-safe, so each
+page is analysed in a worker process (pebble) with a time limit. A worker that
+times out or dies is replaced; workers are recycled after N pages to bound
+memory growth. Classification runs in the same worker, on the extracted text,
+so only small results travel back.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from pebble import ProcessExpired, ProcessPool
+
+from monitor.classify import Classifier, TopicResult
+from monitor.config import TopicConfig
+from monitor.errors import ExtractError
+from monitor.extract import Extracted, extract_html
+
+_classifier: Classifier | None = None
+
+
+@dataclass
+class PageJob:
+    key: str
+    html: bytes
+    url: str
+
+
+@dataclass
+class Analysis:
+    key: str
+    extracted: Extracted | None
+    error: str | None = None
+    results: list[TopicResult] = field(default_factory=list)
+
+
+def _init(topics: list[dict[str, Any]]) -> None:
+    global _classifier
+    _classifier = Classifier([TopicConfig.model_validate(t) for t in topics])
+
+
+def analyse(job: PageJob, classifier: Classifier | None = None) -> Analysis:
+    """Extract then classify one page (in a worker, or inline)."""
+    clf = classifier or _classifier
+    assert clf is not None, "worker not initialised"
+    try:
+        ex = extract_html(job.html, job.url)
+    except ExtractError as exc:
+        return Analysis(job.key, None, str(exc))
+    return Analysis(job.key, ex, None, clf.classify(ex.title, ex.text))
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1))
+
+
+class WorkerPool:
+    """Analyses pages in worker processes, each page under a time limit."""
+
+    def __init__(self, topics: Sequence[TopicConfig], *, workers: int = 0,
+                 timeout_s: float = 30, max_tasks: int = 500) -> None:
+        self.timeout_s = timeout_s
+        self.workers = workers or default_workers()
+        ctx = multiprocessing.get_context("forkserver")
+        # Workers fork from a server that already imported the heavy modules.
+        ctx.set_forkserver_preload(["monitor.workers"])
+        self._pool = ProcessPool(max_workers=self.workers, max_tasks=max_tasks,
+                                 initializer=_init,
+                                 initargs=([t.model_dump(mode="json") for t in topics],),
+                                 context=ctx)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.stop()
+        self._pool.join(timeout=10)
+
+    def analyse_many(self, jobs: Iterable[PageJob]) -> Iterator[Analysis]:
+        """Results in job order; a timeout or crash becomes an Analysis with an error."""
+        futures = [(job, self._pool.schedule(analyse, args=(job,), timeout=self.timeout_s))
+                   for job in jobs]
+        for job, fut in futures:
+            try:
+                yield fut.result()
+            except FutureTimeout:
+                yield Analysis(job.key, None,
+                               f"extraction timed out after {self.timeout_s:.0f}s (worker replaced)")
+            except ProcessExpired as exc:
+                yield Analysis(job.key, None,
+                               f"extraction worker crashed (exit code {exc.exitcode}); replaced")
+            except Exception as exc:  # noqa: BLE001 - a page must never stop the run
+                yield Analysis(job.key, None, f"extraction failed: {type(exc).__name__}: {exc}")
