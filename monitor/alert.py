@@ -36,7 +36,8 @@ def mask_url(url: str) -> str:
         obj = None
     if obj:
         try:
-            return str(obj.url(privacy=True))
+            # apprise's own defaults (retry=, overflow=, ...) only add noise to a display.
+            return str(obj.url(privacy=True)).split("?", 1)[0]
         except Exception:  # noqa: BLE001
             pass
     scheme = url.split("://", 1)[0] if "://" in url else "?"

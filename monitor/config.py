@@ -30,6 +30,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -40,10 +41,17 @@ ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 CONFIG_FILES = ("settings.yaml", "feeds.yaml", "topics.yaml", "alerts.yaml")
 
 
-def default_db_url() -> str:
-    """The documented default: ``$XDG_DATA_HOME/newsmon/newsmon.db``."""
+def data_dir() -> Path:
+    """Where newsmon keeps its state: ``$NEWSMON_HOME`` or ``$XDG_DATA_HOME/newsmon``."""
+    if os.environ.get("NEWSMON_HOME"):
+        return Path(os.environ["NEWSMON_HOME"])
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return f"sqlite:///{base / 'newsmon' / 'newsmon.db'}"
+    return base / "newsmon"
+
+
+def default_db_url() -> str:
+    """The documented default: ``sqlite:///<data dir>/newsmon.db``."""
+    return f"sqlite:///{data_dir() / 'newsmon.db'}"
 
 
 class Strict(BaseModel):
@@ -71,7 +79,8 @@ class FetchSettings(Strict):
     backoff_base_minutes: float = Field(5, gt=0)
     backoff_max_hours: float = Field(24, gt=0)
     max_entries_per_feed: int = Field(200, ge=1)
-    allow_private_networks: bool = True
+    # Off by default: a feed (or its redirect) must not reach the monitor's own network.
+    allow_private_networks: bool = False
 
 
 class ExtractSettings(Strict):
@@ -246,14 +255,18 @@ class TopicConfig(Strict):
     saturation: float = Field(2.0, gt=0, description="count at which a group is ~63% saturated")
     threshold: float = Field(0.3, ge=0, le=1)
 
-    @model_validator(mode="after")
-    def _rule_names_exist(self) -> TopicConfig:
-        if self.rule is not None:
-            for name in _rule_group_names(self.rule):
-                if name not in self.groups:
-                    known = ", ".join(sorted(self.groups))
+    @field_validator("rule")
+    @classmethod
+    def _rule_names_exist(cls, rule: Any, info: ValidationInfo) -> Any:
+        # A field validator (not a model one) so the error's key is "topics[i].rule";
+        # ``groups`` is declared first, so it is validated by now (absent if invalid).
+        groups = info.data.get("groups")
+        if rule is not None and groups is not None:
+            for name in _rule_group_names(rule):
+                if name not in groups:
+                    known = ", ".join(sorted(groups))
                     raise ValueError(f"rule names unknown group {name!r} (groups: {known})")
-        return self
+        return rule
 
     @property
     def version(self) -> str:
@@ -366,17 +379,33 @@ def _substitute(value: Any, file: str, path: str) -> Any:
     return value
 
 
+_RULE_TAGS = {"name", "group", "all", "any", "none", "at_least", "sentence"}
+_TERM_TAGS = {"str", "Term"}
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
+    # pydantic puts a union's tag into the location ("rule", "any", "any", 0): drop
+    # the tag only where a union sits, so that a field that happens to share a tag's
+    # name ("feeds[0].name", "rule.any") is kept.
     out = ""
+    tags: set[str] = set()
+    prev: Any = None
     for part in loc:
+        if part in tags:
+            tags = set()
+            continue
+        tags = set()
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {"name", "group", "all", "any", "none", "at_least", "sentence", "str",
-                      "Term", "function-after[_http_url(), str]"} and out.endswith(
-                          ("rule", "]", "sentence")):
-            continue
+            if prev in {"all", "any", "none", "of"}:
+                tags = _RULE_TAGS
+            elif prev in {"terms"}:
+                tags = _TERM_TAGS
         else:
             out += f".{part}" if out else str(part)
+            if part in {"rule", "sentence"}:
+                tags = _RULE_TAGS
+        prev = part
     return out
 
 
@@ -412,9 +441,9 @@ def load_yaml_model(path: Path, model: type[Strict]) -> Any:
         return model.model_validate(raw)
     except ValidationError as exc:
         # Unions report one error per branch; the most specific (longest loc) is
-        # the one a person means.
+        # the one a person means, and of equals an unknown key (a typo) says most.
         errors = exc.errors()
-        best = max(errors, key=lambda e: len(_loc(tuple(e["loc"]))))
+        best = max(errors, key=lambda e: (len(e["loc"]), e["type"] == "extra_forbidden"))
         loc = tuple(best["loc"])
         raise ConfigError(file, _loc(loc), _friendly(loc, best, raw)) from None
 
@@ -461,3 +490,37 @@ def _apprise_problem(url: str) -> str | None:
         return None
     return (f"apprise does not understand this URL (scheme {scheme!r}); "
             "see https://github.com/caronc/apprise/wiki")
+
+
+def add_feeds(directory: str | Path, feeds: list[dict[str, str]], *,
+              dry_run: bool = False) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Append feeds to ``feeds.yaml`` (comments kept); skip URLs already there.
+
+    The file is re-validated after the change and restored if it no longer loads.
+    """
+    path = Path(directory) / "feeds.yaml"
+    existing = load_yaml_model(path, FeedsFile).feeds if path.exists() else []
+    known = {f.url.rstrip("/") for f in existing}
+    added, skipped = [], []
+    for f in feeds:
+        key = f["url"].strip().rstrip("/")
+        (skipped if key in known else added).append(f)
+        known.add(key)
+    if dry_run or not added:
+        return added, skipped
+    before = path.read_text(encoding="utf-8") if path.exists() else "feeds:\n"
+    text = before if before.endswith("\n") else before + "\n"
+    if not re.search(r"^feeds\s*:", text, re.M):
+        text += "feeds:\n"
+    text += "  # imported from OPML\n"
+    for f in added:
+        text += f"  - url: {json.dumps(f['url'])}\n"
+        if f.get("name"):
+            text += f"    name: {json.dumps(f['name'], ensure_ascii=False)}\n"
+    path.write_text(text, encoding="utf-8")
+    try:
+        load_yaml_model(path, FeedsFile)
+    except ConfigError:
+        path.write_text(before, encoding="utf-8")
+        raise
+    return added, skipped

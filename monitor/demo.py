@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -45,9 +46,11 @@ def write_config(directory: Path, *, topics_from: Path, feed_urls: list[str],
     (directory / "alerts.yaml").write_text(yaml.safe_dump({"routes": routes}, sort_keys=False))
     # The demo pages are real articles from past years: alert on them even so.
     base: dict[str, object] = {"schedule": {"interval_minutes": 1},
-                               "alerts": {"max_article_age_hours": None}}
+                               "alerts": {"max_article_age_hours": None},
+                               "fetch": {"allow_private_networks": True}}
     for k, v in (settings or {}).items():
-        base[k] = v
+        merged = dict(base.get(k) or {}) if isinstance(v, dict) else None  # type: ignore[call-overload]
+        base[k] = {**merged, **v} if merged is not None else v
     (directory / "settings.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
     return directory
 
@@ -79,3 +82,78 @@ def world(topics_from: Path, directory: Path | None = None,
         server.stop()
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_demo(topics_from: Path, out: Path, *, use_prefect: bool = True,
+             echo: Callable[[str], None] = print) -> dict[str, object]:
+    """Two cycles over the demo world into ``out/newsmon-demo.db``; print what happened."""
+    import os
+
+    from monitor.config import load_config
+    from monitor.store import Store
+
+    out.mkdir(parents=True, exist_ok=True)
+    db_path = (out / "newsmon-demo.db").resolve()
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db_path) + suffix).unlink(missing_ok=True)
+    db_url = f"sqlite:///{db_path}"
+    os.environ["NEWSMON_DB"] = db_url
+    result: dict[str, object] = {}
+    with world(topics_from, directory=out) as w:
+        config = load_config(w.config_dir)
+        echo(f"demo world on {w.server.base}: {len(w.feed_urls)} feeds, "
+             f"SMTP server on 127.0.0.1:{w.smtp.port}, chat webhook on {w.webhook.base}")
+        summaries = []
+        for label in ("first cycle", "second cycle (same feeds again)"):
+            echo(f"\n== {label}")
+            s = _cycle(config, use_prefect)
+            summaries.append(s)
+            echo(f"feeds: {s['feeds_polled']} polled, {s['feeds_ok']} with new content, "
+                 f"{s['feeds_not_modified']} answered 304 Not Modified, "
+                 f"{s['feeds_failed']} failed")
+            echo(f"articles: {s['articles_new']} new, {s['articles_merged']} seen again; "
+                 f"hits: {s['hits_new']} new; alerts sent: {s['alerts_sent']}")
+        store = Store(db_url)
+        hits = store.hits(limit=100)
+        echo("\n== hits")
+        for h, a in hits:
+            echo(f"#{h.id} [{h.topic_id}] score {h.score:.2f}: {a.title}")
+            for sent in (h.evidence or {}).get("sentences", [])[:2]:
+                echo(f"    > {sent['text'][:220]}")
+        misses = [a for a in _articles(store) if a not in {x.id for _, x in hits}]
+        echo(f"({len(misses)} other articles stored, not hits)")
+        echo("\n== what the alert channels received")
+        for m in w.smtp.messages:
+            echo(f"email to {m['To']}: {m['Subject']}")
+        for p in w.webhook.received:
+            echo(f"chat webhook: {p.get('title')}")
+        result = {"summaries": summaries, "hits": len(hits), "emails": len(w.smtp.messages),
+                  "webhooks": len(w.webhook.received)}
+    rel = os.path.relpath(db_path)
+    echo("\n== next")
+    echo(f"newsmon --db sqlite:///{rel} hits")
+    echo(f"newsmon --db sqlite:///{rel} hits show 1")
+    echo(f"newsmon --db sqlite:///{rel} hits mark 1 relevant")
+    return result
+
+
+def _cycle(config: Any, use_prefect: bool) -> dict[str, Any]:
+    if use_prefect:
+        from flows.cycle import cycle
+
+        return dict(cycle(config_dir=str(config.directory), force=True))
+    from monitor.pipeline import run_cycle
+    from monitor.store import Store
+    from monitor.workers import WorkerPool
+
+    with WorkerPool.for_config(config) as pool:
+        return run_cycle(Store(config.database_url), config, force=True, pool=pool).as_dict()
+
+
+def _articles(store: Any) -> list[int]:
+    from sqlmodel import select
+
+    from monitor.store import Article
+
+    with store.session() as s:
+        return list(s.exec(select(Article.id)).all())

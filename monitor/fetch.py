@@ -10,6 +10,7 @@ spacing under a bound on overall concurrency.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import email.utils
 import time
 from dataclasses import dataclass, field
@@ -144,6 +145,8 @@ class Fetcher:
             scheme = urlsplit(current).scheme.lower()
             if scheme not in {"http", "https"}:
                 raise FetchError(f"unsupported URL scheme {scheme!r}: {current}")
+            if not self.settings.allow_private_networks:
+                await _refuse_private(current)
             headers = {"Accept": accept}
             # Validators belong to the URL they were stored for.
             if current == url:
@@ -216,6 +219,21 @@ class Fetcher:
                 raise FetchError(f"connection broken: {_reason(exc)}") from None
             except httpx.HTTPError as exc:
                 raise FetchError(f"{type(exc).__name__}: {_reason(exc)}") from None
+
+
+async def _refuse_private(url: str) -> None:
+    """Refuse loopback, private, link-local and reserved addresses (a feed or a redirect
+    must not reach the monitor's own network, e.g. a cloud metadata endpoint)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        raise FetchError(f"cannot connect: DNS lookup failed for {host!r}") from None
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0])
+        if not ip.is_global:
+            raise FetchError(f"refused: {host} resolves to the non-public address {ip} "
+                             f"(fetch.allow_private_networks is false)")
 
 
 def _reason(exc: BaseException) -> str:

@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -325,7 +325,8 @@ def commit_feeds(store: Store, polls: Sequence[FeedPoll]) -> CycleSummary:
     s = CycleSummary()
     for p in polls:
         p.feed.last_outcome = p.outcome
-        store.save_feed(p.feed)
+    store.save_feeds([p.feed for p in polls])
+    for p in polls:
         s.feeds_polled += 1
         s.entries_new += p.new_entries
         if p.outcome == "ok":
@@ -358,26 +359,43 @@ def prune(store: Store, config: Config) -> CycleSummary:
     return CycleSummary(texts_pruned=store.prune_text(days) if days else 0)
 
 
-# --- the whole cycle without Prefect -------------------------------------------------------
+# --- the whole cycle ------------------------------------------------------------------
+
+Runner = Callable[..., Any]
+
+
+def direct(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a step as a plain call (the Prefect flow passes a runner that makes it a task)."""
+    return step(*args, **kwargs)
 
 
 def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None = None,
               force: bool = False, pool: WorkerPool | None = None,
-              feed_batch: int = 50) -> CycleSummary:
-    """Poll due feeds, process new articles, send instant alerts. Returns the summary."""
+              feed_batch: int = 50, run: Runner = direct) -> CycleSummary:
+    """Poll due feeds, process new articles, send instant alerts; record and return the summary.
+
+    ``run(step, *args)`` executes each step; :mod:`flows.cycle` passes one that runs
+    it as a Prefect task, so the flow and this function are the same code.
+    """
     started = datetime.now(UTC)
     summary = CycleSummary()
     owner = worker_id()
-    feeds = claim_feeds(store, config, owner=owner, only_urls=only_urls, force=force)
+    feeds = run(claim_feeds, store, config, owner=owner, only_urls=only_urls, force=force)
     summary.feeds_due = len(feeds)
     clf = Classifier(config.topics)
     size = config.settings.extract.batch_size
     for fb in batches(feeds, feed_batch):
-        polls, candidates = poll_feeds(store, config, fb)
-        for cb in batches(candidates, size):
-            summary.add(process_articles(store, config, cb, pool=pool, classifier=clf))
-        summary.add(commit_feeds(store, polls))
-    summary.add(send_alerts(store, config))
-    summary.add(prune(store, config))
+        try:
+            polls, candidates = run(poll_feeds, store, config, fb)
+            for cb in batches(candidates, size):
+                summary.add(run(process_articles, store, config, cb, pool=pool,
+                                classifier=clf))
+            summary.add(run(commit_feeds, store, polls))
+        except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the cycle
+            log.exception("feed batch failed; its leases expire and it is retried")
+            summary.errors.append(f"batch of {len(fb)} feeds failed: {exc!r}")
+            store.release_feeds([f.id for f in fb if f.id is not None], owner)
+    summary.add(run(send_alerts, store, config))
+    summary.add(run(prune, store, config))
     store.save_run("cycle", started, summary.as_dict())
     return summary

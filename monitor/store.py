@@ -300,17 +300,36 @@ class Store:
 
     def save_feed(self, feed: Feed) -> None:
         """Write back a feed's health after a poll and release its lease."""
+        self.save_feeds([feed])
+
+    def save_feeds(self, feeds: Sequence[Feed]) -> None:
+        """Write back the health of polled feeds and release their leases, in one transaction."""
+        if not feeds:
+            return
         with self.session(write=True) as s:
-            row = s.get(Feed, feed.id)
-            if row is None:
-                return
-            for k in ("fetch_url", "title", "etag", "last_modified", "body_hash", "last_polled_at",
-                      "last_success_at", "last_status", "last_outcome", "last_error",
-                      "consecutive_failures", "next_poll_at", "gone", "notice"):
-                setattr(row, k, getattr(feed, k))
-            row.entries_total = (row.entries_total or 0) + (feed.entries_total or 0)
-            row.lease_owner, row.lease_until = None, None
-            s.add(row)
+            rows = {r.id: r for r in s.exec(select(Feed).where(
+                Feed.id.in_([f.id for f in feeds])))}  # type: ignore[union-attr]
+            for feed in feeds:
+                row = rows.get(feed.id)
+                if row is None:
+                    continue
+                for k in ("fetch_url", "title", "etag", "last_modified", "body_hash",
+                          "last_polled_at", "last_success_at", "last_status", "last_outcome",
+                          "last_error", "consecutive_failures", "next_poll_at", "gone", "notice"):
+                    setattr(row, k, getattr(feed, k))
+                row.entries_total = (row.entries_total or 0) + (feed.entries_total or 0)
+                row.lease_owner, row.lease_until = None, None
+                s.add(row)
+
+    def release_feeds(self, feed_ids: Sequence[int], owner: str) -> None:
+        """Give back leases without recording a poll (the batch failed before it finished)."""
+        if not feed_ids:
+            return
+        with self.session(write=True) as s:
+            for row in s.exec(select(Feed).where(Feed.id.in_(list(feed_ids)))  # type: ignore[union-attr]
+                              .where(Feed.lease_owner == owner)):
+                row.lease_owner, row.lease_until = None, None
+                s.add(row)
 
     def known_entry_keys(self, feed_id: int, keys: Sequence[str]) -> set[str]:
         if not keys:

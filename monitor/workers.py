@@ -19,7 +19,7 @@ from typing import Any
 from pebble import ProcessExpired, ProcessPool
 
 from monitor.classify import Classifier, TopicResult
-from monitor.config import TopicConfig
+from monitor.config import Config, TopicConfig
 from monitor.errors import ExtractError
 from monitor.extract import Extracted, extract_html
 
@@ -76,6 +76,12 @@ class WorkerPool:
                                  initializer=_init,
                                  initargs=([t.model_dump(mode="json") for t in topics],),
                                  context=ctx)
+
+    @classmethod
+    def for_config(cls, config: Config) -> WorkerPool:
+        e = config.settings.extract
+        return cls(config.topics, workers=e.workers, timeout_s=e.timeout_s,
+                   max_tasks=e.max_tasks_per_worker)
 
     def __enter__(self) -> WorkerPool:
         return self

@@ -1,0 +1,129 @@
+"""Run newsmon on a schedule: the cycle (and digest) as served Prefect deployments.
+
+A schedule needs a real Prefect server (the temporary one a plain flow call starts
+cannot schedule). With ``PREFECT_API_URL`` set, newsmon serves against that server;
+without it, :class:`LocalPrefectServer` starts ``prefect server start`` on loopback,
+waits until it is healthy, and stops it on exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+
+import flows  # noqa: F401 - offline defaults
+from monitor.config import Config, data_dir
+from monitor.localserve import free_port
+
+log = logging.getLogger("newsmon.serve")
+
+
+class LocalPrefectServer:
+    """``prefect server start`` on loopback with its own home, for as long as needed."""
+
+    def __init__(self, home: Path | None = None, port: int = 0,
+                 startup_timeout_s: float = 180) -> None:
+        self.home = home or data_dir() / "prefect"
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        self.startup_timeout_s = startup_timeout_s
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> LocalPrefectServer:
+        self.home.mkdir(parents=True, exist_ok=True)
+        prefect_bin = Path(sys.executable).with_name("prefect")
+        env = dict(os.environ, PREFECT_HOME=str(self.home),
+                   PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        env.pop("PREFECT_API_URL", None)
+        self.log_path = self.home / "server.log"
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                [str(prefect_bin), "server", "start", "--host", "127.0.0.1",
+                 "--port", str(self.port)], env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prefect server exited with {self.proc.returncode}; "
+                                   f"see {self.log_path}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"prefect server not healthy after {self.startup_timeout_s:.0f}s; "
+                           f"see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def __enter__(self) -> LocalPrefectServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def deployments(config: Config, *, interval_minutes: float | None = None,
+                cron: str | None = None) -> list[Any]:
+    """The cycle deployment (interval or cron) and, if a route wants one, the digest."""
+    from flows.cycle import cycle, digest
+
+    sched = config.settings.schedule
+    params = {"config_dir": str(Path(config.directory or "config").resolve())}
+    cron = cron or (None if interval_minutes else sched.cron)
+    when: dict[str, Any] = ({"cron": cron} if cron else
+                            {"interval": timedelta(minutes=interval_minutes
+                                                   or sched.interval_minutes)})
+    out = [cycle.to_deployment(name="newsmon", parameters=params, **when)]
+    if any(r.mode == "digest" for r in config.routes):
+        out.append(digest.to_deployment(name="newsmon-digest", parameters=params,
+                                        cron=sched.digest_cron))
+    return out
+
+
+def serve(config: Config, *, interval_minutes: float | None = None,
+          cron: str | None = None) -> None:
+    """Serve the deployments until interrupted (Ctrl-C or SIGTERM)."""
+    from prefect import serve as prefect_serve
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    server = None
+    api = os.environ.get("PREFECT_API_URL")
+    try:
+        if not api:
+            print("starting a local Prefect server (set PREFECT_API_URL to use your own)...",
+                  flush=True)
+            server = LocalPrefectServer().start()
+            api = server.url
+            print(f"Prefect UI: {api.removesuffix('/api')}  (state: {server.home})", flush=True)
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            deps = deployments(config, interval_minutes=interval_minutes, cron=cron)
+            prefect_serve(*deps)
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    finally:
+        if server:
+            server.stop()
