@@ -99,7 +99,9 @@ def render(items: Sequence[Item], fmt: str, *, digest: bool = False) -> tuple[st
         title = f"[{it.topic_name}] {it.title}"[:250]
     else:
         topics = sorted({it.topic_name for it in items})
-        title = f"newsmon: {len(items)} new hit{'s' * (len(items) != 1)} ({', '.join(topics)})"
+        kind = "digest" if digest else "new"
+        title = (f"newsmon {kind}: {len(items)} hit{'s' * (len(items) != 1)} "
+                 f"({', '.join(topics)})")[:250]
     if fmt == "html":
         parts = []
         for it in items:
