@@ -23,8 +23,14 @@ from monitor.workers import WorkerPool
 
 _STEPS = (pipeline.claim_feeds, pipeline.poll_feeds, pipeline.process_articles,
           pipeline.commit_feeds, pipeline.send_alerts, pipeline.prune)
+# Steps that only touch the database are retried on a transient error (a dropped
+# connection to PostgreSQL, a lock wait that ran out); they are idempotent. Polling and
+# processing are not retried here: their failures are per feed / per page and are
+# recorded on the rows, to be retried by the next cycle with backoff.
+_RETRY = {pipeline.claim_feeds, pipeline.commit_feeds, pipeline.send_alerts, pipeline.prune}
 _TASKS = {step: task(step, name=step.__name__.replace("_", "-"), cache_policy=NO_CACHE,
-                     persist_result=False)
+                     persist_result=False, retries=2 if step in _RETRY else 0,
+                     retry_delay_seconds=5)
           for step in _STEPS}
 
 

@@ -150,6 +150,18 @@ def _print_summary(s: dict[str, Any]) -> None:
         echo(f"  ... {len(s['errors']) - 20} more: see `newsmon feeds` and `newsmon alerts`")
 
 
+def _log_progress() -> None:
+    """newsmon's own log lines (progress, feed failures) on stderr."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    lg = logging.getLogger("newsmon")
+    if not lg.handlers:
+        lg.addHandler(handler)
+    lg.setLevel(logging.INFO)
+
+
 @app.command()
 def run(ctx: typer.Context,
         feed: Annotated[list[str] | None, typer.Option(
@@ -164,6 +176,8 @@ def run(ctx: typer.Context,
     config = c.config
     if c.db:
         config.settings.database = c.db
+    if not prefect:
+        _log_progress()  # under Prefect, its handlers show newsmon's log lines
     if prefect:
         import os
 

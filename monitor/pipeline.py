@@ -384,6 +384,7 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
     summary.feeds_due = len(feeds)
     clf = Classifier(config.topics)
     size = config.settings.extract.batch_size
+    done = 0
     for fb in batches(feeds, feed_batch):
         try:
             polls, candidates = run(poll_feeds, store, config, fb)
@@ -391,6 +392,9 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
                 summary.add(run(process_articles, store, config, cb, pool=pool,
                                 classifier=clf))
             summary.add(run(commit_feeds, store, polls))
+            done += len(fb)
+            log.info("progress: %d/%d feeds polled, %d new articles, %d hits so far", done,
+                     len(feeds), summary.articles_new, summary.hits_new)
         except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the cycle
             log.exception("feed batch failed; its leases expire and it is retried")
             summary.errors.append(f"batch of {len(fb)} feeds failed: {exc!r}")

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, event, func, or_, text
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, event, func, or_, text, update
 from sqlalchemy import types as satypes
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -471,14 +471,10 @@ class Store:
         cutoff = (now or utcnow()) - timedelta(days=older_than_days)
         with self.session(write=True) as s:
             has_hit = select(Hit.id).where(Hit.article_id == Article.id).exists()
-            q = select(Article).where(Article.first_seen_at < cutoff).where(
-                Article.text != None).where(~has_hit)  # noqa: E711
-            n = 0
-            for a in s.exec(q).all():
-                a.text, a.text_pruned_at = None, utcnow()
-                s.add(a)
-                n += 1
-            return n
+            stmt = (update(Article).where(Article.first_seen_at < cutoff)  # type: ignore[arg-type]
+                    .where(Article.text != None).where(~has_hit)  # noqa: E711
+                    .values(text=None, text_pruned_at=utcnow()))
+            return int(s.execute(stmt).rowcount or 0)
 
     # --- deliveries (outbox) ----------------------------------------------------------------
 
