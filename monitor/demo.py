@@ -130,10 +130,11 @@ def run_demo(topics_from: Path, out: Path, *, use_prefect: bool = True,
         result = {"summaries": summaries, "hits": len(hits), "emails": len(w.smtp.messages),
                   "webhooks": len(w.webhook.received)}
     rel = os.path.relpath(db_path)
+    cmd = _command_name()
     echo("\n== next")
-    echo(f"newsmon --db sqlite:///{rel} hits")
-    echo(f"newsmon --db sqlite:///{rel} hits show 1")
-    echo(f"newsmon --db sqlite:///{rel} hits mark 1 relevant")
+    echo(f"{cmd} --db sqlite:///{rel} hits")
+    echo(f"{cmd} --db sqlite:///{rel} hits show 1")
+    echo(f"{cmd} --db sqlite:///{rel} hits mark 1 relevant")
     return result
 
 
@@ -157,3 +158,14 @@ def _articles(store: Any) -> list[int]:
 
     with store.session() as s:
         return list(s.exec(select(Article.id)).all())
+
+
+def _command_name() -> str:
+    """``newsmon`` if that is on PATH, else the path of the venv's script."""
+    import os
+    import sys
+
+    script = Path(sys.executable).parent / "newsmon"
+    if shutil.which("newsmon") == str(script):
+        return "newsmon"
+    return os.path.relpath(script) if script.exists() else "newsmon"
