@@ -56,6 +56,8 @@ def canonical_url(url: str) -> str:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
     port = parts.port
     if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
         host = f"{host}:{port}"
@@ -138,8 +140,15 @@ def _bozo(exc: object) -> str:
 def _safe_link(link: str | None, base: str) -> str | None:
     if not link:
         return None
-    link = urljoin(base, link.strip())
-    return link if urlsplit(link).scheme.lower() in {"http", "https"} else None
+    try:
+        link = urljoin(base, link.strip())
+        parts = urlsplit(link)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number 0-65535
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
+        return None
+    return link
 
 
 def _entry(e: feedparser.FeedParserDict, base: str, now: datetime) -> Entry | None:
@@ -182,6 +191,7 @@ def _parse_json_feed(body: bytes, *, url: str, max_entries: int, now: datetime) 
         raise FeedParseError("JSON without an 'items' list: not a JSON Feed")
     entries: list[Entry] = []
     skipped = 0
+    seen: set[str] = set()
     for item in data["items"][:max_entries]:
         if not isinstance(item, dict):
             skipped += 1
@@ -207,7 +217,11 @@ def _parse_json_feed(body: bytes, *, url: str, max_entries: int, now: datetime) 
         summary = plain_text(item.get("summary") or item.get("content_html")
                              or item.get("content_text"), MAX_SUMMARY)
         canon = canonical_url(link)
-        entries.append(Entry(key=(guid or canon)[:500], link=link, canonical_url=canon,
+        key = (guid or canon)[:500]
+        if key in seen:  # duplicate id within one document, as for RSS and Atom
+            continue
+        seen.add(key)
+        entries.append(Entry(key=key, link=link, canonical_url=canon,
                              guid=guid, title=plain_text(item.get("title"), MAX_TITLE),
                              summary=summary, published=published))
     return ParsedFeed(title=plain_text(data.get("title"), MAX_TITLE) or None, entries=entries,

@@ -167,13 +167,13 @@ class FixtureServer(_Base):
                         return
                     if fault.status is not None:
                         body = fault.body or b""
-                        self._send(fault.status, body, "text/plain", fault.headers)
                         server._record(Request("GET", path, headers, fault.status))
+                        self._send(fault.status, body, "text/plain", fault.headers)
                         return
                 loaded = server._load(path)
                 if loaded is None:
-                    self._send(404, b"not found", "text/plain")
                     server._record(Request("GET", path, headers, 404))
+                    self._send(404, b"not found", "text/plain")
                     return
                 body, ctype = loaded
                 if fault is not None and fault.body is not None:
@@ -185,14 +185,16 @@ class FixtureServer(_Base):
                 if server.validators and (headers.get("if-none-match") == etag or (
                         "if-none-match" not in headers
                         and headers.get("if-modified-since") == LAST_MODIFIED)):
-                    self._send(304, b"", None, extra)
                     server._record(Request("GET", path, headers, 304))
+                    self._send(304, b"", None, extra)
                     return
                 if "gzip" in headers.get("accept-encoding", "") and len(body) > 1024:
                     body = gzip.compress(body)
                     extra["Content-Encoding"] = "gzip"
-                self._send(200, body, ctype, extra)
+                # Recorded before answering: a client that has the answer can rely on
+                # the record being there (tests count requests right after a fetch).
                 server._record(Request("GET", path, headers, 200))
+                self._send(200, body, ctype, extra)
 
             def _send(self, status: int, body: bytes, ctype: str | None,
                       headers: dict[str, str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""monitor.config: the shipped config loads; every typo is a ConfigError naming file, key, problem."""
+"""monitor.config: the shipped config loads; a typo is a ConfigError naming file, key, problem."""
 
 from __future__ import annotations
 
@@ -43,7 +43,10 @@ def config_error(d: Path) -> ConfigError:
 # --- the shipped config ---------------------------------------------------------------
 
 
-def test_default_config_loads() -> None:
+def test_default_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("NEWSMON_SLACK_URL", "NEWSMON_TELEGRAM_URL", "NEWSMON_MATRIX_URL",
+                "NEWSMON_EMAIL_URL", "NEWSMON_DIGEST_URL"):
+        monkeypatch.delenv(var, raising=False)
     cfg = load_config(DEFAULT_CONFIG)
     assert cfg.directory == DEFAULT_CONFIG
     assert len(cfg.feeds) >= 10
@@ -55,7 +58,11 @@ def test_default_config_loads() -> None:
     assert topic.rule is not None
     assert {"azerbaijan", "iran", "region", "relation"} <= set(topic.groups)
     assert len(topic.version) == 12
-    assert cfg.routes == []  # no alerts.yaml shipped
+    # routes ship with ${VAR:-} URLs: with the variables unset every target is off
+    assert [r.name for r in cfg.routes] == ["caucasus-desk", "analysts-email", "daily-digest"]
+    assert all(r.urls == [] for r in cfg.routes)
+    assert all(t == "*" or t in ids for r in cfg.routes for t in r.topics)
+    assert cfg.settings.fetch.allow_private_networks is False
     with pytest.raises(KeyError):
         cfg.topic("no-such-topic")
 
@@ -159,6 +166,18 @@ def test_unknown_setting(tmp_path: Path) -> None:
     assert "unknown key 'timeout'" in err.problem
 
 
+def test_shipped_routes_come_alive_with_their_variables(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSMON_SLACK_URL", "slack://TokenA/TokenB/TokenC/#caucasus")
+    monkeypatch.setenv("NEWSMON_TELEGRAM_URL", "not-a-url-at-all")
+    err = config_error(DEFAULT_CONFIG)
+    assert err.file.endswith("alerts.yaml")
+    assert err.key == "routes[0].urls[1]"
+    monkeypatch.setenv("NEWSMON_TELEGRAM_URL", "tgram://123456789:abcdefg_hijklmnop/12315544")
+    cfg = load_config(DEFAULT_CONFIG)
+    assert len(cfg.routes[0].urls) == 2
+
+
 def test_settings_values(tmp_path: Path) -> None:
     d = make_config(tmp_path, settings="fetch:\n  timeout_s: 3\n  per_host_concurrency: 1\n")
     cfg = load_config(d)
@@ -252,7 +271,9 @@ def test_route_with_unknown_topic(tmp_path: Path) -> None:
 def test_unset_env_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEWSMON_TEST_UNSET_HOOK", raising=False)
     d = make_config(tmp_path, alerts=(
-        "routes:\n  - name: desk\n    urls: ['json://127.0.0.1:9/hook', '${NEWSMON_TEST_UNSET_HOOK}']\n"))
+        "routes:\n"
+        "  - name: desk\n"
+        "    urls: ['json://127.0.0.1:9/hook', '${NEWSMON_TEST_UNSET_HOOK}']\n"))
     err = config_error(d)
     assert err.file == str(d / "alerts.yaml")
     assert err.key == "routes[0].urls[1]"
@@ -314,7 +335,8 @@ def test_valid_routes(tmp_path: Path) -> None:
         "    min_score: 0.5\n"
         "    mode: digest\n"
         "    format: html\n"
-        "    urls: ['mailto://user:pw@127.0.0.1:2525?from=n@example.org&to=a@example.org&mode=insecure']\n"))
+        "    urls: ['mailto://user:pw@127.0.0.1:2525"
+        "?from=n@example.org&to=a@example.org&mode=insecure']\n"))
     route = load_config(d).routes[0]
     assert route.mode == "digest" and route.format == "html"
     assert route.wants("caucasus-realignment", 0.5)
