@@ -121,9 +121,25 @@ def serve(config: Config, *, interval_minutes: float | None = None,
             print(f"Prefect UI: {api.removesuffix('/api')}  (state: {server.home})", flush=True)
         with temporary_settings(updates={PREFECT_API_URL: api}):
             deps = deployments(config, interval_minutes=interval_minutes, cron=cron)
-            prefect_serve(*deps)
+            # One run at a time: a cycle that outlasts the interval must not pile up
+            # overlapping cycles (each a process with its own extraction workers).
+            prefect_serve(*deps, limit=1)
     except KeyboardInterrupt:
         print("stopped", flush=True)
     finally:
         if server:
+            # Flush Prefect's event and log workers while their server is still up: once
+            # it is gone they retry at interpreter exit and the process never ends.
+            _drain_prefect_workers()
             server.stop()
+
+
+def _drain_prefect_workers(timeout_s: float = 10) -> None:
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        try:
+            worker.drain_all(timeout=timeout_s)
+        except Exception:  # noqa: BLE001 - best effort at shutdown
+            log.debug("draining %s failed", worker.__name__, exc_info=True)

@@ -38,7 +38,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(config_app, name="config")
 
 LABELS = {"relevant": "relevant", "irrelevant": "irrelevant", "clear": None}
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # \t and \n too: a title cannot forge lines
 
 
 @dataclass
@@ -88,7 +88,7 @@ def _ctx(ctx: typer.Context) -> Ctx:
 
 
 def clean(text: Any, width: int | None = None) -> str:
-    """Text from the outside world made safe for a terminal (no escape sequences)."""
+    """Text from the outside world made safe for a terminal: one line, no escape sequences."""
     s = _CONTROL.sub(" ", str(text if text is not None else ""))
     if width and len(s) > width:
         s = s[: width - 1] + "…"
@@ -175,14 +175,14 @@ def run(ctx: typer.Context,
     c = _ctx(ctx)
     config = c.config
     if c.db:
+        import os
+
+        # config.database_url (and the flow, in its own process) read $NEWSMON_DB first.
         config.settings.database = c.db
+        os.environ["NEWSMON_DB"] = c.db
     if not prefect:
         _log_progress()  # under Prefect, its handlers show newsmon's log lines
     if prefect:
-        import os
-
-        if c.db:
-            os.environ["NEWSMON_DB"] = c.db
         from flows.cycle import cycle
 
         summary = cycle(config_dir=str(config.directory), feeds=feed or None, force=force)
@@ -261,11 +261,9 @@ def feeds_list(ctx: typer.Context, json_out: JsonOpt = False,
     if ctx.invoked_subcommand:
         return
     c = _ctx(ctx)
+    feeds = c.config.feeds  # a config error must stop us before the database is touched
     store = c.store()
-    try:
-        store.sync_feeds(c.config.feeds)
-    except ConfigError:
-        raise
+    store.sync_feeds(feeds)
     rows = [f for f in store.feeds() if f.enabled and (not failing or f.consecutive_failures)]
     rows.sort(key=lambda f: (-(f.consecutive_failures or 0), f.id or 0))
     if json_out:
@@ -557,7 +555,7 @@ def extract(ctx: typer.Context, source: Annotated[str, typer.Argument(
         return
     echo(f"title: {clean(ex.title)}\nauthor: {clean(ex.author)}\npublished: "
          f"{_when(ex.published)}\nlanguage: {ex.language}\n")
-    echo(clean(ex.text).replace(" ", " "))
+    echo("\n".join(clean(p) for p in (ex.text or "").split("\n")).replace(" ", " "))
 
 
 @topics_app.command("list")
@@ -608,7 +606,7 @@ def config_check(ctx: typer.Context) -> None:
     c = _ctx(ctx)
     cfg = c.config
     echo(f"config {cfg.directory}: OK")
-    echo(f"  database: {mask_db_url(cfg.database_url)}")
+    echo(f"  database: {mask_db_url(c.db_url())}")
     echo(f"  {len(cfg.feeds)} feeds, {len(cfg.topics)} topics: "
          f"{', '.join(t.id for t in cfg.topics)}")
     for r in cfg.routes:
@@ -630,3 +628,34 @@ def main() -> None:
     except KeyError as exc:
         typer.echo(f"newsmon: error: unknown {exc}", err=True)
         sys.exit(1)
+
+
+# --- the review desk ---------------------------------------------------------------------
+
+
+@app.command()
+def web(ctx: typer.Context,
+        host: Annotated[str, typer.Option(
+            help="Address to listen on. Anything but loopback needs $NEWSMON_WEB_TOKEN.")
+        ] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080) -> None:
+    """The review desk in a browser: triage hits, see the evidence, label them.
+
+    Binds to 127.0.0.1 unless told otherwise; set NEWSMON_WEB_TOKEN (16+ characters)
+    to require a login, which binding to any other address demands. Ctrl-C stops."""
+    import os
+
+    from monitor.web.security import check_bind
+    from monitor.web.server import serve as serve_desk
+
+    token = os.environ.get("NEWSMON_WEB_TOKEN") or None
+    check_bind(host, token)
+    c = _ctx(ctx)
+    topics: list[Any] = []
+    problem = None
+    try:
+        topics = list(c.config.topics)
+    except ConfigError as exc:  # reviewing stored hits must not need a valid config
+        problem = str(exc)
+    serve_desk(c.store(), topics, host=host, port=port, token=token, config_problem=problem,
+               echo=echo)

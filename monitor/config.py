@@ -512,11 +512,14 @@ def add_feeds(directory: str | Path, feeds: list[dict[str, str]], *,
     text = before if before.endswith("\n") else before + "\n"
     if not re.search(r"^feeds\s*:", text, re.M):
         text += "feeds:\n"
-    text += "  # imported from OPML\n"
+    # Follow the file's own list indentation (yaml.safe_dump writes "- url:" at column 0).
+    m = re.search(r"^([ \t]*)- ", text[re.search(r"^feeds\s*:", text, re.M).end():], re.M)  # type: ignore[union-attr]
+    ind = m.group(1) if m else "  "
+    text += f"{ind}# imported from OPML\n"
     for f in added:
-        text += f"  - url: {json.dumps(f['url'])}\n"
+        text += f"{ind}- url: {json.dumps(f['url'])}\n"
         if f.get("name"):
-            text += f"    name: {json.dumps(f['name'], ensure_ascii=False)}\n"
+            text += f"{ind}  name: {json.dumps(f['name'], ensure_ascii=False)}\n"
     path.write_text(text, encoding="utf-8")
     try:
         load_yaml_model(path, FeedsFile)
