@@ -119,6 +119,8 @@ def test_compose_services_are_wired_together() -> None:
     # deploy: creates the process pool, deploys prefect.yaml's process deployments.
     script = " ".join(argv(s["deploy"]))
     assert "prefect work-pool create newsmon --type process" in script
+    # the schema is created or upgraded once, before any worker starts
+    assert script.startswith("sh -c newsmon db upgrade && ")
     names = re.findall(r"--name (\S+)", script)
     assert "prefect --no-prompt deploy" in script and names
     for n in names:
