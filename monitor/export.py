@@ -1,0 +1,78 @@
+"""Hit records for export and scripting: the same for ``newsmon hits export``,
+``newsmon hits --json`` and the review desk's export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from monitor.store import Article, Hit, HitFilter, Store
+
+# Cells a spreadsheet would run as a formula get a leading quote (CSV injection).
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def hit_record(h: Hit, a: Article, *, full: bool = False) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "id": h.id, "topic": h.topic_id, "score": h.score, "label": h.label,
+        "label_note": h.label_note, "title": a.title, "url": a.url,
+        "published_at": a.published_at, "found_at": h.created_at, "language": a.language,
+        "topic_version": h.topic_version,
+        "evidence_sentences": [s["text"] for s in (h.evidence or {}).get("sentences", [])[:3]],
+    }
+    if full:
+        rec["evidence"] = h.evidence
+        rec["text"] = a.text
+        rec["extraction"] = a.extraction
+        rec["extraction_error"] = a.extraction_error
+    return rec
+
+
+def iter_hits(store: Store, f: HitFilter, limit: int | None = None, *, page: int = 500,
+              with_text: bool = False) -> Iterator[tuple[Hit, Article]]:
+    """Hits matching ``f``, newest first, page by page (keyset: a deep page costs what
+    the first does)."""
+    before, n = None, 0
+    while True:
+        size = page if limit is None else min(page, limit - n)
+        if size <= 0:
+            return
+        p = store.find_hits(f, limit=size, before=before, with_text=with_text)
+        yield from p.rows
+        n += len(p.rows)
+        if not p.has_older or not p.rows:
+            return
+        before = p.rows[-1][0].id
+
+
+def csv_cell(v: Any) -> Any:
+    if isinstance(v, list):
+        v = " | ".join(str(x) for x in v)
+    elif isinstance(v, dict):
+        v = json.dumps(v, default=str)
+    if isinstance(v, str) and v.startswith(_FORMULA):
+        return "'" + v
+    return v
+
+
+def lines(records: Iterable[dict[str, Any]], fmt: str) -> Iterator[str]:
+    """CSV or JSON lines, a chunk at a time."""
+    if fmt == "jsonl":
+        for rec in records:
+            yield json.dumps(rec, ensure_ascii=False, default=str) + "\n"
+        return
+    buf = io.StringIO()
+    writer: csv.DictWriter[str] | None = None
+    for i, rec in enumerate(records):
+        if writer is None:
+            writer = csv.DictWriter(buf, fieldnames=list(rec))
+            writer.writeheader()
+        writer.writerow({k: csv_cell(v) for k, v in rec.items()})
+        if i % 200 == 199:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()

@@ -1,0 +1,181 @@
+"""The review desk end to end in a real headless browser: Debian's chromium driven by
+Playwright (``executable_path``; no browser is ever downloaded).
+
+Skipped with a reason when chromium or Playwright is missing, except in CI
+(CI=true), where that is a failure: `.ci/run` installs chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.store import Store
+from monitor.web import create_app
+from tests.support.deskdata import CAUCASUS_TITLE, HOSTILE_TITLE, ROOT, desk_db, desk_topics
+from tests.support.pg_fixtures import in_ci
+from tests.support.webserver import running
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _unavailable(reason: str) -> None:
+    if in_ci():
+        pytest.fail(f"browser tests cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Before Playwright starts its event loop in this thread: the pipeline runs asyncio.
+    desk_db(tmp_path_factory.mktemp("desk"))
+
+
+@pytest.fixture(scope="module")
+def browser(built: None) -> Iterator[Any]:
+    path = shutil.which("chromium")
+    if path is None:
+        _unavailable("Debian's chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install -r requirements.lock)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Desk:
+    def __init__(self, base: str, store: Store, db: Path) -> None:
+        self.base, self.store, self.db = base, store, db
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Iterator[Desk]:
+    db = desk_db(tmp_path)
+    store = Store(f"sqlite:///{db}")
+    app = create_app(store, desk_topics())
+    with running(app) as base:
+        yield Desk(base, store, db)
+    store.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(15_000)
+    dialogs: list[str] = []
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    pg.dialogs = dialogs
+    yield pg
+    context.close()
+
+
+def newsmon_json(db: Path, *args: str) -> Any:
+    res = subprocess.run([sys.executable, "-c", "from monitor.cli import main; main()",
+                          "--db", f"sqlite:///{db}", *args, "--json"],
+                         capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(res.stdout)
+
+
+def test_triage_a_hit_from_list_to_label(desk: Desk, page: Any) -> None:
+    # The list, newest first.
+    page.goto(f"{desk.base}/hits")
+    assert page.locator("table.hits tbody tr").count() == desk.store.count_hits()
+    # Filter by topic with the form.
+    page.select_option("#f-topic", "caucasus-realignment")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**/hits?*topic=caucasus-realignment*")
+    topics = page.locator("table.hits a.topic").all_inner_texts()
+    assert set(topics) == {"caucasus-realignment"} and len(topics) >= 2
+    # Open the hit.
+    page.get_by_role("link", name=CAUCASUS_TITLE, exact=False).click()
+    page.wait_for_url("**/hits/*")
+    hit_id = int(page.url.split("/hits/")[1].split("?")[0])
+    assert CAUCASUS_TITLE in page.locator("h1.title").inner_text()
+    # The evidence, highlighted by group, visibly.
+    why = page.locator("section.why")
+    assert why.locator("li").count() == 5
+    baku = why.locator('mark[title="azerbaijan"]', has_text="Baku").first
+    iran = why.locator('mark[title="iran"]', has_text="Iran").first
+    colours = [m.evaluate("el => getComputedStyle(el).backgroundColor") for m in (baku, iran)]
+    assert "rgba(0, 0, 0, 0)" not in colours and colours[0] != colours[1]
+    assert page.locator("section.text mark.hl").count() > 100
+    assert page.locator("svg.composition rect[class^=g]").count() >= 5
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-hit.png"))
+    # Mark it irrelevant, with a note.
+    page.fill("#labelform textarea[name=note]", "Analysis piece, not news")
+    page.get_by_role("button", name="Irrelevant").click()
+    page.wait_for_load_state()
+    assert page.locator("#review .badge.irr").inner_text() == "irrelevant"
+    assert "Analysis piece, not news" in page.locator("#review .note").inner_text()
+    assert "topic=caucasus-realignment" in page.url  # back where we were
+    # Stored in the database, and shown by the CLI.
+    h, _ = desk.store.hit(hit_id)
+    assert (h.label, h.label_note) == ("irrelevant", "Analysis piece, not news")
+    rec = next(r for r in newsmon_json(desk.db, "hits") if r["id"] == hit_id)
+    assert (rec["label"], rec["label_note"]) == ("irrelevant", "Analysis piece, not news")
+    assert [r["id"] for r in newsmon_json(desk.db, "hits", "--label", "irrelevant")] == [hit_id]
+
+
+def test_keyboard_shortcuts_label_and_move(desk: Desk, page: Any) -> None:
+    page.goto(f"{desk.base}/hits?topic=iran-nuclear")
+    page.locator("table.hits a.title").first.click()
+    page.wait_for_url("**/hits/*")
+    first = int(page.url.split("/hits/")[1].split("?")[0])
+    page.keyboard.press("r")
+    page.wait_for_selector("#review .badge.rel")
+    assert desk.store.hit(first)[0].label == "relevant"
+    page.keyboard.press("j")  # the next older hit in the same filtered list
+    page.wait_for_url(lambda url: f"/hits/{first}?" not in url)
+    assert "iran-nuclear" in page.locator(".kicker a.topic").inner_text().lower() or \
+        "Iran nuclear" in page.locator(".kicker a.topic").inner_text()
+    page.keyboard.press("u")
+    page.wait_for_url("**/hits?topic=iran-nuclear")
+
+
+def test_hostile_title_is_shown_as_text(desk: Desk, page: Any) -> None:
+    page.goto(f"{desk.base}/hits?q=transit")
+    link = page.locator("table.hits a.title")
+    assert link.count() == 1 and link.inner_text() == HOSTILE_TITLE
+    link.click()
+    page.wait_for_url("**/hits/*")
+    assert HOSTILE_TITLE.split(">")[0] in page.locator("h1.title").inner_text()
+    assert page.locator("h1.title script, h1.title img").count() == 0
+    page.goto(f"{desk.base}/alerts?status=failed")
+    assert "onerror" in page.locator("table.alerts").inner_text()  # shown, not run
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.dialogs == []
+
+
+def test_post_without_csrf_token_is_refused(desk: Desk, page: Any) -> None:
+    hid = desk.store.find_hits(limit=1).rows[0][0].id
+    page.goto(f"{desk.base}/hits/{hid}")
+    # With the browser's own cookies, but without the token.
+    r = page.request.post(f"{desk.base}/hits/{hid}/label", form={"label": "relevant"})
+    assert r.status == 403
+    # A form on another page posting to the desk (cross-site request forgery).
+    page.goto("about:blank")
+    page.set_content(f"""<form id=f method=post action="{desk.base}/hits/{hid}/label">
+        <input name=label value=relevant></form>""")
+    with page.expect_navigation():
+        page.evaluate("document.getElementById('f').submit()")
+    assert "Refused" in page.locator("h1").inner_text()
+    assert "CSRF token is missing or wrong" in page.content()
+    assert desk.store.hit(hid or 0)[0].label is None
