@@ -9,11 +9,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import json
 import mimetypes
 import socket
+import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,6 +45,8 @@ class Fault:
     body: bytes | None = None  # answer with this body instead of the file
     drop: bool = False  # close the connection without answering
     times: int | None = None  # apply this many times, then answer normally
+    drip_s: float = 0.0  # send the body one byte at a time, this many seconds apart
+    cut_after: int | None = None  # send this many body bytes, then reset the connection
 
 
 @dataclass
@@ -56,6 +61,14 @@ class Request:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops connections when a cycle opens dozens
+    # at once; the client then sees a connect timeout that no real server would cause.
+    request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client gave up (a timeout, a fault under test): nothing to report
+        super().handle_error(request, client_address)
 
 
 class _Base:
@@ -168,7 +181,7 @@ class FixtureServer(_Base):
                     if fault.status is not None:
                         body = fault.body or b""
                         server._record(Request("GET", path, headers, fault.status))
-                        self._send(fault.status, body, "text/plain", fault.headers)
+                        self._send(fault.status, body, "text/plain", fault.headers, fault)
                         return
                 loaded = server._load(path)
                 if loaded is None:
@@ -194,10 +207,11 @@ class FixtureServer(_Base):
                 # Recorded before answering: a client that has the answer can rely on
                 # the record being there (tests count requests right after a fetch).
                 server._record(Request("GET", path, headers, 200))
-                self._send(200, body, ctype, extra)
+                self._send(200, body, ctype, extra, fault)
 
             def _send(self, status: int, body: bytes, ctype: str | None,
-                      headers: dict[str, str] | None = None) -> None:
+                      headers: dict[str, str] | None = None, fault: Fault | None = None
+                      ) -> None:
                 self.send_response(status)
                 if ctype:
                     self.send_header("Content-Type", ctype + (
@@ -206,6 +220,25 @@ class FixtureServer(_Base):
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if fault is not None and fault.cut_after is not None:
+                    self.wfile.write(body[:fault.cut_after])
+                    self.wfile.flush()
+                    # RST instead of FIN: "connection reset by peer" in the middle of the body.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if fault is not None and fault.drip_s and body:
+                    self.wfile.flush()
+                    for i in range(len(body)):
+                        try:
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                        except OSError:  # the client gave up
+                            return
+                        time.sleep(fault.drip_s)
+                    return
                 if body:
                     self.wfile.write(body)
 
@@ -213,10 +246,17 @@ class FixtureServer(_Base):
 
 
 class WebhookReceiver(_Base):
-    """Records POSTed alerts (apprise ``json://``); ``fail_with`` makes it answer an error."""
+    """Records POSTed alerts (apprise ``json://``); ``fail_with`` makes it answer an error.
+
+    ``delay_s`` waits after a message is read and recorded, before answering: a sender
+    killed or timing out then has delivered a message it never saw acknowledged.
+    ``fail_headers`` go with an error answer (e.g. ``Retry-After``).
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.fail_with: int | None = None
+        self.fail_headers: dict[str, str] = {}
+        self.delay_s: float = 0.0
         super().__init__(host, port)
 
     @property
@@ -249,8 +289,12 @@ class WebhookReceiver(_Base):
                 server._record(Request("POST", self.path, dict(self.headers.items()), status,
                                        body))
                 payload = b'{"ok": true}' if status == 200 else b'{"ok": false}'
+                if server.delay_s:
+                    time.sleep(server.delay_s)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                for k, v in (server.fail_headers if status != 200 else {}).items():
+                    self.send_header(k, v)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
@@ -266,10 +310,16 @@ class SmtpReceiver:
 
         self.host, self.port = host, port or free_port(host)
         self.messages: list[EmailMessage] = []
+        self.reply: str | None = None  # e.g. "554 5.7.1 Rejected": refuse every message
+        self.delay_s: float = 0.0  # wait this long before answering DATA
         receiver = self
 
         class Handler:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+                if receiver.delay_s:
+                    await asyncio.sleep(receiver.delay_s)
+                if receiver.reply:
+                    return receiver.reply
                 msg = message_from_bytes(envelope.content, policy=policy.default)
                 receiver.messages.append(msg)  # type: ignore[arg-type]
                 return "250 OK"
