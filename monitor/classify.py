@@ -1,38 +1,56 @@
 """Where we decide an article matches a topic, and why.
 
-A topic (see ``config/topics.yaml``) is a set of named term groups, a boolean rule
-over them, exclusions, field weights and a threshold. Matching uses spaCy's
-tokenizer (``spacy.blank``, no downloaded model) and phrase matchers built once
-for all topics, so one pass over an article serves every topic.
+A topic (see ``config/topics.yaml`` and ``docs/topics.md``) is a set of named term
+groups, a boolean rule over them, exclusions, field weights and a threshold; a
+topic may also have a trained model (:mod:`monitor.learn`) that re-scores it.
+
+Matching: the article is tokenised by spaCy's blank pipeline for its detected
+language (``spacy.blank(lang)``: a tokenizer and a rule-based sentencizer, no
+downloaded model). Every token's text is normalised once (case folded, Turkish
+dotted I, Hebrew and Arabic-script spelling variants) and looked up in one index
+built for all topics, so one pass over an article serves every topic and the
+cost per article is close to the cost of tokenising it. A term matches a token
+exactly, with its English plural, or as a prefix (``Azerbaijan*``: Azerbaijani,
+Азербайджана); multi-word terms match across a hyphen (``Nagorno-Karabakh`` =
+``Nagorno Karabakh``); Hebrew and Arabic proclitics (``ו``, ``ב``, ``ال`` ...)
+and a Turkish apostrophe suffix (``İran'a``) are looked through.
 
 Score: each group's matches are weighted by field (title > lead > body) and term
-weight, then saturated (``1 - exp(-count / saturation)``) so a word repeated 40
-times does not dominate; the score is the weighted mean of the group
-saturations, in [0, 1]. An article is a hit when the rule holds and the score
-reaches the threshold. The evidence records the terms per group, their
-contribution, the rule trace and the sentences where the groups meet.
+weight, then saturated (``1 - exp(-weighted / saturation)``) so a word repeated
+40 times does not dominate; the rule score is the weighted mean of the group
+saturations, in [0, 1]. Without a model an article is a hit when the rule holds
+and the score reaches the threshold. With an active model the score is the
+model's probability that the article is relevant (rules are among its inputs,
+see :mod:`monitor.learn`) and the hit threshold is ``model.threshold``.
+The evidence records the terms per group, their contribution, the rule trace,
+the sentences where the groups meet and, with a model, its strongest features.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import spacy
-from spacy.matcher import Matcher, PhraseMatcher
-from spacy.tokens import Doc, Span
-from spacy.util import filter_spans
+from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, ORTH
+from spacy.pipeline import Sentencizer
+from spacy.tokens import Doc
 
 from monitor.config import (
+    LANGUAGES,
     AllOf,
     AnyOf,
     AtLeast,
     GroupRef,
+    Near,
     NoneOf,
     Sentence,
     Term,
@@ -40,10 +58,15 @@ from monitor.config import (
     TopicConfig,
 )
 
-SEP = "\x1f"
+if TYPE_CHECKING:
+    from monitor.learn import TopicModel
+
+log = logging.getLogger("newsmon.classify")
+
 EXCLUDE = "!exclude"
 MAX_TEXT_CHARS = 200_000  # a page bigger than this is cut: no article is that long
 MAX_SENTENCE_CHARS = 400
+_CACHE_LIMIT = 400_000  # token texts remembered per classifier (bounded memory)
 
 
 @dataclass
@@ -61,19 +84,50 @@ class TopicResult:
                 "evidence": self.evidence}
 
 
-@dataclass
-class _Match:
-    group: str
-    term: str
-    start: int
-    end: int
-    field: str
-    weight: float
-    sent: int
+# --- normalisation ----------------------------------------------------------------------
+
+_DROP = dict.fromkeys([0x0307, 0x0640, 0x200C, 0x200D, 0x00AD]
+                      + list(range(0x064B, 0x0653)) + list(range(0x0591, 0x05C8)))
+_MAP = str.maketrans({"’": "'", "‘": "'", "׳": "'", "ʼ": "'", "`": "'",
+                      "ي": "ی", "ى": "ی", "ك": "ک", "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا",
+                      "ة": "ه", "ۀ": "ه"})
+_HEBREW_PROCLITICS = "והבלמשכ"
+_ARABIC_PROCLITICS = "وفبلک"  # after normalisation (ك -> ک)
 
 
-def _term(spec: TermSpec) -> Term:
-    return spec if isinstance(spec, Term) else Term(text=spec)
+def normalize(text: str) -> str:
+    """The form terms and tokens are compared in: case folded, diacritics that vary
+    between writers dropped (Turkish dotted İ, Arabic tashkil, Hebrew niqqud, ZWNJ),
+    Arabic/Persian letter variants unified, typographic apostrophes made plain."""
+    s = unicodedata.normalize("NFC", text).casefold().translate(_MAP)
+    s = s.translate(_DROP) if any(ord(c) > 0x2FF for c in s) else s
+    return s
+
+
+def _forms(raw: str, norm: str) -> list[str]:
+    """The normalised token and what it may be once a clitic or suffix is taken off."""
+    out = [norm]
+    if "'" in norm[1:]:
+        out.append(norm.split("'", 1)[0])  # Türkiye'nin, İran'a: proper noun + suffix
+    if "\u200c" in raw:
+        out.append(normalize(raw.split("\u200c", 1)[0]))  # Persian ایران‌ها
+    first = norm[:1]
+    if first and "\u0590" <= first <= "\u05ff":
+        s = norm
+        for _ in range(3):
+            if len(s) > 3 and s[0] in _HEBREW_PROCLITICS:
+                s = s[1:]
+                out.append(s)
+    elif first and "\u0600" <= first <= "\u06ff":
+        s = norm
+        for _ in range(2):
+            if len(s) > 3 and s[0] in _ARABIC_PROCLITICS:
+                s = s[1:]
+                out.append(s)
+        for f in list(out):
+            if f.startswith("ال") and len(f) > 4:
+                out.append(f[2:])
+    return out
 
 
 def variants(text: str) -> list[str]:
@@ -86,102 +140,373 @@ def variants(text: str) -> list[str]:
     for v in list(out):
         last = v.split()[-1] if v.split() else ""
         if last.isalpha() and len(last) > 2 and not text.endswith("*"):
-            if last.endswith("y") and not last[-2] in "aeiou":
-                out.add(v[:-1] + "ies")
-            elif last.endswith(("s", "x", "ch", "sh")):
-                out.add(v + "es")
-            else:
-                out.add(v + "s")
+            out.add(v[:-len(last)] + _plural(last))
     return sorted(out)
 
 
-@lru_cache(maxsize=8)
+def _plural(word: str) -> str:
+    if word.endswith("y") and word[-2:-1] not in "aeiou":
+        return word[:-1] + "ies"
+    if word.endswith(("s", "x", "ch", "sh")):
+        return word + "es"
+    return word + "s"
+
+
+def _is_latin(word: str) -> bool:
+    return all(c.isascii() for c in word)
+
+
+# --- the term index ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _TermInfo:
+    topic: str
+    group: str
+    text: str  # as written in the topic: what the evidence shows
+    weight: float
+
+
+@dataclass
+class _Match:
+    group: str
+    term: str
+    start: int
+    end: int
+    field: str
+    weight: float
+    sent: int
+
+
+class _Index:
+    """Every term of every topic, as patterns of word specs over normalised tokens.
+
+    A word spec is one word of a term: exact forms (with plural), a prefix, or (for a
+    case-sensitive term) the exact original text. A token's specs are computed once per
+    distinct token text and cached; a pattern is a sequence of specs.
+    """
+
+    def __init__(self) -> None:
+        self.terms: list[_TermInfo] = []
+        self.patterns: list[tuple[int, tuple[int, ...]]] = []  # (term, word specs)
+        self.starts: dict[int, list[int]] = defaultdict(list)  # first spec -> patterns
+        self.n_specs = 0
+        self._specs: dict[tuple[str, str, bool], int] = {}
+        self.exact: dict[str, list[int]] = defaultdict(list)
+        self.prefix: dict[str, list[int]] = defaultdict(list)
+        self.orth: dict[str, list[int]] = defaultdict(list)
+        self.orth_prefix: dict[str, list[int]] = defaultdict(list)
+        self.prefix_lens: list[int] = []
+        self.orth_prefix_lens: list[int] = []
+        self._cache: dict[int, tuple[str, frozenset[int]]] = {}
+
+    def _spec(self, kind: str, forms: Iterable[str]) -> int:
+        forms = sorted(set(forms))
+        key = (kind, "\x1f".join(forms), False)
+        if key in self._specs:
+            return self._specs[key]
+        sid = self.n_specs
+        self.n_specs += 1
+        self._specs[key] = sid
+        table = {"exact": self.exact, "prefix": self.prefix, "orth": self.orth,
+                 "orth_prefix": self.orth_prefix}[kind]
+        for f in forms:
+            table[f].append(sid)
+        return sid
+
+    def add(self, info: _TermInfo, term: Term) -> None:
+        tid = len(self.terms)
+        self.terms.append(info)
+        text = term.text.strip()
+        star = text.endswith("*")
+        if star:
+            text = text[:-1].rstrip()
+        words = [w for w in re.split(r"\s+", text) if w]
+        if not words:
+            return
+        sequences = [[p for w in words for p in re.split(r"[-‐‑]", w) if p]]
+        if any(re.search(r"[-‐‑]", w) for w in words) or len(words) == 2:
+            # "Nagorno-Karabakh" kept whole by some tokenizers (de); "peace-deal" for "peace deal"
+            joined = [w for w in words]
+            if len(words) == 2 and not re.search(r"[-‐‑]", text):
+                joined = [f"{words[0]}-{words[1]}"]
+            sequences.append(joined)
+        for seq in sequences:
+            specs = []
+            for i, w in enumerate(seq):
+                last = i == len(seq) - 1
+                if term.case_sensitive:
+                    kind = "orth_prefix" if (star and last) else "orth"
+                    forms = [w]
+                else:
+                    kind = "prefix" if (star and last) else "exact"
+                    n = normalize(w)
+                    forms = [n]
+                    if last and not star and term.plurals and n.isalpha() and len(n) > 2 \
+                            and _is_latin(n):
+                        forms.append(_plural(n))
+                specs.append(self._spec(kind, forms))
+            pid = len(self.patterns)
+            self.patterns.append((tid, tuple(specs)))
+            self.starts[specs[0]].append(pid)
+        self.prefix_lens = sorted({len(k) for k in self.prefix})
+        self.orth_prefix_lens = sorted({len(k) for k in self.orth_prefix})
+        self._cache.clear()
+
+    def token(self, h: int, strings: Any) -> tuple[str, frozenset[int]]:
+        """(normalised text, the word specs it satisfies) for one token text."""
+        hit = self._cache.get(h)
+        if hit is not None:
+            return hit
+        raw = strings[h]
+        norm = normalize(raw)
+        found: set[int] = set()
+        for f in _forms(raw, norm):
+            found.update(self.exact.get(f, ()))
+            for n in self.prefix_lens:
+                if n > len(f):
+                    break
+                found.update(self.prefix.get(f[:n], ()))
+        found.update(self.orth.get(raw, ()))
+        for n in self.orth_prefix_lens:
+            if n > len(raw):
+                break
+            found.update(self.orth_prefix.get(raw[:n], ()))
+        if len(self._cache) > _CACHE_LIMIT:
+            self._cache.clear()
+        out = (norm, frozenset(found))
+        self._cache[h] = out
+        return out
+
+
+
+
+def _term(spec: TermSpec) -> Term:
+    return spec if isinstance(spec, Term) else Term(text=spec)
+
+
+@lru_cache(maxsize=16)
 def pipeline(lang: str = "en") -> spacy.language.Language:
-    """A blank spaCy pipeline with a rule-based sentencizer."""
+    """A blank spaCy pipeline for a language (its tokenizer; sentences are split by
+    :func:`sentence_starts`, the sentencizer's rule without its per-token objects)."""
     try:
-        nlp = spacy.blank(lang)
-    except Exception:  # unknown language code: the multi-language tokenizer
+        nlp = spacy.blank(lang if lang in LANGUAGES else "xx")
+    except Exception:  # noqa: BLE001 - a language spaCy lists but cannot build here
         nlp = spacy.blank("xx")
-    nlp.add_pipe("sentencizer")
     nlp.max_length = MAX_TEXT_CHARS + 10_000
     return nlp
 
 
-class Classifier:
-    """Compiled topics. Build once (it is not cheap), call :meth:`classify` often."""
+_SENT_END = np.array(sorted(spacy.strings.hash_string(c)  # type: ignore[attr-defined]
+                             for c in Sentencizer.default_punct_chars), dtype=np.uint64)
+_HYPHEN_HASHES = np.array(sorted(spacy.strings.hash_string(h)  # type: ignore[attr-defined]
+                                 for h in ("-", "‐", "‑")), dtype=np.uint64)
 
-    def __init__(self, topics: Sequence[TopicConfig], lang: str = "en") -> None:
+
+def sentence_starts(orths: np.ndarray, punct: np.ndarray) -> list[int]:
+    """Token indices where sentences start: spaCy's sentencizer rule (after sentence-final
+    punctuation, the next token that is not punctuation starts a sentence), on arrays."""
+    if not len(orths):
+        return []
+    end = np.isin(orths, _SENT_END)
+    cand = np.nonzero(~punct.astype(bool) & ~end)[0]
+    cum = np.cumsum(end)
+    prev = np.concatenate(([0], cum[cand][:-1])) if len(cand) else cand
+    starts = cand[(cum[cand] - prev) > 0] if len(cand) else cand
+    out = starts.tolist()
+    return out if out and out[0] == 0 else [0, *out]
+
+
+class Tokens:
+    """An analysed article: tokens (their normalised text and the term index's word specs,
+    looked up once per distinct token text), character offsets and sentences."""
+
+    def __init__(self, doc: Doc, text: str, title_end: int, language: str,
+                 arr: np.ndarray, index: _Index) -> None:
+        self.doc = doc
+        self.text = text
+        self.title_end = title_end
+        self.language = language
+        n = len(arr)
+        if n:
+            orths = arr[:, 0]
+            uniq, inv = np.unique(orths, return_inverse=True)
+            strings = doc.vocab.strings
+            self._info = [index.token(h, strings) for h in uniq.tolist()]
+            has = np.fromiter((bool(sp) for _, sp in self._info), bool, len(self._info))
+            self._inv = inv.tolist()
+            self.candidates: list[int] = np.nonzero(has[inv])[0].tolist()
+            self.hyphen = np.isin(orths, _HYPHEN_HASHES).tolist()
+            self.idx: list[int] = arr[:, 1].tolist()
+            self.ends: list[int] = (arr[:, 1] + arr[:, 2]).tolist()
+            self.punct: list[int] = (arr[:, 3] | arr[:, 4]).tolist()
+            self.sent_starts = sentence_starts(orths, arr[:, 3])
+        else:
+            self._info, self._inv, self.candidates, self.hyphen = [], [], [], []
+            self.idx, self.ends, self.punct, self.sent_starts = [], [], [], []
+        self._norms: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._inv)
+
+    def specs(self, i: int) -> frozenset[int]:
+        """The word specs token ``i`` satisfies."""
+        return self._info[self._inv[i]][1]
+
+    @property
+    def norms(self) -> list[str]:
+        """The normalised text of every token."""
+        if self._norms is None:
+            info = self._info
+            self._norms = [info[k][0] for k in self._inv]
+        return self._norms
+
+    def span(self, start: int, end: int) -> str:
+        """The text of tokens ``start`` to ``end`` (exclusive)."""
+        return self.text[self.idx[start]:self.ends[end - 1]] if end > start else ""
+
+    def words(self, start_char: int = 0, end_char: int | None = None) -> list[str]:
+        """Normalised tokens (punctuation kept out) in a character range."""
+        return [n for n, i, p in zip(self.norms, self.idx, self.punct, strict=True)
+                if not p and i >= start_char and (end_char is None or i < end_char)]
+
+
+class Classifier:
+    """Compiled topics. Build once (it is not cheap), call :meth:`classify` often.
+
+    ``models``: trained models by topic id; None loads the active ones
+    (:func:`monitor.learn.active_models`), ``{}`` means rules only.
+    """
+
+    def __init__(self, topics: Sequence[TopicConfig], lang: str = "en",
+                 models: Mapping[str, TopicModel] | None = None) -> None:
         self.topics = list(topics)
+        self.lang = lang
         self.nlp = pipeline(lang)
-        vocab = self.nlp.vocab
-        self._lower = PhraseMatcher(vocab, attr="LOWER")
-        self._orth = PhraseMatcher(vocab, attr="ORTH")
-        self._prefix = Matcher(vocab)
-        self._weights: dict[str, float] = {}
+        self._index = _Index()
         self._versions = {t.id: t.version for t in self.topics}
+        self._window: dict[tuple[str, str], int] = {}
+        self._empty_rule: dict[str, tuple[bool, str]] = {}
+        self._nothing: dict[str, tuple[TopicResult, dict[str, float]]] = {}
         for topic in self.topics:
             for gname, group in topic.groups.items():
-                for spec in group.terms:
-                    self._add(topic.id, gname, _term(spec))
+                for _lang, spec in group.all_terms():
+                    t = _term(spec)
+                    self._index.add(_TermInfo(topic.id, gname, t.text, t.weight), t)
             for i, excl in enumerate(topic.exclude):
+                self._window[(topic.id, f"{EXCLUDE}{i}")] = excl.window
                 for spec in excl.terms:
-                    self._add(topic.id, f"{EXCLUDE}{i}", _term(spec))
+                    t = _term(spec)
+                    self._index.add(_TermInfo(topic.id, f"{EXCLUDE}{i}", t.text, t.weight), t)
+        if models is None:
+            from monitor.learn import active_models
 
-    def _add(self, topic: str, group: str, term: Term) -> None:
-        key = SEP.join((topic, group, term.text))
-        self._weights[key] = term.weight
-        text = term.text.strip()
-        if text.endswith("*"):
-            # prefix match on the last word: "Azerbaijan*" finds Azerbaijani too
-            words = [t.text for t in self.nlp.make_doc(text[:-1])]
-            pattern: list[dict[str, Any]] = [{"LOWER": w.lower()} for w in words[:-1]]
-            attr = "ORTH" if term.case_sensitive else "LOWER"
-            last = words[-1] if term.case_sensitive else words[-1].lower()
-            pattern.append({attr: {"REGEX": f"^{re.escape(last)}"}})
-            self._prefix.add(key, [pattern])
-            return
-        docs = [self.nlp.make_doc(v) for v in variants(text)]
-        (self._orth if term.case_sensitive else self._lower).add(key, docs)
+            models = active_models(self.topics)
+        self.models: dict[str, TopicModel] = dict(models)
+        self._stale: dict[str, str] = {}
+        for topic in self.topics:
+            m = self.models.get(topic.id)
+            if m is not None and m.topic_version != topic.version:
+                self._stale[topic.id] = (f"model trained for version {m.topic_version}, the "
+                                         f"topic is now {topic.version}: retrain it "
+                                         f"(newsmon topics train {topic.id})")
+                log.warning("topic %s: %s; rules alone decide", topic.id, self._stale[topic.id])
+                del self.models[topic.id]
 
-    def doc(self, title: str, text: str) -> tuple[Doc, int]:
+    # --- analysis --------------------------------------------------------------------
+
+    def analyse(self, title: str, text: str, language: str | None = None) -> Tokens:
+        """Tokenise an article: the title as a sentence of its own, then the body."""
+        lang = language if language in LANGUAGES else self.lang
+        nlp = pipeline(lang) if lang != self.lang else self.nlp
         title = (title or "").strip()
         body = (text or "")[:MAX_TEXT_CHARS]
-        # Separate the title with a full stop so it is a sentence of its own.
         joined = f"{title}.\n\n{body}" if title else body
-        return self.nlp(joined), (len(title) + 1 if title else 0)
+        doc = nlp.make_doc(joined)
+        arr = doc.to_array([ORTH, IDX, LENGTH, IS_PUNCT, IS_SPACE])
+        return Tokens(doc, joined, len(title) + 1 if title else 0, lang, arr, self._index)
 
-    def classify(self, title: str, text: str) -> list[TopicResult]:
-        """Every topic's decision for one article, with its evidence."""
-        doc, title_end = self.doc(title, text)
-        sent_starts = [s.start for s in doc.sents]
-        raw: list[tuple[int, int, int]] = list(self._lower(doc)) + list(self._orth(doc))
-        if len(self._prefix):
-            raw += list(self._prefix(doc))
-        strings = self.nlp.vocab.strings
-        per_topic: dict[str, list[_Match]] = defaultdict(list)
-        spans_by_key: dict[tuple[str, str], list[Span]] = defaultdict(list)
-        for match_id, start, end in raw:
-            key = strings[match_id]
-            topic, group, term = key.split(SEP, 2)
-            span = Span(doc, start, end, label=key)
-            spans_by_key[(topic, group)].append(span)
-        for (topic, group), spans in spans_by_key.items():
-            for span in filter_spans(spans):  # longest wins inside a group
-                key = span.label_
-                term = key.split(SEP, 2)[2]
-                per_topic[topic].append(_Match(
-                    group=group, term=term, start=span.start, end=span.end,
-                    field="", weight=self._weights.get(key, 1.0),
-                    sent=_sent_index(sent_starts, span.start)))
+    def classify(self, title: str, text: str, language: str | None = None
+                 ) -> list[TopicResult]:
+        """Every topic's decision for one article, with its evidence.
+
+        ``language``: ISO 639-1 code of the article (as detected at extraction); its
+        tokenizer is used. None: the classifier's default (English).
+        """
+        tokens = self.analyse(title, text, language)
+        per_topic = self._match(tokens)
         results = []
         for topic in self.topics:
-            results.append(self._decide(topic, doc, title_end, per_topic.get(topic.id, []),
-                                        sent_starts))
+            r, sats = self._decide(topic, tokens, per_topic.get(topic.id, []))
+            r.evidence["language"] = tokens.language
+            model = self.models.get(topic.id)
+            if topic.id in self._stale:
+                r.evidence["model"] = {"used": False, "reason": self._stale[topic.id]}
+            elif model is not None:
+                self._apply_model(topic, model, tokens, r, sats)
+            results.append(r)
         return results
 
-    def _decide(self, topic: TopicConfig, doc: Doc, title_end: int, matches: list[_Match],
-                sent_starts: list[int]) -> TopicResult:
+    def decide_all(self, tokens: Tokens) -> list[tuple[TopicResult, dict[str, float]]]:
+        """Rule decisions (no model) and group saturations for analysed tokens."""
+        per_topic = self._match(tokens)
+        return [self._decide(t, tokens, per_topic.get(t.id, [])) for t in self.topics]
+
+    def _match(self, tokens: Tokens) -> dict[str, list[_Match]]:
+        idx = self._index
+        specs = tokens.specs
+        n = len(tokens)
+        found: dict[tuple[str, str], list[tuple[int, int, int]]] = defaultdict(list)
+        hyphen = tokens.hyphen
+        for i in tokens.candidates:
+            for sid in specs(i):
+                for pid in idx.starts.get(sid, ()):
+                    tid, pattern = idx.patterns[pid]
+                    j = i + 1
+                    ok = True
+                    for s in pattern[1:]:
+                        if j < n and hyphen[j]:
+                            j += 1
+                        if j >= n or s not in specs(j):
+                            ok = False
+                            break
+                        j += 1
+                    if ok:
+                        t = idx.terms[tid]
+                        found[(t.topic, t.group)].append((i, j, tid))
+        per_topic: dict[str, list[_Match]] = defaultdict(list)
+        for (topic, group), spans in found.items():
+            taken: set[int] = set()
+            # longest wins inside a group, then the earliest, then the term written first
+            for start, end, tid in sorted(set(spans), key=lambda s: (s[0] - s[1], s[0], s[2])):
+                if any(k in taken for k in range(start, end)):
+                    continue
+                taken.update(range(start, end))
+                t = idx.terms[tid]
+                per_topic[topic].append(_Match(group=group, term=t.text, start=start, end=end,
+                                               field="", weight=t.weight,
+                                               sent=_sent_index(tokens.sent_starts, start)))
+        for ms in per_topic.values():
+            ms.sort(key=lambda m: m.start)
+        return per_topic
+
+    # --- decision --------------------------------------------------------------------
+
+    def _decide(self, topic: TopicConfig, tokens: Tokens, matches: list[_Match]
+                ) -> tuple[TopicResult, dict[str, float]]:
+        if not matches:
+            # Most articles match nothing of most topics: that decision is always the same.
+            if topic.id not in self._nothing:
+                self._nothing[topic.id] = self._decide_matches(topic, tokens, [])
+            r, sats = self._nothing[topic.id]
+            ev = dict(r.evidence, groups={}, sentences=[])
+            return (TopicResult(r.topic, r.name, r.matched, r.score, r.version, ev), dict(sats))
+        return self._decide_matches(topic, tokens, matches)
+
+    def _decide_matches(self, topic: TopicConfig, tokens: Tokens, matches: list[_Match]
+                        ) -> tuple[TopicResult, dict[str, float]]:
         w = topic.weights
+        title_end = tokens.title_end
         lead_end = title_end + w.lead_chars
         excl = [m for m in matches if m.group.startswith(EXCLUDE)]
         kept: list[_Match] = []
@@ -189,54 +514,96 @@ class Classifier:
         for m in matches:
             if m.group.startswith(EXCLUDE):
                 continue
-            blocker = _blocked_by(m, excl, topic)
+            blocker = self._blocked_by(topic.id, m, excl)
             if blocker is not None:
-                cancelled.append({"group": m.group, "term": doc[m.start:m.end].text,
-                                  "by": doc[blocker.start:blocker.end].text})
+                cancelled.append({"group": m.group, "term": tokens.span(m.start, m.end),
+                                  "by": tokens.span(blocker.start, blocker.end)})
                 continue
-            idx = doc[m.start].idx
+            idx = tokens.idx[m.start]
             m.field = "title" if idx < title_end else ("lead" if idx < lead_end else "body")
             kept.append(m)
 
-        groups: dict[str, dict[str, Any]] = {}
-        total_w = sum(g.weight for g in topic.groups.values()) or 1.0
-        score = 0.0
+        sats: dict[str, float] = {}
+        weighted_by: dict[str, float] = {}
         for gname, group in topic.groups.items():
+            weighted = sum(getattr(w, m.field) * m.weight for m in kept if m.group == gname)
+            weighted_by[gname] = weighted
+            sats[gname] = 1.0 - math.exp(-weighted / (group.saturation or topic.saturation))
+        if topic.scoring == "rule" and topic.rule is not None:
+            score, shares = _rule_score(topic.rule, sats, topic)
+        else:
+            total_w = sum(g.weight for g in topic.groups.values()) or 1.0
+            shares = {g: topic.groups[g].weight / total_w for g in topic.groups}
+            score = sum(shares[g] * sats[g] for g in topic.groups)
+        groups: dict[str, dict[str, Any]] = {}
+        for gname in topic.groups:
             gm = [m for m in kept if m.group == gname]
-            weighted = sum(getattr(w, m.field) * m.weight for m in gm)
-            sat = 1.0 - math.exp(-weighted / topic.saturation)
-            contribution = group.weight * sat / total_w
-            score += contribution
             if gm:
                 groups[gname] = {
                     "count": len(gm),
-                    "weighted": round(weighted, 2),
-                    "contribution": round(contribution, 4),
+                    "weighted": round(weighted_by[gname], 2),
+                    "contribution": round(shares.get(gname, 0.0) * sats[gname], 4),
                     "terms": dict(Counter(m.term for m in gm).most_common()),
                     "fields": dict(Counter(m.field for m in gm)),
                 }
-        counts = Counter(m.group for m in kept)
-        by_sent: dict[int, Counter[str]] = defaultdict(Counter)
-        for m in kept:
-            by_sent[m.sent][m.group] += 1
+        saturations = sats
         if topic.rule is None:
             passed, trace = bool(kept), "any group matched" + (" ✓" if kept else " ✗")
+        elif not kept:
+            # most articles match nothing of most topics: that trace is always the same
+            key = topic.id
+            if key not in self._empty_rule:
+                self._empty_rule[key] = _evaluate(topic.rule, _RuleCtx([]))
+            passed, trace = self._empty_rule[key]
         else:
-            passed, trace = _evaluate(topic.rule, counts, by_sent)
+            passed, trace = _evaluate(topic.rule, _RuleCtx(kept))
+        score = min(1.0, score)
         matched = passed and score >= topic.threshold
-        sentences = _best_sentences(doc, kept, sent_starts)
-        evidence = {
+        evidence: dict[str, Any] = {
             "score": round(score, 4),
             "threshold": topic.threshold,
             "rule_passed": passed,
             "rule": trace,
             "groups": groups,
-            "sentences": sentences,
+            "sentences": _best_sentences(tokens, kept),
         }
         if cancelled:
             evidence["cancelled"] = cancelled[:20]
-        return TopicResult(topic=topic.id, name=topic.name, matched=matched, score=score,
-                           version=self._versions[topic.id], evidence=evidence)
+        r = TopicResult(topic=topic.id, name=topic.name, matched=matched, score=score,
+                        version=self._versions[topic.id], evidence=evidence)
+        return r, saturations
+
+    def _blocked_by(self, topic: str, m: _Match, excl: list[_Match]) -> _Match | None:
+        for e in excl:
+            window = self._window[(topic, e.group)]
+            if e.start <= m.start and m.end <= e.end:
+                return e  # the term is part of the exclusion itself
+            gap = max(e.start - m.end, m.start - e.end)
+            if gap <= window:
+                return e
+        return None
+
+    def _apply_model(self, topic: TopicConfig, model: TopicModel, tokens: Tokens,
+                     r: TopicResult, sats: dict[str, float]) -> None:
+        """Re-score with the topic's model: the score becomes P(relevant)."""
+        p, contributions = model.predict(tokens, r.evidence, sats, explain=True)
+        ev = r.evidence
+        ev["rule_score"] = ev["score"]
+        ev["rule_threshold"] = ev["threshold"]
+        ev["rule_matched"] = r.matched
+        r.score = p
+        ev["score"] = round(p, 4)
+        threshold = topic.model.threshold or model.threshold
+        ev["threshold"] = round(threshold, 4) if topic.model.use else topic.threshold
+        ev["model"] = {"used": topic.model.use, "id": model.model_id,
+                       "probability": round(p, 4), "labels": model.n_labels,
+                       "features": contributions}
+        if topic.model.use:
+            r.matched = p >= threshold
+            r.version = f"{r.version}+{model.model_id}"
+        else:
+            r.score = ev["rule_score"]
+            ev["score"] = ev["rule_score"]
 
 
 def _sent_index(starts: list[int], token: int) -> int:
@@ -250,72 +617,150 @@ def _sent_index(starts: list[int], token: int) -> int:
     return lo
 
 
-def _blocked_by(m: _Match, excl: list[_Match], topic: TopicConfig) -> _Match | None:
-    for e in excl:
-        window = topic.exclude[int(e.group.removeprefix(EXCLUDE))].window
-        if e.start <= m.start and m.end <= e.end:
-            return e  # the term is part of the exclusion itself
-        gap = max(e.start - m.end, m.start - e.end)
-        if gap <= window:
-            return e
-    return None
+class _RuleCtx:
+    """What a rule is evaluated on: counts and token positions per group."""
+
+    def __init__(self, matches: list[_Match]) -> None:
+        self.counts: Counter[str] = Counter(m.group for m in matches)
+        self.positions: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for m in matches:
+            self.positions[m.group].append((m.start, m.end))
+        self._matches = matches
+        self._sents: dict[int, _RuleCtx] | None = None
+
+    def sentences(self) -> dict[int, _RuleCtx]:
+        if self._sents is None:
+            by: dict[int, list[_Match]] = defaultdict(list)
+            for m in self._matches:
+                by[m.sent].append(m)
+            self._sents = {i: _RuleCtx(ms) for i, ms in sorted(by.items())}
+        return self._sents
 
 
-def _evaluate(rule: Any, counts: Counter[str], by_sent: dict[int, Counter[str]]
-              ) -> tuple[bool, str]:
+def _near(groups: list[str], within: int, ctx: _RuleCtx) -> tuple[bool, int | None]:
+    """Smallest number of tokens between matches of every listed group (None: one absent)."""
+    need = set(groups)
+    events = sorted((s, e, g) for g in need for s, e in ctx.positions.get(g, []))
+    if not need <= {g for _, _, g in events}:
+        return False, None
+    best: int | None = None
+    for i, (_, end_i, g_i) in enumerate(events):
+        seen = {g_i}
+        for s2, _, g2 in events[i + 1:]:
+            seen.add(g2)
+            if seen == need:
+                gap = max(0, s2 - end_i)
+                best = gap if best is None else min(best, gap)
+                break
+    return best is not None and best <= within, best
+
+
+def _rule_score(rule: Any, sats: Mapping[str, float], topic: TopicConfig
+                ) -> tuple[float, dict[str, float]]:
+    """Score that follows the rule: a group is its saturation; ``all`` the weighted mean
+    of its parts; ``any`` its best part; ``at_least N`` the mean of its N best parts;
+    ``none`` only gates (no score). Returns the score and each group's share of it
+    (share x saturation = the group's contribution; contributions add up to the score)."""
+    def walk(r: Any) -> tuple[float, dict[str, float], float] | None:
+        if isinstance(r, str):
+            r = GroupRef(group=r)
+        if isinstance(r, GroupRef):
+            return sats.get(r.group, 0.0), {r.group: 1.0}, topic.groups[r.group].weight
+        if isinstance(r, Sentence):
+            return walk(r.sentence)
+        if isinstance(r, Near):
+            parts = [walk(g) for g in r.near]
+            return _mean([p for p in parts if p is not None])
+        if isinstance(r, NoneOf):
+            return None
+        children = r.all if isinstance(r, AllOf) else (r.any if isinstance(r, AnyOf) else r.of)
+        parts = [p for p in (walk(c) for c in children) if p is not None]
+        if not parts:
+            return None
+        if isinstance(r, AnyOf):
+            return max(parts, key=lambda p: p[0])
+        if isinstance(r, AtLeast):
+            parts = sorted(parts, key=lambda p: -p[0])[:r.at_least]
+        return _mean(parts)
+
+    out = walk(rule)
+    if out is None:
+        return 0.0, {}
+    score, shares, _ = out
+    return score, shares
+
+
+def _mean(parts: list[tuple[float, dict[str, float], float]]
+          ) -> tuple[float, dict[str, float], float] | None:
+    total = sum(w for _, _, w in parts)
+    if not parts or total <= 0:
+        return None
+    shares: dict[str, float] = defaultdict(float)
+    for _, sh, w in parts:
+        for g, v in sh.items():
+            shares[g] += v * w / total
+    return sum(s * w for s, _, w in parts) / total, dict(shares), total / len(parts)
+
+
+def _evaluate(rule: Any, ctx: _RuleCtx) -> tuple[bool, str]:
     if isinstance(rule, str):
         rule = GroupRef(group=rule)
     if isinstance(rule, GroupRef):
-        n = counts.get(rule.group, 0)
+        n = ctx.counts.get(rule.group, 0)
         ok = n >= rule.min
         need = f"≥{rule.min}" if rule.min > 1 else ""
         return ok, f"{rule.group}{need}:{n}{' ✓' if ok else ' ✗'}"
     if isinstance(rule, AllOf):
-        parts = [_evaluate(r, counts, by_sent) for r in rule.all]
+        parts = [_evaluate(r, ctx) for r in rule.all]
         ok = all(p for p, _ in parts)
         return ok, f"all({', '.join(t for _, t in parts)}){' ✓' if ok else ' ✗'}"
     if isinstance(rule, AnyOf):
-        parts = [_evaluate(r, counts, by_sent) for r in rule.any]
+        parts = [_evaluate(r, ctx) for r in rule.any]
         ok = any(p for p, _ in parts)
         return ok, f"any({', '.join(t for _, t in parts)}){' ✓' if ok else ' ✗'}"
     if isinstance(rule, NoneOf):
-        parts = [_evaluate(r, counts, by_sent) for r in rule.none]
+        parts = [_evaluate(r, ctx) for r in rule.none]
         ok = not any(p for p, _ in parts)
         return ok, f"none({', '.join(t for _, t in parts)}){' ✓' if ok else ' ✗'}"
     if isinstance(rule, AtLeast):
-        parts = [_evaluate(r, counts, by_sent) for r in rule.of]
+        parts = [_evaluate(r, ctx) for r in rule.of]
         n = sum(1 for p, _ in parts if p)
         ok = n >= rule.at_least
         return ok, (f"at_least {rule.at_least} of({', '.join(t for _, t in parts)}):{n}"
                     f"{' ✓' if ok else ' ✗'}")
     if isinstance(rule, Sentence):
-        for idx in sorted(by_sent):
-            ok, trace = _evaluate(rule.sentence, by_sent[idx], {})
+        for idx, sub in ctx.sentences().items():
+            ok, trace = _evaluate(rule.sentence, sub)
             if ok:
                 return True, f"sentence#{idx}[{trace}] ✓"
-        _, trace = _evaluate(rule.sentence, Counter(), {})
+        _, trace = _evaluate(rule.sentence, _RuleCtx([]))
         return False, f"sentence[no sentence satisfies {trace.rstrip(' ✗')}] ✗"
+    if isinstance(rule, Near):
+        ok, gap = _near(rule.near, rule.within, ctx)
+        what = "absent" if gap is None else f"gap {gap}"
+        return ok, f"near({', '.join(rule.near)} within {rule.within}):{what}{' ✓' if ok else ' ✗'}"
     raise TypeError(f"unknown rule node {rule!r}")
 
 
-def _best_sentences(doc: Doc, kept: list[_Match], sent_starts: list[int],
-                    limit: int = 5) -> list[dict[str, Any]]:
+def _best_sentences(tokens: Tokens, kept: list[_Match], limit: int = 5
+                    ) -> list[dict[str, Any]]:
     by_sent: dict[int, list[_Match]] = defaultdict(list)
     for m in kept:
         by_sent[m.sent].append(m)
     ranked = sorted(by_sent.items(),
                     key=lambda kv: (-len({m.group for m in kv[1]}), -len(kv[1]), kv[0]))
-    sents = list(doc.sents)
+    starts = tokens.sent_starts
     out = []
     for idx, ms in ranked[:limit]:
-        text = re.sub(r"\s+", " ", sents[idx].text).strip()
+        end = starts[idx + 1] if idx + 1 < len(starts) else len(tokens.idx)
+        text = re.sub(r"\s+", " ", tokens.span(starts[idx], end)).strip()
         if len(text) > MAX_SENTENCE_CHARS:
             text = text[:MAX_SENTENCE_CHARS - 1] + "…"
         out.append({
             "index": idx,
             "text": text,
             "groups": sorted({m.group for m in ms}),
-            "terms": sorted({doc[m.start:m.end].text for m in ms}),
+            "terms": sorted({tokens.span(m.start, m.end) for m in ms}),
             "field": ms[0].field,
         })
     return out

@@ -1,0 +1,419 @@
+"""Learning from review: a per-topic model that re-scores what the rules see.
+
+What the model is
+    A logistic regression over two kinds of features of an article:
+    the words and word pairs of its text (TF-IDF, sublinear, L2-normalised; numbers
+    folded to ``<num>``; title words also as ``title:word``), and the rule's own
+    evidence (the saturation of each group, the rule score, whether the rule passed).
+    Its output is P(relevant); the article is a hit when P reaches the model's
+    threshold, set at training so that the model flags as many pool articles as are
+    expected to be relevant (the rules' hits, corrected by the reviews; see
+    :func:`prevalence_threshold`), or the topic's ``model.threshold`` if given.
+
+What it learns from
+    Every article in the pool (the stored articles, or a dataset's train split)
+    with the rules' decision as a *weak* label, plus the reviewed labels (``newsmon
+    hits mark``, seed examples, or simulated review) which replace the weak label
+    and weigh ``label_weight`` times more. The weak labels teach the model the
+    vocabulary around what the analyst's rules find; the reviewed labels correct
+    the rules where they are wrong. The model is therefore never worse informed
+    than the rules, and a few dozen labels move it where the rules err.
+
+Which stories to review (:func:`propose`)
+    Uncertainty sampling in rounds: train on what is known, then propose the
+    unreviewed stories whose probability is closest to the threshold, half from
+    each side, skipping near-duplicates of stories already proposed.
+
+Models are plain JSON (no pickle): vocabulary, idf and weights; loading one runs no
+code. ``newsmon topics train`` writes a *candidate*; ``newsmon topics test`` shows
+what it would change; ``newsmon topics activate`` makes it the one used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from monitor.config import TopicConfig, data_dir
+from monitor.errors import NewsmonError
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
+
+    from monitor.classify import Tokens
+
+FORMAT = 1
+
+
+class ModelError(NewsmonError):
+    """A model cannot be trained, saved or loaded."""
+
+
+# --- features --------------------------------------------------------------------------
+
+
+def word_counts(tokens: Tokens) -> Counter[str]:
+    """Words, adjacent word pairs and title words of an analysed article."""
+    words: list[str] = []
+    title: list[str] = []
+    for n, idx, punct in zip(tokens.norms, tokens.idx, tokens.punct, strict=True):
+        if punct:
+            continue
+        w = "<num>" if any(c.isdigit() for c in n) else n
+        words.append(w)
+        if idx < tokens.title_end:
+            title.append(w)
+    c = Counter(words)
+    c.update(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))
+    c.update(f"title:{w}" for w in title)
+    return c
+
+
+class FeatureSpace:
+    """Vocabulary and idf fitted on a pool of articles (unlabelled is fine)."""
+
+    def __init__(self, vocab: dict[str, int], idf: np.ndarray) -> None:
+        self.vocab = vocab
+        self.idf = idf
+
+    @classmethod
+    def fit(cls, counts: Sequence[Counter[str]], min_df: int = 2,
+            max_features: int = 60_000) -> FeatureSpace:
+        df: Counter[str] = Counter()
+        for c in counts:
+            df.update(c.keys())
+        kept = [(f, n) for f, n in df.items() if n >= min_df]
+        kept.sort(key=lambda fn: (-fn[1], fn[0]))
+        kept = kept[:max_features]
+        n_docs = len(counts)
+        vocab = {f: i for i, (f, _) in enumerate(kept)}
+        idf = np.array([math.log((1 + n_docs) / (1 + n)) + 1.0 for _, n in kept])
+        return cls(vocab, idf)
+
+    def transform(self, counts: Sequence[Counter[str]]) -> csr_matrix:
+        from scipy.sparse import csr_matrix
+
+        indptr, indices, data = [0], [], []
+        for c in counts:
+            cols, vals = [], []
+            for f, n in c.items():
+                j = self.vocab.get(f)
+                if j is not None:
+                    cols.append(j)
+                    vals.append((1.0 + math.log(n)) * self.idf[j])
+            norm = math.sqrt(sum(v * v for v in vals)) or 1.0
+            indices += cols
+            data += [v / norm for v in vals]
+            indptr.append(len(indices))
+        return csr_matrix((np.array(data), np.array(indices, dtype=np.int64),
+                           np.array(indptr, dtype=np.int64)), shape=(len(counts), len(self.vocab)))
+
+
+# --- the model -------------------------------------------------------------------------
+
+
+@dataclass
+class TopicModel:
+    """A trained model for one topic, as stored (JSON)."""
+
+    topic: str
+    topic_version: str
+    threshold: float
+    intercept: float
+    weights: dict[str, float]  # word feature -> coefficient (non-zero only)
+    idf: dict[str, float]  # every feature of the vocabulary (for the L2 norm)
+    rule_weights: dict[str, float]
+    n_labels: int = 0
+    n_positive: int = 0
+    n_weak: int = 0
+    trained_at: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    model_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.model_id:
+            blob = json.dumps([self.topic_version, self.intercept, sorted(self.weights.items()),
+                               sorted(self.rule_weights.items())]).encode()
+            self.model_id = "m" + hashlib.sha256(blob).hexdigest()[:8]
+
+    # -- use --
+    def logit(self, counts: Counter[str], rule: Mapping[str, float],
+              explain: bool = False) -> tuple[float, list[dict[str, Any]]]:
+        vals: dict[str, float] = {}
+        for f, n in counts.items():
+            idf = self.idf.get(f)
+            if idf is not None:
+                vals[f] = (1.0 + math.log(n)) * idf
+        norm = math.sqrt(sum(v * v for v in vals.values())) or 1.0
+        z = self.intercept
+        parts: list[tuple[str, float]] = []
+        for f, v in vals.items():
+            w = self.weights.get(f)
+            if w:
+                c = w * v / norm
+                z += c
+                if explain:
+                    parts.append((f, c))
+        for f, v in rule.items():
+            w = self.rule_weights.get(f, 0.0)
+            if w and v:
+                z += w * v
+                if explain:
+                    parts.append((f, w * v))
+        if not explain:
+            return z, []
+        parts.sort(key=lambda p: -abs(p[1]))
+        top = [{"feature": f, "contribution": round(c, 3)} for f, c in parts[:10]]
+        return z, top
+
+    def predict(self, tokens: Tokens, evidence: Mapping[str, Any],
+                saturations: Mapping[str, float], topic: TopicConfig | None = None,
+                explain: bool = False) -> tuple[float, list[dict[str, Any]]]:
+        """P(relevant) for one analysed article, and the strongest features."""
+        rule = {f: v for f, v in _rule_from(evidence, saturations).items()}
+        z, top = self.logit(word_counts(tokens), rule, explain)
+        return _sigmoid(z), top
+
+    # -- storage --
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["format"] = FORMAT
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> TopicModel:
+        if d.get("format") != FORMAT:
+            raise ModelError(f"model format {d.get('format')!r} is not {FORMAT}")
+        d = {k: v for k, v in d.items() if k != "format"}
+        return cls(**d)
+
+
+def _rule_from(evidence: Mapping[str, Any], saturations: Mapping[str, float]
+               ) -> dict[str, float]:
+    feats = {"rule:score": float(evidence.get("rule_score", evidence.get("score", 0.0))),
+             "rule:passed": 1.0 if evidence.get("rule_passed") else 0.0}
+    for g, v in saturations.items():
+        feats[f"group:{g}"] = float(v)
+    return feats
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+# --- training --------------------------------------------------------------------------
+
+
+@dataclass
+class TrainSettings:
+    """How a model is trained. The defaults were chosen on a development split carved
+    out of Reuters-21578's *train* split (see benchmarks/topics_reuters.py --dev)."""
+
+    label_weight: float = 50.0  # a reviewed label counts this many weak ones
+    weak_weight: float = 1.0
+    C: float = 4.0  # inverse regularisation of the logistic regression
+    rule_features: bool = False
+    prevalence: bool = True  # set the decision threshold from the expected share of hits
+    balanced: bool = False  # weigh the two classes equally (rare topics)
+    confidence: bool = True  # weigh weak labels by the rule's margin from its threshold
+    threshold: float = 0.5
+
+
+def weak_confidence(score: np.ndarray, passed: np.ndarray, threshold: float,
+                    margin: float = 0.3, floor: float = 0.1) -> np.ndarray:
+    """How much to trust each rule decision as a label: little near the threshold (where
+    the rules err), fully far from it (a clear hit, or nothing matched at all)."""
+    dist = np.abs(score - threshold) / margin
+    conf = np.clip(dist, floor, 1.0)
+    # the rule failed although the score is high: the rule's structure vetoed it
+    conf = np.where(~passed & (score >= threshold), floor, conf)
+    return conf
+
+
+def fit(topic: TopicConfig, space: FeatureSpace, X: csr_matrix, rules: np.ndarray,
+        rule_names: list[str], weak: np.ndarray, labels: Mapping[int, bool],
+        settings: TrainSettings | None = None, confidence: np.ndarray | None = None
+        ) -> TopicModel:
+    """Train on a pool: ``X`` word features, ``rules`` rule features (columns
+    ``rule_names``), ``weak`` the rules' decisions, ``labels`` reviewed (row -> bool)."""
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.linear_model import LogisticRegression
+
+    s = settings or TrainSettings()
+    y = weak.astype(int).copy()
+    w = np.full(len(y), s.weak_weight, dtype=float)
+    if confidence is not None:
+        w = w * confidence
+    for i, lab in labels.items():
+        y[i] = int(lab)
+        w[i] = s.label_weight
+    if s.weak_weight == 0:
+        keep = np.array(sorted(labels), dtype=int)
+        X, rules, y, w = X[keep], rules[keep], y[keep], w[keep]
+    if len(set(y.tolist())) < 2:
+        raise ModelError(f"topic {topic.id}: need both relevant and irrelevant examples "
+                         f"(have only {'relevant' if y.any() else 'irrelevant'} ones)")
+    M = hstack([X, csr_matrix(rules)]).tocsr() if s.rule_features else X
+    clf = LogisticRegression(C=s.C, solver="liblinear", max_iter=200, random_state=0,
+                             class_weight="balanced" if s.balanced else None)
+    clf.fit(M, y, sample_weight=w)
+    coef = clf.coef_[0]
+    n_words = X.shape[1]
+    inv = {j: f for f, j in space.vocab.items()}
+    kept = np.nonzero(np.abs(coef[:n_words]) > 1e-4)[0]
+    weights = {inv[j]: round(float(coef[j]), 5) for j in kept}
+    rule_w = ({name: round(float(coef[n_words + k]), 5) for k, name in enumerate(rule_names)}
+              if s.rule_features else {})
+    idf = {inv[j]: round(float(space.idf[j]), 4) for j in range(n_words)}
+    n_pos = sum(1 for v in labels.values() if v)
+    return TopicModel(topic=topic.id, topic_version=topic.version, threshold=s.threshold,
+                      intercept=float(clf.intercept_[0]), weights=weights, idf=idf,
+                      rule_weights=rule_w, n_labels=len(labels), n_positive=n_pos,
+                      n_weak=int(len(weak) - len(labels)) if s.weak_weight else 0,
+                      trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                      settings=asdict(s))
+
+
+def prevalence_threshold(p: np.ndarray, weak: np.ndarray, labels: Mapping[int, bool],
+                         floor: float = 0.05, ceiling: float = 0.95) -> float:
+    """The decision threshold at which the model flags as many pool articles as are
+    expected to be relevant: the rules' hits, corrected by what review found (rule hits
+    marked irrelevant are taken out, misses marked relevant added)."""
+    expected = int(weak.sum())
+    for i, lab in labels.items():
+        expected += int(lab) - int(bool(weak[i]))
+    if expected <= 0:
+        return ceiling
+    expected = min(expected, len(p))
+    thr = float(np.sort(p)[::-1][expected - 1])
+    return min(ceiling, max(floor, thr))
+
+
+def rule_matrix(topic: TopicConfig, rows: Sequence[tuple[Mapping[str, Any], Mapping[str, float]]]
+                ) -> tuple[np.ndarray, list[str]]:
+    """Rule features for many articles: (evidence, saturations) per row."""
+    names = ["rule:score", "rule:passed"] + [f"group:{g}" for g in topic.groups]
+    out = np.zeros((len(rows), len(names)))
+    for i, (ev, sats) in enumerate(rows):
+        f = _rule_from(ev, sats)
+        out[i] = [f.get(n, 0.0) for n in names]
+    return out, names
+
+
+def predict_matrix(model: TopicModel, space: FeatureSpace, X: csr_matrix,
+                   rules: np.ndarray, rule_names: list[str]) -> np.ndarray:
+    """P(relevant) for every row (the fast path of :meth:`TopicModel.predict`)."""
+    coef = np.zeros(len(space.vocab))
+    for f, wt in model.weights.items():
+        j = space.vocab.get(f)
+        if j is not None:
+            coef[j] = wt
+    z = X @ coef + model.intercept
+    if model.rule_weights:
+        z = z + rules @ np.array([model.rule_weights.get(n, 0.0) for n in rule_names])
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def propose(p: np.ndarray, threshold: float, exclude: set[int], k: int,
+            X: csr_matrix | None = None, max_similarity: float = 0.9) -> list[int]:
+    """The ``k`` unreviewed rows most worth a reviewer's time: closest to the decision
+    threshold, alternating from above and below it, no near-duplicates (cosine of the
+    word features above ``max_similarity``) of rows already picked."""
+    order_above = [i for i in np.argsort(p - threshold) if p[i] >= threshold and i not in exclude]
+    order_below = [i for i in np.argsort(threshold - p) if p[i] < threshold and i not in exclude]
+    picked: list[int] = []
+    ia = ib = 0
+    turn = 0
+    while len(picked) < k and (ia < len(order_above) or ib < len(order_below)):
+        take_above = (turn % 2 == 0 and ia < len(order_above)) or ib >= len(order_below)
+        if take_above:
+            i = int(order_above[ia])
+            ia += 1
+        else:
+            i = int(order_below[ib])
+            ib += 1
+        turn += 1
+        if X is not None and picked:
+            sims = (X[picked] @ X[i].T).toarray().ravel()
+            if sims.size and sims.max() > max_similarity:
+                continue
+        picked.append(i)
+    return picked
+
+
+# --- storage ---------------------------------------------------------------------------
+
+
+def models_dir() -> Path:
+    """Where models live: ``$NEWSMON_MODELS`` or ``<data dir>/models``."""
+    env = os.environ.get("NEWSMON_MODELS")
+    return Path(env) if env else data_dir() / "models"
+
+
+def model_path(topic_id: str, kind: str = "active", directory: Path | None = None) -> Path:
+    return (directory or models_dir()) / f"{topic_id}.{kind}.json"
+
+
+def save_model(model: TopicModel, kind: str = "candidate", directory: Path | None = None
+               ) -> Path:
+    path = model_path(model.topic, kind, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(model.to_json(), ensure_ascii=False, sort_keys=True),
+                   encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def load_model(path: Path) -> TopicModel:
+    try:
+        return TopicModel.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise ModelError(f"no model at {path}") from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelError(f"cannot read model {path}: {exc}") from None
+
+
+def activate(topic_id: str, directory: Path | None = None) -> TopicModel:
+    """Make the candidate model of a topic the one used (the previous one is kept)."""
+    cand = model_path(topic_id, "candidate", directory)
+    model = load_model(cand)
+    active = model_path(topic_id, "active", directory)
+    if active.exists():
+        active.replace(model_path(topic_id, "previous", directory))
+    cand.replace(active)
+    return model
+
+
+def deactivate(topic_id: str, directory: Path | None = None) -> bool:
+    """Stop using a topic's model (rules alone decide); the file is kept as previous."""
+    active = model_path(topic_id, "active", directory)
+    if not active.exists():
+        return False
+    active.replace(model_path(topic_id, "previous", directory))
+    return True
+
+
+def active_models(topics: Sequence[TopicConfig], directory: Path | None = None
+                  ) -> dict[str, TopicModel]:
+    """The activated models of these topics (unreadable ones are an error, not ignored)."""
+    out = {}
+    for t in topics:
+        path = model_path(t.id, "active", directory)
+        if path.exists():
+            out[t.id] = load_model(path)
+    return out

@@ -1,0 +1,291 @@
+"""Learning from review, against the stored articles: train a topic's model, test a
+definition or model before it is used.
+
+``train_topic``: the pool is every stored article with text (the rules' decision
+is its weak label), plus the topic's seed examples; the labels are the hits marked
+with ``newsmon hits mark`` and the seeds. The new model is written as a
+*candidate*: nothing changes until ``newsmon topics activate``.
+
+``compare_topic``: re-scores the stored articles with the current definition and the
+candidate (or active) model and compares with the hits stored so far: new hits,
+lost hits, and what that does to the hits analysts labelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlmodel import select
+
+from monitor.classify import Classifier
+from monitor.config import TopicConfig
+from monitor.errors import ExtractError, NewsmonError
+from monitor.learn import (
+    FeatureSpace,
+    ModelError,
+    TopicModel,
+    TrainSettings,
+    fit,
+    predict_matrix,
+    prevalence_threshold,
+    rule_matrix,
+    weak_confidence,
+    word_counts,
+)
+from monitor.store import Article, Hit, Store
+
+
+class ReviewError(NewsmonError):
+    """Training or testing a topic cannot go on (the message says why)."""
+
+
+@dataclass
+class PoolArticle:
+    key: str  # "article:<id>" or "seed:<path or url>"
+    title: str
+    text: str
+    language: str | None
+    label: bool | None = None
+    url: str = ""
+
+
+def load_seed(ref: str, base: Path | None) -> PoolArticle:
+    """A seed example: a path (relative to the topics file's directory) or a URL."""
+    from monitor.extract import extract_file, extract_html
+
+    try:
+        if re.match(r"^https?://", ref, re.I):
+            from monitor.config import FetchSettings
+            from monitor.fetch import PAGE_ACCEPT, Fetcher
+
+            async def get() -> Any:
+                async with Fetcher(FetchSettings()) as f:
+                    return await f.fetch(ref, accept=PAGE_ACCEPT)
+
+            res = asyncio.run(get())
+            ex = extract_html(res.body or b"", res.url)
+        else:
+            path = Path(ref)
+            if not path.is_absolute() and base is not None:
+                path = base / path
+            ex = extract_file(path)
+    except (ExtractError, NewsmonError) as exc:
+        raise ReviewError(f"seed example {ref}: {exc}") from None
+    return PoolArticle(key=f"seed:{ref}", title=ex.title, text=ex.text, language=ex.language,
+                       url=ref)
+
+
+def load_pool(store: Store, topic: TopicConfig, *, config_dir: Path | None = None,
+              limit: int = 20_000, with_seeds: bool = True) -> list[PoolArticle]:
+    """Stored articles (newest first, at most ``limit``) with their labels for the topic,
+    then the topic's seed examples (labelled)."""
+    with store.session() as s:
+        labels = {aid: lab for aid, lab in s.exec(
+            select(Hit.article_id, Hit.label).where(Hit.topic_id == topic.id,
+                                                   Hit.label.is_not(None)))}  # type: ignore[union-attr]
+        rows = list(s.exec(select(Article).order_by(Article.id.desc()).limit(limit)))  # type: ignore[union-attr]
+    pool = []
+    for a in rows:
+        text = a.text or a.summary or ""
+        if not (text or a.title):
+            continue
+        lab = labels.get(a.id or 0)
+        pool.append(PoolArticle(key=f"article:{a.id}", title=a.title, text=text,
+                                language=a.language,
+                                label=None if lab is None else lab == "relevant", url=a.url))
+    if with_seeds:
+        for ref in topic.seeds.hits:
+            pool.append(_labelled(load_seed(ref, config_dir), True))
+        for ref in topic.seeds.misses:
+            pool.append(_labelled(load_seed(ref, config_dir), False))
+    return pool
+
+
+def _labelled(p: PoolArticle, label: bool) -> PoolArticle:
+    p.label = label
+    return p
+
+
+@dataclass
+class Analysed:
+    """A pool run through the topic's rules once."""
+
+    pool: list[PoolArticle]
+    counts: list[Any]
+    rows: list[tuple[dict[str, Any], dict[str, float]]]
+    matched: np.ndarray
+    score: np.ndarray
+    passed: np.ndarray
+
+
+def analyse_pool(topic: TopicConfig, pool: Sequence[PoolArticle]) -> Analysed:
+    clf = Classifier([topic], models={})
+    counts, rows, matched = [], [], []
+    for p in pool:
+        tokens = clf.analyse(p.title, p.text, p.language)
+        counts.append(word_counts(tokens))
+        r, sats = clf.decide_all(tokens)[0]
+        rows.append((r.evidence, sats))
+        matched.append(r.matched)
+    return Analysed(list(pool), counts, rows, np.array(matched, dtype=bool),
+                    np.array([ev["score"] for ev, _ in rows]),
+                    np.array([bool(ev["rule_passed"]) for ev, _ in rows], dtype=bool))
+
+
+@dataclass
+class LabelCheck:
+    """Agreement with the reviewed labels: rules alone vs the model (cross-validated)."""
+
+    n: int
+    rules_correct: int
+    model_correct: int | None  # None: too few labels to cross-validate
+    folds: int = 0
+
+
+@dataclass
+class TrainReport:
+    model: TopicModel
+    pool: int
+    labels_relevant: int
+    labels_irrelevant: int
+    rule_hits: int
+    model_hits: int
+    check: LabelCheck
+    top_positive: list[tuple[str, float]] = field(default_factory=list)
+    top_negative: list[tuple[str, float]] = field(default_factory=list)
+
+
+def train_topic(topic: TopicConfig, pool: Sequence[PoolArticle],
+                settings: TrainSettings | None = None,
+                progress: Callable[[str], None] | None = None) -> TrainReport:
+    """Train a model for ``topic`` on an unsaved pool; the caller saves it."""
+    s = settings or TrainSettings()
+    labels = {i: bool(p.label) for i, p in enumerate(pool) if p.label is not None}
+    if not labels:
+        raise ReviewError(f"topic {topic.id}: no reviewed examples yet - mark hits with "
+                          f"`newsmon hits mark ID relevant|irrelevant` or add seeds to the topic")
+    if progress:
+        progress(f"analysing {len(pool)} articles with the rules of {topic.id}")
+    data = analyse_pool(topic, pool)
+    space = FeatureSpace.fit(data.counts, min_df=2 if len(pool) >= 50 else 1)
+    X = space.transform(data.counts)
+    R, names = rule_matrix(topic, data.rows)
+    conf = weak_confidence(data.score, data.passed, topic.threshold) if s.confidence else None
+    try:
+        model = fit(topic, space, X, R, names, data.matched, labels, s, conf)
+    except ModelError as exc:
+        raise ReviewError(str(exc)) from None
+    p = predict_matrix(model, space, X, R, names)
+    if s.prevalence:
+        model.threshold = prevalence_threshold(p, data.matched, labels)
+    check = _cross_check(topic, space, X, R, names, data, labels, s, conf)
+    model.metrics = {"pool": len(pool), "labels": len(labels),
+                     "labels_rules_correct": check.rules_correct,
+                     "labels_model_correct_cv": check.model_correct, "folds": check.folds}
+    ranked = sorted(model.weights.items(), key=lambda fw: -fw[1])
+    return TrainReport(model=model, pool=len(pool),
+                       labels_relevant=sum(labels.values()),
+                       labels_irrelevant=len(labels) - sum(labels.values()),
+                       rule_hits=int(data.matched.sum()),
+                       model_hits=int((p >= model.threshold).sum()), check=check,
+                       top_positive=ranked[:12], top_negative=ranked[::-1][:8])
+
+
+def _cross_check(topic: TopicConfig, space: FeatureSpace, X: Any, R: np.ndarray,
+                 names: list[str], data: Analysed, labels: dict[int, bool],
+                 s: TrainSettings, conf: np.ndarray | None) -> LabelCheck:
+    """k-fold over the labels: would the model have decided each reviewed article as the
+    reviewer did without having seen that label? Compared with the rules alone."""
+    idx = sorted(labels)
+    rules_ok = sum(1 for i in idx if bool(data.matched[i]) == labels[i])
+    folds = min(5, len(idx))
+    if len(idx) < 6 or len(set(labels.values())) < 2:
+        return LabelCheck(len(idx), rules_ok, None)
+    ok = 0
+    for k in range(folds):
+        held = idx[k::folds]
+        train = {i: labels[i] for i in idx if i not in held}
+        try:
+            m = fit(topic, space, X, R, names, data.matched, train, s, conf)
+        except ModelError:
+            return LabelCheck(len(idx), rules_ok, None)
+        p = predict_matrix(m, space, X, R, names)
+        thr = prevalence_threshold(p, data.matched, train) if s.prevalence else m.threshold
+        ok += sum(1 for i in held if bool(p[i] >= thr) == labels[i])
+    return LabelCheck(len(idx), rules_ok, ok, folds)
+
+
+# --- testing a definition or model before it is used -------------------------------------
+
+
+@dataclass
+class Change:
+    key: str
+    title: str
+    url: str
+    label: bool | None
+    score: float
+    old_score: float | None = None
+
+
+@dataclass
+class ChangeReport:
+    topic: str
+    version: str
+    model: str | None  # model id used, or None for rules alone
+    articles: int
+    stored_hits: int
+    hits_now: int
+    new_hits: list[Change]
+    lost_hits: list[Change]
+    kept: int
+    seeds: list[tuple[str, bool, bool, float]]  # (ref, expected hit, is hit, score)
+
+    @property
+    def lost_relevant(self) -> int:
+        return sum(1 for c in self.lost_hits if c.label is True)
+
+    @property
+    def dropped_irrelevant(self) -> int:
+        return sum(1 for c in self.lost_hits if c.label is False)
+
+
+def compare_topic(store: Store, topic: TopicConfig, model: TopicModel | None, *,
+               config_dir: Path | None = None, limit: int = 20_000) -> ChangeReport:
+    """What the current definition (and ``model``) would change on the stored articles."""
+    pool = load_pool(store, topic, config_dir=config_dir, limit=limit, with_seeds=False)
+    with store.session() as s:
+        stored = {aid: score for aid, score in s.exec(
+            select(Hit.article_id, Hit.score).where(Hit.topic_id == topic.id))}
+    clf = Classifier([topic], models={topic.id: model} if model else {})
+    new, lost = [], []
+    kept = hits = 0
+    for p in pool:
+        r = clf.classify(p.title, p.text, p.language)[0]
+        aid = int(p.key.split(":", 1)[1])
+        was = aid in stored
+        hits += r.matched
+        if r.matched and not was:
+            new.append(Change(p.key, p.title, p.url, p.label, r.score))
+        elif was and not r.matched:
+            lost.append(Change(p.key, p.title, p.url, p.label, r.score, stored[aid]))
+        elif was:
+            kept += 1
+    seeds = []
+    for ref, expected in [(x, True) for x in topic.seeds.hits] + [
+            (x, False) for x in topic.seeds.misses]:
+        sp = load_seed(ref, config_dir)
+        r = clf.classify(sp.title, sp.text, sp.language)[0]
+        seeds.append((ref, expected, r.matched, r.score))
+    new.sort(key=lambda c: -c.score)
+    lost.sort(key=lambda c: (c.label is not True, c.score))
+    return ChangeReport(topic=topic.id, version=topic.version,
+                      model=model.model_id if model else None, articles=len(pool),
+                      stored_hits=len(stored), hits_now=hits, new_hits=new, lost_hits=lost,
+                      kept=kept, seeds=seeds)
