@@ -14,6 +14,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 import flows  # noqa: F401 - offline defaults
 from monitor import pipeline
@@ -35,20 +36,38 @@ _TASKS = {step: task(step, name=step.__name__.replace("_", "-"), cache_policy=NO
 
 
 def as_task(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return _TASKS[step](*args, **kwargs)
+    # quote(): Prefect would otherwise walk every argument (the config with its topics,
+    # a batch of feeds or candidates) looking for futures: tens of ms per task.
+    return _TASKS[step](*(quote(a) for a in args), **{k: quote(v) for k, v in kwargs.items()})
 
 
 @flow(name="newsmon-cycle", log_prints=True, persist_result=False)
 def cycle(config_dir: str | None = None, feeds: list[str] | None = None,
-          force: bool = False, workers: int | None = None) -> dict[str, Any]:
-    """Poll the due feeds (or ``feeds``), store new articles and hits, send instant alerts."""
+          force: bool = False, workers: int | None = None,
+          dask_address: str | None = None) -> dict[str, Any]:
+    """Poll the due feeds (or ``feeds``), store new articles and hits, send instant alerts.
+
+    With ``dask_address`` (``tcp://scheduler:8786``), pages are extracted and classified on
+    that Dask cluster instead of in local worker processes."""
     config = load_config(config_dir)
     if workers is not None:
         config.settings.extract.workers = workers
     store = Store(config.database_url)
-    with WorkerPool.for_config(config) as pool:
+    # One pool for the life of the process: a long-lived serve does not start workers
+    # (and load spaCy and trafilatura in them) again for every scheduled run.
+    pool: Any
+    if dask_address:
+        from monitor.dask_pool import DaskPool
+        pool = DaskPool(dask_address, config)
+    else:
+        pool = WorkerPool.shared(config)
+    try:
         summary = pipeline.run_cycle(store, config, only_urls=feeds, force=force, pool=pool,
                                      run=as_task)
+    finally:
+        store.close()
+        if dask_address:
+            pool.close()
     create_markdown_artifact(key="newsmon-cycle", markdown=summary_markdown(summary.as_dict()),
                              description="newsmon cycle summary")
     return summary.as_dict()

@@ -10,11 +10,15 @@ spacing under a bound on overall concurrency.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import concurrent.futures
 import email.utils
+import ipaddress
+import threading
 import time
+from collections.abc import Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -26,6 +30,7 @@ FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json
                "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5")
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 MAX_HOST_WAIT_S = 15.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -126,13 +131,8 @@ class Fetcher:
     async def fetch(self, url: str, *, etag: str | None = None,
                     last_modified: str | None = None, accept: str = FEED_ACCEPT) -> FetchResult:
         """GET ``url``; raise :class:`FetchError` for anything but a usable answer."""
-        total = self.settings.timeout_s * 2 + self.settings.connect_timeout_s
         t0 = time.monotonic()
-        try:
-            async with asyncio.timeout(total):
-                result = await self._fetch(url, etag, last_modified, accept)
-        except TimeoutError:
-            raise FetchError(f"timed out after {total:.0f}s") from None
+        result = await self._fetch(url, etag, last_modified, accept)
         result.elapsed_s = time.monotonic() - t0
         return result
 
@@ -187,38 +187,118 @@ class Fetcher:
 
     async def _one(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         host = self._host(url)
-        async with self._all, host.sem:
+        # The host's slot and spacing first, then an overall slot: a request waiting out
+        # one host's spacing must not hold a slot that a request to another host could use.
+        async with host.sem:
             await self._polite_start(host)
-            try:
-                async with self._client.stream("GET", url, headers=headers) as resp:
-                    h = {k.lower(): v for k, v in resp.headers.items()}
-                    if resp.status_code != 200:
-                        return resp.status_code, h, b""
-                    declared = h.get("content-length", "")
-                    if declared.isdigit() and int(declared) > self.settings.max_bytes:
-                        raise FetchError(f"response too large: {int(declared):,} bytes "
-                                         f"(limit {self.settings.max_bytes:,})")
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in resp.aiter_bytes():
-                        size += len(chunk)
-                        if size > self.settings.max_bytes:
-                            raise FetchError(f"response larger than the limit of "
-                                             f"{self.settings.max_bytes:,} bytes")
-                        chunks.append(chunk)
-                    return resp.status_code, h, b"".join(chunks)
-            except FetchError:
-                raise
-            except httpx.TimeoutException as exc:
-                raise FetchError(f"timed out ({type(exc).__name__})") from None
-            except httpx.ConnectError as exc:
-                raise FetchError(f"cannot connect: {_reason(exc)}") from None
-            except httpx.DecodingError as exc:
-                raise FetchError(f"corrupt compressed body: {_reason(exc)}") from None
-            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                raise FetchError(f"connection broken: {_reason(exc)}") from None
-            except httpx.HTTPError as exc:
-                raise FetchError(f"{type(exc).__name__}: {_reason(exc)}") from None
+            async with self._all:
+                # The time limit starts when the request goes out: waiting for this host's
+                # turn is not the server's fault, and a feed queued behind slow ones on the
+                # same host must not be recorded as "timed out" without being asked for.
+                total = self.settings.timeout_s * 2 + self.settings.connect_timeout_s
+                try:
+                    async with asyncio.timeout(total):
+                        return await self._get(url, headers)
+                except TimeoutError:
+                    raise FetchError(f"timed out after {total:.0f}s") from None
+
+    async def _get(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        try:
+            async with self._client.stream("GET", url, headers=headers) as resp:
+                h = {k.lower(): v for k, v in resp.headers.items()}
+                if resp.status_code != 200:
+                    return resp.status_code, h, b""
+                declared = h.get("content-length", "")
+                if declared.isdigit() and int(declared) > self.settings.max_bytes:
+                    raise FetchError(f"response too large: {int(declared):,} bytes "
+                                     f"(limit {self.settings.max_bytes:,})")
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)
+                    if size > self.settings.max_bytes:
+                        raise FetchError(f"response larger than the limit of "
+                                         f"{self.settings.max_bytes:,} bytes")
+                    chunks.append(chunk)
+                return resp.status_code, h, b"".join(chunks)
+        except FetchError:
+            raise
+        except httpx.TimeoutException as exc:
+            raise FetchError(f"timed out ({type(exc).__name__})") from None
+        except httpx.ConnectError as exc:
+            raise FetchError(f"cannot connect: {_reason(exc)}") from None
+        except httpx.DecodingError as exc:
+            raise FetchError(f"corrupt compressed body: {_reason(exc)}") from None
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise FetchError(f"connection broken: {_reason(exc)}") from None
+        except httpx.HTTPError as exc:
+            raise FetchError(f"{type(exc).__name__}: {_reason(exc)}") from None
+
+
+class FetchLoop:
+    """One :class:`Fetcher` for a whole cycle, on an event loop in a background thread.
+
+    Steps of the cycle are plain synchronous functions (and Prefect tasks); they hand
+    requests to this loop, so one set of connections and one per-host politeness state
+    serve the whole cycle, and fetching goes on while the caller does other work.
+    """
+
+    def __init__(self, settings: FetchSettings | None = None) -> None:
+        self.settings = settings or FetchSettings()
+        self.loop = asyncio.new_event_loop()
+        self._lock = threading.Lock()
+        self._started: dict[Hashable, concurrent.futures.Future[Any]] = {}
+        self._thread = threading.Thread(target=self.loop.run_forever, name="newsmon-fetch",
+                                        daemon=True)
+        self._thread.start()
+        self.fetcher: Fetcher = self.call(self._make())
+
+    async def _make(self) -> Fetcher:
+        return Fetcher(self.settings)
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run ``coro`` on the loop; a future for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and wait for its result."""
+        return self.submit(coro).result()
+
+    def start(self, key: Hashable, make: Callable[[], Coroutine[Any, Any, T]]
+              ) -> concurrent.futures.Future[T]:
+        """Start ``make()`` once under ``key`` (work done ahead of the step that needs it)."""
+        with self._lock:
+            fut = self._started.get(key)
+            if fut is None:
+                fut = self._started[key] = self.submit(make())
+            return fut
+
+    def take(self, key: Hashable, make: Callable[[], Coroutine[Any, Any, T]]
+             ) -> concurrent.futures.Future[T]:
+        """The future started under ``key``, forgotten here; or ``make()`` started now."""
+        with self._lock:
+            fut = self._started.pop(key, None)
+        return fut if fut is not None else self.submit(make())
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        with self._lock:
+            for fut in self._started.values():
+                fut.cancel()
+            self._started.clear()
+        try:
+            self.call(self.fetcher.aclose())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=10)
+            self.loop.close()
+
+    def __enter__(self) -> FetchLoop:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 async def _refuse_private(url: str) -> None:
@@ -237,7 +317,12 @@ async def _refuse_private(url: str) -> None:
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    inner: BaseException | None = exc
+    for _ in range(5):  # httpx often wraps the OS error ("Connection reset by peer") silently
+        if inner is None or str(inner).strip():
+            break
+        inner = inner.__cause__ or inner.__context__
+    text = str(inner or "").strip() or type(exc).__name__
     if "Name or service not known" in text or "nodename nor servname" in text:
         return "DNS lookup failed (no such host)"
     return text.splitlines()[0][:300]

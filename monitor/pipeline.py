@@ -13,21 +13,25 @@ are written in one transaction.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import socket
+import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor import alert
 from monitor.classify import Classifier, TopicResult
 from monitor.config import Config
 from monitor.errors import FeedParseError, FetchError
 from monitor.feeds import Entry, body_hash, parse_feed
-from monitor.fetch import PAGE_ACCEPT, Fetcher, FetchResult
+from monitor.fetch import PAGE_ACCEPT, Fetcher, FetchLoop, FetchResult
 from monitor.store import Feed, NewArticle, Store, utcnow
 from monitor.workers import Analysis, PageJob, WorkerPool, analyse
 
@@ -100,7 +104,13 @@ def claim_feeds(store: Store, config: Config, *, owner: str,
                 only_urls: Sequence[str] | None = None, force: bool = False) -> list[Feed]:
     """Sync the feed table with the config, then lease the feeds that are due."""
     store.sync_feeds(config.feeds)
-    return store.claim_due_feeds(owner, only_urls=only_urls, force=force or bool(only_urls))
+    return store.claim_due_feeds(owner, only_urls=only_urls, force=force or bool(only_urls),
+                                 lease=lease_of(config),
+                                 limit=config.settings.fetch.max_feeds_per_cycle)
+
+
+def lease_of(config: Config) -> timedelta:
+    return timedelta(minutes=config.settings.fetch.lease_minutes)
 
 
 def batches(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
@@ -112,26 +122,49 @@ def batches(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
 
 
 def poll_feeds(store: Store, config: Config, feeds: Sequence[Feed],
-               now: datetime | None = None) -> tuple[list[FeedPoll], list[Candidate]]:
-    """Fetch and parse a batch of feeds; return their outcomes and the new articles."""
+               now: datetime | None = None, *, fetcher: FetchLoop | None = None
+               ) -> tuple[list[FeedPoll], list[Candidate]]:
+    """Fetch and parse a batch of feeds; return their outcomes and the new articles.
+
+    With ``fetcher`` (the cycle's fetch loop) requests share its connections and
+    politeness state, and feeds it already fetched ahead (:func:`prefetch_feeds`) are
+    not fetched again."""
     now = now or utcnow()
-    results = asyncio.run(_fetch_feeds(config, feeds))
+    if fetcher is None:
+        results = asyncio.run(_fetch_feeds(config, feeds))
+    else:
+        futures = [fetcher.take(("feed", feed.id, id(feed)),
+                                lambda feed=feed: _fetch_feed(fetcher.fetcher, feed))
+                   for feed in feeds]
+        results = [f.result() for f in futures]
     polls: list[FeedPoll] = []
     candidates: dict[str, Candidate] = {}
     for feed, res in zip(feeds, results, strict=True):
+        before = feed.consecutive_failures, feed.last_success_at
         poll = _apply_fetch(config, feed, res, now)
         if poll.outcome == "ok" and isinstance(res, FetchResult) and res.body is not None:
             try:
                 parsed = parse_feed(res.body, url=res.url, headers=res.headers,
                                     max_entries=config.settings.fetch.max_entries_per_feed,
                                     now=now)
-            except FeedParseError as exc:
-                _failed(config, poll, str(exc), now)
+            except Exception as exc:  # noqa: BLE001 - one feed's bytes must not fail its batch
+                if not isinstance(exc, FeedParseError):
+                    log.exception("feed parser raised feed=%s url=%s", feed.id, feed.url)
+                # Forget this body's validators: the next poll must read and parse it
+                # again, or a broken feed would look healthy (304, unchanged) from then on.
+                feed.etag = feed.last_modified = feed.body_hash = None
+                feed.consecutive_failures, feed.last_success_at = before  # not a success
+                _failed(config, poll, str(exc) if isinstance(exc, FeedParseError) else
+                        f"feed parser failed: {type(exc).__name__}: {exc}"[:500], now)
             else:
                 feed.title = parsed.title or feed.title
                 if parsed.warning:
                     feed.notice = f"feed is not well-formed, entries read anyway: {parsed.warning}"
-                elif feed.notice and feed.notice.startswith("feed is not well-formed"):
+                elif parsed.skipped:
+                    feed.notice = (f"{parsed.skipped} entries skipped: no usable http(s) link "
+                                   f"(javascript:, data:, missing or malformed)")
+                elif feed.notice and (feed.notice.startswith("feed is not well-formed")
+                                      or " entries skipped: " in feed.notice):
                     feed.notice = None
                 new = _new_entries(store, feed, parsed.entries)
                 poll.new_entries = len(new)
@@ -148,13 +181,37 @@ def poll_feeds(store: Store, config: Config, feeds: Sequence[Feed],
 
 async def _fetch_feeds(config: Config, feeds: Sequence[Feed]) -> list[FetchResult | FetchError]:
     async with Fetcher(config.settings.fetch) as f:
-        async def one(feed: Feed) -> FetchResult | FetchError:
-            try:
-                return await f.fetch(feed.fetch_url or feed.url, etag=feed.etag,
-                                     last_modified=feed.last_modified)
-            except FetchError as exc:
-                return exc
-        return await asyncio.gather(*(one(feed) for feed in feeds))
+        return await asyncio.gather(*(_fetch_feed(f, feed) for feed in feeds))
+
+
+async def _fetch_feed(f: Fetcher, feed: Feed) -> FetchResult | FetchError:
+    try:
+        return await f.fetch(feed.fetch_url or feed.url, etag=feed.etag,
+                             last_modified=feed.last_modified)
+    except FetchError as exc:
+        return exc
+
+
+def prefetch_feeds(fetcher: FetchLoop, feeds: Sequence[Feed]
+                   ) -> list[concurrent.futures.Future[FetchResult | FetchError]]:
+    """Start fetching feeds on the cycle's fetch loop, ahead of their poll step."""
+    return [fetcher.start(("feed", feed.id, id(feed)),
+                          lambda feed=feed: _fetch_feed(fetcher.fetcher, feed))
+            for feed in feeds]
+
+
+def spread_by_host(feeds: Sequence[Feed]) -> list[Feed]:
+    """The feeds in turn by host (a, b, c, a, b, c, ...), so each batch asks many hosts
+    and no batch waits out one host's politeness delay feed after feed."""
+    by_host: dict[str, deque[Feed]] = {}
+    for f in feeds:
+        by_host.setdefault(urlsplit(f.fetch_url or f.url).netloc.lower(), deque()).append(f)
+    out: list[Feed] = []
+    queues = list(by_host.values())
+    while queues:
+        out.extend(q.popleft() for q in queues)
+        queues = [q for q in queues if q]
+    return out
 
 
 def _interval(config: Config, feed: Feed) -> timedelta:
@@ -231,9 +288,12 @@ def _new_entries(store: Store, feed: Feed, entries: list[Entry]) -> list[Entry]:
 
 
 def process_articles(store: Store, config: Config, candidates: Sequence[Candidate], *,
-                     pool: WorkerPool | None = None, classifier: Classifier | None = None
-                     ) -> CycleSummary:
-    """Fetch, extract, classify and store a batch of new articles (and queue alerts)."""
+                     pool: WorkerPool | None = None, classifier: Classifier | None = None,
+                     stream: PageStream | None = None) -> CycleSummary:
+    """Fetch, extract, classify and store a batch of new articles (and queue alerts).
+
+    With ``stream`` (the cycle's :class:`PageStream`) pages it fetched and analysed
+    ahead of this step are taken from it instead of being fetched here."""
     summary = CycleSummary()
     if not candidates:
         return summary
@@ -245,18 +305,27 @@ def process_articles(store: Store, config: Config, candidates: Sequence[Candidat
         store.add_sources(links)
         summary.articles_merged += len({c.canonical_url for c in candidates
                                         if c.canonical_url in known})
+    if stream is not None and known:
+        stream.discard([c for c in candidates if c.canonical_url in known])
     todo = [c for c in candidates if c.canonical_url not in known]
     if not todo:
         return summary
-    pages = asyncio.run(_fetch_pages(config, todo))
+    clf = classifier or Classifier(config.topics)
+    analyses: dict[str, Analysis] = {}
+    if stream is not None:
+        outcomes = stream.take(todo)
+        pages = [(o.body, o.url, o.error) for o in outcomes]
+        analyses = {c.canonical_url: o.analysis for c, o in zip(todo, outcomes, strict=True)
+                    if o.analysis is not None}
+    else:
+        pages = asyncio.run(_fetch_pages(config, todo))
     jobs = [PageJob(c.canonical_url, body, url) for c, (body, url, _) in zip(todo, pages,
                                                                            strict=True)
-            if body is not None]
-    clf = classifier or Classifier(config.topics)
+            if body is not None and c.canonical_url not in analyses]
     if pool is not None:
-        analyses = {a.key: a for a in pool.analyse_many(jobs)}
+        analyses.update((a.key, a) for a in pool.analyse_many(jobs))
     else:
-        analyses = {j.key: analyse(j, clf) for j in jobs}
+        analyses.update((j.key, analyse(j, clf)) for j in jobs)
     items: list[NewArticle] = []
     for c, (_, _, fetch_error) in zip(todo, pages, strict=True):
         a = analyses.get(c.canonical_url)
@@ -275,16 +344,167 @@ def process_articles(store: Store, config: Config, candidates: Sequence[Candidat
 async def _fetch_pages(config: Config, todo: Sequence[Candidate]
                        ) -> list[tuple[bytes | None, str, str | None]]:
     async with Fetcher(config.settings.fetch) as f:
-        async def one(c: Candidate) -> tuple[bytes | None, str, str | None]:
-            try:
-                res = await f.fetch(c.link, accept=PAGE_ACCEPT)
-            except FetchError as exc:
-                return None, c.link, f"page fetch failed: {exc}"
-            ctype = res.content_type
-            if ctype.startswith(NON_HTML) and res.body and res.body[:2] != b"\x1f\x8b":
-                return None, res.url, f"not an HTML page ({ctype})"
-            return res.body, res.url, None
-        return await asyncio.gather(*(one(c) for c in todo))
+        return await asyncio.gather(*(_fetch_page(f, c) for c in todo))
+
+
+async def _fetch_page(f: Fetcher, c: Candidate) -> tuple[bytes | None, str, str | None]:
+    try:
+        res = await f.fetch(c.link, accept=PAGE_ACCEPT)
+    except FetchError as exc:
+        return None, c.link, f"page fetch failed: {exc}"
+    ctype = res.content_type
+    if ctype.startswith(NON_HTML) and res.body and res.body[:2] != b"\x1f\x8b":
+        return None, res.url, f"not an HTML page ({ctype})"
+    return res.body, res.url, None
+
+
+@dataclass
+class PageOutcome:
+    url: str  # final URL
+    error: str | None = None  # the page could not be fetched
+    body: bytes | None = None  # fetched, not analysed (a stream without a pool)
+    analysis: Analysis | None = None
+
+
+class PageStream:
+    """Article pages fetched and analysed as a stream, ahead of the steps that store them.
+
+    :meth:`prime` queues candidates. On the cycle's fetch loop they are taken host by
+    host in turn (oldest batch first, each host at most ``per_host_concurrency`` at a
+    time, so one slow host does not hold up the others), and each fetched page goes
+    straight to the worker pool. At most ``max_pages`` pages are held between request
+    and analysis, so memory stays flat however much is queued. :meth:`take` waits for
+    the outcomes of some candidates. Without a pool, pages are only fetched and the
+    caller analyses them.
+    """
+
+    def __init__(self, fetcher: FetchLoop, pool: WorkerPool | None, *,
+                 max_pages: int | None = None) -> None:
+        self.fetcher = fetcher
+        self.pool = pool
+        self.loop = fetcher.loop
+        self.max_pages = max_pages or max(32, 16 * (pool.workers if pool else 1))
+        self.per_host = fetcher.settings.per_host_concurrency
+        self._lock = threading.Lock()
+        self._futures: dict[str, concurrent.futures.Future[PageOutcome]] = {}
+        # state of the fetch loop's thread only
+        self._queued: deque[dict[str, deque[Candidate]]] = deque()  # per prime: host -> queue
+        self._busy: dict[str, int] = {}  # host -> requests in flight
+        self._open = 0  # pages between request and the end of their analysis
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._jobs: set[concurrent.futures.Future[Analysis]] = set()
+        self._closed = False
+
+    def prime(self, candidates: Sequence[Candidate]) -> None:
+        """Start fetching (and analysing) these pages in the background."""
+        new = []
+        with self._lock:
+            for c in candidates:
+                if c.canonical_url not in self._futures:
+                    self._futures[c.canonical_url] = concurrent.futures.Future()
+                    new.append(c)
+        if new:
+            self.loop.call_soon_threadsafe(self._enqueue, new)
+
+    def take(self, candidates: Sequence[Candidate]) -> list[PageOutcome]:
+        """The outcome of each candidate, in order (started now if it was not primed)."""
+        self.prime(candidates)
+        with self._lock:
+            futures = [self._futures[c.canonical_url] for c in candidates]
+        out = [f.result() for f in futures]
+        self.discard(candidates)
+        return out
+
+    def discard(self, candidates: Sequence[Candidate]) -> None:
+        """Forget candidates (already stored); work under way for them is dropped."""
+        with self._lock:
+            for c in candidates:
+                self._futures.pop(c.canonical_url, None)
+
+    def close(self) -> None:
+        if not self.loop.is_closed():
+            self.fetcher.call(self._close())
+
+    async def _close(self) -> None:
+        self._closed = True
+        self._queued.clear()
+        for t in list(self._tasks):
+            t.cancel()
+        for j in list(self._jobs):
+            j.cancel()
+
+    # --- on the fetch loop's thread ---------------------------------------------------
+
+    def _enqueue(self, candidates: list[Candidate]) -> None:
+        by_host: dict[str, deque[Candidate]] = {}
+        for c in candidates:
+            by_host.setdefault(urlsplit(c.link).netloc.lower(), deque()).append(c)
+        self._queued.append(by_host)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        progressed = True
+        while progressed and not self._closed:
+            progressed = False
+            for by_host in list(self._queued):  # oldest first
+                for host in list(by_host):
+                    if self._open >= self.max_pages:
+                        return
+                    if self._busy.get(host, 0) >= self.per_host:
+                        continue
+                    queue = by_host[host]
+                    c = queue.popleft()
+                    if not queue:
+                        del by_host[host]
+                    self._busy[host] = self._busy.get(host, 0) + 1
+                    self._open += 1
+                    task = self.loop.create_task(self._fetch(host, c))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                    progressed = True
+                if not by_host:
+                    self._queued.remove(by_host)
+
+    async def _fetch(self, host: str, c: Candidate) -> None:
+        try:
+            body, url, error = await _fetch_page(self.fetcher.fetcher, c)
+        except Exception as exc:  # noqa: BLE001 - a page must never stop the cycle
+            body, url, error = None, c.link, f"page fetch failed: {type(exc).__name__}: {exc}"
+        finally:
+            self._busy[host] -= 1
+        if body is None or self.pool is None:
+            self._finish(c, PageOutcome(url, error, body))
+            return
+        try:
+            job = self.pool.submit(PageJob(c.canonical_url, body, url))
+        except Exception as exc:  # noqa: BLE001 - a stopped pool: the summary is used
+            self._finish(c, PageOutcome(url, analysis=Analysis(
+                c.canonical_url, None, f"extraction failed: {type(exc).__name__}: {exc}")))
+            return
+        self._jobs.add(job)
+        job.add_done_callback(lambda f: self._from_pool(c, url, f))
+        self._dispatch()  # this host may take its next page while this one is analysed
+
+    def _from_pool(self, c: Candidate, url: str,
+                   job: concurrent.futures.Future[Analysis]) -> None:
+        try:  # on a pool thread
+            self.loop.call_soon_threadsafe(self._analysed, c, url, job)
+        except RuntimeError:  # the cycle is over
+            pass
+
+    def _analysed(self, c: Candidate, url: str, job: concurrent.futures.Future[Analysis]
+                  ) -> None:
+        self._jobs.discard(job)
+        assert self.pool is not None
+        self._finish(c, PageOutcome(url, analysis=self.pool.outcome(c.canonical_url, job)))
+
+    def _finish(self, c: Candidate, outcome: PageOutcome) -> None:
+        self._open -= 1
+        with self._lock:
+            fut = self._futures.get(c.canonical_url)
+        if fut is not None and not fut.done():
+            fut.set_result(outcome)
+        self._dispatch()
 
 
 def _article(c: Candidate, a: Analysis | None, fetch_error: str | None,
@@ -303,12 +523,13 @@ def _article(c: Candidate, a: Analysis | None, fetch_error: str | None,
     # Extraction failed or timed out: the feed's own summary is what we have.
     error = fetch_error or (a.error if a is not None else "no page")
     from monitor.extract import detect_language
-    results = clf.classify(c.title, c.summary)
+    language = detect_language(c.summary) if c.summary else None
+    results = clf.classify(c.title, c.summary, language=language)
     return NewArticle(
         canonical_url=c.canonical_url, url=c.link, guid=c.guid, title=c.title,
         summary=c.summary, text=c.summary, author=None,
         published_at=c.published or now, published_source="feed" if c.published else
-        "first_seen", language=detect_language(c.summary) if c.summary else None,
+        "first_seen", language=language,
         fingerprint=None, extraction="summary", extraction_error=error, sources=c.sources,
         hits=_hits(results))
 
@@ -376,29 +597,79 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
 
     ``run(step, *args)`` executes each step; :mod:`flows.cycle` passes one that runs
     it as a Prefect task, so the flow and this function are the same code.
+
+    The steps run one after the other, but the work does not wait for them: one fetch
+    loop serves the whole cycle, the feeds of the next batches are fetched while this
+    one is processed, and a batch's new pages are fetched and analysed (with a pool)
+    as soon as it is polled, while the previous batch is stored. A batch's feeds are
+    still committed only after its articles are stored.
     """
     started = datetime.now(UTC)
     summary = CycleSummary()
     owner = worker_id()
     feeds = run(claim_feeds, store, config, owner=owner, only_urls=only_urls, force=force)
     summary.feeds_due = len(feeds)
-    clf = Classifier(config.topics)
+    clf: Classifier | None = None  # built when the first new articles arrive
     size = config.settings.extract.batch_size
     done = 0
-    for fb in batches(feeds, feed_batch):
-        try:
-            polls, candidates = run(poll_feeds, store, config, fb)
-            for cb in batches(candidates, size):
-                summary.add(run(process_articles, store, config, cb, pool=pool,
-                                classifier=clf))
-            summary.add(run(commit_feeds, store, polls))
-            done += len(fb)
-            log.info("progress: %d/%d feeds polled, %d new articles, %d hits so far", done,
-                     len(feeds), summary.articles_new, summary.hits_new)
-        except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the cycle
-            log.exception("feed batch failed; its leases expire and it is retried")
-            summary.errors.append(f"batch of {len(fb)} feeds failed: {exc!r}")
-            store.release_feeds([f.id for f in fb if f.id is not None], owner)
+    feed_batches = list(batches(spread_by_host(feeds), feed_batch))
+
+    def failed(fb: list[Feed], exc: Exception) -> None:
+        log.exception("feed batch failed; its leases expire and it is retried")
+        summary.errors.append(f"batch of {len(fb)} feeds failed: {exc!r}")
+        store.release_feeds([f.id for f in fb if f.id is not None], owner)
+
+    with FetchLoop(config.settings.fetch) as fetcher:
+        stream = PageStream(fetcher, pool)
+
+        def finish(fb: list[Feed], polls: list[FeedPoll], candidates: list[Candidate]) -> None:
+            nonlocal done
+            try:
+                for cb in batches(candidates, size):
+                    summary.add(run(process_articles, store, config, cb, pool=pool,
+                                    classifier=clf, stream=stream))
+                summary.add(run(commit_feeds, store, polls))
+                done += len(fb)
+                log.info("progress: %d/%d feeds polled, %d new articles, %d hits so far",
+                         done, len(feeds), summary.articles_new, summary.hits_new)
+            except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the cycle
+                failed(fb, exc)
+
+        polled: deque[tuple[list[Feed], list[FeedPoll], list[Candidate]]] = deque()
+        for n, fb in enumerate(feed_batches):
+            # Renew the leases of every feed not yet committed, so a cycle longer than
+            # the lease keeps its feeds; a feed whose lease ran out and that another
+            # worker took is left to that worker.
+            try:
+                held = store.renew_leases(owner, [f.id for b in feed_batches[max(n - 1, 0):]
+                                                  for f in b if f.id is not None],
+                                          lease=lease_of(config))
+                lost = [f for f in fb if f.id not in held]
+                if lost:
+                    log.warning("%d feeds' leases were taken over by another worker",
+                                len(lost))
+                    fb = [f for f in fb if f.id in held]
+            except Exception:  # noqa: BLE001 - the claim's lease still stands
+                log.exception("could not renew feed leases")
+            if not fb:
+                continue
+            for ahead in feed_batches[n + 1:n + 3]:
+                prefetch_feeds(fetcher, ahead)
+            try:
+                polls, candidates = run(poll_feeds, store, config, fb, fetcher=fetcher)
+            except Exception as exc:  # noqa: BLE001
+                failed(fb, exc)
+                continue
+            if candidates and clf is None:
+                clf = Classifier(config.topics)
+            if pool is not None:
+                stream.prime(candidates)
+            polled.append((fb, polls, candidates))
+            if len(polled) > 1:  # the previous batch is stored while this one is analysed
+                finish(*polled.popleft())
+        while polled:
+            finish(*polled.popleft())
+        stream.close()
     summary.add(run(send_alerts, store, config))
     summary.add(run(prune, store, config))
     store.save_run("cycle", started, summary.as_dict())

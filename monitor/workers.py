@@ -9,12 +9,16 @@ so only small results travel back.
 
 from __future__ import annotations
 
+import atexit
+import json
 import multiprocessing
 import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from pebble import ProcessExpired, ProcessPool
 
@@ -54,7 +58,22 @@ def analyse(job: PageJob, classifier: Classifier | None = None) -> Analysis:
         ex = extract_html(job.html, job.url)
     except ExtractError as exc:
         return Analysis(job.key, None, str(exc))
-    return Analysis(job.key, ex, None, clf.classify(ex.title, ex.text))
+    return Analysis(job.key, ex, None, clf.classify(ex.title, ex.text, language=ex.language))
+
+
+def _model_stamps(config: Config) -> list[Any]:
+    """When the topics' trained models last changed (workers load them at start)."""
+    try:
+        from monitor.learn import model_path
+    except ImportError:
+        return []
+    out: list[Any] = []
+    for t in config.topics:
+        try:
+            out.append(model_path(t.id, "active").stat().st_mtime_ns)
+        except (OSError, TypeError, ValueError):
+            out.append(None)
+    return out
 
 
 def default_workers() -> int:
@@ -69,9 +88,10 @@ class WorkerPool:
                  timeout_s: float = 30, max_tasks: int = 500) -> None:
         self.timeout_s = timeout_s
         self.workers = workers or default_workers()
+        self._closed = False
         ctx = multiprocessing.get_context("forkserver")
         # Workers fork from a server that already imported the heavy modules.
-        ctx.set_forkserver_preload(["monitor.workers"])
+        ctx.set_forkserver_preload(["monitor.workers", "monitor.worker_warmup"])
         self._pool = ProcessPool(max_workers=self.workers, max_tasks=max_tasks,
                                  initializer=_init,
                                  initargs=([t.model_dump(mode="json") for t in topics],),
@@ -89,22 +109,69 @@ class WorkerPool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._pool.stop()
         self._pool.join(timeout=10)
 
+    def submit(self, job: PageJob) -> Future[Analysis]:
+        """Queue one page; :meth:`outcome` turns the future into an Analysis."""
+        return self._pool.schedule(analyse, args=(job,), timeout=self.timeout_s)
+
+    def outcome(self, key: str, fut: Future[Analysis]) -> Analysis:
+        """The result of a finished (or awaited) job; a timeout or crash becomes an error."""
+        try:
+            return fut.result()
+        except FutureTimeout:
+            return Analysis(key, None,
+                            f"extraction timed out after {self.timeout_s:.0f}s (worker replaced)")
+        except ProcessExpired as exc:
+            return Analysis(key, None,
+                            f"extraction worker crashed (exit code {exc.exitcode}); replaced")
+        except Exception as exc:  # noqa: BLE001 - a page must never stop the run
+            return Analysis(key, None, f"extraction failed: {type(exc).__name__}: {exc}")
+
     def analyse_many(self, jobs: Iterable[PageJob]) -> Iterator[Analysis]:
         """Results in job order; a timeout or crash becomes an Analysis with an error."""
-        futures = [(job, self._pool.schedule(analyse, args=(job,), timeout=self.timeout_s))
-                   for job in jobs]
+        futures = [(job, self.submit(job)) for job in jobs]
         for job, fut in futures:
-            try:
-                yield fut.result()
-            except FutureTimeout:
-                yield Analysis(job.key, None,
-                               f"extraction timed out after {self.timeout_s:.0f}s (worker replaced)")
-            except ProcessExpired as exc:
-                yield Analysis(job.key, None,
-                               f"extraction worker crashed (exit code {exc.exitcode}); replaced")
-            except Exception as exc:  # noqa: BLE001 - a page must never stop the run
-                yield Analysis(job.key, None, f"extraction failed: {type(exc).__name__}: {exc}")
+            yield self.outcome(job.key, fut)
+
+    # --- one pool for the life of a process ------------------------------------------------
+
+    _shared: ClassVar[dict[str, WorkerPool]] = {}
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def shared(cls, config: Config) -> WorkerPool:
+        """A pool kept for the life of the process (a long-lived ``serve``), so each flow
+        run does not pay for starting workers again. A change of topics or extraction
+        settings replaces it."""
+        e = config.settings.extract
+        key = json.dumps([[t.model_dump(mode="json") for t in config.topics], e.workers,
+                          e.timeout_s, e.max_tasks_per_worker, _model_stamps(config)],
+                         sort_keys=True, default=str)
+        with cls._shared_lock:
+            pool = cls._shared.get(key)
+            if pool is not None and not pool.closed:
+                return pool
+            for old in cls._shared.values():
+                old.close()
+            cls._shared.clear()
+            if not cls._shared:
+                atexit.register(cls.close_shared)
+            pool = cls._shared[key] = cls.for_config(config)
+            return pool
+
+    @classmethod
+    def close_shared(cls) -> None:
+        with cls._shared_lock:
+            for pool in cls._shared.values():
+                pool.close()
+            cls._shared.clear()

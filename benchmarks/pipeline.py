@@ -1,0 +1,703 @@
+"""newsmon throughput benchmark: the real flow against a loopback world, side by side with
+the CPU limit of the real work and with a naive cron script.
+
+    .venv/bin/python benchmarks/pipeline.py --quick     # under 2 minutes on 2 cores
+    .venv/bin/python benchmarks/pipeline.py             # the full run (10,000 articles)
+
+What it does, in one run (see docs/performance.md for what each figure means):
+
+1. feed parsing: ``monitor.feeds.parse_feed`` over the 200 real feeds, one process;
+2. the limit: ``extract_html`` + the classifier over the benchmark's pages already in
+   memory, in as many processes as cores, no I/O, no database, no Prefect;
+3. end to end: the ``newsmon-cycle`` Prefect flow into a fresh SQLite database, its
+   feeds and pages served from many 127.x hosts with ``--latency`` per response, alert
+   routes to a local webhook; after one warm-up flow run, as in a long-lived serve;
+4. re-poll: the same flow over 1,000 feeds that have not changed (304 or same body);
+5. the naive peer: for each feed ``feedparser.parse`` then each link fetched, extracted
+   and classified one after the other.
+
+The last line printed is the RESULT line. Exit status 2 when the corpora are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import world as W  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def load_line() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            one, five, fifteen = f.read().split()[:3]
+    except OSError:
+        return "load unknown"
+    return f"load average {one} {five} {fifteen} on {os.cpu_count()} cores"
+
+
+# --- processes: CPU and memory from /proc ----------------------------------------------
+
+
+def _proc(pid: int) -> tuple[int, float, int, str] | None:
+    """(ppid, cpu seconds, rss kB, name) of a process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    name = stat[stat.index("(") + 1:stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2:].split()
+    ppid = int(fields[1])
+    cpu = (int(fields[11]) + int(fields[12])) / TICK
+    rss = int(fields[21]) * PAGE_KB
+    return ppid, cpu, rss, name
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def descendants(root: int) -> dict[int, tuple[int, float, int, str]]:
+    procs = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            p = _proc(int(d))
+            if p:
+                procs[int(d)] = p
+    out = {}
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        if pid in procs:
+            out[pid] = procs[pid]
+            todo.extend(c for c, p in procs.items() if p[0] == pid)
+    return out
+
+
+def role(pid: int, info: tuple[int, float, int, str], main: int) -> str:
+    if pid == main:
+        return "main"
+    cmd = _cmdline(pid)
+    if "prefect" in cmd or "uvicorn" in cmd:
+        return "prefect-server"
+    if "forkserver" in cmd and info[0] == main:
+        return "forkserver"
+    return "workers"
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size: shared pages divided among the processes sharing them."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of this process's live threads, by thread name (numbers stripped)."""
+    import re as _re
+    out: dict[str, float] = {}
+    for t in threading.enumerate():
+        try:
+            with open(f"/proc/self/task/{t.native_id}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, TypeError):
+            continue
+        name = _re.sub(r"[-_ ]?\d+$", "", t.name.split(" (")[0]) or "thread"
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+class Sampler:
+    """Samples RSS and CPU of this process and its descendants (minus excluded ones)."""
+
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self.main = os.getpid()
+        self.exclude: set[int] = set()
+        self.interval_s = interval_s
+        self.peak_rss_kb = 0
+        self.peak_pss_kb = 0
+        self.peak_by_role: dict[str, int] = {}
+        self.cpu_seen: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._roles: dict[int, str] = {}
+        self._t: threading.Thread | None = None
+
+    def start(self) -> Sampler:
+        self._t = threading.Thread(target=self._run, daemon=True, name="bench-sampler")
+        self._t.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def sample(self) -> None:
+        c0 = time.thread_time()
+        self._n = getattr(self, "_n", 0) + 1
+        # Cheap: the process tree and PSS (smaps) only every 5 s; memory is flat anyway.
+        if self._n % 5 == 1 or not getattr(self, "_pids", None):
+            self._pids = set(descendants(self.main))
+        procs = {pid: p for pid in self._pids if (p := _proc(pid))}
+        self._sample(procs, pss_too=self._n % 5 == 1)
+        self.cpu_s = getattr(self, "cpu_s", 0.0) + time.thread_time() - c0
+
+    def _sample(self, procs: dict[int, tuple[int, float, int, str]], pss_too: bool) -> None:
+        total = pss = 0
+        by_role: dict[str, int] = {}
+        for pid, info in procs.items():
+            if pid in self.exclude or any(a in self.exclude for a in self._ancestors(pid, procs)):
+                continue
+            r = self._roles.get(pid)
+            if r is None:
+                r = self._roles[pid] = role(pid, info, self.main)
+            total += info[2]
+            if pss_too:
+                pss += pss_kb(pid)
+            by_role[r] = by_role.get(r, 0) + info[2]
+            self.cpu_seen[pid] = (r, info[1])
+        self.peak_pss_kb = max(self.peak_pss_kb, pss)
+        if total > self.peak_rss_kb:
+            self.peak_rss_kb = total
+            self.peak_by_role = by_role
+
+    @staticmethod
+    def _ancestors(pid: int, procs: dict[int, tuple[int, float, int, str]]) -> list[int]:
+        out = []
+        while pid in procs and procs[pid][0] not in out:
+            pid = procs[pid][0]
+            out.append(pid)
+        return out
+
+    def cpu_by_role(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for r, cpu in self.cpu_seen.values():
+            out[r] = out.get(r, 0.0) + cpu
+        return out
+
+    def reset_peak(self) -> None:
+        self.peak_rss_kb = self.peak_pss_kb = 0
+        self.peak_by_role = {}
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._t:
+            self._t.join()
+
+
+# --- the steps, timed ------------------------------------------------------------------
+
+
+@dataclass
+class StepTime:
+    calls: int = 0
+    wall_s: float = 0.0
+    thread_cpu_s: float = 0.0
+
+
+STEP_TIMES: dict[str, StepTime] = {}
+SPAN: list[float] = []  # perf_counter at the start of the first step and the end of the last
+
+
+def instrument_steps() -> None:
+    """Time each pipeline step (wall, and CPU of the thread that runs it).
+
+    Done before ``flows.cycle`` is imported, so the Prefect tasks wrap the timed
+    functions and ``run_cycle`` calls them by the same names: the flow is unchanged."""
+    from monitor import pipeline
+
+    for name in ("claim_feeds", "poll_feeds", "process_articles", "commit_feeds",
+                 "send_alerts", "prune"):
+        fn = getattr(pipeline, name)
+        if getattr(fn, "_timed", False):
+            continue
+
+        def timed(*a: Any, _fn: Any = fn, _name: str = name, **kw: Any) -> Any:
+            t0, c0 = time.perf_counter(), time.thread_time()
+            if not SPAN:
+                SPAN.append(t0)
+            try:
+                return _fn(*a, **kw)
+            finally:
+                st = STEP_TIMES.setdefault(_name, StepTime())
+                st.calls += 1
+                t1 = time.perf_counter()
+                st.wall_s += t1 - t0
+                st.thread_cpu_s += time.thread_time() - c0
+                del SPAN[1:]
+                SPAN.append(t1)
+
+        functools.update_wrapper(timed, fn)
+        timed._timed = True  # type: ignore[attr-defined]
+        setattr(pipeline, name, timed)
+
+
+# --- 1. feed parsing ---------------------------------------------------------------------
+
+
+def _parse_bench(root: str, q: Any) -> None:
+    from monitor.errors import FeedParseError
+    from monitor.feeds import parse_feed
+
+    feeds = [(body, {"content-type": W.content_type_for(body)})
+             for _, body in W.load_feeds(Path(root))]
+    parse_feed(feeds[0][0], url="http://127.0.0.2/f", headers=feeds[0][1])  # first-call costs
+    t0, c0 = time.perf_counter(), time.process_time()
+    entries = errors = 0
+    for body, headers in feeds:
+        try:
+            entries += len(parse_feed(body, url="http://127.0.0.2/f", headers=headers).entries)
+        except FeedParseError:
+            errors += 1
+    q.put({"feeds": len(feeds), "wall_s": time.perf_counter() - t0,
+           "cpu_s": time.process_time() - c0, "entries": entries, "errors": errors})
+
+
+# --- 2. the limit ------------------------------------------------------------------------
+
+
+def _limit_worker(spec: W.WorldSpec, page_paths: list[str], items: list[tuple[int, int]],
+                  topics_file: str, barrier: Any, q: Any) -> None:
+    from monitor.classify import Classifier
+    from monitor.config import load_config
+    from monitor.errors import ExtractError
+    from monitor.extract import extract_html
+
+    config = load_config(Path(topics_file).parent)
+    clf = Classifier(config.topics)
+    templates: dict[int, W.PageTemplate] = {}
+    paths = [Path(p) for p in page_paths]
+    pages = [W.page_for(spec, paths, templates, i, k) for i, k in items]
+    templates.clear()
+    clf.classify("warm up", "a first call builds caches")
+    barrier.wait()
+    t0 = time.time()
+    c_ex = c_clf = 0.0
+    failed = 0
+    for p in pages:
+        a = time.process_time()
+        try:
+            ex = extract_html(p)
+        except ExtractError:
+            failed += 1
+            c_ex += time.process_time() - a
+            continue
+        b = time.process_time()
+        clf.classify(ex.title, ex.text)
+        c_ex += b - a
+        c_clf += time.process_time() - b
+    q.put({"start": t0, "end": time.time(), "n": len(pages), "extract_cpu_s": c_ex,
+           "classify_cpu_s": c_clf, "failed": failed})
+
+
+def measure_limit(spec: W.WorldSpec, page_paths: list[Path], items: list[tuple[int, int]],
+                  config_dir: Path, procs: int) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(procs)
+    q = ctx.Queue()
+    ps = [ctx.Process(target=_limit_worker,
+                      args=(spec, [str(p) for p in page_paths], items[i::procs],
+                            str(config_dir / "topics.yaml"), barrier, q))
+          for i in range(procs)]
+    for p in ps:
+        p.start()
+    res = [q.get() for _ in ps]
+    for p in ps:
+        p.join()
+    wall = max(r["end"] for r in res) - min(r["start"] for r in res)
+    n = sum(r["n"] for r in res)
+    ex = sum(r["extract_cpu_s"] for r in res)
+    cl = sum(r["classify_cpu_s"] for r in res)
+    return {"pages": n, "wall_s": wall, "per_s": n / wall, "extract_ms": 1000 * ex / n,
+            "classify_ms": 1000 * cl / max(1, n - sum(r["failed"] for r in res)),
+            "failed": sum(r["failed"] for r in res)}
+
+
+# --- 5. the naive peer ------------------------------------------------------------------
+
+
+def naive_peer(urls: list[str], cap: int, config_dir: Path) -> dict[str, Any]:
+    """What a cron script does: parse each feed, then fetch and extract each link in turn."""
+    import feedparser
+    import httpx
+    import trafilatura
+
+    from monitor.classify import Classifier
+    from monitor.config import load_config
+
+    clf = Classifier(load_config(config_dir).topics)
+    t0 = time.perf_counter()
+    articles = 0
+    for url in urls:
+        r = httpx.get(url, timeout=20)
+        d = feedparser.parse(r.content)
+        for e in d.entries[:cap]:
+            link = e.get("link")
+            if not link:
+                continue
+            page = httpx.get(link, timeout=20)
+            text = trafilatura.extract(page.text, url=link)
+            if text:
+                clf.classify(e.get("title", ""), text)
+            articles += 1
+    wall = time.perf_counter() - t0
+    return {"feeds": len(urls), "articles": articles, "wall_s": wall,
+            "per_s": articles / wall if wall else 0.0}
+
+
+# --- the world ---------------------------------------------------------------------------
+
+
+BENCH_TOPIC = {
+    "id": "bench-public-affairs",
+    "name": "Public affairs (benchmark)",
+    "description": "A broad topic so that the benchmark stores hits and sends alerts.",
+    "groups": {"state": {"terms": ["government", "minister", "president", "parliament",
+                                   "election", "police", "court", "senator", "mayor"]}},
+    "rule": {"group": "state", "min": 3},
+    "threshold": 0.3,
+}
+
+
+def topics_file(directory: Path) -> Path:
+    """The project's topics, plus one broad topic that many real pages match."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "config" / "topics.yaml").read_text())
+    data["topics"].append(BENCH_TOPIC)
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / "bench-topics.yaml"
+    out.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return out
+
+
+def write_cfg(directory: Path, urls: list[str], db: Path, webhook_url: str, cap: int
+              ) -> Path:
+    from monitor.demo import write_config
+
+    return write_config(directory, topics_from=topics_file(directory.parent),
+                        feed_urls=urls,
+                        routes=[{"name": "desk", "topics": ["*"], "urls": [webhook_url]}],
+                        settings={"database": f"sqlite:///{db}",
+                                  "fetch": {"max_entries_per_feed": cap}})
+
+
+def prime_validators(config_dir: Path) -> int:
+    """Setup for the re-poll: one fetch of every feed stores its validators and body hash,
+    as a previous poll would have (no parsing: nothing in the re-poll reads entries)."""
+    import asyncio
+
+    from monitor import pipeline
+    from monitor.config import load_config
+    from monitor.store import Store
+
+    config = load_config(config_dir)
+    store = Store(config.database_url)
+    feeds = pipeline.claim_feeds(store, config, owner="bench-prime", force=True)
+    results = asyncio.run(pipeline._fetch_feeds(config, feeds))
+    now = pipeline.utcnow()
+    for f, r in zip(feeds, results, strict=True):
+        pipeline._apply_fetch(config, f, r, now)
+        f.last_outcome = "ok"
+    store.save_feeds(feeds)
+    store.close()
+    return len(feeds)
+
+
+# --- main ----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a small run, under 2 minutes")
+    ap.add_argument("--articles", type=int, help="articles in the end-to-end run "
+                    "(default 10000, --quick 360)")
+    ap.add_argument("--latency", type=float, default=0.1, help="seconds per response (0.1)")
+    ap.add_argument("--feeds", type=int, default=1000, help="feeds in the world and the "
+                    "re-poll (1000)")
+    ap.add_argument("--feeds-per-host", type=int, default=5)
+    ap.add_argument("--entry-cap", type=int, default=20,
+                    help="fetch.max_entries_per_feed in the run's settings (20)")
+    ap.add_argument("--corpora", help="the corpora folder (default ../shared/corpora)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = ap.parse_args(argv)
+    target = args.articles or (360 if args.quick else 10_000)
+    limit_pages = min(target, 360 if args.quick else 2000)
+    naive_feeds = 2 if args.quick else 12
+    cores = len(os.sched_getaffinity(0))
+
+    try:
+        root = W.find_corpora(args.corpora)
+        page_paths = W.page_files(root)
+    except W.CorpusMissing as exc:
+        print(f"benchmark: {exc}", file=sys.stderr)
+        return 2
+
+    t_start = time.perf_counter()
+    say(f"newsmon benchmark ({'quick' if args.quick else 'full'}): {target} articles, "
+        f"{args.feeds} feeds, {args.latency * 1000:.0f} ms per response; {load_line()}")
+    tmp = Path(tempfile.mkdtemp(prefix="newsmon-bench-"))
+    os.environ["PREFECT_HOME"] = str(tmp / "prefect")
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.pop("PREFECT_API_URL", None)
+    os.environ.pop("NEWSMON_DB", None)
+    # The harness's own processes are spawned: the forkserver is left to the worker pool,
+    # which preloads the heavy modules into it (a forkserver starts once per process).
+    ctx = multiprocessing.get_context("spawn")
+    server_proc = None
+    conn = None
+    sampler = Sampler()
+    webhook = None
+    out: dict[str, Any] = {}
+    try:
+        # -- the world (built in the server process, while feed parsing is measured here)
+        t0 = time.perf_counter()
+        n_hosts = -(-args.feeds // args.feeds_per_host)
+        port, socks = W.bind_port([W.host_ip(h) for h in range(n_hosts)])
+        from monitor.config import FetchSettings
+        plan_args = dict(n_feeds=args.feeds, feeds_per_host=args.feeds_per_host, port=port,
+                         latency_s=args.latency, entry_cap=args.entry_cap,
+                         min_gap_s=FetchSettings().per_host_delay_s - 0.02)
+        parent, child = ctx.Pipe()
+        server_proc = ctx.Process(target=W.serve, args=(str(root), plan_args, target, socks,
+                                                        child), daemon=True)
+        server_proc.start()
+        for s in socks:
+            s.close()
+        sampler.exclude.add(server_proc.pid)
+        conn = parent
+        # -- 1. feed parsing
+        q = ctx.Queue()
+        p = ctx.Process(target=_parse_bench, args=(str(root), q))
+        p.start()
+        sampler.exclude.add(p.pid)
+        parse = q.get()
+        p.join()
+        planned = conn.recv()
+        spec, e2e = planned["spec"], planned["e2e"]
+        hosts = spec.hosts
+        n_articles = sum(min(spec.feeds[i].entries, spec.entry_cap) for i in e2e)
+        ready = conn.recv()
+        say(f"world: {len(spec.feeds)} feeds on {len(hosts)} loopback hosts "
+            f"({len(spec.ignore_validators)} ignore validators), port {port}; "
+            f"{planned['rewritten']}/{planned['real_feeds']} real feeds with every link "
+            f"local; {len(e2e)} feeds / {n_articles} articles for the end-to-end run; "
+            f"ready in {time.perf_counter() - t0:.1f}s ({ready['setup_cpu_s']:.1f}s CPU)")
+        parse_per_s = parse["feeds"] / parse["cpu_s"]
+        say(f"[parse] {parse['feeds']} real feeds, {parse['entries']} entries: "
+            f"{parse_per_s:.1f} feeds/s per process (CPU time; wall "
+            f"{parse['feeds'] / parse['wall_s']:.1f}/s), {parse['errors']} not feeds")
+
+        # -- 2. the limit
+        from monitor.localserve import WebhookReceiver
+        webhook = WebhookReceiver().start()
+        e2e_dir = tmp / "e2e"
+        cfg_e2e = write_cfg(e2e_dir / "config", [spec.feed_url(i) for i in e2e],
+                            e2e_dir / "newsmon.db", webhook.apprise_url(), args.entry_cap)
+        items = [(i, k) for i in e2e for k in range(min(spec.feeds[i].entries,
+                                                        spec.entry_cap))]
+        step = max(1, len(items) // limit_pages)
+        sample = items[::step][:limit_pages]
+        limit = measure_limit(spec, page_paths, sample, cfg_e2e, cores)
+        say(f"[limit] {limit['pages']} pages in memory, {cores} processes: "
+            f"{limit['per_s']:.1f} articles/s (extract {limit['extract_ms']:.1f} ms, "
+            f"classify {limit['classify_ms']:.1f} ms per article = "
+            f"{100 * limit['classify_ms'] / limit['extract_ms']:.0f}% of extraction); "
+            f"{load_line()}")
+
+        # -- 3. end to end, through the Prefect flow
+        instrument_steps()
+        sampler.start()
+        t0 = time.perf_counter()
+        from prefect import flow
+
+        @flow(name="bench-warm-up")
+        def _start_prefect() -> int:
+            return 1
+
+        _start_prefect()
+        prefect_start = time.perf_counter() - t0
+        from flows.cycle import cycle
+
+        # Warm-up: one cycle over one feed, as the first cycle of a long-lived serve
+        # process (it starts the worker pool). Its own database.
+        warm_dir = tmp / "warm"
+        warm_feed = next(i for i in range(len(spec.feeds)) if i not in set(e2e)
+                         and spec.feeds[i].ok and spec.feeds[i].entries)
+        cfg_warm = write_cfg(warm_dir / "config", [spec.feed_url(warm_feed)],
+                             warm_dir / "newsmon.db", webhook.apprise_url(), 5)
+        t0 = time.perf_counter()
+        cycle(config_dir=str(cfg_warm))
+        warm_s = time.perf_counter() - t0
+        say(f"[prefect] temporary server up in {prefect_start:.1f}s; warm-up cycle "
+            f"(1 feed, worker pool start) {warm_s:.1f}s")
+        STEP_TIMES.clear()
+        conn.send("reset")
+        conn.recv()
+        conn.send("stats")
+        srv_cpu0 = conn.recv()["cpu_s"]
+        sampler.sample()
+        cpu0 = sampler.cpu_by_role()
+        threads0 = thread_cpu()
+        sampler.reset_peak()
+        t0 = time.perf_counter()
+        summary = cycle(config_dir=str(cfg_e2e))
+        e2e_s = time.perf_counter() - t0
+        sampler.sample()
+        cpu1 = sampler.cpu_by_role()
+        threads1 = thread_cpu()
+        by_thread = {k: v - threads0.get(k, 0.0) for k, v in threads1.items()
+                     if v - threads0.get(k, 0.0) >= 0.05}
+        conn.send("stats")
+        srv = conn.recv()
+        processed = summary["articles_new"] + summary["articles_merged"]
+        e2e_rate = processed / e2e_s
+        e2e_peak = sampler.peak_rss_kb / 1024
+        e2e_peak_roles = dict(sampler.peak_by_role)
+        steps = {k: vars(v) for k, v in STEP_TIMES.items()}
+        say(f"[e2e] {summary['feeds_polled']} feeds, {processed} articles "
+            f"({summary['articles_new']} new, {summary['articles_merged']} merged, "
+            f"{summary['extraction_fallbacks']} from the feed summary), "
+            f"{summary['hits_new']} hits, {summary['alerts_sent']} alerts sent "
+            f"({len(webhook.received)} webhook messages) in {e2e_s:.1f}s = "
+            f"{e2e_rate:.1f} articles/s; {load_line()}")
+        cpu = {r: cpu1.get(r, 0) - cpu0.get(r, 0) for r in cpu1}
+        say("[e2e] CPU seconds by process: " + ", ".join(
+            f"{r} {v:.1f}" for r, v in sorted(cpu.items())) +
+            f"; loopback server {srv['cpu_s'] - srv_cpu0:.1f} "
+            f"({srv['stats'].get('page_200', 0)} pages, {srv['stats'].get('feed_200', 0)} "
+            f"feeds served)")
+        say(f"[e2e] politeness: per host at most {srv['max_in_flight_per_host']} requests "
+            f"at once, smallest gap {srv['min_gap_per_host_s'] or 0:.3f}s, "
+            f"{srv['stats'].get('gaps_below_politeness', 0)} gaps under "
+            f"{spec.min_gap_s + 0.02:.2f}s")
+        say("[e2e] main process CPU by thread: " + ", ".join(
+            f"{k} {v:.1f}" for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])))
+        say("[e2e] steps (calls, wall s, CPU s of the calling thread): " + ", ".join(
+            f"{k} {v['calls']}x {v['wall_s']:.1f}/{v['thread_cpu_s']:.1f}"
+            for k, v in steps.items()))
+        e2e_pss = sampler.peak_pss_kb / 1024
+        say(f"[e2e] peak RSS {e2e_peak:.0f} MB (" + ", ".join(
+            f"{r} {kb / 1024:.0f}" for r, kb in sorted(e2e_peak_roles.items())) +
+            f"); peak PSS (shared pages counted once) {e2e_pss:.0f} MB")
+        out["e2e"] = {"seconds": e2e_s, "summary": {k: v for k, v in summary.items()
+                                                     if k != "errors"},
+                      "errors": summary["errors"][:20], "cpu_s": cpu, "steps": steps,
+                      "server": srv}
+
+        # -- 4. re-poll 1,000 unchanged feeds
+        rp_dir = tmp / "repoll"
+        cfg_rp = write_cfg(rp_dir / "config", [spec.feed_url(i) for i in range(len(spec.feeds))],
+                           rp_dir / "newsmon.db", webhook.apprise_url(), args.entry_cap)
+        t0 = time.perf_counter()
+        primed = prime_validators(cfg_rp)
+        prime_s = time.perf_counter() - t0
+        conn.send("reset")
+        conn.recv()
+        STEP_TIMES.clear()
+        SPAN.clear()
+        conn.send("stats")
+        srv_cpu0 = conn.recv()["cpu_s"]
+        t0 = time.perf_counter()
+        rp = cycle(config_dir=str(cfg_rp), force=True)
+        repoll_s = time.perf_counter() - t0
+        before_steps, after_steps = SPAN[0] - t0, t0 + repoll_s - SPAN[-1]
+        conn.send("stats")
+        srv_rp = conn.recv()
+        poll_wall = STEP_TIMES["poll_feeds"].wall_s if "poll_feeds" in STEP_TIMES else 0.0
+        overhead = repoll_s - poll_wall
+        say(f"[repoll] flow run: {before_steps:.2f}s before the first step, "
+            f"{after_steps:.2f}s after the last; steps " + ", ".join(
+                f"{k} {v.calls}x {v.wall_s:.2f}s" for k, v in STEP_TIMES.items()) +
+            f"; loopback server CPU {srv_rp['cpu_s'] - srv_cpu0:.1f}s")
+        say(f"[repoll] {rp['feeds_polled']} feeds ({primed} primed in {prime_s:.1f}s): "
+            f"{rp['feeds_not_modified']} 304, {rp['feeds_unchanged']} same body, "
+            f"{rp['feeds_failed']} failed, {rp['articles_new']} new articles, in "
+            f"{repoll_s:.1f}s; flow cost beyond the polling steps {overhead:.2f}s; "
+            f"per host at most {srv_rp['max_in_flight_per_host']} requests at once, "
+            f"smallest gap {srv_rp['min_gap_per_host_s'] or 0:.3f}s, "
+            f"{srv_rp['stats'].get('gaps_below_politeness', 0)} gaps under the "
+            f"{spec.min_gap_s + 0.02:.2f}s spacing")
+        out["repoll"] = {"seconds": repoll_s, "summary": {k: v for k, v in rp.items()
+                                                           if k != "errors"},
+                         "overhead_s": overhead, "server": srv_rp,
+                         "steps": {k: vars(v) for k, v in STEP_TIMES.items()}}
+        sampler.stop()
+        peak = sampler.peak_rss_kb / 1024
+
+        # -- 5. the naive peer, on the first feeds of the end-to-end run
+        naive = naive_peer([spec.feed_url(i) for i in e2e[:naive_feeds]], args.entry_cap,
+                           cfg_e2e)
+        say(f"[naive] {naive['feeds']} feeds, {naive['articles']} articles one after the "
+            f"other: {naive['per_s']:.2f} articles/s; {load_line()}")
+
+        peak = max(peak, e2e_peak)
+        result = {
+            "e2e_articles_per_s": round(e2e_rate, 1),
+            "limit_articles_per_s": round(limit["per_s"], 1),
+            "e2e_vs_limit": round(e2e_rate / limit["per_s"], 2),
+            "e2e_vs_naive": round(e2e_rate / naive["per_s"], 1) if naive["per_s"] else 0,
+            "repoll_1000_s": round(repoll_s, 1),
+            "feed_parse_per_s": round(parse_per_s, 1),
+            "peak_rss_mb": round(peak),
+        }
+        out.update(result=result, limit=limit, naive=naive, parse=parse,
+                   prefect_start_s=prefect_start, warm_up_s=warm_s, load=load_line(),
+                   wall_s=time.perf_counter() - t_start)
+        (tmp / "result.json").write_text(json.dumps(out, indent=1, default=str))
+        say(f"total {time.perf_counter() - t_start:.0f}s; details in "
+            f"{tmp / 'result.json' if args.keep else '(use --keep)'}; {load_line()}")
+        say("RESULT " + " ".join(f"{k}={v}" for k, v in result.items()))
+        return 0
+    finally:
+        sampler.stop()
+        if webhook is not None:
+            webhook.stop()
+        if conn is not None:
+            try:
+                conn.send("stop")
+                conn.recv()
+            except (OSError, EOFError):
+                pass
+        if server_proc is not None:
+            server_proc.join(timeout=5)
+            if server_proc.is_alive():
+                server_proc.terminate()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
