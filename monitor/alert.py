@@ -141,7 +141,8 @@ def send(url: str, tag: str, title: str, body: str, fmt: str) -> str | None:
     ap = apprise.Apprise()
     if not ap.add(url, tag=tag):
         return f"apprise does not recognise the URL {mask_url(url)}"
-    with apprise.LogCapture(level=logging.WARNING) as logs:
+    # apprise's own words, without its timestamp; WARNING and up never carry the URL
+    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as logs:
         try:
             result = ap.notify(title=title, body=body, body_format=_BODY_FORMAT[fmt], tag=tag)
         except Exception as exc:  # noqa: BLE001 - a plugin bug must not stop the run

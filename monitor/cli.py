@@ -10,7 +10,6 @@ anything else.
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import re
 import sys
@@ -24,13 +23,15 @@ import typer
 
 from monitor.config import Config, ConfigError, load_config
 from monitor.errors import NewsmonError
-from monitor.store import Article, Hit, Store, mask_db_url
+from monitor.export import hit_record, iter_hits, lines
+from monitor.store import HitFilter, Store, mask_db_url
 
 app = typer.Typer(help="newsmon: news monitoring - feeds, article text, topics, hits, alerts.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 feeds_app = typer.Typer(help="Feed health, and importing feeds from OPML.")
 hits_app = typer.Typer(help="Review stored hits: list, show, mark, export.")
-topics_app = typer.Typer(help="Topics: list them, explain a decision on any article.")
+topics_app = typer.Typer(help="Topics: list, explain a decision, train from review, test, "
+                         "evaluate on a labelled dataset.")
 config_app = typer.Typer(help="Check the configuration.")
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(hits_app, name="hits")
@@ -298,58 +299,21 @@ def feeds_import(ctx: typer.Context, opml: Annotated[Path, typer.Argument(
 # --- hits ----------------------------------------------------------------------------
 
 
-@dataclass
-class Filters:
-    topic: str | None
-    since: datetime | None
-    min_score: float | None
-    label: str | None
-    search: str | None
-
-
 TopicOpt = Annotated[str | None, typer.Option("--topic", "-t", help="Topic id.")]
 SinceOpt = Annotated[str | None, typer.Option(help="Newer than: 30m, 12h, 2d, 1w, or a date.")]
 ScoreOpt = Annotated[float | None, typer.Option("--min-score", help="Score at least this.")]
 LabelOpt = Annotated[str | None, typer.Option(
     help="relevant, irrelevant, or unreviewed.")]
-SearchOpt = Annotated[str | None, typer.Option("--search", "-s", help="Text in title or body.")]
+SearchOpt = Annotated[str | None, typer.Option("--search", "-s", help=(
+    'Words or "phrases" in title or text (full-text index; words also match as prefixes).'))]
 
 
 def _filters(topic: str | None, since: str | None, min_score: float | None,
-             label: str | None, search: str | None) -> Filters:
+             label: str | None, search: str | None) -> HitFilter:
     if label and label not in {"relevant", "irrelevant", "unreviewed"}:
         raise typer.BadParameter("--label must be relevant, irrelevant or unreviewed")
-    return Filters(topic, _since(since), min_score, label, search)
-
-
-def _iter_hits(store: Store, f: Filters, limit: int | None) -> Iterator[tuple[Hit, Article]]:
-    page, offset = 500, 0
-    while True:
-        n = page if limit is None else min(page, limit - offset)
-        if n <= 0:
-            return
-        rows = store.hits(topic=f.topic, since=f.since, min_score=f.min_score, label=f.label,
-                          search=f.search, limit=n, offset=offset)
-        yield from rows
-        if len(rows) < n:
-            return
-        offset += len(rows)
-
-
-def hit_record(h: Hit, a: Article, *, full: bool = False) -> dict[str, Any]:
-    rec: dict[str, Any] = {
-        "id": h.id, "topic": h.topic_id, "score": h.score, "label": h.label,
-        "label_note": h.label_note, "title": a.title, "url": a.url,
-        "published_at": a.published_at, "found_at": h.created_at, "language": a.language,
-        "topic_version": h.topic_version,
-        "evidence_sentences": [s["text"] for s in (h.evidence or {}).get("sentences", [])[:3]],
-    }
-    if full:
-        rec["evidence"] = h.evidence
-        rec["text"] = a.text
-        rec["extraction"] = a.extraction
-        rec["extraction_error"] = a.extraction_error
-    return rec
+    return HitFilter(topic=topic, since=_since(since), min_score=min_score, label=label,
+                     search=search)
 
 
 @hits_app.callback(invoke_without_command=True)
@@ -361,7 +325,7 @@ def hits_list(ctx: typer.Context, topic: TopicOpt = None, since: SinceOpt = None
     if ctx.invoked_subcommand:
         return
     store = _ctx(ctx).store()
-    rows = list(_iter_hits(store, _filters(topic, since, min_score, label, search), limit))
+    rows = list(iter_hits(store, _filters(topic, since, min_score, label, search), limit))
     if json_out:
         _dump([hit_record(h, a) for h, a in rows])
         return
@@ -443,7 +407,8 @@ def hits_export(ctx: typer.Context,
     if fmt not in {"csv", "jsonl"}:
         raise typer.BadParameter("--format must be csv or jsonl")
     store = _ctx(ctx).store()
-    rows = _iter_hits(store, _filters(topic, since, min_score, label, search), None)
+    rows = iter_hits(store, _filters(topic, since, min_score, label, search), None,
+                     with_text=full)
     out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
     n = 0
     try:
@@ -457,19 +422,15 @@ def hits_export(ctx: typer.Context,
 
 def _write_hits(out: Any, fmt: str, records: Iterable[dict[str, Any]]) -> int:
     n = 0
-    writer = None
-    for rec in records:
-        if fmt == "jsonl":
-            out.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
-        else:
-            flat = {k: (" | ".join(v) if isinstance(v, list) else
-                        json.dumps(v, default=str) if isinstance(v, dict) else v)
-                    for k, v in rec.items()}
-            if writer is None:
-                writer = csv.DictWriter(out, fieldnames=list(flat))
-                writer.writeheader()
-            writer.writerow(flat)
-        n += 1
+
+    def counted() -> Iterator[dict[str, Any]]:
+        nonlocal n
+        for rec in records:
+            n += 1
+            yield rec
+
+    for chunk in lines(counted(), fmt):
+        out.write(chunk)
     return n
 
 
@@ -561,9 +522,20 @@ def extract(ctx: typer.Context, source: Annotated[str, typer.Argument(
 @topics_app.command("list")
 def topics_list(ctx: typer.Context) -> None:
     """The configured topics."""
-    for t in _ctx(ctx).config.topics:
+    from monitor.learn import active_models, model_path
+
+    topics = _ctx(ctx).config.topics
+    models = active_models(topics)
+    for t in topics:
         echo(f"{t.id}  ({t.name}, version {t.version}, threshold {t.threshold}): "
              f"{clean(t.description or '', 100)}")
+        m = models.get(t.id)
+        if m is not None:
+            state = "" if m.topic_version == t.version else (
+                f" - STALE: trained for version {m.topic_version}, rules alone decide")
+            echo(f"    model {m.model_id} active ({m.n_labels} reviewed labels){state}")
+        if model_path(t.id, "candidate").exists():
+            echo(f"    a candidate model waits: `newsmon topics test {t.id}`, then `activate`")
 
 
 @topics_app.command("explain")
@@ -576,11 +548,11 @@ def topics_explain(ctx: typer.Context, source: Annotated[str, typer.Argument(
     c = _ctx(ctx)
     topics = [c.config.topic(topic)] if topic else c.config.topics
     ex = _load_article(source, c)
-    results = Classifier(topics).classify(ex.title, ex.text)
+    results = Classifier(topics).classify(ex.title, ex.text, language=ex.language)
     if json_out:
         _dump([r.as_dict() for r in results])
         return
-    echo(f"{clean(ex.title)}\n")
+    echo(f"{clean(ex.title)}  (language {ex.language or '?'})\n")
     for r in results:
         ev = r.evidence
         echo(f"{r.topic}: {'HIT' if r.matched else 'no'}  score {r.score:.2f} "
@@ -593,6 +565,7 @@ def topics_explain(ctx: typer.Context, source: Annotated[str, typer.Argument(
                 echo(f"    {g:<12} +{info.get('contribution', 0):.3f}  {terms}")
         if ev.get("cancelled"):
             echo(f"  cancelled: {clean(ev['cancelled'])}")
+        _echo_model(ev)
         for s in ev.get("sentences", [])[:3]:
             echo(f"  > {clean(s.get('text'), 300)}")
         echo()
@@ -659,3 +632,250 @@ def web(ctx: typer.Context,
         problem = str(exc)
     serve_desk(c.store(), topics, host=host, port=port, token=token, config_problem=problem,
                echo=echo)
+
+
+# --- schema migrations ---------------------------------------------------------------------
+
+db_app = typer.Typer(help="The database schema: show its version, upgrade it (Alembic).")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context,
+               revision: Annotated[str, typer.Option(help="Target revision.")] = "head"
+               ) -> None:
+    """Upgrade the database's schema in place (SQLite or PostgreSQL), keeping its data.
+
+    Safe to run on an up-to-date database. Stop the workers first: a worker on the old
+    schema may fail on the new one."""
+    from monitor import migrate
+
+    url = _ctx(ctx).db_url()
+    store = Store(url, create=False)
+    try:
+        before, after = migrate.upgrade(store.engine, revision)
+    finally:
+        store.close()
+    where = mask_db_url(url)
+    if before == after:
+        echo(f"{where}: already at {after}")
+    else:
+        echo(f"{where}: upgraded from {before or 'un-versioned'} to {after}")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Show the database's schema revision and whether it needs an upgrade."""
+    from monitor import migrate
+
+    url = _ctx(ctx).db_url()
+    store = Store(url, create=False)
+    try:
+        echo(f"{mask_db_url(url)}: {migrate.state(store.engine)}")
+    finally:
+        store.close()
+
+
+# --- topics: learning from review, testing, evaluation (docs/topics.md) ------------------
+
+
+def _echo_model(ev: dict[str, Any]) -> None:
+    """The model part of a decision's evidence, if a model took part."""
+    m = ev.get("model")
+    if not m:
+        return
+    if not m.get("used", True) and m.get("reason"):
+        echo(f"  model: not used - {clean(m['reason'])}")
+        return
+    echo(f"  model {m.get('id')}: P(relevant) {m.get('probability', 0):.2f} "
+         f"(rules alone: score {ev.get('rule_score', 0):.2f}, "
+         f"{'hit' if ev.get('rule_matched') else 'no hit'}); strongest features:")
+    feats = m.get("features") or []
+    echo("    " + ", ".join(f"{clean(f['feature'])} {f['contribution']:+.2f}" for f in feats[:8]))
+
+
+def _topic_or_exit(c: Ctx, topic_id: str) -> Any:
+    try:
+        return c.config.topic(topic_id)
+    except KeyError:
+        known = ", ".join(t.id for t in c.config.topics)
+        raise typer.BadParameter(f"unknown topic {topic_id!r} (topics: {known})") from None
+
+
+@topics_app.command("train")
+def topics_train(ctx: typer.Context,
+                 topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")],
+                 limit: Annotated[int, typer.Option(
+                     help="At most this many stored articles (newest first).")] = 20_000,
+                 json_out: JsonOpt = False) -> None:
+    """Train the topic's model from reviewed hits and seeds; saved as a candidate
+    (`newsmon topics test` shows what it would change, `activate` puts it to use)."""
+    from monitor.learn import save_model
+    from monitor.review import load_pool, train_topic
+
+    c = _ctx(ctx)
+    topic = _topic_or_exit(c, topic_id)
+    pool = load_pool(c.store(), topic, config_dir=c.config.directory, limit=limit)
+    rep = train_topic(topic, pool, progress=None if json_out else echo)
+    path = save_model(rep.model, "candidate")
+    chk = rep.check
+    if json_out:
+        _dump({"topic": topic.id, "model": rep.model.model_id, "path": str(path),
+               "pool": rep.pool, "labels": {"relevant": rep.labels_relevant,
+                                            "irrelevant": rep.labels_irrelevant},
+               "rule_hits": rep.rule_hits, "model_hits": rep.model_hits,
+               "threshold": rep.model.threshold,
+               "labels_rules_correct": chk.rules_correct,
+               "labels_model_correct_cv": chk.model_correct,
+               "top_positive": rep.top_positive, "top_negative": rep.top_negative})
+        return
+    echo(f"{topic.id}: trained candidate model {rep.model.model_id} on {rep.pool} articles "
+         f"({rep.labels_relevant} reviewed relevant, {rep.labels_irrelevant} irrelevant; "
+         f"the rest labelled by the rules)")
+    echo(f"  on the stored articles: rules {rep.rule_hits} hits, model {rep.model_hits} hits "
+         f"(P(relevant) >= {rep.model.threshold:.2f})")
+    if chk.model_correct is not None:
+        echo(f"  reviewed labels: rules agree on {chk.rules_correct}/{chk.n}, the model on "
+             f"{chk.model_correct}/{chk.n} ({chk.folds}-fold: each label unseen when scored)")
+    else:
+        echo(f"  reviewed labels: rules agree on {chk.rules_correct}/{chk.n} "
+             f"(too few labels of both kinds to cross-check the model)")
+    echo("  words for:     " + ", ".join(f"{clean(f)} {w:+.1f}" for f, w in rep.top_positive))
+    echo("  words against: " + ", ".join(f"{clean(f)} {w:+.1f}" for f, w in rep.top_negative))
+    echo(f"\nsaved {path}\nnext: `newsmon topics test {topic.id}` to see what it would change, "
+         f"`newsmon topics activate {topic.id}` to use it")
+
+
+@topics_app.command("test")
+def topics_test(ctx: typer.Context,
+                topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")],
+                model: Annotated[str, typer.Option(
+                    help="candidate (default if one exists), active, or none (rules alone).")
+                ] = "auto",
+                show: Annotated[int, typer.Option(help="List at most this many of each.")] = 15,
+                json_out: JsonOpt = False) -> None:
+    """Re-score the stored articles with the current definition (and model): new hits,
+    lost hits, labelled hits affected, seed examples - before anything is used."""
+    from monitor.learn import load_model, model_path
+    from monitor.review import compare_topic
+
+    c = _ctx(ctx)
+    topic = _topic_or_exit(c, topic_id)
+    if model not in {"auto", "candidate", "active", "none"}:
+        raise typer.BadParameter("--model must be candidate, active or none")
+    chosen = None
+    kind = model
+    if model == "auto":
+        kind = "candidate" if model_path(topic.id, "candidate").exists() else (
+            "active" if model_path(topic.id, "active").exists() else "none")
+    if kind != "none":
+        chosen = load_model(model_path(topic.id, kind))
+    rep = compare_topic(c.store(), topic, chosen, config_dir=c.config.directory)
+    if json_out:
+        _dump({"topic": rep.topic, "version": rep.version, "model": rep.model,
+               "model_kind": kind, "articles": rep.articles, "stored_hits": rep.stored_hits,
+               "hits_now": rep.hits_now, "kept": rep.kept,
+               "new_hits": [vars(x) for x in rep.new_hits],
+               "lost_hits": [vars(x) for x in rep.lost_hits],
+               "seeds": [{"ref": r, "expected_hit": e, "hit": h, "score": s}
+                         for r, e, h, s in rep.seeds]})
+        return
+    using = f"{kind} model {rep.model}" if rep.model else "rules alone"
+    if chosen is not None and chosen.topic_version != topic.version:
+        echo(f"warning: the {kind} model was trained for version {chosen.topic_version}; "
+             f"rules alone decide (retrain: newsmon topics train {topic.id})")
+    echo(f"{topic.id} version {rep.version} with {using}, on {rep.articles} stored articles:")
+    echo(f"  {rep.stored_hits} hits stored now -> {rep.hits_now} hits: {len(rep.new_hits)} new, "
+         f"{len(rep.lost_hits)} lost, {rep.kept} kept")
+    echo(f"  of the lost: {rep.lost_relevant} marked relevant (a loss), "
+         f"{rep.dropped_irrelevant} marked irrelevant (a fix)")
+
+    def lines(title: str, rows: list[Any]) -> None:
+        if not rows:
+            return
+        echo(f"\n  {title}:")
+        for x in rows[:show]:
+            lab = {True: "relevant", False: "irrelevant", None: "-"}[x.label]
+            was = f" (was {x.old_score:.2f})" if x.old_score is not None else ""
+            echo(f"    {x.score:.2f}{was}  [{lab}]  {clean(x.title, 90)}")
+        if len(rows) > show:
+            echo(f"    ... {len(rows) - show} more (--show N, or --json)")
+
+    lines("new hits", rep.new_hits)
+    lines("lost hits", rep.lost_hits)
+    if rep.seeds:
+        echo("\n  seed examples:")
+        for ref, expected, hit, score in rep.seeds:
+            ok = "ok  " if expected == hit else "FAIL"
+            echo(f"    {ok} {'hit ' if expected else 'miss'} expected, "
+                 f"{'hit' if hit else 'no hit'} ({score:.2f}): {clean(ref)}")
+
+
+@topics_app.command("activate")
+def topics_activate(ctx: typer.Context,
+                    topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")]
+                    ) -> None:
+    """Use the topic's candidate model from now on (the previous one is kept)."""
+    from monitor.learn import activate
+
+    c = _ctx(ctx)
+    topic = _topic_or_exit(c, topic_id)
+    m = activate(topic.id)
+    note = "" if m.topic_version == topic.version else (
+        f" - but it was trained for version {m.topic_version} and the topic is now "
+        f"{topic.version}: rules alone decide until you retrain")
+    echo(f"{topic.id}: model {m.model_id} is active ({m.n_labels} reviewed labels){note}")
+
+
+@topics_app.command("deactivate")
+def topics_deactivate(ctx: typer.Context,
+                      topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")]
+                      ) -> None:
+    """Stop using the topic's model: rules alone decide (the model file is kept)."""
+    from monitor.learn import deactivate
+
+    topic = _topic_or_exit(_ctx(ctx), topic_id)
+    echo(f"{topic.id}: {'model deactivated' if deactivate(topic.id) else 'no active model'}")
+
+
+@topics_app.command("eval")
+def topics_eval(ctx: typer.Context,
+                dataset: Annotated[Path, typer.Option(
+                    help='JSON lines: {"id", "title", "text", "labels": [...], '
+                         '"split": "train"|"test"}.')],
+                topics_file: Annotated[Path | None, typer.Option(
+                    "--topics", help="A topics YAML file (default: the config's).")] = None,
+                feedback: Annotated[int | None, typer.Option(
+                    help="Also simulate review: N stories per topic proposed from the train "
+                         "split, labelled from the truth, a model trained.")] = None,
+                calibrate: Annotated[bool, typer.Option(
+                    help="Also rules with thresholds calibrated on the train split.")] = False,
+                json_out: JsonOpt = False) -> None:
+    """Precision, recall and F1 per topic (micro and macro) on a labelled dataset."""
+    from monitor.config import TopicsFile, load_yaml_model
+    from monitor.evaluate import (
+        feedback_run,
+        format_table,
+        load_dataset,
+        prepare,
+        rules_run,
+    )
+
+    c = _ctx(ctx)
+    topics = (load_yaml_model(topics_file, TopicsFile).topics if topics_file
+              else c.config.topics)
+    items = load_dataset(dataset)
+    n_train = sum(1 for it in items if it.split == "train")
+    if (feedback or calibrate) and not n_train:
+        raise typer.BadParameter("--feedback and --calibrate need a train split in the dataset")
+    data = prepare(topics, items)
+    runs = [rules_run(topics, data)]
+    if calibrate:
+        runs.append(rules_run(topics, data, calibrate=True))
+    if feedback:
+        runs.append(feedback_run(topics, data, feedback))
+    if json_out:
+        _dump([r.as_dict() for r in runs])
+        return
+    echo(f"{len(items) - n_train} test articles ({n_train} train), {len(topics)} topics\n")
+    echo(format_table(runs, [t.id for t in topics]))

@@ -79,6 +79,13 @@ class FetchSettings(Strict):
     backoff_base_minutes: float = Field(5, gt=0)
     backoff_max_hours: float = Field(24, gt=0)
     max_entries_per_feed: int = Field(200, ge=1)
+    # How long a claimed feed stays reserved for one worker; a running cycle renews it
+    # before every feed batch, so only a worker that died (or hangs in one batch for
+    # this long) loses its feeds to another.
+    lease_minutes: float = Field(10, gt=0)
+    # At most this many feeds per cycle (null: every due feed). With several workers,
+    # about feeds / workers lets concurrent cycles share the due feeds.
+    max_feeds_per_cycle: int | None = Field(None, ge=1)
     # Off by default: a feed (or its redirect) must not reach the monitor's own network.
     allow_private_networks: bool = False
 
@@ -87,7 +94,10 @@ class ExtractSettings(Strict):
     workers: int = Field(0, ge=0, description="0 means one per CPU core")
     timeout_s: float = Field(30, gt=0)
     max_tasks_per_worker: int = Field(500, ge=1)
-    batch_size: int = Field(50, ge=1)
+    # Articles per process-articles step (a Prefect task). Pages are fetched and analysed
+    # as a stream whatever this is; it sets how many are stored per step, and so how many
+    # tasks a cycle makes (each costs Prefect's server ~0.1 s of CPU on a small machine).
+    batch_size: int = Field(200, ge=1)
 
 
 class RetentionSettings(Strict):
@@ -147,20 +157,72 @@ class FeedsFile(Strict):
 
 
 class Term(Strict):
-    """A term written out: ``{text: IRGC, case_sensitive: true}``."""
+    """A term written out: ``{text: IRGC, case_sensitive: true}``.
+
+    ``Azerbaijan*`` (a trailing star) matches any word starting so (Azerbaijani,
+    Азербайджана with ``Азербайджан*``); ``plurals: false`` turns off the automatic
+    English plural of the last word.
+    """
 
     text: str = Field(min_length=1)
     case_sensitive: bool = False
     weight: float = Field(1.0, gt=0)
+    plurals: bool = True
 
 
 TermSpec = Union[str, Term]
 
+# spaCy has a tokenizer (``spacy.blank``) for these; a group may list terms per language.
+LANGUAGES = frozenset(
+    "af am ar az bg bn ca cs da de dsb el en es et eu fa fi fo fr ga grc gu he hi hr hsb hu "
+    "hy id is it ja kn ko ky la lb lg lij lt lv mk ml mr ms nb ne nl nn pl pt ro ru sa si sk "
+    "sl sq sr sv ta te th ti tl tn tr tt uk ur vi xx yo zh".split())
+
 
 class Group(Strict):
-    terms: list[TermSpec] = Field(min_length=1)
+    """Named terms. ``terms`` apply in every language; ``ru:``, ``fa:``, ... add terms
+    written in that language (kept in ``languages``)."""
+
+    terms: list[TermSpec] = []
+    languages: dict[str, list[TermSpec]] = {}
     weight: float = Field(1.0, ge=0)
+    saturation: float | None = Field(None, gt=0, description="overrides the topic's")
     description: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _language_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        langs = dict(data.get("languages") or {})
+        for key in list(data):
+            if key not in cls.model_fields and isinstance(key, str) and key in LANGUAGES:
+                langs[key] = data.pop(key)
+        if langs:
+            data["languages"] = langs
+        return data
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, v: dict[str, list[TermSpec]]) -> dict[str, list[TermSpec]]:
+        for code in v:
+            if code not in LANGUAGES:
+                raise ValueError(f"unknown language code {code!r} (ISO 639-1, as spaCy uses)")
+        return v
+
+    @model_validator(mode="after")
+    def _has_terms(self) -> Group:
+        if not self.terms and not any(self.languages.values()):
+            raise ValueError("a group needs terms (under terms: or a language code such as ru:)")
+        return self
+
+    def all_terms(self) -> list[tuple[str | None, TermSpec]]:
+        """(language or None, term) for every term of the group."""
+        out: list[tuple[str | None, TermSpec]] = [(None, t) for t in self.terms]
+        for lang, terms in self.languages.items():
+            out += [(lang, t) for t in terms]
+        return out
 
 
 class Exclusion(Strict):
@@ -198,8 +260,16 @@ class Sentence(Strict):
     sentence: Rule
 
 
+class Near(Strict):
+    """True when every listed group matches within ``within`` tokens of each other."""
+
+    near: list[str] = Field(min_length=2)
+    within: int = Field(10, ge=0)
+
+
 _RULE_KEYS = {"group": "group", "all": "all", "any": "any", "none": "none",
-              "at_least": "at_least", "of": "at_least", "sentence": "sentence"}
+              "at_least": "at_least", "of": "at_least", "sentence": "sentence",
+              "near": "near", "within": "near"}
 
 
 def _rule_kind(v: Any) -> str | None:
@@ -211,7 +281,7 @@ def _rule_kind(v: Any) -> str | None:
                 return _RULE_KEYS[k]
         return None
     for cls, tag in ((GroupRef, "group"), (AllOf, "all"), (AnyOf, "any"), (NoneOf, "none"),
-                     (AtLeast, "at_least"), (Sentence, "sentence")):
+                     (AtLeast, "at_least"), (Sentence, "sentence"), (Near, "near")):
         if isinstance(v, cls):
             return tag
     return None
@@ -227,10 +297,11 @@ Rule = Annotated[
         Annotated[NoneOf, Tag("none")],
         Annotated[AtLeast, Tag("at_least")],
         Annotated[Sentence, Tag("sentence")],
+        Annotated[Near, Tag("near")],
     ],
     Discriminator(_rule_kind, custom_error_type="rule",
                   custom_error_message="a rule is a group name or a mapping with one of the "
-                  "keys group, all, any, none, at_least (with of), sentence"),
+                  "keys group, all, any, none, at_least (with of), sentence, near (with within)"),
 ]
 for _m in (AllOf, AnyOf, NoneOf, AtLeast, Sentence):
     _m.model_rebuild()
@@ -241,6 +312,30 @@ class FieldWeights(Strict):
     lead: float = Field(2.0, ge=0)
     body: float = Field(1.0, ge=0)
     lead_chars: int = Field(400, ge=0)
+
+
+class Seeds(Strict):
+    """Known examples: paths (relative to the topics file) or URLs of articles."""
+
+    hits: list[str] = []
+    misses: list[str] = []
+
+
+class ModelSettings(Strict):
+    """How a trained model (``newsmon topics train``) takes part in decisions."""
+
+    use: bool = Field(True, description="false: rules alone decide even if a model is active")
+    threshold: float | None = Field(
+        None, gt=0, lt=1, description="P(relevant) at which a story is a hit; default: the "
+        "model's own (set at training so that it flags as many stored articles as expected)")
+
+
+# Fields added after the first release: left out of the version hash while at their
+# defaults, so that a definition that does not use them keeps its version.
+_NEW_TOPIC_FIELDS = {"seeds": {"hits": [], "misses": []}, "scoring": "mean",
+                     "model": {"use": True, "threshold": None}}
+_NEW_GROUP_FIELDS = {"languages": {}, "saturation": None}
+_NEW_TERM_FIELDS = {"plurals": True}
 
 
 class TopicConfig(Strict):
@@ -254,6 +349,11 @@ class TopicConfig(Strict):
     weights: FieldWeights = FieldWeights()
     saturation: float = Field(2.0, gt=0, description="count at which a group is ~63% saturated")
     threshold: float = Field(0.3, ge=0, le=1)
+    scoring: Literal["mean", "rule"] = Field(
+        "mean", description="mean: weighted mean over all groups; rule: follows the rule "
+        "(any = best branch, all = weighted mean, none = a gate)")
+    seeds: Seeds = Seeds()
+    model: ModelSettings = ModelSettings()
 
     @field_validator("rule")
     @classmethod
@@ -271,8 +371,21 @@ class TopicConfig(Strict):
     @property
     def version(self) -> str:
         """A short hash of the definition: stored with every hit."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        data = _drop_defaults(self.model_dump(mode="json"), _NEW_TOPIC_FIELDS)
+        for g in data["groups"].values():
+            _drop_defaults(g, _NEW_GROUP_FIELDS)
+            for t in g["terms"]:
+                if isinstance(t, dict):
+                    _drop_defaults(t, _NEW_TERM_FIELDS)
+        blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _drop_defaults(data: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    for key, default in defaults.items():
+        if key in data and data[key] == default:
+            del data[key]
+    return data
 
 
 def _rule_group_names(rule: Any) -> list[str]:
@@ -288,6 +401,8 @@ def _rule_group_names(rule: Any) -> list[str]:
         return [n for c in rule.of for n in _rule_group_names(c)]
     if isinstance(rule, Sentence):
         return _rule_group_names(rule.sentence)
+    if isinstance(rule, Near):
+        return list(rule.near)
     return []
 
 
@@ -379,7 +494,7 @@ def _substitute(value: Any, file: str, path: str) -> Any:
     return value
 
 
-_RULE_TAGS = {"name", "group", "all", "any", "none", "at_least", "sentence"}
+_RULE_TAGS = {"name", "group", "all", "any", "none", "at_least", "sentence", "near"}
 _TERM_TAGS = {"str", "Term"}
 
 
@@ -399,8 +514,10 @@ def _loc(loc: tuple[Any, ...]) -> str:
             out += f"[{part}]"
             if prev in {"all", "any", "none", "of"}:
                 tags = _RULE_TAGS
-            elif prev in {"terms"}:
+            elif prev == "terms" or (prev in LANGUAGES and out.endswith(f".{prev}[{part}]")):
                 tags = _TERM_TAGS
+        elif part == "languages" and prev != "groups":
+            pass  # "ru:" is written on the group itself
         else:
             out += f".{part}" if out else str(part)
             if part in {"rule", "sentence"}:

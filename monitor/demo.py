@@ -135,6 +135,8 @@ def run_demo(topics_from: Path, out: Path, *, use_prefect: bool = True,
     echo(f"{cmd} --db sqlite:///{rel} hits")
     echo(f"{cmd} --db sqlite:///{rel} hits show 1")
     echo(f"{cmd} --db sqlite:///{rel} hits mark 1 relevant")
+    echo(f"{cmd} --db sqlite:///{rel} -c {os.path.relpath(out / 'config')} web"
+         "   # review desk: http://127.0.0.1:8080/")
     return result
 
 

@@ -551,3 +551,15 @@ def test_hostile_title_is_printed_without_control_bytes(tmp_path: Path) -> None:
         assert len(title_lines) == 1 and "second line" in title_lines[0], out
         assert "\t" not in title_lines[0]
     assert "pwned" in ok("--db", db_url, "hits", "show", "1")
+
+
+def test_cli_csv_export_defuses_spreadsheet_formulas(tmp_path: Path) -> None:
+    """A hostile title such as =HYPERLINK(...) must not run as a formula in a spreadsheet."""
+    import csv as _csv
+
+    from monitor.export import lines
+
+    rec = {"id": 1, "title": '=HYPERLINK("http://evil.example","click")', "score": 0.5}
+    text = "".join(lines([rec], "csv"))
+    row = next(_csv.DictReader(text.splitlines()))
+    assert row["title"].startswith("'=") and row["score"] == "0.5"
