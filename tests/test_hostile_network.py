@@ -321,7 +321,8 @@ def test_worker_killed_mid_extraction_is_replaced_and_the_article_recorded(tmp_p
             before = {pid: _busy(pid) for pid in workers}
             time.sleep(0.5)
             for pid in workers:
-                if _busy(pid) - before[pid] > 0.2:
+                # Idle workers use ~0 CPU; on a loaded machine the busy one gets little.
+                if _busy(pid) - before[pid] > 0.05:
                     try:
                         os.kill(pid, signal.SIGKILL)
                         killed.append(pid)
