@@ -153,8 +153,9 @@ def feed_template(body: bytes, parse: Any) -> tuple[bytes, int, int] | None:
     """The feed with each entry link replaced by ``http://@@HOST@@/a/@@FEED@@/K``.
 
     Returns (template, entries, entries not rewritten) or None when it is not a feed."""
+    headers = {"content-type": content_type_for(body)}
     try:
-        parsed = parse(body, url="http://origin.invalid/feed")
+        parsed = parse(body, url="http://origin.invalid/feed", headers=headers)
     except Exception:  # noqa: BLE001 - not a feed (HTML, SVG): served as it is, fails
         return None
     links: dict[str, int] = {}
@@ -170,7 +171,8 @@ def feed_template(body: bytes, parse: Any) -> tuple[bytes, int, int] | None:
             out = out.replace(form, new)
     try:
         check = parse(out.replace(HOST_PLACEHOLDER, b"127.0.0.2")
-                      .replace(FEED_PLACEHOLDER, b"0"), url="http://127.0.0.2/feed")
+                      .replace(FEED_PLACEHOLDER, b"0"), url="http://127.0.0.2/feed",
+                      headers=headers)
     except Exception:  # noqa: BLE001
         return None
     foreign = sum(1 for e in check.entries if "//127.0.0.2/a/0/" not in e.link)
@@ -254,14 +256,14 @@ class _Resources:
                 FEED_PLACEHOLDER, str(f.index).encode())
             ctype = content_type_for(body)
             etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
-            self.feeds[f.index] = (body, gzip.compress(body, 5), etag, ctype)
+            self.feeds[f.index] = (body, gzip.compress(body, 1), etag, ctype)
         self.page_paths = page_paths
         self._templates: dict[int, PageTemplate] = {}
         self.pages: dict[tuple[int, int], bytes] = {}
         self.article_base = article_bases(spec)
         for i in prebuild:
             for k in range(min(spec.feeds[i].entries, spec.entry_cap)):
-                self.pages[(i, k)] = gzip.compress(self.build_page(i, k), 5)
+                self.pages[(i, k)] = gzip.compress(self.build_page(i, k), 1)
 
     def build_page(self, i: int, k: int) -> bytes:
         g = self.article_base[i] + k
@@ -274,7 +276,7 @@ class _Resources:
     def page(self, i: int, k: int) -> bytes:
         p = self.pages.get((i, k))
         if p is None:
-            p = self.pages[(i, k)] = gzip.compress(self.build_page(i, k), 5)
+            p = self.pages[(i, k)] = gzip.compress(self.build_page(i, k), 1)
         return p
 
 

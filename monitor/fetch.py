@@ -82,6 +82,7 @@ class _Host:
         self.lock = asyncio.Lock()
         self.next_start = 0.0
         self.blocked_until = 0.0
+        self.last_sent = -1e9  # when the last request to this host went out
 
 
 class Fetcher:
@@ -192,6 +193,13 @@ class Fetcher:
         async with host.sem:
             await self._polite_start(host)
             async with self._all:
+                # The spacing again, against when the last request to this host really went
+                # out: a request that waited for an overall slot (or for the event loop,
+                # while the process parsed a feed) must not go out right behind the next.
+                gap = host.last_sent + self.settings.per_host_delay_s - time.monotonic()
+                if gap > 0:
+                    await asyncio.sleep(gap)
+                host.last_sent = time.monotonic()
                 # The time limit starts when the request goes out: waiting for this host's
                 # turn is not the server's fault, and a feed queued behind slow ones on the
                 # same host must not be recorded as "timed out" without being asked for.
