@@ -95,6 +95,16 @@ _HEBREW_PROCLITICS = "והבלמשכ"
 _ARABIC_PROCLITICS = "وفبلک"  # after normalisation (ك -> ک)
 
 
+def _strip_proclitics(word: str, letters: str, times: int) -> list[str]:
+    """The word with up to ``times`` one-letter proclitics (and, the, to...) taken off."""
+    out = []
+    for _ in range(times):
+        if len(word) > 3 and word[0] in letters:
+            word = word[1:]
+            out.append(word)
+    return out
+
+
 def normalize(text: str) -> str:
     """The form terms and tokens are compared in: case folded, diacritics that vary
     between writers dropped (Turkish dotted İ, Arabic tashkil, Hebrew niqqud, ZWNJ),
@@ -113,20 +123,10 @@ def _forms(raw: str, norm: str) -> list[str]:
         out.append(normalize(raw.split("\u200c", 1)[0]))  # Persian ایران‌ها
     first = norm[:1]
     if first and "\u0590" <= first <= "\u05ff":
-        s = norm
-        for _ in range(3):
-            if len(s) > 3 and s[0] in _HEBREW_PROCLITICS:
-                s = s[1:]
-                out.append(s)
+        out += _strip_proclitics(norm, _HEBREW_PROCLITICS, 3)
     elif first and "\u0600" <= first <= "\u06ff":
-        s = norm
-        for _ in range(2):
-            if len(s) > 3 and s[0] in _ARABIC_PROCLITICS:
-                s = s[1:]
-                out.append(s)
-        for f in list(out):
-            if f.startswith("ال") and len(f) > 4:
-                out.append(f[2:])
+        out += _strip_proclitics(norm, _ARABIC_PROCLITICS, 2)
+        out += [f[2:] for f in list(out) if f.startswith("ال") and len(f) > 4]
     return out
 
 

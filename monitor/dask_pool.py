@@ -23,7 +23,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from monitor.config import Config
-from monitor.workers import Analysis, PageJob, analyse
+from monitor.workers import Analysis, PageJob, analyse, analyse_in_order
 
 _classifiers: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -86,6 +86,4 @@ class DaskPool:
             return Analysis(key, None, f"analysis on Dask failed: {type(exc).__name__}: {exc}")
 
     def analyse_many(self, jobs: Iterable[PageJob]) -> Iterator[Analysis]:
-        futures = [(job, self.submit(job)) for job in jobs]
-        for job, fut in futures:
-            yield self.outcome(job.key, fut)
+        return analyse_in_order(self, jobs)

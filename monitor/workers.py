@@ -81,6 +81,14 @@ def default_workers() -> int:
                else (os.cpu_count() or 1))
 
 
+def analyse_in_order(pool: Any, jobs: Iterable[PageJob]) -> Iterator[Analysis]:
+    """Submit every job to ``pool`` (WorkerPool or DaskPool), then yield the outcomes in
+    job order: the one loop both pools share."""
+    futures = [(job, pool.submit(job)) for job in jobs]
+    for job, fut in futures:
+        yield pool.outcome(job.key, fut)
+
+
 class WorkerPool:
     """Analyses pages in worker processes, each page under a time limit."""
 
@@ -139,9 +147,7 @@ class WorkerPool:
 
     def analyse_many(self, jobs: Iterable[PageJob]) -> Iterator[Analysis]:
         """Results in job order; a timeout or crash becomes an Analysis with an error."""
-        futures = [(job, self.submit(job)) for job in jobs]
-        for job, fut in futures:
-            yield self.outcome(job.key, fut)
+        return analyse_in_order(self, jobs)
 
     # --- one pool for the life of a process ------------------------------------------------
 
