@@ -73,6 +73,10 @@ ConfigOpt = Annotated[str | None, typer.Option(
 DbOpt = Annotated[str | None, typer.Option(
     "--db", envvar="NEWSMON_DB", help="Database URL (sqlite:///path or postgresql://...).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+AllowHostOpt = Annotated[list[str] | None, typer.Option(
+    "--allow-host", metavar="HOST", help=(
+        "Also fetch from this host name, address or CIDR network although it is not "
+        "public (repeatable; added to fetch.allow_hosts and $NEWSMON_ALLOW_HOSTS)."))]
 
 
 @app.callback()
@@ -86,6 +90,20 @@ def _ctx(ctx: typer.Context) -> Ctx:
         root.obj = Ctx(None, None)
     obj: Ctx = root.obj
     return obj
+
+
+def _allow_hosts(hosts: list[str] | None) -> None:
+    """Add ``--allow-host`` entries to $NEWSMON_ALLOW_HOSTS, before the config is loaded:
+    the config merges the variable, and flow runs in other processes inherit it."""
+    import os
+
+    from monitor.config import ALLOW_HOSTS_ENV, parse_allow_hosts
+
+    if not hosts:
+        return
+    extra = parse_allow_hosts(hosts, "--allow-host")
+    current = [h for h in os.environ.get(ALLOW_HOSTS_ENV, "").split(",") if h.strip()]
+    os.environ[ALLOW_HOSTS_ENV] = ",".join(dict.fromkeys([*current, *extra]))
 
 
 def clean(text: Any, width: int | None = None) -> str:
@@ -171,8 +189,10 @@ def run(ctx: typer.Context,
         prefect: Annotated[bool, typer.Option(
             help="Run as a Prefect flow (default); --no-prefect runs the same steps plainly.")
         ] = True,
+        allow_host: AllowHostOpt = None,
         json_out: JsonOpt = False) -> None:
     """Run one polling cycle now: poll, extract, classify, store, alert."""
+    _allow_hosts(allow_host)
     c = _ctx(ctx)
     config = c.config
     if c.db:
@@ -205,9 +225,11 @@ def serve(ctx: typer.Context,
           interval: Annotated[float | None, typer.Option(
               help="Minutes between cycles (default: settings.yaml schedule).")] = None,
           cron: Annotated[str | None, typer.Option(help="Cron schedule instead of interval.")
-                          ] = None) -> None:
+                          ] = None,
+          allow_host: AllowHostOpt = None) -> None:
     """Run on a schedule: serve the Prefect deployments (starts a local Prefect server
     unless PREFECT_API_URL is set). Ctrl-C stops."""
+    _allow_hosts(allow_host)
     c = _ctx(ctx)
     config = c.config
     if c.db:
@@ -483,10 +505,14 @@ def _load_article(source: str, ctx: Ctx) -> Any:
     from monitor.extract import extract_file, extract_html
 
     if re.match(r"^https?://", source, re.I):
-        from monitor.config import FetchSettings
+        import os
+
+        from monitor.config import ALLOW_HOSTS_ENV, FetchSettings, parse_allow_hosts
         from monitor.fetch import PAGE_ACCEPT, Fetcher
 
-        settings = ctx.config.settings.fetch if _has_config(ctx) else FetchSettings()
+        settings = ctx.config.settings.fetch if _has_config(ctx) else FetchSettings(
+            allow_hosts=parse_allow_hosts([os.environ.get(ALLOW_HOSTS_ENV, "")],
+                                          f"${ALLOW_HOSTS_ENV} (environment)"))
 
         async def get() -> Any:
             async with Fetcher(settings) as f:
@@ -508,8 +534,9 @@ def _has_config(ctx: Ctx) -> bool:
 @app.command()
 def extract(ctx: typer.Context, source: Annotated[str, typer.Argument(
         help="URL, or a saved HTML page (.html, .html.gz) or text file.")],
-            json_out: JsonOpt = False) -> None:
+            allow_host: AllowHostOpt = None, json_out: JsonOpt = False) -> None:
     """Extract an article's text and metadata, as the pipeline does."""
+    _allow_hosts(allow_host)
     ex = _load_article(source, _ctx(ctx))
     if json_out:
         _dump(ex.as_dict())

@@ -16,6 +16,7 @@ the file, the key and the problem.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -39,6 +40,9 @@ from monitor.errors import ConfigError
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 CONFIG_FILES = ("settings.yaml", "feeds.yaml", "topics.yaml", "alerts.yaml")
+ALLOW_HOSTS_ENV = "NEWSMON_ALLOW_HOSTS"
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+                       r"(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$")
 
 
 def data_dir() -> Path:
@@ -86,8 +90,54 @@ class FetchSettings(Strict):
     # At most this many feeds per cycle (null: every due feed). With several workers,
     # about feeds / workers lets concurrent cycles share the due feeds.
     max_feeds_per_cycle: int | None = Field(None, ge=1)
-    # Off by default: a feed (or its redirect) must not reach the monitor's own network.
+    # Hosts fetched although they are not public (local testing, the demo, a feed on
+    # the intranet): a host name, an address or a CIDR network. Merged with
+    # $NEWSMON_ALLOW_HOSTS and ``--allow-host`` (see monitor.fetch.HostPolicy).
+    allow_hosts: list[str] = []
+    # The blunt legacy switch: no address check at all (every private, loopback and
+    # link-local address open). Prefer allow_hosts; meant only for running behind an
+    # egress proxy that enforces its own policy (local DNS is then not consulted).
     allow_private_networks: bool = False
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _valid_allow_hosts(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            parse_allow_entry(entry)  # raises ValueError naming the entry
+        return [e.strip() for e in v]
+
+
+def parse_allow_entry(entry: str) -> str | ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A host name (lower case) or a network (an address alone is a /32 or /128).
+
+    Raises ValueError with a message that names the entry and says what is expected.
+    """
+    text = str(entry).strip()
+    try:
+        return ipaddress.ip_network(text.strip("[]"), strict=False)
+    except ValueError:
+        pass
+    name = text.lower().rstrip(".")
+    if _HOSTNAME.match(name) and not re.fullmatch(r"[0-9.]+", name):
+        return name
+    raise ValueError(f"{text!r} is not a host name, an IP address or a CIDR network "
+                     "(examples: feeds.intranet, 127.0.0.1, 10.0.0.0/8, ::1)")
+
+
+def parse_allow_hosts(entries: list[str], source: str) -> list[str]:
+    """Check allow-list entries from ``source`` (an option or a variable); ConfigError if
+    one is bad. Comma-separated values are split, blanks dropped."""
+    out: list[str] = []
+    for item in entries:
+        for part in str(item).split(","):
+            if not part.strip():
+                continue
+            try:
+                parse_allow_entry(part)
+            except ValueError as exc:
+                raise ConfigError(source, "", str(exc)) from None
+            out.append(part.strip())
+    return out
 
 
 class ExtractSettings(Strict):
@@ -576,6 +626,11 @@ def load_config(directory: str | Path | None = None) -> Config:
                               f"unexpected file (expected one of {', '.join(CONFIG_FILES)})")
     settings = (load_yaml_model(d / "settings.yaml", Settings)
                 if (d / "settings.yaml").exists() else Settings())
+    extra_hosts = parse_allow_hosts([os.environ.get(ALLOW_HOSTS_ENV, "")],
+                                    f"${ALLOW_HOSTS_ENV} (environment)")
+    if extra_hosts:
+        fetch = settings.fetch
+        fetch.allow_hosts = list(dict.fromkeys([*fetch.allow_hosts, *extra_hosts]))
     feeds = (load_yaml_model(d / "feeds.yaml", FeedsFile).feeds
              if (d / "feeds.yaml").exists() else [])
     topics = load_yaml_model(d / "topics.yaml", TopicsFile).topics

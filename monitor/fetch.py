@@ -5,6 +5,14 @@ limit per request, a response size cap (counted after decompression, so a gzip
 bomb stops at the cap), a redirect limit with loop detection, conditional GET
 with stored validators, ``Retry-After`` on 429/503, and per-host concurrency and
 spacing under a bound on overall concurrency.
+
+Feed and article URLs come from strangers, so by default only http(s) to public
+addresses is fetched: every hop of a redirect chain is checked, every address a
+name resolves to must be public, and the check is made again when the connection
+is opened, on the address actually connected to (a name that resolves to a public
+address for the check and to 127.0.0.1 a moment later - DNS rebinding - gets
+nowhere). :class:`HostPolicy` opens named hosts or networks (``fetch.allow_hosts``,
+``--allow-host``, ``$NEWSMON_ALLOW_HOSTS``).
 """
 
 from __future__ import annotations
@@ -14,16 +22,18 @@ import concurrent.futures
 import email.utils
 import ipaddress
 import threading
+import socket
 import time
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
-from monitor.config import FetchSettings
+from monitor.config import FetchSettings, parse_allow_entry
 from monitor.errors import FetchError
 
 FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, "
@@ -76,6 +86,138 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, (when - now_dt).total_seconds())
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+HOW_TO_ALLOW = ("to fetch it anyway, allow it with --allow-host {h}, "
+                "NEWSMON_ALLOW_HOSTS={h} or fetch.allow_hosts in settings.yaml")
+
+
+@dataclass(frozen=True)
+class HostPolicy:
+    """Which hosts may be fetched: public addresses, plus the allow-list.
+
+    A named host on the list is allowed whatever it resolves to (the user named
+    it); any other host is allowed only if every address it resolves to is public
+    or inside an allowed network. ``all_private`` is the blunt legacy switch
+    (``fetch.allow_private_networks``): no address check at all.
+    """
+
+    names: frozenset[str] = frozenset()
+    networks: tuple[IPNetwork, ...] = ()
+    all_private: bool = False
+
+    @classmethod
+    def from_settings(cls, s: FetchSettings) -> HostPolicy:
+        names: set[str] = set()
+        nets: list[IPNetwork] = []
+        for entry in s.allow_hosts:
+            parsed = parse_allow_entry(entry)
+            if isinstance(parsed, str):
+                names.add(parsed)
+                continue
+            mapped = (parsed.network_address.ipv4_mapped
+                      if isinstance(parsed, ipaddress.IPv6Network) else None)
+            if mapped is not None and parsed.prefixlen >= 96:  # ::ffff:a.b.c.d/n is IPv4
+                parsed = ipaddress.IPv4Network((mapped, parsed.prefixlen - 96))
+            nets.append(parsed)
+        return cls(frozenset(names), tuple(nets), s.allow_private_networks)
+
+    def allows_name(self, host: str) -> bool:
+        return self.all_private or host.lower().rstrip(".") in self.names
+
+    def refusal(self, host: str, ip: IPAddress) -> str | None:
+        """None if ``host`` may be reached at ``ip``; else why not, and how to allow it."""
+        if self.allows_name(host):
+            return None
+        real = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
+        if real.is_global and not real.is_multicast:
+            return None
+        if any(real in net for net in self.networks):
+            return None
+        return (f"refused: {host} resolves to the non-public address {real} ({_kind(real)}); "
+                + HOW_TO_ALLOW.format(h=host if host != str(real) else str(real)))
+
+
+def _kind(ip: IPAddress) -> str:
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local, e.g. a cloud metadata endpoint"
+    if ip.is_private:
+        return "private network"
+    if ip.is_multicast:
+        return "multicast"
+    return "reserved"
+
+
+async def _resolve(host: str, port: int | None = None) -> list[tuple[int, IPAddress]]:
+    """(family, address) for every address ``host`` resolves to, in resolver order."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
+                                                             type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise FetchError(f"cannot connect: DNS lookup failed for {host!r}") from None
+    out: list[tuple[int, IPAddress]] = []
+    for family, *_, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if (family, ip) not in out:
+            out.append((family, ip))
+    return out
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, checking the address it really connects to.
+
+    The check before each request resolves the name once; the connection would
+    resolve it again. Here the name is resolved once more, every address checked,
+    and the connection opened to a checked address (TLS still verifies the name).
+    """
+
+    def __init__(self, policy: HostPolicy, inner: httpcore.AsyncNetworkBackend) -> None:
+        self.policy = policy
+        self.inner = inner
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None
+                          ) -> httpcore.AsyncNetworkStream:
+        if self.policy.allows_name(host):
+            return await self.inner.connect_tcp(host, port, timeout, local_address,
+                                                socket_options)
+        addresses = await _resolve(host, port)
+        for _, ip in addresses:
+            problem = self.policy.refusal(host, ip)
+            if problem:
+                raise FetchError(problem)
+        last: Exception | None = None
+        for _, ip in addresses:  # as the resolver ordered them, as a plain connect would
+            try:
+                return await self.inner.connect_tcp(str(ip), port, timeout, local_address,
+                                                    socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(self, *args: Any, **kw: Any) -> httpcore.AsyncNetworkStream:
+        raise FetchError("refused: unix sockets are never fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def _guard_connections(client: httpx.AsyncClient, policy: HostPolicy) -> bool:
+    """Put the connect-time check into ``client``'s direct transport (not into proxy
+    transports: those connect to the proxy the user configured). False if this httpx
+    has no such place (the check before each request still applies)."""
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    inner = getattr(pool, "_network_backend", None)
+    if inner is None:
+        return False
+    pool._network_backend = _GuardedBackend(policy, inner)  # type: ignore[union-attr]
+    return True
+
+
 class _Host:
     def __init__(self, concurrency: int) -> None:
         self.sem = asyncio.Semaphore(concurrency)
@@ -97,6 +239,9 @@ class Fetcher:
             limits=httpx.Limits(max_connections=s.concurrency * 2,
                                 max_keepalive_connections=s.concurrency),
         )
+        self.policy = HostPolicy.from_settings(s)
+        self.guarded = False if self.policy.all_private else _guard_connections(
+            self._client, self.policy)
         self._all = asyncio.Semaphore(s.concurrency)
         self._hosts: dict[str, _Host] = {}
 
@@ -143,11 +288,7 @@ class Fetcher:
         all_permanent = True
         current = url
         for _ in range(self.settings.max_redirects + 1):
-            scheme = urlsplit(current).scheme.lower()
-            if scheme not in {"http", "https"}:
-                raise FetchError(f"unsupported URL scheme {scheme!r}: {current}")
-            if not self.settings.allow_private_networks:
-                await _refuse_private(current)
+            await self._check(current)
             headers = {"Accept": accept}
             # Validators belong to the URL they were stored for.
             if current == url:
@@ -185,6 +326,24 @@ class Fetcher:
             return FetchResult(current, status, body, resp_headers, moved)
         raise FetchError(f"more than {self.settings.max_redirects} redirects: "
                          f"{' -> '.join(seen)}")
+
+    async def _check(self, url: str) -> None:
+        """Refuse what must not be fetched: a scheme other than http(s), a URL without a
+        host, a host that resolves to any non-public address not on the allow-list."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in {"http", "https"}:
+            raise FetchError(f"refused: unsupported URL scheme {scheme!r} (only http and "
+                             f"https are fetched): {url[:200]}")
+        host = parts.hostname or ""
+        if not host:
+            raise FetchError(f"refused: no host in URL {url[:200]!r}")
+        if self.policy.allows_name(host):
+            return
+        for _, ip in await _resolve(host):
+            problem = self.policy.refusal(host, ip)
+            if problem:
+                raise FetchError(problem)
 
     async def _one(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         host = self._host(url)
@@ -307,21 +466,6 @@ class FetchLoop:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-async def _refuse_private(url: str) -> None:
-    """Refuse loopback, private, link-local and reserved addresses (a feed or a redirect
-    must not reach the monitor's own network, e.g. a cloud metadata endpoint)."""
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-    except OSError:
-        raise FetchError(f"cannot connect: DNS lookup failed for {host!r}") from None
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if not ip.is_global:
-            raise FetchError(f"refused: {host} resolves to the non-public address {ip} "
-                             f"(fetch.allow_private_networks is false)")
 
 
 def _reason(exc: BaseException) -> str:

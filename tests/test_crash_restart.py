@@ -89,7 +89,7 @@ class CrashWorld:
             tmp / "config", topics_from=TOPICS, feed_urls=self.feed_urls,
             routes=[{"name": "chat", "topics": ["*"], "urls": [self.webhook.apprise_url()]},
                     {"name": "mail", "topics": ["*"], "urls": [self.smtp.apprise_url()]}],
-            settings={"fetch": {"allow_private_networks": True, "per_host_delay_s": 0,
+            settings={"fetch": {"allow_hosts": ["127.0.0.1"], "per_host_delay_s": 0,
                                 "timeout_s": 10, "connect_timeout_s": 5},
                       "extract": {"workers": 1, "timeout_s": 20},
                       "retention": {"prune_text_after_days": None}})

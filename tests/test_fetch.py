@@ -25,7 +25,7 @@ FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
 
 def loopback(**kw: Any) -> FetchSettings:
     """Settings for tests: loopback allowed (it is refused by default), no spacing."""
-    base: dict[str, Any] = dict(allow_private_networks=True, per_host_delay_s=0.0,
+    base: dict[str, Any] = dict(allow_hosts=["127.0.0.0/8"], per_host_delay_s=0.0,
                                 timeout_s=5, connect_timeout_s=5)
     return FetchSettings(**(base | kw))
 

@@ -354,7 +354,7 @@ def test_requests_queued_behind_a_slow_host_are_not_timed_out() -> None:
     from monitor.errors import FetchError
     from monitor.fetch import Fetcher
 
-    settings = FetchSettings(allow_private_networks=True, per_host_concurrency=1,
+    settings = FetchSettings(allow_hosts=["127.0.0.1"], per_host_concurrency=1,
                              per_host_delay_s=0, timeout_s=1, connect_timeout_s=0.5)
     paths = ["slow1", "slow2", "slow3", "fast"]  # limit 2.5s; "fast" waits 2.7s for its turn
     with FixtureServer() as srv:

@@ -26,7 +26,10 @@ TOPICS = ROOT / "config" / "topics.yaml"
 CORPORA = ROOT.parent / "shared" / "corpora"
 
 # Settings for a loopback world: private addresses allowed (refused by default), no
-# politeness spacing (every feed is on one host here), short time limits.
+# politeness spacing (every feed is on one host here), short time limits. The blunt
+# legacy switch, not fetch.allow_hosts: article links to the outside world go through
+# the loopback proxy below, and the allow-list's check would first look their names up
+# in DNS, which fails offline (behind a real egress proxy the proxy enforces policy).
 FAST: dict[str, Any] = {
     "fetch": {"allow_private_networks": True, "per_host_delay_s": 0.0,
               "per_host_concurrency": 8, "timeout_s": 5, "connect_timeout_s": 2},
