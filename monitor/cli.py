@@ -52,6 +52,8 @@ class Ctx:
     def config(self) -> Config:
         if self._config is None:
             self._config = load_config(self.config_dir)
+            for w in self._config.warnings:
+                typer.echo(f"newsmon: warning: {w}", err=True)
         return self._config
 
     def db_url(self) -> str:
@@ -431,7 +433,10 @@ def hits_export(ctx: typer.Context,
     store = _ctx(ctx).store()
     rows = iter_hits(store, _filters(topic, since, min_score, label, search), None,
                      with_text=full)
-    out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+    from monitor.perms import open_private
+
+    # A new export file is owner-only: review notes and labels are the team's business.
+    out = open_private(output, "w", encoding="utf-8", newline="") if output else sys.stdout
     n = 0
     try:
         n = _write_hits(out, fmt, (hit_record(h, a, full=full) for h, a in rows))

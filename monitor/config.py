@@ -514,6 +514,8 @@ class Config(BaseModel):
     feeds: list[FeedConfig] = []
     topics: list[TopicConfig] = []
     routes: list[Route] = []
+    # Problems worth telling the user that do not stop anything (the CLI prints them).
+    warnings: list[str] = []
 
     @property
     def database_url(self) -> str:
@@ -646,7 +648,51 @@ def load_config(directory: str | Path | None = None) -> Config:
             problem = _apprise_problem(url)
             if problem:
                 raise ConfigError(str(d / "alerts.yaml"), f"routes[{i}].urls[{j}]", problem)
-    return Config(directory=d, settings=settings, feeds=feeds, topics=topics, routes=routes)
+    return Config(directory=d, settings=settings, feeds=feeds, topics=topics, routes=routes,
+                  warnings=_exposed_secrets(d, settings, routes))
+
+
+def _exposed_secrets(d: Path, settings: Settings, routes: list[Route]) -> list[str]:
+    """Config files that hold a secret written out (not a ``${VAR}``) and that other
+    users can read. A warning, not an error: the file is the user's, and a shared
+    read-only config on a single-user machine is their call."""
+    from monitor.perms import readable_by_others
+
+    out: list[str] = []
+    checks = [(d / "alerts.yaml", [u for r in routes for u in r.urls if _has_secret(u)],
+               "apprise URLs with passwords or tokens"),
+              (d / "settings.yaml", [settings.database] if _db_password(settings.database)
+               else [], "a database password")]
+    for path, secrets, what in checks:
+        if not secrets or not path.exists() or not readable_by_others(path):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if any(s in text for s in secrets if s):
+            out.append(f"{path} holds {what} and other users can read it: "
+                       f"chmod 600 {path}, or write them as ${{VARIABLE}} references")
+    return out
+
+
+def _has_secret(url: str) -> bool:
+    """True if apprise masks something in ``url`` (a password, token or key)."""
+    import apprise
+
+    try:
+        obj = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+        return bool(obj) and obj.url(privacy=True) != obj.url(privacy=False)
+    except Exception:  # noqa: BLE001
+        return True  # unsure: treat as secret
+
+
+def _db_password(url: str | None) -> bool:
+    if not url:
+        return False
+    from sqlalchemy.engine import make_url
+
+    try:
+        return bool(make_url(url).password)
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _apprise_problem(url: str) -> str | None:
@@ -692,10 +738,14 @@ def add_feeds(directory: str | Path, feeds: list[dict[str, str]], *,
         text += f"{ind}- url: {json.dumps(f['url'])}\n"
         if f.get("name"):
             text += f"{ind}  name: {json.dumps(f['name'], ensure_ascii=False)}\n"
-    path.write_text(text, encoding="utf-8")
+    from monitor.perms import write_private_text
+
+    # A new feeds.yaml is owner-only (private feed URLs carry keys); an existing one keeps
+    # the mode its owner gave it.
+    write_private_text(path, text)
     try:
         load_yaml_model(path, FeedsFile)
     except ConfigError:
-        path.write_text(before, encoding="utf-8")
+        write_private_text(path, before)
         raise
     return added, skipped

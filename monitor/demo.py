@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from monitor.localserve import FixtureServer, SmtpReceiver, WebhookReceiver
+from monitor.perms import private_dir, write_private_text
 
 DEMO_DATA = Path(__file__).parent / "demo_data"
 DEMO_FEEDS = ("feeds/world.xml", "feeds/regional.xml", "feeds/f1metrics.xml")
@@ -38,20 +39,26 @@ class World:
 def write_config(directory: Path, *, topics_from: Path, feed_urls: list[str],
                  routes: list[dict[str, object]], settings: dict[str, object] | None = None
                  ) -> Path:
-    """Write a config directory: the given feeds and routes, the topics of ``topics_from``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(topics_from, directory / "topics.yaml")
+    """Write a config directory: the given feeds and routes, the topics of ``topics_from``.
+
+    The files are created owner-only (alerts.yaml holds apprise URLs, which carry
+    passwords and tokens in real use), and only the loopback address is opened to
+    fetching (``fetch.allow_hosts``), not every private network.
+    """
+    private_dir(directory)
+    write_private_text(directory / "topics.yaml", topics_from.read_text(encoding="utf-8"))
     feeds = {"feeds": [{"url": u, "name": Path(u).stem} for u in feed_urls]}
-    (directory / "feeds.yaml").write_text(yaml.safe_dump(feeds, sort_keys=False))
-    (directory / "alerts.yaml").write_text(yaml.safe_dump({"routes": routes}, sort_keys=False))
+    write_private_text(directory / "feeds.yaml", yaml.safe_dump(feeds, sort_keys=False))
+    write_private_text(directory / "alerts.yaml",
+                       yaml.safe_dump({"routes": routes}, sort_keys=False))
     # The demo pages are real articles from past years: alert on them even so.
     base: dict[str, object] = {"schedule": {"interval_minutes": 1},
                                "alerts": {"max_article_age_hours": None},
-                               "fetch": {"allow_private_networks": True}}
+                               "fetch": {"allow_hosts": ["127.0.0.1"]}}
     for k, v in (settings or {}).items():
         merged = dict(base.get(k) or {}) if isinstance(v, dict) else None  # type: ignore[call-overload]
         base[k] = {**merged, **v} if merged is not None else v
-    (directory / "settings.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
+    write_private_text(directory / "settings.yaml", yaml.safe_dump(base, sort_keys=False))
     return directory
 
 
@@ -92,7 +99,7 @@ def run_demo(topics_from: Path, out: Path, *, use_prefect: bool = True,
     from monitor.config import load_config
     from monitor.store import Store
 
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     db_path = (out / "newsmon-demo.db").resolve()
     for suffix in ("", "-wal", "-shm"):
         Path(str(db_path) + suffix).unlink(missing_ok=True)

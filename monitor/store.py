@@ -43,6 +43,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from monitor.errors import NotFound, StoreError
+from monitor.perms import create_private_file, private_dir
 
 
 def utcnow() -> datetime:
@@ -1005,8 +1006,16 @@ def _chunks(items: Sequence[Any], n: int) -> Iterator[list[Any]]:
 
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only: the database holds the outbox and the review labels. A directory
+        # made here is 0700, a new database file 0600 before SQLite opens it, and
+        # SQLite gives its -wal and -shm files the database file's mode.
+        from monitor.config import data_dir
+
+        path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+        # newsmon's own data directory is made owner-only even if something else created
+        # it first; a directory the user chose (--db) is left as it is.
+        private_dir(path.parent, own=path.parent.absolute() == data_dir().absolute())
+        create_private_file(path)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
