@@ -22,6 +22,7 @@ from typing import Any
 import apprise
 
 from monitor.config import AlertSettings, Config, Route
+from monitor.redact import redact
 from monitor.store import Article, Delivery, Hit, Store, target_key, utcnow
 
 log = logging.getLogger("newsmon.alert")
@@ -210,6 +211,7 @@ def deliver(store: Store, config: Config, *, mode: str = "instant",
 
 def _fail(store: Store, rows: list[tuple[Delivery, Hit, Article]], error: str,
           settings: AlertSettings, now: datetime, rep: SendReport) -> None:
+    error = redact(error)  # apprise's and plugins' texts may quote the URL's secrets
     for d, _, _ in rows:
         created = d.created_at or now
         dead = now - created >= timedelta(hours=settings.dead_after_hours)

@@ -638,6 +638,9 @@ def load_config(directory: str | Path | None = None) -> Config:
     topics = load_yaml_model(d / "topics.yaml", TopicsFile).topics
     routes = (load_yaml_model(d / "alerts.yaml", AlertsFile).routes
               if (d / "alerts.yaml").exists() else [])
+    # Before apprise sees them (checking them below, it logs them): mask their secrets in
+    # every log record from now on.
+    _protect_secrets(routes, settings)
     known = {t.id for t in topics}
     for i, r in enumerate(routes):
         for t in r.topics:
@@ -648,8 +651,27 @@ def load_config(directory: str | Path | None = None) -> Config:
             problem = _apprise_problem(url)
             if problem:
                 raise ConfigError(str(d / "alerts.yaml"), f"routes[{i}].urls[{j}]", problem)
-    return Config(directory=d, settings=settings, feeds=feeds, topics=topics, routes=routes,
-                  warnings=_exposed_secrets(d, settings, routes))
+    config = Config(directory=d, settings=settings, feeds=feeds, topics=topics,
+                    routes=routes, warnings=_exposed_secrets(d, settings, routes))
+    return config
+
+
+def _protect_secrets(routes: list[Route], settings: Settings) -> None:
+    """From now on, mask the secrets of this config in every log record of the process
+    (apprise logs tokens and passwords at debug level; exception texts carry URLs)."""
+    from sqlalchemy.engine import make_url
+
+    from monitor.redact import protect
+
+    secrets = [u for r in routes for u in r.urls]
+    try:
+        password = make_url(os.environ.get("NEWSMON_DB") or settings.database
+                            or default_db_url()).password
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy reads: the store will say so
+        password = None
+    if password:
+        secrets.append(str(password))
+    protect(secrets)
 
 
 def _exposed_secrets(d: Path, settings: Settings, routes: list[Route]) -> list[str]:
