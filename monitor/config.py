@@ -65,10 +65,51 @@ class Strict(BaseModel):
 # --- settings -----------------------------------------------------------------
 
 
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31),
+                ("month", 1, 12), ("day of week", 0, 7))
+_CRON_NAMES = {**{m: i + 1 for i, m in enumerate(
+    "jan feb mar apr may jun jul aug sep oct nov dec".split())},
+    **{d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}}
+_CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
+                "@hourly"}
+_CRON_ITEM = re.compile(r"^(\*|(\w+)(?:-(\w+))?)(?:/(\d+))?$")
+
+
+def check_cron(expr: str) -> str:
+    """A standard five-field cron expression (or a macro such as ``@daily``), checked
+    now - not when ``newsmon serve`` hands it to Prefect, after the server has started.
+    Raises ValueError naming the field that is wrong."""
+    text = " ".join(str(expr).split())
+    if text.lower() in _CRON_MACROS:
+        return text
+    fields = text.split(" ")
+    if len(fields) != 5:
+        raise ValueError(f"cron expression {expr!r} has {len(fields)} fields; expected 5 "
+                         "(minute hour day-of-month month day-of-week), e.g. '0 8 * * *'")
+    for value, (name, lo, hi) in zip(fields, _CRON_FIELDS, strict=True):
+        for item in value.lower().split(","):
+            if name == "day of month" and item == "l":
+                continue  # the last day of the month
+            m = _CRON_ITEM.match(item.removesuffix("l") if name == "day of month" else
+                                 item.split("#", 1)[0])
+            bounds = [b for b in (m.group(2), m.group(3)) if b] if m else None
+            if m is None or m.group(4) == "0" or bounds is None or not all(
+                    (b.isdigit() and lo <= int(b) <= hi) or _CRON_NAMES.get(b) is not None
+                    for b in bounds):
+                raise ValueError(f"cron expression {expr!r}: {name} {value!r} is not valid "
+                                 f"(numbers {lo}-{hi}, *, ranges a-b, steps /n, lists a,b)")
+    return text
+
+
 class Schedule(Strict):
     interval_minutes: float = Field(10, gt=0)
     cron: str | None = None
     digest_cron: str = "0 * * * *"
+
+    @field_validator("cron", "digest_cron")
+    @classmethod
+    def _valid_cron(cls, v: str | None) -> str | None:
+        return None if v is None else check_cron(v)
 
 
 class FetchSettings(Strict):
