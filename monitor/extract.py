@@ -7,8 +7,8 @@ with a per-article time limit. This module is the plain function.
 
 from __future__ import annotations
 
-import gzip
 import re
+import zlib
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +19,13 @@ from trafilatura.deduplication import content_fingerprint
 from monitor.errors import ExtractError
 
 MIN_FINGERPRINT_CHARS = 300
+# Caps on what a hostile page can make us hold or analyse. The page itself is capped by
+# fetch.max_bytes when fetched; a page that is itself a gzip file is inflated here, up
+# to the same default size. The text and title caps are the classifier's own limits
+# (spaCy refuses a document longer than its max_length): no article is longer.
+MAX_PAGE_BYTES = 10_000_000
+MAX_TEXT_CHARS = 200_000
+MAX_TITLE_CHARS = 500
 
 
 @dataclass
@@ -63,10 +70,36 @@ def _date(value: str | None) -> datetime | None:
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
 
 
+def gunzip(data: bytes, limit: int = MAX_PAGE_BYTES) -> bytes:
+    """Inflate gzip ``data`` (all members), refusing to make more than ``limit`` bytes:
+    a small file that inflates to gigabytes (a gzip bomb) stops at the limit."""
+    out: list[bytes] = []
+    size = 0
+    rest = data
+    try:
+        while rest:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            chunk = d.decompress(rest, limit + 1 - size)
+            size += len(chunk)
+            out.append(chunk)
+            if size > limit or d.unconsumed_tail:
+                raise ExtractError(f"page larger than {limit:,} bytes when decompressed")
+            if not d.eof:
+                break  # truncated: keep what arrived, as the fetcher does
+            rest = d.unused_data.lstrip(b"\x00")
+            if rest[:2] != b"\x1f\x8b":
+                break
+    except zlib.error as exc:
+        raise ExtractError(f"corrupt gzip: {exc}") from None
+    return b"".join(out)
+
+
 def extract_html(html: bytes | str, url: str | None = None) -> Extracted:
-    """Main text and metadata of an HTML page; ExtractError when there is none."""
+    """Main text and metadata of an HTML page; ExtractError when there is none.
+
+    The title and text are cut to :data:`MAX_TITLE_CHARS` and :data:`MAX_TEXT_CHARS`."""
     if isinstance(html, bytes) and html[:2] == b"\x1f\x8b":
-        html = gzip.decompress(html)
+        html = gunzip(html)
     try:
         doc = trafilatura.bare_extraction(html, url=url, with_metadata=True,
                                           include_comments=False, deduplicate=False)
@@ -74,9 +107,9 @@ def extract_html(html: bytes | str, url: str | None = None) -> Extracted:
         raise ExtractError(f"extraction failed: {type(exc).__name__}: {exc}"[:300]) from None
     if doc is None or not (doc.text or "").strip():
         raise ExtractError("no article text found on the page")
-    text = doc.text.strip()
+    text = doc.text.strip()[:MAX_TEXT_CHARS]
     return Extracted(
-        title=(doc.title or "").strip(),
+        title=" ".join((doc.title or "").split())[:MAX_TITLE_CHARS],
         text=text,
         author=(doc.author or None),
         published=_date(doc.date),
@@ -89,7 +122,7 @@ def extract_html(html: bytes | str, url: str | None = None) -> Extracted:
 
 def extract_text(text: str, title: str | None = None) -> Extracted:
     """A plain-text article: the first line is the title unless one is given."""
-    text = text.strip()
+    text = text.strip()[:MAX_TEXT_CHARS]
     if not text:
         raise ExtractError("empty text")
     if title is None:
@@ -113,9 +146,9 @@ def extract_file(path: str | Path) -> Extracted:
         raise ExtractError(f"{p}: cannot read: {exc.strerror or exc}") from None
     if data[:2] == b"\x1f\x8b":
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise ExtractError(f"{p}: corrupt gzip: {exc}") from None
+            data = gunzip(data)
+        except ExtractError as exc:
+            raise ExtractError(f"{p}: {exc}") from None
     head = data[:2000].lstrip().lower()
     if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")) or re.search(
             rb"<(p|div|article|body)[\s>]", data[:20000], re.I):
