@@ -42,8 +42,9 @@ def write_config(directory: Path, *, topics_from: Path, feed_urls: list[str],
     """Write a config directory: the given feeds and routes, the topics of ``topics_from``.
 
     The files are created owner-only (alerts.yaml holds apprise URLs, which carry
-    passwords and tokens in real use), and only the loopback address is opened to
-    fetching (``fetch.allow_hosts``), not every private network.
+    passwords and tokens in real use), and only loopback (127.0.0.0/8: the demo and the
+    benchmark worlds listen there) is opened to fetching (``fetch.allow_hosts``), not
+    private networks or link-local addresses.
     """
     private_dir(directory)
     write_private_text(directory / "topics.yaml", topics_from.read_text(encoding="utf-8"))
@@ -54,7 +55,7 @@ def write_config(directory: Path, *, topics_from: Path, feed_urls: list[str],
     # The demo pages are real articles from past years: alert on them even so.
     base: dict[str, object] = {"schedule": {"interval_minutes": 1},
                                "alerts": {"max_article_age_hours": None},
-                               "fetch": {"allow_hosts": ["127.0.0.1"]}}
+                               "fetch": {"allow_hosts": ["127.0.0.0/8"]}}
     for k, v in (settings or {}).items():
         merged = dict(base.get(k) or {}) if isinstance(v, dict) else None  # type: ignore[call-overload]
         base[k] = {**merged, **v} if merged is not None else v

@@ -152,6 +152,11 @@ def _kind(ip: IPAddress) -> str:
 
 async def _resolve(host: str, port: int | None = None) -> list[tuple[int, IPAddress]]:
     """(family, address) for every address ``host`` resolves to, in resolver order."""
+    try:  # an address written out needs no resolver (nor a trip to its thread pool)
+        literal = ipaddress.ip_address(host.strip("[]"))
+        return [(socket.AF_INET6 if literal.version == 6 else socket.AF_INET, literal)]
+    except ValueError:
+        pass
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port,
                                                              type=socket.SOCK_STREAM)

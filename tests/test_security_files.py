@@ -113,7 +113,7 @@ def test_demo_config_is_owner_only(tmp_path: Path) -> None:
     assert all(m == 0o600 for m in files.values()), {k: oct(v) for k, v in files.items()}
     cfg = load_config(d)
     assert cfg.warnings == []
-    assert cfg.settings.fetch.allow_hosts == ["127.0.0.1"]  # loopback only, not every
+    assert cfg.settings.fetch.allow_hosts == ["127.0.0.0/8"]  # loopback only, not every
     assert cfg.settings.fetch.allow_private_networks is False  # private network
 
 
