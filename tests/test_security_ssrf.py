@@ -266,3 +266,27 @@ def test_httpx_still_needs_no_private_poking() -> None:
         assert _guard_connections(client, HostPolicy())
     finally:
         asyncio.run(client.aclose())
+
+
+def test_cli_extract_url_needs_allow_host_for_loopback(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    page = (ROOT / "monitor" / "demo_data" / "pages" /
+            "caucasus-iran-azerbaijan-thaw.html").read_bytes()
+    srv = FixtureServer().start()
+    try:
+        url = srv.add("page.html", page, "text/html")
+        env = {"NEWSMON_CONFIG": str(tmp_path / "none"), "NEWSMON_DB": None,
+               ALLOW_HOSTS_ENV: None}
+        with pytest.raises(FetchError, match="refused: 127.0.0.1 resolves"):
+            CliRunner().invoke(app, ["extract", url], env=env, catch_exceptions=False)
+        assert srv.requests == []
+        r = CliRunner().invoke(app, ["extract", url, "--allow-host", "127.0.0.1"], env=env,
+                               catch_exceptions=False)
+        assert r.exit_code == 0 and "title: Iran and Azerbaijan signal a thaw" in r.stdout
+        assert len(srv.requests) == 1
+    finally:
+        srv.stop()
+        os.environ.pop(ALLOW_HOSTS_ENV, None)  # --allow-host exported it for flow runs
