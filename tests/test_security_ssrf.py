@@ -183,6 +183,14 @@ def test_allow_hosts_in_settings_and_environment_are_merged(
     monkeypatch.setenv(ALLOW_HOSTS_ENV, " 127.0.0.1, ::1 ,,10.0.0.0/8")
     assert load_config(d).settings.fetch.allow_hosts == [
         "feeds.intranet", "10.0.0.0/8", "127.0.0.1", "::1"]
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    r = CliRunner().invoke(app, ["-c", str(d), "config", "check"], catch_exceptions=False,
+                           env={"NEWSMON_CONFIG": None, "NEWSMON_DB": None})
+    assert ("fetching: public addresses only; also allowed: feeds.intranet, 10.0.0.0/8, "
+            "127.0.0.1, ::1") in r.stdout
     monkeypatch.delenv(ALLOW_HOSTS_ENV)
     assert load_config(d).settings.fetch.allow_hosts == ["feeds.intranet", "10.0.0.0/8"]
     assert load_config(make_config(tmp_path / "b")).settings.fetch.allow_hosts == []
