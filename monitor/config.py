@@ -83,10 +83,12 @@ def check_cron(expr: str) -> str:
     if text.lower() in _CRON_MACROS:
         return text
     fields = text.split(" ")
-    if len(fields) != 5:
+    if len(fields) not in (5, 6):
         raise ValueError(f"cron expression {expr!r} has {len(fields)} fields; expected 5 "
                          "(minute hour day-of-month month day-of-week), e.g. '0 8 * * *'")
-    for value, (name, lo, hi) in zip(fields, _CRON_FIELDS, strict=True):
+    # a sixth field is seconds, as croniter (Prefect's cron) reads it
+    for value, (name, lo, hi) in zip(fields, _CRON_FIELDS + (("second", 0, 59),),
+                                     strict=False):
         for item in value.lower().split(","):
             if name == "day of month" and item == "l":
                 continue  # the last day of the month

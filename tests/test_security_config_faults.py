@@ -84,7 +84,7 @@ def test_config_fault_is_one_line_exit_2_nothing_started(tmp_path: Path, case: s
 @pytest.mark.parametrize("expr", ["*/10 * * * *", "0 8 * * *", "@daily", "@hourly",
                                   "0 8 * * mon-fri", "0 0 L * *", "0 0 * * 1#2",
                                   "0 0 1,15 * *", "0 0 * jan,jul sun", "5-10/2 * * * *",
-                                  "0 */2 * * 7", "  0  8 * * *  "])
+                                  "0 */2 * * 7", "  0  8 * * *  ", "0 8 * * * 30"])
 def test_cron_accepted_as_prefect_accepts_it(expr: str) -> None:
     from prefect._internal.schemas.validators import validate_cron_string
 
@@ -96,7 +96,8 @@ def test_cron_accepted_as_prefect_accepts_it(expr: str) -> None:
     ("not a cron", "has 3 fields"), ("0 8 * *", "has 4 fields"), ("61 * * * *", "minute '61'"),
     ("0 24 * * *", "hour '24'"), ("* * 0 * *", "day of month '0'"),
     ("* * * 13 * ", "month '13'"), ("*/0 * * * *", "minute '*/0'"), ("0 8 * * 8", "week '8'"),
-    ("0 8 * * funday", "day of week 'funday'")])
+    ("0 8 * * funday", "day of week 'funday'"), ("0 8 * * * 60", "second '60'"),
+    ("0 8 * * * 1 2", "has 7 fields")])
 def test_bad_cron_refused(expr: str, problem: str) -> None:
     from prefect._internal.schemas.validators import validate_cron_string
 
