@@ -129,13 +129,34 @@ class HostPolicy:
         """None if ``host`` may be reached at ``ip``; else why not, and how to allow it."""
         if self.allows_name(host):
             return None
-        real = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
-        if real.is_global and not real.is_multicast:
+        real = _embedded_ipv4(ip) or ip
+        if real.is_global and not real.is_multicast and (real is ip or ip.is_global):
             return None
-        if any(real in net for net in self.networks):
+        if any(real in net or ip in net for net in self.networks):
             return None
-        return (f"refused: {host} resolves to the non-public address {real} ({_kind(real)}); "
+        shown = str(real) if real is ip else f"{real} (as {ip})"
+        return (f"refused: {host} resolves to the non-public address {shown} ({_kind(real)}); "
                 + HOW_TO_ALLOW.format(h=host if host != str(real) else str(real)))
+
+
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_V4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries and may be routed to: IPv4-mapped
+    (``::ffff:127.0.0.1``), 6to4 (``2002:7f00:1::``), NAT64 (``64:ff9b::7f00:1``), the
+    deprecated IPv4-compatible form (``::127.0.0.1``). Python calls the last three
+    global whatever they carry."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    if ip.sixtofour:
+        return ip.sixtofour
+    if any(ip in net for net in _NAT64) or (ip in _V4_COMPATIBLE and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def _kind(ip: IPAddress) -> str:

@@ -70,6 +70,9 @@ def fast(**kw: Any) -> FetchSettings:
     ("http://0x7f.1:{port}/feed.xml", "loopback"),
     ("http://[::1]:{port}/feed.xml", "loopback"),
     ("http://[::ffff:127.0.0.1]:{port}/feed.xml", "loopback"),  # IPv4-mapped IPv6
+    ("http://[2002:7f00:1::]/feed.xml", "loopback"),  # 6to4 carrying 127.0.0.1
+    ("http://[64:ff9b::a9fe:a9fe]/latest/", "link-local"),  # NAT64 to 169.254.169.254
+    ("http://[::10.0.0.1]/feed.xml", "private"),  # IPv4-compatible (deprecated)
     ("http://169.254.169.254/latest/meta-data/", "link-local"),  # cloud metadata
     ("http://[fe80::1]/", "link-local"),
     ("http://10.1.2.3/feed", "private"),
