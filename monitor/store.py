@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,6 +44,8 @@ from sqlalchemy.orm import defer
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from monitor.errors import NotFound, StoreError
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -469,7 +472,11 @@ class Store:
         self.save_feeds([feed])
 
     def save_feeds(self, feeds: Sequence[Feed]) -> None:
-        """Write back the health of polled feeds and release their leases, in one transaction."""
+        """Write back the health of polled feeds and release their leases, in one transaction.
+
+        A feed whose lease ran out and was taken by another worker meanwhile is left
+        alone: that worker polls it now and writes its own validators and health
+        (ours would overwrite them and release a lease that is not ours)."""
         if not feeds:
             return
         with self.session(write=True) as s:
@@ -478,6 +485,10 @@ class Store:
             for feed in feeds:
                 row = rows.get(feed.id)
                 if row is None:
+                    continue
+                if row.lease_owner and feed.lease_owner and row.lease_owner != feed.lease_owner:
+                    log.warning("feed %s: lease lost to %s while polling; not saving this poll",
+                                row.url, row.lease_owner)
                     continue
                 for k in ("fetch_url", "title", "etag", "last_modified", "body_hash",
                           "last_polled_at", "last_success_at", "last_status", "last_outcome",
