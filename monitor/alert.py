@@ -341,7 +341,7 @@ def route_health(store: Store, config: Config) -> list[RouteStatus]:
         if not any(c.get(s) for s in (*WAITING, "dead")):
             continue
         h = health.get(key)
-        display = h.target_display if h else str(c.get("display", "?"))
+        display = h.target_display if h else (store.target_display(*key) or "?")
         st = _status(key[0], display, "-", h, c)
         st.state = "not in config"
         out.append(st)
@@ -349,7 +349,7 @@ def route_health(store: Store, config: Config) -> list[RouteStatus]:
 
 
 def _status(route: str, display: str, mode: str, h: RouteHealth | None,
-            c: dict[str, Any]) -> RouteStatus:
+            c: dict[str, int]) -> RouteStatus:
     if h is None or h.last_attempt_at is None:
         state = "never used"
     else:
@@ -365,13 +365,15 @@ def _status(route: str, display: str, mode: str, h: RouteHealth | None,
     return st
 
 
-def _recipients(config: Config, failing_route: str) -> list[tuple[str, str, str]]:
-    """(route, target key, masked URL) of every target told about ``failing_route``:
-    the configured notify routes, never the failing route itself."""
+def _recipients(config: Config, failing_route: str, *, skip: set[tuple[str, str]]
+                ) -> list[tuple[str, str, str]]:
+    """(route, target key, masked URL) of every target to tell about ``failing_route``:
+    the configured notify routes, never the failing route itself, none in ``skip``."""
     notify = config.alert_health.notify
     names = {r.name for r in config.routes} if notify == "all" else set(notify)
     return [(r.name, target_key(u), mask_url(u)) for r in config.routes
-            if r.name in names and r.name != failing_route for u in r.urls]
+            if r.name in names and r.name != failing_route for u in r.urls
+            if (r.name, target_key(u)) not in skip]
 
 
 def check_health(store: Store, config: Config, *, now: datetime | None = None,
@@ -387,7 +389,6 @@ def check_health(store: Store, config: Config, *, now: datetime | None = None,
     hs = config.alert_health
     configured = {(r.name, target_key(u)) for r in config.routes for u in r.urls}
     health = {(h.route, h.target): h for h in store.route_health()}
-    counts: dict[tuple[str, str], dict[str, Any]] | None = None
     queued = 0
     for key, h in sorted(health.items()):
         if key not in configured or h.failing_since is None:
@@ -395,11 +396,11 @@ def check_health(store: Store, config: Config, *, now: datetime | None = None,
         if h.consecutive_failures < hs.after_failures or \
                 now - h.failing_since < timedelta(minutes=hs.after_minutes):
             continue
-        recipients = _recipients(config, h.route)
+        told = store.health_alert_recipients(h.route, h.target, h.episode, "broken")
+        recipients = _recipients(config, h.route, skip=told)
         if not recipients:
-            continue
-        counts = counts if counts is not None else store.outbox_counts()
-        title, body = _broken_message(h, counts.get(key, {}), now)
+            continue  # nobody to tell, or all told already: the usual case, and cheap
+        title, body = _broken_message(h, store.outbox_counts(*key).get(key, {}), now)
         new = store.add_health_alerts([_health_row(h, "broken", r, title, body, now)
                                        for r in recipients])
         if new:
@@ -418,8 +419,8 @@ def check_health(store: Store, config: Config, *, now: datetime | None = None,
         if h is None or h.last_success_at is None or \
                 (h.episode == episode and h.failing_since is not None):
             continue  # still failing (or never worked): no news yet
-        counts = counts if counts is not None else store.outbox_counts()
-        title, body = _recovered_message(h, told[0], counts.get((route, target), {}))
+        counts = store.outbox_counts(route, target).get((route, target), {})
+        title, body = _recovered_message(h, told[0], counts)
         new = store.add_health_alerts([
             _health_row(h, "recovered", (a.route, a.target, a.target_display), title, body,
                         now, episode=episode) for a in told])
@@ -447,7 +448,7 @@ def _duration(delta: timedelta) -> str:
     return f"{minutes // (24 * 60)} days"
 
 
-def _broken_message(h: RouteHealth, c: dict[str, Any], now: datetime) -> tuple[str, str]:
+def _broken_message(h: RouteHealth, c: dict[str, int], now: datetime) -> tuple[str, str]:
     waiting, dead = sum(int(c.get(s, 0)) for s in WAITING), int(c.get("dead", 0))
     since = h.failing_since or now
     title = f"newsmon: alerting is broken - route {h.route} is failing"
@@ -467,7 +468,7 @@ def _broken_message(h: RouteHealth, c: dict[str, Any], now: datetime) -> tuple[s
     return title, body
 
 
-def _recovered_message(h: RouteHealth, broken: HealthAlert, c: dict[str, Any]
+def _recovered_message(h: RouteHealth, broken: HealthAlert, c: dict[str, int]
                        ) -> tuple[str, str]:
     waiting, dead = sum(int(c.get(s, 0)) for s in WAITING), int(c.get("dead", 0))
     back = h.last_success_at or utcnow()

@@ -166,6 +166,8 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("hit_id", "route", "target"),
         Index("ix_delivery_status_next", "status", "next_attempt_at"),
+        # route health counts per target and status from this index alone
+        Index("ix_delivery_route_target_status", "route", "target", "status"),
     )
     id: int | None = Field(default=None, primary_key=True)
     hit_id: int = Field(foreign_key="hit.id", index=True)
@@ -230,6 +232,15 @@ class HealthAlert(SQLModel, table=True):
     created_at: datetime | None = _dt()
     next_attempt_at: datetime | None = _dt()
     sent_at: datetime | None = _dt()
+
+
+_b = aliased(HealthAlert, name="b")
+_r = aliased(HealthAlert, name="r")
+# Built once: SQLAlchemy then caches its compiled form (it runs every cycle).
+_UNRECOVERED = select(_b).where(_b.kind == "broken").where(~select(_r.id).where(
+    _r.kind == "recovered").where(_r.about_route == _b.about_route).where(
+    _r.about_target == _b.about_target).where(_r.episode == _b.episode).where(
+    _r.route == _b.route).where(_r.target == _b.target).exists()).order_by(_b.id)
 
 
 class Run(SQLModel, table=True):
@@ -843,20 +854,41 @@ class Store:
         with self.session() as s:
             return list(s.exec(select(RouteHealth).order_by(RouteHealth.id)).all())
 
-    def outbox_counts(self) -> dict[tuple[str, str], dict[str, Any]]:
+    def outbox_counts(self, route: str | None = None, target: str | None = None
+                      ) -> dict[tuple[str, str], dict[str, int]]:
         """Per (route, target): how many outbox rows (deliveries and health alerts
-        addressed to it) are in each status, and its masked URL (``display``)."""
-        out: dict[tuple[str, str], dict[str, Any]] = {}
+        addressed to it) are in each status; for one target if given."""
+        out: dict[tuple[str, str], dict[str, int]] = {}
         with self.session() as s:
             for model in (Delivery, HealthAlert):
                 m: Any = model
-                q = select(m.route, m.target, m.status, func.count(),
-                           func.max(m.target_display)).group_by(m.route, m.target, m.status)
-                for route, target, status, n, display in s.exec(q).all():
-                    by = out.setdefault((route, target), {})
+                q = select(m.route, m.target, m.status, func.count())
+                if route is not None and target is not None:
+                    q = q.where(m.route == route).where(m.target == target)
+                for r, t, status, n in s.exec(q.group_by(m.route, m.target, m.status)).all():
+                    by = out.setdefault((r, t), {})
                     by[status] = by.get(status, 0) + int(n)
-                    by.setdefault("display", display)
         return out
+
+    def target_display(self, route: str, target: str) -> str | None:
+        """The masked URL the outbox keeps for a target (for one no longer configured)."""
+        with self.session() as s:
+            for m in (Delivery, HealthAlert):
+                found = s.exec(select(m.target_display).where(m.route == route).where(  # type: ignore[attr-defined]
+                    m.target == target).limit(1)).first()  # type: ignore[attr-defined]
+                if found:
+                    return str(found)
+        return None
+
+    def health_alert_recipients(self, about_route: str, about_target: str, episode: int,
+                                kind: str) -> set[tuple[str, str]]:
+        """The (route, target) pairs already holding this health alert."""
+        with self.session() as s:
+            q = select(HealthAlert.route, HealthAlert.target).where(
+                HealthAlert.about_route == about_route).where(
+                HealthAlert.about_target == about_target).where(
+                HealthAlert.episode == episode).where(HealthAlert.kind == kind)
+            return {(r, t) for r, t in s.exec(q).all()}
 
     def add_health_alerts(self, rows: Sequence[dict[str, Any]]) -> int:
         """Queue health alerts; one that exists (same episode, kind, target) is left alone."""
@@ -869,14 +901,8 @@ class Store:
 
     def unrecovered_health_alerts(self) -> list[HealthAlert]:
         """"Broken" alerts whose episode has no "recovered" alert to the same target yet."""
-        b = aliased(HealthAlert, name="b")
-        r = aliased(HealthAlert, name="r")
-        recovered = select(r.id).where(r.kind == "recovered").where(
-            r.about_route == b.about_route).where(r.about_target == b.about_target).where(
-            r.episode == b.episode).where(r.route == b.route).where(r.target == b.target)
         with self.session() as s:
-            q = select(b).where(b.kind == "broken").where(~recovered.exists()).order_by(b.id)
-            return list(s.exec(q).all())
+            return list(s.exec(_UNRECOVERED).all())
 
     def claim_health_alerts(self, *, now: datetime | None = None,
                             stale_after: timedelta = timedelta(minutes=15)

@@ -1,8 +1,8 @@
 """Route health and health alerts: a health row per alert target, and the outbox of
 "alerting is broken" / "recovered" messages.
 
-Two new tables; no existing table changes (the delivery outbox keeps hit_id NOT NULL,
-so no SQLite table rebuild). Written out, not imported from monitor/store.py: a
+Two new tables and an index on delivery (route, target, status) for the per-target
+counts; no existing table is rebuilt (the delivery outbox keeps hit_id NOT NULL). Written out, not imported from monitor/store.py: a
 migration must not change when the live code does. tests/test_migrations.py checks
 that the result equals what a fresh ``Store`` creates.
 
@@ -72,9 +72,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_healthalert_status_next", "healthalert", ["status", "next_attempt_at"],
                     unique=False, if_not_exists=True)
+    op.create_index("ix_delivery_route_target_status", "delivery", ["route", "target", "status"],
+                    unique=False, if_not_exists=True)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_delivery_route_target_status", table_name="delivery", if_exists=True)
     op.drop_index("ix_healthalert_status_next", table_name="healthalert", if_exists=True)
     op.drop_table("healthalert")
     op.drop_table("routehealth")
