@@ -438,6 +438,28 @@ def test_concurrent_runs_and_restarts_announce_once(tmp_path: Path, hook: Webhoo
     st.close()
 
 
+def test_health_alert_claimed_by_a_crashed_run_goes_out_later_once(
+        store: Store, hook: WebhookReceiver, smtp: SmtpReceiver) -> None:
+    """A run that claimed a health alert and died (SIGKILL inside the send) leaves it
+    'sending': it is due again after 15 minutes, not before, and then sent once."""
+    config = config_for(Route(name="chat", urls=[hook.apprise_url()]),
+                        Route(name="mail", urls=[smtp.apprise_url()]),
+                        health=AlertHealth(after_failures=1, after_minutes=0))
+    t0 = utcnow()
+    store.record_send("chat", target_key(hook.apprise_url()), "json://127.0.0.1/hook",
+                      ok=False, error="HTTP 500", now=t0)
+    assert check_health(store, config, now=t0) == 1
+    (claimed,) = store.claim_health_alerts(now=t0)  # ... and the run is killed here
+    assert deliver(store, config, now=t0 + timedelta(minutes=5)).health_sent == 0
+    assert smtp.messages == []
+    assert deliver(store, config, now=t0 + timedelta(minutes=16)).health_sent == 1
+    for minutes in (17, 60, 24 * 60):
+        assert deliver(store, config, now=t0 + timedelta(minutes=minutes)).health_sent == 0
+    assert len(broken(smtp.messages)) == 1 and len(smtp.messages) == 1
+    (a,) = health_rows(store)
+    assert a.id == claimed.id and a.status == "sent" and a.attempts == 1
+
+
 def test_secrets_in_exceptions_are_masked(store: Store, hook: WebhookReceiver,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """An exception that quotes the URL (apprise's own warnings never do) is stored,
