@@ -414,19 +414,19 @@ def check_health(store: Store, config: Config, *, now: datetime | None = None,
     episodes: dict[tuple[str, str, int], list[HealthAlert]] = defaultdict(list)
     for a in store.unrecovered_health_alerts():
         episodes[(a.about_route, a.about_target, a.episode)].append(a)
-    for (route, target, episode), told in episodes.items():
-        h = health.get((route, target))
-        if h is None or h.last_success_at is None or \
-                (h.episode == episode and h.failing_since is not None):
+    for (route, target, episode), announced in episodes.items():
+        back = health.get((route, target))
+        if back is None or back.last_success_at is None or \
+                (back.episode == episode and back.failing_since is not None):
             continue  # still failing (or never worked): no news yet
         counts = store.outbox_counts(route, target).get((route, target), {})
-        title, body = _recovered_message(h, told[0], counts)
+        title, body = _recovered_message(back, announced[0], counts)
         new = store.add_health_alerts([
-            _health_row(h, "recovered", (a.route, a.target, a.target_display), title, body,
-                        now, episode=episode) for a in told])
+            _health_row(back, "recovered", (a.route, a.target, a.target_display), title, body,
+                        now, episode=episode) for a in announced])
         if new:
             queued += new
-            log.info("alerting recovered: route=%s target=%s", route, h.target_display)
+            log.info("alerting recovered: route=%s target=%s", route, back.target_display)
     return queued
 
 

@@ -1,10 +1,11 @@
-"""Route health and health alerts: a health row per alert target, and the outbox of
-"alerting is broken" / "recovered" messages.
+"""Route health and health alerts: a health row per alert target, and the outbox
+of "alerting is broken" / "recovered" messages.
 
 Two new tables and an index on delivery (route, target, status) for the per-target
-counts; no existing table is rebuilt (the delivery outbox keeps hit_id NOT NULL). Written out, not imported from monitor/store.py: a
-migration must not change when the live code does. tests/test_migrations.py checks
-that the result equals what a fresh ``Store`` creates.
+counts; no existing table is rebuilt (the delivery outbox keeps hit_id NOT NULL).
+Written out, not imported from monitor/store.py: a migration must not change when the
+live code does. tests/test_migrations.py checks that the result equals what a fresh
+``Store`` creates.
 
 Revision ID: 0003
 Revises: 0002
