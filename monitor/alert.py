@@ -161,7 +161,9 @@ def scrub(text: str, url: str) -> str:
     """
     masked = mask_url(url)
     out = text.replace(url, masked).replace(url.split("?", 1)[0], masked)
-    for piece in sorted(set(re.split(r"[/:@?&=#,;+]", url)), key=len, reverse=True):
+    # query keys (to=, from=, pass=) are words, never secrets: only their values count
+    values = re.sub(r"([?&])[^=&#]*=", r"\1", url.split("://", 1)[-1])
+    for piece in sorted(set(re.split(r"[/:@?&#,;+]", values)), key=len, reverse=True):
         if len(piece) >= 4 and piece not in masked:
             out = out.replace(piece, "****")
     return out

@@ -482,6 +482,25 @@ def test_secrets_in_exceptions_are_masked(store: Store, hook: WebhookReceiver,
     assert SECRET not in h.last_error, h.last_error
 
 
+@pytest.mark.parametrize(("url", "error", "gone", "kept"), [
+    (f"json://newsmon:{SECRET}@127.0.0.1:8080/hook", f"POST to json://newsmon:{SECRET}@"
+     "127.0.0.1:8080/hook failed", [SECRET], ["json://newsmon:****@127.0.0.1:8080/hook"]),
+    (f"mailtos://smtp.example.org?to=desk@example.org&from=newsmon@example.org&pass={SECRET}",
+     f"535 auth failed for pass {SECRET}; mail from desk refused", [SECRET],
+     ["auth failed for pass", "mail from desk refused"]),
+    ("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#caucasus",
+     "token TIiajkdnlazkcOXrIdevi7FQ revoked (T1JJ3T3L2)", ["TIiajkdnlazkcOXrIdevi7FQ",
+                                                           "T1JJ3T3L2"], ["token", "revoked"]),
+])
+def test_scrub_masks_secrets_and_keeps_the_words(url: str, error: str, gone: list[str],
+                                                 kept: list[str]) -> None:
+    from monitor.alert import scrub
+
+    out = scrub(error, url)
+    assert all(g not in out for g in gone), out
+    assert all(k in out for k in kept), out
+
+
 # --- the schema --------------------------------------------------------------------------
 
 
