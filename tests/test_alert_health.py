@@ -8,7 +8,12 @@ files and a throwaway PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -40,6 +45,7 @@ from monitor.pipeline import run_cycle
 from monitor.store import Delivery, HealthAlert, NewArticle, Store, _make_engine, target_key, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
+NEWSMON = Path(sys.executable).parent / "newsmon"
 TOPICS = load_config(ROOT / "config").topics
 TOPIC = "caucasus-realignment"
 SECRET = "hunter2secret"
@@ -458,6 +464,72 @@ def test_health_alert_claimed_by_a_crashed_run_goes_out_later_once(
     assert len(broken(smtp.messages)) == 1 and len(smtp.messages) == 1
     (a,) = health_rows(store)
     assert a.id == claimed.id and a.status == "sent" and a.attempts == 1
+
+
+def test_sigkill_inside_the_health_alert_send_then_restart(tmp_path: Path) -> None:
+    """`newsmon run` is SIGKILLed while its "alerting is broken" e-mail is in the SMTP
+    server's hands. A restart inside the 15 minutes a claim is honoured sends nothing;
+    one after it delivers the message - at most once more, never lost - and no later run
+    sends it again."""
+    with WebhookReceiver() as hook, SmtpReceiver() as smtp:
+        hook.fail_with = 500
+        cfg = tmp_path / "config"
+        cfg.mkdir()
+        (cfg / "topics.yaml").write_text((ROOT / "config" / "topics.yaml").read_text())
+        (cfg / "feeds.yaml").write_text("feeds: []\n")
+        (cfg / "alerts.yaml").write_text(yaml.safe_dump({
+            "routes": [{"name": "chat", "urls": [secret_hook(hook)]},
+                       {"name": "mail", "urls": [smtp.apprise_url()]}],
+            "health": {"after_failures": 1, "after_minutes": 0}}))
+        db = f"sqlite:///{tmp_path / 'n.db'}"
+        store = Store(db)
+        store.record_send("chat", target_key(secret_hook(hook)), masked_hook(hook), ok=False,
+                          error="HTTP 500")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
+        env["NEWSMON_HOME"] = str(tmp_path / "home")
+        cmd = [str(NEWSMON), "--config", str(cfg), "--db", db, "run", "--no-prefect"]
+
+        def run() -> None:
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+            assert r.returncode == 0, r.stdout + r.stderr
+
+        smtp.delay_s = 3.0
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not any(a.status == "sending" for a in health_rows(store)):
+                assert proc.poll() is None and time.monotonic() < deadline, "no send seen"
+                time.sleep(0.02)
+            time.sleep(0.5)  # inside the SMTP conversation
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(3.0)  # the server finishes the conversation the client left
+        smtp.delay_s = 0.0
+        (a,) = health_rows(store)
+        assert a.status == "sending" and a.kind == "broken"
+        in_flight = len(smtp.messages)
+        assert in_flight <= 1
+
+        run()  # a restart inside the claim's 15 minutes: not sent again yet
+        assert len(smtp.messages) == in_flight
+        with store.session(write=True) as s:  # as if 16 minutes had passed
+            for row in s.exec(select(HealthAlert)).all():
+                row.next_attempt_at = (row.next_attempt_at or utcnow()) - timedelta(minutes=16)
+                s.add(row)
+        run()
+        run()
+        (a,) = health_rows(store)
+        assert a.status == "sent" and a.attempts == 1
+        copies = broken(smtp.messages)
+        assert len(copies) == in_flight + 1 and 1 <= len(copies) <= 2  # once more at most
+        assert all("chat" in str(m["Subject"]) and SECRET not in str(m) for m in copies)
+        store.close()
+    print(f"\nSIGKILL inside the health alert's send: {in_flight} copy kept by the server "
+          f"before the restart, {len(copies)} in all")
 
 
 def test_secrets_in_exceptions_are_masked(store: Store, hook: WebhookReceiver,
