@@ -407,11 +407,14 @@ def test_notify_config_errors_name_the_key(tmp_path: Path) -> None:
                                                       after_minutes=30)
 
 
-def test_concurrent_runs_and_restarts_announce_once(tmp_path: Path, hook: WebhookReceiver,
-                                                    smtp: SmtpReceiver) -> None:
-    """Four threads, each its own Store (engine, connections) on one SQLite file, all
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_concurrent_runs_and_restarts_announce_once(
+        backend: str, tmp_path: Path, hook: WebhookReceiver, smtp: SmtpReceiver,
+        request: pytest.FixtureRequest) -> None:
+    """Four threads, each its own Store (engine, connections) on one database, all
     recording failures and checking health at once: one health alert, sent once."""
-    url = f"sqlite:///{tmp_path / 'n.db'}"
+    url = (f"sqlite:///{tmp_path / 'n.db'}" if backend == "sqlite"
+           else request.getfixturevalue("pg_url"))
     config = config_for(Route(name="chat", urls=[hook.apprise_url()]),
                         Route(name="mail", urls=[smtp.apprise_url()]),
                         health=AlertHealth(after_failures=3, after_minutes=0))
