@@ -443,7 +443,9 @@ def _config_or_none(c: Ctx) -> Config:
     try:
         return c.config
     except ConfigError as exc:
-        echo(f"(config not read: {clean(exc, 200)}; routes from the database only)")
+        # on stderr: --json output stays valid JSON
+        typer.echo(f"newsmon: config not read ({clean(exc, 200)}): routes from the database "
+                   "only", err=True)
         return Config()
 
 
