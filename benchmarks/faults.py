@@ -5,7 +5,7 @@ test_crash_restart.py and test_alert_faults.py (it imports them), with more tria
 and prints the table for the README's "Reliability" section (and, with --json,
 writes the figures). Offline: everything is served on loopback.
 
-    .venv/bin/python benchmarks/faults.py              # about 10 minutes on 2 cores
+    .venv/bin/python benchmarks/faults.py              # about 15 minutes on 2 cores (SQLite and PostgreSQL crash trials)
     .venv/bin/python benchmarks/faults.py --quick      # fewer trials, no wellformed corpus
 """
 
@@ -93,10 +93,11 @@ def network(tmp: Path) -> list[dict[str, Any]]:
                        f"{run.again_seconds:.1f}s, nothing due")]
 
 
-def crashes(tmp: Path, trials: int) -> list[dict[str, Any]]:
+def crashes(tmp: Path, trials: int, db_url: str | None = None,
+            store_name: str = "SQLite") -> list[dict[str, Any]]:
     from tests import test_crash_restart as cr
 
-    w = cr.CrashWorld(tmp / "crash")
+    w = cr.CrashWorld(tmp / f"crash-{store_name}", db_url=db_url)
     try:
         t0 = time.monotonic()
         done = cr.run_trials(w, trials, seed=2025)
@@ -111,14 +112,15 @@ def crashes(tmp: Path, trials: int) -> list[dict[str, Any]]:
     by_phase: dict[str, int] = {}
     for t in kills:
         by_phase[t.phase] = by_phase.get(t.phase, 0) + 1
-    rows = [dict(what="SIGKILL crash trials, then restart", tried=len(done),
+    rows = [dict(what=f"SIGKILL crash trials, then restart ({store_name})", tried=len(done),
                  outcome=f"{len(kills)} killed mid-run ("
                          + ", ".join(f"{k} {v}" for k, v in sorted(by_phase.items())) + ")",
                  crashes=sum(1 for p in problems if "restart failed" in p),
                  silent=len(problems) - lost - dup, lost=lost, duplicates=dup,
                  notes=f"{secs:.0f}s; {done[-1].duplicates if done else 0} second copies "
                        f"where the kill fell inside the send (allowed)")]
-    w = cr.CrashWorld(tmp / "two", mirror=True)
+    w = cr.CrashWorld(tmp / f"two-{store_name}", mirror=True,
+                      db_url=db_url and _fresh_pg_database(db_url))
     try:
         ok, err = True, ""
         try:
@@ -127,11 +129,33 @@ def crashes(tmp: Path, trials: int) -> list[dict[str, Any]]:
             ok, err = False, str(exc)[:300]
     finally:
         w.close()
-    rows.append(dict(what="two `newsmon run` at once, one SQLite file", tried=3,
+    rows.append(dict(what=f"two `newsmon run` at once, one {store_name} database", tried=3,
                      outcome="rounds passed" if ok else f"FAILED: {err}",
                      crashes=0 if ok else 1, silent=0, lost=0, duplicates=0 if ok else 1,
                      notes="no 'database is locked'; same stories raced through two feeds"))
     return rows
+
+
+def _fresh_pg_database(server_url: str) -> str:
+    from tests.support.postgres import fresh_database
+
+    return fresh_database(server_url)
+
+
+def pg_crashes(tmp: Path, trials: int) -> list[dict[str, Any]]:
+    """The crash trials again on a throwaway PostgreSQL cluster (the scaled-out store)."""
+    from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
+
+    server = ThrowawayPostgres()
+    try:
+        url = server.start()
+    except PostgresUnavailable as exc:
+        print(f"PostgreSQL crash trials skipped: {exc}")
+        return []
+    try:
+        return crashes(tmp, trials, db_url=_fresh_pg_database(url), store_name="PostgreSQL")
+    finally:
+        server.stop()
 
 
 def alerts() -> list[dict[str, Any]]:
@@ -168,6 +192,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer trials, smaller corpus")
     ap.add_argument("--trials", type=int, default=None, help="crash trials (default 30)")
+    ap.add_argument("--pg-trials", type=int, default=None,
+                    help="crash trials on PostgreSQL (default 12; 0 to skip)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     trials = args.trials or (6 if args.quick else 30)
@@ -176,6 +202,9 @@ def main() -> None:
     rows = inputs(tmp, 2_000 if args.quick else 10_000, wellformed=not args.quick)
     rows += network(tmp)
     rows += crashes(tmp, trials)
+    pg_trials = args.pg_trials if args.pg_trials is not None else (6 if args.quick else 12)
+    if pg_trials:
+        rows += pg_crashes(tmp, pg_trials)
     rows += alerts()
     print(f"\n## Reliability (benchmarks/faults.py, {time.monotonic() - t0:.0f}s)\n")
     print(table(rows))

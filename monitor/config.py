@@ -532,8 +532,24 @@ class Route(Strict):
         return ("*" in self.topics or topic_id in self.topics) and score >= self.min_score
 
 
+class AlertHealth(Strict):
+    """When a failing alert channel is itself news: "alerting is broken" on other routes.
+
+    A target is announced once per failure episode when BOTH hold: at least
+    ``after_failures`` sends in a row failed, and it has been failing for at least
+    ``after_minutes`` (one bad minute does not page anyone; a dead channel does).
+    ``notify``: ``all`` (the default: every other route, so the news is never kept
+    from anyone), a list of route names, or ``[]`` to switch these alerts off.
+    """
+
+    notify: Literal["all"] | list[str] = "all"
+    after_failures: int = Field(3, ge=1)
+    after_minutes: float = Field(30, ge=0)
+
+
 class AlertsFile(Strict):
     routes: list[Route] = []
+    health: AlertHealth = AlertHealth()
 
     @model_validator(mode="after")
     def _unique(self) -> AlertsFile:
@@ -557,6 +573,7 @@ class Config(BaseModel):
     feeds: list[FeedConfig] = []
     topics: list[TopicConfig] = []
     routes: list[Route] = []
+    alert_health: AlertHealth = AlertHealth()
     # Problems worth telling the user that do not stop anything (the CLI prints them).
     warnings: list[str] = []
 
@@ -679,8 +696,9 @@ def load_config(directory: str | Path | None = None) -> Config:
     feeds = (load_yaml_model(d / "feeds.yaml", FeedsFile).feeds
              if (d / "feeds.yaml").exists() else [])
     topics = load_yaml_model(d / "topics.yaml", TopicsFile).topics
-    routes = (load_yaml_model(d / "alerts.yaml", AlertsFile).routes
-              if (d / "alerts.yaml").exists() else [])
+    alerts_file = (load_yaml_model(d / "alerts.yaml", AlertsFile)
+                   if (d / "alerts.yaml").exists() else AlertsFile())
+    routes = alerts_file.routes
     # Before apprise sees them (checking them below, it logs them): mask their secrets in
     # every log record from now on.
     _protect_secrets(routes, settings)
@@ -694,9 +712,15 @@ def load_config(directory: str | Path | None = None) -> Config:
             problem = _apprise_problem(url)
             if problem:
                 raise ConfigError(str(d / "alerts.yaml"), f"routes[{i}].urls[{j}]", problem)
-    config = Config(directory=d, settings=settings, feeds=feeds, topics=topics,
-                    routes=routes, warnings=_exposed_secrets(d, settings, routes))
-    return config
+    names = {r.name for r in routes}
+    notify = alerts_file.health.notify
+    for i, name in enumerate(notify if isinstance(notify, list) else []):
+        if name not in names:
+            raise ConfigError(str(d / "alerts.yaml"), f"health.notify[{i}]",
+                              f"unknown route {name!r} (routes: {', '.join(sorted(names))})")
+    return Config(directory=d, settings=settings, feeds=feeds, topics=topics, routes=routes,
+                  alert_health=alerts_file.health,
+                  warnings=_exposed_secrets(d, settings, routes))
 
 
 def _protect_secrets(routes: list[Route], settings: Settings) -> None:

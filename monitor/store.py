@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     UniqueConstraint,
+    case,
     column,
     distinct,
     event,
@@ -39,11 +41,13 @@ from sqlalchemy import types as satypes
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import aliased, defer
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from monitor.errors import NotFound, StoreError
 from monitor.perms import create_private_file, private_dir
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -166,6 +170,8 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("hit_id", "route", "target"),
         Index("ix_delivery_status_next", "status", "next_attempt_at"),
+        # route health counts per target and status from this index alone
+        Index("ix_delivery_route_target_status", "route", "target", "status"),
     )
     id: int | None = Field(default=None, primary_key=True)
     hit_id: int = Field(foreign_key="hit.id", index=True)
@@ -179,6 +185,66 @@ class Delivery(SQLModel, table=True):
     created_at: datetime | None = _dt()
     next_attempt_at: datetime | None = _dt()
     sent_at: datetime | None = _dt()
+
+
+class RouteHealth(SQLModel, table=True):
+    """One alert target's channel health, updated by every send to it.
+
+    The outbox says what waits and what is dead; only this row knows when the channel
+    last worked, since when it fails and how many tries in a row failed. ``episode``
+    counts failure episodes (ok -> failing): "alerting is broken" is sent once per
+    episode, keyed on it.
+    """
+
+    __table_args__ = (UniqueConstraint("route", "target"),)
+    id: int | None = Field(default=None, primary_key=True)
+    route: str
+    target: str  # a hash of the URL, as in delivery
+    target_display: str
+    last_attempt_at: datetime | None = _dt()
+    last_success_at: datetime | None = _dt()
+    last_failure_at: datetime | None = _dt()
+    failing_since: datetime | None = _dt()  # None while the last attempt worked
+    consecutive_failures: int = 0
+    last_error: str | None = None  # masked: never the secret URL
+    episode: int = 0
+
+
+class HealthAlert(SQLModel, table=True):
+    """The outbox of "alerting is broken" / "recovered" messages: one row per (target
+    that fails, its failure episode, kind, target told), so each is sent once, whatever
+    the restarts and concurrent runs; retried, and dead, as a delivery is."""
+
+    __table_args__ = (
+        UniqueConstraint("about_route", "about_target", "episode", "kind", "route", "target"),
+        Index("ix_healthalert_status_next", "status", "next_attempt_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    about_route: str
+    about_target: str
+    about_display: str
+    episode: int
+    kind: str  # broken / recovered
+    route: str  # the route told
+    target: str
+    target_display: str
+    title: str
+    body: str
+    status: str = "pending"  # pending / sending / sent / failed / dead
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime | None = _dt()
+    next_attempt_at: datetime | None = _dt()
+    sent_at: datetime | None = _dt()
+
+
+_b = aliased(HealthAlert, name="b")
+_r = aliased(HealthAlert, name="r")
+# Built once: SQLAlchemy then caches its compiled form (it runs every cycle).
+_UNRECOVERED = select(_b).where(_b.kind == "broken").where(~select(_r.id).where(
+    _r.kind == "recovered").where(_r.about_route == _b.about_route).where(
+    _r.about_target == _b.about_target).where(_r.episode == _b.episode).where(
+    _r.route == _b.route).where(_r.target == _b.target).exists()).order_by(_b.id)
 
 
 class Run(SQLModel, table=True):
@@ -470,7 +536,11 @@ class Store:
         self.save_feeds([feed])
 
     def save_feeds(self, feeds: Sequence[Feed]) -> None:
-        """Write back the health of polled feeds and release their leases, in one transaction."""
+        """Write back the health of polled feeds and release their leases, in one transaction.
+
+        A feed whose lease ran out and was taken by another worker meanwhile is left
+        alone: that worker polls it now and writes its own validators and health
+        (ours would overwrite them and release a lease that is not ours)."""
         if not feeds:
             return
         with self.session(write=True) as s:
@@ -479,6 +549,10 @@ class Store:
             for feed in feeds:
                 row = rows.get(feed.id)
                 if row is None:
+                    continue
+                if row.lease_owner and feed.lease_owner and row.lease_owner != feed.lease_owner:
+                    log.warning("feed %s: lease lost to %s while polling; not saving this poll",
+                                row.url, row.lease_owner)
                     continue
                 for k in ("fetch_url", "title", "etag", "last_modified", "body_hash",
                           "last_polled_at", "last_success_at", "last_status", "last_outcome",
@@ -757,6 +831,134 @@ class Store:
     def deliveries_for_hit(self, hit_id: int) -> list[Delivery]:
         with self.session() as s:
             return list(s.exec(select(Delivery).where(Delivery.hit_id == hit_id)).all())
+
+    # --- route health and health alerts ------------------------------------------------
+
+    def record_send(self, route: str, target: str, display: str, *, ok: bool,
+                    error: str | None = None, now: datetime | None = None) -> None:
+        """Record one send attempt to a target on its health row (one row per target).
+
+        One UPDATE whose values are computed by the database from the row itself, so
+        concurrent runs count every attempt and open a failure episode only once.
+        """
+        now = now or utcnow()
+        t = RouteHealth.__table__  # type: ignore[attr-defined]
+        with self.session(write=True) as s:
+            self._insert_ignore(s, RouteHealth, [dict(
+                route=route, target=target, target_display=display,
+                consecutive_failures=0, episode=0)], ["route", "target"])
+            stmt = update(t).where(t.c.route == route).where(t.c.target == target)
+            if ok:
+                stmt = stmt.values(target_display=display, last_attempt_at=now,
+                                   last_success_at=now, failing_since=None,
+                                   consecutive_failures=0)
+            else:
+                stmt = stmt.values(
+                    target_display=display, last_attempt_at=now, last_failure_at=now,
+                    last_error=error,
+                    episode=case((t.c.failing_since.is_(None), t.c.episode + 1),
+                                 else_=t.c.episode),
+                    failing_since=func.coalesce(t.c.failing_since, now),
+                    consecutive_failures=t.c.consecutive_failures + 1)
+            s.execute(stmt)
+
+    def route_health(self) -> list[RouteHealth]:
+        with self.session() as s:
+            return list(s.exec(select(RouteHealth).order_by(RouteHealth.id)).all())
+
+    def outbox_counts(self, route: str | None = None, target: str | None = None
+                      ) -> dict[tuple[str, str], dict[str, int]]:
+        """Per (route, target): how many outbox rows (deliveries and health alerts
+        addressed to it) are in each status; for one target if given."""
+        out: dict[tuple[str, str], dict[str, int]] = {}
+        with self.session() as s:
+            for model in (Delivery, HealthAlert):
+                m: Any = model
+                q = select(m.route, m.target, m.status, func.count())
+                if route is not None and target is not None:
+                    q = q.where(m.route == route).where(m.target == target)
+                for r, t, status, n in s.exec(q.group_by(m.route, m.target, m.status)).all():
+                    by = out.setdefault((r, t), {})
+                    by[status] = by.get(status, 0) + int(n)
+        return out
+
+    def target_display(self, route: str, target: str) -> str | None:
+        """The masked URL the outbox keeps for a target (for one no longer configured)."""
+        with self.session() as s:
+            for m in (Delivery, HealthAlert):
+                found = s.exec(select(m.target_display).where(m.route == route).where(  # type: ignore[attr-defined]
+                    m.target == target).limit(1)).first()  # type: ignore[attr-defined]
+                if found:
+                    return str(found)
+        return None
+
+    def health_alert_recipients(self, about_route: str, about_target: str, episode: int,
+                                kind: str) -> set[tuple[str, str]]:
+        """The (route, target) pairs already holding this health alert."""
+        with self.session() as s:
+            q = select(HealthAlert.route, HealthAlert.target).where(
+                HealthAlert.about_route == about_route).where(
+                HealthAlert.about_target == about_target).where(
+                HealthAlert.episode == episode).where(HealthAlert.kind == kind)
+            return {(r, t) for r, t in s.exec(q).all()}
+
+    def add_health_alerts(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Queue health alerts; one that exists (same episode, kind, target) is left alone."""
+        if not rows:
+            return 0
+        with self.session(write=True) as s:
+            return len(self._insert_ignore(
+                s, HealthAlert, list(rows),
+                ["about_route", "about_target", "episode", "kind", "route", "target"]))
+
+    def unrecovered_health_alerts(self) -> list[HealthAlert]:
+        """"Broken" alerts whose episode has no "recovered" alert to the same target yet."""
+        with self.session() as s:
+            return list(s.exec(_UNRECOVERED).all())
+
+    def claim_health_alerts(self, *, now: datetime | None = None,
+                            stale_after: timedelta = timedelta(minutes=15)
+                            ) -> list[HealthAlert]:
+        """Mark due health alerts 'sending' and return them (as claim_deliveries)."""
+        now = now or utcnow()
+        with self.session(write=True) as s:
+            due = or_(
+                HealthAlert.status == "pending",
+                (HealthAlert.status == "failed") & (HealthAlert.next_attempt_at <= now),
+                (HealthAlert.status == "sending")
+                & (HealthAlert.next_attempt_at <= now - stale_after),
+            )
+            q = select(HealthAlert).where(due)
+            if self.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            rows = list(s.exec(q.order_by(HealthAlert.id)).all())
+            for a in rows:
+                a.status, a.next_attempt_at = "sending", now
+                s.add(a)
+            return rows
+
+    def finish_health_alerts(self, ids: Sequence[int], *, ok: bool, error: str | None = None,
+                             retry_at: datetime | None = None, dead: bool = False,
+                             now: datetime | None = None) -> None:
+        now = now or utcnow()
+        with self.session(write=True) as s:
+            for a in s.exec(select(HealthAlert).where(col(HealthAlert.id).in_(list(ids)))).all():
+                a.attempts += 1
+                if ok:
+                    a.status, a.sent_at, a.last_error = "sent", now, None
+                else:
+                    a.status = "dead" if dead else "failed"
+                    a.last_error, a.next_attempt_at = error, retry_at
+                s.add(a)
+
+    def health_alerts(self, status: str | None = None, *, limit: int = 100
+                      ) -> list[HealthAlert]:
+        """Health alerts newest first."""
+        with self.session() as s:
+            q = select(HealthAlert)
+            if status:
+                q = q.where(HealthAlert.status == status)
+            return list(s.exec(q.order_by(col(HealthAlert.id).desc()).limit(limit)).all())
 
     # --- runs and counts ----------------------------------------------------------------
 
@@ -1064,5 +1266,5 @@ def ping(url: str) -> None:
         eng.dispose()
 
 
-__all__ = ["Article", "ArticleSource", "Delivery", "Feed", "Hit", "NewArticle", "Run", "Store",
-           "StoredBatch", "mask_db_url", "target_key", "utcnow"]
+__all__ = ["Article", "ArticleSource", "Delivery", "Feed", "HealthAlert", "Hit", "NewArticle",
+           "RouteHealth", "Run", "Store", "StoredBatch", "mask_db_url", "target_key", "utcnow"]

@@ -11,6 +11,7 @@ arithmetic; this file covers the other channels and faults.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -235,3 +236,12 @@ def test_channel_that_keeps_failing_goes_dead_is_reported_and_shown(store: Store
     assert out.exit_code == 0, out.output
     assert out.output.count("dead") >= 2 and "mail" in out.output
     assert "pass=x" not in out.output and "newsmon:x" not in out.output  # masked
+    # the route itself: failing since the first attempt, both alerts dead, none waiting
+    routes = runner.invoke(app, ["--db", store.url, "--config", str(tmp_path / "none"),
+                                 "alerts", "--routes", "--json"])
+    assert routes.exit_code == 0, routes.output
+    (mail,) = json.loads(routes.stdout)["routes"]  # the config note went to stderr
+    assert (mail["route"], mail["state"], mail["dead"], mail["waiting"]) == (
+        "mail", "not in config", 2, 0)
+    # two messages (one per hit) each round
+    assert mail["consecutive_failures"] == 2 * attempts and mail["failing_since"]

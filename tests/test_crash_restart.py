@@ -73,14 +73,14 @@ SUMMARY = ("Iran and Azerbaijan signed an agreement in Baku on the North-South T
 class CrashWorld:
     """A feed that grows each trial, its pages, a webhook and an SMTP server, a database."""
 
-    def __init__(self, tmp: Path, *, mirror: bool = False) -> None:
+    def __init__(self, tmp: Path, *, mirror: bool = False, db_url: str | None = None) -> None:
         self.tmp = tmp
         self.mirror = mirror  # a second feed with the same stories
         self.server = FixtureServer().start()
         self.webhook = WebhookReceiver().start()
         self.smtp = SmtpReceiver().start()
         self.stories: list[int] = []
-        self.db_url = f"sqlite:///{tmp / 'crash.db'}"
+        self.db_url = db_url or f"sqlite:///{tmp / 'crash.db'}"
         self._publish()
         self.feed_urls = [self.server.url("feeds/trial.xml")]
         if mirror:
@@ -350,6 +350,15 @@ def crash_world(tmp_path: Path) -> Iterator[CrashWorld]:
         w.close()
 
 
+@pytest.fixture
+def pg_crash_world(tmp_path: Path, pg_url: str) -> Iterator[CrashWorld]:
+    w = CrashWorld(tmp_path, db_url=pg_url)
+    try:
+        yield w
+    finally:
+        w.close()
+
+
 def run_trials(w: CrashWorld, count: int, seed: int) -> list[Trial]:
     rnd = random.Random(seed)
     first = w.run()  # a baseline run, not killed: the database and the feed exist
@@ -392,6 +401,17 @@ def test_sigkill_many_trials(crash_world: CrashWorld) -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_sigkill_on_postgresql_loses_nothing_and_sends_nothing_twice(
+        pg_crash_world: CrashWorld) -> None:
+    """The same trials on the shared store of a scaled-out setup: PostgreSQL's row locks
+    and SKIP LOCKED leases instead of SQLite's file lock."""
+    trials = run_trials(pg_crash_world, count=len(PHASES), seed=11)
+    print("\n" + report(trials))
+    assert sum(t.killed for t in trials) >= 4, "most kills should land mid-run"
+    problems = [f"trial {t.n} ({t.phase}): {p}" for t in trials for p in t.problems]
+    assert not problems, "\n".join(problems)
+
+
 # --- two runs at once ---------------------------------------------------------------------
 
 
@@ -400,6 +420,14 @@ def test_two_runs_at_once_on_one_sqlite_database(tmp_path: Path) -> None:
     it to send). Rounds 1-2: each run polls one of two feeds that carry the same stories,
     so both fetch, analyse and store the same articles at the same time."""
     w = CrashWorld(tmp_path, mirror=True)
+    try:
+        _two_runs(w)
+    finally:
+        w.close()
+
+
+def test_two_runs_at_once_on_one_postgresql_database(tmp_path: Path, pg_url: str) -> None:
+    w = CrashWorld(tmp_path, mirror=True, db_url=pg_url)
     try:
         _two_runs(w)
     finally:

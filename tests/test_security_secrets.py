@@ -173,7 +173,7 @@ def test_exception_quoting_the_url_is_stored_masked(
                                       (d.last_error or "") for d in rows)
         # the two secret-bearing URLs apprise writes out (the plugin's it writes bare)
         masked = {d.route for d in rows if "****" in (d.last_error or "")}
-        assert masked == {"secret-hook", "secret-ntfy"}, [d.last_error for d in rows]
+        assert {"secret-hook", "secret-ntfy"} <= masked, [d.last_error for d in rows]
         assert not leaks(" ".join(s.errors)) and not db_leaks(db)
 
 

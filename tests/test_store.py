@@ -373,3 +373,25 @@ def test_secret_urls_are_not_stored(store: Store) -> None:
     blob = raw + (wal.read_bytes() if wal.exists() else b"")
     assert b"SECRET-TOKEN" not in blob
     assert target_key(secret).encode() in blob
+
+
+def test_save_feeds_leaves_a_feed_another_worker_took_over(db_url: str, store: Store) -> None:
+    """A slow worker whose lease ran out must not overwrite the new holder's poll."""
+    mine = {f.url: f for f in store.claim_due_feeds("run-a", now=T0,
+                                                    lease=timedelta(minutes=1))}
+    other = Store(db_url)
+    try:
+        theirs = {f.url: f for f in other.claim_due_feeds("run-b", now=T0 + timedelta(minutes=5))}
+        assert set(theirs) == set(mine)  # run-a's leases ran out; run-b took every feed
+        stale = mine[FEEDS[0].url]
+        stale.etag, stale.last_outcome = '"stale"', "ok"
+        store.save_feeds([stale])
+        row = next(f for f in other.feeds() if f.url == stale.url)
+        assert row.lease_owner == "run-b" and row.etag != '"stale"'
+        fresh = theirs[FEEDS[0].url]
+        fresh.etag = '"fresh"'
+        other.save_feeds([fresh])
+        row = next(f for f in other.feeds() if f.url == stale.url)
+        assert row.lease_owner is None and row.etag == '"fresh"'
+    finally:
+        other.close()
