@@ -67,7 +67,7 @@ EXCLUDE = "!exclude"
 MAX_TEXT_CHARS = 200_000  # a page bigger than this is cut: no article is that long
 MAX_SENTENCE_CHARS = 400
 _CACHE_LIMIT = 400_000  # token texts remembered per classifier (bounded memory)
-TOKENIZER_CACHE = 300_000  # chunks spaCy's tokenizer remembers per language (tens of bytes each)
+TOKENIZER_CACHE = 300_000  # chunks spaCy's tokenizer remembers per language (docs/topics.md)
 PIECE_CHARS = 300  # an article is tokenised in pieces of about this size (see tokenize)
 
 
