@@ -42,7 +42,7 @@ import numpy as np
 import spacy
 from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, ORTH
 from spacy.pipeline import Sentencizer
-from spacy.tokens import Doc
+from spacy.vocab import Vocab
 
 from monitor.config import (
     LANGUAGES,
@@ -67,6 +67,8 @@ EXCLUDE = "!exclude"
 MAX_TEXT_CHARS = 200_000  # a page bigger than this is cut: no article is that long
 MAX_SENTENCE_CHARS = 400
 _CACHE_LIMIT = 400_000  # token texts remembered per classifier (bounded memory)
+TOKENIZER_CACHE = 300_000  # chunks spaCy's tokenizer remembers per language (docs/topics.md)
+PIECE_CHARS = 300  # an article is tokenised in pieces of about this size (see tokenize)
 
 
 @dataclass
@@ -294,7 +296,44 @@ def pipeline(lang: str = "en") -> spacy.language.Language:
     except Exception:  # noqa: BLE001 - a language spaCy lists but cannot build here
         nlp = spacy.blank("xx")
     nlp.max_length = MAX_TEXT_CHARS + 10_000
+    # spaCy remembers how each whitespace-separated chunk splits, but only 10,000 chunks
+    # by default: a news stream in several languages fills that within minutes and every
+    # later word is split again, affix regex by affix regex (the bulk of tokenising).
+    nlp.tokenizer.max_cache_size = TOKENIZER_CACHE
     return nlp
+
+
+_PIECE_END = re.compile(r"[^\S\n]*\n\s*")
+_ARRAY_ATTRS = [ORTH, IDX, LENGTH, IS_PUNCT, IS_SPACE]
+
+
+def tokenize(nlp: spacy.language.Language, text: str, piece_chars: int = PIECE_CHARS
+             ) -> np.ndarray:
+    """Token array (orth, offset, length, is_punct, is_space) of ``text``, identical to
+    ``nlp.make_doc(text)``'s, tokenised in pieces of about ``piece_chars`` cut after a
+    line break.
+
+    Why pieces: spaCy's tokenizer stops adding a document's chunks to its cache once the
+    document has met one special case ("don't", "U.S.", ":)"), so in a long article most
+    words were split afresh every time they were seen. No special case spans a line
+    break, so cutting there changes no token."""
+    if len(text) <= piece_chars:
+        return nlp.make_doc(text).to_array(_ARRAY_ATTRS)
+    arrays = []
+    start = 0
+    n = len(text)
+    while start < n:
+        cut = n
+        if n - start > piece_chars:
+            m = _PIECE_END.search(text, start + piece_chars)
+            if m is not None:
+                cut = m.end()
+        arr = nlp.make_doc(text[start:cut]).to_array(_ARRAY_ATTRS)
+        if start and len(arr):
+            arr[:, 1] += start
+        arrays.append(arr)
+        start = cut
+    return np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
 
 
 _SENT_END = np.array(sorted(spacy.strings.hash_string(c)  # type: ignore[attr-defined]
@@ -321,9 +360,8 @@ class Tokens:
     """An analysed article: tokens (their normalised text and the term index's word specs,
     looked up once per distinct token text), character offsets and sentences."""
 
-    def __init__(self, doc: Doc, text: str, title_end: int, language: str,
+    def __init__(self, vocab: Vocab, text: str, title_end: int, language: str,
                  arr: np.ndarray, index: _Index) -> None:
-        self.doc = doc
         self.text = text
         self.title_end = title_end
         self.language = language
@@ -331,7 +369,7 @@ class Tokens:
         if n:
             orths = arr[:, 0]
             uniq, inv = np.unique(orths, return_inverse=True)
-            strings = doc.vocab.strings
+            strings = vocab.strings
             self._info = [index.token(h, strings) for h in uniq.tolist()]
             has = np.fromiter((bool(sp) for _, sp in self._info), bool, len(self._info))
             self._inv = inv.tolist()
@@ -422,9 +460,8 @@ class Classifier:
         title = (title or "").strip()
         body = (text or "")[:MAX_TEXT_CHARS]
         joined = f"{title}.\n\n{body}" if title else body
-        doc = nlp.make_doc(joined)
-        arr = doc.to_array([ORTH, IDX, LENGTH, IS_PUNCT, IS_SPACE])
-        return Tokens(doc, joined, len(title) + 1 if title else 0, lang, arr, self._index)
+        arr = tokenize(nlp, joined)
+        return Tokens(nlp.vocab, joined, len(title) + 1 if title else 0, lang, arr, self._index)
 
     def classify(self, title: str, text: str, language: str | None = None
                  ) -> list[TopicResult]:

@@ -32,11 +32,10 @@ from monitor.learn import (
     FeatureSpace,
     ModelError,
     TrainSettings,
-    fit,
     predict_matrix,
-    prevalence_threshold,
     propose,
     rule_matrix,
+    train,
     weak_confidence,
     word_counts,
 )
@@ -245,27 +244,25 @@ def feedback_run(topics: Sequence[TopicConfig], data: Prepared, n_labels: int,
                                 data.rule_passed[t.id][train_idx], t.threshold)
                 if s.confidence else None)
         labels: dict[int, bool] = {}
-        model = None
-        while True:
+        while len(labels) < n_labels:
             try:
-                model = fit(t, space, X_tr, R_tr, names, weak, labels, s, conf)
-                p = predict_matrix(model, space, X_tr, R_tr, names)
+                model, p = train(t, space, X_tr, R_tr, names, weak, labels, s, conf)
+                # around P = 0.5, where the weak and reviewed labels balance; proposing
+                # around the prevalence threshold instead was worse with 20 labels (the
+                # quality gate's sample) and no better with 50 (dev split)
+                thr = s.threshold
             except ModelError:
-                model = None  # one class only so far: propose by rule score instead
-                p = data.rule_score[t.id][train_idx]
-            if len(labels) >= n_labels:
-                break
+                # one class only so far: propose by rule score instead
+                p, thr = data.rule_score[t.id][train_idx], max(t.threshold, 1e-6)
             k = min(ROUND, n_labels - len(labels))
-            thr = s.threshold if model is not None else max(t.threshold, 1e-6)
             for i in propose(p, thr, set(labels), k, X_tr):
                 labels[i] = bool(truth[train_idx[i]])
         run.labels_used[t.id] = len(labels)
-        if model is None:
-            pred = data.matched[t.id][test_idx]
-        else:
-            if s.prevalence:
-                model.threshold = prevalence_threshold(p, weak, labels)
+        try:
+            model, _ = train(t, space, X_tr, R_tr, names, weak, labels, s, conf)
             pred = predict_matrix(model, space, X_te, R_te, names) >= model.threshold
+        except ModelError:
+            pred = data.matched[t.id][test_idx]
         run.per_topic[t.id] = score(truth[test_idx], pred)
         if log:
             log(f"  {t.id}: {len(labels)} labels ({sum(labels.values())} relevant), "

@@ -288,6 +288,21 @@ def fit(topic: TopicConfig, space: FeatureSpace, X: csr_matrix, rules: np.ndarra
                       settings=asdict(s))
 
 
+def train(topic: TopicConfig, space: FeatureSpace, X: csr_matrix, rules: np.ndarray,
+          rule_names: list[str], weak: np.ndarray, labels: Mapping[int, bool],
+          settings: TrainSettings | None = None, confidence: np.ndarray | None = None
+          ) -> tuple[TopicModel, np.ndarray]:
+    """:func:`fit` and the decision threshold (:func:`prevalence_threshold`): what
+    ``newsmon topics train`` and the simulated review of ``topics eval`` both run.
+    Returns the model and its probabilities on the pool."""
+    s = settings or TrainSettings()
+    model = fit(topic, space, X, rules, rule_names, weak, labels, s, confidence)
+    p = predict_matrix(model, space, X, rules, rule_names)
+    if s.prevalence:
+        model.threshold = prevalence_threshold(p, weak, labels)
+    return model, p
+
+
 def prevalence_threshold(p: np.ndarray, weak: np.ndarray, labels: Mapping[int, bool],
                          floor: float = 0.05, ceiling: float = 0.95) -> float:
     """The decision threshold at which the model flags as many pool articles as are

@@ -31,10 +31,8 @@ from monitor.learn import (
     ModelError,
     TopicModel,
     TrainSettings,
-    fit,
-    predict_matrix,
-    prevalence_threshold,
     rule_matrix,
+    train,
     weak_confidence,
     word_counts,
 )
@@ -178,12 +176,9 @@ def train_topic(topic: TopicConfig, pool: Sequence[PoolArticle],
     R, names = rule_matrix(topic, data.rows)
     conf = weak_confidence(data.score, data.passed, topic.threshold) if s.confidence else None
     try:
-        model = fit(topic, space, X, R, names, data.matched, labels, s, conf)
+        model, p = train(topic, space, X, R, names, data.matched, labels, s, conf)
     except ModelError as exc:
         raise ReviewError(str(exc)) from None
-    p = predict_matrix(model, space, X, R, names)
-    if s.prevalence:
-        model.threshold = prevalence_threshold(p, data.matched, labels)
     check = _cross_check(topic, space, X, R, names, data, labels, s, conf)
     model.metrics = {"pool": len(pool), "labels": len(labels),
                      "labels_rules_correct": check.rules_correct,
@@ -210,14 +205,12 @@ def _cross_check(topic: TopicConfig, space: FeatureSpace, X: Any, R: np.ndarray,
     ok = 0
     for k in range(folds):
         held = idx[k::folds]
-        train = {i: labels[i] for i in idx if i not in held}
+        known = {i: labels[i] for i in idx if i not in held}
         try:
-            m = fit(topic, space, X, R, names, data.matched, train, s, conf)
+            m, p = train(topic, space, X, R, names, data.matched, known, s, conf)
         except ModelError:
             return LabelCheck(len(idx), rules_ok, None)
-        p = predict_matrix(m, space, X, R, names)
-        thr = prevalence_threshold(p, data.matched, train) if s.prevalence else m.threshold
-        ok += sum(1 for i in held if bool(p[i] >= thr) == labels[i])
+        ok += sum(1 for i in held if bool(p[i] >= m.threshold) == labels[i])
     return LabelCheck(len(idx), rules_ok, ok, folds)
 
 

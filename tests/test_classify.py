@@ -199,3 +199,27 @@ def test_topic_version_changes_with_the_definition(topics: list[TopicConfig]) ->
     assert len({topic.version, stricter.version, more_terms.version}) == 3
     r = Classifier([stricter], models={}).classify("Armenia", "Armenia and Iran.")[0]
     assert r.version == stricter.version != topic.version
+
+
+# --- tokenising in pieces ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "tr", "he"])
+def test_tokenizing_in_pieces_gives_the_tokens_of_the_whole_text(lang: str) -> None:
+    """classify tokenises long articles in pieces cut after line breaks (spaCy's cache
+    works per piece); the tokens must be exactly those of one make_doc over the text:
+    special cases (don't, U.S., :) ...), runs of spaces and line breaks, offsets."""
+    import numpy as np
+
+    from monitor.classify import _ARRAY_ATTRS, pipeline, tokenize
+
+    pages = sorted(PAGES.glob("*.html"))
+    text = "\n\n".join(extract_html(p.read_bytes()).text for p in pages[:3])
+    text += ("\nWe don't think the U.S. can't :) \n \n  Mr. Aliyev's visit  \r\n\t"
+             "İran'a  Азербайджана,\n\nואזרבייג'ן end\n")
+    nlp = pipeline(lang)
+    whole = nlp.make_doc(text).to_array(_ARRAY_ATTRS)
+    for piece in (40, 300, 5000):
+        parts = tokenize(nlp, text, piece)
+        assert parts.shape == whole.shape
+        assert np.array_equal(parts, whole), piece

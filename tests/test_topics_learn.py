@@ -226,6 +226,32 @@ def test_model_json_roundtrip_and_fast_path_agree(world: dict[str, Any]) -> None
     assert max(fast[2:4]) < min(fast[0:2])
 
 
+def test_train_sets_the_threshold_from_the_corrected_rule_hits(world: dict[str, Any]) -> None:
+    """The model flags as many pool articles as the rules did, corrected by the reviews:
+    here the rules flag 4, the reviewer says 2 of them are not relevant -> 2 flagged."""
+    from monitor.learn import TrainSettings, train
+
+    topic = load_config(world["cfg"]).topics[0]
+    clf = Classifier([topic], models={})
+    docs = [*RELEVANT[:2], *NOT_RELEVANT[:2], ("Weather", "Rain in the north, sun in the south."),
+            ("Markets", "Shares rose and the dollar fell.")]
+    toks = [clf.analyse(t, x) for t, x in docs]
+    counts = [word_counts(t) for t in toks]
+    rows = [(r.evidence, sats) for r, sats in (clf.decide_all(t)[0] for t in toks)]
+    space = FeatureSpace.fit(counts, min_df=1)
+    X = space.transform(counts)
+    R, names = rule_matrix(topic, rows)
+    weak = np.array([True, True, True, True, False, False])
+    labels = {2: False, 3: False}
+    model, p = train(topic, space, X, R, names, weak, labels)
+    assert int((p >= model.threshold).sum()) == 2
+    assert set(np.nonzero(p >= model.threshold)[0]) == {0, 1}
+    # without the prevalence rule the threshold is the one asked for
+    fixed, _ = train(topic, space, X, R, names, weak, labels,
+                     TrainSettings(prevalence=False, threshold=0.7))
+    assert fixed.threshold == 0.7
+
+
 def test_propose_alternates_around_the_threshold_without_duplicates() -> None:
     from scipy.sparse import csr_matrix
 
