@@ -29,11 +29,12 @@ from urllib.parse import urlsplit
 from monitor import alert
 from monitor.classify import Classifier, TopicResult
 from monitor.config import Config
-from monitor.errors import FeedParseError, FetchError
-from monitor.feeds import Entry, body_hash, parse_feed
+from monitor.errors import FetchError
+from monitor.feeds import Entry, body_hash
 from monitor.fetch import PAGE_ACCEPT, Fetcher, FetchLoop, FetchResult
 from monitor.store import Feed, NewArticle, Store, utcnow
-from monitor.workers import Analysis, PageJob, WorkerPool, analyse
+from monitor.workers import (Analysis, FeedJob, FeedParse, PageJob, WorkerPool, analyse,
+                             parse_feed_job)
 
 log = logging.getLogger("newsmon.pipeline")
 NON_HTML = ("application/pdf", "image/", "video/", "audio/", "application/zip",
@@ -122,13 +123,15 @@ def batches(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
 
 
 def poll_feeds(store: Store, config: Config, feeds: Sequence[Feed],
-               now: datetime | None = None, *, fetcher: FetchLoop | None = None
-               ) -> tuple[list[FeedPoll], list[Candidate]]:
+               now: datetime | None = None, *, fetcher: FetchLoop | None = None,
+               pool: Any = None) -> tuple[list[FeedPoll], list[Candidate]]:
     """Fetch and parse a batch of feeds; return their outcomes and the new articles.
 
     With ``fetcher`` (the cycle's fetch loop) requests share its connections and
     politeness state, and feeds it already fetched ahead (:func:`prefetch_feeds`) are
-    not fetched again."""
+    not fetched again. With ``pool`` (a :class:`WorkerPool`), feeds larger than
+    :data:`INLINE_PARSE_MAX_BYTES` are parsed in its workers under
+    ``fetch.parse_timeout_s``; smaller ones here, while those run."""
     now = now or utcnow()
     if fetcher is None:
         results = asyncio.run(_fetch_feeds(config, feeds))
@@ -138,45 +141,68 @@ def poll_feeds(store: Store, config: Config, feeds: Sequence[Feed],
                    for feed in feeds]
         results = [f.result() for f in futures]
     polls: list[FeedPoll] = []
-    candidates: dict[str, Candidate] = {}
+    parses: list[tuple[FeedPoll, tuple[Any, Any], Callable[[], FeedParse]]] = []
     for feed, res in zip(feeds, results, strict=True):
         before = feed.consecutive_failures, feed.last_success_at
         poll = _apply_fetch(config, feed, res, now)
-        if poll.outcome == "ok" and isinstance(res, FetchResult) and res.body is not None:
-            try:
-                parsed = parse_feed(res.body, url=res.url, headers=res.headers,
-                                    max_entries=config.settings.fetch.max_entries_per_feed,
-                                    now=now)
-            except Exception as exc:  # noqa: BLE001 - one feed's bytes must not fail its batch
-                if not isinstance(exc, FeedParseError):
-                    log.exception("feed parser raised feed=%s url=%s", feed.id, feed.url)
-                # Forget this body's validators: the next poll must read and parse it
-                # again, or a broken feed would look healthy (304, unchanged) from then on.
-                feed.etag = feed.last_modified = feed.body_hash = None
-                feed.consecutive_failures, feed.last_success_at = before  # not a success
-                _failed(config, poll, str(exc) if isinstance(exc, FeedParseError) else
-                        f"feed parser failed: {type(exc).__name__}: {exc}"[:500], now)
-            else:
-                feed.title = parsed.title or feed.title
-                if parsed.warning:
-                    feed.notice = f"feed is not well-formed, entries read anyway: {parsed.warning}"
-                elif parsed.skipped:
-                    feed.notice = (f"{parsed.skipped} entries skipped: no usable http(s) link "
-                                   f"(javascript:, data:, missing or malformed)")
-                elif feed.notice and (feed.notice.startswith("feed is not well-formed")
-                                      or " entries skipped: " in feed.notice):
-                    feed.notice = None
-                new = _new_entries(store, feed, parsed.entries)
-                poll.new_entries = len(new)
-                feed.entries_total = len(new)
-                for e in new:
-                    c = candidates.get(e.canonical_url)
-                    if c is None:
-                        c = candidates[e.canonical_url] = Candidate(
-                            e.canonical_url, e.link, e.guid, e.title, e.summary, e.published)
-                    c.sources.append((feed.id or 0, e.key, e.link))
         polls.append(poll)
+        if poll.outcome == "ok" and isinstance(res, FetchResult) and res.body is not None:
+            job = FeedJob(feed.id, res.body, res.url, res.headers,
+                          config.settings.fetch.max_entries_per_feed, now)
+            parses.append((poll, before, _start_parse(job, pool)))
+    candidates: dict[str, Candidate] = {}
+    for poll, before, parsed_later in parses:
+        feed = poll.feed
+        outcome = parsed_later()
+        if outcome.parsed is None:
+            if outcome.unexpected:
+                log.error("feed parser failed feed=%s url=%s: %s", feed.id, feed.url,
+                          outcome.error)
+            # Forget this body's validators: the next poll must read and parse it
+            # again, or a broken feed would look healthy (304, unchanged) from then on.
+            feed.etag = feed.last_modified = feed.body_hash = None
+            feed.consecutive_failures, feed.last_success_at = before  # not a success
+            _failed(config, poll, outcome.error or "feed parsing failed", now)
+            continue
+        parsed = outcome.parsed
+        feed.title = parsed.title or feed.title
+        if parsed.warning:
+            feed.notice = f"feed is not well-formed, entries read anyway: {parsed.warning}"
+        elif parsed.skipped:
+            feed.notice = (f"{parsed.skipped} entries skipped: no usable http(s) link "
+                           f"(javascript:, data:, missing or malformed)")
+        elif feed.notice and (feed.notice.startswith("feed is not well-formed")
+                              or " entries skipped: " in feed.notice):
+            feed.notice = None
+        new = _new_entries(store, feed, parsed.entries)
+        poll.new_entries = len(new)
+        feed.entries_total = len(new)
+        for e in new:
+            c = candidates.get(e.canonical_url)
+            if c is None:
+                c = candidates[e.canonical_url] = Candidate(
+                    e.canonical_url, e.link, e.guid, e.title, e.summary, e.published)
+            c.sources.append((feed.id or 0, e.key, e.link))
     return polls, list(candidates.values())
+
+
+# Feeds up to this size are parsed on the calling thread: the worker pool's round trip
+# costs more than parsing them, and no feed this small takes long (the worst structure
+# found, nested XHTML, takes ~0.1 s at this size; see docs/performance.md).
+INLINE_PARSE_MAX_BYTES = 64 * 1024
+
+
+def _start_parse(job: FeedJob, pool: Any) -> Callable[[], FeedParse]:
+    """Hand a large feed to the pool now; return how to get its parse (a small feed is
+    parsed when asked, after every large one of the batch has been handed over)."""
+    submit = getattr(pool, "submit_feed", None)  # a Dask pool parses here
+    if submit is None or len(job.body) <= INLINE_PARSE_MAX_BYTES or pool.closed:
+        return lambda: parse_feed_job(job)
+    try:
+        fut = submit(job)
+    except RuntimeError:  # closed meanwhile
+        return lambda: parse_feed_job(job)
+    return lambda: pool.feed_outcome(job.key, fut)
 
 
 async def _fetch_feeds(config: Config, feeds: Sequence[Feed]) -> list[FetchResult | FetchError]:
@@ -656,7 +682,8 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
             for ahead in feed_batches[n + 1:n + 3]:
                 prefetch_feeds(fetcher, ahead)
             try:
-                polls, candidates = run(poll_feeds, store, config, fb, fetcher=fetcher)
+                polls, candidates = run(poll_feeds, store, config, fb, fetcher=fetcher,
+                                         pool=pool)
             except Exception as exc:  # noqa: BLE001
                 failed(fb, exc)
                 continue
