@@ -23,18 +23,32 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from monitor import alert
-from monitor.classify import Classifier, TopicResult
 from monitor.config import Config
 from monitor.errors import FetchError
 from monitor.feeds import Entry, body_hash
 from monitor.fetch import PAGE_ACCEPT, Fetcher, FetchLoop, FetchResult
 from monitor.store import Feed, NewArticle, Store, utcnow
-from monitor.workers import (Analysis, FeedJob, FeedParse, PageJob, WorkerPool, analyse,
-                             parse_feed_job)
+from monitor.workers import (
+    Analysis,
+    FeedJob,
+    FeedParse,
+    PageJob,
+    SummaryJob,
+    SummaryVerdict,
+    TopicScore,
+    WorkerPool,
+    analyse,
+    classify_summary,
+    make_classifier,
+    parse_feed_job,
+)
+
+if TYPE_CHECKING:
+    from monitor.classify import Classifier
 
 log = logging.getLogger("newsmon.pipeline")
 NON_HTML = ("application/pdf", "image/", "video/", "audio/", "application/zip",
@@ -186,10 +200,12 @@ def poll_feeds(store: Store, config: Config, feeds: Sequence[Feed],
     return polls, list(candidates.values())
 
 
-# Feeds up to this size are parsed on the calling thread: the worker pool's round trip
-# costs more than parsing them, and no feed this small takes long (the worst structure
-# found, nested XHTML, takes ~0.1 s at this size; see docs/performance.md).
-INLINE_PARSE_MAX_BYTES = 64 * 1024
+# Feeds up to this size are parsed on the calling thread: for them the pool's round
+# trip costs more than the parse (real feeds: ~0.9 ms inline against ~2 ms through an
+# idle pool), and even the worst structure found (nested XHTML, quadratic in
+# feedparser) holds the thread ~40 ms at this size, ~200 ms at 64 KB.
+# benchmarks/feed_parse_pool.py measures both; docs/performance.md has the figures.
+INLINE_PARSE_MAX_BYTES = 16 * 1024
 
 
 def _start_parse(job: FeedJob, pool: Any) -> Callable[[], FeedParse]:
@@ -336,7 +352,16 @@ def process_articles(store: Store, config: Config, candidates: Sequence[Candidat
     todo = [c for c in candidates if c.canonical_url not in known]
     if not todo:
         return summary
-    clf = classifier or Classifier(config.topics)
+    clf = classifier
+
+    def inline_classifier() -> Classifier:
+        # Built only for work done in this process: with a pool, spaCy and the language
+        # model are never loaded here.
+        nonlocal clf
+        if clf is None:
+            clf = make_classifier(config.topics)
+        return clf
+
     analyses: dict[str, Analysis] = {}
     if stream is not None:
         outcomes = stream.take(todo)
@@ -351,11 +376,14 @@ def process_articles(store: Store, config: Config, candidates: Sequence[Candidat
     if pool is not None:
         analyses.update((a.key, a) for a in pool.analyse_many(jobs))
     else:
-        analyses.update((j.key, analyse(j, clf)) for j in jobs)
+        analyses.update((j.key, analyse(j, inline_classifier())) for j in jobs)
+    no_text = [c for c in todo if (a := analyses.get(c.canonical_url)) is None
+               or a.extracted is None]
+    verdicts = _summary_verdicts(no_text, pool, inline_classifier)
     items: list[NewArticle] = []
     for c, (_, _, fetch_error) in zip(todo, pages, strict=True):
         a = analyses.get(c.canonical_url)
-        item = _article(c, a, fetch_error, clf)
+        item = _article(c, a, fetch_error, verdicts.get(c.canonical_url))
         if item.extraction != "ok":
             summary.extraction_fallbacks += 1
         items.append(item)
@@ -533,8 +561,33 @@ class PageStream:
         self._dispatch()
 
 
+def _summary_verdicts(candidates: Sequence[Candidate], pool: Any,
+                      inline_classifier: Callable[[], Classifier]) -> dict[str, SummaryVerdict]:
+    """Classify articles whose page gave no text by their feed summary: in the pool when
+    it can (so this process never loads spaCy), here otherwise."""
+    jobs = [SummaryJob(c.canonical_url, c.title, c.summary) for c in candidates]
+    out: dict[str, SummaryVerdict] = {}
+    submit = getattr(pool, "submit_summary", None)
+    if submit is not None and jobs and not pool.closed:
+        futures = []
+        try:
+            futures = [(j, submit(j)) for j in jobs]
+        except RuntimeError:  # the pool was closed meanwhile
+            pass
+        for j, fut in futures:
+            try:
+                out[j.key] = fut.result()
+            except Exception as exc:  # noqa: BLE001 - classified here instead
+                log.warning("summary classification in the pool failed (%s: %s); "
+                            "classifying here", type(exc).__name__, exc)
+    for j in jobs:
+        if j.key not in out:
+            out[j.key] = classify_summary(j, inline_classifier())
+    return out
+
+
 def _article(c: Candidate, a: Analysis | None, fetch_error: str | None,
-             clf: Classifier) -> NewArticle:
+             verdict: SummaryVerdict | None) -> NewArticle:
     now = utcnow()
     if a is not None and a.extracted is not None:
         ex = a.extracted
@@ -548,9 +601,8 @@ def _article(c: Candidate, a: Analysis | None, fetch_error: str | None,
             sources=c.sources, hits=_hits(a.results))
     # Extraction failed or timed out: the feed's own summary is what we have.
     error = fetch_error or (a.error if a is not None else "no page")
-    from monitor.extract import detect_language
-    language = detect_language(c.summary) if c.summary else None
-    results = clf.classify(c.title, c.summary, language=language)
+    assert verdict is not None, "an article without text has its summary classified"
+    language, results = verdict.language, verdict.results
     return NewArticle(
         canonical_url=c.canonical_url, url=c.link, guid=c.guid, title=c.title,
         summary=c.summary, text=c.summary, author=None,
@@ -560,7 +612,7 @@ def _article(c: Candidate, a: Analysis | None, fetch_error: str | None,
         hits=_hits(results))
 
 
-def _hits(results: list[TopicResult]) -> list[tuple[str, float, str, dict[str, Any]]]:
+def _hits(results: list[TopicScore]) -> list[tuple[str, float, str, dict[str, Any]]]:
     return [(r.topic, round(r.score, 4), r.version, r.evidence) for r in results if r.matched]
 
 
@@ -635,7 +687,7 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
     owner = worker_id()
     feeds = run(claim_feeds, store, config, owner=owner, only_urls=only_urls, force=force)
     summary.feeds_due = len(feeds)
-    clf: Classifier | None = None  # built when the first new articles arrive
+    clf: Classifier | None = None  # built when first needed here (see below)
     size = config.settings.extract.batch_size
     done = 0
     feed_batches = list(batches(spread_by_host(feeds), feed_batch))
@@ -687,8 +739,10 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
             except Exception as exc:  # noqa: BLE001
                 failed(fb, exc)
                 continue
-            if candidates and clf is None:
-                clf = Classifier(config.topics)
+            if candidates and clf is None and not hasattr(pool, "submit_summary"):
+                # Work classified in this process (no pool, or a Dask pool: summaries
+                # of pages without text): one classifier per cycle, not per step.
+                clf = make_classifier(config.topics)
             if pool is not None:
                 stream.prime(candidates)
             polled.append((fb, polls, candidates))

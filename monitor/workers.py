@@ -27,16 +27,22 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pebble import ProcessExpired, ProcessPool
 
-from monitor.classify import Classifier, TopicResult
 from monitor.config import Config, TopicConfig
 from monitor.errors import ExtractError, FeedParseError
-from monitor.extract import Extracted, extract_html
 from monitor.feeds import ParsedFeed, parse_feed
 
+if TYPE_CHECKING:
+    from monitor.classify import Classifier, TopicResult
+    from monitor.extract import Extracted
+
+# The main process imports this module for the pool and the job types only; spaCy,
+# trafilatura and the language model (about 150 MB) are imported by the workers (their
+# forkserver preloads them, see monitor/worker_warmup.py), and results come back as the
+# plain types below, so unpickling them does not import those modules either.
 _classifier: Classifier | None = None
 
 
@@ -48,11 +54,50 @@ class PageJob:
 
 
 @dataclass
+class Page:
+    """What extraction found on a page (the fields of ``monitor.extract.Extracted``)."""
+
+    title: str
+    text: str
+    author: str | None
+    published: datetime | None
+    language: str | None
+    fingerprint: str | None
+
+
+@dataclass
+class TopicScore:
+    """One topic's verdict on an article (the fields of ``TopicResult`` that are stored)."""
+
+    topic: str
+    matched: bool
+    score: float
+    version: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Analysis:
     key: str
-    extracted: Extracted | None
+    extracted: Page | None
     error: str | None = None
-    results: list[TopicResult] = field(default_factory=list)
+    results: list[TopicScore] = field(default_factory=list)
+
+
+@dataclass
+class SummaryJob:
+    """An article whose page gave no text: its feed title and summary, to classify."""
+
+    key: str
+    title: str
+    summary: str
+
+
+@dataclass
+class SummaryVerdict:
+    key: str
+    language: str | None
+    results: list[TopicScore]
 
 
 @dataclass
@@ -90,9 +135,25 @@ def parse_feed_job(job: FeedJob) -> FeedParse:
                          f"feed parser failed: {type(exc).__name__}: {exc}"[:500], True)
 
 
+def make_classifier(topics: Sequence[TopicConfig]) -> Classifier:
+    from monitor.classify import Classifier
+
+    return Classifier(list(topics))
+
+
 def _init(topics: list[dict[str, Any]]) -> None:
     global _classifier
-    _classifier = Classifier([TopicConfig.model_validate(t) for t in topics])
+    _classifier = make_classifier([TopicConfig.model_validate(t) for t in topics])
+
+
+def extract_html(html: bytes, url: str) -> Extracted:
+    from monitor.extract import extract_html as extract
+
+    return extract(html, url)
+
+
+def scores(results: Sequence[TopicResult]) -> list[TopicScore]:
+    return [TopicScore(r.topic, r.matched, r.score, r.version, r.evidence) for r in results]
 
 
 def analyse(job: PageJob, classifier: Classifier | None = None) -> Analysis:
@@ -103,7 +164,20 @@ def analyse(job: PageJob, classifier: Classifier | None = None) -> Analysis:
         ex = extract_html(job.html, job.url)
     except ExtractError as exc:
         return Analysis(job.key, None, str(exc))
-    return Analysis(job.key, ex, None, clf.classify(ex.title, ex.text, language=ex.language))
+    page = Page(ex.title, ex.text, ex.author, ex.published, ex.language, ex.fingerprint)
+    return Analysis(job.key, page, None,
+                    scores(clf.classify(ex.title, ex.text, language=ex.language)))
+
+
+def classify_summary(job: SummaryJob, classifier: Classifier | None = None) -> SummaryVerdict:
+    """Classify an article by its feed title and summary, in the summary's language."""
+    from monitor.extract import detect_language
+
+    clf = classifier or _classifier
+    assert clf is not None, "worker not initialised"
+    language = detect_language(job.summary) if job.summary else None
+    return SummaryVerdict(job.key, language,
+                          scores(clf.classify(job.title, job.summary, language=language)))
 
 
 def _model_stamps(config: Config) -> list[Any]:
@@ -206,6 +280,10 @@ class WorkerPool:
     def submit_feed(self, job: FeedJob) -> Future[FeedParse]:
         """Queue one feed ahead of every waiting page; see :meth:`feed_outcome`."""
         return self._queue(parse_feed_job, job, self.parse_timeout_s, urgent=True)
+
+    def submit_summary(self, job: SummaryJob) -> Future[SummaryVerdict]:
+        """Queue the classification of an article that has only its feed summary."""
+        return self._queue(classify_summary, job, self.timeout_s, urgent=True)
 
     def feed_outcome(self, key: Any, fut: Future[FeedParse]) -> FeedParse:
         """The parse of a feed; a timeout or a crash becomes a FeedParse with an error."""
