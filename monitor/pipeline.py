@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -660,6 +661,9 @@ def prune(store: Store, config: Config) -> CycleSummary:
 
 # --- the whole cycle ------------------------------------------------------------------
 
+# Feeds of batches with nothing new committed together, at most this many at a time.
+QUIET_COMMIT_FEEDS = 500
+
 Runner = Callable[..., Any]
 
 
@@ -700,8 +704,32 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
     with FetchLoop(config.settings.fetch) as fetcher:
         stream = PageStream(fetcher, pool)
 
+        # Batches that brought nothing new wait here and are committed together (a cycle
+        # where nothing is new makes one or two commit steps, not one per batch): with no
+        # articles to store first, when their feeds are written does not matter for
+        # crash safety. Their leases are renewed with the others until then.
+        quiet: list[tuple[list[Feed], list[FeedPoll]]] = []
+
+        def commit_quiet() -> None:
+            nonlocal done
+            if not quiet:
+                return
+            fbs = [f for fb, _ in quiet for f in fb]
+            polls = [p for _, ps in quiet for p in ps]
+            quiet.clear()
+            try:
+                summary.add(run(commit_feeds, store, polls))
+                done += len(fbs)
+            except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the cycle
+                failed(fbs, exc)
+
         def finish(fb: list[Feed], polls: list[FeedPoll], candidates: list[Candidate]) -> None:
             nonlocal done
+            if not candidates:
+                quiet.append((fb, polls))
+                if sum(len(b) for b, _ in quiet) >= QUIET_COMMIT_FEEDS:
+                    commit_quiet()
+                return
             try:
                 for cb in batches(candidates, size):
                     summary.add(run(process_articles, store, config, cb, pool=pool,
@@ -714,21 +742,26 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
                 failed(fb, exc)
 
         polled: deque[tuple[list[Feed], list[FeedPoll], list[Candidate]]] = deque()
+        renewed = time.monotonic()  # the claim set the leases
         for n, fb in enumerate(feed_batches):
             # Renew the leases of every feed not yet committed, so a cycle longer than
             # the lease keeps its feeds; a feed whose lease ran out and that another
-            # worker took is left to that worker.
-            try:
-                held = store.renew_leases(owner, [f.id for b in feed_batches[max(n - 1, 0):]
-                                                  for f in b if f.id is not None],
-                                          lease=lease_of(config))
-                lost = [f for f in fb if f.id not in held]
-                if lost:
-                    log.warning("%d feeds' leases were taken over by another worker",
-                                len(lost))
-                    fb = [f for f in fb if f.id in held]
-            except Exception:  # noqa: BLE001 - the claim's lease still stands
-                log.exception("could not renew feed leases")
+            # worker took is left to that worker. Until a third of the lease has gone
+            # by, no lease can have run out: nothing to renew or check yet.
+            if time.monotonic() - renewed >= lease_of(config).total_seconds() / 3:
+                try:
+                    renewed = time.monotonic()
+                    held = store.renew_leases(
+                        owner, [f.id for b in [*(q for q, _ in quiet),
+                                               *feed_batches[max(n - 1, 0):]]
+                                for f in b if f.id is not None], lease=lease_of(config))
+                    lost = [f for f in fb if f.id not in held]
+                    if lost:
+                        log.warning("%d feeds' leases were taken over by another worker",
+                                    len(lost))
+                        fb = [f for f in fb if f.id in held]
+                except Exception:  # noqa: BLE001 - the claim's lease still stands
+                    log.exception("could not renew feed leases")
             if not fb:
                 continue
             for ahead in feed_batches[n + 1:n + 3]:
@@ -750,6 +783,7 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
                 finish(*polled.popleft())
         while polled:
             finish(*polled.popleft())
+        commit_quiet()
         stream.close()
     summary.add(run(send_alerts, store, config))
     summary.add(run(prune, store, config))

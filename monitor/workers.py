@@ -234,13 +234,30 @@ class WorkerPool:
         self._waiting: tuple[deque[_Waiting], deque[_Waiting]] = (deque(), deque())
         self._handed = 0  # jobs handed to pebble and not finished
         self._max_handed = 2 * self.workers
-        ctx = multiprocessing.get_context("forkserver")
-        # Workers fork from a server that already imported the heavy modules.
-        ctx.set_forkserver_preload(["monitor.workers", "monitor.worker_warmup"])
-        self._pool = ProcessPool(max_workers=self.workers, max_tasks=max_tasks,
-                                 initializer=_init,
-                                 initargs=([t.model_dump(mode="json") for t in topics],),
-                                 context=ctx)
+        self._max_tasks = max_tasks
+        self._topics = [t.model_dump(mode="json") for t in topics]
+        # Started with the first job: a cycle with nothing new (every feed 304 or
+        # unchanged) never starts the workers and their forkserver (seconds of CPU to
+        # load spaCy, trafilatura and the language model), which matters when each
+        # scheduled run is a process of its own.
+        self._pool: ProcessPool | None = None
+        self._start_lock = threading.Lock()
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
+
+    def _process_pool(self) -> ProcessPool:
+        with self._start_lock:  # jobs come from the cycle's thread and its fetch loop
+            if self._pool is not None:
+                return self._pool
+            ctx = multiprocessing.get_context("forkserver")
+            # Workers fork from a server that already imported the heavy modules.
+            ctx.set_forkserver_preload(["monitor.workers", "monitor.worker_warmup"])
+            self._pool = ProcessPool(max_workers=self.workers, max_tasks=self._max_tasks,
+                                     initializer=_init, initargs=(self._topics,),
+                                     context=ctx)
+            return self._pool
 
     @classmethod
     def for_config(cls, config: Config) -> WorkerPool:
@@ -270,8 +287,9 @@ class WorkerPool:
         for w in waiting:
             if w.out.set_running_or_notify_cancel():
                 w.out.set_exception(RuntimeError("the worker pool was closed"))
-        self._pool.stop()
-        self._pool.join(timeout=10)
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool.join(timeout=10)
 
     def submit(self, job: PageJob) -> Future[Analysis]:
         """Queue one page; :meth:`outcome` turns the future into an Analysis."""
@@ -323,7 +341,8 @@ class WorkerPool:
                     continue  # cancelled while it waited
                 self._handed += 1
             try:
-                inner = self._pool.schedule(w.fn, args=(w.arg,), timeout=w.timeout)
+                inner = self._process_pool().schedule(w.fn, args=(w.arg,),
+                                                      timeout=w.timeout)
             except Exception as exc:  # noqa: BLE001 - a stopped pool: the caller is told
                 with self._lock:
                     self._handed -= 1
