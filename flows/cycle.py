@@ -8,10 +8,7 @@ feed or page is recorded on its row and retried by the next cycle, with backoff.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
@@ -21,7 +18,7 @@ from prefect.utilities.annotations import quote
 
 import flows  # noqa: F401 - offline defaults
 from monitor import pipeline
-from monitor.config import Config, load_config
+from monitor.config import load_config
 from monitor.store import Store
 from monitor.workers import WorkerPool
 
@@ -44,31 +41,6 @@ def as_task(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return _TASKS[step](*(quote(a) for a in args), **{k: quote(v) for k, v in kwargs.items()})
 
 
-_loaded: dict[Any, Config] = {}
-_loaded_lock = threading.Lock()
-
-
-def config_for_run(config_dir: str | None) -> Config:
-    """The validated config, read again only when a file of the folder or the
-    environment (``${VAR}`` references, ``$NEWSMON_CONFIG``) changed since the last run of
-    this process: reading and validating a thousand feeds and the topics costs ~0.5 s, a
-    quarter of a cycle with nothing new. Each run gets its own copy."""
-    d = Path(config_dir or os.environ.get("NEWSMON_CONFIG") or "config").resolve()
-    try:
-        files = tuple(sorted((f.name, f.stat().st_mtime_ns, f.stat().st_size)
-                             for f in d.iterdir() if f.is_file()))
-    except OSError:
-        return load_config(config_dir)  # let load_config say what is wrong
-    key = (str(d), files, tuple(sorted(os.environ.items())))
-    with _loaded_lock:
-        config = _loaded.get(key)
-        if config is None:
-            config = load_config(config_dir)
-            _loaded.clear()
-            _loaded[key] = config
-    return config.model_copy(deep=True)
-
-
 @flow(name="newsmon-cycle", log_prints=True, persist_result=False)
 def cycle(config_dir: str | None = None, feeds: list[str] | None = None,
           force: bool = False, workers: int | None = None,
@@ -77,7 +49,7 @@ def cycle(config_dir: str | None = None, feeds: list[str] | None = None,
 
     With ``dask_address`` (``tcp://scheduler:8786``), pages are extracted and classified on
     that Dask cluster instead of in local worker processes."""
-    config = config_for_run(config_dir)
+    config = load_config(config_dir)
     if workers is not None:
         config.settings.extract.workers = workers
     store = Store(config.database_url)
