@@ -148,6 +148,7 @@ class Sampler:
         self.peak_rss_kb = 0
         self.peak_pss_kb = 0
         self.peak_by_role: dict[str, int] = {}
+        self.peak_pss_by_role: dict[str, int] = {}
         self.cpu_seen: dict[int, tuple[str, float]] = {}
         self._stop = threading.Event()
         self._roles: dict[int, str] = {}
@@ -175,6 +176,7 @@ class Sampler:
     def _sample(self, procs: dict[int, tuple[int, float, int, str]], pss_too: bool) -> None:
         total = pss = 0
         by_role: dict[str, int] = {}
+        pss_by_role: dict[str, int] = {}
         for pid, info in procs.items():
             if pid in self.exclude or any(a in self.exclude for a in self._ancestors(pid, procs)):
                 continue
@@ -183,10 +185,14 @@ class Sampler:
                 r = self._roles[pid] = role(pid, info, self.main)
             total += info[2]
             if pss_too:
-                pss += pss_kb(pid)
+                kb = pss_kb(pid)
+                pss += kb
+                pss_by_role[r] = pss_by_role.get(r, 0) + kb
             by_role[r] = by_role.get(r, 0) + info[2]
             self.cpu_seen[pid] = (r, info[1])
-        self.peak_pss_kb = max(self.peak_pss_kb, pss)
+        if pss > self.peak_pss_kb:
+            self.peak_pss_kb = pss
+            self.peak_pss_by_role = pss_by_role
         if total > self.peak_rss_kb:
             self.peak_rss_kb = total
             self.peak_by_role = by_role
@@ -208,6 +214,7 @@ class Sampler:
     def reset_peak(self) -> None:
         self.peak_rss_kb = self.peak_pss_kb = 0
         self.peak_by_role = {}
+        self.peak_pss_by_role = {}
 
     def stop(self) -> None:
         self._stop.set()
@@ -436,6 +443,45 @@ def prime_validators(config_dir: Path) -> int:
     return len(feeds)
 
 
+def _call_into(q: Any, fn: Any, *args: Any) -> None:
+    q.put(fn(*args))
+
+
+def in_own_process(fn: Any, *args: Any, exclude: set[int] | None = None) -> Any:
+    """``fn(*args)`` in a spawned process, left out of the flow's memory and CPU figures
+    (the harness's own setup: it holds every feed body at once)."""
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_call_into, args=(q, fn, *args))
+    p.start()
+    if exclude is not None and p.pid is not None:
+        exclude.add(p.pid)
+    out = q.get()
+    p.join()
+    return out
+
+
+def http_only(config_dir: Path) -> tuple[float, int]:
+    """The HTTP waits of a re-poll alone: every feed fetched once with its stored
+    validators, by the same client with the same politeness settings, nothing else (no
+    flow, no parsing, no database writes). Wall seconds and the number of 304s."""
+    import asyncio
+
+    from monitor import pipeline
+    from monitor.config import load_config
+    from monitor.store import Store
+
+    config = load_config(config_dir)
+    store = Store(config.database_url)
+    feeds = pipeline.claim_feeds(store, config, owner="bench-http", force=True)
+    t0 = time.perf_counter()
+    results = asyncio.run(pipeline._fetch_feeds(config, feeds))
+    seconds = time.perf_counter() - t0
+    store.release_feeds([f.id for f in feeds if f.id is not None], "bench-http")
+    store.close()
+    return seconds, sum(1 for r in results if getattr(r, "not_modified", False))
+
+
 # --- main ----------------------------------------------------------------------------------
 
 
@@ -452,6 +498,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="fetch.max_entries_per_feed in the run's settings (20)")
     ap.add_argument("--corpora", help="the corpora folder (default ../shared/corpora)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument("--idle-only", action="store_true",
+                    help="only the cycle with nothing new (the re-poll) and its HTTP waits")
+    ap.add_argument("--profile-idle", metavar="FILE",
+                    help="profile the re-poll's flow run with pyinstrument (pip install "
+                    "pyinstrument) and write the text report to FILE")
     args = ap.parse_args(argv)
     target = args.articles or (360 if args.quick else 10_000)
     limit_pages = min(target, 240 if args.quick else 2000)
@@ -539,16 +590,18 @@ def main(argv: list[str] | None = None) -> int:
         e2e_dir = tmp / "e2e"
         cfg_e2e = write_cfg(e2e_dir / "config", [spec.feed_url(i) for i in e2e],
                             e2e_dir / "newsmon.db", webhook.apprise_url(), args.entry_cap)
-        items = [(i, k) for i in e2e for k in range(min(spec.feeds[i].entries,
-                                                        spec.entry_cap))]
-        step = max(1, len(items) // limit_pages)
-        sample = items[::step][:limit_pages]
-        limit = measure_limit(spec, page_paths, sample, cfg_e2e, cores)
-        say(f"[limit] {limit['pages']} pages in memory, {cores} processes: "
-            f"{limit['per_s']:.1f} articles/s (extract {limit['extract_ms']:.1f} ms, "
-            f"classify {limit['classify_ms']:.1f} ms per article = "
-            f"{100 * limit['classify_ms'] / limit['extract_ms']:.0f}% of extraction); "
-            f"{load_line()}")
+        limit: dict[str, Any] = {}
+        if not args.idle_only:
+            items = [(i, k) for i in e2e for k in range(min(spec.feeds[i].entries,
+                                                            spec.entry_cap))]
+            step = max(1, len(items) // limit_pages)
+            sample = items[::step][:limit_pages]
+            limit = measure_limit(spec, page_paths, sample, cfg_e2e, cores)
+            say(f"[limit] {limit['pages']} pages in memory, {cores} processes: "
+                f"{limit['per_s']:.1f} articles/s (extract {limit['extract_ms']:.1f} ms, "
+                f"classify {limit['classify_ms']:.1f} ms per article = "
+                f"{100 * limit['classify_ms'] / limit['extract_ms']:.0f}% of extraction); "
+                f"{load_line()}")
 
         # -- 3. end to end, through the Prefect flow
         sampler.start()
@@ -566,69 +619,74 @@ def main(argv: list[str] | None = None) -> int:
         warm_s = time.perf_counter() - t0
         say(f"[prefect] temporary server up in {prefect_start:.1f}s; warm-up cycle "
             f"(1 feed, worker pool start) {warm_s:.1f}s")
-        STEP_TIMES.clear()
-        conn.send("reset")
-        conn.recv()
-        conn.send("stats")
-        srv_cpu0 = conn.recv()["cpu_s"]
-        sampler.sample()
-        cpu0 = sampler.cpu_by_role()
-        threads0 = thread_cpu()
-        sampler.reset_peak()
-        t0 = time.perf_counter()
-        summary = cycle(config_dir=str(cfg_e2e))
-        e2e_s = time.perf_counter() - t0
-        sampler.sample()
-        cpu1 = sampler.cpu_by_role()
-        threads1 = thread_cpu()
-        by_thread = {k: v - threads0.get(k, 0.0) for k, v in threads1.items()
-                     if v - threads0.get(k, 0.0) >= 0.05}
-        conn.send("stats")
-        srv = conn.recv()
-        processed = summary["articles_new"] + summary["articles_merged"]
-        e2e_rate = processed / e2e_s
-        e2e_peak = sampler.peak_rss_kb / 1024
-        e2e_peak_roles = dict(sampler.peak_by_role)
-        steps = {k: vars(v) for k, v in STEP_TIMES.items()}
-        say(f"[e2e] {summary['feeds_polled']} feeds, {processed} articles "
-            f"({summary['articles_new']} new, {summary['articles_merged']} merged, "
-            f"{summary['extraction_fallbacks']} from the feed summary), "
-            f"{summary['hits_new']} hits, {summary['alerts_sent']} alerts sent "
-            f"({len(webhook.received)} webhook messages) in {e2e_s:.1f}s = "
-            f"{e2e_rate:.1f} articles/s; {load_line()}")
-        cpu = {r: cpu1.get(r, 0) - cpu0.get(r, 0) for r in cpu1}
-        n_workers = sum(1 for r, _ in sampler.cpu_seen.values() if r == "workers")
-        say(f"[e2e] worker processes seen: {n_workers}")
-        say("[e2e] CPU seconds by process: " + ", ".join(
-            f"{r} {v:.1f}" for r, v in sorted(cpu.items())) +
-            f"; loopback server {srv['cpu_s'] - srv_cpu0:.1f} "
-            f"({srv['stats'].get('page_200', 0)} pages, {srv['stats'].get('feed_200', 0)} "
-            f"feeds served)")
-        say(f"[e2e] politeness: per host at most {srv['max_in_flight_per_host']} requests "
-            f"at once, smallest gap {srv['min_gap_per_host_s'] or 0:.3f}s, "
-            f"{srv['stats'].get('gaps_below_politeness', 0)} gaps under "
-            f"{spec.min_gap_s:.2f}s (the client spaces request starts by "
-            f"{spec.min_gap_s + 0.05:.2f}s; a new connection's handshake delays its arrival)")
-        say("[e2e] main process CPU by thread: " + ", ".join(
-            f"{k} {v:.1f}" for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])))
-        say("[e2e] steps (calls, wall s, CPU s of the calling thread): " + ", ".join(
-            f"{k} {v['calls']}x {v['wall_s']:.1f}/{v['thread_cpu_s']:.1f}"
-            for k, v in steps.items()))
-        e2e_pss = sampler.peak_pss_kb / 1024
-        say(f"[e2e] peak RSS {e2e_peak:.0f} MB (" + ", ".join(
-            f"{r} {kb / 1024:.0f}" for r, kb in sorted(e2e_peak_roles.items())) +
-            f"); peak PSS (shared pages counted once) {e2e_pss:.0f} MB")
-        out["e2e"] = {"seconds": e2e_s, "summary": {k: v for k, v in summary.items()
-                                                     if k != "errors"},
-                      "errors": summary["errors"][:20], "cpu_s": cpu, "steps": steps,
-                      "server": srv}
+        e2e_rate = e2e_peak = 0.0
+        e2e_peak_roles: dict[str, int] = {}
+        e2e_pss_roles: dict[str, int] = {}
+        if not args.idle_only:
+            STEP_TIMES.clear()
+            conn.send("reset")
+            conn.recv()
+            conn.send("stats")
+            srv_cpu0 = conn.recv()["cpu_s"]
+            sampler.sample()
+            cpu0 = sampler.cpu_by_role()
+            threads0 = thread_cpu()
+            sampler.reset_peak()
+            t0 = time.perf_counter()
+            summary = cycle(config_dir=str(cfg_e2e))
+            e2e_s = time.perf_counter() - t0
+            sampler.sample()
+            cpu1 = sampler.cpu_by_role()
+            threads1 = thread_cpu()
+            by_thread = {k: v - threads0.get(k, 0.0) for k, v in threads1.items()
+                         if v - threads0.get(k, 0.0) >= 0.05}
+            conn.send("stats")
+            srv = conn.recv()
+            processed = summary["articles_new"] + summary["articles_merged"]
+            e2e_rate = processed / e2e_s
+            e2e_peak = sampler.peak_rss_kb / 1024
+            e2e_peak_roles = dict(sampler.peak_by_role)
+            steps = {k: vars(v) for k, v in STEP_TIMES.items()}
+            say(f"[e2e] {summary['feeds_polled']} feeds, {processed} articles "
+                f"({summary['articles_new']} new, {summary['articles_merged']} merged, "
+                f"{summary['extraction_fallbacks']} from the feed summary), "
+                f"{summary['hits_new']} hits, {summary['alerts_sent']} alerts sent "
+                f"({len(webhook.received)} webhook messages) in {e2e_s:.1f}s = "
+                f"{e2e_rate:.1f} articles/s; {load_line()}")
+            cpu = {r: cpu1.get(r, 0) - cpu0.get(r, 0) for r in cpu1}
+            n_workers = sum(1 for r, _ in sampler.cpu_seen.values() if r == "workers")
+            say(f"[e2e] worker processes seen: {n_workers}")
+            say("[e2e] CPU seconds by process: " + ", ".join(
+                f"{r} {v:.1f}" for r, v in sorted(cpu.items())) +
+                f"; loopback server {srv['cpu_s'] - srv_cpu0:.1f} "
+                f"({srv['stats'].get('page_200', 0)} pages, {srv['stats'].get('feed_200', 0)} "
+                f"feeds served)")
+            say(f"[e2e] politeness: per host at most {srv['max_in_flight_per_host']} requests "
+                f"at once, smallest gap {srv['min_gap_per_host_s'] or 0:.3f}s, "
+                f"{srv['stats'].get('gaps_below_politeness', 0)} gaps under "
+                f"{spec.min_gap_s:.2f}s (the client spaces request starts by "
+                f"{spec.min_gap_s + 0.05:.2f}s; a new connection's handshake delays its arrival)")
+            say("[e2e] main process CPU by thread: " + ", ".join(
+                f"{k} {v:.1f}" for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])))
+            say("[e2e] steps (calls, wall s, CPU s of the calling thread): " + ", ".join(
+                f"{k} {v['calls']}x {v['wall_s']:.1f}/{v['thread_cpu_s']:.1f}"
+                for k, v in steps.items()))
+            e2e_pss = sampler.peak_pss_kb / 1024
+            e2e_pss_roles = dict(sampler.peak_pss_by_role)
+            say(f"[e2e] peak RSS {e2e_peak:.0f} MB (" + ", ".join(
+                f"{r} {kb / 1024:.0f}" for r, kb in sorted(e2e_peak_roles.items())) +
+                f"); peak PSS (shared pages counted once) {e2e_pss:.0f} MB")
+            out["e2e"] = {"seconds": e2e_s, "summary": {k: v for k, v in summary.items()
+                                                         if k != "errors"},
+                          "errors": summary["errors"][:20], "cpu_s": cpu, "steps": steps,
+                          "server": srv}
 
         # -- 4. re-poll 1,000 unchanged feeds
         rp_dir = tmp / "repoll"
         cfg_rp = write_cfg(rp_dir / "config", [spec.feed_url(i) for i in range(len(spec.feeds))],
                            rp_dir / "newsmon.db", webhook.apprise_url(), args.entry_cap)
         t0 = time.perf_counter()
-        primed = prime_validators(cfg_rp)
+        primed = in_own_process(prime_validators, cfg_rp, exclude=sampler.exclude)
         prime_s = time.perf_counter() - t0
         conn.send("reset")
         conn.recv()
@@ -636,9 +694,17 @@ def main(argv: list[str] | None = None) -> int:
         SPAN.clear()
         conn.send("stats")
         srv_cpu0 = conn.recv()["cpu_s"]
+        profiler = None
+        if args.profile_idle:
+            from pyinstrument import Profiler
+            profiler = Profiler(interval=0.002)
+            profiler.start()
         t0 = time.perf_counter()
         rp = cycle(config_dir=str(cfg_rp), force=True)
         repoll_s = time.perf_counter() - t0
+        if profiler is not None:
+            profiler.stop()
+            Path(args.profile_idle).write_text(profiler.output_text(show_all=False))
         before_steps, after_steps = SPAN[0] - t0, t0 + repoll_s - SPAN[-1]
         conn.send("stats")
         srv_rp = conn.recv()
@@ -656,28 +722,49 @@ def main(argv: list[str] | None = None) -> int:
             f"smallest gap {srv_rp['min_gap_per_host_s'] or 0:.3f}s, "
             f"{srv_rp['stats'].get('gaps_below_politeness', 0)} gaps under "
             f"{spec.min_gap_s:.2f}s")
+        # The same requests alone, by the same client: what the cycle's HTTP waits cost.
+        http_s, http_304 = in_own_process(http_only, cfg_rp, exclude=sampler.exclude)
+        idle_s = repoll_s - http_s
+        say(f"[idle] the same {rp['feeds_polled']} requests alone ({http_304} answered 304): "
+            f"{http_s:.1f}s; the flow run costs {idle_s:.2f}s beyond its HTTP waits")
         out["repoll"] = {"seconds": repoll_s, "summary": {k: v for k, v in rp.items()
                                                            if k != "errors"},
-                         "overhead_s": overhead, "server": srv_rp,
+                         "overhead_s": overhead, "server": srv_rp, "http_only_s": http_s,
+                         "idle_cycle_s": idle_s,
                          "steps": {k: vars(v) for k, v in STEP_TIMES.items()}}
         sampler.stop()
         peak = sampler.peak_rss_kb / 1024
+        rp_roles, rp_pss_roles = dict(sampler.peak_by_role), dict(sampler.peak_pss_by_role)
 
         # -- 5. the naive peer, on the first feeds of the end-to-end run
-        naive = naive_peer([spec.feed_url(i) for i in e2e[:naive_feeds]], args.entry_cap,
-                           cfg_e2e)
-        say(f"[naive] {naive['feeds']} feeds, {naive['articles']} articles one after the "
-            f"other: {naive['per_s']:.2f} articles/s; {load_line()}")
+        naive: dict[str, Any] = {"per_s": 0.0}
+        if not args.idle_only:
+            naive = naive_peer([spec.feed_url(i) for i in e2e[:naive_feeds]], args.entry_cap,
+                               cfg_e2e)
+            say(f"[naive] {naive['feeds']} feeds, {naive['articles']} articles one after the "
+                f"other: {naive['per_s']:.2f} articles/s; {load_line()}")
 
-        peak = max(peak, e2e_peak)
+        if peak < e2e_peak:
+            peak, roles, pss_roles = e2e_peak, e2e_peak_roles, e2e_pss_roles
+        else:
+            roles, pss_roles = rp_roles, rp_pss_roles
+        pipeline_rss = sum(kb for r, kb in roles.items() if r != "prefect-server") / 1024
+        pipeline_pss = sum(kb for r, kb in pss_roles.items() if r != "prefect-server") / 1024
+        say(f"[memory] at the peak: RSS {peak:.0f} MB in all, {pipeline_rss:.0f} MB without "
+            f"Prefect's server ({roles.get('prefect-server', 0) / 1024:.0f}); PSS " + ", ".join(
+                f"{r} {kb / 1024:.0f}" for r, kb in sorted(pss_roles.items())) +
+            f" = {pipeline_pss:.0f} MB without Prefect's server")
         result = {
             "e2e_articles_per_s": round(e2e_rate, 1),
-            "limit_articles_per_s": round(limit["per_s"], 1),
-            "e2e_vs_limit": round(e2e_rate / limit["per_s"], 2),
+            "limit_articles_per_s": round(limit.get("per_s", 0), 1),
+            "e2e_vs_limit": round(e2e_rate / limit["per_s"], 2) if limit else 0,
             "e2e_vs_naive": round(e2e_rate / naive["per_s"], 1) if naive["per_s"] else 0,
             "repoll_1000_s": round(repoll_s, 1),
             "feed_parse_per_s": round(parse_per_s, 1),
             "peak_rss_mb": round(peak),
+            "idle_cycle_s": round(idle_s, 2),
+            "pipeline_rss_mb": round(pipeline_rss),
+            "pipeline_pss_mb": round(pipeline_pss),
         }
         out.update(result=result, limit=limit, naive=naive, parse=parse,
                    prefect_start_s=prefect_start, warm_up_s=warm_s, load=load_line(),

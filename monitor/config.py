@@ -126,6 +126,8 @@ class FetchSettings(Strict):
     backoff_base_minutes: float = Field(5, gt=0)
     backoff_max_hours: float = Field(24, gt=0)
     max_entries_per_feed: int = Field(200, ge=1)
+    # Time limit for parsing one large feed in the worker pool (feedparser has none).
+    parse_timeout_s: float = Field(20, gt=0)
     # How long a claimed feed stays reserved for one worker; a running cycle renews it
     # before every feed batch, so only a worker that died (or hangs in one batch for
     # this long) loses its feeds to another.

@@ -18,22 +18,38 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from monitor import alert
-from monitor.classify import Classifier, TopicResult
 from monitor.config import Config
-from monitor.errors import FeedParseError, FetchError
-from monitor.feeds import Entry, body_hash, parse_feed
+from monitor.errors import FetchError
+from monitor.feeds import Entry, body_hash
 from monitor.fetch import PAGE_ACCEPT, Fetcher, FetchLoop, FetchResult
 from monitor.store import Feed, NewArticle, Store, utcnow
-from monitor.workers import Analysis, PageJob, WorkerPool, analyse
+from monitor.workers import (
+    Analysis,
+    FeedJob,
+    FeedParse,
+    PageJob,
+    SummaryJob,
+    SummaryVerdict,
+    TopicScore,
+    WorkerPool,
+    analyse,
+    classify_summary,
+    make_classifier,
+    parse_feed_job,
+)
+
+if TYPE_CHECKING:
+    from monitor.classify import Classifier
 
 log = logging.getLogger("newsmon.pipeline")
 NON_HTML = ("application/pdf", "image/", "video/", "audio/", "application/zip",
@@ -122,13 +138,15 @@ def batches(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
 
 
 def poll_feeds(store: Store, config: Config, feeds: Sequence[Feed],
-               now: datetime | None = None, *, fetcher: FetchLoop | None = None
-               ) -> tuple[list[FeedPoll], list[Candidate]]:
+               now: datetime | None = None, *, fetcher: FetchLoop | None = None,
+               pool: Any = None) -> tuple[list[FeedPoll], list[Candidate]]:
     """Fetch and parse a batch of feeds; return their outcomes and the new articles.
 
     With ``fetcher`` (the cycle's fetch loop) requests share its connections and
     politeness state, and feeds it already fetched ahead (:func:`prefetch_feeds`) are
-    not fetched again."""
+    not fetched again. With ``pool`` (a :class:`WorkerPool`), feeds larger than
+    :data:`INLINE_PARSE_MAX_BYTES` are parsed in its workers under
+    ``fetch.parse_timeout_s``; smaller ones here, while those run."""
     now = now or utcnow()
     if fetcher is None:
         results = asyncio.run(_fetch_feeds(config, feeds))
@@ -138,45 +156,70 @@ def poll_feeds(store: Store, config: Config, feeds: Sequence[Feed],
                    for feed in feeds]
         results = [f.result() for f in futures]
     polls: list[FeedPoll] = []
-    candidates: dict[str, Candidate] = {}
+    parses: list[tuple[FeedPoll, tuple[Any, Any], Callable[[], FeedParse]]] = []
     for feed, res in zip(feeds, results, strict=True):
         before = feed.consecutive_failures, feed.last_success_at
         poll = _apply_fetch(config, feed, res, now)
-        if poll.outcome == "ok" and isinstance(res, FetchResult) and res.body is not None:
-            try:
-                parsed = parse_feed(res.body, url=res.url, headers=res.headers,
-                                    max_entries=config.settings.fetch.max_entries_per_feed,
-                                    now=now)
-            except Exception as exc:  # noqa: BLE001 - one feed's bytes must not fail its batch
-                if not isinstance(exc, FeedParseError):
-                    log.exception("feed parser raised feed=%s url=%s", feed.id, feed.url)
-                # Forget this body's validators: the next poll must read and parse it
-                # again, or a broken feed would look healthy (304, unchanged) from then on.
-                feed.etag = feed.last_modified = feed.body_hash = None
-                feed.consecutive_failures, feed.last_success_at = before  # not a success
-                _failed(config, poll, str(exc) if isinstance(exc, FeedParseError) else
-                        f"feed parser failed: {type(exc).__name__}: {exc}"[:500], now)
-            else:
-                feed.title = parsed.title or feed.title
-                if parsed.warning:
-                    feed.notice = f"feed is not well-formed, entries read anyway: {parsed.warning}"
-                elif parsed.skipped:
-                    feed.notice = (f"{parsed.skipped} entries skipped: no usable http(s) link "
-                                   f"(javascript:, data:, missing or malformed)")
-                elif feed.notice and (feed.notice.startswith("feed is not well-formed")
-                                      or " entries skipped: " in feed.notice):
-                    feed.notice = None
-                new = _new_entries(store, feed, parsed.entries)
-                poll.new_entries = len(new)
-                feed.entries_total = len(new)
-                for e in new:
-                    c = candidates.get(e.canonical_url)
-                    if c is None:
-                        c = candidates[e.canonical_url] = Candidate(
-                            e.canonical_url, e.link, e.guid, e.title, e.summary, e.published)
-                    c.sources.append((feed.id or 0, e.key, e.link))
         polls.append(poll)
+        if poll.outcome == "ok" and isinstance(res, FetchResult) and res.body is not None:
+            job = FeedJob(feed.id, res.body, res.url, res.headers,
+                          config.settings.fetch.max_entries_per_feed, now)
+            parses.append((poll, before, _start_parse(job, pool)))
+    candidates: dict[str, Candidate] = {}
+    for poll, before, parsed_later in parses:
+        feed = poll.feed
+        outcome = parsed_later()
+        if outcome.parsed is None:
+            if outcome.unexpected:
+                log.error("feed parser failed feed=%s url=%s: %s", feed.id, feed.url,
+                          outcome.error)
+            # Forget this body's validators: the next poll must read and parse it
+            # again, or a broken feed would look healthy (304, unchanged) from then on.
+            feed.etag = feed.last_modified = feed.body_hash = None
+            feed.consecutive_failures, feed.last_success_at = before  # not a success
+            _failed(config, poll, outcome.error or "feed parsing failed", now)
+            continue
+        parsed = outcome.parsed
+        feed.title = parsed.title or feed.title
+        if parsed.warning:
+            feed.notice = f"feed is not well-formed, entries read anyway: {parsed.warning}"
+        elif parsed.skipped:
+            feed.notice = (f"{parsed.skipped} entries skipped: no usable http(s) link "
+                           f"(javascript:, data:, missing or malformed)")
+        elif feed.notice and (feed.notice.startswith("feed is not well-formed")
+                              or " entries skipped: " in feed.notice):
+            feed.notice = None
+        new = _new_entries(store, feed, parsed.entries)
+        poll.new_entries = len(new)
+        feed.entries_total = len(new)
+        for e in new:
+            c = candidates.get(e.canonical_url)
+            if c is None:
+                c = candidates[e.canonical_url] = Candidate(
+                    e.canonical_url, e.link, e.guid, e.title, e.summary, e.published)
+            c.sources.append((feed.id or 0, e.key, e.link))
     return polls, list(candidates.values())
+
+
+# Feeds up to this size are parsed on the calling thread: for them the pool's round
+# trip costs more than the parse (real feeds: ~0.9 ms inline against ~2 ms through an
+# idle pool), and even the worst structure found (nested XHTML, quadratic in
+# feedparser) holds the thread ~40 ms at this size, ~200 ms at 64 KB.
+# benchmarks/feed_parse_pool.py measures both; docs/performance.md has the figures.
+INLINE_PARSE_MAX_BYTES = 16 * 1024
+
+
+def _start_parse(job: FeedJob, pool: Any) -> Callable[[], FeedParse]:
+    """Hand a large feed to the pool now; return how to get its parse (a small feed is
+    parsed when asked, after every large one of the batch has been handed over)."""
+    submit = getattr(pool, "submit_feed", None)  # a Dask pool parses here
+    if submit is None or len(job.body) <= INLINE_PARSE_MAX_BYTES or pool.closed:
+        return lambda: parse_feed_job(job)
+    try:
+        fut = submit(job)
+    except RuntimeError:  # closed meanwhile
+        return lambda: parse_feed_job(job)
+    return lambda: pool.feed_outcome(job.key, fut)
 
 
 async def _fetch_feeds(config: Config, feeds: Sequence[Feed]) -> list[FetchResult | FetchError]:
@@ -310,7 +353,16 @@ def process_articles(store: Store, config: Config, candidates: Sequence[Candidat
     todo = [c for c in candidates if c.canonical_url not in known]
     if not todo:
         return summary
-    clf = classifier or Classifier(config.topics)
+    clf = classifier
+
+    def inline_classifier() -> Classifier:
+        # Built only for work done in this process: with a pool, spaCy and the language
+        # model are never loaded here.
+        nonlocal clf
+        if clf is None:
+            clf = make_classifier(config.topics)
+        return clf
+
     analyses: dict[str, Analysis] = {}
     if stream is not None:
         outcomes = stream.take(todo)
@@ -325,11 +377,14 @@ def process_articles(store: Store, config: Config, candidates: Sequence[Candidat
     if pool is not None:
         analyses.update((a.key, a) for a in pool.analyse_many(jobs))
     else:
-        analyses.update((j.key, analyse(j, clf)) for j in jobs)
+        analyses.update((j.key, analyse(j, inline_classifier())) for j in jobs)
+    no_text = [c for c in todo if (a := analyses.get(c.canonical_url)) is None
+               or a.extracted is None]
+    verdicts = _summary_verdicts(no_text, pool, inline_classifier)
     items: list[NewArticle] = []
     for c, (_, _, fetch_error) in zip(todo, pages, strict=True):
         a = analyses.get(c.canonical_url)
-        item = _article(c, a, fetch_error, clf)
+        item = _article(c, a, fetch_error, verdicts.get(c.canonical_url))
         if item.extraction != "ok":
             summary.extraction_fallbacks += 1
         items.append(item)
@@ -507,8 +562,33 @@ class PageStream:
         self._dispatch()
 
 
+def _summary_verdicts(candidates: Sequence[Candidate], pool: Any,
+                      inline_classifier: Callable[[], Classifier]) -> dict[str, SummaryVerdict]:
+    """Classify articles whose page gave no text by their feed summary: in the pool when
+    it can (so this process never loads spaCy), here otherwise."""
+    jobs = [SummaryJob(c.canonical_url, c.title, c.summary) for c in candidates]
+    out: dict[str, SummaryVerdict] = {}
+    submit = getattr(pool, "submit_summary", None)
+    if submit is not None and jobs and not pool.closed:
+        futures = []
+        try:
+            futures = [(j, submit(j)) for j in jobs]
+        except RuntimeError:  # the pool was closed meanwhile
+            pass
+        for j, fut in futures:
+            try:
+                out[j.key] = fut.result()
+            except Exception as exc:  # noqa: BLE001 - classified here instead
+                log.warning("summary classification in the pool failed (%s: %s); "
+                            "classifying here", type(exc).__name__, exc)
+    for j in jobs:
+        if j.key not in out:
+            out[j.key] = classify_summary(j, inline_classifier())
+    return out
+
+
 def _article(c: Candidate, a: Analysis | None, fetch_error: str | None,
-             clf: Classifier) -> NewArticle:
+             verdict: SummaryVerdict | None) -> NewArticle:
     now = utcnow()
     if a is not None and a.extracted is not None:
         ex = a.extracted
@@ -522,9 +602,8 @@ def _article(c: Candidate, a: Analysis | None, fetch_error: str | None,
             sources=c.sources, hits=_hits(a.results))
     # Extraction failed or timed out: the feed's own summary is what we have.
     error = fetch_error or (a.error if a is not None else "no page")
-    from monitor.extract import detect_language
-    language = detect_language(c.summary) if c.summary else None
-    results = clf.classify(c.title, c.summary, language=language)
+    assert verdict is not None, "an article without text has its summary classified"
+    language, results = verdict.language, verdict.results
     return NewArticle(
         canonical_url=c.canonical_url, url=c.link, guid=c.guid, title=c.title,
         summary=c.summary, text=c.summary, author=None,
@@ -534,7 +613,7 @@ def _article(c: Candidate, a: Analysis | None, fetch_error: str | None,
         hits=_hits(results))
 
 
-def _hits(results: list[TopicResult]) -> list[tuple[str, float, str, dict[str, Any]]]:
+def _hits(results: list[TopicScore]) -> list[tuple[str, float, str, dict[str, Any]]]:
     return [(r.topic, round(r.score, 4), r.version, r.evidence) for r in results if r.matched]
 
 
@@ -582,6 +661,9 @@ def prune(store: Store, config: Config) -> CycleSummary:
 
 # --- the whole cycle ------------------------------------------------------------------
 
+# Feeds of batches with nothing new committed together, at most this many at a time.
+QUIET_COMMIT_FEEDS = 500
+
 Runner = Callable[..., Any]
 
 
@@ -609,7 +691,7 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
     owner = worker_id()
     feeds = run(claim_feeds, store, config, owner=owner, only_urls=only_urls, force=force)
     summary.feeds_due = len(feeds)
-    clf: Classifier | None = None  # built when the first new articles arrive
+    clf: Classifier | None = None  # built when first needed here (see below)
     size = config.settings.extract.batch_size
     done = 0
     feed_batches = list(batches(spread_by_host(feeds), feed_batch))
@@ -622,8 +704,32 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
     with FetchLoop(config.settings.fetch) as fetcher:
         stream = PageStream(fetcher, pool)
 
+        # Batches that brought nothing new wait here and are committed together (a cycle
+        # where nothing is new makes one or two commit steps, not one per batch): with no
+        # articles to store first, when their feeds are written does not matter for
+        # crash safety. Their leases are renewed with the others until then.
+        quiet: list[tuple[list[Feed], list[FeedPoll]]] = []
+
+        def commit_quiet() -> None:
+            nonlocal done
+            if not quiet:
+                return
+            fbs = [f for fb, _ in quiet for f in fb]
+            polls = [p for _, ps in quiet for p in ps]
+            quiet.clear()
+            try:
+                summary.add(run(commit_feeds, store, polls))
+                done += len(fbs)
+            except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the cycle
+                failed(fbs, exc)
+
         def finish(fb: list[Feed], polls: list[FeedPoll], candidates: list[Candidate]) -> None:
             nonlocal done
+            if not candidates:
+                quiet.append((fb, polls))
+                if sum(len(b) for b, _ in quiet) >= QUIET_COMMIT_FEEDS:
+                    commit_quiet()
+                return
             try:
                 for cb in batches(candidates, size):
                     summary.add(run(process_articles, store, config, cb, pool=pool,
@@ -636,32 +742,40 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
                 failed(fb, exc)
 
         polled: deque[tuple[list[Feed], list[FeedPoll], list[Candidate]]] = deque()
+        renewed = time.monotonic()  # the claim set the leases
         for n, fb in enumerate(feed_batches):
             # Renew the leases of every feed not yet committed, so a cycle longer than
             # the lease keeps its feeds; a feed whose lease ran out and that another
-            # worker took is left to that worker.
-            try:
-                held = store.renew_leases(owner, [f.id for b in feed_batches[max(n - 1, 0):]
-                                                  for f in b if f.id is not None],
-                                          lease=lease_of(config))
-                lost = [f for f in fb if f.id not in held]
-                if lost:
-                    log.warning("%d feeds' leases were taken over by another worker",
-                                len(lost))
-                    fb = [f for f in fb if f.id in held]
-            except Exception:  # noqa: BLE001 - the claim's lease still stands
-                log.exception("could not renew feed leases")
+            # worker took is left to that worker. Until a third of the lease has gone
+            # by, no lease can have run out: nothing to renew or check yet.
+            if time.monotonic() - renewed >= lease_of(config).total_seconds() / 3:
+                try:
+                    renewed = time.monotonic()
+                    held = store.renew_leases(
+                        owner, [f.id for b in [*(q for q, _ in quiet),
+                                               *feed_batches[max(n - 1, 0):]]
+                                for f in b if f.id is not None], lease=lease_of(config))
+                    lost = [f for f in fb if f.id not in held]
+                    if lost:
+                        log.warning("%d feeds' leases were taken over by another worker",
+                                    len(lost))
+                        fb = [f for f in fb if f.id in held]
+                except Exception:  # noqa: BLE001 - the claim's lease still stands
+                    log.exception("could not renew feed leases")
             if not fb:
                 continue
             for ahead in feed_batches[n + 1:n + 3]:
                 prefetch_feeds(fetcher, ahead)
             try:
-                polls, candidates = run(poll_feeds, store, config, fb, fetcher=fetcher)
+                polls, candidates = run(poll_feeds, store, config, fb, fetcher=fetcher,
+                                         pool=pool)
             except Exception as exc:  # noqa: BLE001
                 failed(fb, exc)
                 continue
-            if candidates and clf is None:
-                clf = Classifier(config.topics)
+            if candidates and clf is None and not hasattr(pool, "submit_summary"):
+                # Work classified in this process (no pool, or a Dask pool: summaries
+                # of pages without text): one classifier per cycle, not per step.
+                clf = make_classifier(config.topics)
             if pool is not None:
                 stream.prime(candidates)
             polled.append((fb, polls, candidates))
@@ -669,6 +783,7 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
                 finish(*polled.popleft())
         while polled:
             finish(*polled.popleft())
+        commit_quiet()
         stream.close()
     summary.add(run(send_alerts, store, config))
     summary.add(run(prune, store, config))

@@ -1,10 +1,16 @@
-"""Worker processes for the CPU work: extraction then classification, per page.
+"""Worker processes for the CPU work: feed parsing, and extraction then classification.
 
 trafilatura can hang or crash on hostile pages and is not thread-safe, so each
 page is analysed in a worker process (pebble) with a time limit. A worker that
 times out or dies is replaced; workers are recycled after N pages to bound
 memory growth. Classification runs in the same worker, on the extracted text,
 so only small results travel back.
+
+Large feeds are parsed here too, under their own time limit: feedparser cannot be
+interrupted and some structures cost it time quadratic in their size (a few MB of
+nested XHTML take it minutes), and a parse on the cycle's main thread would also hold
+the GIL that its fetch loop needs. Feed jobs jump the queue of pages: a poll step
+waits for them, and pages are plentiful.
 """
 
 from __future__ import annotations
@@ -14,19 +20,29 @@ import json
 import multiprocessing
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pebble import ProcessExpired, ProcessPool
 
-from monitor.classify import Classifier, TopicResult
 from monitor.config import Config, TopicConfig
-from monitor.errors import ExtractError
-from monitor.extract import Extracted, extract_html
+from monitor.errors import ExtractError, FeedParseError
+from monitor.feeds import ParsedFeed, parse_feed
 
+if TYPE_CHECKING:
+    from monitor.classify import Classifier, TopicResult
+    from monitor.extract import Extracted
+
+# The main process imports this module for the pool and the job types only; spaCy,
+# trafilatura and the language model (about 150 MB) are imported by the workers (their
+# forkserver preloads them, see monitor/worker_warmup.py), and results come back as the
+# plain types below, so unpickling them does not import those modules either.
 _classifier: Classifier | None = None
 
 
@@ -38,16 +54,106 @@ class PageJob:
 
 
 @dataclass
+class Page:
+    """What extraction found on a page (the fields of ``monitor.extract.Extracted``)."""
+
+    title: str
+    text: str
+    author: str | None
+    published: datetime | None
+    language: str | None
+    fingerprint: str | None
+
+
+@dataclass
+class TopicScore:
+    """One topic's verdict on an article (the fields of ``TopicResult`` that are stored)."""
+
+    topic: str
+    matched: bool
+    score: float
+    version: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Analysis:
     key: str
-    extracted: Extracted | None
+    extracted: Page | None
     error: str | None = None
-    results: list[TopicResult] = field(default_factory=list)
+    results: list[TopicScore] = field(default_factory=list)
+
+
+@dataclass
+class SummaryJob:
+    """An article whose page gave no text: its feed title and summary, to classify."""
+
+    key: str
+    title: str
+    summary: str
+
+
+@dataclass
+class SummaryVerdict:
+    key: str
+    language: str | None
+    results: list[TopicScore]
+
+
+@dataclass
+class FeedJob:
+    """A fetched feed body to parse (in a worker, or inline when it is small)."""
+
+    key: Any
+    body: bytes
+    url: str
+    headers: dict[str, str]
+    max_entries: int
+    now: datetime
+
+
+@dataclass
+class FeedParse:
+    """A feed's parse: entries, or a readable error. ``unexpected`` marks an error that
+    was not the parser saying "not a feed" (a bug or a crash worth a traceback)."""
+
+    key: Any
+    parsed: ParsedFeed | None
+    error: str | None = None
+    unexpected: bool = False
+
+
+def parse_feed_job(job: FeedJob) -> FeedParse:
+    """Parse one feed; every failure becomes a FeedParse with an error, never a raise."""
+    try:
+        return FeedParse(job.key, parse_feed(job.body, url=job.url, headers=job.headers,
+                                             max_entries=job.max_entries, now=job.now))
+    except FeedParseError as exc:
+        return FeedParse(job.key, None, str(exc))
+    except Exception as exc:  # noqa: BLE001 - one feed's bytes must not fail its batch
+        return FeedParse(job.key, None,
+                         f"feed parser failed: {type(exc).__name__}: {exc}"[:500], True)
+
+
+def make_classifier(topics: Sequence[TopicConfig]) -> Classifier:
+    from monitor.classify import Classifier
+
+    return Classifier(list(topics))
 
 
 def _init(topics: list[dict[str, Any]]) -> None:
     global _classifier
-    _classifier = Classifier([TopicConfig.model_validate(t) for t in topics])
+    _classifier = make_classifier([TopicConfig.model_validate(t) for t in topics])
+
+
+def extract_html(html: bytes, url: str) -> Extracted:
+    from monitor.extract import extract_html as extract
+
+    return extract(html, url)
+
+
+def scores(results: Sequence[TopicResult]) -> list[TopicScore]:
+    return [TopicScore(r.topic, r.matched, r.score, r.version, r.evidence) for r in results]
 
 
 def analyse(job: PageJob, classifier: Classifier | None = None) -> Analysis:
@@ -58,7 +164,20 @@ def analyse(job: PageJob, classifier: Classifier | None = None) -> Analysis:
         ex = extract_html(job.html, job.url)
     except ExtractError as exc:
         return Analysis(job.key, None, str(exc))
-    return Analysis(job.key, ex, None, clf.classify(ex.title, ex.text, language=ex.language))
+    page = Page(ex.title, ex.text, ex.author, ex.published, ex.language, ex.fingerprint)
+    return Analysis(job.key, page, None,
+                    scores(clf.classify(ex.title, ex.text, language=ex.language)))
+
+
+def classify_summary(job: SummaryJob, classifier: Classifier | None = None) -> SummaryVerdict:
+    """Classify an article by its feed title and summary, in the summary's language."""
+    from monitor.extract import detect_language
+
+    clf = classifier or _classifier
+    assert clf is not None, "worker not initialised"
+    language = detect_language(job.summary) if job.summary else None
+    return SummaryVerdict(job.key, language,
+                          scores(clf.classify(job.title, job.summary, language=language)))
 
 
 def _model_stamps(config: Config) -> list[Any]:
@@ -76,6 +195,14 @@ def _model_stamps(config: Config) -> list[Any]:
     return out
 
 
+@dataclass
+class _Waiting:
+    fn: Callable[[Any], Any]
+    arg: Any
+    timeout: float
+    out: Future[Any]
+
+
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                else (os.cpu_count() or 1))
@@ -90,26 +217,54 @@ def analyse_in_order(pool: Any, jobs: Iterable[PageJob]) -> Iterator[Analysis]:
 
 
 class WorkerPool:
-    """Analyses pages in worker processes, each page under a time limit."""
+    """Parses feeds and analyses pages in worker processes, each job under a time limit.
+
+    Jobs wait here, not in pebble's queue: at most two per worker are handed to pebble
+    at a time (one running, one ready, so a worker never waits for the next), and a
+    waiting feed goes before every waiting page."""
 
     def __init__(self, topics: Sequence[TopicConfig], *, workers: int = 0,
-                 timeout_s: float = 30, max_tasks: int = 500) -> None:
+                 timeout_s: float = 30, max_tasks: int = 500,
+                 parse_timeout_s: float = 20) -> None:
         self.timeout_s = timeout_s
+        self.parse_timeout_s = parse_timeout_s
         self.workers = workers or default_workers()
         self._closed = False
-        ctx = multiprocessing.get_context("forkserver")
-        # Workers fork from a server that already imported the heavy modules.
-        ctx.set_forkserver_preload(["monitor.workers", "monitor.worker_warmup"])
-        self._pool = ProcessPool(max_workers=self.workers, max_tasks=max_tasks,
-                                 initializer=_init,
-                                 initargs=([t.model_dump(mode="json") for t in topics],),
-                                 context=ctx)
+        self._lock = threading.Lock()
+        self._waiting: tuple[deque[_Waiting], deque[_Waiting]] = (deque(), deque())
+        self._handed = 0  # jobs handed to pebble and not finished
+        self._max_handed = 2 * self.workers
+        self._max_tasks = max_tasks
+        self._topics = [t.model_dump(mode="json") for t in topics]
+        # Started with the first job: a cycle with nothing new (every feed 304 or
+        # unchanged) never starts the workers and their forkserver (seconds of CPU to
+        # load spaCy, trafilatura and the language model), which matters when each
+        # scheduled run is a process of its own.
+        self._pool: ProcessPool | None = None
+        self._start_lock = threading.Lock()
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
+
+    def _process_pool(self) -> ProcessPool:
+        with self._start_lock:  # jobs come from the cycle's thread and its fetch loop
+            if self._pool is not None:
+                return self._pool
+            ctx = multiprocessing.get_context("forkserver")
+            # Workers fork from a server that already imported the heavy modules.
+            ctx.set_forkserver_preload(["monitor.workers", "monitor.worker_warmup"])
+            self._pool = ProcessPool(max_workers=self.workers, max_tasks=self._max_tasks,
+                                     initializer=_init, initargs=(self._topics,),
+                                     context=ctx)
+            return self._pool
 
     @classmethod
     def for_config(cls, config: Config) -> WorkerPool:
         e = config.settings.extract
         return cls(config.topics, workers=e.workers, timeout_s=e.timeout_s,
-                   max_tasks=e.max_tasks_per_worker)
+                   max_tasks=e.max_tasks_per_worker,
+                   parse_timeout_s=config.settings.fetch.parse_timeout_s)
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -125,12 +280,85 @@ class WorkerPool:
         if self._closed:
             return
         self._closed = True
-        self._pool.stop()
-        self._pool.join(timeout=10)
+        with self._lock:
+            waiting = [w for q in self._waiting for w in q]
+            for q in self._waiting:
+                q.clear()
+        for w in waiting:
+            if w.out.set_running_or_notify_cancel():
+                w.out.set_exception(RuntimeError("the worker pool was closed"))
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool.join(timeout=10)
 
     def submit(self, job: PageJob) -> Future[Analysis]:
         """Queue one page; :meth:`outcome` turns the future into an Analysis."""
-        return self._pool.schedule(analyse, args=(job,), timeout=self.timeout_s)
+        return self._queue(analyse, job, self.timeout_s, urgent=False)
+
+    def submit_feed(self, job: FeedJob) -> Future[FeedParse]:
+        """Queue one feed ahead of every waiting page; see :meth:`feed_outcome`."""
+        return self._queue(parse_feed_job, job, self.parse_timeout_s, urgent=True)
+
+    def submit_summary(self, job: SummaryJob) -> Future[SummaryVerdict]:
+        """Queue the classification of an article that has only its feed summary."""
+        return self._queue(classify_summary, job, self.timeout_s, urgent=True)
+
+    def feed_outcome(self, key: Any, fut: Future[FeedParse]) -> FeedParse:
+        """The parse of a feed; a timeout or a crash becomes a FeedParse with an error."""
+        try:
+            return fut.result()
+        except FutureTimeout:
+            return FeedParse(key, None, f"feed parsing timed out after "
+                             f"{self.parse_timeout_s:.0f}s (worker replaced)")
+        except ProcessExpired as exc:
+            return FeedParse(key, None, f"feed parser crashed (exit code {exc.exitcode}); "
+                             f"worker replaced", True)
+        except Exception as exc:  # noqa: BLE001 - a feed must never stop the run
+            return FeedParse(key, None, f"feed parsing failed: {type(exc).__name__}: {exc}",
+                             True)
+
+    def _queue(self, fn: Callable[[Any], Any], arg: Any, timeout: float, *, urgent: bool
+               ) -> Future[Any]:
+        if self._closed:
+            raise RuntimeError("the worker pool was closed")
+        out: Future[Any] = Future()
+        with self._lock:
+            self._waiting[0 if urgent else 1].append(_Waiting(fn, arg, timeout, out))
+        self._pump()
+        return out
+
+    def _pump(self) -> None:
+        """Hand waiting jobs to pebble while fewer than two per worker are there."""
+        while True:
+            with self._lock:
+                if self._handed >= self._max_handed:
+                    return
+                queue = self._waiting[0] or self._waiting[1]
+                if not queue:
+                    return
+                w = queue.popleft()
+                if not w.out.set_running_or_notify_cancel():
+                    continue  # cancelled while it waited
+                self._handed += 1
+            try:
+                inner = self._process_pool().schedule(w.fn, args=(w.arg,),
+                                                      timeout=w.timeout)
+            except Exception as exc:  # noqa: BLE001 - a stopped pool: the caller is told
+                with self._lock:
+                    self._handed -= 1
+                w.out.set_exception(exc)
+                continue
+            inner.add_done_callback(partial(self._finished, w.out))
+
+    def _finished(self, out: Future[Any], inner: Future[Any]) -> None:
+        with self._lock:  # on pebble's thread
+            self._handed -= 1
+        try:
+            out.set_result(inner.result())
+        except BaseException as exc:  # noqa: BLE001 - passed on to whoever waits
+            out.set_exception(exc)
+        if not self._closed:
+            self._pump()
 
     def outcome(self, key: str, fut: Future[Analysis]) -> Analysis:
         """The result of a finished (or awaited) job; a timeout or crash becomes an error."""
@@ -161,7 +389,8 @@ class WorkerPool:
         settings replaces it."""
         e = config.settings.extract
         key = json.dumps([[t.model_dump(mode="json") for t in config.topics], e.workers,
-                          e.timeout_s, e.max_tasks_per_worker, _model_stamps(config)],
+                          e.timeout_s, e.max_tasks_per_worker,
+                          config.settings.fetch.parse_timeout_s, _model_stamps(config)],
                          sort_keys=True, default=str)
         with cls._shared_lock:
             pool = cls._shared.get(key)

@@ -1,0 +1,77 @@
+"""A cycle where nothing is new does little besides its requests.
+
+The scheduled deployment polls all day and most polls bring nothing: every feed
+answers 304 or the same bytes. Such a cycle must not start the worker pool (a served
+run is a process of its own; starting the workers loads spaCy, trafilatura and the
+language model), and commits its quiet feed batches together instead of one step per
+batch. What is committed is the same: every feed's outcome written, every lease
+released. No timing assertion: the harness (``benchmarks/pipeline.py``) measures time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from monitor.config import load_config
+from monitor.demo import DEMO_DATA, write_config
+from monitor.localserve import FixtureServer
+from monitor.pipeline import run_cycle
+from monitor.store import Feed, Store
+from monitor.workers import WorkerPool
+from tests.support.hostile import FAST, TOPICS, item, merge, rows, rss
+
+
+def _counting(calls: Counter[str]) -> Callable[..., Any]:
+    def run(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        calls[step.__name__] += 1
+        return step(*args, **kwargs)
+    return run
+
+
+def test_nothing_new_starts_no_workers_and_commits_quiet_batches_together(tmp_path: Path
+                                                                          ) -> None:
+    with FixtureServer(DEMO_DATA) as srv:
+        for i in range(6):
+            srv.add(f"x/f{i}.xml", rss([item(f"{{BASE}}/x/p{i}", title=f"story {i}",
+                                             guid=f"g{i}")]), "application/rss+xml")
+        cfg = write_config(tmp_path / "config", topics_from=TOPICS,
+                           feed_urls=[srv.url(f"x/f{i}.xml") for i in range(6)], routes=[],
+                           settings=merge(FAST, {"extract": {"workers": 1}}))
+        config = load_config(cfg)
+        store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        with WorkerPool.for_config(config) as first:
+            s1 = run_cycle(store, config, pool=first, feed_batch=2)
+            assert first.started and s1.articles_new == 6
+        calls: Counter[str] = Counter()
+        with WorkerPool.for_config(config) as pool:
+            s2 = run_cycle(store, config, pool=pool, force=True, feed_batch=2,
+                           run=_counting(calls))
+            assert not pool.started, "a cycle with nothing new started the worker pool"
+    assert s2.feeds_polled == 6 and s2.feeds_not_modified + s2.feeds_unchanged == 6
+    assert s2.articles_new == 0
+    assert calls["poll_feeds"] == 3  # one per batch of 2
+    assert calls["commit_feeds"] == 1  # the three quiet batches together
+    feeds = rows(store, Feed)
+    assert all(f.last_outcome in ("not_modified", "unchanged") for f in feeds)
+    assert not any(f.lease_owner for f in feeds)
+
+
+def test_batches_with_new_articles_are_still_committed_one_by_one(tmp_path: Path) -> None:
+    """Only quiet batches wait: a batch with articles is committed after they are stored."""
+    with FixtureServer(DEMO_DATA) as srv:
+        for i in range(4):
+            srv.add(f"x/f{i}.xml", rss([item(f"{{BASE}}/x/p{i}", title=f"story {i}",
+                                             guid=f"g{i}")]), "application/rss+xml")
+        cfg = write_config(tmp_path / "config", topics_from=TOPICS,
+                           feed_urls=[srv.url(f"x/f{i}.xml") for i in range(4)], routes=[],
+                           settings=merge(FAST, {"extract": {"workers": 1}}))
+        config = load_config(cfg)
+        store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        calls: Counter[str] = Counter()
+        with WorkerPool.for_config(config) as pool:
+            s = run_cycle(store, config, pool=pool, feed_batch=1, run=_counting(calls))
+    assert s.articles_new == 4 and calls["commit_feeds"] == 4
+    assert all(f.last_outcome == "ok" and not f.lease_owner for f in rows(store, Feed))
