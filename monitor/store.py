@@ -467,15 +467,23 @@ class Store:
                     for f in feeds]
             self._insert_ignore(s, Feed, rows, ["url"])
             by_url = {f.url: f for f in feeds}
-            for feed in s.exec(select(Feed)).all():
-                cfg = by_url.get(feed.url)
+            # Plain columns, and UPDATEs only for rows that differ: a served cycle syncs
+            # every time, and loading 1,000 ORM rows to rewrite them cost ~0.6 s.
+            changed = []
+            current = s.execute(select(Feed.id, Feed.url, Feed.name, Feed.tags,  # type: ignore[call-overload]
+                                       Feed.enabled, Feed.interval_minutes))
+            for fid, url, name, tags, enabled, interval in current:
+                cfg = by_url.get(url)
                 if cfg is None:
-                    feed.enabled = False
-                    continue
-                feed.enabled = True
-                feed.name, feed.tags = cfg.name, list(cfg.tags)
-                feed.interval_minutes = cfg.interval_minutes
-                s.add(feed)
+                    want = dict(enabled=False, name=name, tags=tags, interval_minutes=interval)
+                else:
+                    want = dict(enabled=True, name=cfg.name, tags=list(cfg.tags),
+                                interval_minutes=cfg.interval_minutes)
+                if (want["enabled"], want["name"], want["tags"], want["interval_minutes"]) != \
+                        (bool(enabled), name, list(tags or []), interval):
+                    changed.append(dict(want, fid=fid))
+            for row in changed:
+                s.execute(update(Feed).where(col(Feed.id) == row.pop("fid")).values(**row))
 
     def feeds(self) -> list[Feed]:
         with self.session() as s:
