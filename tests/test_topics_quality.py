@@ -8,8 +8,9 @@ learning loop, every 4th story of the train split (2,401).
 Floors = the figure measured when the gate was set, minus a tolerance of 0.02 (micro-F1)
 or 0.03 (macro-F1, which moves more with a few stories of the small topics). A change to
 matching, scoring or training that costs more than that fails here. Measured on
-2026-11-27: rules micro 0.837 / macro 0.785; rules + 20 labels per topic micro 0.877 /
-macro 0.799. Skips when the shared corpus is absent.
+2026-11-27 with the second-round definitions: rules micro 0.853 / macro 0.806; rules + 20
+labels per topic micro 0.887 / macro 0.808 (the first round: 0.837 / 0.785 and 0.877 /
+0.799; the floors were raised with the definitions). Skips when the shared corpus is absent.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpora" / "reuters21578"
 TOPICS = ROOT / "benchmarks" / "reuters_topics.yaml"
 
-RULES_MICRO, RULES_MACRO = 0.837 - 0.02, 0.785 - 0.03
-FEEDBACK20_MICRO, FEEDBACK20_MACRO = 0.877 - 0.02, 0.799 - 0.03
+RULES_MICRO, RULES_MACRO = 0.853 - 0.02, 0.806 - 0.03
+FEEDBACK20_MICRO, FEEDBACK20_MACRO = 0.887 - 0.02, 0.808 - 0.03
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(),
                                 reason=f"shared corpus not present: {CORPUS}")
