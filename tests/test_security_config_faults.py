@@ -27,7 +27,7 @@ FEEDS = "feeds:\n  - url: https://example.org/feed\n"
 # case id -> (file, its text, what the one line must contain after "file: ")
 CASES: dict[str, tuple[str, str, str]] = {
     "yaml syntax": ("feeds.yaml", FEEDS + "    name: [unclosed\n",
-                    "line 4: invalid YAML: expected ',' or ']'"),
+                    "line 4: invalid YAML: did not find expected ',' or ']'"),
     "unknown key": ("settings.yaml", "fetch:\n  timeout_s: 20\n  max_byte: 5\n",
                     "fetch.max_byte: unknown key 'max_byte'"),
     "wrong type": ("settings.yaml", "fetch:\n  timeout_s: soon\n",
