@@ -159,6 +159,16 @@ def pg_crashes(tmp: Path, trials: int) -> list[dict[str, Any]]:
 
 
 def alerts() -> list[dict[str, Any]]:
+    return _pytest_row("test_alert_faults.py", "alert channel faults (SMTP, webhook, apprise)",
+                       "a hanging webhook that kept the message got it once more on retry "
+                       "(counted, allowed)") + \
+        _pytest_row("test_alert_health.py",
+                    "route health and 'alerting is broken' alerts (webhook down then back, "
+                    "all routes down, SIGKILL inside the health alert's send, concurrent checks)",
+                    "one 'broken' and one 'recovered' message per failure episode, by real email")
+
+
+def _pytest_row(test_file: str, what: str, notes: str) -> list[dict[str, Any]]:
     import pytest
 
     class Count:
@@ -172,12 +182,11 @@ def alerts() -> list[dict[str, Any]]:
                     self.failed += 1
 
     c = Count()
-    pytest.main(["-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "test_alert_faults.py")],
+    pytest.main(["-q", "-p", "no:cacheprovider", str(ROOT / "tests" / test_file)],
                 plugins=[c])
-    return [dict(what="alert channel faults (SMTP, webhook, apprise)", tried=c.passed + c.failed,
+    return [dict(what=what, tried=c.passed + c.failed,
                  outcome=f"{c.passed} scenarios passed", crashes=c.failed, silent=0, lost=0,
-                 duplicates=0, notes="a hanging webhook that kept the message got it once "
-                                     "more on retry (counted, allowed)")]
+                 duplicates=0, notes=notes)]
 
 
 def table(rows: list[dict[str, Any]]) -> str:

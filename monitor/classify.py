@@ -287,7 +287,10 @@ def _term(spec: TermSpec) -> Term:
     return spec if isinstance(spec, Term) else Term(text=spec)
 
 
-@lru_cache(maxsize=16)
+# One pipeline per language spaCy can tokenise, never evicted: with a bound of 16, a
+# worker reading a stream in more languages than that rebuilt pipelines (Japanese and
+# Korean take seconds) and threw away their tokenizer caches, again and again.
+@lru_cache(maxsize=len(LANGUAGES) + 1)
 def pipeline(lang: str = "en") -> spacy.language.Language:
     """A blank spaCy pipeline for a language (its tokenizer; sentences are split by
     :func:`sentence_starts`, the sentencizer's rule without its per-token objects)."""
