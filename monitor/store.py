@@ -54,6 +54,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _due(model: Any, now: datetime, stale_after: timedelta) -> Any:
+    """Outbox rows to send now: pending, failed and past their retry time, or left
+    'sending' by a crashed run for longer than ``stale_after`` (the crash may have
+    fallen inside the send, so it may go out once more, but it is never lost)."""
+    return or_(
+        model.status == "pending",
+        (model.status == "failed") & (model.next_attempt_at <= now),
+        (model.status == "sending") & (model.next_attempt_at <= now - stale_after),
+    )
+
+
 class UTCDateTime(satypes.TypeDecorator[datetime]):
     """Stored naive in UTC (SQLite has no time zones), returned aware."""
 
@@ -799,11 +810,7 @@ class Store:
         """
         now = now or utcnow()
         with self.session(write=True) as s:
-            due = or_(
-                Delivery.status == "pending",
-                (Delivery.status == "failed") & (Delivery.next_attempt_at <= now),
-                (Delivery.status == "sending") & (Delivery.next_attempt_at <= now - stale_after),
-            )
+            due = _due(Delivery, now, stale_after)
             q = select(Delivery, Hit, Article).join(Hit, Hit.id == Delivery.hit_id).join(
                 Article, Article.id == Hit.article_id).where(Delivery.mode == mode).where(due)
             if routes is not None:
@@ -818,16 +825,21 @@ class Store:
 
     def finish_deliveries(self, ids: Sequence[int], *, ok: bool, error: str | None = None,
                           retry_at: datetime | None = None, dead: bool = False) -> None:
-        now = utcnow()
+        self._finish(Delivery, ids, ok=ok, error=error, retry_at=retry_at, dead=dead)
+
+    def _finish(self, model: Any, ids: Sequence[int], *, ok: bool, error: str | None,
+                retry_at: datetime | None, dead: bool, now: datetime | None = None) -> None:
+        """Record the outcome of sends (deliveries and health alerts share the outbox rules)."""
+        now = now or utcnow()
         with self.session(write=True) as s:
-            for d in s.exec(select(Delivery).where(Delivery.id.in_(list(ids)))).all():  # type: ignore[union-attr]
-                d.attempts += 1
+            for row in s.exec(select(model).where(col(model.id).in_(list(ids)))).all():
+                row.attempts += 1
                 if ok:
-                    d.status, d.sent_at, d.last_error = "sent", now, None
+                    row.status, row.sent_at, row.last_error = "sent", now, None
                 else:
-                    d.status = "dead" if dead else "failed"
-                    d.last_error, d.next_attempt_at = error, retry_at
-                s.add(d)
+                    row.status = "dead" if dead else "failed"
+                    row.last_error, row.next_attempt_at = error, retry_at
+                s.add(row)
 
     def deliveries(self, status: str | None = None, limit: int = 100) -> list[Delivery]:
         with self.session() as s:
@@ -930,13 +942,7 @@ class Store:
         """Mark due health alerts 'sending' and return them (as claim_deliveries)."""
         now = now or utcnow()
         with self.session(write=True) as s:
-            due = or_(
-                HealthAlert.status == "pending",
-                (HealthAlert.status == "failed") & (HealthAlert.next_attempt_at <= now),
-                (HealthAlert.status == "sending")
-                & (HealthAlert.next_attempt_at <= now - stale_after),
-            )
-            q = select(HealthAlert).where(due)
+            q = select(HealthAlert).where(_due(HealthAlert, now, stale_after))
             if self.dialect == "postgresql":
                 q = q.with_for_update(skip_locked=True)
             rows = list(s.exec(q.order_by(HealthAlert.id)).all())
@@ -948,16 +954,7 @@ class Store:
     def finish_health_alerts(self, ids: Sequence[int], *, ok: bool, error: str | None = None,
                              retry_at: datetime | None = None, dead: bool = False,
                              now: datetime | None = None) -> None:
-        now = now or utcnow()
-        with self.session(write=True) as s:
-            for a in s.exec(select(HealthAlert).where(col(HealthAlert.id).in_(list(ids)))).all():
-                a.attempts += 1
-                if ok:
-                    a.status, a.sent_at, a.last_error = "sent", now, None
-                else:
-                    a.status = "dead" if dead else "failed"
-                    a.last_error, a.next_attempt_at = error, retry_at
-                s.add(a)
+        self._finish(HealthAlert, ids, ok=ok, error=error, retry_at=retry_at, dead=dead, now=now)
 
     def health_alerts(self, status: str | None = None, *, limit: int = 100
                       ) -> list[HealthAlert]:
