@@ -24,6 +24,7 @@ import typer
 from monitor.config import Config, ConfigError, load_config
 from monitor.errors import NewsmonError
 from monitor.export import hit_record, iter_hits, lines
+from monitor.redact import redact
 from monitor.store import HitFilter, Store, mask_db_url
 
 app = typer.Typer(help="newsmon: news monitoring - feeds, article text, topics, hits, alerts.",
@@ -109,8 +110,9 @@ def _allow_hosts(hosts: list[str] | None) -> None:
 
 
 def clean(text: Any, width: int | None = None) -> str:
-    """Text from the outside world made safe for a terminal: one line, no escape sequences."""
-    s = _CONTROL.sub(" ", str(text if text is not None else ""))
+    """Text from the outside world made safe for a terminal: one line, no escape
+    sequences, no secret of the config (a feed URL's password, an alert token)."""
+    s = _CONTROL.sub(" ", redact(str(text if text is not None else "")))
     if width and len(s) > width:
         s = s[: width - 1] + "…"
     return s
@@ -150,7 +152,7 @@ def _since(value: str | None) -> datetime | None:
 
 
 def _dump(obj: Any) -> None:
-    echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+    echo(redact(json.dumps(obj, ensure_ascii=False, indent=2, default=str)))
 
 
 # --- running -------------------------------------------------------------------------

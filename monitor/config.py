@@ -708,7 +708,7 @@ def load_config(directory: str | Path | None = None) -> Config:
     routes = alerts_file.routes
     # Before apprise sees them (checking them below, it logs them): mask their secrets in
     # every log record from now on.
-    _protect_secrets(routes, settings)
+    _protect_secrets(routes, settings, feeds)
     known = {t.id for t in topics}
     for i, r in enumerate(routes):
         for t in r.topics:
@@ -730,12 +730,16 @@ def load_config(directory: str | Path | None = None) -> Config:
                   warnings=_exposed_secrets(d, settings, routes))
 
 
-def _protect_secrets(routes: list[Route], settings: Settings) -> None:
+def _protect_secrets(routes: list[Route], settings: Settings,
+                     feeds: list[FeedConfig] | None = None) -> None:
     """From now on, mask the secrets of this config in every log record of the process
-    (apprise logs tokens and passwords at debug level; exception texts carry URLs)."""
+    (apprise logs tokens and passwords at debug level; exception texts carry URLs), and
+    in what newsmon prints: a feed URL's password or ``?apikey=`` value included."""
     from sqlalchemy.engine import make_url
 
-    from monitor.redact import protect
+    from monitor.redact import protect, protect_plain
+
+    protect_plain(f.url for f in feeds or [])
 
     secrets = [u for r in routes for u in r.urls]
     try:

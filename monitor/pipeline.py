@@ -32,6 +32,7 @@ from monitor.config import Config
 from monitor.errors import FetchError
 from monitor.feeds import Entry, body_hash
 from monitor.fetch import PAGE_ACCEPT, Fetcher, FetchLoop, FetchResult
+from monitor.redact import redact
 from monitor.store import Feed, NewArticle, Store, utcnow
 from monitor.workers import (
     Analysis,
@@ -309,7 +310,7 @@ def _failed(config: Config, poll: FeedPoll, error: str, now: datetime,
     poll.outcome = "gone" if feed.gone else "error"
     poll.error = error
     feed.consecutive_failures = (feed.consecutive_failures or 0) + 1
-    feed.last_error = error[:1000]
+    feed.last_error = redact(error)[:1000]  # an HTTP error quotes the URL, secrets and all
     s = config.settings.fetch
     base = max(_interval(config, feed), timedelta(minutes=s.backoff_base_minutes))
     cap = timedelta(hours=s.backoff_max_hours)

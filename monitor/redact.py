@@ -86,8 +86,16 @@ def protect(values: Iterable[str]) -> None:
                                         ({v} if len(v) >= MIN_SECRET else set()))})
 
 
+def protect_plain(urls: Iterable[str]) -> None:
+    """Mask the secrets readable in plain http(s) URLs (feeds: ``user:pass@``,
+    ``?apikey=``, ``?token=``) from now on; cheap, no apprise lookup."""
+    _add({p for u in urls if "://" in u for p in plain_parts(u)})
+
+
 def _add(new: set[str]) -> None:
     global _pattern
+    if not new:
+        return
     variants = {x for p in new for x in (p, quote(p, safe=""), quote(p, safe="/:@"))}
     with _lock:
         if variants <= _secrets:

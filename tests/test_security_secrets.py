@@ -256,3 +256,42 @@ def test_prefect_flow_with_failing_secret_routes_leaks_nothing(
     captured = capfd.readouterr()
     assert not leaks(captured.out + captured.err)
     assert not db_leaks(db)
+
+
+FEED_SECRETS = ["FeedPassw0rd", "FeedKey12345"]
+
+
+def test_feed_url_credentials_are_masked_everywhere(
+        tmp_path: Path, all_logs: Capture, capfd: pytest.CaptureFixture[str]) -> None:
+    """A feed behind basic auth or an API key (``https://user:pass@host/feed?apikey=``):
+    the run, `newsmon feeds` (table and JSON), `status` and the stored error never show
+    the password or the key; the feed's failure is still recorded and shown."""
+    db = tmp_path / "x.db"
+    with world(TOPICS, directory=tmp_path) as w:
+        path = w.config_dir / "feeds.yaml"
+        doc = yaml.safe_load(path.read_text())
+        secret_feed = w.server.url("no-such-feed.xml").replace(
+            "http://", f"http://reader:{FEED_SECRETS[0]}@") + f"?apikey={FEED_SECRETS[1]}"
+        doc["feeds"].append({"url": secret_feed})
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        runner = CliRunner()
+        base = ["-c", str(w.config_dir), "--db", f"sqlite:///{db}"]
+        env = {"NEWSMON_CONFIG": None, "NEWSMON_DB": None}
+        outputs = {}
+        for cmd in (["run", "--no-prefect"], ["feeds"], ["feeds", "--json"],
+                    ["feeds", "--failing"], ["status", "--json"], ["status"]):
+            res = runner.invoke(app, [*base, *cmd], env=env, catch_exceptions=False)
+            assert res.exit_code == 0, res.output
+            outputs[" ".join(cmd)] = res.stdout + res.stderr
+    found = [f for f in Store(f"sqlite:///{db}").feeds() if f.consecutive_failures]
+    assert len(found) == 1 and "404" in (found[0].last_error or ""), found
+    assert "****" in outputs["feeds --json"]  # the feed is listed, its secrets masked
+    assert "1 failing" in outputs["feeds"], outputs["feeds"]
+    for name, text in outputs.items():
+        assert not [s for s in FEED_SECRETS if s in text], f"`newsmon {name}` shows a secret"
+    logs = "\n".join(all_logs.lines)
+    assert not [s for s in FEED_SECRETS if s in logs], [ln for ln in all_logs.lines
+                                                       if any(s in ln for s in FEED_SECRETS)]
+    assert not [s for s in FEED_SECRETS if s in (found[0].last_error or "")]
+    captured = capfd.readouterr()
+    assert not [s for s in FEED_SECRETS if s in captured.out + captured.err]

@@ -32,6 +32,7 @@ from starlette.staticfiles import StaticFiles
 from monitor.config import TopicConfig
 from monitor.errors import NotFound, StoreError
 from monitor.export import lines
+from monitor.redact import redact
 from monitor.store import Feed, HitFilter, Store, mask_db_url, utcnow
 from monitor.web.highlight import Highlighter, group_order, legend, sentence_groups
 from monitor.web.security import (
@@ -407,7 +408,7 @@ def create_app(store: Store, topics: Sequence[TopicConfig] | None = None, *,
         rows = sorted(feeds, key=_trouble)
         return render(request, "feeds.html", rows=[
             {"feed": f, "state": feed_state(f), "articles": counts.get(f.id or 0, (0, 0))[0],
-             "hits": counts.get(f.id or 0, (0, 0))[1], "url": http_url(f.fetch_url or f.url)}
+             "hits": counts.get(f.id or 0, (0, 0))[1], "url": redact(http_url(f.fetch_url or f.url))}
             for f in rows], failing=sum(1 for f in feeds if f.consecutive_failures or f.gone))
 
     def alerts_page(request: Request) -> Response:
