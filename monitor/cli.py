@@ -167,6 +167,9 @@ def _print_summary(s: dict[str, Any]) -> None:
     echo(f"hits: {s['hits_new']} new")
     echo(f"alerts: {s['alerts_sent']} sent, {s['alerts_failed']} failed"
          f"{', %d dead' % s['alerts_dead'] if s['alerts_dead'] else ''}")
+    if s.get("health_sent") or s.get("health_failed"):
+        echo(f"route health messages (alerting broken / recovered): {s['health_sent']} sent, "
+             f"{s['health_failed']} failed")
     for e in s.get("errors", [])[:20]:
         echo(f"  ! {clean(e, 300)}")
     if len(s.get("errors", [])) > 20:

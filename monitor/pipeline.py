@@ -97,6 +97,8 @@ class CycleSummary:
     alerts_sent: int = 0
     alerts_failed: int = 0
     alerts_dead: int = 0
+    health_sent: int = 0  # "alerting is broken" / "recovered" messages (monitor.alert)
+    health_failed: int = 0
     texts_pruned: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -639,10 +641,10 @@ def commit_feeds(store: Store, polls: Sequence[FeedPoll]) -> CycleSummary:
         elif p.outcome == "gone":
             s.feeds_gone += 1
             s.feeds_failed += 1
-            s.errors.append(f"feed {p.feed.url}: {p.error}")
+            s.errors.append(f"feed {redact(p.feed.url)}: {p.error}")
         else:
             s.feeds_failed += 1
-            s.errors.append(f"feed {p.feed.url}: {p.error}")
+            s.errors.append(f"feed {redact(p.feed.url)}: {p.error}")
     return s
 
 
@@ -652,6 +654,7 @@ def commit_feeds(store: Store, polls: Sequence[FeedPoll]) -> CycleSummary:
 def send_alerts(store: Store, config: Config, mode: str = "instant") -> CycleSummary:
     rep = alert.deliver(store, config, mode=mode)
     return CycleSummary(alerts_sent=rep.sent, alerts_failed=rep.failed, alerts_dead=rep.dead,
+                        health_sent=rep.health_sent, health_failed=rep.health_failed,
                         errors=rep.errors)
 
 

@@ -113,6 +113,7 @@ def test_failing_webhook_is_announced_once_by_email_then_recovered(tmp_path: Pat
         db = f"sqlite:///{tmp_path / 'newsmon.db'}"
         w.webhook.fail_with = 500
         outputs: list[str] = []
+        health_sent: list[int] = []  # what each run's summary counts
 
         def cycle() -> None:
             time.sleep(0.05)  # past the (tiny) backoff
@@ -120,6 +121,7 @@ def test_failing_webhook_is_announced_once_by_email_then_recovered(tmp_path: Pat
             try:
                 s = run_cycle(store, config)
                 outputs.append("\n".join(s.errors))
+                health_sent.append(s.health_sent)
             finally:
                 store.close()
 
@@ -155,6 +157,7 @@ def test_failing_webhook_is_announced_once_by_email_then_recovered(tmp_path: Pat
         mails = list(w.smtp.messages)
         assert len(broken(mails)) == 1 and len(recovered(mails)) == 1
         assert len(mails) == 3  # the hit, broken, recovered: nothing else
+        assert sum(health_sent) == 2 and health_sent.count(1) == 2, health_sent
         assert "caucasus-chat" in SmtpReceiver.text_of(recovered(mails)[0])
         assert len(w.webhook.received) == 1  # the waiting hit alert, once
         out = cli(w.config_dir, db, "alerts")
