@@ -3,7 +3,7 @@ import tempfile
 
 import pytest
 
-pytest_plugins = ["tests.support.pg_fixtures"]
+pytest_plugins = ["tests.support.pg_fixtures", "tests.support.alerting"]
 
 # Nothing a test runs may write into the user's ~/.prefect or ~/.local/share/newsmon.
 _HOME = tempfile.mkdtemp(prefix="newsmon-tests-")

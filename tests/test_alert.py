@@ -94,31 +94,7 @@ def test_render_digest_title() -> None:
 # --- delivery to real receivers ------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def webhook_server() -> Iterator[WebhookReceiver]:
-    # one receiver for the module: stopping one takes half a second (its poll interval)
-    with WebhookReceiver() as w:
-        yield w
-
-
-@pytest.fixture
-def webhook(webhook_server: WebhookReceiver) -> WebhookReceiver:
-    webhook_server.fail_with = None
-    with webhook_server._lock:
-        webhook_server.requests.clear()
-    return webhook_server
-
-
-@pytest.fixture(scope="module")
-def smtp_server() -> Iterator[SmtpReceiver]:
-    with SmtpReceiver() as s:
-        yield s
-
-
-@pytest.fixture
-def smtp(smtp_server: SmtpReceiver) -> SmtpReceiver:
-    smtp_server.messages.clear()
-    return smtp_server
+# the receivers: tests/support/alerting.py
 
 
 @pytest.fixture

@@ -20,18 +20,17 @@ from typing import Any
 
 import apprise
 import pytest
-from sqlmodel import select
 from typer.testing import CliRunner
 
-from monitor.alert import deliver, route_targets
+from monitor.alert import deliver
 from monitor.cli import app
 from monitor.config import AlertSettings, Config, FeedConfig, Route, Settings, load_config
 from monitor.localserve import SmtpReceiver, WebhookReceiver, free_port
-from monitor.store import Delivery, NewArticle, Store, utcnow
+from monitor.store import Delivery, Store, utcnow
+from tests.support.alerting import add_hits, table
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPICS = load_config(ROOT / "config").topics
-TOPIC = "caucasus-realignment"
 runner = CliRunner()
 
 
@@ -48,23 +47,8 @@ def config_for(*routes: Route, dead_after_hours: float = 48) -> Config:
                   settings=Settings(alerts=AlertSettings(dead_after_hours=dead_after_hours)))
 
 
-def add_hits(store: Store, config: Config, n: int = 1) -> None:
-    feed_id = store.feeds()[0].id or 0
-    items = []
-    for i in range(n):
-        url = f"https://news.example/story-{i}"
-        items.append(NewArticle(
-            canonical_url=url, url=url, guid=None, title=f"Story {i}", summary="", text="...",
-            author=None, published_at=utcnow(), published_source="feed", language="en",
-            fingerprint=None, extraction="ok", extraction_error=None,
-            sources=[(feed_id, f"k{i}", url)],
-            hits=[(TOPIC, 0.7, "v1", {"sentences": [{"text": "Iran met Azerbaijan."}]})]))
-    store.store_articles(items, route_targets(config))
-
-
 def rows(store: Store) -> list[Delivery]:
-    with store.session() as s:
-        return list(s.exec(select(Delivery).order_by(Delivery.id)).all())
+    return table(store, Delivery)
 
 
 def later(store: Store, minutes: float = 1) -> Any:

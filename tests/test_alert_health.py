@@ -27,7 +27,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from monitor import migrate
-from monitor.alert import check_health, deliver, route_health, route_targets
+from monitor.alert import check_health, deliver, route_health
 from monitor.cli import app
 from monitor.config import (
     AlertHealth,
@@ -42,12 +42,12 @@ from monitor.config import (
 from monitor.demo import world
 from monitor.localserve import SmtpReceiver, WebhookReceiver, free_port
 from monitor.pipeline import run_cycle
-from monitor.store import Delivery, HealthAlert, NewArticle, Store, _make_engine, target_key, utcnow
+from monitor.store import Delivery, HealthAlert, Store, _make_engine, target_key, utcnow
+from tests.support.alerting import add_hits, table
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWSMON = Path(sys.executable).parent / "newsmon"
 TOPICS = load_config(ROOT / "config").topics
-TOPIC = "caucasus-realignment"
 SECRET = "hunter2secret"
 runner = CliRunner()
 
@@ -180,31 +180,9 @@ def test_failing_webhook_is_announced_once_by_email_then_recovered(tmp_path: Pat
 # --- the rules, with simulated time -------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def hook_server() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as w:
-        yield w
-
-
 @pytest.fixture
-def hook(hook_server: WebhookReceiver) -> WebhookReceiver:
-    hook_server.fail_with = None
-    with hook_server._lock:
-        hook_server.requests.clear()
-    return hook_server
-
-
-@pytest.fixture(scope="module")
-def smtp_server() -> Iterator[SmtpReceiver]:
-    with SmtpReceiver() as s:
-        yield s
-
-
-@pytest.fixture
-def smtp(smtp_server: SmtpReceiver) -> SmtpReceiver:
-    smtp_server.messages.clear()
-    smtp_server.reply = None
-    return smtp_server
+def hook(webhook: WebhookReceiver) -> WebhookReceiver:
+    return webhook  # the receivers: tests/support/alerting.py
 
 
 @pytest.fixture
@@ -221,23 +199,8 @@ def config_for(*routes: Route, health: AlertHealth | None = None,
                   settings=Settings(alerts=AlertSettings(dead_after_hours=dead_after_hours)))
 
 
-def add_hits(store: Store, config: Config, n: int = 1, start: int = 0) -> None:
-    feed_id = store.feeds()[0].id or 0
-    items = []
-    for i in range(start, start + n):
-        url = f"https://news.example/story-{i}"
-        items.append(NewArticle(
-            canonical_url=url, url=url, guid=None, title=f"Story {i}", summary="", text="...",
-            author=None, published_at=utcnow(), published_source="feed", language="en",
-            fingerprint=None, extraction="ok", extraction_error=None,
-            sources=[(feed_id, f"k{i}", url)],
-            hits=[(TOPIC, 0.7, "v1", {"sentences": [{"text": "Iran met Azerbaijan."}]})]))
-    store.store_articles(items, route_targets(config))
-
-
 def health_rows(store: Store) -> list[HealthAlert]:
-    with store.session() as s:
-        return list(s.exec(select(HealthAlert).order_by(HealthAlert.id)).all())
+    return table(store, HealthAlert)
 
 
 def next_due(store: Store, now: datetime) -> datetime:
