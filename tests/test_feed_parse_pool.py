@@ -10,10 +10,7 @@ about speed: only about what is recorded and stored.
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
-import time
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +23,7 @@ from monitor.pipeline import INLINE_PARSE_MAX_BYTES, run_cycle
 from monitor.store import Article, Feed, Store
 from monitor.workers import FeedJob, PageJob, WorkerPool
 from tests.support.hostile import FAST, TOPICS, item, merge, rows, rss
+from tests.support.workers import kill_busy_worker_when
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -88,57 +86,13 @@ def test_a_feed_that_parses_too_long_is_cut_off_and_the_run_goes_on(tmp_path: Pa
         srv.stop()
 
 
-def _pool_workers() -> list[int]:
-    """The pool's workers: children of the forkserver this process started."""
-    out: list[int] = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            parent_cmd = Path(f"/proc/{ppid}/cmdline").read_bytes()
-            grand = int(Path(f"/proc/{ppid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if b"forkserver" in parent_cmd and grand == os.getpid():
-            out.append(int(pid))
-    return out
-
-
-def _cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def test_a_worker_killed_while_parsing_is_replaced_and_the_feed_recorded(tmp_path: Path
                                                                           ) -> None:
     config, store, srv = _world(tmp_path, 120.0, {"nested.xml": PATHOLOGICAL})
-    killed: list[int] = []
-
-    def killer() -> None:
-        deadline = time.monotonic() + 60
-        while not srv.hits("x/nested.xml") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        while not killed and time.monotonic() < deadline:
-            workers = _pool_workers()
-            before = {pid: _cpu(pid) for pid in workers}
-            time.sleep(0.5)
-            for pid in workers:  # the one worker burning CPU is parsing the feed
-                if _cpu(pid) - before[pid] > 0.05:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                        killed.append(pid)
-                    except ProcessLookupError:
-                        pass
-
     try:
         with WorkerPool.for_config(config) as pool:
-            t = threading.Thread(target=killer, daemon=True)
-            t.start()
+            # the one worker burning CPU is parsing the feed
+            t, killed = kill_busy_worker_when(lambda: bool(srv.hits("x/nested.xml")))
             s = run_cycle(store, config, pool=pool)
             t.join(timeout=5)
             assert killed, "no busy worker process found to kill"

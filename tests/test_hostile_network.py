@@ -12,8 +12,6 @@ stuck. ``tests/test_fetch.py`` covers the fetcher alone; these go through
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from monitor.pipeline import run_cycle
 from monitor.store import Article, Feed, Store
 from monitor.workers import WorkerPool
 from tests.support.hostile import FAST, TOPICS, item, merge, rows, rss
+from tests.support.workers import kill_busy_worker_when
 
 TIMEOUT_S = 1.5  # read limit above the 1 s drip, so the overall limit (2x + connect) is hit
 CONNECT_S = 3.0  # generous: a loaded CI machine can be slow to hand over a loopback socket
@@ -224,36 +223,6 @@ SLOW_PAGE = (b"<html><head><title>Slow</title></head><body><article>"
              + b"</article></body></html>")  # 1.6 MB: trafilatura needs seconds for it
 
 
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d.name))
-    out, todo = [], [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c)
-    return out
-
-
-def _pool_workers() -> list[int]:
-    """The extraction workers: processes forked by our forkserver."""
-    out = []
-    for child in _descendants(os.getpid()):
-        try:
-            cmd = Path(f"/proc/{child}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"forkserver" in cmd:
-            out += _descendants(child)
-    return out
-
-
 EMPTY_FEED = rss([])
 
 
@@ -298,41 +267,13 @@ def test_extraction_that_runs_too_long_is_cut_off_and_the_worker_replaced(tmp_pa
         srv.stop()
 
 
-def _busy(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 def test_worker_killed_mid_extraction_is_replaced_and_the_article_recorded(tmp_path: Path
                                                                            ) -> None:
     config, store, srv = _world(tmp_path, SLOW_PAGE, timeout_s=60)
-    killed: list[int] = []
-
-    def killer() -> None:
-        deadline = time.monotonic() + 60
-        while not srv.hits("x/victim") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        # The only page is being analysed once its worker burns CPU: kill it then.
-        while not killed and time.monotonic() < deadline:
-            workers = _pool_workers()
-            before = {pid: _busy(pid) for pid in workers}
-            time.sleep(0.5)
-            for pid in workers:
-                # Idle workers use ~0 CPU; on a loaded machine the busy one gets little.
-                if _busy(pid) - before[pid] > 0.05:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                        killed.append(pid)
-                    except ProcessLookupError:
-                        pass
-
     try:
         with WorkerPool.for_config(config) as pool:
-            t = threading.Thread(target=killer, daemon=True)
-            t.start()
+            # the only page is being analysed once its worker burns CPU: kill it then
+            t, killed = kill_busy_worker_when(lambda: bool(srv.hits("x/victim")))
             s = run_cycle(store, config, pool=pool)
             t.join(timeout=5)
             assert killed, "no busy worker process found to kill"

@@ -12,7 +12,6 @@ summaries), and - for the Prefect flow - no log, state or artifact of the flow r
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Iterator
 from pathlib import Path
