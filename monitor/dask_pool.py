@@ -2,9 +2,14 @@
 
 A drop-in for :class:`monitor.workers.WorkerPool` in :func:`monitor.pipeline.run_cycle`:
 the cycle's fetch loop, database and leases stay in the flow run's process; only the pure,
-CPU-bound part (HTML in, text and topic scores out) is shipped to the cluster's workers,
-as one Dask task per page. Each Dask worker process builds the classifier once per set
-of topics and keeps it.
+CPU-bound part is shipped to the cluster's workers: one Dask task per page (HTML in, text
+and topic scores out), per large feed (bytes in, entries out: a pathological feed costs
+a cluster worker, not the flow's fetch loop) and per article classified by its feed
+summary (so the flow's process never loads spaCy). Each Dask worker process builds the
+classifier once per set of topics and keeps it.
+
+A Dask task cannot be killed: a page or feed that runs past its time limit becomes a
+recorded error and the flow goes on; the task finishes (or not) on its worker.
 
 Why not a Prefect task per batch on ``prefect_dask.DaskTaskRunner``: the process step's
 inputs (a database engine, the open fetch loop, the page stream) cannot be pickled to
@@ -23,14 +28,25 @@ from concurrent.futures import Future
 from typing import Any
 
 from monitor.config import Config
-from monitor.workers import Analysis, PageJob, analyse, analyse_in_order
+from monitor.workers import (
+    Analysis,
+    FeedJob,
+    FeedParse,
+    PageJob,
+    SummaryJob,
+    SummaryVerdict,
+    analyse,
+    analyse_in_order,
+    classify_summary,
+    parse_feed_job,
+)
 
 _classifiers: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
-def analyse_remote(job: PageJob, topics_json: str) -> Analysis:
-    """Runs on a Dask worker: the classifier for these topics, built once per process."""
+def _classifier(topics_json: str) -> Any:
+    """On a Dask worker: the classifier for these topics, built once per process."""
     from monitor.classify import Classifier
     from monitor.config import TopicConfig
 
@@ -40,7 +56,17 @@ def analyse_remote(job: PageJob, topics_json: str) -> Analysis:
             clf = Classifier([TopicConfig.model_validate(t) for t in json.loads(topics_json)])
             _classifiers.clear()
             _classifiers[topics_json] = clf
-    return analyse(job, clf)
+    return clf
+
+
+def analyse_remote(job: PageJob, topics_json: str) -> Analysis:
+    """Runs on a Dask worker: extract and classify one page."""
+    return analyse(job, _classifier(topics_json))
+
+
+def summary_remote(job: SummaryJob, topics_json: str) -> SummaryVerdict:
+    """Runs on a Dask worker: classify an article by its feed title and summary."""
+    return classify_summary(job, _classifier(topics_json))
 
 
 class DaskPool:
@@ -51,6 +77,7 @@ class DaskPool:
 
         self.client = Client(address, set_as_default=False, timeout=30)
         self.timeout_s = config.settings.extract.timeout_s
+        self.parse_timeout_s = config.settings.fetch.parse_timeout_s
         self._topics = json.dumps([t.model_dump(mode="json") for t in config.topics],
                                   sort_keys=True)
         self.workers = max(1, sum(self.client.nthreads().values()))
@@ -65,19 +92,38 @@ class DaskPool:
             self._closed = True
             self.client.close()
 
-    def submit(self, job: PageJob) -> Future[Analysis]:
-        out: Future[Analysis] = Future()
-        fut = self.client.submit(analyse_remote, job, self._topics, pure=False,
-                                 key=f"newsmon-analyse-{uuid.uuid4().hex}")
+    def _submit(self, fn: Any, *args: Any) -> Future[Any]:
+        out: Future[Any] = Future()
+        fut = self.client.submit(fn, *args, pure=False,
+                                 key=f"newsmon-{fn.__name__}-{uuid.uuid4().hex}")
 
         def done(f: Any) -> None:
             try:
                 out.set_result(f.result())
-            except BaseException as exc:  # noqa: BLE001 - the outcome becomes an Analysis
+            except BaseException as exc:  # noqa: BLE001 - the caller turns it into an error
                 out.set_exception(exc)
 
         fut.add_done_callback(done)
         return out
+
+    def submit(self, job: PageJob) -> Future[Analysis]:
+        return self._submit(analyse_remote, job, self._topics)
+
+    def submit_feed(self, job: FeedJob) -> Future[FeedParse]:
+        return self._submit(parse_feed_job, job)
+
+    def feed_outcome(self, key: Any, fut: Future[FeedParse]) -> FeedParse:
+        try:
+            return fut.result(timeout=self.parse_timeout_s)
+        except TimeoutError:
+            return FeedParse(key, None, f"feed parsing timed out after "
+                             f"{self.parse_timeout_s:.0f}s (on Dask; the task is abandoned)")
+        except Exception as exc:  # noqa: BLE001 - a feed must never stop the run
+            return FeedParse(key, None, f"feed parsing on Dask failed: "
+                             f"{type(exc).__name__}: {exc}"[:500], True)
+
+    def submit_summary(self, job: SummaryJob) -> Future[SummaryVerdict]:
+        return self._submit(summary_remote, job, self._topics)
 
     def outcome(self, key: str, fut: Future[Analysis]) -> Analysis:
         try:

@@ -578,9 +578,10 @@ def _summary_verdicts(candidates: Sequence[Candidate], pool: Any,
             futures = [(j, submit(j)) for j in jobs]
         except RuntimeError:  # the pool was closed meanwhile
             pass
+        wait_s = 4 * (getattr(pool, "timeout_s", None) or 30)  # a Dask task cannot be killed
         for j, fut in futures:
             try:
-                out[j.key] = fut.result()
+                out[j.key] = fut.result(timeout=wait_s)
             except Exception as exc:  # noqa: BLE001 - classified here instead
                 log.warning("summary classification in the pool failed (%s: %s); "
                             "classifying here", type(exc).__name__, exc)

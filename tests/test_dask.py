@@ -11,6 +11,7 @@ from monitor.config import load_config
 from monitor.pipeline import run_cycle
 from monitor.store import Store
 from monitor.workers import PageJob
+from tests.support.hostile import item, rss
 from tests.support.manyfeeds import many_feeds
 
 distributed = pytest.importorskip("distributed")
@@ -43,6 +44,46 @@ def test_dask_pool_analyses_pages_on_the_cluster(cluster: str, tmp_path: Path) -
             assert list(logs.values()) == [1]
         finally:
             pool.close()
+
+
+def test_dask_pool_parses_large_feeds_and_classifies_summaries_on_the_cluster(
+        cluster: str, tmp_path: Path) -> None:
+    """What the flow's own process must not do on a cluster: parse a large feed (an
+    unbounded cost on its fetch loop) or load spaCy to classify a feed summary."""
+    from datetime import UTC, datetime
+
+    from monitor.dask_pool import DaskPool
+    from monitor.pipeline import INLINE_PARSE_MAX_BYTES
+    from monitor.workers import FeedJob, SummaryJob
+
+    with many_feeds(tmp_path, feeds=1) as w:
+        config = load_config(w.config_dir)
+    pool = DaskPool(cluster, config)
+    try:
+        entries = [item(f"http://x.test/p/{i}", title=f"story {i}", guid=f"g{i}",
+                        description="Lorem ipsum dolor sit amet. " * 40) for i in range(60)]
+        body = rss(entries).encode()
+        assert len(body) > INLINE_PARSE_MAX_BYTES
+
+        def job(key: str, data: bytes) -> FeedJob:
+            return FeedJob(key, data, f"http://x.test/{key}.xml", {}, 500,
+                           datetime.now(UTC))
+
+        good = pool.feed_outcome("big", pool.submit_feed(job("big", body)))
+        assert good.error is None and good.parsed is not None
+        assert [e.link for e in good.parsed.entries][:2] == ["http://x.test/p/0",
+                                                            "http://x.test/p/1"]
+        assert len(good.parsed.entries) == 60
+        bad = pool.feed_outcome("junk", pool.submit_feed(job("junk", b"\x00not a feed" * 2000)))
+        assert bad.parsed is None and bad.error
+        verdict = pool.submit_summary(SummaryJob(
+            "k", "Iran and Azerbaijan sign a North-South Transport Corridor deal",
+            "Presidents of Iran and Azerbaijan met in Baku and signed agreements on the "
+            "North-South Transport Corridor and security cooperation.")).result(timeout=120)
+        hit = next(r for r in verdict.results if r.topic == "caucasus-realignment")
+        assert verdict.key == "k" and verdict.language == "en" and hit.score > 0
+    finally:
+        pool.close()
 
 
 def test_a_cycle_with_its_analysis_on_dask(cluster: str, tmp_path: Path) -> None:
