@@ -206,6 +206,10 @@ class _Index:
         self.orth_prefix: dict[str, list[int]] = defaultdict(list)
         self.prefix_lens: list[int] = []
         self.orth_prefix_lens: list[int] = []
+        # the first characters (as many as the shortest prefix term has) of every prefix
+        # term: a form that starts otherwise matches none of them (most tokens)
+        self._heads: frozenset[str] = frozenset()
+        self._orth_heads: frozenset[str] = frozenset()
         self._cache: dict[int, tuple[str, frozenset[int]]] = {}
 
     def _spec(self, kind: str, forms: Iterable[str]) -> int:
@@ -259,6 +263,10 @@ class _Index:
             self.starts[specs[0]].append(pid)
         self.prefix_lens = sorted({len(k) for k in self.prefix})
         self.orth_prefix_lens = sorted({len(k) for k in self.orth_prefix})
+        if self.prefix_lens:
+            self._heads = frozenset(k[:self.prefix_lens[0]] for k in self.prefix)
+        if self.orth_prefix_lens:
+            self._orth_heads = frozenset(k[:self.orth_prefix_lens[0]] for k in self.orth_prefix)
         self._cache.clear()
 
     def token(self, h: int, strings: Any) -> tuple[str, frozenset[int]]:
@@ -269,17 +277,21 @@ class _Index:
         raw = strings[h]
         norm = normalize(raw)
         found: set[int] = set()
+        lens, heads = self.prefix_lens, self._heads
         for f in _forms(raw, norm):
             found.update(self.exact.get(f, ()))
-            for n in self.prefix_lens:
-                if n > len(f):
-                    break
-                found.update(self.prefix.get(f[:n], ()))
+            if lens and f[:lens[0]] in heads:
+                for n in lens:
+                    if n > len(f):
+                        break
+                    found.update(self.prefix.get(f[:n], ()))
         found.update(self.orth.get(raw, ()))
-        for n in self.orth_prefix_lens:
-            if n > len(raw):
-                break
-            found.update(self.orth_prefix.get(raw[:n], ()))
+        lens = self.orth_prefix_lens
+        if lens and raw[:lens[0]] in self._orth_heads:
+            for n in lens:
+                if n > len(raw):
+                    break
+                found.update(self.orth_prefix.get(raw[:n], ()))
         if len(self._cache) > _CACHE_LIMIT:
             self._cache.clear()
         out = (norm, frozenset(found))
@@ -680,8 +692,11 @@ class Classifier:
 
         sats: dict[str, float] = {}
         weighted_by: dict[str, float] = {}
+        by_group: dict[str, list[_Match]] = defaultdict(list)
+        for m in kept:
+            by_group[m.group].append(m)
         for gname, group in topic.groups.items():
-            weighted = sum(getattr(w, m.field) * m.weight for m in kept if m.group == gname)
+            weighted = sum(getattr(w, m.field) * m.weight for m in by_group.get(gname, ()))
             weighted_by[gname] = weighted
             sats[gname] = 1.0 - math.exp(-weighted / (group.saturation or topic.saturation))
         if topic.scoring == "rule" and topic.rule is not None:
@@ -692,7 +707,7 @@ class Classifier:
             score = sum(shares[g] * sats[g] for g in topic.groups)
         groups: dict[str, dict[str, Any]] = {}
         for gname in topic.groups:
-            gm = [m for m in kept if m.group == gname]
+            gm = by_group.get(gname)
             if gm:
                 groups[gname] = {
                     "count": len(gm),
