@@ -210,7 +210,9 @@ class _Index:
         # term: a form that starts otherwise matches none of them (most tokens)
         self._heads: frozenset[str] = frozenset()
         self._orth_heads: frozenset[str] = frozenset()
-        self._cache: dict[int, tuple[str, frozenset[int]]] = {}
+        # tuples of str and ints: the garbage collector stops tracking them, so the cache
+        # (hundreds of thousands of entries) does not make every full collection longer
+        self._cache: dict[int, tuple[str, tuple[int, ...]]] = {}
 
     def _spec(self, kind: str, forms: Iterable[str]) -> int:
         forms = sorted(set(forms))
@@ -269,7 +271,7 @@ class _Index:
             self._orth_heads = frozenset(k[:self.orth_prefix_lens[0]] for k in self.orth_prefix)
         self._cache.clear()
 
-    def token(self, h: int, strings: Any) -> tuple[str, frozenset[int]]:
+    def token(self, h: int, strings: Any) -> tuple[str, tuple[int, ...]]:
         """(normalised text, the word specs it satisfies) for one token text."""
         hit = self._cache.get(h)
         if hit is not None:
@@ -294,7 +296,7 @@ class _Index:
                 found.update(self.orth_prefix.get(raw[:n], ()))
         if len(self._cache) > _CACHE_LIMIT:
             self._cache.clear()
-        out = (norm, frozenset(found))
+        out = (norm, tuple(sorted(found)))
         self._cache[h] = out
         return out
 
@@ -517,7 +519,7 @@ class Tokens:
     def __len__(self) -> int:
         return len(self._inv)
 
-    def specs(self, i: int) -> frozenset[int]:
+    def specs(self, i: int) -> tuple[int, ...]:
         """The word specs token ``i`` satisfies."""
         return self._info[self._inv[i]][1]
 
