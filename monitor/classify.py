@@ -31,6 +31,8 @@ from __future__ import annotations
 import logging
 import math
 import re
+import re._constants as _sre
+import re._parser as _sre_parser
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import spacy
+import spacy.tokenizer
 from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, ORTH
 from spacy.pipeline import Sentencizer
 from spacy.vocab import Vocab
@@ -111,6 +114,9 @@ def normalize(text: str) -> str:
     """The form terms and tokens are compared in: case folded, diacritics that vary
     between writers dropped (Turkish dotted İ, Arabic tashkil, Hebrew niqqud, ZWNJ),
     Arabic/Persian letter variants unified, typographic apostrophes made plain."""
+    if text.isascii():  # NFC and casefold are lower() there, and of _MAP only ` applies
+        s = text.lower()
+        return s.replace("`", "'") if "`" in s else s
     s = unicodedata.normalize("NFC", text).casefold().translate(_MAP)
     s = s.translate(_DROP) if any(ord(c) > 0x2FF for c in s) else s
     return s
@@ -200,7 +206,13 @@ class _Index:
         self.orth_prefix: dict[str, list[int]] = defaultdict(list)
         self.prefix_lens: list[int] = []
         self.orth_prefix_lens: list[int] = []
-        self._cache: dict[int, tuple[str, frozenset[int]]] = {}
+        # the first characters (as many as the shortest prefix term has) of every prefix
+        # term: a form that starts otherwise matches none of them (most tokens)
+        self._heads: frozenset[str] = frozenset()
+        self._orth_heads: frozenset[str] = frozenset()
+        # tuples of str and ints: the garbage collector stops tracking them, so the cache
+        # (hundreds of thousands of entries) does not make every full collection longer
+        self._cache: dict[int, tuple[str, tuple[int, ...]]] = {}
 
     def _spec(self, kind: str, forms: Iterable[str]) -> int:
         forms = sorted(set(forms))
@@ -253,9 +265,13 @@ class _Index:
             self.starts[specs[0]].append(pid)
         self.prefix_lens = sorted({len(k) for k in self.prefix})
         self.orth_prefix_lens = sorted({len(k) for k in self.orth_prefix})
+        if self.prefix_lens:
+            self._heads = frozenset(k[:self.prefix_lens[0]] for k in self.prefix)
+        if self.orth_prefix_lens:
+            self._orth_heads = frozenset(k[:self.orth_prefix_lens[0]] for k in self.orth_prefix)
         self._cache.clear()
 
-    def token(self, h: int, strings: Any) -> tuple[str, frozenset[int]]:
+    def token(self, h: int, strings: Any) -> tuple[str, tuple[int, ...]]:
         """(normalised text, the word specs it satisfies) for one token text."""
         hit = self._cache.get(h)
         if hit is not None:
@@ -263,20 +279,24 @@ class _Index:
         raw = strings[h]
         norm = normalize(raw)
         found: set[int] = set()
+        lens, heads = self.prefix_lens, self._heads
         for f in _forms(raw, norm):
             found.update(self.exact.get(f, ()))
-            for n in self.prefix_lens:
-                if n > len(f):
-                    break
-                found.update(self.prefix.get(f[:n], ()))
+            if lens and f[:lens[0]] in heads:
+                for n in lens:
+                    if n > len(f):
+                        break
+                    found.update(self.prefix.get(f[:n], ()))
         found.update(self.orth.get(raw, ()))
-        for n in self.orth_prefix_lens:
-            if n > len(raw):
-                break
-            found.update(self.orth_prefix.get(raw[:n], ()))
+        lens = self.orth_prefix_lens
+        if lens and raw[:lens[0]] in self._orth_heads:
+            for n in lens:
+                if n > len(raw):
+                    break
+                found.update(self.orth_prefix.get(raw[:n], ()))
         if len(self._cache) > _CACHE_LIMIT:
             self._cache.clear()
-        out = (norm, frozenset(found))
+        out = (norm, tuple(sorted(found)))
         self._cache[h] = out
         return out
 
@@ -303,7 +323,111 @@ def pipeline(lang: str = "en") -> spacy.language.Language:
     # by default: a news stream in several languages fills that within minutes and every
     # later word is split again, affix regex by affix regex (the bulk of tokenising).
     nlp.tokenizer.max_cache_size = TOKENIZER_CACHE
+    _lean(nlp)
     return nlp
+
+
+# --- a leaner tokenizer, with exactly the same tokens -------------------------------------
+#
+# Most of the cost of tokenising text never seen before is per new chunk (a word with
+# its punctuation): four affix regexes (prefix, suffix, infix, URL; the suffix and infix
+# ones are alternations of hundreds of patterns, 5-7 us each) and a new lexeme whose ~20
+# lexical attributes (shape, norm, like_num...) are computed by Python functions (~17 us).
+# classify reads only ORTH, IDX, LENGTH, IS_PUNCT and IS_SPACE, so the pipelines built
+# here compute only the two lexical attributes it reads, with spaCy's own functions; and
+# a regex that provably cannot match inside a string made only of letters (or letters
+# and digits) is not run on such a string: its answer is known ("no match").
+
+
+def _lean(nlp: spacy.language.Language) -> None:
+    getters = nlp.vocab.lex_attr_getters
+    nlp.vocab.lex_attr_getters = {a: getters[a] for a in (IS_PUNCT, IS_SPACE) if a in getters}
+    tok = nlp.tokenizer
+    if not isinstance(tok, spacy.tokenizer.Tokenizer):
+        return  # zh, ja, ko, th, vi...: their own tokenizers
+    for name, empty in (("prefix_search", None), ("suffix_search", None),
+                        ("infix_finditer", ()), ("url_match", None), ("token_match", None)):
+        fn = getattr(tok, name)
+        pattern = getattr(fn, "__self__", None)
+        if fn is None or not isinstance(pattern, re.Pattern):
+            continue
+        for test in (str.isalnum, str.isalpha):  # the wider class first
+            if _cannot_match(pattern, test):
+                setattr(tok, name, _skipping(fn, test, empty))
+                break
+
+
+def _skipping(fn: Any, test: Any, empty: Any) -> Any:
+    def call(s: str) -> Any:
+        return empty if test(s) else fn(s)
+    call.pattern = fn.__self__.pattern  # type: ignore[attr-defined] - as a regex has
+    return call
+
+
+def _cannot_match(pattern: re.Pattern[str], test: Any) -> bool:
+    """True when ``pattern`` provably matches nowhere in a string whose every character
+    passes ``test`` (str.isalpha or str.isalnum): every alternative has a part it cannot
+    do without (a character, a class, a repeat of at least one, a positive lookaround)
+    that no such character satisfies. Anything not understood counts as "may match"."""
+    if pattern.flags & (re.IGNORECASE | re.VERBOSE):
+        return False
+    try:
+        tree = _sre_parser.parse(pattern.pattern, pattern.flags)
+    except Exception:  # noqa: BLE001 - a pattern this Python cannot re-parse: keep it
+        return False
+    return _blocked(list(tree), test)
+
+
+def _blocked(seq: Iterable[Any], test: Any) -> bool:
+    c = _sre
+    for op, av in seq:
+        if op is c.LITERAL:
+            if not test(chr(av)):
+                return True
+        elif op is c.IN:
+            if not _class_hits(av, test):
+                return True
+        elif op is c.BRANCH:
+            if all(_blocked(b, test) for b in av[1]):
+                return True
+        elif op is c.SUBPATTERN:
+            if not av[1] & re.IGNORECASE and _blocked(av[3], test):
+                return True
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            if av[0] >= 1 and _blocked(av[2], test):
+                return True
+        elif op is c.ATOMIC_GROUP:
+            if _blocked(av, test):
+                return True
+        elif op is c.ASSERT:  # a positive lookahead/lookbehind must see such characters
+            if _blocked(av[1], test):
+                return True
+        # ANY, NOT_LITERAL, ASSERT_NOT, AT, GROUPREF...: no requirement that helps
+    return False
+
+
+def _class_hits(items: Iterable[Any], test: Any) -> bool:
+    """Can a character class ([...]) match some character passing ``test``?"""
+    c = _sre
+    for op, av in items:
+        if op is c.LITERAL:
+            if test(chr(av)):
+                return True
+        elif op is c.RANGE:
+            if _range_hits(av[0], av[1], test):
+                return True
+        elif op is c.CATEGORY:
+            if av is c.CATEGORY_SPACE or (av is c.CATEGORY_DIGIT and test is str.isalpha):
+                continue  # whitespace is neither; decimal digits are not letters
+            return True
+        else:  # NEGATE and anything else
+            return True
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _range_hits(lo: int, hi: int, test: Any) -> bool:
+    return any(test(chr(x)) for x in range(lo, hi + 1))
 
 
 _PIECE_END = re.compile(r"[^\S\n]*\n\s*")
@@ -345,12 +469,15 @@ _HYPHEN_HASHES = np.array(sorted(spacy.strings.hash_string(h)  # type: ignore[at
                                  for h in ("-", "‐", "‑")), dtype=np.uint64)
 
 
-def sentence_starts(orths: np.ndarray, punct: np.ndarray) -> list[int]:
+def sentence_starts(orths: np.ndarray, punct: np.ndarray, end: np.ndarray | None = None
+                    ) -> list[int]:
     """Token indices where sentences start: spaCy's sentencizer rule (after sentence-final
-    punctuation, the next token that is not punctuation starts a sentence), on arrays."""
+    punctuation, the next token that is not punctuation starts a sentence), on arrays.
+    ``end``: which tokens are sentence-final punctuation, when the caller knows."""
     if not len(orths):
         return []
-    end = np.isin(orths, _SENT_END)
+    if end is None:
+        end = np.isin(orths, _SENT_END)
     cand = np.nonzero(~punct.astype(bool) & ~end)[0]
     cum = np.cumsum(end)
     prev = np.concatenate(([0], cum[cand][:-1])) if len(cand) else cand
@@ -373,15 +500,17 @@ class Tokens:
             orths = arr[:, 0]
             uniq, inv = np.unique(orths, return_inverse=True)
             strings = vocab.strings
-            self._info = [index.token(h, strings) for h in uniq.tolist()]
-            has = np.fromiter((bool(sp) for _, sp in self._info), bool, len(self._info))
+            get, token = index._cache.get, index.token
+            self._info = [get(h) or token(h, strings) for h in uniq.tolist()]
+            has = np.array([bool(sp) for _, sp in self._info], dtype=bool)
             self._inv = inv.tolist()
             self.candidates: list[int] = np.nonzero(has[inv])[0].tolist()
-            self.hyphen = np.isin(orths, _HYPHEN_HASHES).tolist()
+            # per distinct token (a few hundred), not per token
+            self.hyphen = np.isin(uniq, _HYPHEN_HASHES)[inv].tolist()
             self.idx: list[int] = arr[:, 1].tolist()
             self.ends: list[int] = (arr[:, 1] + arr[:, 2]).tolist()
             self.punct: list[int] = (arr[:, 3] | arr[:, 4]).tolist()
-            self.sent_starts = sentence_starts(orths, arr[:, 3])
+            self.sent_starts = sentence_starts(orths, arr[:, 3], np.isin(uniq, _SENT_END)[inv])
         else:
             self._info, self._inv, self.candidates, self.hyphen = [], [], [], []
             self.idx, self.ends, self.punct, self.sent_starts = [], [], [], []
@@ -390,7 +519,7 @@ class Tokens:
     def __len__(self) -> int:
         return len(self._inv)
 
-    def specs(self, i: int) -> frozenset[int]:
+    def specs(self, i: int) -> tuple[int, ...]:
         """The word specs token ``i`` satisfies."""
         return self._info[self._inv[i]][1]
 
@@ -565,8 +694,11 @@ class Classifier:
 
         sats: dict[str, float] = {}
         weighted_by: dict[str, float] = {}
+        by_group: dict[str, list[_Match]] = defaultdict(list)
+        for m in kept:
+            by_group[m.group].append(m)
         for gname, group in topic.groups.items():
-            weighted = sum(getattr(w, m.field) * m.weight for m in kept if m.group == gname)
+            weighted = sum(getattr(w, m.field) * m.weight for m in by_group.get(gname, ()))
             weighted_by[gname] = weighted
             sats[gname] = 1.0 - math.exp(-weighted / (group.saturation or topic.saturation))
         if topic.scoring == "rule" and topic.rule is not None:
@@ -577,7 +709,7 @@ class Classifier:
             score = sum(shares[g] * sats[g] for g in topic.groups)
         groups: dict[str, dict[str, Any]] = {}
         for gname in topic.groups:
-            gm = [m for m in kept if m.group == gname]
+            gm = by_group.get(gname)
             if gm:
                 groups[gname] = {
                     "count": len(gm),
