@@ -31,8 +31,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import re._constants as _sre
-import re._parser as _sre_parser
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,6 +41,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import spacy
 import spacy.tokenizer
+
+try:  # the regex parser behind `re` (private, in Python 3.11-3.13): see _cannot_match
+    import re._constants as _sre
+    import re._parser as _sre_parser
+except ImportError:  # a Python that moved them: every regex runs, as in stock spaCy
+    _sre = _sre_parser = None  # type: ignore[assignment]
 from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, ORTH
 from spacy.pipeline import Sentencizer
 from spacy.vocab import Vocab
@@ -369,7 +373,7 @@ def _cannot_match(pattern: re.Pattern[str], test: Any) -> bool:
     passes ``test`` (str.isalpha or str.isalnum): every alternative has a part it cannot
     do without (a character, a class, a repeat of at least one, a positive lookaround)
     that no such character satisfies. Anything not understood counts as "may match"."""
-    if pattern.flags & (re.IGNORECASE | re.VERBOSE):
+    if _sre_parser is None or pattern.flags & (re.IGNORECASE | re.VERBOSE):
         return False
     try:
         tree = _sre_parser.parse(pattern.pattern, pattern.flags)
