@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,16 @@ def smaps(pid: int) -> dict[str, int]:
     except OSError:
         pass
     return out
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def children(pid: int) -> list[int]:
@@ -98,6 +109,8 @@ def run_workers(args: argparse.Namespace) -> int:
     pool = WorkerPool(config.topics, workers=args.workers, max_tasks=args.max_tasks)
     rows: list[tuple[int, str | None, dict[int, dict[str, int]], dict[str, int]]] = []
     seen_langs: dict[str, int] = {}
+    cpu: dict[int, float] = {}  # last CPU seen per worker (a recycled one keeps its last)
+    t0 = time.perf_counter()
     try:
         for i, html in enumerate(docs):
             a = pool.outcome(str(i), pool.submit(PageJob(str(i), html,
@@ -106,8 +119,10 @@ def run_workers(args: argparse.Namespace) -> int:
             if lang and lang not in seen_langs:
                 seen_langs[lang] = i
             fs, ws = pool_processes()
+            cpu.update((w, cpu_s(w)) for w in ws)
             rows.append((i + 1, lang, {w: smaps(w) for w in ws},
                          smaps(fs) if fs else {"rss": 0, "pss": 0, "uss": 0}))
+        wall = time.perf_counter() - t0
     finally:
         pool.close()
     first = rows[0]
@@ -139,6 +154,9 @@ def run_workers(args: argparse.Namespace) -> int:
           f"PSS {', '.join(mb(m['pss']) for m in last[2].values())}; "
           f"median worker PSS over the run "
           f"{mb(statistics.median(m['pss'] for r in rows for m in r[2].values()))} MB")
+    print(f"worker processes: {len(cpu)}; their CPU {sum(cpu.values()):.1f}s "
+          f"({1000 * sum(cpu.values()) / len(rows):.1f} ms per page, up to the last page "
+          f"each was seen at); wall {wall:.1f}s")
     total = [sum(m["pss"] for m in r[2].values()) + r[3]["pss"] for r in rows]
     print(f"RESULT pool_pss_peak_mb={mb(max(total))} pool_pss_last_mb={mb(total[-1])} "
           f"worker_uss_last_mb={mb(sum(m['uss'] for m in last[2].values()))}")
