@@ -145,8 +145,9 @@ def run_workers(args: argparse.Namespace) -> int:
         print(f"  +{d / 1024:5.1f}  page {n:4d}  {lang}  "
               f"{'first' if lang and seen_langs.get(lang) == n - 1 else ''}")
     langs = [r[1] for r in rows]
+    by_count = sorted(seen_langs, key=langs.count, reverse=True)
     print(f"\nlanguages met: {len(seen_langs)} "
-          f"({', '.join(f'{k} {langs.count(k)}' for k in sorted(seen_langs, key=langs.count, reverse=True))})")
+          f"({', '.join(f'{k} {langs.count(k)}' for k in by_count)})")
     last = rows[-1]
     print(f"\nfirst page: worker USS {', '.join(mb(m['uss']) for m in first[2].values())} MB, "
           f"forkserver PSS {mb(first[3]['pss'])}; last: worker USS "
