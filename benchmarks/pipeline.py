@@ -222,6 +222,53 @@ class Sampler:
             self._t.join()
 
 
+class MainTrace:
+    """What the flow's process holds after a run that it did not before: tracemalloc's
+    difference by line and live objects by type (``gc.get_objects``)."""
+
+    def start(self) -> MainTrace:
+        import gc
+        import tracemalloc
+
+        gc.collect()
+        self.types0 = self._types()
+        tracemalloc.start(12)
+        self.snap0 = tracemalloc.take_snapshot()
+        return self
+
+    @staticmethod
+    def _types() -> dict[str, int]:
+        import gc
+        from collections import Counter
+
+        return dict(Counter(type(o).__qualname__ for o in gc.get_objects()))
+
+    def report(self, top: int = 25) -> str:
+        import gc
+        import tracemalloc
+
+        gc.collect()
+        snap = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        types = self._types()
+        flt = [tracemalloc.Filter(False, tracemalloc.__file__)]
+        diff = snap.filter_traces(flt).compare_to(self.snap0.filter_traces(flt), "lineno")
+        grown = sorted(((n - self.types0.get(t, 0), t) for t, n in types.items()),
+                       reverse=True)[:top]
+        out = [f"traced now {sum(s.size for s in snap.statistics('filename')) / 2**20:.1f} MB",
+               "", "live objects by type, growth over the run:"]
+        out += [f"  {d:+8d}  {t}" for d, t in grown]
+        out += ["", "tracemalloc, growth by line:"]
+        out += [f"  {s.size_diff / 1024:+9.0f} kB {s.count_diff:+7d}  {s.traceback}"
+                for s in diff[:top]]
+        tb = snap.filter_traces(flt).compare_to(self.snap0.filter_traces(flt), "traceback")
+        out += ["", "the largest growths, with their tracebacks:"]
+        for s in tb[:8]:
+            out += [f"  {s.size_diff / 1024:+9.0f} kB {s.count_diff:+7d}"]
+            out += [f"      {line}" for line in s.traceback.format()[-16:]]
+        return "\n".join(out) + "\n"
+
+
 # --- the steps, timed ------------------------------------------------------------------
 
 
@@ -503,6 +550,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile-idle", metavar="FILE",
                     help="profile the re-poll's flow run with pyinstrument (pip install "
                     "pyinstrument) and write the text report to FILE")
+    ap.add_argument("--trace-main", metavar="FILE",
+                    help="what the flow's process holds after the end-to-end run that it "
+                    "did not after the warm-up: tracemalloc (slows that process) and live "
+                    "objects by type, written to FILE")
     args = ap.parse_args(argv)
     target = args.articles or (360 if args.quick else 10_000)
     limit_pages = min(target, 240 if args.quick else 2000)
@@ -632,9 +683,14 @@ def main(argv: list[str] | None = None) -> int:
             cpu0 = sampler.cpu_by_role()
             threads0 = thread_cpu()
             sampler.reset_peak()
+            main_rss0 = pss_kb(os.getpid()), (_proc(os.getpid()) or (0, 0, 0, ""))[2]
+            tracer = MainTrace().start() if args.trace_main else None
             t0 = time.perf_counter()
             summary = cycle(config_dir=str(cfg_e2e))
             e2e_s = time.perf_counter() - t0
+            if tracer is not None:
+                Path(args.trace_main).write_text(tracer.report())
+                say(f"[memory] flow process growth over the run written to {args.trace_main}")
             sampler.sample()
             cpu1 = sampler.cpu_by_role()
             threads1 = thread_cpu()
@@ -673,6 +729,10 @@ def main(argv: list[str] | None = None) -> int:
                 for k, v in steps.items()))
             e2e_pss = sampler.peak_pss_kb / 1024
             e2e_pss_roles = dict(sampler.peak_pss_by_role)
+            main_rss1 = pss_kb(os.getpid()), (_proc(os.getpid()) or (0, 0, 0, ""))[2]
+            say(f"[e2e] flow process PSS/RSS {main_rss0[0] / 1024:.0f}/{main_rss0[1] / 1024:.0f}"
+                f" MB before the run, {main_rss1[0] / 1024:.0f}/{main_rss1[1] / 1024:.0f} MB "
+                f"after")
             say(f"[e2e] peak RSS {e2e_peak:.0f} MB (" + ", ".join(
                 f"{r} {kb / 1024:.0f}" for r, kb in sorted(e2e_peak_roles.items())) +
                 f"); peak PSS (shared pages counted once) {e2e_pss:.0f} MB")

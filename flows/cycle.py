@@ -8,6 +8,7 @@ feed or page is recorded on its row and retried by the next cycle, with backoff.
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,26 @@ _TASKS = {step: task(step, name=step.__name__.replace("_", "-"), cache_policy=NO
           for step in _STEPS}
 
 
+_store: Store | None = None
+
+
+def shared_store(url: str) -> Store:
+    """One Store (one engine) per database for the life of the process, as the worker pool.
+
+    A long-lived serve runs a flow every few minutes: a new engine each time is left
+    behind in SQLAlchemy's per-mapper statement caches, which are keyed by the engine's
+    dialect (up to 100 engines with their compiled statements kept alive). A change of
+    database replaces it."""
+    global _store
+    if _store is None or _store.url != url:
+        if _store is not None:
+            _store.close()
+        else:
+            atexit.register(lambda: _store.close() if _store is not None else None)
+        _store = Store(url)
+    return _store
+
+
 def as_task(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     # quote(): Prefect would otherwise walk every argument (the config with its topics,
     # a batch of feeds or candidates) looking for futures: tens of ms per task.
@@ -52,7 +73,7 @@ def cycle(config_dir: str | None = None, feeds: list[str] | None = None,
     config = load_config(config_dir)
     if workers is not None:
         config.settings.extract.workers = workers
-    store = Store(config.database_url)
+    store = shared_store(config.database_url)
     # One pool for the life of the process: a long-lived serve does not start workers
     # (and load spaCy and trafilatura in them) again for every scheduled run.
     pool: Any
@@ -65,7 +86,6 @@ def cycle(config_dir: str | None = None, feeds: list[str] | None = None,
         summary = pipeline.run_cycle(store, config, only_urls=feeds, force=force, pool=pool,
                                      run=as_task)
     finally:
-        store.close()
         if dask_address:
             pool.close()
     create_markdown_artifact(key="newsmon-cycle", markdown=summary_markdown(summary.as_dict()),
@@ -77,7 +97,7 @@ def cycle(config_dir: str | None = None, feeds: list[str] | None = None,
 def digest(config_dir: str | None = None) -> dict[str, Any]:
     """Send the pending digest alerts, one message per route and target."""
     config = load_config(config_dir)
-    store = Store(config.database_url)
+    store = shared_store(config.database_url)
     summary = as_task(pipeline.send_alerts, store, config, mode="digest")
     return summary.as_dict()
 

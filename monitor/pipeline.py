@@ -47,6 +47,7 @@ from monitor.workers import (
     classify_summary,
     make_classifier,
     parse_feed_job,
+    release_memory,
 )
 
 if TYPE_CHECKING:
@@ -741,6 +742,7 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
                                     classifier=clf, stream=stream))
                 summary.add(run(commit_feeds, store, polls))
                 done += len(fb)
+                release_memory()  # the batch's pages and rows are gone: so is their memory
                 log.info("progress: %d/%d feeds polled, %d new articles, %d hits so far",
                          done, len(feeds), summary.articles_new, summary.hits_new)
             except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the cycle
@@ -790,6 +792,7 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
             finish(*polled.popleft())
         commit_quiet()
         stream.close()
+    release_memory()
     summary.add(run(send_alerts, store, config))
     summary.add(run(prune, store, config))
     store.save_run("cycle", started, summary.as_dict())

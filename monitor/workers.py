@@ -16,6 +16,8 @@ waits for them, and pages are plentiful.
 from __future__ import annotations
 
 import atexit
+import ctypes
+import ctypes.util
 import json
 import multiprocessing
 import os
@@ -139,6 +141,27 @@ def make_classifier(topics: Sequence[TopicConfig]) -> Classifier:
     from monitor.classify import Classifier
 
     return Classifier(list(topics))
+
+
+_malloc_trim: Any = None
+
+
+def release_memory() -> bool:
+    """Give the C allocator's free memory back to the system (glibc ``malloc_trim``).
+
+    A process with many threads (the cycle's: fetch loop, Prefect, the pool's) keeps
+    the high-water mark of every glibc arena: freed page bodies and parse trees stay
+    in its RSS. False where the C library has no such call."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+        except (OSError, AttributeError, TypeError):
+            _malloc_trim = False
+    if _malloc_trim is False:
+        return False
+    _malloc_trim(0)
+    return True
 
 
 def _init(topics: list[dict[str, Any]]) -> None:

@@ -1,0 +1,218 @@
+"""Where the extraction workers' memory goes: one real worker pool, page after page.
+
+    .venv/bin/python benchmarks/memory.py workers --pages 300      # PSS/USS per page
+    .venv/bin/python benchmarks/memory.py languages                 # one spaCy pipeline each
+
+``workers`` starts :class:`monitor.workers.WorkerPool` (its forkserver preloads what
+``monitor/worker_warmup.py`` says), hands it the benchmark's real pages one at a time
+(distinct copies, as ``benchmarks/world.py`` serves them) and after each page reads
+``/proc/PID/smaps_rollup`` of the forkserver and of each worker: RSS, PSS (shared pages
+divided among the processes sharing them) and USS (pages of that process alone). It
+prints the worker's growth by page count and the pages after which it grew most, with
+their language. ``languages`` builds ``monitor.classify.pipeline(lang)`` for each
+language in a process of its own and prints what each costs.
+
+Memory figures do not depend on the machine's load; timings here are not measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import world as W  # noqa: E402
+
+
+def smaps(pid: int) -> dict[str, int]:
+    """RSS, PSS and USS (private clean + dirty) of a process, in kB."""
+    out = {"rss": 0, "pss": 0, "uss": 0}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key == "Rss":
+                    out["rss"] = int(rest.split()[0])
+                elif key == "Pss":
+                    out["pss"] = int(rest.split()[0])
+                elif key in ("Private_Clean", "Private_Dirty"):
+                    out["uss"] += int(rest.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def pool_processes() -> tuple[int | None, list[int]]:
+    """(forkserver, workers) below this process."""
+    for c in children(os.getpid()):
+        try:
+            cmd = Path(f"/proc/{c}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"forkserver" in cmd:
+            return c, children(c)
+    return None, []
+
+
+def pages(n: int, corpora: str | None) -> list[bytes]:
+    paths = W.page_files(W.find_corpora(corpora))
+    templates: dict[int, W.PageTemplate] = {}
+    out = []
+    for g in range(n):
+        t = templates.get(g % len(paths))
+        if t is None:
+            t = templates[g % len(paths)] = W.PageTemplate(W.read_page(paths[g % len(paths)]))
+        out.append(t.copy(g // len(paths)))
+    return out
+
+
+def mb(kb: float) -> str:
+    return f"{kb / 1024:.0f}"
+
+
+def run_workers(args: argparse.Namespace) -> int:
+    from monitor.config import load_config
+    from monitor.workers import PageJob, WorkerPool
+
+    config = load_config(ROOT / "config")
+    docs = pages(args.pages, args.corpora)
+    print(f"{len(docs)} pages; {args.workers} worker(s), recycled every {args.max_tasks} "
+          f"pages; MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', '(unset)')}",
+          flush=True)
+    pool = WorkerPool(config.topics, workers=args.workers, max_tasks=args.max_tasks)
+    rows: list[tuple[int, str | None, dict[int, dict[str, int]], dict[str, int]]] = []
+    seen_langs: dict[str, int] = {}
+    cpu: dict[int, float] = {}  # last CPU seen per worker (a recycled one keeps its last)
+    t0 = time.perf_counter()
+    try:
+        for i, html in enumerate(docs):
+            a = pool.outcome(str(i), pool.submit(PageJob(str(i), html,
+                                                         f"http://127.0.0.1/a/{i}")))
+            lang = a.extracted.language if a.extracted else None
+            if lang and lang not in seen_langs:
+                seen_langs[lang] = i
+            fs, ws = pool_processes()
+            cpu.update((w, cpu_s(w)) for w in ws)
+            rows.append((i + 1, lang, {w: smaps(w) for w in ws},
+                         smaps(fs) if fs else {"rss": 0, "pss": 0, "uss": 0}))
+        wall = time.perf_counter() - t0
+    finally:
+        pool.close()
+    first = rows[0]
+    print("\npages  forkserver PSS  workers: PID RSS/PSS/USS MB")
+    marks = sorted({1, 10, 25, 50, 100, 150, 200, 300, 400, 500, 750, 1000, len(rows)})
+    for n, _, ws, fs in rows:
+        if n in marks:
+            print(f"{n:5d}  {mb(fs['pss']):>14}  " + "  ".join(
+                f"{w} {mb(m['rss'])}/{mb(m['pss'])}/{mb(m['uss'])}" for w, m in ws.items()))
+    # Growth of the worker's own pages, page by page (same worker only).
+    steps = []
+    for (_, _, prev, _), (n, lang, cur, _) in zip(rows, rows[1:], strict=False):
+        for w, m in cur.items():
+            if w in prev:
+                steps.append((m["uss"] - prev[w]["uss"], n, lang, w))
+    steps.sort(reverse=True)
+    print("\nlargest one-page growths of a worker's USS (MB, page, language, "
+          "first page in that language?):")
+    for d, n, lang, _ in steps[:15]:
+        print(f"  +{d / 1024:5.1f}  page {n:4d}  {lang}  "
+              f"{'first' if lang and seen_langs.get(lang) == n - 1 else ''}")
+    langs = [r[1] for r in rows]
+    by_count = sorted(seen_langs, key=langs.count, reverse=True)
+    print(f"\nlanguages met: {len(seen_langs)} "
+          f"({', '.join(f'{k} {langs.count(k)}' for k in by_count)})")
+    last = rows[-1]
+    print(f"\nfirst page: worker USS {', '.join(mb(m['uss']) for m in first[2].values())} MB, "
+          f"forkserver PSS {mb(first[3]['pss'])}; last: worker USS "
+          f"{', '.join(mb(m['uss']) for m in last[2].values())} MB, "
+          f"PSS {', '.join(mb(m['pss']) for m in last[2].values())}; "
+          f"median worker PSS over the run "
+          f"{mb(statistics.median(m['pss'] for r in rows for m in r[2].values()))} MB")
+    print(f"worker processes: {len(cpu)}; their CPU {sum(cpu.values()):.1f}s "
+          f"({1000 * sum(cpu.values()) / len(rows):.1f} ms per page, up to the last page "
+          f"each was seen at); wall {wall:.1f}s")
+    total = [sum(m["pss"] for m in r[2].values()) + r[3]["pss"] for r in rows]
+    print(f"RESULT pool_pss_peak_mb={mb(max(total))} pool_pss_last_mb={mb(total[-1])} "
+          f"worker_uss_last_mb={mb(sum(m['uss'] for m in last[2].values()))}")
+    return 0
+
+
+_LANG_PROBE = """
+import json, os, sys
+from monitor.worker_warmup import *  # noqa: the forkserver's state
+def uss():
+    out = 0
+    for line in open('/proc/self/smaps_rollup'):
+        if line.startswith(('Private_Clean', 'Private_Dirty')):
+            out += int(line.split()[1])
+    return out
+from monitor.classify import pipeline, Classifier
+from monitor.config import load_config
+clf = Classifier(load_config(sys.argv[1]).topics)
+res = {}
+for lang in sys.argv[2:]:
+    before = uss()
+    nlp = pipeline(lang)
+    clf.classify("Title", "Some words of text. " * 50, language=lang)
+    res[lang] = (uss() - before) / 1024
+print(json.dumps(res))
+"""
+
+
+def run_languages(args: argparse.Namespace) -> int:
+    langs = args.langs.split(",")
+    out = subprocess.run([sys.executable, "-c", _LANG_PROBE, str(ROOT / "config"), *langs],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    import json
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    for lang, m in sorted(res.items(), key=lambda kv: -kv[1]):
+        print(f"{lang:4s} +{m:5.1f} MB")
+    print(f"total +{sum(res.values()):.0f} MB for {len(res)} languages")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("workers", help="a worker pool's memory, page after page")
+    w.add_argument("--pages", type=int, default=300)
+    w.add_argument("--workers", type=int, default=1)
+    w.add_argument("--max-tasks", type=int, default=500)
+    w.add_argument("--corpora")
+    lg = sub.add_parser("languages", help="what one spaCy pipeline per language costs")
+    lg.add_argument("--langs", default="en,de,fr,es,it,pt,ru,uk,ar,fa,tr,id,ja,ko,zh,nl,pl,"
+                    "sv,he,hi,vi")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("TMPDIR", tempfile.gettempdir())
+    return run_workers(args) if args.cmd == "workers" else run_languages(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
