@@ -344,7 +344,8 @@ def _limit_worker(spec: W.WorldSpec, page_paths: list[str], items: list[tuple[in
                   topics_file: str, barrier: Any, q: Any) -> None:
     """One process of the limit: the pipeline's own per-page function, ``analyse``
     (extraction, then classification in the page's language), over pages in memory."""
-    import monitor.workers as workers
+    import monitor.worker_warmup  # noqa: F401 - the state a pool worker starts in (shared
+    import monitor.workers as workers  # pipelines, trafilatura's tables, gc.freeze)
     from monitor.classify import Classifier
     from monitor.config import load_config
 

@@ -347,18 +347,28 @@ def _lean(nlp: spacy.language.Language) -> None:
     getters = nlp.vocab.lex_attr_getters
     nlp.vocab.lex_attr_getters = {a: getters[a] for a in (IS_PUNCT, IS_SPACE) if a in getters}
     tok = nlp.tokenizer
-    if not isinstance(tok, spacy.tokenizer.Tokenizer):
+    if type(tok) is not spacy.tokenizer.Tokenizer:
         return  # zh, ja, ko, th, vi...: their own tokenizers
+    fns: dict[str, Any] = {}
+    changed = False
     for name, empty in (("prefix_search", None), ("suffix_search", None),
                         ("infix_finditer", ()), ("url_match", None), ("token_match", None)):
-        fn = getattr(tok, name)
+        fn = fns[name] = getattr(tok, name)
         pattern = getattr(fn, "__self__", None)
         if fn is None or not isinstance(pattern, re.Pattern):
             continue
         for test in (str.isalnum, str.isalpha):  # the wider class first
             if _cannot_match(pattern, test):
-                setattr(tok, name, _skipping(fn, test, empty))
+                fns[name] = _skipping(fn, test, empty)
+                changed = True
                 break
+    if changed:
+        # One new tokenizer rather than five assignments: each assignment re-tokenises
+        # every special case of the language (Indonesian has thousands: 5 s more to build)
+        lean = spacy.tokenizer.Tokenizer(nlp.vocab, rules=tok.rules,
+                                         faster_heuristics=tok.faster_heuristics, **fns)
+        lean.max_cache_size = tok.max_cache_size
+        nlp.tokenizer = lean
 
 
 def _skipping(fn: Any, test: Any, empty: Any) -> Any:
