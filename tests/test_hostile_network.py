@@ -219,8 +219,9 @@ def test_time_is_bounded_and_nothing_is_stuck(net_run: NetRun) -> None:
 # --- extraction that runs too long or kills its worker ------------------------------------
 
 SLOW_PAGE = (b"<html><head><title>Slow</title></head><body><article>"
-             + b"<p>Some words here and there, a sentence of text that goes on.</p>" * 25_000
-             + b"</article></body></html>")  # 1.6 MB: trafilatura needs seconds for it
+             + b"<p>Some words here and there, a sentence of text that goes on.</p>" * 75_000
+             + b"</article></body></html>")  # 5 MB: trafilatura needs ~12 s for it (a third
+# of it took 2.05 s on a quiet machine: too close to the 2 s limit the test sets)
 
 
 EMPTY_FEED = rss([])
