@@ -21,8 +21,9 @@ from monitor.errors import ExtractError
 MIN_FINGERPRINT_CHARS = 300
 # Caps on what a hostile page can make us hold or analyse. The page itself is capped by
 # fetch.max_bytes when fetched; a page that is itself a gzip file is inflated here, up
-# to the same default size. The text and title caps are the classifier's own limits
-# (spaCy refuses a document longer than its max_length): no article is longer.
+# to the same limit (the pipeline passes fetch.max_bytes; this is its default). The text
+# and title caps are the classifier's own limits (spaCy refuses a document longer than
+# its max_length): no article is longer.
 MAX_PAGE_BYTES = 10_000_000
 MAX_TEXT_CHARS = 200_000
 MAX_TITLE_CHARS = 500
@@ -94,12 +95,14 @@ def gunzip(data: bytes, limit: int = MAX_PAGE_BYTES) -> bytes:
     return b"".join(out)
 
 
-def extract_html(html: bytes | str, url: str | None = None) -> Extracted:
+def extract_html(html: bytes | str, url: str | None = None,
+                 max_bytes: int = MAX_PAGE_BYTES) -> Extracted:
     """Main text and metadata of an HTML page; ExtractError when there is none.
 
-    The title and text are cut to :data:`MAX_TITLE_CHARS` and :data:`MAX_TEXT_CHARS`."""
+    A gzip file is inflated up to ``max_bytes``. The title and text are cut to
+    :data:`MAX_TITLE_CHARS` and :data:`MAX_TEXT_CHARS`."""
     if isinstance(html, bytes) and html[:2] == b"\x1f\x8b":
-        html = gunzip(html)
+        html = gunzip(html, max_bytes)
     try:
         doc = trafilatura.bare_extraction(html, url=url, with_metadata=True,
                                           include_comments=False, deduplicate=False)

@@ -375,8 +375,9 @@ def process_articles(store: Store, config: Config, candidates: Sequence[Candidat
                     if o.analysis is not None}
     else:
         pages = asyncio.run(_fetch_pages(config, todo))
-    jobs = [PageJob(c.canonical_url, body, url) for c, (body, url, _) in zip(todo, pages,
-                                                                           strict=True)
+    cap = config.settings.fetch.max_bytes
+    jobs = [PageJob(c.canonical_url, body, url, cap)
+            for c, (body, url, _) in zip(todo, pages, strict=True)
             if body is not None and c.canonical_url not in analyses]
     if pool is not None:
         analyses.update((a.key, a) for a in pool.analyse_many(jobs))
@@ -535,7 +536,8 @@ class PageStream:
             self._finish(c, PageOutcome(url, error, body))
             return
         try:
-            job = self.pool.submit(PageJob(c.canonical_url, body, url))
+            job = self.pool.submit(PageJob(c.canonical_url, body, url,
+                                           self.fetcher.settings.max_bytes))
         except Exception as exc:  # noqa: BLE001 - a stopped pool: the summary is used
             self._finish(c, PageOutcome(url, analysis=Analysis(
                 c.canonical_url, None, f"extraction failed: {type(exc).__name__}: {exc}")))

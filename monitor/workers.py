@@ -53,6 +53,7 @@ class PageJob:
     key: str
     html: bytes
     url: str
+    max_bytes: int = 10_000_000  # a gzip file is inflated up to this (fetch.max_bytes)
 
 
 @dataclass
@@ -164,15 +165,19 @@ def release_memory() -> bool:
     return True
 
 
+def _noop() -> None:
+    """The job that starts the pool's workers."""
+
+
 def _init(topics: list[dict[str, Any]]) -> None:
     global _classifier
     _classifier = make_classifier([TopicConfig.model_validate(t) for t in topics])
 
 
-def extract_html(html: bytes, url: str) -> Extracted:
+def extract_html(html: bytes, url: str, max_bytes: int = 10_000_000) -> Extracted:
     from monitor.extract import extract_html as extract
 
-    return extract(html, url)
+    return extract(html, url, max_bytes)
 
 
 def scores(results: Sequence[TopicResult]) -> list[TopicScore]:
@@ -184,7 +189,7 @@ def analyse(job: PageJob, classifier: Classifier | None = None) -> Analysis:
     clf = classifier or _classifier
     assert clf is not None, "worker not initialised"
     try:
-        ex = extract_html(job.html, job.url)
+        ex = extract_html(job.html, job.url, job.max_bytes)
     except ExtractError as exc:
         return Analysis(job.key, None, str(exc))
     page = Page(ex.title, ex.text, ex.author, ex.published, ex.language, ex.fingerprint)
@@ -265,22 +270,40 @@ class WorkerPool:
         # scheduled run is a process of its own.
         self._pool: ProcessPool | None = None
         self._start_lock = threading.Lock()
+        # Starting the workers blocks until the forkserver has loaded and built what they
+        # share (seconds: monitor/worker_warmup.py). The first job can come from the
+        # cycle's fetch loop, which must not stall that long (its requests would time
+        # out), so the start runs on a thread of its own and jobs wait here meanwhile.
+        self._starter: threading.Thread | None = None
+        self._ready = False
+        self._start_error: BaseException | None = None
 
     @property
     def started(self) -> bool:
         return self._pool is not None
 
-    def _process_pool(self) -> ProcessPool:
+    def _start_in_background(self) -> None:
         with self._start_lock:  # jobs come from the cycle's thread and its fetch loop
-            if self._pool is not None:
-                return self._pool
+            if self._starter is not None or self._closed:
+                return
             ctx = multiprocessing.get_context("forkserver")
             # Workers fork from a server that already imported the heavy modules.
             ctx.set_forkserver_preload(["monitor.workers", "monitor.worker_warmup"])
             self._pool = ProcessPool(max_workers=self.workers, max_tasks=self._max_tasks,
                                      initializer=_init, initargs=(self._topics,),
                                      context=ctx)
-            return self._pool
+            self._starter = threading.Thread(target=self._start, name="newsmon-pool-start",
+                                             daemon=True)
+            self._starter.start()
+
+    def _start(self) -> None:
+        assert self._pool is not None
+        try:
+            self._pool.schedule(_noop)  # pebble starts its workers with the first job
+        except BaseException as exc:  # noqa: BLE001 - every waiting job is told below
+            self._start_error = exc
+        self._ready = True
+        self._pump()
 
     @classmethod
     def for_config(cls, config: Config) -> WorkerPool:
@@ -310,6 +333,8 @@ class WorkerPool:
         for w in waiting:
             if w.out.set_running_or_notify_cancel():
                 w.out.set_exception(RuntimeError("the worker pool was closed"))
+        if self._starter is not None:
+            self._starter.join(timeout=120)  # stopping pebble while it starts workers
         if self._pool is not None:
             self._pool.stop()
             self._pool.join(timeout=10)
@@ -352,6 +377,9 @@ class WorkerPool:
 
     def _pump(self) -> None:
         """Hand waiting jobs to pebble while fewer than two per worker are there."""
+        if not self._ready:
+            self._start_in_background()  # it pumps once the workers are up
+            return
         while True:
             with self._lock:
                 if self._handed >= self._max_handed:
@@ -364,8 +392,12 @@ class WorkerPool:
                     continue  # cancelled while it waited
                 self._handed += 1
             try:
-                inner = self._process_pool().schedule(w.fn, args=(w.arg,),
-                                                      timeout=w.timeout)
+                if self._start_error is not None:
+                    raise RuntimeError(f"the worker pool could not start: "
+                                       f"{type(self._start_error).__name__}: "
+                                       f"{self._start_error}")
+                assert self._pool is not None
+                inner = self._pool.schedule(w.fn, args=(w.arg,), timeout=w.timeout)
             except Exception as exc:  # noqa: BLE001 - a stopped pool: the caller is told
                 with self._lock:
                     self._handed -= 1

@@ -93,3 +93,39 @@ def test_long_title_and_text_are_cut_and_still_classified() -> None:
     topics = load_config(ROOT / "config").topics
     a = analyse(PageJob("k", hostile.encode(), "http://example.org/a"), Classifier(topics))
     assert a.error is None and a.extracted is not None and a.results
+
+
+def test_a_gzip_page_is_inflated_only_up_to_fetch_max_bytes(tmp_path: Path) -> None:
+    """A page that is itself a gzip file (no Content-Encoding: the fetcher's size cap
+    sees only its compressed bytes) is inflated in the worker up to the user's
+    ``fetch.max_bytes``, not a fixed 10 MB: over it, the article keeps its feed summary
+    and says why."""
+    from monitor.demo import write_config
+    from monitor.localserve import FixtureServer
+    from monitor.pipeline import run_cycle
+    from monitor.store import Article, Store
+    from monitor.workers import WorkerPool
+    from tests.support.hostile import FAST, TOPICS, item, merge, rows, rss
+
+    html = PAGE.read_bytes().replace(b"</article>", b"<p>" + b"padding words " * 20_000
+                                     + b"</p></article>", 1)
+    page = gzip.compress(html)
+    assert len(page) < 100_000 < len(html)  # small on the wire, large once inflated
+    assert extract_html(page, "http://example.org/a").text  # under the default cap: read
+    srv = FixtureServer(tmp_path).start()
+    try:
+        srv.add("x/packed", page, "text/html")
+        srv.add("x.xml", rss([item("{BASE}/x/packed", title="packed", guid="packed")]),
+                "application/rss+xml")
+        cfg = write_config(tmp_path / "config", topics_from=TOPICS,
+                           feed_urls=[srv.url("x.xml")], routes=[],
+                           settings=merge(FAST, {"fetch": {"max_bytes": 100_000}}))
+        config = load_config(cfg)
+        store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        with WorkerPool.for_config(config) as pool:
+            s = run_cycle(store, config, pool=pool)
+        (a,) = rows(store, Article)
+        assert s.articles_new == 1 and a.extraction == "summary", a.extraction
+        assert "page larger than 100,000 bytes when decompressed" in (a.extraction_error or "")
+    finally:
+        srv.stop()
