@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import spacy
 
+from benchmarks.topics_speed import reversed_words  # as the harness copies its pages
 from monitor import classify
 from monitor.classify import _ARRAY_ATTRS, Classifier, _cannot_match, normalize, pipeline, tokenize
 from monitor.config import LANGUAGES, TopicConfig, TopicsFile, load_config, load_yaml_model
@@ -43,16 +44,6 @@ CRAFTED = (
     "user@example.com #tag @who 1990s 2nd ½ x² naïve café ﬁnd ǅemal Ǆ ﬀ ß "
     "Azerbaijan Grand Prix in Baku, pole position. "
 )
-
-
-def reversed_words(text: str, seed: int) -> str:
-    """One word in eight reversed, as benchmarks/world.py makes distinct copies."""
-    rnd = random.Random(seed)
-    words = re.split(r"(\s+)", text)
-    idx = [i for i, w in enumerate(words) if w.strip()]
-    for i in rnd.sample(idx, len(idx) // 8):
-        words[i] = words[i][::-1]
-    return "".join(words)
 
 
 @lru_cache(maxsize=None)
