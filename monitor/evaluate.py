@@ -236,9 +236,17 @@ def feedback_run(topics: Sequence[TopicConfig], data: Prepared, n_labels: int,
     X_tr, X_te = X_all[train_idx], X_all[test_idx]
     s = settings or TrainSettings()
     for t in topics:
+        truth = data.truth(t.id)
+        if not t.model.use:
+            # the topic keeps models out of its decisions (model.use: false), as the product
+            # does: its rules decide, and a review would change nothing, so none is asked
+            run.per_topic[t.id] = score(truth[test_idx], data.matched[t.id][test_idx])
+            run.labels_used[t.id] = 0
+            if log:
+                log(f"  {t.id}: model.use is false - rules alone, no labels")
+            continue
         rules_all, names = rule_matrix(t, data.rule_rows[t.id])
         R_tr, R_te = rules_all[train_idx], rules_all[test_idx]
-        truth = data.truth(t.id)
         weak = data.matched[t.id][train_idx]
         conf = (weak_confidence(data.rule_score[t.id][train_idx],
                                 data.rule_passed[t.id][train_idx], t.threshold)
@@ -260,7 +268,9 @@ def feedback_run(topics: Sequence[TopicConfig], data: Prepared, n_labels: int,
         run.labels_used[t.id] = len(labels)
         try:
             model, _ = train(t, space, X_tr, R_tr, names, weak, labels, s, conf)
-            pred = predict_matrix(model, space, X_te, R_te, names) >= model.threshold
+            # the topic's own model.threshold wins over the trained one, as in the product
+            threshold = t.model.threshold or model.threshold
+            pred = predict_matrix(model, space, X_te, R_te, names) >= threshold
         except ModelError:
             pred = data.matched[t.id][test_idx]
         run.per_topic[t.id] = score(truth[test_idx], pred)

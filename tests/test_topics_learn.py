@@ -300,3 +300,33 @@ def test_eval_command_on_a_small_dataset(tmp_path: Path, world: dict[str, Any]) 
     r = cli(world, "topics", "eval", "--dataset", str(ds), "--topics", str(topics),
             "--feedback", "5")
     assert r.exit_code == 2 and "need a train split" in r.output
+
+
+def test_feedback_eval_honours_model_use_false() -> None:
+    """A topic with ``model: {use: false}`` is decided by its rules in the simulated review,
+    as the product decides it; the others still learn from their labels."""
+    from monitor.config import TopicConfig
+    from monitor.evaluate import Item, feedback_run, prepare, rules_run
+
+    def topic(tid: str, use: bool) -> TopicConfig:
+        return TopicConfig.model_validate({
+            "id": tid, "name": tid, "groups": {"w": {"terms": ["wheat"]}}, "threshold": 0.1,
+            "model": {"use": use}})
+
+    rng = np.random.default_rng(0)
+    words = ["harvest", "crop", "prices", "football", "match", "goal", "rain", "market"]
+    items = []
+    for n in range(120):
+        relevant = n % 3 == 0
+        text = " ".join(rng.choice(words, 8)) + (" wheat harvest" if relevant else "")
+        if n % 10 == 1:
+            text += " wheat"  # rule hits that are not relevant: something a model can learn
+        items.append(Item(str(n), f"story {n}", text, ["t"] if relevant else [],
+                          "train" if n < 80 else "test"))
+    off, on = topic("t", use=False), topic("t", use=True)
+    rules = rules_run([off], prepare([off], items)).per_topic["t"]
+    run_off = feedback_run([off], prepare([off], items), 10)
+    assert run_off.labels_used == {"t": 0}
+    assert run_off.per_topic["t"] == rules
+    run_on = feedback_run([on], prepare([on], items), 10)
+    assert run_on.labels_used == {"t": 10}

@@ -8,9 +8,12 @@ learning loop, every 4th story of the train split (2,401).
 Floors = the figure measured when the gate was set, minus a tolerance of 0.02 (micro-F1)
 or 0.03 (macro-F1, which moves more with a few stories of the small topics). A change to
 matching, scoring or training that costs more than that fails here. Measured on
-2026-11-27 with the second-round definitions: rules micro 0.853 / macro 0.806; rules + 20
-labels per topic micro 0.887 / macro 0.808 (the first round: 0.837 / 0.785 and 0.877 /
-0.799; the floors were raised with the definitions). Skips when the shared corpus is absent.
+2026-11-27 with the fourth-round definitions: rules micro 0.863 / macro 0.810; rules + 20
+labels per topic micro 0.893 / macro 0.826 (wheat and corn keep their model out,
+``model.use: false``, and take no labels). Earlier rounds: first 0.837 / 0.785 and 0.877 /
+0.799, second 0.853 / 0.806 and 0.887 / 0.808; the floors were raised with the
+definitions, after the figures of docs/topics.md were measured, not used to choose
+anything. Skips when the shared corpus is absent.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpora" / "reuters21578"
 TOPICS = ROOT / "benchmarks" / "reuters_topics.yaml"
 
-RULES_MICRO, RULES_MACRO = 0.853 - 0.02, 0.806 - 0.03
-FEEDBACK20_MICRO, FEEDBACK20_MACRO = 0.887 - 0.02, 0.808 - 0.03
+RULES_MICRO, RULES_MACRO = 0.863 - 0.02, 0.810 - 0.03
+FEEDBACK20_MICRO, FEEDBACK20_MACRO = 0.893 - 0.02, 0.826 - 0.03
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(),
                                 reason=f"shared corpus not present: {CORPUS}")
@@ -66,7 +69,8 @@ def with_train(topics: list) -> Prepared:
 def test_feedback_quality_floor(topics: list, with_train: Prepared) -> None:
     rules = rules_run(topics, with_train)
     run = feedback_run(topics, with_train, 20)
-    assert all(n == 20 for n in run.labels_used.values())
+    # topics that keep their model out (model.use: false) are decided by rules, unlabelled
+    assert run.labels_used == {t.id: 20 if t.model.use else 0 for t in topics}
     assert run.micro.f1 >= FEEDBACK20_MICRO, run.as_dict()
     assert run.macro_f1 >= FEEDBACK20_MACRO, run.as_dict()
     # twenty reviewed stories per topic must improve on the rules they start from
