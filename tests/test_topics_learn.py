@@ -330,3 +330,8 @@ def test_feedback_eval_honours_model_use_false() -> None:
     assert run_off.per_topic["t"] == rules
     run_on = feedback_run([on], prepare([on], items), 10)
     assert run_on.labels_used == {"t": 10}
+    assert run_on.per_topic["t"].tp > 0
+    # the topic's own model.threshold replaces the trained one, as in the product
+    strict = TopicConfig.model_validate({**on.model_dump(), "model": {"threshold": 0.999}})
+    run_strict = feedback_run([strict], prepare([strict], items), 10)
+    assert run_strict.per_topic["t"].tp == run_strict.per_topic["t"].fp == 0
