@@ -114,10 +114,14 @@ class Schedule(Strict):
         return None if v is None else check_cron(v)
 
 
+# A page is read up to this many bytes, and a gzip page inflated up to it (fetch.max_bytes).
+MAX_PAGE_BYTES = 10_000_000
+
+
 class FetchSettings(Strict):
     timeout_s: float = Field(20, gt=0)
     connect_timeout_s: float = Field(10, gt=0)
-    max_bytes: int = Field(10_000_000, gt=0)
+    max_bytes: int = Field(MAX_PAGE_BYTES, gt=0)
     max_redirects: int = Field(5, ge=0)
     user_agent: str = "newsmon/0.1 (+https://github.com/newsmon/newsmon)"
     concurrency: int = Field(32, ge=1)

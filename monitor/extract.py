@@ -16,15 +16,15 @@ from pathlib import Path
 import trafilatura
 from trafilatura.deduplication import content_fingerprint
 
+from monitor.config import MAX_PAGE_BYTES
 from monitor.errors import ExtractError
 
 MIN_FINGERPRINT_CHARS = 300
 # Caps on what a hostile page can make us hold or analyse. The page itself is capped by
 # fetch.max_bytes when fetched; a page that is itself a gzip file is inflated here, up
-# to the same limit (the pipeline passes fetch.max_bytes; this is its default). The text
+# to the same limit (the pipeline passes fetch.max_bytes; MAX_PAGE_BYTES is its default). The text
 # and title caps are the classifier's own limits (spaCy refuses a document longer than
 # its max_length): no article is longer.
-MAX_PAGE_BYTES = 10_000_000
 MAX_TEXT_CHARS = 200_000
 MAX_TITLE_CHARS = 500
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pebble import ProcessExpired, ProcessPool
 
-from monitor.config import Config, TopicConfig
+from monitor.config import MAX_PAGE_BYTES, Config, TopicConfig
 from monitor.errors import ExtractError, FeedParseError
 from monitor.feeds import ParsedFeed, parse_feed
 
@@ -53,7 +53,7 @@ class PageJob:
     key: str
     html: bytes
     url: str
-    max_bytes: int = 10_000_000  # a gzip file is inflated up to this (fetch.max_bytes)
+    max_bytes: int = MAX_PAGE_BYTES  # a gzip file is inflated up to this (fetch.max_bytes)
 
 
 @dataclass
@@ -174,7 +174,7 @@ def _init(topics: list[dict[str, Any]]) -> None:
     _classifier = make_classifier([TopicConfig.model_validate(t) for t in topics])
 
 
-def extract_html(html: bytes, url: str, max_bytes: int = 10_000_000) -> Extracted:
+def extract_html(html: bytes, url: str, max_bytes: int = MAX_PAGE_BYTES) -> Extracted:
     from monitor.extract import extract_html as extract
 
     return extract(html, url, max_bytes)
