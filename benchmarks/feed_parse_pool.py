@@ -7,14 +7,14 @@ For the 200 real feeds of ``feeds-real``, by body size, side by side:
 - ``inline``: CPU ms of ``parse_feed_job`` on this thread (what the cycle's main thread
   spends, holding the GIL its fetch loop needs, when it parses the feed itself);
 - ``pool main``: CPU ms this process spends to hand the same feed to an idle
-  :class:`monitor.workers.WorkerPool` and take the result back (pickling, pebble's
+  :class:`monitor.pipeline.workers.WorkerPool` and take the result back (pickling, pebble's
   threads), measured over the whole process;
 - ``pool wall``: wall ms from submit to result with the pool idle (the parse plus the
   round trip).
 
 Then the worst structure found so far (nested XHTML in an Atom entry, quadratic in
 feedparser) at sizes around the inline limit: the longest a feed under the limit can
-hold the thread. ``monitor.pipeline.INLINE_PARSE_MAX_BYTES`` is chosen from these.
+hold the thread. ``monitor.pipeline.cycle.INLINE_PARSE_MAX_BYTES`` is chosen from these.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def main() -> int:
         print(f"benchmark: {exc}", file=sys.stderr)
         return 2
     from monitor.config import load_config
-    from monitor.pipeline import INLINE_PARSE_MAX_BYTES
-    from monitor.workers import FeedJob, WorkerPool, parse_feed_job
+    from monitor.pipeline.cycle import INLINE_PARSE_MAX_BYTES
+    from monitor.pipeline.workers import FeedJob, WorkerPool, parse_feed_job
 
     now = datetime.now(UTC)
     feeds = [FeedJob(i, body, "http://127.0.0.2/f", {"content-type": W.content_type_for(body)},

@@ -3,13 +3,13 @@
     .venv/bin/python benchmarks/memory.py workers --pages 300      # PSS/USS per page
     .venv/bin/python benchmarks/memory.py languages                 # one spaCy pipeline each
 
-``workers`` starts :class:`monitor.workers.WorkerPool` (its forkserver preloads what
-``monitor/worker_warmup.py`` says), hands it the benchmark's real pages one at a time
+``workers`` starts :class:`monitor.pipeline.workers.WorkerPool` (its forkserver preloads what
+``monitor/pipeline/warmup.py`` says), hands it the benchmark's real pages one at a time
 (distinct copies, as ``benchmarks/world.py`` serves them) and after each page reads
 ``/proc/PID/smaps_rollup`` of the forkserver and of each worker: RSS, PSS (shared pages
 divided among the processes sharing them) and USS (pages of that process alone). It
 prints the worker's growth by page count and the pages after which it grew most, with
-their language. ``languages`` builds ``monitor.classify.pipeline(lang)`` for each
+their language. ``languages`` builds ``monitor.topics.match.pipeline(lang)`` for each
 language in a process of its own and prints what each costs.
 
 Memory figures do not depend on the machine's load; timings here are not measured.
@@ -99,7 +99,7 @@ def mb(kb: float) -> str:
 
 def run_workers(args: argparse.Namespace) -> int:
     from monitor.config import load_config
-    from monitor.workers import PageJob, WorkerPool
+    from monitor.pipeline.workers import PageJob, WorkerPool
 
     config = load_config(ROOT / "config")
     docs = pages(args.pages, args.corpora)
@@ -166,14 +166,14 @@ def run_workers(args: argparse.Namespace) -> int:
 
 _LANG_PROBE = """
 import json, os, sys
-from monitor.worker_warmup import *  # noqa: the forkserver's state
+from monitor.pipeline.warmup import *  # noqa: the forkserver's state
 def uss():
     out = 0
     for line in open('/proc/self/smaps_rollup'):
         if line.startswith(('Private_Clean', 'Private_Dirty')):
             out += int(line.split()[1])
     return out
-from monitor.classify import pipeline, Classifier
+from monitor.topics.match import pipeline, Classifier
 from monitor.config import load_config
 clf = Classifier(load_config(sys.argv[1]).topics)
 res = {}

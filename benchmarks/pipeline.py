@@ -288,7 +288,7 @@ def instrument_steps() -> None:
 
     Done before ``flows.cycle`` is imported, so the Prefect tasks wrap the timed
     functions and ``run_cycle`` calls them by the same names: the flow is unchanged."""
-    from monitor import pipeline
+    from monitor.pipeline import cycle as pipeline
 
     for name in ("claim_feeds", "poll_feeds", "process_articles", "commit_feeds",
                  "send_alerts", "prune"):
@@ -344,9 +344,9 @@ def _limit_worker(spec: W.WorldSpec, page_paths: list[str], items: list[tuple[in
                   topics_file: str, barrier: Any, q: Any) -> None:
     """One process of the limit: the pipeline's own per-page function, ``analyse``
     (extraction, then classification in the page's language), over pages in memory."""
-    import monitor.worker_warmup  # noqa: F401 - the state a pool worker starts in (shared
-    import monitor.workers as workers  # pipelines, trafilatura's tables, gc.freeze)
-    from monitor.classify import Classifier
+    import monitor.pipeline.warmup  # noqa: F401 - the state a pool worker starts in (shared
+    import monitor.pipeline.workers as workers  # pipelines, trafilatura's tables, gc.freeze)
+    from monitor.topics.match import Classifier
     from monitor.config import load_config
 
     config = load_config(Path(topics_file).parent)
@@ -409,7 +409,7 @@ def naive_peer(urls: list[str], cap: int, config_dir: Path) -> dict[str, Any]:
     import httpx
     import trafilatura
 
-    from monitor.classify import Classifier
+    from monitor.topics.match import Classifier
     from monitor.config import load_config
 
     clf = Classifier(load_config(config_dir).topics)
@@ -460,7 +460,7 @@ def topics_file(directory: Path) -> Path:
 
 def write_cfg(directory: Path, urls: list[str], db: Path, webhook_url: str, cap: int
               ) -> Path:
-    from monitor.demo import write_config
+    from monitor.demo.world import write_config
 
     return write_config(directory, topics_from=topics_file(directory.parent),
                         feed_urls=urls,
@@ -474,7 +474,7 @@ def prime_validators(config_dir: Path) -> int:
     as a previous poll would have (no parsing: nothing in the re-poll reads entries)."""
     import asyncio
 
-    from monitor import pipeline
+    from monitor.pipeline import cycle as pipeline
     from monitor.config import load_config
     from monitor.store import Store
 
@@ -515,7 +515,7 @@ def http_only(config_dir: Path) -> tuple[float, int]:
     flow, no parsing, no database writes). Wall seconds and the number of 304s."""
     import asyncio
 
-    from monitor import pipeline
+    from monitor.pipeline import cycle as pipeline
     from monitor.config import load_config
     from monitor.store import Store
 
@@ -637,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{parse['feeds'] / parse['wall_s']:.1f}/s), {parse['errors']} not feeds")
 
         # -- 2. the limit
-        from monitor.localserve import WebhookReceiver
+        from monitor.demo.servers import WebhookReceiver
         webhook = WebhookReceiver().start()
         e2e_dir = tmp / "e2e"
         cfg_e2e = write_cfg(e2e_dir / "config", [spec.feed_url(i) for i in e2e],

@@ -4,7 +4,7 @@ database, and the paper sizing of a fleet for 300,000 articles a day.
     .venv/bin/python benchmarks/scale.py --quick          # about 3 minutes on 2 cores
     .venv/bin/python benchmarks/scale.py --db postgresql  # the shared store on PostgreSQL
 
-Each worker is a separate OS process running :func:`monitor.pipeline.run_cycle` in a
+Each worker is a separate OS process running :func:`monitor.pipeline.cycle.run_cycle` in a
 loop (claim a share of the due feeds under a lease, poll, extract and classify in its own
 analysis pool of ``--pool`` processes, store, alert) until no feed is due; they share the
 database (a throwaway PostgreSQL cluster, or one SQLite file) and the loopback world of
@@ -43,9 +43,9 @@ DAY = 86_400
 def _worker(config_dir: str, db_url: str, start: Any, q: Any) -> None:
     os.environ["NEWSMON_DB"] = db_url
     from monitor.config import load_config
-    from monitor.pipeline import run_cycle
+    from monitor.pipeline.cycle import run_cycle
     from monitor.store import Store
-    from monitor.workers import PageJob, WorkerPool
+    from monitor.pipeline.workers import PageJob, WorkerPool
 
     config = load_config(config_dir)
     config.settings.database = db_url
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     n_hosts = -(-args.feeds // 5)
     port, socks = W.bind_port([W.host_ip(h) for h in range(n_hosts)])
     from monitor.config import FetchSettings
-    from monitor.localserve import WebhookReceiver
+    from monitor.demo.servers import WebhookReceiver
 
     plan_args = dict(n_feeds=args.feeds, feeds_per_host=5, port=port, latency_s=args.latency,
                      entry_cap=20, min_gap_s=FetchSettings().per_host_delay_s - 0.02)

@@ -20,7 +20,7 @@ import time
 
 from monitor.config import FetchSettings
 from monitor.fetch import Fetcher
-from monitor.localserve import FixtureServer
+from monitor.demo.servers import FixtureServer
 
 FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
         b"<item><title>A</title><link>http://example.org/a</link></item></channel></rss>")

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.reuters import CORPUS, convert  # noqa: E402
 from monitor.config import TopicsFile, load_yaml_model  # noqa: E402
-from monitor.evaluate import (  # noqa: E402
+from monitor.topics.evaluate import (  # noqa: E402
     Item,
     Run,
     feedback_run,

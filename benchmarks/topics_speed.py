@@ -6,12 +6,12 @@ The 181 pages of ``../shared/corpora/article-extraction-benchmark`` are extracte
 (trafilatura; that pass is timed per article for the cost ratio below), then, in one
 process, each pass goes over every article:
 
-- tokenise only: :func:`monitor.classify.tokenize`, spaCy's tokenizer of the article's
+- tokenise only: :func:`monitor.topics.match.tokenize`, spaCy's tokenizer of the article's
   language as classify calls it (the floor: no classifier can be faster than reading
   the tokens); next to it ``make_doc`` over the whole text, spaCy's plain call;
 - analyse: tokens, their normalised text and the sentences (what classify does before
   it matches anything);
-- classify: :meth:`monitor.classify.Classifier.classify` with every example topic
+- classify: :meth:`monitor.topics.match.Classifier.classify` with every example topic
   loaded (``config/topics.yaml`` and ``benchmarks/reuters_topics.yaml``), rules only,
   evidence included.
 
@@ -45,9 +45,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.classify import Classifier, pipeline, tokenize  # noqa: E402
+from monitor.topics.match import Classifier, pipeline, tokenize  # noqa: E402
 from monitor.config import TopicsFile, load_config, load_yaml_model  # noqa: E402
-from monitor.extract import extract_html  # noqa: E402
+from monitor.extract.article import extract_html  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpora" / "article-extraction-benchmark"
 NEWS_PAGES = ROOT.parent / "shared" / "corpora" / "news-pages"

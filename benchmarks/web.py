@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from monitor.classify import Classifier  # noqa: E402
+from monitor.topics.match import Classifier  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.store import Article, ArticleSource, Delivery, Feed, Hit, Store  # noqa: E402
 
@@ -158,7 +158,7 @@ def run(url: str, n: int, build_first: bool, runs: int) -> list[tuple[str, float
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
-    from monitor.web import create_app
+    from monitor.desk import create_app
 
     store = Store(url)
     if build_first:

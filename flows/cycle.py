@@ -1,6 +1,6 @@
 """The newsmon flows: one polling cycle, and the digest.
 
-The cycle is :func:`monitor.pipeline.run_cycle` with each step run as a Prefect
+The cycle is :func:`monitor.pipeline.cycle.run_cycle` with each step run as a Prefect
 task (one task per feed batch or article batch, never per article: Prefect's
 per-task overhead is milliseconds). Steps are not retried by Prefect: a failed
 feed or page is recorded on its row and retried by the next cycle, with backoff.
@@ -18,10 +18,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 import flows  # noqa: F401 - offline defaults
-from monitor import pipeline
+from monitor.pipeline import cycle as pipeline
 from monitor.config import load_config
 from monitor.store import Store
-from monitor.workers import WorkerPool
+from monitor.pipeline.workers import WorkerPool
 
 _STEPS = (pipeline.claim_feeds, pipeline.poll_feeds, pipeline.process_articles,
           pipeline.commit_feeds, pipeline.send_alerts, pipeline.prune)
@@ -78,7 +78,7 @@ def cycle(config_dir: str | None = None, feeds: list[str] | None = None,
     # (and load spaCy and trafilatura in them) again for every scheduled run.
     pool: Any
     if dask_address:
-        from monitor.dask_pool import DaskPool
+        from monitor.pipeline.dask_pool import DaskPool
         pool = DaskPool(dask_address, config)
     else:
         pool = WorkerPool.shared(config)

@@ -23,7 +23,7 @@ import httpx
 
 import flows  # noqa: F401 - offline defaults
 from monitor.config import Config, data_dir
-from monitor.localserve import free_port
+from monitor.demo.servers import free_port
 
 log = logging.getLogger("newsmon.serve")
 

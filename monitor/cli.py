@@ -215,8 +215,8 @@ def run(ctx: typer.Context,
 
         summary = cycle(config_dir=str(config.directory), feeds=feed or None, force=force)
     else:
-        from monitor.pipeline import run_cycle
-        from monitor.workers import WorkerPool
+        from monitor.pipeline.cycle import run_cycle
+        from monitor.pipeline.workers import WorkerPool
 
         with WorkerPool.for_config(config) as pool:
             summary = run_cycle(Store(config.database_url), config, only_urls=feed or None,
@@ -256,7 +256,7 @@ def serve(ctx: typer.Context,
 @app.command()
 def digest(ctx: typer.Context) -> None:
     """Send the pending digest alerts now."""
-    from monitor.pipeline import send_alerts
+    from monitor.pipeline.cycle import send_alerts
 
     c = _ctx(ctx)
     s = send_alerts(c.store(), c.config, mode="digest").as_dict()
@@ -273,7 +273,7 @@ def demo(ctx: typer.Context,
          ) -> None:
     """Offline demo: real feeds and pages on loopback, a real SMTP server and chat webhook;
     two cycles through the real flow into a fresh SQLite database."""
-    from monitor.demo import run_demo
+    from monitor.demo.world import run_demo
 
     c = _ctx(ctx)
     topics = Path(c.config_dir or "config") / "topics.yaml"
@@ -581,7 +581,7 @@ def status(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 
 
 def _load_article(source: str, ctx: Ctx) -> Any:
-    from monitor.extract import extract_file, extract_html
+    from monitor.extract.article import extract_file, extract_html
 
     if re.match(r"^https?://", source, re.I):
         import os
@@ -628,7 +628,7 @@ def extract(ctx: typer.Context, source: Annotated[str, typer.Argument(
 @topics_app.command("list")
 def topics_list(ctx: typer.Context) -> None:
     """The configured topics."""
-    from monitor.learn import active_models, model_path
+    from monitor.topics.learn import active_models, model_path
 
     topics = _ctx(ctx).config.topics
     models = active_models(topics)
@@ -649,7 +649,7 @@ def topics_explain(ctx: typer.Context, source: Annotated[str, typer.Argument(
         help="URL, or a saved HTML page or text file.")],
                    topic: TopicOpt = None, json_out: JsonOpt = False) -> None:
     """Why an article is (or is not) a hit for each topic: rule, groups, terms, sentences."""
-    from monitor.classify import Classifier
+    from monitor.topics.match import Classifier
 
     c = _ctx(ctx)
     topics = [c.config.topic(topic)] if topic else c.config.topics
@@ -729,8 +729,8 @@ def web(ctx: typer.Context,
     to require a login, which binding to any other address demands. Ctrl-C stops."""
     import os
 
-    from monitor.web.security import check_bind
-    from monitor.web.server import serve as serve_desk
+    from monitor.desk.security import check_bind
+    from monitor.desk.server import serve as serve_desk
 
     token = os.environ.get("NEWSMON_WEB_TOKEN") or None
     check_bind(host, token)
@@ -759,7 +759,7 @@ def db_upgrade(ctx: typer.Context,
 
     Safe to run on an up-to-date database. Stop the workers first: a worker on the old
     schema may fail on the new one."""
-    from monitor import migrate
+    from monitor.store import migrate
 
     url = _ctx(ctx).db_url()
     store = Store(url, create=False)
@@ -777,7 +777,7 @@ def db_upgrade(ctx: typer.Context,
 @db_app.command("current")
 def db_current(ctx: typer.Context) -> None:
     """Show the database's schema revision and whether it needs an upgrade."""
-    from monitor import migrate
+    from monitor.store import migrate
 
     url = _ctx(ctx).db_url()
     store = Store(url, create=False)
@@ -821,8 +821,8 @@ def topics_train(ctx: typer.Context,
                  json_out: JsonOpt = False) -> None:
     """Train the topic's model from reviewed hits and seeds; saved as a candidate
     (`newsmon topics test` shows what it would change, `activate` puts it to use)."""
-    from monitor.learn import save_model
-    from monitor.review import load_pool, train_topic
+    from monitor.topics.learn import save_model
+    from monitor.topics.review import load_pool, train_topic
 
     c = _ctx(ctx)
     topic = _topic_or_exit(c, topic_id)
@@ -867,8 +867,8 @@ def topics_test(ctx: typer.Context,
                 json_out: JsonOpt = False) -> None:
     """Re-score the stored articles with the current definition (and model): new hits,
     lost hits, labelled hits affected, seed examples - before anything is used."""
-    from monitor.learn import load_model, model_path
-    from monitor.review import compare_topic
+    from monitor.topics.learn import load_model, model_path
+    from monitor.topics.review import compare_topic
 
     c = _ctx(ctx)
     topic = _topic_or_exit(c, topic_id)
@@ -927,7 +927,7 @@ def topics_activate(ctx: typer.Context,
                     topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")]
                     ) -> None:
     """Use the topic's candidate model from now on (the previous one is kept)."""
-    from monitor.learn import activate
+    from monitor.topics.learn import activate
 
     c = _ctx(ctx)
     topic = _topic_or_exit(c, topic_id)
@@ -943,7 +943,7 @@ def topics_deactivate(ctx: typer.Context,
                       topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")]
                       ) -> None:
     """Stop using the topic's model: rules alone decide (the model file is kept)."""
-    from monitor.learn import deactivate
+    from monitor.topics.learn import deactivate
 
     topic = _topic_or_exit(_ctx(ctx), topic_id)
     echo(f"{topic.id}: {'model deactivated' if deactivate(topic.id) else 'no active model'}")
@@ -964,7 +964,7 @@ def topics_eval(ctx: typer.Context,
                 json_out: JsonOpt = False) -> None:
     """Precision, recall and F1 per topic (micro and macro) on a labelled dataset."""
     from monitor.config import TopicsFile, load_yaml_model
-    from monitor.evaluate import (
+    from monitor.topics.evaluate import (
         feedback_run,
         format_table,
         load_dataset,

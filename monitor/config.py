@@ -4,7 +4,7 @@ A config directory holds up to four YAML files:
 
 - ``settings.yaml`` (optional): database, schedule, fetch/extract limits, retention;
 - ``feeds.yaml``: the feeds to poll;
-- ``topics.yaml``: the watched topics (see :mod:`monitor.classify`);
+- ``topics.yaml``: the watched topics (see :mod:`monitor.topics.match`);
 - ``alerts.yaml`` (optional): alert routes (topics -> apprise URLs).
 
 String values may reference environment variables as ``${NAME}`` or

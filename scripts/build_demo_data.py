@@ -1,8 +1,8 @@
-"""Rebuild monitor/demo_data/ from the shared real-world corpora.
+"""Rebuild monitor/demo/data/ from the shared real-world corpora.
 
 Run from the project root:  .venv/bin/python scripts/build_demo_data.py [CORPORA_DIR]
 (default CORPORA_DIR: ../shared/corpora). The output is committed; this script only
-documents and reproduces how it was made. See monitor/demo_data/SOURCES.md.
+documents and reproduces how it was made. See monitor/demo/data/SOURCES.md.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "monitor" / "demo_data"
+OUT = ROOT / "monitor" / "demo" / "data"
 CORPORA = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "corpora"
 NEWS = CORPORA / "news-pages" / "tests" / "resources" / "parser" / "test_data"
 F1_FEED = CORPORA / "feeds-real" / "feeds" / "7d65af8ecbfc9ee4"
@@ -285,7 +285,7 @@ def main() -> None:
     <title>Demo World Desk</title>
     <link>{{BASE}}/</link>
     <atom:link href="{{BASE}}/feeds/world.xml" rel="self" type="application/rss+xml"/>
-    <description>Offline demo feed for newsmon: real news pages served from monitor/demo_data/pages.</description>
+    <description>Offline demo feed for newsmon: real news pages served from monitor/demo/data/pages.</description>
     <language>en</language>
     <lastBuildDate>{email.utils.format_datetime(newest.astimezone(timezone.utc), usegmt=True)}</lastBuildDate>
 {chr(10).join(items)}

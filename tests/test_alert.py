@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from monitor.alert import Item, check_url, deliver, mask_url, render, route_targets
 from monitor.config import Config, FeedConfig, Route, load_config
-from monitor.localserve import SmtpReceiver, WebhookReceiver
+from monitor.demo.servers import SmtpReceiver, WebhookReceiver
 from monitor.store import Delivery, NewArticle, Store, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent

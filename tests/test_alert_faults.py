@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from monitor.alert import deliver
 from monitor.cli import app
 from monitor.config import AlertSettings, Config, FeedConfig, Route, Settings, load_config
-from monitor.localserve import SmtpReceiver, WebhookReceiver, free_port
+from monitor.demo.servers import SmtpReceiver, WebhookReceiver, free_port
 from monitor.store import Delivery, Store, utcnow
 from tests.support.alerting import add_hits, table
 

@@ -26,7 +26,7 @@ import yaml
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from monitor import migrate
+from monitor.store import migrate
 from monitor.alert import check_health, deliver, route_health
 from monitor.cli import app
 from monitor.config import (
@@ -39,9 +39,9 @@ from monitor.config import (
     Settings,
     load_config,
 )
-from monitor.demo import world
-from monitor.localserve import SmtpReceiver, WebhookReceiver, free_port
-from monitor.pipeline import run_cycle
+from monitor.demo.world import world
+from monitor.demo.servers import SmtpReceiver, WebhookReceiver, free_port
+from monitor.pipeline.cycle import run_cycle
 from monitor.store import Delivery, HealthAlert, Store, _make_engine, target_key, utcnow
 from tests.support.alerting import add_hits, table
 

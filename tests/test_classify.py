@@ -1,4 +1,4 @@
-"""monitor.classify with the real config/topics.yaml and real pages from monitor/demo_data."""
+"""monitor.topics.match with the real config/topics.yaml and real pages from monitor/demo/data."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.classify import Classifier, TopicResult, variants
+from monitor.topics.match import Classifier, TopicResult, variants
 from monitor.config import TopicConfig, load_config
-from monitor.extract import extract_html, extract_text
+from monitor.extract.article import extract_html, extract_text
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ROOT / "monitor" / "demo_data" / "pages"
+PAGES = ROOT / "monitor" / "demo" / "data" / "pages"
 CORPUS_EXAMPLE = ROOT.parent / "shared" / "corpora" / "caucasus-example"
 TOPIC = "caucasus-realignment"
 NATIONS = {"azerbaijan", "armenia", "georgia", "iran", "israel", "russia", "turkey"}
@@ -211,7 +211,7 @@ def test_tokenizing_in_pieces_gives_the_tokens_of_the_whole_text(lang: str) -> N
     special cases (don't, U.S., :) ...), runs of spaces and line breaks, offsets."""
     import numpy as np
 
-    from monitor.classify import _ARRAY_ATTRS, pipeline, tokenize
+    from monitor.topics.match import _ARRAY_ATTRS, pipeline, tokenize
 
     pages = sorted(PAGES.glob("*.html"))
     text = "\n\n".join(extract_html(p.read_bytes()).text for p in pages[:3])

@@ -1,4 +1,4 @@
-"""The classifier's lean tokenizer (monitor.classify.pipeline) must give exactly the tokens
+"""The classifier's lean tokenizer (monitor.topics.match.pipeline) must give exactly the tokens
 of spaCy's stock blank pipeline, and every topic decision (score, rule trace, groups,
 sentences) must be the same whichever of the two tokenised the article.
 
@@ -23,13 +23,13 @@ import pytest
 import spacy
 
 from benchmarks.topics_speed import reversed_words  # as the harness copies its pages
-from monitor import classify
-from monitor.classify import _ARRAY_ATTRS, Classifier, _cannot_match, normalize, pipeline, tokenize
+from monitor.topics import match as classify
+from monitor.topics.match import _ARRAY_ATTRS, Classifier, _cannot_match, normalize, pipeline, tokenize
 from monitor.config import LANGUAGES, TopicConfig, TopicsFile, load_config, load_yaml_model
-from monitor.extract import extract_html
+from monitor.extract.article import extract_html
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "monitor" / "demo_data" / "pages"
+DEMO = ROOT / "monitor" / "demo" / "data" / "pages"
 CORPORA = ROOT.parent / "shared" / "corpora"
 NEWS_PAGES = CORPORA / "news-pages"
 REUTERS = CORPORA / "reuters21578"
@@ -51,7 +51,7 @@ def stock(lang: str) -> spacy.language.Language:
     """spaCy's blank pipeline as it comes (all lexical attributes, the plain regexes)."""
     try:
         nlp = spacy.blank(lang if lang in LANGUAGES else "xx")
-    except Exception:  # noqa: BLE001 - as monitor.classify.pipeline
+    except Exception:  # noqa: BLE001 - as monitor.topics.match.pipeline
         nlp = spacy.blank("xx")
     nlp.max_length = 10_000_000
     return nlp

@@ -26,12 +26,12 @@ from typer.testing import CliRunner
 
 from monitor.cli import app
 from monitor.config import load_config
-from monitor.demo import world
+from monitor.demo.world import world
 from monitor.store import Article, Hit, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPICS = ROOT / "config" / "topics.yaml"
-PAGE = ROOT / "monitor" / "demo_data" / "pages" / "caucasus-iran-azerbaijan-thaw.html"
+PAGE = ROOT / "monitor" / "demo" / "data" / "pages" / "caucasus-iran-azerbaijan-thaw.html"
 NEWSMON = Path(sys.executable).with_name("newsmon")
 CAUCASUS_TITLE = "Iran and Azerbaijan signal a thaw as Pezeshkian visits Baku"
 SECRET = "s3cretpass"

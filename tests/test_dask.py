@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from monitor.config import load_config
-from monitor.pipeline import run_cycle
+from monitor.pipeline.cycle import run_cycle
 from monitor.store import Store
-from monitor.workers import PageJob
+from monitor.pipeline.workers import PageJob
 from tests.support.hostile import item, rss
 from tests.support.manyfeeds import many_feeds
 
@@ -25,13 +25,13 @@ def cluster() -> Iterator[str]:
 
 
 def test_dask_pool_analyses_pages_on_the_cluster(cluster: str, tmp_path: Path) -> None:
-    from monitor.dask_pool import DaskPool
+    from monitor.pipeline.dask_pool import DaskPool
 
     with many_feeds(tmp_path, feeds=2) as w:
         config = load_config(w.config_dir)
         pool = DaskPool(cluster, config)
         try:
-            html = (Path(__file__).resolve().parents[1] / "monitor" / "demo_data" / "pages" /
+            html = (Path(__file__).resolve().parents[1] / "monitor" / "demo" / "data" / "pages" /
                     "caucasus-iran-azerbaijan-thaw.html").read_bytes()
             (a, bad) = list(pool.analyse_many([PageJob("a", html, "http://x.test/a"),
                                                PageJob("b", b"", "http://x.test/b")]))
@@ -39,7 +39,7 @@ def test_dask_pool_analyses_pages_on_the_cluster(cluster: str, tmp_path: Path) -
             assert any(r.matched and r.topic == "caucasus-realignment" for r in a.results)
             assert bad.key == "b" and bad.extracted is None and bad.error
             # ran in the cluster's worker process, not here
-            logs = pool.client.run(lambda: __import__("monitor.dask_pool").dask_pool
+            logs = pool.client.run(lambda: __import__("monitor.pipeline.dask_pool").pipeline.dask_pool
                                    ._classifiers.__len__())
             assert list(logs.values()) == [1]
         finally:
@@ -52,9 +52,9 @@ def test_dask_pool_parses_large_feeds_and_classifies_summaries_on_the_cluster(
     unbounded cost on its fetch loop) or load spaCy to classify a feed summary."""
     from datetime import UTC, datetime
 
-    from monitor.dask_pool import DaskPool
-    from monitor.pipeline import INLINE_PARSE_MAX_BYTES
-    from monitor.workers import FeedJob, SummaryJob
+    from monitor.pipeline.dask_pool import DaskPool
+    from monitor.pipeline.cycle import INLINE_PARSE_MAX_BYTES
+    from monitor.pipeline.workers import FeedJob, SummaryJob
 
     with many_feeds(tmp_path, feeds=1) as w:
         config = load_config(w.config_dir)
@@ -87,7 +87,7 @@ def test_dask_pool_parses_large_feeds_and_classifies_summaries_on_the_cluster(
 
 
 def test_a_cycle_with_its_analysis_on_dask(cluster: str, tmp_path: Path) -> None:
-    from monitor.dask_pool import DaskPool
+    from monitor.pipeline.dask_pool import DaskPool
 
     with many_feeds(tmp_path, feeds=6) as w:
         config = load_config(w.config_dir)

@@ -389,7 +389,7 @@ TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 @pytest.mark.timeout(600)
 def test_prefect_yaml_deploys_and_a_worker_runs_the_cycle(tmp_path: Path) -> None:
     from flows.serve import LocalPrefectServer
-    from monitor.demo import world
+    from monitor.demo.world import world
     from monitor.store import Store
 
     db_url = f"sqlite:///{tmp_path / 'x.db'}"

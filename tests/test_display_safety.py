@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 
 from monitor.cli import app
 from monitor.config import load_config
-from monitor.demo import write_config
+from monitor.demo.world import write_config
 from monitor.feeds import parse_feed, plain_text
-from monitor.localserve import FixtureServer, SmtpReceiver, WebhookReceiver
-from monitor.pipeline import run_cycle
+from monitor.demo.servers import FixtureServer, SmtpReceiver, WebhookReceiver
+from monitor.pipeline.cycle import run_cycle
 from monitor.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from monitor.errors import FeedParseError
 from monitor.feeds import canonical_url, discover_feed_links, parse_feed, read_opml
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_FEEDS = ROOT / "monitor" / "demo_data" / "feeds"
+DEMO_FEEDS = ROOT / "monitor" / "demo" / "data" / "feeds"
 CORPORA = ROOT.parent / "shared" / "corpora"
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 RSS_HEADERS = {"Content-Type": "application/rss+xml"}

@@ -1,4 +1,4 @@
-"""monitor.fetch against a real loopback HTTP server (monitor.localserve.FixtureServer)."""
+"""monitor.fetch against a real loopback HTTP server (monitor.demo.servers.FixtureServer)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from monitor.config import FetchSettings
 from monitor.errors import FetchError
 from monitor.fetch import Fetcher, FetchResult, parse_retry_after
-from monitor.localserve import LAST_MODIFIED, Fault, FixtureServer
+from monitor.demo.servers import LAST_MODIFIED, Fault, FixtureServer
 
 FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
 <item><title>A</title><link>{BASE}/a</link></item></channel></rss>"""
@@ -318,7 +318,7 @@ def test_connection_dropped(server: CountingServer) -> None:
 
 
 def test_connection_refused() -> None:
-    from monitor.localserve import free_port
+    from monitor.demo.servers import free_port
 
     err = fetch_error(f"http://127.0.0.1:{free_port()}/feed.xml")
     assert "cannot connect" in str(err)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import load_config
-from monitor.demo import world
+from monitor.demo.world import world
 from monitor.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def test_digest_flow_sends_one_message_for_all_pending(prefect_harness, tmp_path
     import yaml
 
     from flows.cycle import digest
-    from monitor.pipeline import run_cycle
+    from monitor.pipeline.cycle import run_cycle
 
     monkeypatch.setenv("NEWSMON_DB", f"sqlite:///{tmp_path / 'd.db'}")
     with world(ROOT / "config" / "topics.yaml", directory=tmp_path) as w:

@@ -17,11 +17,11 @@ from collections import Counter
 from pathlib import Path
 
 from monitor.config import load_config
-from monitor.demo import DEMO_DATA, write_config
-from monitor.localserve import FixtureServer
-from monitor.pipeline import run_cycle
+from monitor.demo.world import DEMO_DATA, write_config
+from monitor.demo.servers import FixtureServer
+from monitor.pipeline.cycle import run_cycle
 from monitor.store import Store
-from monitor.workers import WorkerPool
+from monitor.pipeline.workers import WorkerPool
 from tests.support.hostile import FAST, TOPICS, item, merge, rss
 
 FEEDS, PER_FEED = 6, 4
@@ -64,7 +64,7 @@ def test_live_objects_do_not_grow_with_the_number_of_cycles(tmp_path: Path) -> N
 
 RELEASE_PROBE = """
 import json
-from monitor.workers import release_memory
+from monitor.pipeline.workers import release_memory
 
 def rss_mb():
     with open("/proc/self/status") as f:

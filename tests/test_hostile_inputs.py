@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 
 from monitor.config import load_config
-from monitor.demo import DEMO_DATA, write_config
+from monitor.demo.world import DEMO_DATA, write_config
 from monitor.errors import FeedParseError
 from monitor.feeds import canonical_url, parse_feed, plain_text
-from monitor.localserve import Fault, FixtureServer
-from monitor.pipeline import run_cycle
+from monitor.demo.servers import Fault, FixtureServer
+from monitor.pipeline.cycle import run_cycle
 from monitor.store import Store, utcnow
-from monitor.workers import WorkerPool
+from monitor.pipeline.workers import WorkerPool
 from tests.support.hostile import (
     CORPORA,
     FAST,
@@ -498,7 +498,7 @@ def _mutate(data: bytes, rnd: random.Random) -> bytes:
 def fuzz(n: int, seed: int = 20250428) -> dict[str, int]:
     """Mutated feeds through parse_feed; what came out through canonical_url,
     plain_text and the classifier. Only FeedParseError may come out of the parser."""
-    from monitor.classify import Classifier
+    from monitor.topics.match import Classifier
 
     rnd = random.Random(seed)
     config = load_config(write_config(Path(__import__("tempfile").mkdtemp()) / "c",

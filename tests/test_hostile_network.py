@@ -6,7 +6,7 @@ failure); article pages are PDFs, images, slow, broken, or make extraction run t
 long or kill its worker. Expected: every request and every article bounded in time,
 each feed's health and each article's state recorded, backoff applied, the run never
 stuck. ``tests/test_fetch.py`` covers the fetcher alone; these go through
-:func:`monitor.pipeline.run_cycle` and the database.
+:func:`monitor.pipeline.cycle.run_cycle` and the database.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 
 from monitor.config import load_config
-from monitor.demo import DEMO_DATA, write_config
-from monitor.localserve import Fault, FixtureServer, free_port
-from monitor.pipeline import run_cycle
+from monitor.demo.world import DEMO_DATA, write_config
+from monitor.demo.servers import Fault, FixtureServer, free_port
+from monitor.pipeline.cycle import run_cycle
 from monitor.store import Article, Feed, Store
-from monitor.workers import WorkerPool
+from monitor.pipeline.workers import WorkerPool
 from tests.support.hostile import FAST, TOPICS, item, merge, rows, rss
 from tests.support.workers import kill_busy_worker_when
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import load_config
-from monitor.demo import DEMO_DATA, write_config
-from monitor.localserve import FixtureServer
-from monitor.pipeline import run_cycle
+from monitor.demo.world import DEMO_DATA, write_config
+from monitor.demo.servers import FixtureServer
+from monitor.pipeline.cycle import run_cycle
 from monitor.store import Feed, Store
-from monitor.workers import WorkerPool
+from monitor.pipeline.workers import WorkerPool
 from tests.support.hostile import FAST, TOPICS, item, merge, rows, rss
 
 

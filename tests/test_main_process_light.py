@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from monitor.demo import DEMO_DATA, write_config
-from monitor.localserve import Fault, FixtureServer
+from monitor.demo.world import DEMO_DATA, write_config
+from monitor.demo.servers import Fault, FixtureServer
 from tests.support.hostile import FAST, TOPICS, merge
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,15 +23,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = """
 import json, sys
 from monitor.config import load_config
-from monitor.pipeline import run_cycle
+from monitor.pipeline.cycle import run_cycle
 from monitor.store import Store
-from monitor.workers import WorkerPool
+from monitor.pipeline.workers import WorkerPool
 
 config = load_config(sys.argv[1])
 with WorkerPool.for_config(config) as pool:
     s = run_cycle(Store(config.database_url), config, pool=pool)
-heavy = [m for m in ("spacy", "trafilatura", "py3langid", "monitor.classify",
-                     "monitor.extract") if m in sys.modules]
+heavy = [m for m in ("spacy", "trafilatura", "py3langid", "monitor.topics.match",
+                     "monitor.extract.article") if m in sys.modules]
 print(json.dumps({"articles_new": s.articles_new, "fallbacks": s.extraction_fallbacks,
                   "hits_new": s.hits_new, "heavy": heavy}))
 """

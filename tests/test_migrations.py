@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from monitor import migrate
+from monitor.store import migrate
 from monitor.cli import app
 from monitor.errors import StoreError
 from monitor.store import HitFilter, Store, _make_engine

@@ -10,11 +10,11 @@ from sqlmodel import select
 
 from monitor import alert
 from monitor.config import load_config
-from monitor.demo import world
-from monitor.localserve import Fault
-from monitor.pipeline import run_cycle
+from monitor.demo.world import world
+from monitor.demo.servers import Fault
+from monitor.pipeline.cycle import run_cycle
 from monitor.store import Article, ArticleSource, Delivery, Feed, Hit, Store, utcnow
-from monitor.workers import WorkerPool
+from monitor.pipeline.workers import WorkerPool
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ROOT / "config" / "topics.yaml"
@@ -131,7 +131,7 @@ def test_gone_and_moved_feeds_are_shown_as_such(demo):
     w.server.faults["/feeds/regional.xml"] = Fault(
         status=301, headers={"Location": w.server.url("feeds/regional-new.xml")})
     w.server.add("feeds/regional-new.xml",
-                 (ROOT / "monitor/demo_data/feeds/regional.xml").read_text()
+                 (ROOT / "monitor/demo/data/feeds/regional.xml").read_text()
                  .replace("{BASE}", w.server.base), "application/atom+xml")
     s = run_cycle(store, config)
     assert s.feeds_gone == 1

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, update
 from sqlmodel import select
 
-from monitor.localserve import Fault
+from monitor.demo.servers import Fault
 from monitor.store import Article, ArticleSource, Delivery, Feed, Hit, Store, utcnow
 from tests.support.manyfeeds import many_feeds
 from tests.test_deploy_files import (

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from monitor.cli import app
 from monitor.config import add_feeds, load_config
-from monitor.demo import write_config
+from monitor.demo.world import write_config
 from monitor.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

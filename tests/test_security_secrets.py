@@ -23,8 +23,8 @@ from apprise.decorators import notify
 from typer.testing import CliRunner
 
 from monitor.cli import app
-from monitor.demo import world
-from monitor.localserve import free_port
+from monitor.demo.world import world
+from monitor.demo.servers import free_port
 from monitor.redact import redact
 from monitor.store import Store
 
@@ -148,8 +148,8 @@ def test_exception_quoting_the_url_is_stored_masked(
     import apprise
 
     from monitor.config import load_config
-    from monitor.pipeline import run_cycle
-    from monitor.workers import WorkerPool
+    from monitor.pipeline.cycle import run_cycle
+    from monitor.pipeline.workers import WorkerPool
 
     db = tmp_path / "x.db"
     monkeypatch.setenv("NEWSMON_DB", f"sqlite:///{db}")

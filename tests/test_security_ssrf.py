@@ -25,7 +25,7 @@ import yaml
 from monitor.config import ALLOW_HOSTS_ENV, FetchSettings, load_config
 from monitor.errors import ConfigError, FetchError
 from monitor.fetch import Fetcher, FetchResult
-from monitor.localserve import Fault, FixtureServer
+from monitor.demo.servers import Fault, FixtureServer
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPICS = ROOT / "config" / "topics.yaml"
@@ -284,7 +284,7 @@ def test_cli_extract_url_needs_allow_host_for_loopback(tmp_path: Path) -> None:
 
     from monitor.cli import app
 
-    page = (ROOT / "monitor" / "demo_data" / "pages" /
+    page = (ROOT / "monitor" / "demo" / "data" / "pages" /
             "caucasus-iran-azerbaijan-thaw.html").read_bytes()
     srv = FixtureServer().start()
     try:

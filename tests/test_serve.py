@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.demo import world
+from monitor.demo.world import world
 from monitor.errors import StoreError
 from monitor.store import Store
 

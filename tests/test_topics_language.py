@@ -12,9 +12,9 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from monitor.classify import Classifier, TopicResult, normalize
+from monitor.topics.match import Classifier, TopicResult, normalize
 from monitor.config import ConfigError, TopicConfig, TopicsFile, load_config, load_yaml_model
-from monitor.extract import detect_language, extract_file, extract_html, extract_text
+from monitor.extract.article import detect_language, extract_file, extract_html, extract_text
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "topics"

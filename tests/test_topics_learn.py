@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from monitor.classify import Classifier
+from monitor.topics.match import Classifier
 from monitor.cli import app
 from monitor.config import load_config
-from monitor.extract import extract_file
-from monitor.learn import (
+from monitor.extract.article import extract_file
+from monitor.topics.learn import (
     FeatureSpace,
     TopicModel,
     active_models,
@@ -32,7 +32,7 @@ from monitor.store import NewArticle, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "topics"
-PAGES = ROOT / "monitor" / "demo_data" / "pages"
+PAGES = ROOT / "monitor" / "demo" / "data" / "pages"
 TOPIC = "caucasus-realignment"
 
 # Stories the rules take for the topic but an analyst would not (culture, sport), and
@@ -229,7 +229,7 @@ def test_model_json_roundtrip_and_fast_path_agree(world: dict[str, Any]) -> None
 def test_train_sets_the_threshold_from_the_corrected_rule_hits(world: dict[str, Any]) -> None:
     """The model flags as many pool articles as the rules did, corrected by the reviews:
     here the rules flag 4, the reviewer says 2 of them are not relevant -> 2 flagged."""
-    from monitor.learn import TrainSettings, train
+    from monitor.topics.learn import TrainSettings, train
 
     topic = load_config(world["cfg"]).topics[0]
     clf = Classifier([topic], models={})
@@ -306,7 +306,7 @@ def test_feedback_eval_honours_model_use_false() -> None:
     """A topic with ``model: {use: false}`` is decided by its rules in the simulated review,
     as the product decides it; the others still learn from their labels."""
     from monitor.config import TopicConfig
-    from monitor.evaluate import Item, feedback_run, prepare, rules_run
+    from monitor.topics.evaluate import Item, feedback_run, prepare, rules_run
 
     def topic(tid: str, use: bool) -> TopicConfig:
         return TopicConfig.model_validate({

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import TopicsFile, load_yaml_model
-from monitor.evaluate import Item, Prepared, feedback_run, prepare, rules_run
+from monitor.topics.evaluate import Item, Prepared, feedback_run, prepare, rules_run
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpora" / "reuters21578"

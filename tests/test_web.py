@@ -23,11 +23,11 @@ from typer.testing import CliRunner
 from monitor.cli import app as cli_app
 from monitor.config import load_config
 from monitor.store import HitFilter, Store
-from monitor.web import create_app
+from monitor.desk import create_app
 from monitor.export import csv_cell as _cell
-from monitor.web.app import ago, bars, http_url, parse_filters
-from monitor.web.highlight import Highlighter, term_pattern
-from monitor.web.security import WebError, check_bind, safe_next
+from monitor.desk.app import ago, bars, http_url, parse_filters
+from monitor.desk.highlight import Highlighter, term_pattern
+from monitor.desk.security import WebError, check_bind, safe_next
 from tests.support.deskdata import CAUCASUS_TITLE, HOSTILE_ERROR, ROOT, desk_db, desk_topics
 
 BASE = "http://127.0.0.1:8080"
@@ -119,7 +119,7 @@ def test_hits_list_newest_first_with_filters(desk: Desk) -> None:
 
 
 def test_a_broad_filter_stops_counting(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("monitor.web.app.COUNT_CAP", 3)
+    monkeypatch.setattr("monitor.desk.app.COUNT_CAP", 3)
     assert "<b>3+</b> hits match" in desk.client.get("/hits?lang=en").text
     total = desk.store.count_hits()
     assert f"<b>{total}</b> hits" in desk.client.get("/hits").text  # unfiltered: exact
@@ -127,7 +127,7 @@ def test_a_broad_filter_stops_counting(desk: Desk, monkeypatch: pytest.MonkeyPat
 
 
 def test_paging_links_walk_the_list(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("monitor.web.app.PAGE_SIZE", 4)
+    monkeypatch.setattr("monitor.desk.app.PAGE_SIZE", 4)
     first = desk.client.get("/hits").text
     older = re.search(r'href="/hits\?(before=\d+)" rel="next"', first)
     assert older and "rel=\"prev\"" not in first
@@ -442,7 +442,7 @@ def test_small_helpers() -> None:
 @pytest.mark.slow
 def test_demo_says_how_to_open_its_database_in_the_desk(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from monitor.demo import run_demo
+    from monitor.demo.world import run_demo
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NEWSMON_DB", "")  # run_demo sets it: restored after the test
@@ -470,7 +470,7 @@ def test_labels_since_last_training_follow_the_learning_loop(
     assert "<b>1</b> label on this topic since last training (never trained)" in \
         desk.client.get(f"/hits/{hid}").text
     later = datetime.now(UTC) + timedelta(minutes=1)
-    monkeypatch.setattr("monitor.web.app.last_trained", lambda topic: later)
+    monkeypatch.setattr("monitor.desk.app.last_trained", lambda topic: later)
     page = desk.client.get(f"/hits/{hid}").text
     assert "<b>0</b> labels on this topic since last training (" in page
     assert "newsmon topics train caucasus-realignment" in page

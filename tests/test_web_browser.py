@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from monitor.store import Store
-from monitor.web import create_app
+from monitor.desk import create_app
 from tests.support.deskdata import CAUCASUS_TITLE, HOSTILE_TITLE, ROOT, desk_db, desk_topics
 from tests.support.pg_fixtures import in_ci
 from tests.support.webserver import running

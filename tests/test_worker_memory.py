@@ -1,6 +1,6 @@
 """Extraction workers share what their forkserver built instead of copying it.
 
-A worker is forked from the forkserver, which imports ``monitor.worker_warmup``. What
+A worker is forked from the forkserver, which imports ``monitor.pipeline.warmup``. What
 is built there is shared by every worker as long as nothing writes to it; these checks
 fork a child from that state, as the forkserver does, and measure the child's own
 memory (USS: private pages) around the work a worker does. Memory, not time: the
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = """
 import gc, json, os
-import monitor.worker_warmup  # the forkserver's state
+import monitor.pipeline.warmup  # the forkserver's state
 
 def uss_mb():
     kb = 0
@@ -35,7 +35,7 @@ pid = os.fork()
 if pid == 0:
     out = {}
     u = uss_mb(); gc.collect(); out["full_gc"] = uss_mb() - u
-    from monitor.classify import pipeline
+    from monitor.topics.match import pipeline
     u = uss_mb()
     pipeline("id")("Presiden meresmikan jalan tol baru di Jawa Tengah pada hari Senin.")
     pipeline("fr")("Le gouvernement a annoncé une réforme des retraites lundi.")

@@ -17,20 +17,20 @@ import sys
 from pathlib import Path
 
 from monitor.config import load_config
-from monitor.workers import PageJob, WorkerPool
+from monitor.pipeline.workers import PageJob, WorkerPool
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = ROOT / "monitor" / "demo_data" / "pages" / "caucasus-iran-azerbaijan-thaw.html"
+PAGE = ROOT / "monitor" / "demo" / "data" / "pages" / "caucasus-iran-azerbaijan-thaw.html"
 
 FRESH = r"""
 import json, sys, time
 from pathlib import Path
 from monitor.config import load_config
-from monitor.workers import PageJob, WorkerPool
+from monitor.pipeline.workers import PageJob, WorkerPool
 from tests.support.workers import pool_workers
 
 root = Path(sys.argv[1])
-page = (root / "monitor/demo_data/pages/caucasus-iran-azerbaijan-thaw.html").read_bytes()
+page = (root / "monitor/demo/data/pages/caucasus-iran-azerbaijan-thaw.html").read_bytes()
 with WorkerPool(load_config(root / "config").topics, workers=1) as pool:
     t0 = time.monotonic()
     fut = pool.submit(PageJob("k", page, "http://example.org/a"))

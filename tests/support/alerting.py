@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from monitor.alert import route_targets
 from monitor.config import Config
-from monitor.localserve import SmtpReceiver, WebhookReceiver
+from monitor.demo.servers import SmtpReceiver, WebhookReceiver
 from monitor.store import NewArticle, Store, utcnow
 
 TOPIC = "caucasus-realignment"

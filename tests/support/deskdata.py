@@ -15,10 +15,10 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from monitor.classify import Classifier
+from monitor.topics.match import Classifier
 from monitor.config import Config, TopicConfig, load_config
-from monitor.demo import world
-from monitor.pipeline import run_cycle
+from monitor.demo.world import world
+from monitor.pipeline.cycle import run_cycle
 from monitor.store import Feed, Hit, NewArticle, Store, target_key
 
 ROOT = Path(__file__).resolve().parents[2]

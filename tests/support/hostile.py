@@ -1,7 +1,7 @@
 """Helpers for the hostile-world tests: generated bad inputs, memory peaks, a quick world.
 
 Everything here is real: bytes served by a loopback :class:`FixtureServer`, a config
-written by :func:`monitor.demo.write_config`, the library's own pipeline.
+written by :func:`monitor.demo.world.write_config`, the library's own pipeline.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.demo import DEMO_DATA, write_config
-from monitor.localserve import FixtureServer, SmtpReceiver, WebhookReceiver
+from monitor.demo.world import DEMO_DATA, write_config
+from monitor.demo.servers import FixtureServer, SmtpReceiver, WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPICS = ROOT / "config" / "topics.yaml"
@@ -72,7 +72,7 @@ def many_feeds(directory: Path, *, feeds: int = 24, pages: int = 30, per_feed: i
             feed_paths.append(server.add(f"gen/feed-{i}.xml", _feed(i, links),
                                          "application/rss+xml").split("/", 3)[3])
         if delay_s:
-            from monitor.localserve import Fault
+            from monitor.demo.servers import Fault
             for p in feed_paths:
                 server.faults["/" + p] = Fault(delay_s=delay_s)
         routes = [

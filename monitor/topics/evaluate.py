@@ -7,7 +7,7 @@ A dataset is JSON lines, one article per line::
 ``split`` is ``train`` or ``test`` (default ``test``); ``language`` is optional.
 Rules are scored on the test split. With ``feedback=N`` an analyst is simulated per
 topic: the engine proposes stories of the train split to review in rounds of 10
-(:func:`monitor.learn.propose`: the ones its current model is least sure about),
+(:func:`monitor.topics.learn.propose`: the ones its current model is least sure about),
 they are labelled from the dataset's ground truth, a model is trained on the train
 split (rule decisions as weak labels, reviewed stories as strong ones) and the
 test split is scored with rules + model. Nothing of the test split is seen before
@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from monitor.classify import Classifier
+from monitor.topics.match import Classifier
 from monitor.config import TopicConfig
 from monitor.errors import NewsmonError
-from monitor.learn import (
+from monitor.topics.learn import (
     FeatureSpace,
     ModelError,
     TrainSettings,

@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
-from monitor.localserve import FixtureServer, SmtpReceiver, WebhookReceiver
+from monitor.demo.servers import FixtureServer, SmtpReceiver, WebhookReceiver
 from monitor.perms import private_dir, write_private_text
 
-DEMO_DATA = Path(__file__).parent / "demo_data"
+DEMO_DATA = Path(__file__).parent / "data"
 DEMO_FEEDS = ("feeds/world.xml", "feeds/regional.xml", "feeds/f1metrics.xml")
 
 
@@ -153,9 +153,9 @@ def _cycle(config: Any, use_prefect: bool) -> dict[str, Any]:
         from flows.cycle import cycle
 
         return dict(cycle(config_dir=str(config.directory), force=True))
-    from monitor.pipeline import run_cycle
+    from monitor.pipeline.cycle import run_cycle
     from monitor.store import Store
-    from monitor.workers import WorkerPool
+    from monitor.pipeline.workers import WorkerPool
 
     with WorkerPool.for_config(config) as pool:
         return run_cycle(Store(config.database_url), config, force=True, pool=pool).as_dict()

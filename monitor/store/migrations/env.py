@@ -1,6 +1,6 @@
 """Alembic environment: the Store's database URL and newsmon's SQLModel metadata.
 
-Run through :mod:`monitor.migrate` (``newsmon db upgrade``), which passes either an
+Run through :mod:`monitor.store.migrate` (``newsmon db upgrade``), which passes either an
 open connection (``config.attributes["connection"]``) or the URL
 (``sqlalchemy.url``); there is no alembic.ini to keep in step.
 """
@@ -29,7 +29,7 @@ def _include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no
     return True
 
 
-# Writing a migration: `alembic -c <ini with script_location=monitor/migrations>
+# Writing a migration: `alembic -c <ini with script_location=monitor/store/migrations>
 # revision --autogenerate` against a database at head, then check it by hand and make it
 # pass tests/test_migrations.py (upgraded == created). On SQLite, Store's connections run
 # with PRAGMA foreign_keys=ON, which a batch (copy-and-move) migration of a referenced

@@ -1,7 +1,7 @@
 """Article text extraction (trafilatura) and language detection (py3langid).
 
 trafilatura has no timeout and is not safe to call from several threads, so the
-pipeline runs :func:`extract_html` inside worker processes (:mod:`monitor.workers`)
+pipeline runs :func:`extract_html` inside worker processes (:mod:`monitor.pipeline.workers`)
 with a per-article time limit. This module is the plain function.
 """
 

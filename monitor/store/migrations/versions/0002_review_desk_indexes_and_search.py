@@ -6,7 +6,7 @@ tsvector column with a GIN index (filled by the ALTER). Written with IF NOT EXIS
 throughout: a database made between the first schema and this migration may already
 have some of it (``Store.ensure_indexes``, a fresh ``create_all``).
 
-The SQL is copied, not imported, from monitor/store.py: a migration must not change
+The SQL is copied, not imported, from monitor/store/facade.py: a migration must not change
 when the live code does. tests/test_migrations.py checks that the result equals what
 a fresh ``Store`` creates.
 

@@ -3,7 +3,7 @@ of "alerting is broken" / "recovered" messages.
 
 Two new tables and an index on delivery (route, target, status) for the per-target
 counts; no existing table is rebuilt (the delivery outbox keeps hit_id NOT NULL).
-Written out, not imported from monitor/store.py: a migration must not change when the
+Written out, not imported from monitor/store/facade.py: a migration must not change when the
 live code does. tests/test_migrations.py checks that the result equals what a fresh
 ``Store`` creates.
 

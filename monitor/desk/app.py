@@ -34,8 +34,8 @@ from monitor.errors import NotFound, StoreError
 from monitor.export import lines
 from monitor.redact import redact
 from monitor.store import Feed, HitFilter, Store, mask_db_url, utcnow
-from monitor.web.highlight import Highlighter, group_order, legend, sentence_groups
-from monitor.web.security import (
+from monitor.desk.highlight import Highlighter, group_order, legend, sentence_groups
+from monitor.desk.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -220,9 +220,9 @@ def rule_text(rule: Any, indent: int = 0) -> list[str]:
 
 def last_trained(topic_id: str) -> datetime | None:
     """When the topic's newest model (candidate or active) was trained, if the learning
-    loop (monitor.learn) has one; labels after that are the ones it has not used yet."""
+    loop (monitor.topics.learn) has one; labels after that are the ones it has not used yet."""
     try:
-        from monitor.learn import load_model, model_path
+        from monitor.topics.learn import load_model, model_path
     except Exception:  # noqa: BLE001 - no learning loop here: the desk works without it
         return None
     newest = None

@@ -34,7 +34,7 @@ from monitor.feeds import Entry, body_hash
 from monitor.fetch import PAGE_ACCEPT, Fetcher, FetchLoop, FetchResult
 from monitor.redact import redact
 from monitor.store import Feed, NewArticle, Store, utcnow
-from monitor.workers import (
+from monitor.pipeline.workers import (
     Analysis,
     FeedJob,
     FeedParse,
@@ -51,7 +51,7 @@ from monitor.workers import (
 )
 
 if TYPE_CHECKING:
-    from monitor.classify import Classifier
+    from monitor.topics.match import Classifier
 
 log = logging.getLogger("newsmon.pipeline")
 NON_HTML = ("application/pdf", "image/", "video/", "audio/", "application/zip",

@@ -1,6 +1,6 @@
 """Page analysis (extraction + classification) on a Dask cluster instead of local processes.
 
-A drop-in for :class:`monitor.workers.WorkerPool` in :func:`monitor.pipeline.run_cycle`:
+A drop-in for :class:`monitor.pipeline.workers.WorkerPool` in :func:`monitor.pipeline.cycle.run_cycle`:
 the cycle's fetch loop, database and leases stay in the flow run's process; only the pure,
 CPU-bound part is shipped to the cluster's workers: one Dask task per page (HTML in, text
 and topic scores out), per large feed (bytes in, entries out: a pathological feed costs
@@ -28,7 +28,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from monitor.config import Config
-from monitor.workers import (
+from monitor.pipeline.workers import (
     Analysis,
     FeedJob,
     FeedParse,
@@ -47,7 +47,7 @@ _lock = threading.Lock()
 
 def _classifier(topics_json: str) -> Any:
     """On a Dask worker: the classifier for these topics, built once per process."""
-    from monitor.classify import Classifier
+    from monitor.topics.match import Classifier
     from monitor.config import TopicConfig
 
     with _lock:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from monitor.config import TopicConfig
 from monitor.store import Store, mask_db_url
-from monitor.web.security import check_bind
+from monitor.desk.security import check_bind
 
 log = logging.getLogger("newsmon.web")
 
@@ -18,7 +18,7 @@ def serve(store: Store, topics: Sequence[TopicConfig] | None = None, *,
     """Serve the desk until interrupted. Refuses a non-loopback ``host`` without a token."""
     import uvicorn
 
-    from monitor.web.app import create_app
+    from monitor.desk.app import create_app
 
     check_bind(host, token)
     store.ensure_indexes()  # a database from before the desk gets its search index once

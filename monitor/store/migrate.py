@@ -1,6 +1,6 @@
 """Schema versions: Alembic migrations of the store (``newsmon db upgrade``).
 
-The migrations live in ``monitor/migrations`` (shipped with the package). A new
+The migrations live in ``monitor/store/migrations`` (shipped with the package). A new
 database is created from the models and stamped with the newest revision, so a new
 database and a migrated one are the same; a database made by an older newsmon is
 upgraded in place by :func:`upgrade`. :class:`~monitor.store.Store` refuses to open an

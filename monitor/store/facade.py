@@ -428,7 +428,7 @@ class Store:
         try:
             self.engine = _make_engine(url)
             if create:  # a new database at the newest schema; an old one must be upgraded
-                from monitor.migrate import prepare
+                from monitor.store.migrate import prepare
                 prepare(self.engine)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open database {mask_db_url(url)}: {_short(exc)}") from None
@@ -988,7 +988,7 @@ class Store:
                 out[name] = s.exec(select(func.count()).select_from(model)).one()
             return out
 
-    # --- the review desk (monitor.web) ------------------------------------------------
+    # --- the review desk (monitor.desk) ------------------------------------------------
 
     def ensure_indexes(self) -> None:
         """Create the search index and the review indexes on a database made before they

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 from sqlmodel import select
 
-from monitor.classify import Classifier
+from monitor.topics.match import Classifier
 from monitor.config import TopicConfig
 from monitor.errors import ExtractError, NewsmonError
-from monitor.learn import (
+from monitor.topics.learn import (
     FeatureSpace,
     ModelError,
     TopicModel,
@@ -55,7 +55,7 @@ class PoolArticle:
 
 def load_seed(ref: str, base: Path | None) -> PoolArticle:
     """A seed example: a path (relative to the topics file's directory) or a URL."""
-    from monitor.extract import extract_file, extract_html
+    from monitor.extract.article import extract_file, extract_html
 
     try:
         if re.match(r"^https?://", ref, re.I):

@@ -2,7 +2,7 @@
 
 A topic (see ``config/topics.yaml`` and ``docs/topics.md``) is a set of named term
 groups, a boolean rule over them, exclusions, field weights and a threshold; a
-topic may also have a trained model (:mod:`monitor.learn`) that re-scores it.
+topic may also have a trained model (:mod:`monitor.topics.learn`) that re-scores it.
 
 Matching: the article is tokenised by spaCy's blank pipeline for its detected
 language (``spacy.blank(lang)``: a tokenizer and a rule-based sentencizer, no
@@ -21,7 +21,7 @@ weight, then saturated (``1 - exp(-weighted / saturation)``) so a word repeated
 saturations, in [0, 1]. Without a model an article is a hit when the rule holds
 and the score reaches the threshold. With an active model the score is the
 model's probability that the article is relevant (rules are among its inputs,
-see :mod:`monitor.learn`) and the hit threshold is ``model.threshold``.
+see :mod:`monitor.topics.learn`) and the hit threshold is ``model.threshold``.
 The evidence records the terms per group, their contribution, the rule trace,
 the sentences where the groups meet and, with a model, its strongest features.
 """
@@ -66,7 +66,7 @@ from monitor.config import (
 )
 
 if TYPE_CHECKING:
-    from monitor.learn import TopicModel
+    from monitor.topics.learn import TopicModel
 
 log = logging.getLogger("newsmon.classify")
 
@@ -559,7 +559,7 @@ class Classifier:
     """Compiled topics. Build once (it is not cheap), call :meth:`classify` often.
 
     ``models``: trained models by topic id; None loads the active ones
-    (:func:`monitor.learn.active_models`), ``{}`` means rules only.
+    (:func:`monitor.topics.learn.active_models`), ``{}`` means rules only.
     """
 
     def __init__(self, topics: Sequence[TopicConfig], lang: str = "en",
@@ -583,7 +583,7 @@ class Classifier:
                     t = _term(spec)
                     self._index.add(_TermInfo(topic.id, f"{EXCLUDE}{i}", t.text, t.weight), t)
         if models is None:
-            from monitor.learn import active_models
+            from monitor.topics.learn import active_models
 
             models = active_models(self.topics)
         self.models: dict[str, TopicModel] = dict(models)

@@ -38,12 +38,12 @@ from monitor.errors import ExtractError, FeedParseError
 from monitor.feeds import ParsedFeed, parse_feed
 
 if TYPE_CHECKING:
-    from monitor.classify import Classifier, TopicResult
-    from monitor.extract import Extracted
+    from monitor.topics.match import Classifier, TopicResult
+    from monitor.extract.article import Extracted
 
 # The main process imports this module for the pool and the job types only; spaCy,
 # trafilatura and the language model (about 150 MB) are imported by the workers (their
-# forkserver preloads them, see monitor/worker_warmup.py), and results come back as the
+# forkserver preloads them, see monitor/pipeline/warmup.py), and results come back as the
 # plain types below, so unpickling them does not import those modules either.
 _classifier: Classifier | None = None
 
@@ -58,7 +58,7 @@ class PageJob:
 
 @dataclass
 class Page:
-    """What extraction found on a page (the fields of ``monitor.extract.Extracted``)."""
+    """What extraction found on a page (the fields of ``monitor.extract.article.Extracted``)."""
 
     title: str
     text: str
@@ -139,7 +139,7 @@ def parse_feed_job(job: FeedJob) -> FeedParse:
 
 
 def make_classifier(topics: Sequence[TopicConfig]) -> Classifier:
-    from monitor.classify import Classifier
+    from monitor.topics.match import Classifier
 
     return Classifier(list(topics))
 
@@ -175,7 +175,7 @@ def _init(topics: list[dict[str, Any]]) -> None:
 
 
 def extract_html(html: bytes, url: str, max_bytes: int = MAX_PAGE_BYTES) -> Extracted:
-    from monitor.extract import extract_html as extract
+    from monitor.extract.article import extract_html as extract
 
     return extract(html, url, max_bytes)
 
@@ -199,7 +199,7 @@ def analyse(job: PageJob, classifier: Classifier | None = None) -> Analysis:
 
 def classify_summary(job: SummaryJob, classifier: Classifier | None = None) -> SummaryVerdict:
     """Classify an article by its feed title and summary, in the summary's language."""
-    from monitor.extract import detect_language
+    from monitor.extract.article import detect_language
 
     clf = classifier or _classifier
     assert clf is not None, "worker not initialised"
@@ -211,7 +211,7 @@ def classify_summary(job: SummaryJob, classifier: Classifier | None = None) -> S
 def _model_stamps(config: Config) -> list[Any]:
     """When the topics' trained models last changed (workers load them at start)."""
     try:
-        from monitor.learn import model_path
+        from monitor.topics.learn import model_path
     except ImportError:
         return []
     out: list[Any] = []
@@ -271,7 +271,7 @@ class WorkerPool:
         self._pool: ProcessPool | None = None
         self._start_lock = threading.Lock()
         # Starting the workers blocks until the forkserver has loaded and built what they
-        # share (seconds: monitor/worker_warmup.py). The first job can come from the
+        # share (seconds: monitor/pipeline/warmup.py). The first job can come from the
         # cycle's fetch loop, which must not stall that long (its requests would time
         # out), so the start runs on a thread of its own and jobs wait here meanwhile.
         self._starter: threading.Thread | None = None
@@ -288,7 +288,7 @@ class WorkerPool:
                 return
             ctx = multiprocessing.get_context("forkserver")
             # Workers fork from a server that already imported the heavy modules.
-            ctx.set_forkserver_preload(["monitor.workers", "monitor.worker_warmup"])
+            ctx.set_forkserver_preload(["monitor.pipeline.workers", "monitor.pipeline.warmup"])
             self._pool = ProcessPool(max_workers=self.workers, max_tasks=self._max_tasks,
                                      initializer=_init, initargs=(self._topics,),
                                      context=ctx)

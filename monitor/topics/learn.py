@@ -50,7 +50,7 @@ from monitor.errors import NewsmonError
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
 
-    from monitor.classify import Tokens
+    from monitor.topics.match import Tokens
 
 FORMAT = 1
 

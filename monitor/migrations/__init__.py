@@ -1,1 +1,0 @@
-"""Alembic migrations of newsmon's database (run by :mod:`monitor.migrate`)."""

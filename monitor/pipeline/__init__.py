@@ -1,0 +1,1 @@
+"""The polling cycle: claim, poll, process, commit, alert; the worker pools."""

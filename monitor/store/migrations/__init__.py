@@ -1,0 +1,1 @@
+"""Alembic migrations of newsmon's database (run by :mod:`monitor.store.migrate`)."""

@@ -1,0 +1,1 @@
+"""Topics: the rule language, matching, the learned model, evaluation and review."""
