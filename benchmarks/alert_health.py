@@ -34,9 +34,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from monitor.alert import check_health, route_health  # noqa: E402
-from monitor.config import AlertHealth, Config, Route, load_config  # noqa: E402
-from monitor.store import Article, Delivery, Hit, Store, target_key  # noqa: E402
+from monitor.alerts.health import check_health, route_health  # noqa: E402
+from monitor.alerts.routes import (  # noqa: E402
+    AlertHealth,
+    Route,
+    target_key,  # noqa: E402
+)
+from monitor.config import Config, load_config
+from monitor.store import Article, Delivery, Hit, Store
 
 TOPICS = load_config(ROOT / "config").topics
 ROUTES = [Route(name="desk", urls=["json://127.0.0.1:9/desk", "json://127.0.0.1:9/desk2"]),

@@ -321,7 +321,7 @@ def instrument_steps() -> None:
 
 def _parse_bench(root: str, q: Any) -> None:
     from monitor.errors import FeedParseError
-    from monitor.feeds import parse_feed
+    from monitor.feeds.parse import parse_feed
 
     feeds = [(body, {"content-type": W.content_type_for(body)})
              for _, body in W.load_feeds(Path(root))]
@@ -346,8 +346,8 @@ def _limit_worker(spec: W.WorldSpec, page_paths: list[str], items: list[tuple[in
     (extraction, then classification in the page's language), over pages in memory."""
     import monitor.pipeline.warmup  # noqa: F401 - the state a pool worker starts in (shared
     import monitor.pipeline.workers as workers  # pipelines, trafilatura's tables, gc.freeze)
-    from monitor.topics.match import Classifier
     from monitor.config import load_config
+    from monitor.topics.match import Classifier
 
     config = load_config(Path(topics_file).parent)
     clf = Classifier(config.topics)
@@ -409,8 +409,8 @@ def naive_peer(urls: list[str], cap: int, config_dir: Path) -> dict[str, Any]:
     import httpx
     import trafilatura
 
-    from monitor.topics.match import Classifier
     from monitor.config import load_config
+    from monitor.topics.match import Classifier
 
     clf = Classifier(load_config(config_dir).topics)
     t0 = time.perf_counter()
@@ -474,8 +474,8 @@ def prime_validators(config_dir: Path) -> int:
     as a previous poll would have (no parsing: nothing in the re-poll reads entries)."""
     import asyncio
 
-    from monitor.pipeline import cycle as pipeline
     from monitor.config import load_config
+    from monitor.pipeline import cycle as pipeline
     from monitor.store import Store
 
     config = load_config(config_dir)
@@ -515,8 +515,8 @@ def http_only(config_dir: Path) -> tuple[float, int]:
     flow, no parsing, no database writes). Wall seconds and the number of 304s."""
     import asyncio
 
-    from monitor.pipeline import cycle as pipeline
     from monitor.config import load_config
+    from monitor.pipeline import cycle as pipeline
     from monitor.store import Store
 
     config = load_config(config_dir)

@@ -44,8 +44,8 @@ def _worker(config_dir: str, db_url: str, start: Any, q: Any) -> None:
     os.environ["NEWSMON_DB"] = db_url
     from monitor.config import load_config
     from monitor.pipeline.cycle import run_cycle
-    from monitor.store import Store
     from monitor.pipeline.workers import PageJob, WorkerPool
+    from monitor.store import Store
 
     config = load_config(config_dir)
     config.settings.database = db_url

@@ -19,8 +19,8 @@ import statistics
 import time
 
 from monitor.config import FetchSettings
-from monitor.fetch import Fetcher
 from monitor.demo.servers import FixtureServer
+from monitor.fetch.http import Fetcher
 
 FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
         b"<item><title>A</title><link>http://example.org/a</link></item></channel></rss>")

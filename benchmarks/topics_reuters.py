@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.reuters import CORPUS, convert  # noqa: E402
-from monitor.config import TopicsFile, load_yaml_model  # noqa: E402
+from monitor.config import load_yaml_model  # noqa: E402
 from monitor.topics.evaluate import (  # noqa: E402
     Item,
     Run,
@@ -49,6 +49,7 @@ from monitor.topics.evaluate import (  # noqa: E402
     rules_run,
     score,
 )
+from monitor.topics.language import TopicsFile
 
 TOPICS = ROOT / "benchmarks" / "reuters_topics.yaml"
 

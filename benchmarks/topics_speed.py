@@ -45,9 +45,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.topics.match import Classifier, pipeline, tokenize  # noqa: E402
-from monitor.config import TopicsFile, load_config, load_yaml_model  # noqa: E402
+from monitor.config import load_config, load_yaml_model  # noqa: E402
 from monitor.extract.article import extract_html  # noqa: E402
+from monitor.topics.language import TopicsFile
+from monitor.topics.match import Classifier, pipeline, tokenize  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpora" / "article-extraction-benchmark"
 NEWS_PAGES = ROOT.parent / "shared" / "corpora" / "news-pages"

@@ -35,9 +35,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from monitor.topics.match import Classifier  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.store import Article, ArticleSource, Delivery, Feed, Hit, Store  # noqa: E402
+from monitor.topics.match import Classifier  # noqa: E402
 
 REFERENCE_MS = 1000.0
 TOPICS = load_config(ROOT / "config").topics

@@ -449,7 +449,7 @@ def serve(root: str, plan_args: dict[str, Any], e2e_target: int, socks: list[soc
           conn: Any) -> None:
     """Entry point of the server process: read the corpora, plan the world, send the plan
     back, build the responses, say ready, then serve until told to stop."""
-    from monitor.feeds import parse_feed
+    from monitor.feeds.parse import parse_feed
 
     t0 = time.process_time()
     names, templates, entries = build_templates(Path(root), parse_feed)

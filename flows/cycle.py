@@ -18,10 +18,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 import flows  # noqa: F401 - offline defaults
-from monitor.pipeline import cycle as pipeline
 from monitor.config import load_config
-from monitor.store import Store
+from monitor.pipeline import cycle as pipeline
 from monitor.pipeline.workers import WorkerPool
+from monitor.store import Store
 
 _STEPS = (pipeline.claim_feeds, pipeline.poll_feeds, pipeline.process_articles,
           pipeline.commit_feeds, pipeline.send_alerts, pipeline.prune)

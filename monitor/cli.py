@@ -21,8 +21,8 @@ from typing import Annotated, Any
 
 import typer
 
-from monitor.config import Config, ConfigError, load_config
-from monitor.errors import NewsmonError
+from monitor.config import Config, load_config
+from monitor.errors import ConfigError, NewsmonError
 from monitor.export import hit_record, iter_hits, lines
 from monitor.redact import redact
 from monitor.store import HitFilter, Store, mask_db_url
@@ -100,7 +100,8 @@ def _allow_hosts(hosts: list[str] | None) -> None:
     the config merges the variable, and flow runs in other processes inherit it."""
     import os
 
-    from monitor.config import ALLOW_HOSTS_ENV, parse_allow_hosts
+    from monitor.config import ALLOW_HOSTS_ENV
+    from monitor.fetch.guard import parse_allow_hosts
 
     if not hosts:
         return
@@ -314,7 +315,7 @@ def feeds_import(ctx: typer.Context, opml: Annotated[Path, typer.Argument(
                  ) -> None:
     """Add the feeds of an OPML file to feeds.yaml (feeds already there are skipped)."""
     from monitor.config import add_feeds
-    from monitor.feeds import read_opml
+    from monitor.feeds.opml import read_opml
 
     c = _ctx(ctx)
     found = read_opml(opml)
@@ -501,7 +502,7 @@ def alerts(ctx: typer.Context,
                "(with --json: {routes, health_alerts}).")] = False) -> None:
     """Alert routes' health, then the outbox: what was sent, what waits for a retry,
     what is dead. ``--json`` alone lists the deliveries."""
-    from monitor.alert import route_health
+    from monitor.alerts.health import route_health
 
     c = _ctx(ctx)
     store = c.store()
@@ -545,7 +546,7 @@ def alerts(ctx: typer.Context,
 @app.command()
 def status(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     """What is in the database, how the last runs went, and the alert routes' health."""
-    from monitor.alert import route_health
+    from monitor.alerts.health import route_health
 
     c = _ctx(ctx)
     store = c.store()
@@ -586,8 +587,9 @@ def _load_article(source: str, ctx: Ctx) -> Any:
     if re.match(r"^https?://", source, re.I):
         import os
 
-        from monitor.config import ALLOW_HOSTS_ENV, FetchSettings, parse_allow_hosts
-        from monitor.fetch import PAGE_ACCEPT, Fetcher
+        from monitor.config import ALLOW_HOSTS_ENV, FetchSettings
+        from monitor.fetch.guard import parse_allow_hosts
+        from monitor.fetch.http import PAGE_ACCEPT, Fetcher
 
         settings = ctx.config.settings.fetch if _has_config(ctx) else FetchSettings(
             allow_hosts=parse_allow_hosts([os.environ.get(ALLOW_HOSTS_ENV, "")],
@@ -680,7 +682,7 @@ def topics_explain(ctx: typer.Context, source: Annotated[str, typer.Argument(
 @config_app.command("check")
 def config_check(ctx: typer.Context) -> None:
     """Validate the config directory and show what it contains (secrets masked)."""
-    from monitor.alert import mask_url
+    from monitor.alerts.routes import mask_url
 
     c = _ctx(ctx)
     cfg = c.config
@@ -963,7 +965,7 @@ def topics_eval(ctx: typer.Context,
                     help="Also rules with thresholds calibrated on the train split.")] = False,
                 json_out: JsonOpt = False) -> None:
     """Precision, recall and F1 per topic (micro and macro) on a labelled dataset."""
-    from monitor.config import TopicsFile, load_yaml_model
+    from monitor.config import load_yaml_model
     from monitor.topics.evaluate import (
         feedback_run,
         format_table,
@@ -971,6 +973,7 @@ def topics_eval(ctx: typer.Context,
         prepare,
         rules_run,
     )
+    from monitor.topics.language import TopicsFile
 
     c = _ctx(ctx)
     topics = (load_yaml_model(topics_file, TopicsFile).topics if topics_file

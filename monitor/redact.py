@@ -1,7 +1,7 @@
 """Secrets never printed or logged: the parts of apprise URLs (and the database
 password) that are secret, and a log-record factory that masks them everywhere.
 
-Masking a URL for display is apprise's privacy mode (:func:`monitor.alert.mask_url`).
+Masking a URL for display is apprise's privacy mode (:func:`monitor.alerts.routes.mask_url`).
 That does not cover what third-party code writes: apprise's own debug log carries the
 full webhook URL, bot tokens, ``Authorization`` headers and passwords in payloads;
 requests' exception texts carry the URL path; a plugin may put its URL in the message

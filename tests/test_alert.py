@@ -1,4 +1,4 @@
-"""monitor.alert: masking, rendering, and the outbox delivered to real loopback receivers."""
+"""monitor.alerts: masking, rendering, and the outbox delivered to real loopback receivers."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from monitor.alert import Item, check_url, deliver, mask_url, render, route_targets
-from monitor.config import Config, FeedConfig, Route, load_config
+from monitor.alerts.render import Item, render
+from monitor.alerts.routes import Route, check_url, mask_url
+from monitor.alerts.send import deliver, route_targets
+from monitor.config import Config, FeedConfig, load_config
 from monitor.demo.servers import SmtpReceiver, WebhookReceiver
 from monitor.store import Delivery, NewArticle, Store, utcnow
 

@@ -22,9 +22,10 @@ import apprise
 import pytest
 from typer.testing import CliRunner
 
-from monitor.alert import deliver
+from monitor.alerts.routes import Route
+from monitor.alerts.send import deliver
 from monitor.cli import app
-from monitor.config import AlertSettings, Config, FeedConfig, Route, Settings, load_config
+from monitor.config import AlertSettings, Config, FeedConfig, Settings, load_config
 from monitor.demo.servers import SmtpReceiver, WebhookReceiver, free_port
 from monitor.store import Delivery, Store, utcnow
 from tests.support.alerting import add_hits, table

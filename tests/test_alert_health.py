@@ -26,23 +26,16 @@ import yaml
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from monitor.store import migrate
-from monitor.alert import check_health, deliver, route_health
+from monitor.alerts.health import check_health, route_health
+from monitor.alerts.routes import AlertHealth, Route, target_key
+from monitor.alerts.send import deliver
 from monitor.cli import app
-from monitor.config import (
-    AlertHealth,
-    AlertSettings,
-    Config,
-    ConfigError,
-    FeedConfig,
-    Route,
-    Settings,
-    load_config,
-)
-from monitor.demo.world import world
+from monitor.config import AlertSettings, Config, FeedConfig, Settings, load_config
 from monitor.demo.servers import SmtpReceiver, WebhookReceiver, free_port
+from monitor.demo.world import world
+from monitor.errors import ConfigError
 from monitor.pipeline.cycle import run_cycle
-from monitor.store import Delivery, HealthAlert, Store, _make_engine, target_key, utcnow
+from monitor.store import Delivery, HealthAlert, Store, _make_engine, migrate, utcnow
 from tests.support.alerting import add_hits, table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -538,7 +531,7 @@ def test_secrets_in_exceptions_are_masked(store: Store, hook: WebhookReceiver,
 ])
 def test_scrub_masks_secrets_and_keeps_the_words(url: str, error: str, gone: list[str],
                                                  kept: list[str]) -> None:
-    from monitor.alert import scrub
+    from monitor.alerts.channel import scrub
 
     out = scrub(error, url)
     assert all(g not in out for g in gone), out

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.topics.match import Classifier, TopicResult, variants
-from monitor.config import TopicConfig, load_config
+from monitor.config import load_config
 from monitor.extract.article import extract_html, extract_text
+from monitor.topics.language import TopicConfig
+from monitor.topics.match import Classifier, TopicResult, variants
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "monitor" / "demo" / "data" / "pages"

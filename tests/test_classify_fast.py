@@ -23,10 +23,18 @@ import pytest
 import spacy
 
 from benchmarks.topics_speed import reversed_words  # as the harness copies its pages
-from monitor.topics import match as classify
-from monitor.topics.match import _ARRAY_ATTRS, Classifier, _cannot_match, normalize, pipeline, tokenize
-from monitor.config import LANGUAGES, TopicConfig, TopicsFile, load_config, load_yaml_model
+from monitor.config import load_config, load_yaml_model
 from monitor.extract.article import extract_html
+from monitor.topics import match as classify
+from monitor.topics.language import LANGUAGES, TopicConfig, TopicsFile
+from monitor.topics.match import (
+    _ARRAY_ATTRS,
+    Classifier,
+    _cannot_match,
+    normalize,
+    pipeline,
+    tokenize,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "monitor" / "demo" / "data" / "pages"

@@ -38,8 +38,8 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from monitor.demo.world import write_config
 from monitor.demo.servers import Fault, FixtureServer, SmtpReceiver, WebhookReceiver
+from monitor.demo.world import write_config
 from monitor.store import Article, ArticleSource, Delivery, Feed, Hit, Store
 from tests.support.hostile import TOPICS
 

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from monitor.cli import app
 from monitor.config import load_config
-from monitor.demo.world import write_config
-from monitor.feeds import parse_feed, plain_text
 from monitor.demo.servers import FixtureServer, SmtpReceiver, WebhookReceiver
+from monitor.demo.world import write_config
+from monitor.feeds.parse import parse_feed, plain_text
 from monitor.pipeline.cycle import run_cycle
 from monitor.store import Store
 

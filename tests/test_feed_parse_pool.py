@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.config import TopicConfig, load_config
-from monitor.demo.world import DEMO_DATA, write_config
+from monitor.config import load_config
 from monitor.demo.servers import FixtureServer
+from monitor.demo.world import DEMO_DATA, write_config
 from monitor.pipeline.cycle import INLINE_PARSE_MAX_BYTES, run_cycle
-from monitor.store import Article, Feed, Store
 from monitor.pipeline.workers import FeedJob, PageJob, WorkerPool
+from monitor.store import Article, Feed, Store
+from monitor.topics.language import TopicConfig
 from tests.support.hostile import FAST, TOPICS, item, merge, rows, rss
 from tests.support.workers import kill_busy_worker_when
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import FeedParseError
-from monitor.feeds import canonical_url, discover_feed_links, parse_feed, read_opml
+from monitor.feeds.opml import read_opml
+from monitor.feeds.parse import canonical_url, discover_feed_links, parse_feed
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_FEEDS = ROOT / "monitor" / "demo" / "data" / "feeds"

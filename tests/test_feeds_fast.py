@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-import monitor.feeds as feeds
-from monitor.feeds import parse_feed
+import monitor.feeds.parse as feeds
+from monitor.feeds.parse import parse_feed
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

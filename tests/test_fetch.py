@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from monitor.config import FetchSettings
-from monitor.errors import FetchError
-from monitor.fetch import Fetcher, FetchResult, parse_retry_after
 from monitor.demo.servers import LAST_MODIFIED, Fault, FixtureServer
+from monitor.errors import FetchError
+from monitor.fetch.http import Fetcher, FetchResult, parse_retry_after
 
 FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
 <item><title>A</title><link>{BASE}/a</link></item></channel></rss>"""

@@ -17,11 +17,11 @@ from collections import Counter
 from pathlib import Path
 
 from monitor.config import load_config
-from monitor.demo.world import DEMO_DATA, write_config
 from monitor.demo.servers import FixtureServer
+from monitor.demo.world import DEMO_DATA, write_config
 from monitor.pipeline.cycle import run_cycle
-from monitor.store import Store
 from monitor.pipeline.workers import WorkerPool
+from monitor.store import Store
 from tests.support.hostile import FAST, TOPICS, item, merge, rss
 
 FEEDS, PER_FEED = 6, 4

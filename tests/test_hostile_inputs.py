@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 
 from monitor.config import load_config
+from monitor.demo.servers import Fault, FixtureServer
 from monitor.demo.world import DEMO_DATA, write_config
 from monitor.errors import FeedParseError
-from monitor.feeds import canonical_url, parse_feed, plain_text
-from monitor.demo.servers import Fault, FixtureServer
+from monitor.feeds.parse import canonical_url, parse_feed, plain_text
 from monitor.pipeline.cycle import run_cycle
-from monitor.store import Store, utcnow
 from monitor.pipeline.workers import WorkerPool
+from monitor.store import Store, utcnow
 from tests.support.hostile import (
     CORPORA,
     FAST,

@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 
 from monitor.config import load_config
-from monitor.demo.world import DEMO_DATA, write_config
 from monitor.demo.servers import Fault, FixtureServer, free_port
+from monitor.demo.world import DEMO_DATA, write_config
 from monitor.pipeline.cycle import run_cycle
-from monitor.store import Article, Feed, Store
 from monitor.pipeline.workers import WorkerPool
+from monitor.store import Article, Feed, Store
 from tests.support.hostile import FAST, TOPICS, item, merge, rows, rss
 from tests.support.workers import kill_busy_worker_when
 
@@ -294,7 +294,7 @@ def test_requests_queued_behind_a_slow_host_are_not_timed_out() -> None:
 
     from monitor.config import FetchSettings
     from monitor.errors import FetchError
-    from monitor.fetch import Fetcher
+    from monitor.fetch.http import Fetcher
 
     settings = FetchSettings(allow_hosts=["127.0.0.1"], per_host_concurrency=1,
                              per_host_delay_s=0, timeout_s=1, connect_timeout_s=0.5)

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import load_config
-from monitor.demo.world import DEMO_DATA, write_config
 from monitor.demo.servers import FixtureServer
+from monitor.demo.world import DEMO_DATA, write_config
 from monitor.pipeline.cycle import run_cycle
-from monitor.store import Feed, Store
 from monitor.pipeline.workers import WorkerPool
+from monitor.store import Feed, Store
 from tests.support.hostile import FAST, TOPICS, item, merge, rows, rss
 
 

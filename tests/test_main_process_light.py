@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from monitor.demo.world import DEMO_DATA, write_config
 from monitor.demo.servers import Fault, FixtureServer
+from monitor.demo.world import DEMO_DATA, write_config
 from tests.support.hostile import FAST, TOPICS, merge
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,10 +12,9 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from monitor.store import migrate
 from monitor.cli import app
 from monitor.errors import StoreError
-from monitor.store import HitFilter, Store, _make_engine
+from monitor.store import HitFilter, Store, _make_engine, migrate
 
 T0 = datetime(2025, 5, 1, 12, 0)
 

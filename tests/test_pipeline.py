@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from monitor import alert
+from monitor.alerts import send as alert
 from monitor.config import load_config
-from monitor.demo.world import world
 from monitor.demo.servers import Fault
+from monitor.demo.world import world
 from monitor.pipeline.cycle import run_cycle
-from monitor.store import Article, ArticleSource, Delivery, Feed, Hit, Store, utcnow
 from monitor.pipeline.workers import WorkerPool
+from monitor.store import Article, ArticleSource, Delivery, Feed, Hit, Store, utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ROOT / "config" / "topics.yaml"

@@ -75,8 +75,8 @@ def test_corrupt_gzip_page_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_long_title_and_text_are_cut_and_still_classified() -> None:
-    from monitor.topics.match import Classifier
     from monitor.pipeline.workers import PageJob, analyse
+    from monitor.topics.match import Classifier
 
     html = PAGE.read_text(encoding="utf-8")
     title = "Iran and Azerbaijan " * 20_000  # 400,000 characters
@@ -100,11 +100,11 @@ def test_a_gzip_page_is_inflated_only_up_to_fetch_max_bytes(tmp_path: Path) -> N
     sees only its compressed bytes) is inflated in the worker up to the user's
     ``fetch.max_bytes``, not a fixed 10 MB: over it, the article keeps its feed summary
     and says why."""
-    from monitor.demo.world import write_config
     from monitor.demo.servers import FixtureServer
+    from monitor.demo.world import write_config
     from monitor.pipeline.cycle import run_cycle
-    from monitor.store import Article, Store
     from monitor.pipeline.workers import WorkerPool
+    from monitor.store import Article, Store
     from tests.support.hostile import FAST, TOPICS, item, merge, rows, rss
 
     html = PAGE.read_bytes().replace(b"</article>", b"<p>" + b"padding words " * 20_000

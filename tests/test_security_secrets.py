@@ -23,8 +23,8 @@ from apprise.decorators import notify
 from typer.testing import CliRunner
 
 from monitor.cli import app
-from monitor.demo.world import world
 from monitor.demo.servers import free_port
+from monitor.demo.world import world
 from monitor.redact import redact
 from monitor.store import Store
 

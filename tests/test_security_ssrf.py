@@ -23,9 +23,9 @@ import pytest
 import yaml
 
 from monitor.config import ALLOW_HOSTS_ENV, FetchSettings, load_config
-from monitor.errors import ConfigError, FetchError
-from monitor.fetch import Fetcher, FetchResult
 from monitor.demo.servers import Fault, FixtureServer
+from monitor.errors import ConfigError, FetchError
+from monitor.fetch.http import Fetcher, FetchResult
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPICS = ROOT / "config" / "topics.yaml"
@@ -273,8 +273,8 @@ def test_httpx_still_needs_no_private_poking() -> None:
     fails (the per-request check would still apply, but rebinding would be open)."""
     client = httpx.AsyncClient()
     try:
-        from monitor.fetch import HostPolicy, _guard_connections
-        assert _guard_connections(client, HostPolicy())
+        from monitor.fetch.guard import HostPolicy, guard_connections
+        assert guard_connections(client, HostPolicy())
     finally:
         asyncio.run(client.aclose())
 

@@ -11,17 +11,10 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from monitor.alerts.routes import target_key
 from monitor.config import FeedConfig
 from monitor.errors import NotFound
-from monitor.store import (
-    Article,
-    ArticleSource,
-    Hit,
-    NewArticle,
-    Store,
-    target_key,
-    utcnow,
-)
+from monitor.store import Article, ArticleSource, Hit, NewArticle, Store, utcnow
 
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 FEEDS = [FeedConfig(url=f"https://feeds.example/{n}.xml", name=n.title(), tags=[n])

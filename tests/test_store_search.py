@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, literal_column, select, text
 from sqlmodel import select as sm_select
 
+from monitor.alerts.routes import target_key
 from monitor.config import FeedConfig
 from monitor.errors import NotFound
 from monitor.store import (
@@ -27,7 +28,6 @@ from monitor.store import (
     Store,
     _pg_search_document,
     parse_search,
-    target_key,
 )
 
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)

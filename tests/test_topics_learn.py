@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from monitor.topics.match import Classifier
 from monitor.cli import app
 from monitor.config import load_config
 from monitor.extract.article import extract_file
+from monitor.store import NewArticle, Store
 from monitor.topics.learn import (
     FeatureSpace,
     TopicModel,
@@ -28,7 +28,7 @@ from monitor.topics.learn import (
     rule_matrix,
     word_counts,
 )
-from monitor.store import NewArticle, Store
+from monitor.topics.match import Classifier
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "topics"
@@ -305,8 +305,8 @@ def test_eval_command_on_a_small_dataset(tmp_path: Path, world: dict[str, Any]) 
 def test_feedback_eval_honours_model_use_false() -> None:
     """A topic with ``model: {use: false}`` is decided by its rules in the simulated review,
     as the product decides it; the others still learn from their labels."""
-    from monitor.config import TopicConfig
     from monitor.topics.evaluate import Item, feedback_run, prepare, rules_run
+    from monitor.topics.language import TopicConfig
 
     def topic(tid: str, use: bool) -> TopicConfig:
         return TopicConfig.model_validate({

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import TopicsFile, load_yaml_model
+from monitor.config import load_yaml_model
 from monitor.topics.evaluate import Item, Prepared, feedback_run, prepare, rules_run
+from monitor.topics.language import TopicsFile
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpora" / "reuters21578"

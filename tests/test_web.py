@@ -22,12 +22,12 @@ from typer.testing import CliRunner
 
 from monitor.cli import app as cli_app
 from monitor.config import load_config
-from monitor.store import HitFilter, Store
 from monitor.desk import create_app
-from monitor.export import csv_cell as _cell
 from monitor.desk.app import ago, bars, http_url, parse_filters
 from monitor.desk.highlight import Highlighter, term_pattern
 from monitor.desk.security import WebError, check_bind, safe_next
+from monitor.export import csv_cell as _cell
+from monitor.store import HitFilter, Store
 from tests.support.deskdata import CAUCASUS_TITLE, HOSTILE_ERROR, ROOT, desk_db, desk_topics
 
 BASE = "http://127.0.0.1:8080"

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from monitor.store import Store
 from monitor.desk import create_app
+from monitor.store import Store
 from tests.support.deskdata import CAUCASUS_TITLE, HOSTILE_TITLE, ROOT, desk_db, desk_topics
 from tests.support.pg_fixtures import in_ci
 from tests.support.webserver import running

@@ -154,8 +154,8 @@ def _cycle(config: Any, use_prefect: bool) -> dict[str, Any]:
 
         return dict(cycle(config_dir=str(config.directory), force=True))
     from monitor.pipeline.cycle import run_cycle
-    from monitor.store import Store
     from monitor.pipeline.workers import WorkerPool
+    from monitor.store import Store
 
     with WorkerPool.for_config(config) as pool:
         return run_cycle(Store(config.database_url), config, force=True, pool=pool).as_dict()

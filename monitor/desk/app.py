@@ -29,11 +29,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from monitor.config import TopicConfig
-from monitor.errors import NotFound, StoreError
-from monitor.export import lines
-from monitor.redact import redact
-from monitor.store import Feed, HitFilter, Store, mask_db_url, utcnow
 from monitor.desk.highlight import Highlighter, group_order, legend, sentence_groups
 from monitor.desk.security import (
     CSRF_COOKIE,
@@ -44,6 +39,11 @@ from monitor.desk.security import (
     safe_next,
     session_cookie_header,
 )
+from monitor.errors import NotFound, StoreError
+from monitor.export import lines
+from monitor.redact import redact
+from monitor.store import Feed, HitFilter, Store, mask_db_url, utcnow
+from monitor.topics.language import TopicConfig
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 50

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from monitor.config import TopicConfig
-from monitor.store import Store, mask_db_url
 from monitor.desk.security import check_bind
+from monitor.store import Store, mask_db_url
+from monitor.topics.language import TopicConfig
 
 log = logging.getLogger("newsmon.web")
 

@@ -27,13 +27,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from monitor import alert
+from monitor.alerts import send as alert
 from monitor.config import Config
 from monitor.errors import FetchError
-from monitor.feeds import Entry, body_hash
-from monitor.fetch import PAGE_ACCEPT, Fetcher, FetchLoop, FetchResult
-from monitor.redact import redact
-from monitor.store import Feed, NewArticle, Store, utcnow
+from monitor.feeds.parse import Entry, body_hash
+from monitor.fetch.http import PAGE_ACCEPT, Fetcher, FetchResult
+from monitor.fetch.loop import FetchLoop
 from monitor.pipeline.workers import (
     Analysis,
     FeedJob,
@@ -49,6 +48,8 @@ from monitor.pipeline.workers import (
     parse_feed_job,
     release_memory,
 )
+from monitor.redact import redact
+from monitor.store import Feed, NewArticle, Store, utcnow
 
 if TYPE_CHECKING:
     from monitor.topics.match import Classifier
@@ -98,7 +99,7 @@ class CycleSummary:
     alerts_sent: int = 0
     alerts_failed: int = 0
     alerts_dead: int = 0
-    health_sent: int = 0  # "alerting is broken" / "recovered" messages (monitor.alert)
+    health_sent: int = 0  # "alerting is broken" / "recovered" messages (monitor.alerts.health)
     health_failed: int = 0
     texts_pruned: int = 0
     errors: list[str] = field(default_factory=list)

@@ -47,8 +47,8 @@ _lock = threading.Lock()
 
 def _classifier(topics_json: str) -> Any:
     """On a Dask worker: the classifier for these topics, built once per process."""
+    from monitor.topics.language import TopicConfig
     from monitor.topics.match import Classifier
-    from monitor.config import TopicConfig
 
     with _lock:
         clf = _classifiers.get(topics_json)

@@ -33,13 +33,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pebble import ProcessExpired, ProcessPool
 
-from monitor.config import MAX_PAGE_BYTES, Config, TopicConfig
+from monitor.config import MAX_PAGE_BYTES, Config
 from monitor.errors import ExtractError, FeedParseError
-from monitor.feeds import ParsedFeed, parse_feed
+from monitor.feeds.parse import ParsedFeed, parse_feed
+from monitor.topics.language import TopicConfig
 
 if TYPE_CHECKING:
-    from monitor.topics.match import Classifier, TopicResult
     from monitor.extract.article import Extracted
+    from monitor.topics.match import Classifier, TopicResult
 
 # The main process imports this module for the pool and the job types only; spaCy,
 # trafilatura and the language model (about 150 MB) are imported by the workers (their

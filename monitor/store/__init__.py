@@ -20,6 +20,5 @@ from monitor.store.facade import (  # noqa: F401
     mask_db_url,
     parse_search,
     ping,
-    target_key,
     utcnow,
 )

@@ -8,7 +8,6 @@ same cycle twice adds nothing. Times are stored as UTC.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -411,10 +410,6 @@ class HitPage:
     rows: list[tuple[Hit, Article]]
     has_newer: bool
     has_older: bool
-
-
-def target_key(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 # --- the store -----------------------------------------------------------------------
@@ -1272,4 +1267,4 @@ def ping(url: str) -> None:
 
 
 __all__ = ["Article", "ArticleSource", "Delivery", "Feed", "HealthAlert", "Hit", "NewArticle",
-           "RouteHealth", "Run", "Store", "StoredBatch", "mask_db_url", "target_key", "utcnow"]
+           "RouteHealth", "Run", "Store", "StoredBatch", "mask_db_url", "utcnow"]

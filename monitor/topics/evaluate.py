@@ -25,9 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from monitor.topics.match import Classifier
-from monitor.config import TopicConfig
 from monitor.errors import NewsmonError
+from monitor.topics.language import TopicConfig
 from monitor.topics.learn import (
     FeatureSpace,
     ModelError,
@@ -39,6 +38,7 @@ from monitor.topics.learn import (
     weak_confidence,
     word_counts,
 )
+from monitor.topics.match import Classifier
 
 ROUND = 10  # stories proposed per review round
 

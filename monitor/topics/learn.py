@@ -44,8 +44,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from monitor.config import TopicConfig, data_dir
+from monitor.config import data_dir
 from monitor.errors import NewsmonError
+from monitor.topics.language import TopicConfig
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix

@@ -51,7 +51,7 @@ from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, ORTH
 from spacy.pipeline import Sentencizer
 from spacy.vocab import Vocab
 
-from monitor.config import (
+from monitor.topics.language import (
     LANGUAGES,
     AllOf,
     AnyOf,

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from sqlmodel import select
 
-from monitor.topics.match import Classifier
-from monitor.config import TopicConfig
 from monitor.errors import ExtractError, NewsmonError
+from monitor.store import Article, Hit, Store
+from monitor.topics.language import TopicConfig
 from monitor.topics.learn import (
     FeatureSpace,
     ModelError,
@@ -36,7 +36,7 @@ from monitor.topics.learn import (
     weak_confidence,
     word_counts,
 )
-from monitor.store import Article, Hit, Store
+from monitor.topics.match import Classifier
 
 
 class ReviewError(NewsmonError):
@@ -60,7 +60,7 @@ def load_seed(ref: str, base: Path | None) -> PoolArticle:
     try:
         if re.match(r"^https?://", ref, re.I):
             from monitor.config import FetchSettings
-            from monitor.fetch import PAGE_ACCEPT, Fetcher
+            from monitor.fetch.http import PAGE_ACCEPT, Fetcher
 
             async def get() -> Any:
                 async with Fetcher(FetchSettings()) as f:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from monitor.alert import route_targets
+from monitor.alerts.send import route_targets
 from monitor.config import Config
 from monitor.demo.servers import SmtpReceiver, WebhookReceiver
 from monitor.store import NewArticle, Store, utcnow

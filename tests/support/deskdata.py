@@ -15,11 +15,13 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from monitor.topics.match import Classifier
-from monitor.config import Config, TopicConfig, load_config
+from monitor.alerts.routes import target_key
+from monitor.config import Config, load_config
 from monitor.demo.world import world
 from monitor.pipeline.cycle import run_cycle
-from monitor.store import Feed, Hit, NewArticle, Store, target_key
+from monitor.store import Feed, Hit, NewArticle, Store
+from monitor.topics.language import TopicConfig
+from monitor.topics.match import Classifier
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPICS = ROOT / "config" / "topics.yaml"

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.demo.world import DEMO_DATA, write_config
 from monitor.demo.servers import FixtureServer, SmtpReceiver, WebhookReceiver
+from monitor.demo.world import DEMO_DATA, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPICS = ROOT / "config" / "topics.yaml"

@@ -1,4 +1,4 @@
-"""HTTP fetching: polite, bounded, conditional.
+"""HTTP fetching: polite, bounded, conditional (:class:`Fetcher`).
 
 Our own httpx client (feedparser and trafilatura have no timeouts): a total time
 limit per request, a response size cap (counted after decompression, so a gzip
@@ -11,36 +11,29 @@ addresses is fetched: every hop of a redirect chain is checked, every address a
 name resolves to must be public, and the check is made again when the connection
 is opened, on the address actually connected to (a name that resolves to a public
 address for the check and to 127.0.0.1 a moment later - DNS rebinding - gets
-nowhere). :class:`HostPolicy` opens named hosts or networks (``fetch.allow_hosts``,
-``--allow-host``, ``$NEWSMON_ALLOW_HOSTS``).
+nowhere): :mod:`monitor.fetch.guard`. Its :class:`~monitor.fetch.guard.HostPolicy` opens
+named hosts or networks (``fetch.allow_hosts``, ``--allow-host``, ``$NEWSMON_ALLOW_HOSTS``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import email.utils
-import ipaddress
-import threading
-import socket
 import time
-from collections.abc import Callable, Coroutine, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
-import httpcore
 import httpx
 
-from monitor.config import FetchSettings, parse_allow_entry
+from monitor.config.settings import FetchSettings
 from monitor.errors import FetchError
+from monitor.fetch.guard import HostPolicy, guard_connections, resolve
 
 FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, "
                "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5")
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 MAX_HOST_WAIT_S = 15.0
-T = TypeVar("T")
 
 
 @dataclass
@@ -86,164 +79,6 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, (when - now_dt).total_seconds())
 
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-HOW_TO_ALLOW = ("to fetch it anyway, allow it with --allow-host {h}, "
-                "NEWSMON_ALLOW_HOSTS={h} or fetch.allow_hosts in settings.yaml")
-
-
-@dataclass(frozen=True)
-class HostPolicy:
-    """Which hosts may be fetched: public addresses, plus the allow-list.
-
-    A named host on the list is allowed whatever it resolves to (the user named
-    it); any other host is allowed only if every address it resolves to is public
-    or inside an allowed network. ``all_private`` is the blunt legacy switch
-    (``fetch.allow_private_networks``): no address check at all.
-    """
-
-    names: frozenset[str] = frozenset()
-    networks: tuple[IPNetwork, ...] = ()
-    all_private: bool = False
-
-    @classmethod
-    def from_settings(cls, s: FetchSettings) -> HostPolicy:
-        names: set[str] = set()
-        nets: list[IPNetwork] = []
-        for entry in s.allow_hosts:
-            parsed = parse_allow_entry(entry)
-            if isinstance(parsed, str):
-                names.add(parsed)
-                continue
-            mapped = (parsed.network_address.ipv4_mapped
-                      if isinstance(parsed, ipaddress.IPv6Network) else None)
-            if mapped is not None and parsed.prefixlen >= 96:  # ::ffff:a.b.c.d/n is IPv4
-                parsed = ipaddress.IPv4Network((mapped, parsed.prefixlen - 96))
-            nets.append(parsed)
-        return cls(frozenset(names), tuple(nets), s.allow_private_networks)
-
-    def allows_name(self, host: str) -> bool:
-        return self.all_private or host.lower().rstrip(".") in self.names
-
-    def refusal(self, host: str, ip: IPAddress) -> str | None:
-        """None if ``host`` may be reached at ``ip``; else why not, and how to allow it."""
-        if self.allows_name(host):
-            return None
-        real = _embedded_ipv4(ip) or ip
-        if real.is_global and not real.is_multicast and (real is ip or ip.is_global):
-            return None
-        if any(real in net or ip in net for net in self.networks):
-            return None
-        shown = str(real) if real is ip else f"{real} (as {ip})"
-        return (f"refused: {host} resolves to the non-public address {shown} ({_kind(real)}); "
-                + HOW_TO_ALLOW.format(h=host if host != str(real) else str(real)))
-
-
-_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
-_V4_COMPATIBLE = ipaddress.IPv6Network("::/96")
-
-
-def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address carries and may be routed to: IPv4-mapped
-    (``::ffff:127.0.0.1``), 6to4 (``2002:7f00:1::``), NAT64 (``64:ff9b::7f00:1``), the
-    deprecated IPv4-compatible form (``::127.0.0.1``). Python calls the last three
-    global whatever they carry."""
-    if not isinstance(ip, ipaddress.IPv6Address):
-        return None
-    if ip.ipv4_mapped:
-        return ip.ipv4_mapped
-    if ip.sixtofour:
-        return ip.sixtofour
-    if any(ip in net for net in _NAT64) or (ip in _V4_COMPATIBLE and int(ip) > 1):
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
-
-
-def _kind(ip: IPAddress) -> str:
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local, e.g. a cloud metadata endpoint"
-    if ip.is_private:
-        return "private network"
-    if ip.is_multicast:
-        return "multicast"
-    return "reserved"
-
-
-async def _resolve(host: str, port: int | None = None) -> list[tuple[int, IPAddress]]:
-    """(family, address) for every address ``host`` resolves to, in resolver order."""
-    try:  # an address written out needs no resolver (nor a trip to its thread pool)
-        literal = ipaddress.ip_address(host.strip("[]"))
-        return [(socket.AF_INET6 if literal.version == 6 else socket.AF_INET, literal)]
-    except ValueError:
-        pass
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
-                                                             type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        raise FetchError(f"cannot connect: DNS lookup failed for {host!r}") from None
-    out: list[tuple[int, IPAddress]] = []
-    for family, *_, sockaddr in infos:
-        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
-        if (family, ip) not in out:
-            out.append((family, ip))
-    return out
-
-
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, checking the address it really connects to.
-
-    The check before each request resolves the name once; the connection would
-    resolve it again. Here the name is resolved once more, every address checked,
-    and the connection opened to a checked address (TLS still verifies the name).
-    """
-
-    def __init__(self, policy: HostPolicy, inner: httpcore.AsyncNetworkBackend) -> None:
-        self.policy = policy
-        self.inner = inner
-
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None
-                          ) -> httpcore.AsyncNetworkStream:
-        if self.policy.allows_name(host):
-            return await self.inner.connect_tcp(host, port, timeout, local_address,
-                                                socket_options)
-        addresses = await _resolve(host, port)
-        for _, ip in addresses:
-            problem = self.policy.refusal(host, ip)
-            if problem:
-                raise FetchError(problem)
-        last: Exception | None = None
-        for _, ip in addresses:  # as the resolver ordered them, as a plain connect would
-            try:
-                return await self.inner.connect_tcp(str(ip), port, timeout, local_address,
-                                                    socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(self, *args: Any, **kw: Any) -> httpcore.AsyncNetworkStream:
-        raise FetchError("refused: unix sockets are never fetched")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
-
-
-def _guard_connections(client: httpx.AsyncClient, policy: HostPolicy) -> bool:
-    """Put the connect-time check into ``client``'s direct transport (not into proxy
-    transports: those connect to the proxy the user configured). False if this httpx
-    has no such place (the check before each request still applies)."""
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
-    inner = getattr(pool, "_network_backend", None)
-    if inner is None:
-        return False
-    pool._network_backend = _GuardedBackend(policy, inner)  # type: ignore[union-attr]
-    return True
-
-
 class _Host:
     def __init__(self, concurrency: int) -> None:
         self.sem = asyncio.Semaphore(concurrency)
@@ -266,7 +101,7 @@ class Fetcher:
                                 max_keepalive_connections=s.concurrency),
         )
         self.policy = HostPolicy.from_settings(s)
-        self.guarded = False if self.policy.all_private else _guard_connections(
+        self.guarded = False if self.policy.all_private else guard_connections(
             self._client, self.policy)
         self._all = asyncio.Semaphore(s.concurrency)
         self._hosts: dict[str, _Host] = {}
@@ -366,7 +201,7 @@ class Fetcher:
             raise FetchError(f"refused: no host in URL {url[:200]!r}")
         if self.policy.allows_name(host):
             return
-        for _, ip in await _resolve(host):
+        for _, ip in await resolve(host):
             problem = self.policy.refusal(host, ip)
             if problem:
                 raise FetchError(problem)
@@ -426,72 +261,6 @@ class Fetcher:
             raise FetchError(f"connection broken: {_reason(exc)}") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"{type(exc).__name__}: {_reason(exc)}") from None
-
-
-class FetchLoop:
-    """One :class:`Fetcher` for a whole cycle, on an event loop in a background thread.
-
-    Steps of the cycle are plain synchronous functions (and Prefect tasks); they hand
-    requests to this loop, so one set of connections and one per-host politeness state
-    serve the whole cycle, and fetching goes on while the caller does other work.
-    """
-
-    def __init__(self, settings: FetchSettings | None = None) -> None:
-        self.settings = settings or FetchSettings()
-        self.loop = asyncio.new_event_loop()
-        self._lock = threading.Lock()
-        self._started: dict[Hashable, concurrent.futures.Future[Any]] = {}
-        self._thread = threading.Thread(target=self.loop.run_forever, name="newsmon-fetch",
-                                        daemon=True)
-        self._thread.start()
-        self.fetcher: Fetcher = self.call(self._make())
-
-    async def _make(self) -> Fetcher:
-        return Fetcher(self.settings)
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Run ``coro`` on the loop; a future for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the loop and wait for its result."""
-        return self.submit(coro).result()
-
-    def start(self, key: Hashable, make: Callable[[], Coroutine[Any, Any, T]]
-              ) -> concurrent.futures.Future[T]:
-        """Start ``make()`` once under ``key`` (work done ahead of the step that needs it)."""
-        with self._lock:
-            fut = self._started.get(key)
-            if fut is None:
-                fut = self._started[key] = self.submit(make())
-            return fut
-
-    def take(self, key: Hashable, make: Callable[[], Coroutine[Any, Any, T]]
-             ) -> concurrent.futures.Future[T]:
-        """The future started under ``key``, forgotten here; or ``make()`` started now."""
-        with self._lock:
-            fut = self._started.pop(key, None)
-        return fut if fut is not None else self.submit(make())
-
-    def close(self) -> None:
-        if self.loop.is_closed():
-            return
-        with self._lock:
-            for fut in self._started.values():
-                fut.cancel()
-            self._started.clear()
-        try:
-            self.call(self.fetcher.aclose())
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout=10)
-            self.loop.close()
-
-    def __enter__(self) -> FetchLoop:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _reason(exc: BaseException) -> str:

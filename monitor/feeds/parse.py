@@ -14,10 +14,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
-from xml.etree import ElementTree
 
 import feedparser
 import nh3
@@ -547,6 +545,10 @@ def _parse_json_feed(body: bytes, *, url: str, max_entries: int, now: datetime) 
                       skipped=skipped)
 
 
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
 _LINK_TAG = re.compile(rb"<link\b[^>]*>", re.I)
 _ATTR = re.compile(rb"""([a-zA-Z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
 FEED_TYPES = {b"application/rss+xml", b"application/atom+xml", b"application/feed+json",
@@ -566,27 +568,3 @@ def discover_feed_links(body: bytes, base: str) -> list[str]:
             if link and link not in found:
                 found.append(link)
     return found
-
-
-def read_opml(path: str | Path) -> list[dict[str, str]]:
-    """The feeds of an OPML export: ``[{"url": ..., "name": ...}]`` (nested outlines too)."""
-    try:
-        root = ElementTree.fromstring(Path(path).read_bytes())
-    except (OSError, ElementTree.ParseError) as exc:
-        raise FeedParseError(f"{path}: not a readable OPML file: {exc}") from None
-    out: list[dict[str, str]] = []
-    seen: set[str] = set()
-    for outline in root.iter("outline"):
-        url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
-        if not url or url in seen or not url.lower().startswith(("http://", "https://")):
-            continue
-        seen.add(url)
-        name = (outline.get("title") or outline.get("text") or "").strip()
-        out.append({"url": url, "name": name})
-    if not out and root.tag.lower() != "opml":
-        raise FeedParseError(f"{path}: not an OPML file (root element <{root.tag}>)")
-    return out
-
-
-def body_hash(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()

@@ -1,0 +1,1 @@
+"""Alerts: routes, messages, the outbox and its delivery, route health."""

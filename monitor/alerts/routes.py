@@ -1,0 +1,110 @@
+"""Alert routes: what ``alerts.yaml`` may say, and their apprise URLs (checked, masked,
+and keyed by a hash so that the secret URL itself is never stored)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+import apprise
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Route(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    topics: list[str] = Field(["*"], min_length=1)
+    min_score: float = Field(0.0, ge=0, le=1)
+    urls: list[str] = []
+    mode: Literal["instant", "digest"] = "instant"
+    format: Literal["auto", "markdown", "html", "text"] = "auto"
+
+    @field_validator("urls")
+    @classmethod
+    def _drop_empty(cls, v: list[str]) -> list[str]:
+        # ``${VAR:-}`` that resolves to nothing switches a URL off.
+        return [u.strip() for u in v if u and u.strip()]
+
+    def wants(self, topic_id: str, score: float) -> bool:
+        return ("*" in self.topics or topic_id in self.topics) and score >= self.min_score
+
+
+class AlertHealth(Strict):
+    """When a failing alert channel is itself news: "alerting is broken" on other routes.
+
+    A target is announced once per failure episode when BOTH hold: at least
+    ``after_failures`` sends in a row failed, and it has been failing for at least
+    ``after_minutes`` (one bad minute does not page anyone; a dead channel does).
+    ``notify``: ``all`` (the default: every other route, so the news is never kept
+    from anyone), a list of route names, or ``[]`` to switch these alerts off.
+    """
+
+    notify: Literal["all"] | list[str] = "all"
+    after_failures: int = Field(3, ge=1)
+    after_minutes: float = Field(30, ge=0)
+
+
+class AlertsFile(Strict):
+    routes: list[Route] = []
+    health: AlertHealth = AlertHealth()
+
+    @model_validator(mode="after")
+    def _unique(self) -> AlertsFile:
+        names = [r.name for r in self.routes]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"route name used twice: {', '.join(sorted(dup))}")
+        return self
+
+
+def has_secret(url: str) -> bool:
+    """True if apprise masks something in ``url`` (a password, token or key)."""
+    try:
+        obj = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+        return bool(obj) and obj.url(privacy=True) != obj.url(privacy=False)
+    except Exception:  # noqa: BLE001
+        return True  # unsure: treat as secret
+
+
+def apprise_problem(url: str) -> str | None:
+    """None if apprise understands the URL; the message never shows its credentials."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    try:
+        ok = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    except Exception:  # noqa: BLE001
+        ok = None
+    if ok:
+        return None
+    return (f"apprise does not understand this URL (scheme {scheme!r}); "
+            "see https://github.com/caronc/apprise/wiki")
+
+
+def mask_url(url: str) -> str:
+    """The URL with passwords, tokens and keys masked (apprise's privacy mode)."""
+    try:
+        obj = apprise.Apprise.instantiate(url)
+    except Exception:  # noqa: BLE001
+        obj = None
+    if obj:
+        try:
+            # apprise's own defaults (retry=, overflow=, ...) only add noise to a display.
+            return str(obj.url(privacy=True)).split("?", 1)[0]
+        except Exception:  # noqa: BLE001
+            pass
+    scheme = url.split("://", 1)[0] if "://" in url else "?"
+    return f"{scheme}://****"
+
+
+def check_url(url: str) -> str | None:
+    """None if apprise understands the URL, else the problem."""
+    try:
+        return None if apprise.Apprise.instantiate(url) else "apprise does not recognise this URL"
+    except Exception as exc:  # noqa: BLE001
+        return f"invalid apprise URL: {exc}"
+
+
+def target_key(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:16]

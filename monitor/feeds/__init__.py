@@ -1,0 +1,1 @@
+"""Feeds: parsing bytes into entries, OPML, and a feed's health after a poll."""

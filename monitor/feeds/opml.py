@@ -1,0 +1,28 @@
+"""Feed lists from feed readers: the feeds of an OPML export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.etree import ElementTree
+
+from monitor.errors import FeedParseError
+
+
+def read_opml(path: str | Path) -> list[dict[str, str]]:
+    """The feeds of an OPML export: ``[{"url": ..., "name": ...}]`` (nested outlines too)."""
+    try:
+        root = ElementTree.fromstring(Path(path).read_bytes())
+    except (OSError, ElementTree.ParseError) as exc:
+        raise FeedParseError(f"{path}: not a readable OPML file: {exc}") from None
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for outline in root.iter("outline"):
+        url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
+        if not url or url in seen or not url.lower().startswith(("http://", "https://")):
+            continue
+        seen.add(url)
+        name = (outline.get("title") or outline.get("text") or "").strip()
+        out.append({"url": url, "name": name})
+    if not out and root.tag.lower() != "opml":
+        raise FeedParseError(f"{path}: not an OPML file (root element <{root.tag}>)")
+    return out

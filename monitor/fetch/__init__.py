@@ -1,0 +1,1 @@
+"""Fetching: polite, bounded, conditional HTTP, guarded against private addresses."""
