@@ -9,7 +9,7 @@
 ``/proc/PID/smaps_rollup`` of the forkserver and of each worker: RSS, PSS (shared pages
 divided among the processes sharing them) and USS (pages of that process alone). It
 prints the worker's growth by page count and the pages after which it grew most, with
-their language. ``languages`` builds ``monitor.topics.match.pipeline(lang)`` for each
+their language. ``languages`` builds ``monitor.topics.text.pipeline(lang)`` for each
 language in a process of its own and prints what each costs.
 
 Memory figures do not depend on the machine's load; timings here are not measured.
@@ -173,7 +173,8 @@ def uss():
         if line.startswith(('Private_Clean', 'Private_Dirty')):
             out += int(line.split()[1])
     return out
-from monitor.topics.match import pipeline, Classifier
+from monitor.topics.match import Classifier
+from monitor.topics.text import pipeline
 from monitor.config import load_config
 clf = Classifier(load_config(sys.argv[1]).topics)
 res = {}

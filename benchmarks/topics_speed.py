@@ -6,7 +6,7 @@ The 181 pages of ``../shared/corpora/article-extraction-benchmark`` are extracte
 (trafilatura; that pass is timed per article for the cost ratio below), then, in one
 process, each pass goes over every article:
 
-- tokenise only: :func:`monitor.topics.match.tokenize`, spaCy's tokenizer of the article's
+- tokenise only: :func:`monitor.topics.text.tokenize`, spaCy's tokenizer of the article's
   language as classify calls it (the floor: no classifier can be faster than reading
   the tokens); next to it ``make_doc`` over the whole text, spaCy's plain call;
 - analyse: tokens, their normalised text and the sentences (what classify does before
@@ -48,7 +48,8 @@ sys.path.insert(0, str(ROOT))
 from monitor.config import load_config, load_yaml_model  # noqa: E402
 from monitor.extract.article import extract_html  # noqa: E402
 from monitor.topics.language import TopicsFile
-from monitor.topics.match import Classifier, pipeline, tokenize  # noqa: E402
+from monitor.topics.match import Classifier  # noqa: E402
+from monitor.topics.text import pipeline, tokenize
 
 CORPUS = ROOT.parent / "shared" / "corpora" / "article-extraction-benchmark"
 NEWS_PAGES = ROOT.parent / "shared" / "corpora" / "news-pages"

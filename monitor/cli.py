@@ -630,7 +630,7 @@ def extract(ctx: typer.Context, source: Annotated[str, typer.Argument(
 @topics_app.command("list")
 def topics_list(ctx: typer.Context) -> None:
     """The configured topics."""
-    from monitor.topics.learn import active_models, model_path
+    from monitor.topics.model import active_models, model_path
 
     topics = _ctx(ctx).config.topics
     models = active_models(topics)
@@ -823,7 +823,7 @@ def topics_train(ctx: typer.Context,
                  json_out: JsonOpt = False) -> None:
     """Train the topic's model from reviewed hits and seeds; saved as a candidate
     (`newsmon topics test` shows what it would change, `activate` puts it to use)."""
-    from monitor.topics.learn import save_model
+    from monitor.topics.model import save_model
     from monitor.topics.review import load_pool, train_topic
 
     c = _ctx(ctx)
@@ -869,7 +869,7 @@ def topics_test(ctx: typer.Context,
                 json_out: JsonOpt = False) -> None:
     """Re-score the stored articles with the current definition (and model): new hits,
     lost hits, labelled hits affected, seed examples - before anything is used."""
-    from monitor.topics.learn import load_model, model_path
+    from monitor.topics.model import load_model, model_path
     from monitor.topics.review import compare_topic
 
     c = _ctx(ctx)
@@ -929,7 +929,7 @@ def topics_activate(ctx: typer.Context,
                     topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")]
                     ) -> None:
     """Use the topic's candidate model from now on (the previous one is kept)."""
-    from monitor.topics.learn import activate
+    from monitor.topics.model import activate
 
     c = _ctx(ctx)
     topic = _topic_or_exit(c, topic_id)
@@ -945,7 +945,7 @@ def topics_deactivate(ctx: typer.Context,
                       topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")]
                       ) -> None:
     """Stop using the topic's model: rules alone decide (the model file is kept)."""
-    from monitor.topics.learn import deactivate
+    from monitor.topics.model import deactivate
 
     topic = _topic_or_exit(_ctx(ctx), topic_id)
     echo(f"{topic.id}: {'model deactivated' if deactivate(topic.id) else 'no active model'}")

@@ -9,7 +9,8 @@ import pytest
 from monitor.config import load_config
 from monitor.extract.article import extract_html, extract_text
 from monitor.topics.language import TopicConfig
-from monitor.topics.match import Classifier, TopicResult, variants
+from monitor.topics.match import Classifier, TopicResult
+from monitor.topics.text import variants
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "monitor" / "demo" / "data" / "pages"
@@ -212,7 +213,7 @@ def test_tokenizing_in_pieces_gives_the_tokens_of_the_whole_text(lang: str) -> N
     special cases (don't, U.S., :) ...), runs of spaces and line breaks, offsets."""
     import numpy as np
 
-    from monitor.topics.match import _ARRAY_ATTRS, pipeline, tokenize
+    from monitor.topics.text import _ARRAY_ATTRS, pipeline, tokenize
 
     pages = sorted(PAGES.glob("*.html"))
     text = "\n\n".join(extract_html(p.read_bytes()).text for p in pages[:3])

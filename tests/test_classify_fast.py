@@ -1,4 +1,4 @@
-"""The classifier's lean tokenizer (monitor.topics.match.pipeline) must give exactly the tokens
+"""The classifier's lean tokenizer (monitor.topics.text.pipeline) must give exactly the tokens
 of spaCy's stock blank pipeline, and every topic decision (score, rule trace, groups,
 sentences) must be the same whichever of the two tokenised the article.
 
@@ -25,16 +25,11 @@ import spacy
 from benchmarks.topics_speed import reversed_words  # as the harness copies its pages
 from monitor.config import load_config, load_yaml_model
 from monitor.extract.article import extract_html
-from monitor.topics import match as classify
+from monitor.topics import match
+from monitor.topics import text as classify
 from monitor.topics.language import LANGUAGES, TopicConfig, TopicsFile
-from monitor.topics.match import (
-    _ARRAY_ATTRS,
-    Classifier,
-    _cannot_match,
-    normalize,
-    pipeline,
-    tokenize,
-)
+from monitor.topics.match import Classifier
+from monitor.topics.text import _ARRAY_ATTRS, _cannot_match, normalize, pipeline, tokenize
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "monitor" / "demo" / "data" / "pages"
@@ -59,7 +54,7 @@ def stock(lang: str) -> spacy.language.Language:
     """spaCy's blank pipeline as it comes (all lexical attributes, the plain regexes)."""
     try:
         nlp = spacy.blank(lang if lang in LANGUAGES else "xx")
-    except Exception:  # noqa: BLE001 - as monitor.topics.match.pipeline
+    except Exception:  # noqa: BLE001 - as monitor.topics.text.pipeline
         nlp = spacy.blank("xx")
     nlp.max_length = 10_000_000
     return nlp
@@ -237,7 +232,7 @@ def test_decisions_are_those_of_the_stock_tokenizer(topics: list[TopicConfig],
     articles = _articles()
     lean = Classifier(topics, models={})
     mine = [[r.as_dict() for r in lean.classify(*a)] for a in articles]
-    monkeypatch.setattr(classify, "pipeline", stock)
+    monkeypatch.setattr(match, "pipeline", stock)  # the pipelines the Classifier builds
     ref_clf = Classifier(topics, models={})
     assert not hasattr(ref_clf.nlp.tokenizer.suffix_search, "pattern")  # the plain regex
     ref = [[r.as_dict() for r in ref_clf.classify(*a)] for a in articles]

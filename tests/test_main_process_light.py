@@ -30,7 +30,7 @@ from monitor.pipeline.workers import WorkerPool
 config = load_config(sys.argv[1])
 with WorkerPool.for_config(config) as pool:
     s = run_cycle(Store(config.database_url), config, pool=pool)
-heavy = [m for m in ("spacy", "trafilatura", "py3langid", "monitor.topics.match",
+heavy = [m for m in ("spacy", "trafilatura", "py3langid", "monitor.topics.text",
                      "monitor.extract.article") if m in sys.modules]
 print(json.dumps({"articles_new": s.articles_new, "fallbacks": s.extraction_fallbacks,
                   "hits_new": s.hits_new, "heavy": heavy}))

@@ -16,7 +16,8 @@ from monitor.config import load_config, load_yaml_model
 from monitor.errors import ConfigError
 from monitor.extract.article import detect_language, extract_file, extract_html, extract_text
 from monitor.topics.language import TopicConfig, TopicsFile
-from monitor.topics.match import Classifier, TopicResult, normalize
+from monitor.topics.match import Classifier, TopicResult
+from monitor.topics.text import normalize
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "topics"

@@ -17,18 +17,9 @@ from monitor.cli import app
 from monitor.config import load_config
 from monitor.extract.article import extract_file
 from monitor.store import NewArticle, Store
-from monitor.topics.learn import (
-    FeatureSpace,
-    TopicModel,
-    active_models,
-    fit,
-    model_path,
-    predict_matrix,
-    propose,
-    rule_matrix,
-    word_counts,
-)
+from monitor.topics.learn import fit, predict_matrix, propose, rule_matrix
 from monitor.topics.match import Classifier
+from monitor.topics.model import FeatureSpace, TopicModel, active_models, model_path, word_counts
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "topics"

@@ -35,7 +35,7 @@ pid = os.fork()
 if pid == 0:
     out = {}
     u = uss_mb(); gc.collect(); out["full_gc"] = uss_mb() - u
-    from monitor.topics.match import pipeline
+    from monitor.topics.text import pipeline
     u = uss_mb()
     pipeline("id")("Presiden meresmikan jalan tol baru di Jawa Tengah pada hari Senin.")
     pipeline("fr")("Le gouvernement a annoncé une réforme des retraites lundi.")

@@ -222,7 +222,7 @@ def last_trained(topic_id: str) -> datetime | None:
     """When the topic's newest model (candidate or active) was trained, if the learning
     loop (monitor.topics.learn) has one; labels after that are the ones it has not used yet."""
     try:
-        from monitor.topics.learn import load_model, model_path
+        from monitor.topics.model import load_model, model_path
     except Exception:  # noqa: BLE001 - no learning loop here: the desk works without it
         return None
     newest = None

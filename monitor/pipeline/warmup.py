@@ -21,7 +21,7 @@ the pages it shares with the forkserver into its own memory.
 import gc
 
 from monitor.extract.article import detect_language, extract_html
-from monitor.topics.match import pipeline
+from monitor.topics.text import pipeline
 
 # What a pipeline costs a worker the first time it meets the language (MB of its own
 # memory; benchmarks/memory.py languages, spaCy 3.8): id 48, fr 34, ms 32, nl 12;

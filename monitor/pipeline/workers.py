@@ -212,7 +212,7 @@ def classify_summary(job: SummaryJob, classifier: Classifier | None = None) -> S
 def _model_stamps(config: Config) -> list[Any]:
     """When the topics' trained models last changed (workers load them at start)."""
     try:
-        from monitor.topics.learn import model_path
+        from monitor.topics.model import model_path
     except ImportError:
         return []
     out: list[Any] = []

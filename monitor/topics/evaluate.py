@@ -28,17 +28,15 @@ import numpy as np
 from monitor.errors import NewsmonError
 from monitor.topics.language import TopicConfig
 from monitor.topics.learn import (
-    FeatureSpace,
-    ModelError,
     TrainSettings,
     predict_matrix,
     propose,
     rule_matrix,
     train,
     weak_confidence,
-    word_counts,
 )
 from monitor.topics.match import Classifier
+from monitor.topics.model import FeatureSpace, ModelError, word_counts
 
 ROUND = 10  # stories proposed per review round
 

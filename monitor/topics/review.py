@@ -26,17 +26,9 @@ from sqlmodel import select
 from monitor.errors import ExtractError, NewsmonError
 from monitor.store import Article, Hit, Store
 from monitor.topics.language import TopicConfig
-from monitor.topics.learn import (
-    FeatureSpace,
-    ModelError,
-    TopicModel,
-    TrainSettings,
-    rule_matrix,
-    train,
-    weak_confidence,
-    word_counts,
-)
+from monitor.topics.learn import TrainSettings, rule_matrix, train, weak_confidence
 from monitor.topics.match import Classifier
+from monitor.topics.model import FeatureSpace, ModelError, TopicModel, word_counts
 
 
 class ReviewError(NewsmonError):
