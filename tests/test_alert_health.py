@@ -35,7 +35,8 @@ from monitor.demo.servers import SmtpReceiver, WebhookReceiver, free_port
 from monitor.demo.world import world
 from monitor.errors import ConfigError
 from monitor.pipeline.cycle import run_cycle
-from monitor.store import Delivery, HealthAlert, Store, _make_engine, migrate, utcnow
+from monitor.store import Delivery, HealthAlert, Store, migrate, utcnow
+from monitor.store.engine import make_engine
 from tests.support.alerting import add_hits, table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -546,7 +547,7 @@ def test_upgrade_from_0002_keeps_the_outbox_and_adds_health(
         backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     url = (f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite"
            else request.getfixturevalue("pg_url"))
-    engine = _make_engine(url)
+    engine = make_engine(url)
     migrate.upgrade(engine, "0002")
     with engine.begin() as c:
         c.exec_driver_sql("INSERT INTO article (id, canonical_url, url, title, summary, "

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from monitor.cli import app
 from monitor.errors import StoreError
-from monitor.store import HitFilter, Store, _make_engine, migrate
+from monitor.store import HitFilter, Store, migrate
+from monitor.store.engine import make_engine
 
 T0 = datetime(2025, 5, 1, 12, 0)
 
@@ -55,7 +56,7 @@ def schema(engine: Engine) -> dict[str, Any]:
 
 def make_first_schema_db(url: str) -> None:
     """A database as newsmon d260e74 left it: revision 0001's tables, data, no version."""
-    engine = _make_engine(url)
+    engine = make_engine(url)
     try:
         migrate.upgrade(engine, "0001")
         with engine.begin() as c:
@@ -115,7 +116,7 @@ def check_upgraded(url: str, fresh_url: str) -> None:
     fresh = Store(fresh_url)
     try:
         assert migrate.current(fresh.engine) == migrate.head()  # a new database is stamped
-        upgraded = _make_engine(url)
+        upgraded = make_engine(url)
         try:
             assert schema(upgraded) == schema(fresh.engine)
         finally:
@@ -155,7 +156,7 @@ def test_upgrade_of_an_empty_database_equals_create(backend: str, tmp_path: Path
         b = fresh_database(a)
         cleanup = lambda: drop_database(b)  # noqa: E731
     try:
-        ea = _make_engine(a)
+        ea = make_engine(a)
         assert migrate.upgrade(ea, "head") == (None, migrate.head())
         created = Store(b)
         assert schema(ea) == schema(created.engine)
@@ -172,7 +173,7 @@ def test_a_database_made_between_first_schema_and_migrations_upgrades(tmp_path: 
     make_first_schema_db(url)
     with create_engine(url).begin() as c:
         c.exec_driver_sql("CREATE INDEX ix_hit_recent ON hit (created_at, id)")
-    engine = _make_engine(url)
+    engine = make_engine(url)
     assert migrate.upgrade(engine) == (None, migrate.head())
     engine.dispose()
     Store(url).close()

@@ -19,16 +19,8 @@ from sqlmodel import select as sm_select
 from monitor.alerts.routes import target_key
 from monitor.config import FeedConfig
 from monitor.errors import NotFound
-from monitor.store import (
-    FTS_TABLE,
-    Article,
-    Hit,
-    HitFilter,
-    NewArticle,
-    Store,
-    _pg_search_document,
-    parse_search,
-)
+from monitor.store import Article, Hit, HitFilter, NewArticle, Store
+from monitor.store.search import FTS_TABLE, parse_search, pg_search_document
 
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 FEEDS = [FeedConfig(url=f"https://feeds.example/{n}.xml", name=n) for n in ("world", "wire")]
@@ -333,7 +325,7 @@ def test_postgres_search_can_use_the_gin_index(pg_url: str) -> None:
                         "caucasus", 0.5)
         store.store_articles([late])  # the generated column follows new rows
         assert len(store.find_hits(HitFilter(search="baku")).rows) == 2
-        q = select(Article.id).where(_pg_search_document().op("@@")(  # type: ignore[arg-type]
+        q = select(Article.id).where(pg_search_document().op("@@")(  # type: ignore[arg-type]
             func.to_tsquery(literal_column("'simple'::regconfig"), "baku:*")))
         sql = str(q.compile(store.engine, compile_kwargs={"literal_binds": True}))
         with store.engine.connect() as c:

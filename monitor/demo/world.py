@@ -128,7 +128,7 @@ def run_demo(topics_from: Path, out: Path, *, use_prefect: bool = True,
             echo(f"#{h.id} [{h.topic_id}] score {h.score:.2f}: {a.title}")
             for sent in (h.evidence or {}).get("sentences", [])[:2]:
                 echo(f"    > {sent['text'][:220]}")
-        misses = [a for a in _articles(store) if a not in {x.id for _, x in hits}]
+        misses = [a for a in store.article_ids() if a not in {x.id for _, x in hits}]
         echo(f"({len(misses)} other articles stored, not hits)")
         echo("\n== what the alert channels received")
         for m in w.smtp.messages:
@@ -161,13 +161,6 @@ def _cycle(config: Any, use_prefect: bool) -> dict[str, Any]:
         return run_cycle(Store(config.database_url), config, force=True, pool=pool).as_dict()
 
 
-def _articles(store: Any) -> list[int]:
-    from sqlmodel import select
-
-    from monitor.store import Article
-
-    with store.session() as s:
-        return list(s.exec(select(Article.id)).all())
 
 
 def _command_name() -> str:

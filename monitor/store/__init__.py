@@ -1,24 +1,31 @@
-"""Storage: feeds (+health), articles (+their sources), hits, alert deliveries, runs."""
+"""Storage: the only package that speaks SQL (SQLModel / SQLAlchemy).
 
-from monitor.store.facade import (  # noqa: F401
-    FTS_TABLE,
+- :mod:`~monitor.store.engine`: the engine, transactions, dialect helpers;
+- :mod:`~monitor.store.models`: the tables; :mod:`~monitor.store.search`: full-text search;
+- one module per aggregate: :mod:`~monitor.store.feeds` (feeds, leases),
+  :mod:`~monitor.store.articles` (articles, sources), :mod:`~monitor.store.hits` (hits,
+  labels), :mod:`~monitor.store.outbox` (deliveries, route health, health alerts),
+  :mod:`~monitor.store.runs`, :mod:`~monitor.store.review` (the desk's and review's
+  queries);
+- :mod:`~monitor.store.facade`: :class:`Store`, the one object that has them all;
+- :mod:`~monitor.store.migrate` and ``migrations/``: schema versions (Alembic).
+"""
+
+from monitor.store.articles import NewArticle, StoredBatch
+from monitor.store.engine import mask_db_url, utcnow
+from monitor.store.facade import Store
+from monitor.store.models import (
     Article,
     ArticleSource,
     Delivery,
     Feed,
     HealthAlert,
     Hit,
-    HitFilter,
-    HitPage,
-    NewArticle,
     RouteHealth,
     Run,
-    Store,
-    StoredBatch,
-    _make_engine,
-    _pg_search_document,
-    mask_db_url,
-    parse_search,
-    ping,
-    utcnow,
 )
+from monitor.store.review import HitFilter, HitPage
+
+__all__ = ["Article", "ArticleSource", "Delivery", "Feed", "HealthAlert", "Hit", "HitFilter",
+           "HitPage", "NewArticle", "RouteHealth", "Run", "Store", "StoredBatch",
+           "mask_db_url", "utcnow"]

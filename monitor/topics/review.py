@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlmodel import select
 
 from monitor.errors import ExtractError, NewsmonError
-from monitor.store import Article, Hit, Store
+from monitor.store import Store
 from monitor.topics.language import TopicConfig
 from monitor.topics.learn import TrainSettings, rule_matrix, train, weak_confidence
 from monitor.topics.match import Classifier
@@ -75,11 +74,8 @@ def load_pool(store: Store, topic: TopicConfig, *, config_dir: Path | None = Non
               limit: int = 20_000, with_seeds: bool = True) -> list[PoolArticle]:
     """Stored articles (newest first, at most ``limit``) with their labels for the topic,
     then the topic's seed examples (labelled)."""
-    with store.session() as s:
-        labels = {aid: lab for aid, lab in s.exec(
-            select(Hit.article_id, Hit.label).where(Hit.topic_id == topic.id,
-                                                   Hit.label.is_not(None)))}  # type: ignore[union-attr]
-        rows = list(s.exec(select(Article).order_by(Article.id.desc()).limit(limit)))  # type: ignore[union-attr]
+    labels = store.topic_labels(topic.id)
+    rows = store.recent_articles(limit)
     pool = []
     for a in rows:
         text = a.text or a.summary or ""
@@ -245,9 +241,7 @@ def compare_topic(store: Store, topic: TopicConfig, model: TopicModel | None, *,
                config_dir: Path | None = None, limit: int = 20_000) -> ChangeReport:
     """What the current definition (and ``model``) would change on the stored articles."""
     pool = load_pool(store, topic, config_dir=config_dir, limit=limit, with_seeds=False)
-    with store.session() as s:
-        stored = {aid: score for aid, score in s.exec(
-            select(Hit.article_id, Hit.score).where(Hit.topic_id == topic.id))}
+    stored = store.topic_hit_scores(topic.id)
     clf = Classifier([topic], models={topic.id: model} if model else {})
     new, lost = [], []
     kept = hits = 0

@@ -53,9 +53,9 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    from monitor.store import _make_engine
+    from monitor.store.engine import make_engine
 
-    engine = _make_engine(config.get_main_option("sqlalchemy.url") or "")
+    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
     try:
         with engine.connect() as conn:
             _run(conn)
