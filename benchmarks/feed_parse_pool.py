@@ -62,7 +62,8 @@ def main() -> int:
         return 2
     from monitor.config import load_config
     from monitor.pipeline.cycle import INLINE_PARSE_MAX_BYTES
-    from monitor.pipeline.workers import FeedJob, WorkerPool, parse_feed_job
+    from monitor.pipeline.jobs import FeedJob, parse_feed_job
+    from monitor.pipeline.workers import WorkerPool
 
     now = datetime.now(UTC)
     feeds = [FeedJob(i, body, "http://127.0.0.2/f", {"content-type": W.content_type_for(body)},

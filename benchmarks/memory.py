@@ -98,7 +98,8 @@ def mb(kb: float) -> str:
 
 def run_workers(args: argparse.Namespace) -> int:
     from monitor.config import load_config
-    from monitor.pipeline.workers import PageJob, WorkerPool
+    from monitor.pipeline.jobs import PageJob
+    from monitor.pipeline.workers import WorkerPool
 
     config = load_config(ROOT / "config")
     docs = pages(args.pages, args.corpora)

@@ -44,7 +44,8 @@ def _worker(config_dir: str, db_url: str, start: Any, q: Any) -> None:
     os.environ["NEWSMON_DB"] = db_url
     from monitor.config import load_config
     from monitor.pipeline.cycle import run_cycle
-    from monitor.pipeline.workers import PageJob, WorkerPool
+    from monitor.pipeline.jobs import PageJob
+    from monitor.pipeline.workers import WorkerPool
     from monitor.store import Store
 
     config = load_config(config_dir)

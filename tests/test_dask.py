@@ -9,7 +9,7 @@ import pytest
 
 from monitor.config import load_config
 from monitor.pipeline.cycle import run_cycle
-from monitor.pipeline.workers import PageJob
+from monitor.pipeline.jobs import PageJob
 from monitor.store import Store
 from tests.support.hostile import item, rss
 from tests.support.manyfeeds import many_feeds
@@ -54,7 +54,7 @@ def test_dask_pool_parses_large_feeds_and_classifies_summaries_on_the_cluster(
 
     from monitor.pipeline.cycle import INLINE_PARSE_MAX_BYTES
     from monitor.pipeline.dask_pool import DaskPool
-    from monitor.pipeline.workers import FeedJob, SummaryJob
+    from monitor.pipeline.jobs import FeedJob, SummaryJob
 
     with many_feeds(tmp_path, feeds=1) as w:
         config = load_config(w.config_dir)

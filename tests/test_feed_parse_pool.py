@@ -20,7 +20,8 @@ from monitor.config import load_config
 from monitor.demo.servers import FixtureServer
 from monitor.demo.world import DEMO_DATA, write_config
 from monitor.pipeline.cycle import INLINE_PARSE_MAX_BYTES, run_cycle
-from monitor.pipeline.workers import FeedJob, PageJob, WorkerPool
+from monitor.pipeline.jobs import FeedJob, PageJob
+from monitor.pipeline.workers import WorkerPool
 from monitor.store import Article, Feed, Store
 from monitor.topics.language import TopicConfig
 from tests.support.hostile import FAST, TOPICS, item, merge, rows, rss

@@ -75,7 +75,7 @@ def test_corrupt_gzip_page_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_long_title_and_text_are_cut_and_still_classified() -> None:
-    from monitor.pipeline.workers import PageJob, analyse
+    from monitor.pipeline.jobs import PageJob, analyse
     from monitor.topics.match import Classifier
 
     html = PAGE.read_text(encoding="utf-8")

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 from monitor.config import load_config
-from monitor.pipeline.workers import PageJob, WorkerPool
+from monitor.pipeline.jobs import PageJob
+from monitor.pipeline.workers import WorkerPool
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "monitor" / "demo" / "data" / "pages" / "caucasus-iran-azerbaijan-thaw.html"
@@ -26,7 +27,8 @@ FRESH = r"""
 import json, sys, time
 from pathlib import Path
 from monitor.config import load_config
-from monitor.pipeline.workers import PageJob, WorkerPool
+from monitor.pipeline.jobs import PageJob
+from monitor.pipeline.workers import WorkerPool
 from tests.support.workers import pool_workers
 
 root = Path(sys.argv[1])

@@ -1,6 +1,7 @@
 """Page analysis (extraction + classification) on a Dask cluster instead of local processes.
 
-A drop-in for :class:`monitor.pipeline.workers.WorkerPool` in :func:`monitor.pipeline.cycle.run_cycle`:
+An :class:`~monitor.pipeline.pool.AnalysisPool`, as :class:`~monitor.pipeline.workers.WorkerPool`
+is, for :func:`monitor.pipeline.cycle.run_cycle`:
 the cycle's fetch loop, database and leases stay in the flow run's process; only the pure,
 CPU-bound part is shipped to the cluster's workers: one Dask task per page (HTML in, text
 and topic scores out), per large feed (bytes in, entries out: a pathological feed costs
@@ -28,7 +29,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from monitor.config import Config
-from monitor.pipeline.workers import (
+from monitor.pipeline.jobs import (
     Analysis,
     FeedJob,
     FeedParse,
@@ -36,10 +37,10 @@ from monitor.pipeline.workers import (
     SummaryJob,
     SummaryVerdict,
     analyse,
-    analyse_in_order,
     classify_summary,
     parse_feed_job,
 )
+from monitor.pipeline.pool import analyse_in_order
 
 _classifiers: dict[str, Any] = {}
 _lock = threading.Lock()

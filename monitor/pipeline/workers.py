@@ -26,123 +26,35 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pebble import ProcessExpired, ProcessPool
 
-from monitor.config import MAX_PAGE_BYTES, Config
-from monitor.errors import ExtractError, FeedParseError
-from monitor.feeds.parse import ParsedFeed, parse_feed
+from monitor.config import Config
+from monitor.pipeline.jobs import (
+    Analysis,
+    FeedJob,
+    FeedParse,
+    PageJob,
+    SummaryJob,
+    SummaryVerdict,
+    analyse,
+    classify_summary,
+    make_classifier,
+    parse_feed_job,
+)
+from monitor.pipeline.pool import analyse_in_order
 from monitor.topics.language import TopicConfig
 
 if TYPE_CHECKING:
-    from monitor.extract.article import Extracted
-    from monitor.topics.match import Classifier, TopicResult
-
-# The main process imports this module for the pool and the job types only; spaCy,
-# trafilatura and the language model (about 150 MB) are imported by the workers (their
-# forkserver preloads them, see monitor/pipeline/warmup.py), and results come back as the
-# plain types below, so unpickling them does not import those modules either.
-_classifier: Classifier | None = None
-
-
-@dataclass
-class PageJob:
-    key: str
-    html: bytes
-    url: str
-    max_bytes: int = MAX_PAGE_BYTES  # a gzip file is inflated up to this (fetch.max_bytes)
-
-
-@dataclass
-class Page:
-    """What extraction found on a page (the fields of ``monitor.extract.article.Extracted``)."""
-
-    title: str
-    text: str
-    author: str | None
-    published: datetime | None
-    language: str | None
-    fingerprint: str | None
-
-
-@dataclass
-class TopicScore:
-    """One topic's verdict on an article (the fields of ``TopicResult`` that are stored)."""
-
-    topic: str
-    matched: bool
-    score: float
-    version: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Analysis:
-    key: str
-    extracted: Page | None
-    error: str | None = None
-    results: list[TopicScore] = field(default_factory=list)
-
-
-@dataclass
-class SummaryJob:
-    """An article whose page gave no text: its feed title and summary, to classify."""
-
-    key: str
-    title: str
-    summary: str
-
-
-@dataclass
-class SummaryVerdict:
-    key: str
-    language: str | None
-    results: list[TopicScore]
-
-
-@dataclass
-class FeedJob:
-    """A fetched feed body to parse (in a worker, or inline when it is small)."""
-
-    key: Any
-    body: bytes
-    url: str
-    headers: dict[str, str]
-    max_entries: int
-    now: datetime
-
-
-@dataclass
-class FeedParse:
-    """A feed's parse: entries, or a readable error. ``unexpected`` marks an error that
-    was not the parser saying "not a feed" (a bug or a crash worth a traceback)."""
-
-    key: Any
-    parsed: ParsedFeed | None
-    error: str | None = None
-    unexpected: bool = False
-
-
-def parse_feed_job(job: FeedJob) -> FeedParse:
-    """Parse one feed; every failure becomes a FeedParse with an error, never a raise."""
-    try:
-        return FeedParse(job.key, parse_feed(job.body, url=job.url, headers=job.headers,
-                                             max_entries=job.max_entries, now=job.now))
-    except FeedParseError as exc:
-        return FeedParse(job.key, None, str(exc))
-    except Exception as exc:  # noqa: BLE001 - one feed's bytes must not fail its batch
-        return FeedParse(job.key, None,
-                         f"feed parser failed: {type(exc).__name__}: {exc}"[:500], True)
-
-
-def make_classifier(topics: Sequence[TopicConfig]) -> Classifier:
     from monitor.topics.match import Classifier
 
-    return Classifier(list(topics))
+# The main process imports this module for the pool only; spaCy, trafilatura and the
+# language model are imported by the workers (their forkserver preloads them, see
+# monitor/pipeline/warmup.py). A worker's classifier, built once by _init:
+_classifier: Classifier | None = None
 
 
 _malloc_trim: Any = None
@@ -175,38 +87,16 @@ def _init(topics: list[dict[str, Any]]) -> None:
     _classifier = make_classifier([TopicConfig.model_validate(t) for t in topics])
 
 
-def extract_html(html: bytes, url: str, max_bytes: int = MAX_PAGE_BYTES) -> Extracted:
-    from monitor.extract.article import extract_html as extract
-
-    return extract(html, url, max_bytes)
-
-
-def scores(results: Sequence[TopicResult]) -> list[TopicScore]:
-    return [TopicScore(r.topic, r.matched, r.score, r.version, r.evidence) for r in results]
+def _analyse(job: PageJob) -> Analysis:
+    """In a worker: extract and classify one page with the worker's classifier."""
+    assert _classifier is not None, "worker not initialised"
+    return analyse(job, _classifier)
 
 
-def analyse(job: PageJob, classifier: Classifier | None = None) -> Analysis:
-    """Extract then classify one page (in a worker, or inline)."""
-    clf = classifier or _classifier
-    assert clf is not None, "worker not initialised"
-    try:
-        ex = extract_html(job.html, job.url, job.max_bytes)
-    except ExtractError as exc:
-        return Analysis(job.key, None, str(exc))
-    page = Page(ex.title, ex.text, ex.author, ex.published, ex.language, ex.fingerprint)
-    return Analysis(job.key, page, None,
-                    scores(clf.classify(ex.title, ex.text, language=ex.language)))
-
-
-def classify_summary(job: SummaryJob, classifier: Classifier | None = None) -> SummaryVerdict:
-    """Classify an article by its feed title and summary, in the summary's language."""
-    from monitor.extract.article import detect_language
-
-    clf = classifier or _classifier
-    assert clf is not None, "worker not initialised"
-    language = detect_language(job.summary) if job.summary else None
-    return SummaryVerdict(job.key, language,
-                          scores(clf.classify(job.title, job.summary, language=language)))
+def _classify_summary(job: SummaryJob) -> SummaryVerdict:
+    """In a worker: classify an article by its feed summary."""
+    assert _classifier is not None, "worker not initialised"
+    return classify_summary(job, _classifier)
 
 
 def _model_stamps(config: Config) -> list[Any]:
@@ -235,14 +125,6 @@ class _Waiting:
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                else (os.cpu_count() or 1))
-
-
-def analyse_in_order(pool: Any, jobs: Iterable[PageJob]) -> Iterator[Analysis]:
-    """Submit every job to ``pool`` (WorkerPool or DaskPool), then yield the outcomes in
-    job order: the one loop both pools share."""
-    futures = [(job, pool.submit(job)) for job in jobs]
-    for job, fut in futures:
-        yield pool.outcome(job.key, fut)
 
 
 class WorkerPool:
@@ -342,7 +224,7 @@ class WorkerPool:
 
     def submit(self, job: PageJob) -> Future[Analysis]:
         """Queue one page; :meth:`outcome` turns the future into an Analysis."""
-        return self._queue(analyse, job, self.timeout_s, urgent=False)
+        return self._queue(_analyse, job, self.timeout_s, urgent=False)
 
     def submit_feed(self, job: FeedJob) -> Future[FeedParse]:
         """Queue one feed ahead of every waiting page; see :meth:`feed_outcome`."""
@@ -350,7 +232,7 @@ class WorkerPool:
 
     def submit_summary(self, job: SummaryJob) -> Future[SummaryVerdict]:
         """Queue the classification of an article that has only its feed summary."""
-        return self._queue(classify_summary, job, self.timeout_s, urgent=True)
+        return self._queue(_classify_summary, job, self.timeout_s, urgent=True)
 
     def feed_outcome(self, key: Any, fut: Future[FeedParse]) -> FeedParse:
         """The parse of a feed; a timeout or a crash becomes a FeedParse with an error."""

@@ -1,0 +1,207 @@
+"""Article pages: fetched, then analysed (extraction and classification) by the pool, as
+a stream that runs ahead of the steps that store them (:class:`PageStream`)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from monitor.config.settings import FetchSettings
+from monitor.errors import FetchError
+from monitor.fetch.http import PAGE_ACCEPT, Fetcher
+from monitor.fetch.loop import FetchLoop
+from monitor.pipeline.jobs import Analysis, PageJob
+from monitor.pipeline.pool import AnalysisPool
+
+
+@dataclass
+class Candidate:
+    """A new article to fetch, with every feed entry that pointed at it."""
+
+    canonical_url: str
+    link: str
+    guid: str | None
+    title: str
+    summary: str
+    published: datetime | None
+    sources: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+NON_HTML = ("application/pdf", "image/", "video/", "audio/", "application/zip",
+            "application/octet-stream", "application/msword", "application/vnd.")
+
+
+async def fetch_pages(settings: FetchSettings, todo: Sequence[Candidate]
+                      ) -> list[tuple[bytes | None, str, str | None]]:
+    """Fetch the pages of ``todo`` (without a page stream): (body, final URL, error)."""
+    async with Fetcher(settings) as f:
+        return await asyncio.gather(*(fetch_page(f, c) for c in todo))
+
+
+async def fetch_page(f: Fetcher, c: Candidate) -> tuple[bytes | None, str, str | None]:
+    try:
+        res = await f.fetch(c.link, accept=PAGE_ACCEPT)
+    except FetchError as exc:
+        return None, c.link, f"page fetch failed: {exc}"
+    ctype = res.content_type
+    if ctype.startswith(NON_HTML) and res.body and res.body[:2] != b"\x1f\x8b":
+        return None, res.url, f"not an HTML page ({ctype})"
+    return res.body, res.url, None
+
+
+@dataclass
+class PageOutcome:
+    url: str  # final URL
+    error: str | None = None  # the page could not be fetched
+    body: bytes | None = None  # fetched, not analysed (a stream without a pool)
+    analysis: Analysis | None = None
+
+
+class PageStream:
+    """Article pages fetched and analysed as a stream, ahead of the steps that store them.
+
+    :meth:`prime` queues candidates. On the cycle's fetch loop they are taken host by
+    host in turn (oldest batch first, each host at most ``per_host_concurrency`` at a
+    time, so one slow host does not hold up the others), and each fetched page goes
+    straight to the worker pool. At most ``max_pages`` pages are held between request
+    and analysis, so memory stays flat however much is queued. :meth:`take` waits for
+    the outcomes of some candidates. Without a pool, pages are only fetched and the
+    caller analyses them.
+    """
+
+    def __init__(self, fetcher: FetchLoop, pool: AnalysisPool | None, *,
+                 max_pages: int | None = None) -> None:
+        self.fetcher = fetcher
+        self.pool = pool
+        self.loop = fetcher.loop
+        self.max_pages = max_pages or max(32, 16 * (pool.workers if pool else 1))
+        self.per_host = fetcher.settings.per_host_concurrency
+        self._lock = threading.Lock()
+        self._futures: dict[str, concurrent.futures.Future[PageOutcome]] = {}
+        # state of the fetch loop's thread only
+        self._queued: deque[dict[str, deque[Candidate]]] = deque()  # per prime: host -> queue
+        self._busy: dict[str, int] = {}  # host -> requests in flight
+        self._open = 0  # pages between request and the end of their analysis
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._jobs: set[concurrent.futures.Future[Analysis]] = set()
+        self._closed = False
+
+    def prime(self, candidates: Sequence[Candidate]) -> None:
+        """Start fetching (and analysing) these pages in the background."""
+        new = []
+        with self._lock:
+            for c in candidates:
+                if c.canonical_url not in self._futures:
+                    self._futures[c.canonical_url] = concurrent.futures.Future()
+                    new.append(c)
+        if new:
+            self.loop.call_soon_threadsafe(self._enqueue, new)
+
+    def take(self, candidates: Sequence[Candidate]) -> list[PageOutcome]:
+        """The outcome of each candidate, in order (started now if it was not primed)."""
+        self.prime(candidates)
+        with self._lock:
+            futures = [self._futures[c.canonical_url] for c in candidates]
+        out = [f.result() for f in futures]
+        self.discard(candidates)
+        return out
+
+    def discard(self, candidates: Sequence[Candidate]) -> None:
+        """Forget candidates (already stored); work under way for them is dropped."""
+        with self._lock:
+            for c in candidates:
+                self._futures.pop(c.canonical_url, None)
+
+    def close(self) -> None:
+        if not self.loop.is_closed():
+            self.fetcher.call(self._close())
+
+    async def _close(self) -> None:
+        self._closed = True
+        self._queued.clear()
+        for t in list(self._tasks):
+            t.cancel()
+        for j in list(self._jobs):
+            j.cancel()
+
+    # --- on the fetch loop's thread ---------------------------------------------------
+
+    def _enqueue(self, candidates: list[Candidate]) -> None:
+        by_host: dict[str, deque[Candidate]] = {}
+        for c in candidates:
+            by_host.setdefault(urlsplit(c.link).netloc.lower(), deque()).append(c)
+        self._queued.append(by_host)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        progressed = True
+        while progressed and not self._closed:
+            progressed = False
+            for by_host in list(self._queued):  # oldest first
+                for host in list(by_host):
+                    if self._open >= self.max_pages:
+                        return
+                    if self._busy.get(host, 0) >= self.per_host:
+                        continue
+                    queue = by_host[host]
+                    c = queue.popleft()
+                    if not queue:
+                        del by_host[host]
+                    self._busy[host] = self._busy.get(host, 0) + 1
+                    self._open += 1
+                    task = self.loop.create_task(self._fetch(host, c))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                    progressed = True
+                if not by_host:
+                    self._queued.remove(by_host)
+
+    async def _fetch(self, host: str, c: Candidate) -> None:
+        try:
+            body, url, error = await fetch_page(self.fetcher.fetcher, c)
+        except Exception as exc:  # noqa: BLE001 - a page must never stop the cycle
+            body, url, error = None, c.link, f"page fetch failed: {type(exc).__name__}: {exc}"
+        finally:
+            self._busy[host] -= 1
+        if body is None or self.pool is None:
+            self._finish(c, PageOutcome(url, error, body))
+            return
+        try:
+            job = self.pool.submit(PageJob(c.canonical_url, body, url,
+                                           self.fetcher.settings.max_bytes))
+        except Exception as exc:  # noqa: BLE001 - a stopped pool: the summary is used
+            self._finish(c, PageOutcome(url, analysis=Analysis(
+                c.canonical_url, None, f"extraction failed: {type(exc).__name__}: {exc}")))
+            return
+        self._jobs.add(job)
+        job.add_done_callback(lambda f: self._from_pool(c, url, f))
+        self._dispatch()  # this host may take its next page while this one is analysed
+
+    def _from_pool(self, c: Candidate, url: str,
+                   job: concurrent.futures.Future[Analysis]) -> None:
+        try:  # on a pool thread
+            self.loop.call_soon_threadsafe(self._analysed, c, url, job)
+        except RuntimeError:  # the cycle is over
+            pass
+
+    def _analysed(self, c: Candidate, url: str, job: concurrent.futures.Future[Analysis]
+                  ) -> None:
+        self._jobs.discard(job)
+        assert self.pool is not None
+        self._finish(c, PageOutcome(url, analysis=self.pool.outcome(c.canonical_url, job)))
+
+    def _finish(self, c: Candidate, outcome: PageOutcome) -> None:
+        self._open -= 1
+        with self._lock:
+            fut = self._futures.get(c.canonical_url)
+        if fut is not None and not fut.done():
+            fut.set_result(outcome)
+        self._dispatch()
+
+
