@@ -344,8 +344,8 @@ def _limit_worker(spec: W.WorldSpec, page_paths: list[str], items: list[tuple[in
                   topics_file: str, barrier: Any, q: Any) -> None:
     """One process of the limit: the pipeline's own per-page function, ``analyse``
     (extraction, then classification in the page's language), over pages in memory."""
-    import monitor.pipeline.warmup  # noqa: F401 - the state a pool worker starts in (shared
     import monitor.pipeline.jobs as workers  # pipelines, trafilatura's tables, gc.freeze)
+    import monitor.pipeline.warmup  # noqa: F401 - the state a pool worker starts in (shared
     from monitor.config import load_config
     from monitor.topics.match import Classifier
 

@@ -4,11 +4,18 @@ The cycle is :func:`monitor.pipeline.cycle.run_cycle` with each step run as a Pr
 task (one task per feed batch or article batch, never per article: Prefect's
 per-task overhead is milliseconds). Steps are not retried by Prefect: a failed
 feed or page is recorded on its row and retried by the next cycle, with backoff.
+
+Each flow takes the run's settings as one parameter (:class:`RunSettings`: config
+directory, database, allow-list), built by the command line, with nothing secret in
+its serialised form. A run started from a deployment that gives only ``config_dir``
+(prefect.yaml) is set up as the command line would be, from its worker's environment
+(``$NEWSMON_DB``, ``$NEWSMON_ALLOW_HOSTS``).
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +25,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 import flows  # noqa: F401 - offline defaults
-from monitor.config import load_config
+from monitor.config import Config, RunSettings
 from monitor.pipeline import cycle as pipeline
+from monitor.pipeline.pool import AnalysisPool
 from monitor.pipeline.workers import WorkerPool
 from monitor.store import Store
 
@@ -62,21 +70,31 @@ def as_task(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return _TASKS[step](*(quote(a) for a in args), **{k: quote(v) for k, v in kwargs.items()})
 
 
+def run_config(settings: RunSettings | None, config_dir: str | None) -> Config:
+    """The config of this run: the settings' (loaded once: a command line in this process
+    has loaded it already), or, for a deployment that gives only ``config_dir``, the
+    settings its worker's environment makes."""
+    if settings is None:
+        settings = RunSettings.from_environment(os.environ, config_dir=config_dir)
+    return settings.config()
+
+
 @flow(name="newsmon-cycle", log_prints=True, persist_result=False)
 def cycle(config_dir: str | None = None, feeds: list[str] | None = None,
           force: bool = False, workers: int | None = None,
-          dask_address: str | None = None) -> dict[str, Any]:
+          dask_address: str | None = None, settings: RunSettings | None = None
+          ) -> dict[str, Any]:
     """Poll the due feeds (or ``feeds``), store new articles and hits, send instant alerts.
 
     With ``dask_address`` (``tcp://scheduler:8786``), pages are extracted and classified on
     that Dask cluster instead of in local worker processes."""
-    config = load_config(config_dir)
+    config = run_config(settings, config_dir)
     if workers is not None:
         config.settings.extract.workers = workers
     store = shared_store(config.database_url)
     # One pool for the life of the process: a long-lived serve does not start workers
     # (and load spaCy and trafilatura in them) again for every scheduled run.
-    pool: Any
+    pool: AnalysisPool
     if dask_address:
         from monitor.pipeline.dask_pool import DaskPool
         pool = DaskPool(dask_address, config)
@@ -94,9 +112,10 @@ def cycle(config_dir: str | None = None, feeds: list[str] | None = None,
 
 
 @flow(name="newsmon-digest", log_prints=True, persist_result=False)
-def digest(config_dir: str | None = None) -> dict[str, Any]:
+def digest(config_dir: str | None = None, settings: RunSettings | None = None
+           ) -> dict[str, Any]:
     """Send the pending digest alerts, one message per route and target."""
-    config = load_config(config_dir)
+    config = run_config(settings, config_dir)
     store = shared_store(config.database_url)
     summary = as_task(pipeline.send_alerts, store, config, mode="digest")
     return summary.as_dict()

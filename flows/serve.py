@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 import flows  # noqa: F401 - offline defaults
-from monitor.config import Config, data_dir
+from monitor.config import RunSettings, data_dir
 from monitor.demo.servers import free_port
 
 log = logging.getLogger("newsmon.serve")
@@ -82,13 +82,17 @@ class LocalPrefectServer:
         self.stop()
 
 
-def deployments(config: Config, *, interval_minutes: float | None = None,
+def deployments(settings: RunSettings, *, interval_minutes: float | None = None,
                 cron: str | None = None) -> list[Any]:
-    """The cycle deployment (interval or cron) and, if a route wants one, the digest."""
+    """The cycle deployment (interval or cron) and, if a route wants one, the digest; each
+    run gets ``settings`` (its serialised form: nothing secret) as its parameter."""
     from flows.cycle import cycle, digest
 
+    config = settings.config()
     sched = config.settings.schedule
-    params = {"config_dir": str(Path(config.directory or "config").resolve())}
+    run_settings = settings.model_copy(
+        update={"config_dir": str(Path(config.directory or settings.config_dir).resolve())})
+    params = {"settings": run_settings.model_dump(mode="json")}
     cron = cron or (None if interval_minutes else sched.cron)
     when: dict[str, Any] = ({"cron": cron} if cron else
                             {"interval": timedelta(minutes=interval_minutes
@@ -100,7 +104,7 @@ def deployments(config: Config, *, interval_minutes: float | None = None,
     return out
 
 
-def serve(config: Config, *, interval_minutes: float | None = None,
+def serve(settings: RunSettings, *, interval_minutes: float | None = None,
           cron: str | None = None) -> None:
     """Serve the deployments until interrupted (Ctrl-C or SIGTERM)."""
     from prefect import serve as prefect_serve
@@ -120,7 +124,7 @@ def serve(config: Config, *, interval_minutes: float | None = None,
             api = server.url
             print(f"Prefect UI: {api.removesuffix('/api')}  (state: {server.home})", flush=True)
         with temporary_settings(updates={PREFECT_API_URL: api}):
-            deps = deployments(config, interval_minutes=interval_minutes, cron=cron)
+            deps = deployments(settings, interval_minutes=interval_minutes, cron=cron)
             # One run at a time: a cycle that outlasts the interval must not pile up
             # overlapping cycles (each a process with its own extraction workers).
             prefect_serve(*deps, limit=1)

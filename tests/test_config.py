@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from monitor.config import load_config
+from monitor.config import RunSettings, load_config
 from monitor.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +71,7 @@ def test_default_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_config_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     d = make_config(tmp_path, topics=MINI_TOPICS)
     monkeypatch.setenv("NEWSMON_CONFIG", str(d))
-    assert [t.id for t in load_config().topics] == ["t1"]
+    assert [t.id for t in RunSettings.from_environment(os.environ).config().topics] == ["t1"]
 
 
 def test_missing_directory(tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ def test_digest_flow_sends_one_message_for_all_pending(prefect_harness, tmp_path
         for r in routes:
             r["mode"] = "digest"
         alerts.write_text(yaml.safe_dump({"routes": routes}))
-        config = load_config(w.config_dir)
+        config = load_config(w.config_dir, database=f"sqlite:///{tmp_path / 'd.db'}")
         s = run_cycle(Store(config.database_url), config)
         assert s.hits_new == 1 and s.alerts_sent == 0  # digests wait for their schedule
         out = digest(config_dir=str(w.config_dir))

@@ -152,10 +152,9 @@ def test_exception_quoting_the_url_is_stored_masked(
     from monitor.pipeline.workers import WorkerPool
 
     db = tmp_path / "x.db"
-    monkeypatch.setenv("NEWSMON_DB", f"sqlite:///{db}")
     with world(TOPICS, directory=tmp_path) as w:
         add_secret_routes(w.config_dir)
-        config = load_config(w.config_dir)
+        config = load_config(w.config_dir, database=f"sqlite:///{db}")
         store = Store(config.database_url)
         real = apprise.Apprise.notify
 

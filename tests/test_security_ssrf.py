@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from monitor.config import ALLOW_HOSTS_ENV, FetchSettings, load_config
+from monitor.config import ALLOW_HOSTS_ENV, FetchSettings, RunSettings, load_config
 from monitor.demo.servers import Fault, FixtureServer
 from monitor.errors import ConfigError, FetchError
 from monitor.fetch.http import Fetcher, FetchResult
@@ -184,7 +184,8 @@ def test_allow_hosts_in_settings_and_environment_are_merged(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     d = make_config(tmp_path, {"fetch": {"allow_hosts": ["feeds.intranet", "10.0.0.0/8"]}})
     monkeypatch.setenv(ALLOW_HOSTS_ENV, " 127.0.0.1, ::1 ,,10.0.0.0/8")
-    assert load_config(d).settings.fetch.allow_hosts == [
+    assert RunSettings.from_environment(os.environ, config_dir=str(d)).config(
+    ).settings.fetch.allow_hosts == [
         "feeds.intranet", "10.0.0.0/8", "127.0.0.1", "::1"]
     from typer.testing import CliRunner
 
@@ -195,7 +196,8 @@ def test_allow_hosts_in_settings_and_environment_are_merged(
     assert ("fetching: public addresses only; also allowed: feeds.intranet, 10.0.0.0/8, "
             "127.0.0.1, ::1") in r.stdout
     monkeypatch.delenv(ALLOW_HOSTS_ENV)
-    assert load_config(d).settings.fetch.allow_hosts == ["feeds.intranet", "10.0.0.0/8"]
+    assert RunSettings.from_environment(os.environ, config_dir=str(d)).config(
+    ).settings.fetch.allow_hosts == ["feeds.intranet", "10.0.0.0/8"]
     assert load_config(make_config(tmp_path / "b")).settings.fetch.allow_hosts == []
 
 
@@ -214,7 +216,7 @@ def test_bad_allow_hosts_entry_in_environment(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ALLOW_HOSTS_ENV, "127.0.0.1,https://x.org/")
     with pytest.raises(ConfigError) as info:
-        load_config(make_config(tmp_path))
+        RunSettings.from_environment(os.environ, config_dir=str(make_config(tmp_path))).config()
     assert str(info.value).startswith(f"${ALLOW_HOSTS_ENV} (environment): 'https://x.org/'")
 
 

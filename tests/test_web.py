@@ -442,10 +442,10 @@ def test_small_helpers() -> None:
 @pytest.mark.slow
 def test_demo_says_how_to_open_its_database_in_the_desk(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from monitor.demo.world import run_demo
+    from monitor.cli.demo import run_demo
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NEWSMON_DB", "")  # run_demo sets it: restored after the test
+    monkeypatch.setenv("NEWSMON_DB", "")  # the demo uses its own database, whatever this says
     lines: list[str] = []
     run_demo(ROOT / "config" / "topics.yaml", Path("demo-output"), use_prefect=False,
              echo=lines.append)

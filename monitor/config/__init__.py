@@ -5,6 +5,8 @@
 - :mod:`~monitor.config.load`: the config directory read into a :class:`Config`, with
   errors that name the file, the key and the problem;
 - :mod:`~monitor.config.secrets`: secrets masked in logs, exposed ones warned about;
+- :mod:`~monitor.config.run`: :class:`RunSettings`, what a command line chose (config
+  directory, database, allow-list), built once and passed down - to flows too;
 - :mod:`~monitor.config.edit`: feeds added to ``feeds.yaml`` (OPML import).
 
 The topic rule language lives in :mod:`monitor.topics.language`, the alert routes in
@@ -12,7 +14,8 @@ The topic rule language lives in :mod:`monitor.topics.language`, the alert route
 """
 
 from monitor.config.edit import add_feeds
-from monitor.config.load import ALLOW_HOSTS_ENV, Config, load_config, load_yaml_model
+from monitor.config.load import Config, load_config, load_yaml_model
+from monitor.config.run import ALLOW_HOSTS_ENV, CONFIG_ENV, DB_ENV, RunSettings
 from monitor.config.settings import (
     MAX_PAGE_BYTES,
     AlertSettings,
@@ -28,7 +31,8 @@ from monitor.config.settings import (
     default_db_url,
 )
 
-__all__ = ["ALLOW_HOSTS_ENV", "MAX_PAGE_BYTES", "AlertSettings", "Config", "ExtractSettings",
+__all__ = ["ALLOW_HOSTS_ENV", "CONFIG_ENV", "DB_ENV", "MAX_PAGE_BYTES", "AlertSettings", "Config",
+           "ExtractSettings", "RunSettings",
            "FeedConfig", "FeedsFile", "FetchSettings", "RetentionSettings", "Schedule",
            "Settings", "add_feeds", "check_cron", "data_dir", "default_db_url",
            "load_config", "load_yaml_model"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,10 @@ from monitor.alerts.routes import AlertHealth, AlertsFile, Route, apprise_proble
 from monitor.config.secrets import exposed_secrets, protect_secrets
 from monitor.config.settings import FeedConfig, FeedsFile, Settings, default_db_url
 from monitor.errors import ConfigError
-from monitor.fetch.guard import parse_allow_hosts
 from monitor.topics.language import LANGUAGES, TopicConfig, TopicsFile
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 CONFIG_FILES = ("settings.yaml", "feeds.yaml", "topics.yaml", "alerts.yaml")
-ALLOW_HOSTS_ENV = "NEWSMON_ALLOW_HOSTS"
 
 
 class Config(BaseModel):
@@ -53,7 +52,7 @@ class Config(BaseModel):
 
     @property
     def database_url(self) -> str:
-        return os.environ.get("NEWSMON_DB") or self.settings.database or default_db_url()
+        return self.settings.database or default_db_url()
 
     def topic(self, topic_id: str) -> TopicConfig:
         for t in self.topics:
@@ -62,7 +61,10 @@ class Config(BaseModel):
         raise KeyError(topic_id)
 
 
-def _substitute(value: Any, file: str, path: str) -> Any:
+def substitute(value: Any, file: str, path: str) -> Any:
+    """``${NAME}`` and ``${NAME:-default}`` in ``value`` (strings, lists, mappings)
+    replaced from the environment; an unset variable without a default is a ConfigError
+    naming ``file`` and ``path``."""
     if isinstance(value, str):
         def repl(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
@@ -73,9 +75,9 @@ def _substitute(value: Any, file: str, path: str) -> Any:
             raise ConfigError(file, path, f"environment variable {name} is not set")
         return ENV_REF.sub(repl, value)
     if isinstance(value, list):
-        return [_substitute(v, file, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [substitute(v, file, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {k: _substitute(v, file, f"{path}.{k}" if path else str(k))
+        return {k: substitute(v, file, f"{path}.{k}" if path else str(k))
                 for k, v in value.items()}
     return value
 
@@ -144,7 +146,7 @@ def load_yaml_model(path: Path, model: type[BaseModel]) -> Any:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(file, "", "expected a mapping at the top level")
-    raw = _substitute(raw, file, "")
+    raw = substitute(raw, file, "")
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -156,9 +158,14 @@ def load_yaml_model(path: Path, model: type[BaseModel]) -> Any:
         raise ConfigError(file, _loc(loc), _friendly(loc, best, raw)) from None
 
 
-def load_config(directory: str | Path | None = None) -> Config:
-    """Load and validate the config directory (``$NEWSMON_CONFIG`` or ``./config``)."""
-    d = Path(directory or os.environ.get("NEWSMON_CONFIG") or "config")
+def load_config(directory: str | Path | None = None, *, database: str | None = None,
+                allow_hosts: Sequence[str] = ()) -> Config:
+    """Load and validate the config directory (default ``./config``).
+
+    ``database`` (a URL) is used instead of settings.yaml's, and ``allow_hosts`` (checked
+    entries) are added to ``fetch.allow_hosts``: what a command line chose
+    (:class:`monitor.config.run.RunSettings` passes them)."""
+    d = Path(directory or "config")
     if not d.is_dir():
         raise ConfigError(str(d), "", "config directory not found")
     for extra in sorted(d.glob("*.y*ml")):
@@ -167,11 +174,9 @@ def load_config(directory: str | Path | None = None) -> Config:
                               f"unexpected file (expected one of {', '.join(CONFIG_FILES)})")
     settings = (load_yaml_model(d / "settings.yaml", Settings)
                 if (d / "settings.yaml").exists() else Settings())
-    extra_hosts = parse_allow_hosts([os.environ.get(ALLOW_HOSTS_ENV, "")],
-                                    f"${ALLOW_HOSTS_ENV} (environment)")
-    if extra_hosts:
+    if allow_hosts:
         fetch = settings.fetch
-        fetch.allow_hosts = list(dict.fromkeys([*fetch.allow_hosts, *extra_hosts]))
+        fetch.allow_hosts = list(dict.fromkeys([*fetch.allow_hosts, *allow_hosts]))
     feeds = (load_yaml_model(d / "feeds.yaml", FeedsFile).feeds
              if (d / "feeds.yaml").exists() else [])
     topics = load_yaml_model(d / "topics.yaml", TopicsFile).topics
@@ -180,7 +185,7 @@ def load_config(directory: str | Path | None = None) -> Config:
     routes = alerts_file.routes
     # Before apprise sees them (checking them below, it logs them): mask their secrets in
     # every log record from now on.
-    protect_secrets(routes, settings, feeds)
+    protect_secrets(routes, database or settings.database, feeds)
     known = {t.id for t in topics}
     for i, r in enumerate(routes):
         for t in r.topics:
@@ -197,8 +202,10 @@ def load_config(directory: str | Path | None = None) -> Config:
         if name not in names:
             raise ConfigError(str(d / "alerts.yaml"), f"health.notify[{i}]",
                               f"unknown route {name!r} (routes: {', '.join(sorted(names))})")
+    warnings = exposed_secrets(d, settings, routes)
+    if database:
+        settings.database = database
     return Config(directory=d, settings=settings, feeds=feeds, topics=topics, routes=routes,
-                  alert_health=alerts_file.health,
-                  warnings=exposed_secrets(d, settings, routes))
+                  alert_health=alerts_file.health, warnings=warnings)
 
 

@@ -3,7 +3,6 @@ that holds one written out can be read by other users."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,15 +26,15 @@ def db_password(url: str | None) -> str | None:
     return unquote(m.group(1)) if m and m.group(1) else None
 
 
-def protect_secrets(routes: list[Route], settings: Settings,
-                     feeds: list[FeedConfig] | None = None) -> None:
+def protect_secrets(routes: list[Route], database: str | None,
+                    feeds: list[FeedConfig] | None = None) -> None:
     """From now on, mask the secrets of this config in every log record of the process
     (apprise logs tokens and passwords at debug level; exception texts carry URLs), and
     in what newsmon prints: a feed URL's password or ``?apikey=`` value included."""
     protect_plain(f.url for f in feeds or [])
 
     secrets = [u for r in routes for u in r.urls]
-    password = db_password(os.environ.get("NEWSMON_DB") or settings.database)
+    password = db_password(database)
     if password:
         secrets.append(password)
     protect(secrets)
