@@ -38,10 +38,10 @@ from monitor.alerts.health import check_health, route_health  # noqa: E402
 from monitor.alerts.routes import (  # noqa: E402
     AlertHealth,
     Route,
-    target_key,  # noqa: E402
+    target_key,
 )
-from monitor.config import Config, load_config
-from monitor.store import Article, Delivery, Hit, Store
+from monitor.config import Config, load_config  # noqa: E402
+from monitor.store import Article, Delivery, Hit, Store  # noqa: E402
 
 TOPICS = load_config(ROOT / "config").topics
 ROUTES = [Route(name="desk", urls=["json://127.0.0.1:9/desk", "json://127.0.0.1:9/desk2"]),

@@ -49,7 +49,7 @@ from monitor.topics.evaluate import (  # noqa: E402
     rules_run,
     score,
 )
-from monitor.topics.language import TopicsFile
+from monitor.topics.language import TopicsFile  # noqa: E402
 
 TOPICS = ROOT / "benchmarks" / "reuters_topics.yaml"
 

@@ -47,9 +47,9 @@ sys.path.insert(0, str(ROOT))
 
 from monitor.config import load_config, load_yaml_model  # noqa: E402
 from monitor.extract.article import extract_html  # noqa: E402
-from monitor.topics.language import TopicsFile
+from monitor.topics.language import TopicsFile  # noqa: E402
 from monitor.topics.match import Classifier  # noqa: E402
-from monitor.topics.text import pipeline, tokenize
+from monitor.topics.text import pipeline, tokenize  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpora" / "article-extraction-benchmark"
 NEWS_PAGES = ROOT.parent / "shared" / "corpora" / "news-pages"

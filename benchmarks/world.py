@@ -338,9 +338,9 @@ class WorldServer:
         loop = asyncio.get_running_loop()
         lines = head.split(b"\r\n")
         try:
-            method, target, _ = lines[0].split(b" ", 2)
+            _method, target, _ = lines[0].split(b" ", 2)
         except ValueError:
-            method, target = b"GET", b"/"
+            _method, target = b"GET", b"/"
         headers = {}
         for ln in lines[1:]:
             k, _, v = ln.partition(b":")

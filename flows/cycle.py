@@ -31,16 +31,16 @@ from monitor.pipeline.pool import AnalysisPool
 from monitor.pipeline.workers import WorkerPool
 from monitor.store import Store
 
-_STEPS = (pipeline.claim_feeds, pipeline.poll_feeds, pipeline.process_articles,
+_STEPS: tuple[Callable[..., Any], ...] = (pipeline.claim_feeds, pipeline.poll_feeds, pipeline.process_articles,
           pipeline.commit_feeds, pipeline.send_alerts, pipeline.prune)
 # Steps that only touch the database are retried on a transient error (a dropped
 # connection to PostgreSQL, a lock wait that ran out); they are idempotent. Polling and
 # processing are not retried here: their failures are per feed / per page and are
 # recorded on the rows, to be retried by the next cycle with backoff.
 _RETRY = {pipeline.claim_feeds, pipeline.commit_feeds, pipeline.send_alerts, pipeline.prune}
-_TASKS = {step: task(step, name=step.__name__.replace("_", "-"), cache_policy=NO_CACHE,
+_TASKS = {step: task(name=step.__name__.replace("_", "-"), cache_policy=NO_CACHE,
                      persist_result=False, retries=2 if step in _RETRY else 0,
-                     retry_delay_seconds=5)
+                     retry_delay_seconds=5)(step)
           for step in _STEPS}
 
 
@@ -117,7 +117,7 @@ def digest(config_dir: str | None = None, settings: RunSettings | None = None
     """Send the pending digest alerts, one message per route and target."""
     config = run_config(settings, config_dir)
     store = shared_store(config.database_url)
-    summary = as_task(pipeline.send_alerts, store, config, mode="digest")
+    summary: pipeline.CycleSummary = as_task(pipeline.send_alerts, store, config, mode="digest")
     return summary.as_dict()
 
 

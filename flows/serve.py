@@ -145,5 +145,5 @@ def _drain_prefect_workers(timeout_s: float = 10) -> None:
     for worker in (APILogWorker, EventsWorker):
         try:
             worker.drain_all(timeout=timeout_s)
-        except Exception:  # noqa: BLE001 - best effort at shutdown
+        except Exception:
             log.debug("draining %s failed", worker.__name__, exc_info=True)

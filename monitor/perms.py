@@ -47,7 +47,7 @@ def open_private(path: Path, mode: str = "w", **kw: Any) -> IO[Any]:
     """``open(path, mode)`` for writing, a new file created 0600 (an existing file keeps
     its mode: the user chose it)."""
     create_private_file(Path(path))
-    return open(path, mode, **kw)  # noqa: SIM115 - the caller closes it
+    return open(path, mode, **kw)
 
 
 def write_private_text(path: Path, text: str) -> None:

@@ -13,7 +13,7 @@ import json
 import re
 import shutil
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
@@ -29,7 +29,7 @@ CAUCASUS_TXT = CORPORA / "caucasus-example" / "iran-azerbaijan-thaw.txt"
 CAUCASUS_SLUG = "caucasus-iran-azerbaijan-thaw"
 # The corpus text has no title, date or author: these three are ours (see SOURCES.md).
 CAUCASUS_TITLE = "Iran and Azerbaijan signal a thaw as Pezeshkian visits Baku: what it means for Israel"
-CAUCASUS_DATE = datetime(2025, 4, 28, 16, 0, tzinfo=timezone.utc)
+CAUCASUS_DATE = datetime(2025, 4, 28, 16, 0, tzinfo=UTC)
 CAUCASUS_AUTHOR = "Demo Analysis Desk"
 
 
@@ -230,13 +230,13 @@ def rss_item(title: str, link: str, guid: str, permalink: bool, date: datetime, 
       <title>{xml_escape(title)}</title>
       <link>{xml_escape(link)}</link>
       <guid isPermaLink="{'true' if permalink else 'false'}">{xml_escape(guid)}</guid>
-      <pubDate>{email.utils.format_datetime(date.astimezone(timezone.utc), usegmt=True)}</pubDate>
+      <pubDate>{email.utils.format_datetime(date.astimezone(UTC), usegmt=True)}</pubDate>
       <description>{xml_escape(desc)}</description>
     </item>"""
 
 
 def atom_entry(title: str, link: str, eid: str, date: datetime, summary: str) -> str:
-    iso = date.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    iso = date.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return f"""  <entry>
     <title>{xml_escape(title)}</title>
     <link rel="alternate" type="text/html" href="{xml_escape(link)}"/>
@@ -287,7 +287,7 @@ def main() -> None:
     <atom:link href="{{BASE}}/feeds/world.xml" rel="self" type="application/rss+xml"/>
     <description>Offline demo feed for newsmon: real news pages served from monitor/demo/data/pages.</description>
     <language>en</language>
-    <lastBuildDate>{email.utils.format_datetime(newest.astimezone(timezone.utc), usegmt=True)}</lastBuildDate>
+    <lastBuildDate>{email.utils.format_datetime(newest.astimezone(UTC), usegmt=True)}</lastBuildDate>
 {chr(10).join(items)}
   </channel>
 </rss>
@@ -303,7 +303,7 @@ def main() -> None:
         atom_entry(g["title"], "{BASE}/pages/globalnews-2026-05-24.html.gz", g["url"], g["date"],
                    g["lead"]),
     ]
-    newest = max(cauc["date"], g["date"]).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    newest = max(cauc["date"], g["date"]).astimezone(UTC).isoformat().replace("+00:00", "Z")
     regional = f"""<?xml version="1.0" encoding="UTF-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en">
   <title>Demo Regional Wire</title>

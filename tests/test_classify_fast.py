@@ -15,7 +15,7 @@ import random
 import re
 import string
 import unicodedata
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +49,7 @@ CRAFTED = (
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def stock(lang: str) -> spacy.language.Language:
     """spaCy's blank pipeline as it comes (all lexical attributes, the plain regexes)."""
     try:

@@ -42,7 +42,7 @@ class CountingServer(FixtureServer):
         server = self
 
         class Handler(base):  # type: ignore[misc, valid-type]
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 counter = server.counter  # the one current when the request came in
                 with counter["lock"]:
                     counter["active"] += 1

@@ -108,12 +108,11 @@ def test_prefect_stores_no_secret_of_the_run(tmp_path: Path, prefect_harness: No
     flow run's parameters, as the Prefect server stores them, hold neither; the run
     itself had both (it stored its hit in that database and alerted that URL)."""
     from prefect.client.orchestration import get_client
+    from sqlalchemy.engine import make_url
 
     from flows.cycle import cycle
     from monitor.demo.world import world
     from monitor.store import Store
-
-    from sqlalchemy.engine import make_url
 
     # trust authentication: any password is accepted, and this one must never be stored
     db = make_url(pg_url).set(password=DB_PASSWORD).render_as_string(hide_password=False)

@@ -206,7 +206,7 @@ def test_mark_and_advance_opens_the_next_older_hit(desk: Desk) -> None:
 # --- security -----------------------------------------------------------------------------
 
 
-def post_routes(app) -> list[str]:  # noqa: ANN001
+def post_routes(app) -> list[str]:
     return [r.path for r in app.routes if "POST" in (getattr(r, "methods", None) or ())]
 
 

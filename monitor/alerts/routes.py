@@ -64,7 +64,7 @@ def has_secret(url: str) -> bool:
     """True if apprise masks something in ``url`` (a password, token or key)."""
     try:
         obj = apprise.Apprise.instantiate(url, suppress_exceptions=True)
-        return bool(obj) and obj.url(privacy=True) != obj.url(privacy=False)
+        return obj is not None and obj.url(privacy=True) != obj.url(privacy=False)
     except Exception:  # noqa: BLE001
         return True  # unsure: treat as secret
 

@@ -101,7 +101,7 @@ def deliver(store: Store, config: Config, *, mode: str = "instant",
         # After the sends, which decide each target's health; never in their way.
         rep.health_queued = check_health(store, config, now=now, rep=rep)
         send_health_alerts(store, config, now=now, rep=rep)
-    except Exception as exc:  # noqa: BLE001 - the hits' alerts are sent and recorded
+    except Exception as exc:
         log.exception("route health check failed")
         rep.errors.append(f"route health check failed: {exc}")
     return rep

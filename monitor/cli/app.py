@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-from click.core import ParameterSource
 
 from monitor.config import Config, RunSettings
 from monitor.errors import ConfigError, NewsmonError
@@ -106,7 +105,9 @@ AllowHostOpt = Annotated[list[str] | None, typer.Option(
 
 @app.callback()
 def _main(ctx: typer.Context, config: ConfigOpt = None, db: DbOpt = None) -> None:
-    ctx.obj = Ctx(config, db, ctx.get_parameter_source("db") is ParameterSource.ENVIRONMENT)
+    # By name: typer may bring its own copy of click's ParameterSource.
+    source = ctx.get_parameter_source("db")
+    ctx.obj = Ctx(config, db, source is not None and source.name == "ENVIRONMENT")
 
 
 def _ctx(ctx: typer.Context) -> Ctx:

@@ -94,7 +94,7 @@ def hits_show(ctx: typer.Context, hit_id: int, json_out: JsonOpt = False) -> Non
     echo(f"  published {_when(a.published_at)} ({a.published_source})  found "
          f"{_when(h.created_at)}  language {a.language or '?'}  text from "
          f"{'the page' if a.extraction == 'ok' else 'the feed summary: ' + clean(a.extraction_error)}")
-    for src, f in store.article_sources(a.id or 0):
+    for _src, f in store.article_sources(a.id or 0):
         echo(f"  source: {clean(f.name or f.title or f.url)}")
     echo(f"\n  rule: {clean(ev.get('rule', ''))}")
     echo("\n  groups:")

@@ -13,14 +13,16 @@ from monitor.store import Store, mask_db_url
 
 
 def _print_summary(s: dict[str, Any]) -> None:
+    gone = f", {s['feeds_gone']} gone" if s["feeds_gone"] else ""
+    dead = f", {s['alerts_dead']} dead" if s["alerts_dead"] else ""
     echo(f"feeds: {s['feeds_polled']} polled ({s['feeds_ok']} new content, "
          f"{s['feeds_not_modified']} not modified, {s['feeds_unchanged']} unchanged, "
-         f"{s['feeds_failed']} failed{', %d gone' % s['feeds_gone'] if s['feeds_gone'] else ''})")
+         f"{s['feeds_failed']} failed{gone})")
     echo(f"articles: {s['articles_new']} new, {s['articles_merged']} seen again "
          f"({s['extraction_fallbacks']} from the feed summary only)")
     echo(f"hits: {s['hits_new']} new")
     echo(f"alerts: {s['alerts_sent']} sent, {s['alerts_failed']} failed"
-         f"{', %d dead' % s['alerts_dead'] if s['alerts_dead'] else ''}")
+         f"{dead}")
     if s.get("health_sent") or s.get("health_failed"):
         echo(f"route health messages (alerting broken / recovered): {s['health_sent']} sent, "
              f"{s['health_failed']} failed")

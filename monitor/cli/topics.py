@@ -46,8 +46,7 @@ def _load_article(source: str, ctx: Ctx) -> Any:
 
 def _has_config(ctx: Ctx) -> bool:
     try:
-        ctx.config
-        return True
+        return ctx.config is not None
     except ConfigError:
         return False
 

@@ -21,7 +21,8 @@ def add_feeds(directory: str | Path, feeds: list[dict[str, str]], *,
     path = Path(directory) / "feeds.yaml"
     existing = load_yaml_model(path, FeedsFile).feeds if path.exists() else []
     known = {f.url.rstrip("/") for f in existing}
-    added, skipped = [], []
+    added: list[dict[str, str]] = []
+    skipped: list[dict[str, str]] = []
     for f in feeds:
         key = f["url"].strip().rstrip("/")
         (skipped if key in known else added).append(f)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _friendly(loc: tuple[Any, ...], err: dict[str, Any], data: Any) -> str:
+def _friendly(loc: tuple[Any, ...], err: Mapping[str, Any], data: Any) -> str:
     msg = str(err["msg"])
     if err["type"] == "extra_forbidden":
         return f"unknown key {loc[-1]!r}"

@@ -45,10 +45,11 @@ def exposed_secrets(d: Path, settings: Settings, routes: list[Route]) -> list[st
     users can read. A warning, not an error: the file is the user's, and a shared
     read-only config on a single-user machine is their call."""
     out: list[str] = []
-    checks = [(d / "alerts.yaml", [u for r in routes for u in r.urls if has_secret(u)],
-               "apprise URLs with passwords or tokens"),
-              (d / "settings.yaml", [settings.database] if db_password(settings.database)
-               else [], "a database password")]
+    checks: list[tuple[Path, list[str], str]] = [
+        (d / "alerts.yaml", [u for r in routes for u in r.urls if has_secret(u)],
+         "apprise URLs with passwords or tokens"),
+        (d / "settings.yaml", [settings.database] if settings.database
+         and db_password(settings.database) else [], "a database password")]
     for path, secrets, what in checks:
         if not secrets or not path.exists() or not readable_by_others(path):
             continue

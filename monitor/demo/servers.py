@@ -161,15 +161,16 @@ class FixtureServer(_Base):
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 fault = server.faults.get(path)
-                if fault is not None and fault.times is not None:
-                    if fault.times <= 0:
+                times = fault.times if fault is not None else None
+                if fault is not None and times is not None:
+                    if times <= 0:
                         fault = None
                     else:
-                        fault.times -= 1
+                        fault.times = times - 1
                 if fault is not None:
                     if fault.delay_s:
                         time.sleep(fault.delay_s)
@@ -282,7 +283,7 @@ class WebhookReceiver(_Base):
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n)
                 status = server.fail_with or 200
@@ -315,13 +316,13 @@ class SmtpReceiver:
         receiver = self
 
         class Handler:
-            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 if receiver.delay_s:
                     await asyncio.sleep(receiver.delay_s)
                 if receiver.reply:
                     return receiver.reply
                 msg = message_from_bytes(envelope.content, policy=policy.default)
-                receiver.messages.append(msg)  # type: ignore[arg-type]
+                receiver.messages.append(msg)
                 return "250 OK"
 
         self._controller = Controller(Handler(), hostname=host, port=self.port)

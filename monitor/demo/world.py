@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -36,7 +37,7 @@ class World:
 
 
 def write_config(directory: Path, *, topics_from: Path, feed_urls: list[str],
-                 routes: list[dict[str, object]], settings: dict[str, object] | None = None
+                 routes: list[dict[str, Any]], settings: dict[str, Any] | None = None
                  ) -> Path:
     """Write a config directory: the given feeds and routes, the topics of ``topics_from``.
 
@@ -52,19 +53,19 @@ def write_config(directory: Path, *, topics_from: Path, feed_urls: list[str],
     write_private_text(directory / "alerts.yaml",
                        yaml.safe_dump({"routes": routes}, sort_keys=False))
     # The demo pages are real articles from past years: alert on them even so.
-    base: dict[str, object] = {"schedule": {"interval_minutes": 1},
-                               "alerts": {"max_article_age_hours": None},
-                               "fetch": {"allow_hosts": ["127.0.0.0/8"]}}
+    base: dict[str, Any] = {"schedule": {"interval_minutes": 1},
+                            "alerts": {"max_article_age_hours": None},
+                            "fetch": {"allow_hosts": ["127.0.0.0/8"]}}
     for k, v in (settings or {}).items():
-        merged = dict(base.get(k) or {}) if isinstance(v, dict) else None  # type: ignore[call-overload]
-        base[k] = {**merged, **v} if merged is not None else v
+        merged = dict(base.get(k) or {}) if isinstance(v, dict) else None
+        base[k] = {**merged, **v} if merged is not None and isinstance(v, dict) else v
     write_private_text(directory / "settings.yaml", yaml.safe_dump(base, sort_keys=False))
     return directory
 
 
 @contextmanager
 def world(topics_from: Path, directory: Path | None = None,
-          settings: dict[str, object] | None = None) -> Iterator[World]:
+          settings: dict[str, Any] | None = None) -> Iterator[World]:
     """Start the loopback world and write a config for it; stop everything on exit."""
     tmp = None
     if directory is None:
@@ -74,7 +75,7 @@ def world(topics_from: Path, directory: Path | None = None,
     webhook = WebhookReceiver().start()
     smtp = SmtpReceiver().start()
     try:
-        routes = [
+        routes: list[dict[str, Any]] = [
             {"name": "analysts-email", "topics": ["*"], "urls": [smtp.apprise_url()]},
             {"name": "caucasus-chat", "topics": ["caucasus-realignment"],
              "urls": [webhook.apprise_url()]},

@@ -106,11 +106,11 @@ def extract_html(html: bytes | str, url: str | None = None,
     try:
         doc = trafilatura.bare_extraction(html, url=url, with_metadata=True,
                                           include_comments=False, deduplicate=False)
-    except Exception as exc:  # trafilatura raises a wide variety on hostile input
+    except Exception as exc:  # noqa: BLE001 - trafilatura raises a wide variety on hostile input
         raise ExtractError(f"extraction failed: {type(exc).__name__}: {exc}"[:300]) from None
-    if doc is None or not (doc.text or "").strip():
+    if doc is None or isinstance(doc, dict) or not (doc.text or "").strip():
         raise ExtractError("no article text found on the page")
-    text = doc.text.strip()[:MAX_TEXT_CHARS]
+    text = (doc.text or "").strip()[:MAX_TEXT_CHARS]
     return Extracted(
         title=" ".join((doc.title or "").split())[:MAX_TITLE_CHARS],
         text=text,

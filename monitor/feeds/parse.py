@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
@@ -134,7 +134,7 @@ def parse_feed(body: bytes, *, url: str, headers: dict[str, str] | None = None,
     try:
         d = feedparser.parse(body, response_headers=hdrs, sanitize_html=False,
                              resolve_relative_uris=False)
-    except Exception as exc:  # feedparser should not raise, but the input is hostile
+    except Exception as exc:  # noqa: BLE001 - feedparser should not raise; the input is hostile
         raise FeedParseError(f"feed parser failed: {type(exc).__name__}: {exc}") from None
     version = d.get("version") or ""
     if not d.entries and not version:
@@ -288,7 +288,7 @@ def _read_plain_xml(body: bytes, *, url: Any, feed_url: str, max_entries: int,
         channel = root.find("channel")
         if channel is None:
             return None
-        raw = []
+        raw: list[dict[str, Any]] = []
         for item in channel.iterchildren("item"):
             if len(raw) == max_entries:
                 break
@@ -310,19 +310,19 @@ def _read_plain_xml(body: bytes, *, url: Any, feed_url: str, max_entries: int,
         if title is False or any(etree.QName(c).localname.lower() == "item"
                                  for c in root if isinstance(c.tag, str)):
             return None  # feedparser takes an <item> in Atom for an entry
-        raw = []
+        raw_atom: list[dict[str, Any]] = []
         for entry in root.iterchildren(_ATOM + "entry"):
-            if len(raw) == max_entries:
+            if len(raw_atom) == max_entries:
                 break
             e = _atom_entry(entry, url)
             if e is None:
                 return None
-            raw.append(e)
-        return _parsed(title, raw, feed_url, now)
+            raw_atom.append(e)
+        return _parsed(title, raw_atom, feed_url, now)
     return None
 
 
-def _feed_title(parent: Any, tag: str) -> str | None | bool:
+def _feed_title(parent: Any, tag: str) -> str | Literal[False] | None:
     """The feed's title, or False when another element could give it (dc:title, ...)."""
     el = None
     for c in parent:

@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -138,7 +139,7 @@ def poll_feeds(store: Store, config: Config, feeds: Sequence[Feed],
         results = asyncio.run(_fetch_feeds(config, feeds))
     else:
         futures = [fetcher.take(("feed", feed.id, id(feed)),
-                                lambda feed=feed: _fetch_feed(fetcher.fetcher, feed))
+                                partial(_fetch_feed, fetcher.fetcher, feed))
                    for feed in feeds]
         results = [f.result() for f in futures]
     polls: list[FeedPoll] = []
@@ -224,7 +225,7 @@ def prefetch_feeds(fetcher: FetchLoop, feeds: Sequence[Feed]
                    ) -> list[concurrent.futures.Future[FetchResult | FetchError]]:
     """Start fetching feeds on the cycle's fetch loop, ahead of their poll step."""
     return [fetcher.start(("feed", feed.id, id(feed)),
-                          lambda feed=feed: _fetch_feed(fetcher.fetcher, feed))
+                          partial(_fetch_feed, fetcher.fetcher, feed))
             for feed in feeds]
 
 
@@ -526,7 +527,7 @@ class _Batches:
             if lost:
                 log.warning("%d feeds' leases were taken over by another worker", len(lost))
                 fb = [f for f in fb if f.id in held]
-        except Exception:  # noqa: BLE001 - the claim's lease still stands
+        except Exception:
             log.exception("could not renew feed leases")
         return fb
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import update
-from sqlmodel import select
+from sqlalchemy.engine import CursorResult
+from sqlmodel import col, select
 
 from monitor.errors import NotFound
 from monitor.store.engine import StoreBase, chunks, utcnow
@@ -62,7 +63,7 @@ class ArticleStore(StoreBase):
         with self.session() as s:
             q = select(Article.canonical_url, Article.id).where(
                 Article.canonical_url.in_(list(canonical_urls)))  # type: ignore[attr-defined]
-            return {u: i for u, i in s.exec(q).all()}
+            return {u: i for u, i in s.exec(q).all() if i is not None}
 
     def add_sources(self, rows: Sequence[tuple[int, int, str, str]]) -> int:
         """Link already-stored articles to more feed entries: (article, feed, key, link)."""
@@ -89,15 +90,16 @@ class ArticleStore(StoreBase):
             urls = list({it.canonical_url for it in items})
             stored: dict[str, int] = {}
             for chunk in chunks(urls, 500):
-                stored.update(s.exec(select(Article.canonical_url, Article.id).where(
-                    Article.canonical_url.in_(chunk))).all())  # type: ignore[attr-defined]
+                stored.update((u, i) for u, i in s.exec(select(Article.canonical_url, Article.id)
+                    .where(col(Article.canonical_url).in_(chunk))).all() if i is not None)
             fps = list({it.fingerprint for it in items if it.fingerprint
                         and it.extraction == "ok" and it.canonical_url not in stored})
             by_fp: dict[str, int] = {}
             for chunk in chunks(fps, 500):
                 for fp, aid in s.exec(select(Article.fingerprint, Article.id).where(
-                        Article.fingerprint.in_(chunk)).order_by(Article.id)).all():  # type: ignore[union-attr]
-                    by_fp.setdefault(fp, aid)
+                        col(Article.fingerprint).in_(chunk)).order_by(col(Article.id))).all():
+                    if fp is not None and aid is not None:
+                        by_fp.setdefault(fp, aid)
             # each item's article: an id, or the index of the item whose new row it joins
             target: list[int | tuple[int]] = []
             first_url: dict[str, int] = {}
@@ -138,8 +140,10 @@ class ArticleStore(StoreBase):
                     ids[i] = inserted[url]
                     out.articles_new += 1
                 else:  # a concurrent run stored it first
-                    ids[i] = s.exec(select(Article.id).where(
+                    found = s.exec(select(Article.id).where(
                         Article.canonical_url == url)).one()
+                    assert found is not None
+                    ids[i] = found
                     out.articles_merged += 1
             article_of = [t if isinstance(t, int) else ids[t[0]] for t in target]
             sources = [dict(article_id=aid, feed_id=f, entry_key=k, link=link, seen_at=now)
@@ -184,7 +188,7 @@ class ArticleStore(StoreBase):
 
     def article_sources(self, article_id: int) -> list[tuple[ArticleSource, Feed]]:
         with self.session() as s:
-            q = select(ArticleSource, Feed).join(Feed, Feed.id == ArticleSource.feed_id).where(
+            q = select(ArticleSource, Feed).join(Feed, col(Feed.id) == col(ArticleSource.feed_id)).where(
                 ArticleSource.article_id == article_id)
             return [(a, f) for a, f in s.exec(q).all()]
 
@@ -192,11 +196,11 @@ class ArticleStore(StoreBase):
         """Drop the text of articles that hit nothing and are older than N days."""
         cutoff = (now or utcnow()) - timedelta(days=older_than_days)
         with self.session(write=True) as s:
-            has_hit = select(Hit.id).where(Hit.article_id == Article.id).exists()
-            stmt = (update(Article).where(Article.first_seen_at < cutoff)  # type: ignore[arg-type]
-                    .where(Article.text != None).where(~has_hit)  # noqa: E711
+            has_hit = select(Hit.id).where(col(Hit.article_id) == col(Article.id)).exists()
+            stmt = (update(Article).where(col(Article.first_seen_at) < cutoff)
+                    .where(col(Article.text).is_not(None)).where(~has_hit)
                     .values(text=None, text_pruned_at=utcnow()))
-            return int(s.execute(stmt).rowcount or 0)
+            return int(cast("CursorResult[Any]", s.execute(stmt)).rowcount or 0)
 
     def article_ids(self) -> list[int]:
         """Every stored article's id."""

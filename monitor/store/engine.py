@@ -121,9 +121,10 @@ def make_engine(url: str) -> Engine:
 
 def mask_db_url(url: str) -> str:
     from sqlalchemy.engine import make_url
+
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy reads: show nothing of it
         return "<database url>"
 
 

@@ -52,7 +52,7 @@ class FeedStore(StoreBase):
 
     def feeds(self) -> list[Feed]:
         with self.session() as s:
-            return list(s.exec(select(Feed).order_by(Feed.id)).all())
+            return list(s.exec(select(Feed).order_by(col(Feed.id))).all())
 
     def feed(self, feed_id: int) -> Feed:
         with self.session() as s:
@@ -69,12 +69,12 @@ class FeedStore(StoreBase):
         now = now or utcnow()
         with self.session(write=True) as s:
             q = select(Feed.id).where(Feed.enabled == True)  # noqa: E712
-            q = q.where(or_(Feed.lease_until == None, Feed.lease_until < now))  # noqa: E711
+            q = q.where(or_(col(Feed.lease_until).is_(None), col(Feed.lease_until) < now))
             if only_urls:
                 q = q.where(Feed.url.in_(list(only_urls)))  # type: ignore[attr-defined]
             if not force:
-                q = q.where(or_(Feed.next_poll_at == None, Feed.next_poll_at <= now))  # noqa: E711
-            q = q.order_by(Feed.next_poll_at, Feed.id)
+                q = q.where(or_(col(Feed.next_poll_at).is_(None), col(Feed.next_poll_at) <= now))
+            q = q.order_by(col(Feed.next_poll_at), col(Feed.id))
             if limit:
                 q = q.limit(limit)
             if self.dialect == "postgresql":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, or_
-from sqlmodel import select
+from sqlmodel import col, select
 
 from monitor.errors import NotFound
 from monitor.store.engine import StoreBase, utcnow
@@ -20,11 +20,11 @@ class HitStore(StoreBase):
              search: str | None = None, limit: int = 50, offset: int = 0
              ) -> list[tuple[Hit, Article]]:
         with self.session() as s:
-            q = select(Hit, Article).join(Article, Article.id == Hit.article_id)
+            q = select(Hit, Article).join(Article, col(Article.id) == col(Hit.article_id))
             if topic:
                 q = q.where(Hit.topic_id == topic)
             if since:
-                q = q.where(Hit.created_at >= since)
+                q = q.where(col(Hit.created_at) >= since)
             if min_score is not None:
                 q = q.where(Hit.score >= min_score)
             if label == "unreviewed":

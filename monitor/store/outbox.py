@@ -34,7 +34,7 @@ _r = aliased(HealthAlert, name="r")
 _UNRECOVERED = select(_b).where(_b.kind == "broken").where(~select(_r.id).where(
     _r.kind == "recovered").where(_r.about_route == _b.about_route).where(
     _r.about_target == _b.about_target).where(_r.episode == _b.episode).where(
-    _r.route == _b.route).where(_r.target == _b.target).exists()).order_by(_b.id)
+    _r.route == _b.route).where(_r.target == _b.target).exists()).order_by(col(_b.id))
 
 
 class OutboxStore(StoreBase):
@@ -56,13 +56,13 @@ class OutboxStore(StoreBase):
         now = now or utcnow()
         with self.session(write=True) as s:
             due = _due(Delivery, now, stale_after)
-            q = select(Delivery, Hit, Article).join(Hit, Hit.id == Delivery.hit_id).join(
-                Article, Article.id == Hit.article_id).where(Delivery.mode == mode).where(due)
+            q = select(Delivery, Hit, Article).join(Hit, col(Hit.id) == col(Delivery.hit_id)).join(
+                Article, col(Article.id) == col(Hit.article_id)).where(Delivery.mode == mode).where(due)
             if routes is not None:
                 q = q.where(Delivery.route.in_(list(routes)))  # type: ignore[attr-defined]
             if self.dialect == "postgresql":
-                q = q.with_for_update(of=Delivery, skip_locked=True)  # type: ignore[arg-type]
-            rows = list(s.exec(q.order_by(Delivery.id)).all())
+                q = q.with_for_update(of=Delivery, skip_locked=True)
+            rows = list(s.exec(q.order_by(col(Delivery.id))).all())
             for d, _, _ in rows:
                 d.status, d.next_attempt_at = "sending", now
                 s.add(d)
@@ -127,7 +127,7 @@ class OutboxStore(StoreBase):
 
     def route_health(self) -> list[RouteHealth]:
         with self.session() as s:
-            return list(s.exec(select(RouteHealth).order_by(RouteHealth.id)).all())
+            return list(s.exec(select(RouteHealth).order_by(col(RouteHealth.id))).all())
 
     def outbox_counts(self, route: str | None = None, target: str | None = None
                       ) -> dict[tuple[str, str], dict[str, int]]:
@@ -149,8 +149,8 @@ class OutboxStore(StoreBase):
         """The masked URL the outbox keeps for a target (for one no longer configured)."""
         with self.session() as s:
             for m in (Delivery, HealthAlert):
-                found = s.exec(select(m.target_display).where(m.route == route).where(  # type: ignore[attr-defined]
-                    m.target == target).limit(1)).first()  # type: ignore[attr-defined]
+                found = s.exec(select(m.target_display).where(m.route == route).where(
+                    m.target == target).limit(1)).first()
                 if found:
                     return str(found)
         return None
@@ -188,7 +188,7 @@ class OutboxStore(StoreBase):
             q = select(HealthAlert).where(_due(HealthAlert, now, stale_after))
             if self.dialect == "postgresql":
                 q = q.with_for_update(skip_locked=True)
-            rows = list(s.exec(q.order_by(HealthAlert.id)).all())
+            rows = list(s.exec(q.order_by(col(HealthAlert.id))).all())
             for a in rows:
                 a.status, a.next_attempt_at = "sending", now
                 s.add(a)

@@ -63,7 +63,7 @@ class ReviewStore(StoreBase):
             elif self.dialect == "postgresql":
                 create_pg_search(conn)
             for model in (Article, ArticleSource, Hit):
-                for idx in model.__table__.indexes:  # type: ignore[attr-defined,union-attr]
+                for idx in model.__table__.indexes:  # type: ignore[union-attr]
                     idx.create(conn, checkfirst=True)
 
     def _hit_conditions(self, f: HitFilter) -> list[Any]:
@@ -255,7 +255,8 @@ class ReviewStore(StoreBase):
         with self.session() as s:
             return {aid: lab for aid, lab in s.exec(
                 select(Hit.article_id, Hit.label).where(Hit.topic_id == topic_id,
-                                                       col(Hit.label).is_not(None)))}
+                                                       col(Hit.label).is_not(None)))
+                    if lab is not None}
 
     def topic_hit_scores(self, topic_id: str) -> dict[int, float]:
         """Article id -> the score of its stored hit for ``topic_id``."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -43,7 +43,7 @@ class Term(Strict):
     plurals: bool = True
 
 
-TermSpec = Union[str, Term]
+TermSpec = str | Term
 
 
 # spaCy has a tokenizer (``spacy.blank``) for these; a group may list terms per language.
@@ -163,16 +163,7 @@ def _rule_kind(v: Any) -> str | None:
 
 # A rule is a group name, or one of the nodes above, told apart by its key.
 Rule = Annotated[
-    Union[
-        Annotated[str, Tag("name")],
-        Annotated[GroupRef, Tag("group")],
-        Annotated[AllOf, Tag("all")],
-        Annotated[AnyOf, Tag("any")],
-        Annotated[NoneOf, Tag("none")],
-        Annotated[AtLeast, Tag("at_least")],
-        Annotated[Sentence, Tag("sentence")],
-        Annotated[Near, Tag("near")],
-    ],
+    Annotated[str, Tag("name")] | Annotated[GroupRef, Tag("group")] | Annotated[AllOf, Tag("all")] | Annotated[AnyOf, Tag("any")] | Annotated[NoneOf, Tag("none")] | Annotated[AtLeast, Tag("at_least")] | Annotated[Sentence, Tag("sentence")] | Annotated[Near, Tag("near")],
     Discriminator(_rule_kind, custom_error_type="rule",
                   custom_error_message="a rule is a group name or a mapping with one of the "
                   "keys group, all, any, none, at_least (with of), sentence, near (with within)"),
@@ -208,7 +199,7 @@ class ModelSettings(Strict):
 # defaults, so that a definition that does not use them keeps its version.
 _NEW_TOPIC_FIELDS = {"seeds": {"hits": [], "misses": []}, "scoring": "mean",
                      "model": {"use": True, "threshold": None}}
-_NEW_GROUP_FIELDS = {"languages": {}, "saturation": None}
+_NEW_GROUP_FIELDS: dict[str, Any] = {"languages": {}, "saturation": None}
 _NEW_TERM_FIELDS = {"plurals": True}
 
 

@@ -105,7 +105,7 @@ def fit(topic: TopicConfig, space: FeatureSpace, X: csr_matrix, rules: np.ndarra
     n_words = X.shape[1]
     inv = {j: f for f, j in space.vocab.items()}
     kept = np.nonzero(np.abs(coef[:n_words]) > 1e-4)[0]
-    weights = {inv[j]: round(float(coef[j]), 5) for j in kept}
+    weights = {inv[int(j)]: round(float(coef[j]), 5) for j in kept}
     rule_w = ({name: round(float(coef[n_words + k]), 5) for k, name in enumerate(rule_names)}
               if s.rule_features else {})
     idf = {inv[j]: round(float(space.idf[j]), 4) for j in range(n_words)}
@@ -170,7 +170,8 @@ def predict_matrix(model: TopicModel, space: FeatureSpace, X: csr_matrix,
     z = X @ coef + model.intercept
     if model.rule_weights:
         z = z + rules @ np.array([model.rule_weights.get(n, 0.0) for n in rule_names])
-    return 1.0 / (1.0 + np.exp(-z))
+    p: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    return p
 
 
 def propose(p: np.ndarray, threshold: float, exclude: set[int], k: int,

@@ -32,7 +32,7 @@ import logging
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,7 +132,8 @@ class _Index:
         # tuples of str and ints: the garbage collector stops tracking them, so the cache
         # (hundreds of thousands of entries) does not make every full collection longer
         self._cache: dict[int, tuple[str, tuple[int, ...]]] = {}
-        self.cached = self._cache.get  # what Tokens asks first (a bound method: fast)
+        # what Tokens asks first (a bound method of the dict: fast)
+        self.cached: Callable[[int], tuple[str, tuple[int, ...]] | None] = self._cache.get
 
     def _spec(self, kind: str, forms: Iterable[str]) -> int:
         forms = sorted(set(forms))
@@ -523,8 +524,8 @@ def _rule_score(rule: Any, sats: Mapping[str, float], topic: TopicConfig
         if isinstance(r, Sentence):
             return walk(r.sentence)
         if isinstance(r, Near):
-            parts = [walk(g) for g in r.near]
-            return _mean([p for p in parts if p is not None])
+            near = [walk(g) for g in r.near]
+            return _mean([p for p in near if p is not None])
         if isinstance(r, NoneOf):
             return None
         children = r.all if isinstance(r, AllOf) else (r.any if isinstance(r, AnyOf) else r.of)

@@ -24,7 +24,7 @@ try:  # the regex parser behind `re` (private, in Python 3.11-3.13): see _cannot
     import re._constants as _sre
     import re._parser as _sre_parser
 except ImportError:  # a Python that moved them: every regex runs, as in stock spaCy
-    _sre = _sre_parser = None  # type: ignore[assignment]
+    _sre = _sre_parser = None
 from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, ORTH
 from spacy.pipeline import Sentencizer
 from spacy.vocab import Vocab
@@ -35,7 +35,8 @@ from monitor.topics.language import LANGUAGES
 class WordSpecs(Protocol):
     """The term index's view of token texts (``monitor.topics.match._Index``)."""
 
-    cached: Callable[[int], tuple[str, tuple[int, ...]] | None]
+    @property
+    def cached(self) -> Callable[[int], tuple[str, tuple[int, ...]] | None]: ...
 
     def token(self, h: int, strings: Any) -> tuple[str, tuple[int, ...]]: ...
 
@@ -133,7 +134,8 @@ def pipeline(lang: str = "en") -> spacy.language.Language:
     # spaCy remembers how each whitespace-separated chunk splits, but only 10,000 chunks
     # by default: a news stream in several languages fills that within minutes and every
     # later word is split again, affix regex by affix regex (the bulk of tokenising).
-    nlp.tokenizer.max_cache_size = TOKENIZER_CACHE
+    tokenizer: Any = nlp.tokenizer
+    tokenizer.max_cache_size = TOKENIZER_CACHE
     _lean(nlp)
     return nlp
 
@@ -151,9 +153,10 @@ def pipeline(lang: str = "en") -> spacy.language.Language:
 
 
 def _lean(nlp: spacy.language.Language) -> None:
-    getters = nlp.vocab.lex_attr_getters
-    nlp.vocab.lex_attr_getters = {a: getters[a] for a in (IS_PUNCT, IS_SPACE) if a in getters}
-    tok = nlp.tokenizer
+    vocab: Any = nlp.vocab  # spaCy's Cython attributes, unknown to its type hints
+    getters = vocab.lex_attr_getters
+    vocab.lex_attr_getters = {a: getters[a] for a in (IS_PUNCT, IS_SPACE) if a in getters}
+    tok: Any = nlp.tokenizer
     if type(tok) is not spacy.tokenizer.Tokenizer:
         return  # zh, ja, ko, th, vi...: their own tokenizers
     fns: dict[str, Any] = {}
@@ -181,7 +184,7 @@ def _lean(nlp: spacy.language.Language) -> None:
 def _skipping(fn: Any, test: Any, empty: Any) -> Any:
     def call(s: str) -> Any:
         return empty if test(s) else fn(s)
-    call.pattern = fn.__self__.pattern  # type: ignore[attr-defined] - as a regex has
+    call.pattern = fn.__self__.pattern  # type: ignore[attr-defined]  # as a regex has
     return call
 
 
@@ -342,7 +345,8 @@ class Tokens:
 
     def specs(self, i: int) -> tuple[int, ...]:
         """The word specs token ``i`` satisfies."""
-        return self._info[self._inv[i]][1]
+        specs: tuple[int, ...] = self._info[self._inv[i]][1]
+        return specs
 
     @property
     def norms(self) -> list[str]:

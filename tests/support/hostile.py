@@ -160,7 +160,7 @@ class OutsideWorld:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 with world._lock:
                     world.requests.append(self.path)
                 body = world.PAGE
@@ -170,7 +170,7 @@ class OutsideWorld:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_CONNECT(self) -> None:  # noqa: N802
+            def do_CONNECT(self) -> None:
                 with world._lock:
                     world.requests.append("CONNECT " + self.path)
                 self.send_response(502, "offline test: no tunnels")
