@@ -37,7 +37,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.reuters import CORPUS, convert  # noqa: E402
 from monitor.config import load_yaml_model  # noqa: E402
 from monitor.topics.evaluate import (  # noqa: E402
     Item,
@@ -50,6 +49,7 @@ from monitor.topics.evaluate import (  # noqa: E402
     score,
 )
 from monitor.topics.language import TopicsFile  # noqa: E402
+from tests.support.reuters import CORPUS, convert  # noqa: E402
 
 TOPICS = ROOT / "benchmarks" / "reuters_topics.yaml"
 

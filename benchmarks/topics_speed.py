@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import random
-import re
 import subprocess
 import sys
 import time
@@ -50,6 +48,7 @@ from monitor.extract.article import extract_html  # noqa: E402
 from monitor.topics.language import TopicsFile  # noqa: E402
 from monitor.topics.match import Classifier  # noqa: E402
 from monitor.topics.text import pipeline, tokenize  # noqa: E402
+from tests.support.texts import reversed_words  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpora" / "article-extraction-benchmark"
 NEWS_PAGES = ROOT.parent / "shared" / "corpora" / "news-pages"
@@ -73,7 +72,7 @@ def other_news() -> list[tuple[str, str, str | None]]:
             continue
         out.append((ex.title, ex.text, ex.language))
     try:
-        from benchmarks.reuters import stories
+        from tests.support.reuters import stories
         for i, st in enumerate(stories()):
             if i >= WARM_REUTERS:
                 break
@@ -81,16 +80,6 @@ def other_news() -> list[tuple[str, str, str | None]]:
     except FileNotFoundError:
         pass
     return out
-
-
-def reversed_words(text: str, seed: int) -> str:
-    """One word in eight reversed, chosen per copy (as benchmarks/world.py does)."""
-    rnd = random.Random(seed)
-    words = re.split(r"(\s+)", text)
-    idx = [i for i, w in enumerate(words) if w.strip()]
-    for i in rnd.sample(idx, len(idx) // 8):
-        words[i] = words[i][::-1]
-    return "".join(words)
 
 
 def best_rate(fn: object, items: list[tuple[str, str, str | None]], passes: int = 3) -> float:

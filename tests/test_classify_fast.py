@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 import spacy
 
-from benchmarks.topics_speed import reversed_words  # as the harness copies its pages
 from monitor.config import load_config, load_yaml_model
 from monitor.extract.article import extract_html
 from monitor.topics import match
@@ -30,6 +29,7 @@ from monitor.topics import text as classify
 from monitor.topics.language import LANGUAGES, TopicConfig, TopicsFile
 from monitor.topics.match import Classifier
 from monitor.topics.text import _ARRAY_ATTRS, _cannot_match, normalize, pipeline, tokenize
+from tests.support.texts import reversed_words  # as the harness copies its pages
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "monitor" / "demo" / "data" / "pages"
@@ -217,7 +217,7 @@ def _articles() -> list[tuple[str, str, str | None]]:
     if NEWS_PAGES.exists():
         arts += news_pages(every=5)
     if REUTERS.exists():
-        from benchmarks.reuters import stories
+        from tests.support.reuters import stories
         for i, st in enumerate(stories(REUTERS)):
             if i >= 1200:
                 break

@@ -388,3 +388,22 @@ def test_save_feeds_leaves_a_feed_another_worker_took_over(db_url: str, store: S
         assert row.lease_owner is None and row.etag == '"fresh"'
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://newsmon:s3cret@db:5432/newsmon", "postgresql+psycopg://u:p%40ss@h/d",
+    "postgresql://u:p@ss@h/d", "postgresql://u@h/d", "postgresql://h:5432/d?x=a@b",
+    "sqlite:////tmp/x.db", "sqlite://u:pw@//tmp/x.db", "postgresql://:only@h/d", "not a url"])
+def test_the_config_reads_a_database_password_as_the_store_does(url: str) -> None:
+    """The config masks a database password without SQLAlchemy (only the store speaks
+    SQL): its reading must be SQLAlchemy's, or a password could escape the masking."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from monitor.config.secrets import db_password
+
+    try:
+        expected = make_url(url).password
+    except ArgumentError:
+        expected = None
+    assert db_password(url) == (str(expected) if expected else None)

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.skipif(not CORPUS.is_dir(),
 
 
 def _sample(train: bool) -> list[Item]:
-    from benchmarks.reuters import stories
+    from tests.support.reuters import stories
 
     all_ = list(stories(CORPUS))
     test = [s for s in all_ if s["split"] == "test"][::3]

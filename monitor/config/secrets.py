@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from monitor.alerts.routes import Route
     from monitor.config.settings import FeedConfig, Settings
 
-# The user:password part of a database URL, read as SQLAlchemy's make_url reads it.
+# The user:password part of a database URL, read as the store's URL parser reads it
+# (tests/test_store.py holds the two side by side).
 _DB_PASSWORD = re.compile(r"^[\w+]+://[^:/]*:([^@]*)@")
 
 

@@ -1,4 +1,5 @@
-"""Reuters-21578 (ModApte split) as newsmon's labelled JSON lines.
+"""Reuters-21578 (ModApte split) as newsmon's labelled JSON lines (the tests' topic
+samples and benchmarks/topics_reuters.py read it).
 
 ``convert(corpus_dir, out)`` reads the 22 SGML files and writes one JSON object per
 story with ``TOPICS="YES"`` and ``LEWISSPLIT`` TRAIN or TEST (9,603 / 3,299 stories):
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "reuters21578"
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "reuters21578"
 TOP10 = ["earn", "acq", "money-fx", "grain", "crude", "trade", "interest", "wheat", "ship",
          "corn"]
 
