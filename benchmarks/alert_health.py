@@ -44,12 +44,16 @@ from monitor.config import Config, load_config  # noqa: E402
 from monitor.store import Article, Delivery, Hit, Store  # noqa: E402
 
 TOPICS = load_config(ROOT / "config").topics
-ROUTES = [Route(name="desk", urls=["json://127.0.0.1:9/desk", "json://127.0.0.1:9/desk2"]),
-          Route(name="mail", urls=["mailto://127.0.0.1:9?to=a@example.org",
-                                   "mailto://127.0.0.1:9?to=b@example.org"]),
-          Route(name="chat", urls=["json://127.0.0.1:9/chat"]),
-          Route(name="ops", urls=["json://127.0.0.1:9/ops", "json://127.0.0.1:9/ops2"]),
-          Route(name="digest", mode="digest", urls=["json://127.0.0.1:9/digest"])]
+ROUTES = [
+    Route(name="desk", urls=["json://127.0.0.1:9/desk", "json://127.0.0.1:9/desk2"]),
+    Route(
+        name="mail",
+        urls=["mailto://127.0.0.1:9?to=a@example.org", "mailto://127.0.0.1:9?to=b@example.org"],
+    ),
+    Route(name="chat", urls=["json://127.0.0.1:9/chat"]),
+    Route(name="ops", urls=["json://127.0.0.1:9/ops", "json://127.0.0.1:9/ops2"]),
+    Route(name="digest", mode="digest", urls=["json://127.0.0.1:9/digest"]),
+]
 
 
 def build(store: Store, n: int) -> None:
@@ -60,27 +64,60 @@ def build(store: Store, n: int) -> None:
     per_hit = 2
     for i in range(1, n // per_hit + 1):
         found = now - timedelta(minutes=i)
-        arts.append(dict(id=i, canonical_url=f"https://news.example/{i}",
-                         url=f"https://news.example/{i}", title=f"Story {i}", summary="",
-                         published_source="feed", extraction="ok", first_seen_at=found))
-        hits.append(dict(id=i, article_id=i, topic_id="caucasus-realignment", score=0.7,
-                         topic_version="v1", evidence={}, created_at=found))
+        arts.append(
+            dict(
+                id=i,
+                canonical_url=f"https://news.example/{i}",
+                url=f"https://news.example/{i}",
+                title=f"Story {i}",
+                summary="",
+                published_source="feed",
+                extraction="ok",
+                first_seen_at=found,
+            )
+        )
+        hits.append(
+            dict(
+                id=i,
+                article_id=i,
+                topic_id="caucasus-realignment",
+                score=0.7,
+                topic_version="v1",
+                evidence={},
+                created_at=found,
+            )
+        )
         for route, key, url in rng.sample(targets, per_hit):
             status = rng.choice(["sent"] * 18 + ["failed", "dead"]) if i > 50 else "failed"
-            dels.append(dict(hit_id=i, route=route, target=key, target_display=url,
-                             mode="instant", status=status, attempts=1, created_at=found,
-                             next_attempt_at=now + timedelta(hours=1),
-                             sent_at=found if status == "sent" else None,
-                             last_error=None if status == "sent" else "HTTP 500"))
+            dels.append(
+                dict(
+                    hit_id=i,
+                    route=route,
+                    target=key,
+                    target_display=url,
+                    mode="instant",
+                    status=status,
+                    attempts=1,
+                    created_at=found,
+                    next_attempt_at=now + timedelta(hours=1),
+                    sent_at=found if status == "sent" else None,
+                    last_error=None if status == "sent" else "HTTP 500",
+                )
+            )
     with store.engine.execution_options(immediate=True).begin() as c:
         for model, rows in ((Article, arts), (Hit, hits), (Delivery, dels)):
             for k in range(0, len(rows), 5000):
-                c.execute(model.__table__.insert(), rows[k:k + 5000])  # type: ignore[attr-defined]
+                c.execute(model.__table__.insert(), rows[k : k + 5000])  # type: ignore[attr-defined]
     for route, key, url in targets:
         store.record_send(route, key, url, ok=True)
     for _ in range(3):  # one target failing past the thresholds
-        store.record_send("chat", target_key("json://127.0.0.1:9/chat"),
-                          "json://127.0.0.1:9/chat", ok=False, error="HTTP 500")
+        store.record_send(
+            "chat",
+            target_key("json://127.0.0.1:9/chat"),
+            "json://127.0.0.1:9/chat",
+            ok=False,
+            error="HTTP 500",
+        )
 
 
 def median_ms(fn: Callable[[], Any], runs: int = 7) -> float:
@@ -99,12 +136,14 @@ def main() -> None:
     ap.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
     args = ap.parse_args()
     import logging
+
     logging.getLogger("newsmon").setLevel(logging.ERROR)  # the one "alerting is broken" line
     tmp = tempfile.mkdtemp(prefix="newsmon-bench-health-")
     pg: Any = None
     try:
         if args.pg:
             from tests.support.postgres import ThrowawayPostgres, fresh_database
+
             pg = ThrowawayPostgres().__enter__()
             url = fresh_database(pg.start())
         else:
@@ -112,20 +151,29 @@ def main() -> None:
         store = Store(url)
         t0 = time.perf_counter()
         build(store, args.n)
-        print(f"{store.dialect}: {args.n:,} deliveries on {sum(len(r.urls) for r in ROUTES)} "
-              f"targets built in {time.perf_counter() - t0:.1f} s; load {os.getloadavg()[0]:.2f}")
-        config = Config(topics=TOPICS, routes=ROUTES,
-                        alert_health=AlertHealth(notify=["ops"], after_failures=3,
-                                                 after_minutes=0))
+        print(
+            f"{store.dialect}: {args.n:,} deliveries on {sum(len(r.urls) for r in ROUTES)} "
+            f"targets built in {time.perf_counter() - t0:.1f} s; load {os.getloadavg()[0]:.2f}"
+        )
+        config = Config(
+            topics=TOPICS,
+            routes=ROUTES,
+            alert_health=AlertHealth(notify=["ops"], after_failures=3, after_minutes=0),
+        )
         check_health(store, config)  # queues the one health alert; later calls find it there
         rows = [
-            ("health check per cycle (one target failing)",
-             median_ms(lambda: check_health(store, config)),
-             "claim_deliveries, nothing due (per cycle already)",
-             median_ms(lambda: store.claim_deliveries(mode="instant"))),
-            ("route table (`newsmon alerts`, `status`)",
-             median_ms(lambda: route_health(store, config)),
-             "interactive command budget", 1000.0),
+            (
+                "health check per cycle (one target failing)",
+                median_ms(lambda: check_health(store, config)),
+                "claim_deliveries, nothing due (per cycle already)",
+                median_ms(lambda: store.claim_deliveries(mode="instant")),
+            ),
+            (
+                "route table (`newsmon alerts`, `status`)",
+                median_ms(lambda: route_health(store, config)),
+                "interactive command budget",
+                1000.0,
+            ),
         ]
         width = max(len(r[0]) for r in rows)
         print(f"{'what':<{width}}  {'median ms':>9}  reference")

@@ -40,39 +40,66 @@ def inputs(tmp: Path, fuzz_cases: int, wellformed: bool) -> list[dict[str, Any]]
     run = hi.run_generated(tmp / "generated")
     hi.print_generated(run)
     unrecorded = [n for n, o in run.outcomes.items() if not o.recorded]
-    stuck_healthy = [n for n, o in run.outcomes.items()
-                     if o.outcome == "error" and run.again[n].outcome != "error"]
-    rows.append(dict(
-        what="generated bad feeds (2 cycles)", tried=len(run.cases),
-        outcome=f"{sum(o.outcome == 'ok' for o in run.outcomes.values()) - 1} stored, "
-                f"{sum(o.outcome == 'error' for o in run.outcomes.values())} recorded errors",
-        crashes=_batch_errors(run.summary) + _batch_errors(run.again_summary),
-        silent=len(unrecorded) + len(stuck_healthy), lost=0, duplicates=0,
-        notes=f"{run.seconds:.0f}s, peak RSS +{run.growth_mb:.0f} MB (1 GiB gzip bomb, "
-              f"2 x 50 MB, 100,000 entries)"))
+    stuck_healthy = [
+        n
+        for n, o in run.outcomes.items()
+        if o.outcome == "error" and run.again[n].outcome != "error"
+    ]
+    rows.append(
+        dict(
+            what="generated bad feeds (2 cycles)",
+            tried=len(run.cases),
+            outcome=f"{sum(o.outcome == 'ok' for o in run.outcomes.values()) - 1} stored, "
+            f"{sum(o.outcome == 'error' for o in run.outcomes.values())} recorded errors",
+            crashes=_batch_errors(run.summary) + _batch_errors(run.again_summary),
+            silent=len(unrecorded) + len(stuck_healthy),
+            lost=0,
+            duplicates=0,
+            notes=f"{run.seconds:.0f}s, peak RSS +{run.growth_mb:.0f} MB (1 GiB gzip bomb, "
+            f"2 x 50 MB, 100,000 entries)",
+        )
+    )
     if hi.EDGE.is_dir() and hi.REAL.is_dir():
         sets = [("feed corpora: edge + real", hi.corpus_files(wellformed=False))]
         if wellformed:
-            sets.append(("feed corpora: feedparser wellformed",
-                         [p for p in hi.corpus_files(wellformed=True) if "/wellformed/" in str(p)]))
+            sets.append(
+                (
+                    "feed corpora: feedparser wellformed",
+                    [p for p in hi.corpus_files(wellformed=True) if "/wellformed/" in str(p)],
+                )
+            )
         for i, (label, files) in enumerate(sets):
             out, summary, seconds, growth = hi.run_corpus(tmp / f"corpus{i}", files)
             hi._report(label, out, seconds, growth)
-            rows.append(dict(
-                what=label, tried=len(files),
-                outcome=f"{sum(o.outcome == 'ok' for o in out.values())} read, "
-                        f"{sum(o.outcome == 'error' for o in out.values())} recorded errors",
-                crashes=_batch_errors(summary),
-                silent=sum(1 for o in out.values() if not o.recorded), lost=0, duplicates=0,
-                notes=f"{seconds:.0f}s, peak RSS +{growth:.0f} MB"))
+            rows.append(
+                dict(
+                    what=label,
+                    tried=len(files),
+                    outcome=f"{sum(o.outcome == 'ok' for o in out.values())} read, "
+                    f"{sum(o.outcome == 'error' for o in out.values())} recorded errors",
+                    crashes=_batch_errors(summary),
+                    silent=sum(1 for o in out.values() if not o.recorded),
+                    lost=0,
+                    duplicates=0,
+                    notes=f"{seconds:.0f}s, peak RSS +{growth:.0f} MB",
+                )
+            )
     else:
         print(f"feed corpora not found under {hi.CORPORA}: skipped")
     t0 = time.monotonic()
     stats = hi.fuzz(fuzz_cases, seed=4)
-    rows.append(dict(what="fuzzed feeds (mutations of real ones)", tried=stats["cases"],
-                     outcome=f"{stats['parsed']} parsed, {stats['rejected']} rejected",
-                     crashes=0, silent=0, lost=0, duplicates=0,
-                     notes=f"{time.monotonic() - t0:.0f}s; {stats['entries']} entries checked"))
+    rows.append(
+        dict(
+            what="fuzzed feeds (mutations of real ones)",
+            tried=stats["cases"],
+            outcome=f"{stats['parsed']} parsed, {stats['rejected']} rejected",
+            crashes=0,
+            silent=0,
+            lost=0,
+            duplicates=0,
+            notes=f"{time.monotonic() - t0:.0f}s; {stats['entries']} entries checked",
+        )
+    )
     return rows
 
 
@@ -83,18 +110,25 @@ def network(tmp: Path) -> list[dict[str, Any]]:
     hn.print_network(run)
     failed = [f for n, f in run.feeds.items() if f.last_outcome in {"error", "gone"}]
     pages = [a for a in run.articles.values() if a.extraction == "summary"]
-    return [dict(what="network and server faults (feeds and pages)",
-                 tried=len(failed) + len(pages),
-                 outcome=f"{len(failed)} feed errors recorded and backed off, "
-                         f"{len(pages)} pages fell back to the feed summary",
-                 crashes=_batch_errors(run.summary),
-                 silent=sum(1 for f in failed if not f.last_error), lost=0, duplicates=0,
-                 notes=f"cycle {run.seconds:.0f}s (faults concurrent); next cycle "
-                       f"{run.again_seconds:.1f}s, nothing due")]
+    return [
+        dict(
+            what="network and server faults (feeds and pages)",
+            tried=len(failed) + len(pages),
+            outcome=f"{len(failed)} feed errors recorded and backed off, "
+            f"{len(pages)} pages fell back to the feed summary",
+            crashes=_batch_errors(run.summary),
+            silent=sum(1 for f in failed if not f.last_error),
+            lost=0,
+            duplicates=0,
+            notes=f"cycle {run.seconds:.0f}s (faults concurrent); next cycle "
+            f"{run.again_seconds:.1f}s, nothing due",
+        )
+    ]
 
 
-def crashes(tmp: Path, trials: int, db_url: str | None = None,
-            store_name: str = "SQLite") -> list[dict[str, Any]]:
+def crashes(
+    tmp: Path, trials: int, db_url: str | None = None, store_name: str = "SQLite"
+) -> list[dict[str, Any]]:
     from tests import test_crash_restart as cr
 
     w = cr.CrashWorld(tmp / f"crash-{store_name}", db_url=db_url)
@@ -112,15 +146,24 @@ def crashes(tmp: Path, trials: int, db_url: str | None = None,
     by_phase: dict[str, int] = {}
     for t in kills:
         by_phase[t.phase] = by_phase.get(t.phase, 0) + 1
-    rows = [dict(what=f"SIGKILL crash trials, then restart ({store_name})", tried=len(done),
-                 outcome=f"{len(kills)} killed mid-run ("
-                         + ", ".join(f"{k} {v}" for k, v in sorted(by_phase.items())) + ")",
-                 crashes=sum(1 for p in problems if "restart failed" in p),
-                 silent=len(problems) - lost - dup, lost=lost, duplicates=dup,
-                 notes=f"{secs:.0f}s; {done[-1].duplicates if done else 0} second copies "
-                       f"where the kill fell inside the send (allowed)")]
-    w = cr.CrashWorld(tmp / f"two-{store_name}", mirror=True,
-                      db_url=db_url and _fresh_pg_database(db_url))
+    rows = [
+        dict(
+            what=f"SIGKILL crash trials, then restart ({store_name})",
+            tried=len(done),
+            outcome=f"{len(kills)} killed mid-run ("
+            + ", ".join(f"{k} {v}" for k, v in sorted(by_phase.items()))
+            + ")",
+            crashes=sum(1 for p in problems if "restart failed" in p),
+            silent=len(problems) - lost - dup,
+            lost=lost,
+            duplicates=dup,
+            notes=f"{secs:.0f}s; {done[-1].duplicates if done else 0} second copies "
+            f"where the kill fell inside the send (allowed)",
+        )
+    ]
+    w = cr.CrashWorld(
+        tmp / f"two-{store_name}", mirror=True, db_url=db_url and _fresh_pg_database(db_url)
+    )
     try:
         ok, err = True, ""
         try:
@@ -129,10 +172,18 @@ def crashes(tmp: Path, trials: int, db_url: str | None = None,
             ok, err = False, str(exc)[:300]
     finally:
         w.close()
-    rows.append(dict(what=f"two `newsmon run` at once, one {store_name} database", tried=3,
-                     outcome="rounds passed" if ok else f"FAILED: {err}",
-                     crashes=0 if ok else 1, silent=0, lost=0, duplicates=0 if ok else 1,
-                     notes="no 'database is locked'; same stories raced through two feeds"))
+    rows.append(
+        dict(
+            what=f"two `newsmon run` at once, one {store_name} database",
+            tried=3,
+            outcome="rounds passed" if ok else f"FAILED: {err}",
+            crashes=0 if ok else 1,
+            silent=0,
+            lost=0,
+            duplicates=0 if ok else 1,
+            notes="no 'database is locked'; same stories raced through two feeds",
+        )
+    )
     return rows
 
 
@@ -159,13 +210,16 @@ def pg_crashes(tmp: Path, trials: int) -> list[dict[str, Any]]:
 
 
 def alerts() -> list[dict[str, Any]]:
-    return _pytest_row("test_alert_faults.py", "alert channel faults (SMTP, webhook, apprise)",
-                       "a hanging webhook that kept the message got it once more on retry "
-                       "(counted, allowed)") + \
-        _pytest_row("test_alert_health.py",
-                    "route health and 'alerting is broken' alerts (webhook down then back, "
-                    "all routes down, SIGKILL inside the health alert's send, concurrent checks)",
-                    "one 'broken' and one 'recovered' message per failure episode, by real email")
+    return _pytest_row(
+        "test_alert_faults.py",
+        "alert channel faults (SMTP, webhook, apprise)",
+        "a hanging webhook that kept the message got it once more on retry (counted, allowed)",
+    ) + _pytest_row(
+        "test_alert_health.py",
+        "route health and 'alerting is broken' alerts (webhook down then back, "
+        "all routes down, SIGKILL inside the health alert's send, concurrent checks)",
+        "one 'broken' and one 'recovered' message per failure episode, by real email",
+    )
 
 
 def _pytest_row(test_file: str, what: str, notes: str) -> list[dict[str, Any]]:
@@ -182,18 +236,31 @@ def _pytest_row(test_file: str, what: str, notes: str) -> list[dict[str, Any]]:
                     self.failed += 1
 
     c = Count()
-    pytest.main(["-q", "-p", "no:cacheprovider", str(ROOT / "tests" / test_file)],
-                plugins=[c])
-    return [dict(what=what, tried=c.passed + c.failed,
-                 outcome=f"{c.passed} scenarios passed", crashes=c.failed, silent=0, lost=0,
-                 duplicates=0, notes=notes)]
+    pytest.main(["-q", "-p", "no:cacheprovider", str(ROOT / "tests" / test_file)], plugins=[c])
+    return [
+        dict(
+            what=what,
+            tried=c.passed + c.failed,
+            outcome=f"{c.passed} scenarios passed",
+            crashes=c.failed,
+            silent=0,
+            lost=0,
+            duplicates=0,
+            notes=notes,
+        )
+    ]
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = ("| what | tried | how it ended | crashes | silent or broken | lost | duplicate alerts |"
-            " notes |\n|---|---:|---|---:|---:|---:|---:|---|")
-    lines = [f"| {r['what']} | {r['tried']:,} | {r['outcome']} | {r['crashes']} | "
-             f"{r['silent']} | {r['lost']} | {r['duplicates']} | {r['notes']} |" for r in rows]
+    head = (
+        "| what | tried | how it ended | crashes | silent or broken | lost | duplicate alerts |"
+        " notes |\n|---|---:|---|---:|---:|---:|---:|---|"
+    )
+    lines = [
+        f"| {r['what']} | {r['tried']:,} | {r['outcome']} | {r['crashes']} | "
+        f"{r['silent']} | {r['lost']} | {r['duplicates']} | {r['notes']} |"
+        for r in rows
+    ]
     return "\n".join([head, *lines])
 
 
@@ -201,8 +268,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer trials, smaller corpus")
     ap.add_argument("--trials", type=int, default=None, help="crash trials (default 30)")
-    ap.add_argument("--pg-trials", type=int, default=None,
-                    help="crash trials on PostgreSQL (default 12; 0 to skip)")
+    ap.add_argument(
+        "--pg-trials",
+        type=int,
+        default=None,
+        help="crash trials on PostgreSQL (default 12; 0 to skip)",
+    )
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     trials = args.trials or (6 if args.quick else 30)

@@ -41,17 +41,23 @@ def load_line() -> str:
 
 def nested_atom(depth: int) -> bytes:
     inner = "<div>" * depth + "deep" + "</div>" * depth
-    return ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
-            '<title>n</title><entry><id>http://a.example/1</id><title>n</title>'
-            '<link href="http://a.example/1"/><content type="xhtml">'
-            f'<div xmlns="http://www.w3.org/1999/xhtml">{inner}</div></content></entry>'
-            '</feed>').encode()
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>n</title><entry><id>http://a.example/1</id><title>n</title>"
+        '<link href="http://a.example/1"/><content type="xhtml">'
+        f'<div xmlns="http://www.w3.org/1999/xhtml">{inner}</div></content></entry>'
+        "</feed>"
+    ).encode()
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--entries", type=int, default=20,
-                    help="fetch.max_entries_per_feed (20, as in benchmarks/pipeline.py)")
+    ap.add_argument(
+        "--entries",
+        type=int,
+        default=20,
+        help="fetch.max_entries_per_feed (20, as in benchmarks/pipeline.py)",
+    )
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--corpora")
     args = ap.parse_args()
@@ -66,11 +72,22 @@ def main() -> int:
     from monitor.pipeline.workers import WorkerPool
 
     now = datetime.now(UTC)
-    feeds = [FeedJob(i, body, "http://127.0.0.2/f", {"content-type": W.content_type_for(body)},
-                     args.entries, now)
-             for i, (_, body) in enumerate(W.load_feeds(root))]
-    print(f"{len(feeds)} real feeds, max_entries {args.entries}, {args.rounds} rounds; "
-          f"{load_line()} on {os.cpu_count()} cores", flush=True)
+    feeds = [
+        FeedJob(
+            i,
+            body,
+            "http://127.0.0.2/f",
+            {"content-type": W.content_type_for(body)},
+            args.entries,
+            now,
+        )
+        for i, (_, body) in enumerate(W.load_feeds(root))
+    ]
+    print(
+        f"{len(feeds)} real feeds, max_entries {args.entries}, {args.rounds} rounds; "
+        f"{load_line()} on {os.cpu_count()} cores",
+        flush=True,
+    )
     inline: dict[int, float] = {}
     for job in feeds:
         parse_feed_job(job)  # first-call costs
@@ -89,8 +106,10 @@ def main() -> int:
                 pool.feed_outcome(job.key, pool.submit_feed(job))
             pool_cpu[job.key] = (time.process_time() - c0) / args.rounds
             pool_wall[job.key] = (time.perf_counter() - t0) / args.rounds
-    print(f"{'body size':>14} {'feeds':>5} {'inline CPU ms':>14} {'pool main CPU ms':>17} "
-          f"{'pool wall ms':>13}   (median per feed; max inline)")
+    print(
+        f"{'body size':>14} {'feeds':>5} {'inline CPU ms':>14} {'pool main CPU ms':>17} "
+        f"{'pool wall ms':>13}   (median per feed; max inline)"
+    )
     for lo, hi in BUCKETS:
         keys = [j.key for j in feeds if lo * 1024 <= len(j.body) < hi * 1024]
         if not keys:
@@ -99,15 +118,25 @@ def main() -> int:
         def med(d: dict[int, float], keys: list[int] = keys) -> float:
             return 1000 * sorted(d[k] for k in keys)[len(keys) // 2]
 
-        print(f"{lo:>5}-{hi if hi < 1 << 20 else '':>4} KB {len(keys):>6} {med(inline):>14.2f} "
-              f"{med(pool_cpu):>17.2f} {med(pool_wall):>13.2f}   "
-              f"(max {1000 * max(inline[k] for k in keys):.1f})")
-    print(f"worst structure found (nested XHTML in Atom), inline; limit "
-          f"{INLINE_PARSE_MAX_BYTES // 1024} KB:")
+        print(
+            f"{lo:>5}-{hi if hi < 1 << 20 else '':>4} KB {len(keys):>6} {med(inline):>14.2f} "
+            f"{med(pool_cpu):>17.2f} {med(pool_wall):>13.2f}   "
+            f"(max {1000 * max(inline[k] for k in keys):.1f})"
+        )
+    print(
+        f"worst structure found (nested XHTML in Atom), inline; limit "
+        f"{INLINE_PARSE_MAX_BYTES // 1024} KB:"
+    )
     for depth in (1500, 3000, 6000, 12000):
         body = nested_atom(depth)
-        job = FeedJob(0, body, "http://a.example/f", {"content-type": "application/atom+xml"},
-                      args.entries, now)
+        job = FeedJob(
+            0,
+            body,
+            "http://a.example/f",
+            {"content-type": "application/atom+xml"},
+            args.entries,
+            now,
+        )
         c0 = time.process_time()
         parse_feed_job(job)
         print(f"  {len(body) // 1024:>4} KB: {1000 * (time.process_time() - c0):.0f} ms CPU")

@@ -103,9 +103,11 @@ def run_workers(args: argparse.Namespace) -> int:
 
     config = load_config(ROOT / "config")
     docs = pages(args.pages, args.corpora)
-    print(f"{len(docs)} pages; {args.workers} worker(s), recycled every {args.max_tasks} "
-          f"pages; MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', '(unset)')}",
-          flush=True)
+    print(
+        f"{len(docs)} pages; {args.workers} worker(s), recycled every {args.max_tasks} "
+        f"pages; MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', '(unset)')}",
+        flush=True,
+    )
     pool = WorkerPool(config.topics, workers=args.workers, max_tasks=args.max_tasks)
     rows: list[tuple[int, str | None, dict[int, dict[str, int]], dict[str, int]]] = []
     seen_langs: dict[str, int] = {}
@@ -113,15 +115,20 @@ def run_workers(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         for i, html in enumerate(docs):
-            a = pool.outcome(str(i), pool.submit(PageJob(str(i), html,
-                                                         f"http://127.0.0.1/a/{i}")))
+            a = pool.outcome(str(i), pool.submit(PageJob(str(i), html, f"http://127.0.0.1/a/{i}")))
             lang = a.extracted.language if a.extracted else None
             if lang and lang not in seen_langs:
                 seen_langs[lang] = i
             fs, ws = pool_processes()
             cpu.update((w, cpu_s(w)) for w in ws)
-            rows.append((i + 1, lang, {w: smaps(w) for w in ws},
-                         smaps(fs) if fs else {"rss": 0, "pss": 0, "uss": 0}))
+            rows.append(
+                (
+                    i + 1,
+                    lang,
+                    {w: smaps(w) for w in ws},
+                    smaps(fs) if fs else {"rss": 0, "pss": 0, "uss": 0},
+                )
+            )
         wall = time.perf_counter() - t0
     finally:
         pool.close()
@@ -130,8 +137,12 @@ def run_workers(args: argparse.Namespace) -> int:
     marks = sorted({1, 10, 25, 50, 100, 150, 200, 300, 400, 500, 750, 1000, len(rows)})
     for n, _, ws, fs in rows:
         if n in marks:
-            print(f"{n:5d}  {mb(fs['pss']):>14}  " + "  ".join(
-                f"{w} {mb(m['rss'])}/{mb(m['pss'])}/{mb(m['uss'])}" for w, m in ws.items()))
+            print(
+                f"{n:5d}  {mb(fs['pss']):>14}  "
+                + "  ".join(
+                    f"{w} {mb(m['rss'])}/{mb(m['pss'])}/{mb(m['uss'])}" for w, m in ws.items()
+                )
+            )
     # Growth of the worker's own pages, page by page (same worker only).
     steps = []
     for (_, _, prev, _), (n, lang, cur, _) in zip(rows, rows[1:], strict=False):
@@ -139,28 +150,40 @@ def run_workers(args: argparse.Namespace) -> int:
             if w in prev:
                 steps.append((m["uss"] - prev[w]["uss"], n, lang, w))
     steps.sort(reverse=True)
-    print("\nlargest one-page growths of a worker's USS (MB, page, language, "
-          "first page in that language?):")
+    print(
+        "\nlargest one-page growths of a worker's USS (MB, page, language, "
+        "first page in that language?):"
+    )
     for d, n, lang, _ in steps[:15]:
-        print(f"  +{d / 1024:5.1f}  page {n:4d}  {lang}  "
-              f"{'first' if lang and seen_langs.get(lang) == n - 1 else ''}")
+        print(
+            f"  +{d / 1024:5.1f}  page {n:4d}  {lang}  "
+            f"{'first' if lang and seen_langs.get(lang) == n - 1 else ''}"
+        )
     langs = [r[1] for r in rows]
     by_count = sorted(seen_langs, key=langs.count, reverse=True)
-    print(f"\nlanguages met: {len(seen_langs)} "
-          f"({', '.join(f'{k} {langs.count(k)}' for k in by_count)})")
+    print(
+        f"\nlanguages met: {len(seen_langs)} "
+        f"({', '.join(f'{k} {langs.count(k)}' for k in by_count)})"
+    )
     last = rows[-1]
-    print(f"\nfirst page: worker USS {', '.join(mb(m['uss']) for m in first[2].values())} MB, "
-          f"forkserver PSS {mb(first[3]['pss'])}; last: worker USS "
-          f"{', '.join(mb(m['uss']) for m in last[2].values())} MB, "
-          f"PSS {', '.join(mb(m['pss']) for m in last[2].values())}; "
-          f"median worker PSS over the run "
-          f"{mb(statistics.median(m['pss'] for r in rows for m in r[2].values()))} MB")
-    print(f"worker processes: {len(cpu)}; their CPU {sum(cpu.values()):.1f}s "
-          f"({1000 * sum(cpu.values()) / len(rows):.1f} ms per page, up to the last page "
-          f"each was seen at); wall {wall:.1f}s")
+    print(
+        f"\nfirst page: worker USS {', '.join(mb(m['uss']) for m in first[2].values())} MB, "
+        f"forkserver PSS {mb(first[3]['pss'])}; last: worker USS "
+        f"{', '.join(mb(m['uss']) for m in last[2].values())} MB, "
+        f"PSS {', '.join(mb(m['pss']) for m in last[2].values())}; "
+        f"median worker PSS over the run "
+        f"{mb(statistics.median(m['pss'] for r in rows for m in r[2].values()))} MB"
+    )
+    print(
+        f"worker processes: {len(cpu)}; their CPU {sum(cpu.values()):.1f}s "
+        f"({1000 * sum(cpu.values()) / len(rows):.1f} ms per page, up to the last page "
+        f"each was seen at); wall {wall:.1f}s"
+    )
     total = [sum(m["pss"] for m in r[2].values()) + r[3]["pss"] for r in rows]
-    print(f"RESULT pool_pss_peak_mb={mb(max(total))} pool_pss_last_mb={mb(total[-1])} "
-          f"worker_uss_last_mb={mb(sum(m['uss'] for m in last[2].values()))}")
+    print(
+        f"RESULT pool_pss_peak_mb={mb(max(total))} pool_pss_last_mb={mb(total[-1])} "
+        f"worker_uss_last_mb={mb(sum(m['uss'] for m in last[2].values()))}"
+    )
     return 0
 
 
@@ -189,9 +212,15 @@ print(json.dumps(res))
 
 def run_languages(args: argparse.Namespace) -> int:
     langs = args.langs.split(",")
-    out = subprocess.run([sys.executable, "-c", _LANG_PROBE, str(ROOT / "config"), *langs],
-                         cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _LANG_PROBE, str(ROOT / "config"), *langs],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     import json
+
     res = json.loads(out.stdout.strip().splitlines()[-1])
     for lang, m in sorted(res.items(), key=lambda kv: -kv[1]):
         print(f"{lang:4s} +{m:5.1f} MB")
@@ -208,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--max-tasks", type=int, default=500)
     w.add_argument("--corpora")
     lg = sub.add_parser("languages", help="what one spaCy pipeline per language costs")
-    lg.add_argument("--langs", default="en,de,fr,es,it,pt,ru,uk,ar,fa,tr,id,ja,ko,zh,nl,pl,"
-                    "sv,he,hi,vi")
+    lg.add_argument(
+        "--langs", default="en,de,fr,es,it,pt,ru,uk,ar,fa,tr,id,ja,ko,zh,nl,pl,sv,he,hi,vi"
+    )
     args = ap.parse_args(argv)
     os.environ.setdefault("TMPDIR", tempfile.gettempdir())
     return run_workers(args) if args.cmd == "workers" else run_languages(args)

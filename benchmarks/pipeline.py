@@ -67,8 +67,8 @@ def _proc(pid: int) -> tuple[int, float, int, str] | None:
             stat = f.read()
     except OSError:
         return None
-    name = stat[stat.index("(") + 1:stat.rindex(")")]
-    fields = stat[stat.rindex(")") + 2:].split()
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2 :].split()
     ppid = int(fields[1])
     cpu = (int(fields[11]) + int(fields[12])) / TICK
     rss = int(fields[21]) * PAGE_KB
@@ -126,6 +126,7 @@ def pss_kb(pid: int) -> int:
 def thread_cpu() -> dict[str, float]:
     """CPU seconds of this process's live threads, by thread name (numbers stripped)."""
     import re as _re
+
     out: dict[str, float] = {}
     for t in threading.enumerate():
         try:
@@ -253,14 +254,19 @@ class MainTrace:
         types = self._types()
         flt = [tracemalloc.Filter(False, tracemalloc.__file__)]
         diff = snap.filter_traces(flt).compare_to(self.snap0.filter_traces(flt), "lineno")
-        grown = sorted(((n - self.types0.get(t, 0), t) for t, n in types.items()),
-                       reverse=True)[:top]
-        out = [f"traced now {sum(s.size for s in snap.statistics('filename')) / 2**20:.1f} MB",
-               "", "live objects by type, growth over the run:"]
+        grown = sorted(((n - self.types0.get(t, 0), t) for t, n in types.items()), reverse=True)[
+            :top
+        ]
+        out = [
+            f"traced now {sum(s.size for s in snap.statistics('filename')) / 2**20:.1f} MB",
+            "",
+            "live objects by type, growth over the run:",
+        ]
         out += [f"  {d:+8d}  {t}" for d, t in grown]
         out += ["", "tracemalloc, growth by line:"]
-        out += [f"  {s.size_diff / 1024:+9.0f} kB {s.count_diff:+7d}  {s.traceback}"
-                for s in diff[:top]]
+        out += [
+            f"  {s.size_diff / 1024:+9.0f} kB {s.count_diff:+7d}  {s.traceback}" for s in diff[:top]
+        ]
         tb = snap.filter_traces(flt).compare_to(self.snap0.filter_traces(flt), "traceback")
         out += ["", "the largest growths, with their tracebacks:"]
         for s in tb[:8]:
@@ -290,8 +296,14 @@ def instrument_steps() -> None:
     functions and ``run_cycle`` calls them by the same names: the flow is unchanged."""
     from monitor.pipeline import cycle as pipeline
 
-    for name in ("claim_feeds", "poll_feeds", "process_articles", "commit_feeds",
-                 "send_alerts", "prune"):
+    for name in (
+        "claim_feeds",
+        "poll_feeds",
+        "process_articles",
+        "commit_feeds",
+        "send_alerts",
+        "prune",
+    ):
         fn = getattr(pipeline, name)
         if getattr(fn, "_timed", False):
             continue
@@ -323,8 +335,9 @@ def _parse_bench(root: str, q: Any) -> None:
     from monitor.errors import FeedParseError
     from monitor.feeds.parse import parse_feed
 
-    feeds = [(body, {"content-type": W.content_type_for(body)})
-             for _, body in W.load_feeds(Path(root))]
+    feeds = [
+        (body, {"content-type": W.content_type_for(body)}) for _, body in W.load_feeds(Path(root))
+    ]
     parse_feed(feeds[0][0], url="http://127.0.0.2/f", headers=feeds[0][1])  # first-call costs
     t0, c0 = time.perf_counter(), time.process_time()
     entries = errors = 0
@@ -333,15 +346,28 @@ def _parse_bench(root: str, q: Any) -> None:
             entries += len(parse_feed(body, url="http://127.0.0.2/f", headers=headers).entries)
         except FeedParseError:
             errors += 1
-    q.put({"feeds": len(feeds), "wall_s": time.perf_counter() - t0,
-           "cpu_s": time.process_time() - c0, "entries": entries, "errors": errors})
+    q.put(
+        {
+            "feeds": len(feeds),
+            "wall_s": time.perf_counter() - t0,
+            "cpu_s": time.process_time() - c0,
+            "entries": entries,
+            "errors": errors,
+        }
+    )
 
 
 # --- 2. the limit ------------------------------------------------------------------------
 
 
-def _limit_worker(spec: W.WorldSpec, page_paths: list[str], items: list[tuple[int, int]],
-                  topics_file: str, barrier: Any, q: Any) -> None:
+def _limit_worker(
+    spec: W.WorldSpec,
+    page_paths: list[str],
+    items: list[tuple[int, int]],
+    topics_file: str,
+    barrier: Any,
+    q: Any,
+) -> None:
     """One process of the limit: the pipeline's own per-page function, ``analyse``
     (extraction, then classification in the page's language), over pages in memory."""
     import monitor.pipeline.jobs as workers  # pipelines, trafilatura's tables, gc.freeze)
@@ -353,9 +379,14 @@ def _limit_worker(spec: W.WorldSpec, page_paths: list[str], items: list[tuple[in
     clf = Classifier(config.topics)
     templates: dict[int, W.PageTemplate] = {}
     paths = [Path(p) for p in page_paths]
-    jobs = [workers.PageJob(f"{i}/{k}", W.page_for(spec, paths, templates, i, k),
-                            f"http://{spec.feeds[i].host}:{spec.port}/a/{i}/{k}")
-            for i, k in items]
+    jobs = [
+        workers.PageJob(
+            f"{i}/{k}",
+            W.page_for(spec, paths, templates, i, k),
+            f"http://{spec.feeds[i].host}:{spec.port}/a/{i}/{k}",
+        )
+        for i, k in items
+    ]
     templates.clear()
     clf.classify("warm up", "a first call builds caches")
     extract = workers.extract_html
@@ -373,19 +404,42 @@ def _limit_worker(spec: W.WorldSpec, page_paths: list[str], items: list[tuple[in
     t0, c0 = time.time(), time.process_time()
     failed = sum(1 for job in jobs if workers.analyse(job, clf).extracted is None)
     total = time.process_time() - c0
-    q.put({"start": t0, "end": time.time(), "n": len(jobs), "extract_cpu_s": spent[0],
-           "classify_cpu_s": total - spent[0], "failed": failed})
+    q.put(
+        {
+            "start": t0,
+            "end": time.time(),
+            "n": len(jobs),
+            "extract_cpu_s": spent[0],
+            "classify_cpu_s": total - spent[0],
+            "failed": failed,
+        }
+    )
 
 
-def measure_limit(spec: W.WorldSpec, page_paths: list[Path], items: list[tuple[int, int]],
-                  config_dir: Path, procs: int) -> dict[str, Any]:
+def measure_limit(
+    spec: W.WorldSpec,
+    page_paths: list[Path],
+    items: list[tuple[int, int]],
+    config_dir: Path,
+    procs: int,
+) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(procs)
     q = ctx.Queue()
-    ps = [ctx.Process(target=_limit_worker,
-                      args=(spec, [str(p) for p in page_paths], items[i::procs],
-                            str(config_dir / "topics.yaml"), barrier, q))
-          for i in range(procs)]
+    ps = [
+        ctx.Process(
+            target=_limit_worker,
+            args=(
+                spec,
+                [str(p) for p in page_paths],
+                items[i::procs],
+                str(config_dir / "topics.yaml"),
+                barrier,
+                q,
+            ),
+        )
+        for i in range(procs)
+    ]
     for p in ps:
         p.start()
     res = [q.get() for _ in ps]
@@ -395,9 +449,14 @@ def measure_limit(spec: W.WorldSpec, page_paths: list[Path], items: list[tuple[i
     n = sum(r["n"] for r in res)
     ex = sum(r["extract_cpu_s"] for r in res)
     cl = sum(r["classify_cpu_s"] for r in res)
-    return {"pages": n, "wall_s": wall, "per_s": n / wall, "extract_ms": 1000 * ex / n,
-            "classify_ms": 1000 * cl / max(1, n - sum(r["failed"] for r in res)),
-            "failed": sum(r["failed"] for r in res)}
+    return {
+        "pages": n,
+        "wall_s": wall,
+        "per_s": n / wall,
+        "extract_ms": 1000 * ex / n,
+        "classify_ms": 1000 * cl / max(1, n - sum(r["failed"] for r in res)),
+        "failed": sum(r["failed"] for r in res),
+    }
 
 
 # --- 5. the naive peer ------------------------------------------------------------------
@@ -428,8 +487,12 @@ def naive_peer(urls: list[str], cap: int, config_dir: Path) -> dict[str, Any]:
                 clf.classify(e.get("title", ""), text)
             articles += 1
     wall = time.perf_counter() - t0
-    return {"feeds": len(urls), "articles": articles, "wall_s": wall,
-            "per_s": articles / wall if wall else 0.0}
+    return {
+        "feeds": len(urls),
+        "articles": articles,
+        "wall_s": wall,
+        "per_s": articles / wall if wall else 0.0,
+    }
 
 
 # --- the world ---------------------------------------------------------------------------
@@ -439,8 +502,21 @@ BENCH_TOPIC = {
     "id": "bench-public-affairs",
     "name": "Public affairs (benchmark)",
     "description": "A broad topic so that the benchmark stores hits and sends alerts.",
-    "groups": {"state": {"terms": ["government", "minister", "president", "parliament",
-                                   "election", "police", "court", "senator", "mayor"]}},
+    "groups": {
+        "state": {
+            "terms": [
+                "government",
+                "minister",
+                "president",
+                "parliament",
+                "election",
+                "police",
+                "court",
+                "senator",
+                "mayor",
+            ]
+        }
+    },
     "rule": {"group": "state", "min": 3},
     "threshold": 0.3,
 }
@@ -458,15 +534,16 @@ def topics_file(directory: Path) -> Path:
     return out
 
 
-def write_cfg(directory: Path, urls: list[str], db: Path, webhook_url: str, cap: int
-              ) -> Path:
+def write_cfg(directory: Path, urls: list[str], db: Path, webhook_url: str, cap: int) -> Path:
     from monitor.demo.world import write_config
 
-    return write_config(directory, topics_from=topics_file(directory.parent),
-                        feed_urls=urls,
-                        routes=[{"name": "desk", "topics": ["*"], "urls": [webhook_url]}],
-                        settings={"database": f"sqlite:///{db}",
-                                  "fetch": {"max_entries_per_feed": cap}})
+    return write_config(
+        directory,
+        topics_from=topics_file(directory.parent),
+        feed_urls=urls,
+        routes=[{"name": "desk", "topics": ["*"], "urls": [webhook_url]}],
+        settings={"database": f"sqlite:///{db}", "fetch": {"max_entries_per_feed": cap}},
+    )
 
 
 def prime_validators(config_dir: Path) -> int:
@@ -536,25 +613,40 @@ def http_only(config_dir: Path) -> tuple[float, int]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a small run, under 2 minutes")
-    ap.add_argument("--articles", type=int, help="articles in the end-to-end run "
-                    "(default 10000, --quick 360)")
+    ap.add_argument(
+        "--articles", type=int, help="articles in the end-to-end run (default 10000, --quick 360)"
+    )
     ap.add_argument("--latency", type=float, default=0.1, help="seconds per response (0.1)")
-    ap.add_argument("--feeds", type=int, default=1000, help="feeds in the world and the "
-                    "re-poll (1000)")
+    ap.add_argument(
+        "--feeds", type=int, default=1000, help="feeds in the world and the re-poll (1000)"
+    )
     ap.add_argument("--feeds-per-host", type=int, default=5)
-    ap.add_argument("--entry-cap", type=int, default=20,
-                    help="fetch.max_entries_per_feed in the run's settings (20)")
+    ap.add_argument(
+        "--entry-cap",
+        type=int,
+        default=20,
+        help="fetch.max_entries_per_feed in the run's settings (20)",
+    )
     ap.add_argument("--corpora", help="the corpora folder (default ../shared/corpora)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
-    ap.add_argument("--idle-only", action="store_true",
-                    help="only the cycle with nothing new (the re-poll) and its HTTP waits")
-    ap.add_argument("--profile-idle", metavar="FILE",
-                    help="profile the re-poll's flow run with pyinstrument (pip install "
-                    "pyinstrument) and write the text report to FILE")
-    ap.add_argument("--trace-main", metavar="FILE",
-                    help="what the flow's process holds after the end-to-end run that it "
-                    "did not after the warm-up: tracemalloc (slows that process) and live "
-                    "objects by type, written to FILE")
+    ap.add_argument(
+        "--idle-only",
+        action="store_true",
+        help="only the cycle with nothing new (the re-poll) and its HTTP waits",
+    )
+    ap.add_argument(
+        "--profile-idle",
+        metavar="FILE",
+        help="profile the re-poll's flow run with pyinstrument (pip install "
+        "pyinstrument) and write the text report to FILE",
+    )
+    ap.add_argument(
+        "--trace-main",
+        metavar="FILE",
+        help="what the flow's process holds after the end-to-end run that it "
+        "did not after the warm-up: tracemalloc (slows that process) and live "
+        "objects by type, written to FILE",
+    )
     args = ap.parse_args(argv)
     target = args.articles or (360 if args.quick else 10_000)
     limit_pages = min(target, 240 if args.quick else 2000)
@@ -569,8 +661,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     t_start = time.perf_counter()
-    say(f"newsmon benchmark ({'quick' if args.quick else 'full'}): {target} articles, "
-        f"{args.feeds} feeds, {args.latency * 1000:.0f} ms per response; {load_line()}")
+    say(
+        f"newsmon benchmark ({'quick' if args.quick else 'full'}): {target} articles, "
+        f"{args.feeds} feeds, {args.latency * 1000:.0f} ms per response; {load_line()}"
+    )
     tmp = Path(tempfile.mkdtemp(prefix="newsmon-bench-"))
     os.environ["PREFECT_HOME"] = str(tmp / "prefect")
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
@@ -592,12 +686,19 @@ def main(argv: list[str] | None = None) -> int:
         n_hosts = -(-args.feeds // args.feeds_per_host)
         port, socks = W.bind_port([W.host_ip(h) for h in range(n_hosts)])
         from monitor.config import FetchSettings
-        plan_args = dict(n_feeds=args.feeds, feeds_per_host=args.feeds_per_host, port=port,
-                         latency_s=args.latency, entry_cap=args.entry_cap,
-                         min_gap_s=FetchSettings().per_host_delay_s - 0.05)
+
+        plan_args = dict(
+            n_feeds=args.feeds,
+            feeds_per_host=args.feeds_per_host,
+            port=port,
+            latency_s=args.latency,
+            entry_cap=args.entry_cap,
+            min_gap_s=FetchSettings().per_host_delay_s - 0.05,
+        )
         parent, child = ctx.Pipe()
-        server_proc = ctx.Process(target=W.serve, args=(str(root), plan_args, target, socks,
-                                                        child), daemon=True)
+        server_proc = ctx.Process(
+            target=W.serve, args=(str(root), plan_args, target, socks, child), daemon=True
+        )
         server_proc.start()
         for s in socks:
             s.close()
@@ -626,34 +727,45 @@ def main(argv: list[str] | None = None) -> int:
         hosts = spec.hosts
         n_articles = sum(min(spec.feeds[i].entries, spec.entry_cap) for i in e2e)
         ready = conn.recv()
-        say(f"world: {len(spec.feeds)} feeds on {len(hosts)} loopback hosts "
+        say(
+            f"world: {len(spec.feeds)} feeds on {len(hosts)} loopback hosts "
             f"({len(spec.ignore_validators)} ignore validators), port {port}; "
             f"{planned['rewritten']}/{planned['real_feeds']} real feeds with every link "
             f"local; {len(e2e)} feeds / {n_articles} articles for the end-to-end run; "
-            f"ready in {time.perf_counter() - t0:.1f}s ({ready['setup_cpu_s']:.1f}s CPU)")
+            f"ready in {time.perf_counter() - t0:.1f}s ({ready['setup_cpu_s']:.1f}s CPU)"
+        )
         parse_per_s = parse["feeds"] / parse["cpu_s"]
-        say(f"[parse] {parse['feeds']} real feeds, {parse['entries']} entries: "
+        say(
+            f"[parse] {parse['feeds']} real feeds, {parse['entries']} entries: "
             f"{parse_per_s:.1f} feeds/s per process (CPU time; wall "
-            f"{parse['feeds'] / parse['wall_s']:.1f}/s), {parse['errors']} not feeds")
+            f"{parse['feeds'] / parse['wall_s']:.1f}/s), {parse['errors']} not feeds"
+        )
 
         # -- 2. the limit
         from monitor.demo.servers import WebhookReceiver
+
         webhook = WebhookReceiver().start()
         e2e_dir = tmp / "e2e"
-        cfg_e2e = write_cfg(e2e_dir / "config", [spec.feed_url(i) for i in e2e],
-                            e2e_dir / "newsmon.db", webhook.apprise_url(), args.entry_cap)
+        cfg_e2e = write_cfg(
+            e2e_dir / "config",
+            [spec.feed_url(i) for i in e2e],
+            e2e_dir / "newsmon.db",
+            webhook.apprise_url(),
+            args.entry_cap,
+        )
         limit: dict[str, Any] = {}
         if not args.idle_only:
-            items = [(i, k) for i in e2e for k in range(min(spec.feeds[i].entries,
-                                                            spec.entry_cap))]
+            items = [(i, k) for i in e2e for k in range(min(spec.feeds[i].entries, spec.entry_cap))]
             step = max(1, len(items) // limit_pages)
             sample = items[::step][:limit_pages]
             limit = measure_limit(spec, page_paths, sample, cfg_e2e, cores)
-            say(f"[limit] {limit['pages']} pages in memory, {cores} processes: "
+            say(
+                f"[limit] {limit['pages']} pages in memory, {cores} processes: "
                 f"{limit['per_s']:.1f} articles/s (extract {limit['extract_ms']:.1f} ms, "
                 f"classify {limit['classify_ms']:.1f} ms per article = "
                 f"{100 * limit['classify_ms'] / limit['extract_ms']:.0f}% of extraction); "
-                f"{load_line()}")
+                f"{load_line()}"
+            )
 
         # -- 3. end to end, through the Prefect flow
         sampler.start()
@@ -662,15 +774,25 @@ def main(argv: list[str] | None = None) -> int:
         # Warm-up: one cycle over one feed, as the first cycle of a long-lived serve
         # process (it starts the worker pool). Its own database.
         warm_dir = tmp / "warm"
-        warm_feed = next(i for i in range(len(spec.feeds)) if i not in set(e2e)
-                         and spec.feeds[i].ok and spec.feeds[i].entries)
-        cfg_warm = write_cfg(warm_dir / "config", [spec.feed_url(warm_feed)],
-                             warm_dir / "newsmon.db", webhook.apprise_url(), 5)
+        warm_feed = next(
+            i
+            for i in range(len(spec.feeds))
+            if i not in set(e2e) and spec.feeds[i].ok and spec.feeds[i].entries
+        )
+        cfg_warm = write_cfg(
+            warm_dir / "config",
+            [spec.feed_url(warm_feed)],
+            warm_dir / "newsmon.db",
+            webhook.apprise_url(),
+            5,
+        )
         t0 = time.perf_counter()
         cycle(config_dir=str(cfg_warm))
         warm_s = time.perf_counter() - t0
-        say(f"[prefect] temporary server up in {prefect_start:.1f}s; warm-up cycle "
-            f"(1 feed, worker pool start) {warm_s:.1f}s")
+        say(
+            f"[prefect] temporary server up in {prefect_start:.1f}s; warm-up cycle "
+            f"(1 feed, worker pool start) {warm_s:.1f}s"
+        )
         e2e_rate = e2e_peak = 0.0
         e2e_peak_roles: dict[str, int] = {}
         e2e_pss_roles: dict[str, int] = {}
@@ -695,8 +817,11 @@ def main(argv: list[str] | None = None) -> int:
             sampler.sample()
             cpu1 = sampler.cpu_by_role()
             threads1 = thread_cpu()
-            by_thread = {k: v - threads0.get(k, 0.0) for k, v in threads1.items()
-                         if v - threads0.get(k, 0.0) >= 0.05}
+            by_thread = {
+                k: v - threads0.get(k, 0.0)
+                for k, v in threads1.items()
+                if v - threads0.get(k, 0.0) >= 0.05
+            }
             conn.send("stats")
             srv = conn.recv()
             processed = summary["articles_new"] + summary["articles_merged"]
@@ -704,48 +829,75 @@ def main(argv: list[str] | None = None) -> int:
             e2e_peak = sampler.peak_rss_kb / 1024
             e2e_peak_roles = dict(sampler.peak_by_role)
             steps = {k: vars(v) for k, v in STEP_TIMES.items()}
-            say(f"[e2e] {summary['feeds_polled']} feeds, {processed} articles "
+            say(
+                f"[e2e] {summary['feeds_polled']} feeds, {processed} articles "
                 f"({summary['articles_new']} new, {summary['articles_merged']} merged, "
                 f"{summary['extraction_fallbacks']} from the feed summary), "
                 f"{summary['hits_new']} hits, {summary['alerts_sent']} alerts sent "
                 f"({len(webhook.received)} webhook messages) in {e2e_s:.1f}s = "
-                f"{e2e_rate:.1f} articles/s; {load_line()}")
+                f"{e2e_rate:.1f} articles/s; {load_line()}"
+            )
             cpu = {r: cpu1.get(r, 0) - cpu0.get(r, 0) for r in cpu1}
             n_workers = sum(1 for r, _ in sampler.cpu_seen.values() if r == "workers")
             say(f"[e2e] worker processes seen: {n_workers}")
-            say("[e2e] CPU seconds by process: " + ", ".join(
-                f"{r} {v:.1f}" for r, v in sorted(cpu.items())) +
-                f"; loopback server {srv['cpu_s'] - srv_cpu0:.1f} "
+            say(
+                "[e2e] CPU seconds by process: "
+                + ", ".join(f"{r} {v:.1f}" for r, v in sorted(cpu.items()))
+                + f"; loopback server {srv['cpu_s'] - srv_cpu0:.1f} "
                 f"({srv['stats'].get('page_200', 0)} pages, {srv['stats'].get('feed_200', 0)} "
-                f"feeds served)")
-            say(f"[e2e] politeness: per host at most {srv['max_in_flight_per_host']} requests "
+                f"feeds served)"
+            )
+            say(
+                f"[e2e] politeness: per host at most {srv['max_in_flight_per_host']} requests "
                 f"at once, smallest gap {srv['min_gap_per_host_s'] or 0:.3f}s, "
                 f"{srv['stats'].get('gaps_below_politeness', 0)} gaps under "
                 f"{spec.min_gap_s:.2f}s (the client spaces request starts by "
-                f"{spec.min_gap_s + 0.05:.2f}s; a new connection's handshake delays its arrival)")
-            say("[e2e] main process CPU by thread: " + ", ".join(
-                f"{k} {v:.1f}" for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])))
-            say("[e2e] steps (calls, wall s, CPU s of the calling thread): " + ", ".join(
-                f"{k} {v['calls']}x {v['wall_s']:.1f}/{v['thread_cpu_s']:.1f}"
-                for k, v in steps.items()))
+                f"{spec.min_gap_s + 0.05:.2f}s; a new connection's handshake delays its arrival)"
+            )
+            say(
+                "[e2e] main process CPU by thread: "
+                + ", ".join(
+                    f"{k} {v:.1f}" for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])
+                )
+            )
+            say(
+                "[e2e] steps (calls, wall s, CPU s of the calling thread): "
+                + ", ".join(
+                    f"{k} {v['calls']}x {v['wall_s']:.1f}/{v['thread_cpu_s']:.1f}"
+                    for k, v in steps.items()
+                )
+            )
             e2e_pss = sampler.peak_pss_kb / 1024
             e2e_pss_roles = dict(sampler.peak_pss_by_role)
             main_rss1 = pss_kb(os.getpid()), (_proc(os.getpid()) or (0, 0, 0, ""))[2]
-            say(f"[e2e] flow process PSS/RSS {main_rss0[0] / 1024:.0f}/{main_rss0[1] / 1024:.0f}"
+            say(
+                f"[e2e] flow process PSS/RSS {main_rss0[0] / 1024:.0f}/{main_rss0[1] / 1024:.0f}"
                 f" MB before the run, {main_rss1[0] / 1024:.0f}/{main_rss1[1] / 1024:.0f} MB "
-                f"after")
-            say(f"[e2e] peak RSS {e2e_peak:.0f} MB (" + ", ".join(
-                f"{r} {kb / 1024:.0f}" for r, kb in sorted(e2e_peak_roles.items())) +
-                f"); peak PSS (shared pages counted once) {e2e_pss:.0f} MB")
-            out["e2e"] = {"seconds": e2e_s, "summary": {k: v for k, v in summary.items()
-                                                         if k != "errors"},
-                          "errors": summary["errors"][:20], "cpu_s": cpu, "steps": steps,
-                          "server": srv}
+                f"after"
+            )
+            say(
+                f"[e2e] peak RSS {e2e_peak:.0f} MB ("
+                + ", ".join(f"{r} {kb / 1024:.0f}" for r, kb in sorted(e2e_peak_roles.items()))
+                + f"); peak PSS (shared pages counted once) {e2e_pss:.0f} MB"
+            )
+            out["e2e"] = {
+                "seconds": e2e_s,
+                "summary": {k: v for k, v in summary.items() if k != "errors"},
+                "errors": summary["errors"][:20],
+                "cpu_s": cpu,
+                "steps": steps,
+                "server": srv,
+            }
 
         # -- 4. re-poll 1,000 unchanged feeds
         rp_dir = tmp / "repoll"
-        cfg_rp = write_cfg(rp_dir / "config", [spec.feed_url(i) for i in range(len(spec.feeds))],
-                           rp_dir / "newsmon.db", webhook.apprise_url(), args.entry_cap)
+        cfg_rp = write_cfg(
+            rp_dir / "config",
+            [spec.feed_url(i) for i in range(len(spec.feeds))],
+            rp_dir / "newsmon.db",
+            webhook.apprise_url(),
+            args.entry_cap,
+        )
         t0 = time.perf_counter()
         primed = in_own_process(prime_validators, cfg_rp, exclude=sampler.exclude)
         prime_s = time.perf_counter() - t0
@@ -758,6 +910,7 @@ def main(argv: list[str] | None = None) -> int:
         profiler = None
         if args.profile_idle:
             from pyinstrument import Profiler
+
             profiler = Profiler(interval=0.002)
             profiler.start()
         t0 = time.perf_counter()
@@ -771,28 +924,38 @@ def main(argv: list[str] | None = None) -> int:
         srv_rp = conn.recv()
         poll_wall = STEP_TIMES["poll_feeds"].wall_s if "poll_feeds" in STEP_TIMES else 0.0
         overhead = repoll_s - poll_wall
-        say(f"[repoll] flow run: {before_steps:.2f}s before the first step, "
-            f"{after_steps:.2f}s after the last; steps " + ", ".join(
-                f"{k} {v.calls}x {v.wall_s:.2f}s" for k, v in STEP_TIMES.items()) +
-            f"; loopback server CPU {srv_rp['cpu_s'] - srv_cpu0:.1f}s")
-        say(f"[repoll] {rp['feeds_polled']} feeds ({primed} primed in {prime_s:.1f}s): "
+        say(
+            f"[repoll] flow run: {before_steps:.2f}s before the first step, "
+            f"{after_steps:.2f}s after the last; steps "
+            + ", ".join(f"{k} {v.calls}x {v.wall_s:.2f}s" for k, v in STEP_TIMES.items())
+            + f"; loopback server CPU {srv_rp['cpu_s'] - srv_cpu0:.1f}s"
+        )
+        say(
+            f"[repoll] {rp['feeds_polled']} feeds ({primed} primed in {prime_s:.1f}s): "
             f"{rp['feeds_not_modified']} 304, {rp['feeds_unchanged']} same body, "
             f"{rp['feeds_failed']} failed, {rp['articles_new']} new articles, in "
             f"{repoll_s:.1f}s; flow cost beyond the polling steps {overhead:.2f}s; "
             f"per host at most {srv_rp['max_in_flight_per_host']} requests at once, "
             f"smallest gap {srv_rp['min_gap_per_host_s'] or 0:.3f}s, "
             f"{srv_rp['stats'].get('gaps_below_politeness', 0)} gaps under "
-            f"{spec.min_gap_s:.2f}s")
+            f"{spec.min_gap_s:.2f}s"
+        )
         # The same requests alone, by the same client: what the cycle's HTTP waits cost.
         http_s, http_304 = in_own_process(http_only, cfg_rp, exclude=sampler.exclude)
         idle_s = repoll_s - http_s
-        say(f"[idle] the same {rp['feeds_polled']} requests alone ({http_304} answered 304): "
-            f"{http_s:.1f}s; the flow run costs {idle_s:.2f}s beyond its HTTP waits")
-        out["repoll"] = {"seconds": repoll_s, "summary": {k: v for k, v in rp.items()
-                                                           if k != "errors"},
-                         "overhead_s": overhead, "server": srv_rp, "http_only_s": http_s,
-                         "idle_cycle_s": idle_s,
-                         "steps": {k: vars(v) for k, v in STEP_TIMES.items()}}
+        say(
+            f"[idle] the same {rp['feeds_polled']} requests alone ({http_304} answered 304): "
+            f"{http_s:.1f}s; the flow run costs {idle_s:.2f}s beyond its HTTP waits"
+        )
+        out["repoll"] = {
+            "seconds": repoll_s,
+            "summary": {k: v for k, v in rp.items() if k != "errors"},
+            "overhead_s": overhead,
+            "server": srv_rp,
+            "http_only_s": http_s,
+            "idle_cycle_s": idle_s,
+            "steps": {k: vars(v) for k, v in STEP_TIMES.items()},
+        }
         sampler.stop()
         peak = sampler.peak_rss_kb / 1024
         rp_roles, rp_pss_roles = dict(sampler.peak_by_role), dict(sampler.peak_pss_by_role)
@@ -800,10 +963,13 @@ def main(argv: list[str] | None = None) -> int:
         # -- 5. the naive peer, on the first feeds of the end-to-end run
         naive: dict[str, Any] = {"per_s": 0.0}
         if not args.idle_only:
-            naive = naive_peer([spec.feed_url(i) for i in e2e[:naive_feeds]], args.entry_cap,
-                               cfg_e2e)
-            say(f"[naive] {naive['feeds']} feeds, {naive['articles']} articles one after the "
-                f"other: {naive['per_s']:.2f} articles/s; {load_line()}")
+            naive = naive_peer(
+                [spec.feed_url(i) for i in e2e[:naive_feeds]], args.entry_cap, cfg_e2e
+            )
+            say(
+                f"[naive] {naive['feeds']} feeds, {naive['articles']} articles one after the "
+                f"other: {naive['per_s']:.2f} articles/s; {load_line()}"
+            )
 
         if peak < e2e_peak:
             peak, roles, pss_roles = e2e_peak, e2e_peak_roles, e2e_pss_roles
@@ -811,10 +977,12 @@ def main(argv: list[str] | None = None) -> int:
             roles, pss_roles = rp_roles, rp_pss_roles
         pipeline_rss = sum(kb for r, kb in roles.items() if r != "prefect-server") / 1024
         pipeline_pss = sum(kb for r, kb in pss_roles.items() if r != "prefect-server") / 1024
-        say(f"[memory] at the peak: RSS {peak:.0f} MB in all, {pipeline_rss:.0f} MB without "
-            f"Prefect's server ({roles.get('prefect-server', 0) / 1024:.0f}); PSS " + ", ".join(
-                f"{r} {kb / 1024:.0f}" for r, kb in sorted(pss_roles.items())) +
-            f" = {pipeline_pss:.0f} MB without Prefect's server")
+        say(
+            f"[memory] at the peak: RSS {peak:.0f} MB in all, {pipeline_rss:.0f} MB without "
+            f"Prefect's server ({roles.get('prefect-server', 0) / 1024:.0f}); PSS "
+            + ", ".join(f"{r} {kb / 1024:.0f}" for r, kb in sorted(pss_roles.items()))
+            + f" = {pipeline_pss:.0f} MB without Prefect's server"
+        )
         result = {
             "e2e_articles_per_s": round(e2e_rate, 1),
             "limit_articles_per_s": round(limit.get("per_s", 0), 1),
@@ -827,12 +995,21 @@ def main(argv: list[str] | None = None) -> int:
             "pipeline_rss_mb": round(pipeline_rss),
             "pipeline_pss_mb": round(pipeline_pss),
         }
-        out.update(result=result, limit=limit, naive=naive, parse=parse,
-                   prefect_start_s=prefect_start, warm_up_s=warm_s, load=load_line(),
-                   wall_s=time.perf_counter() - t_start)
+        out.update(
+            result=result,
+            limit=limit,
+            naive=naive,
+            parse=parse,
+            prefect_start_s=prefect_start,
+            warm_up_s=warm_s,
+            load=load_line(),
+            wall_s=time.perf_counter() - t_start,
+        )
         (tmp / "result.json").write_text(json.dumps(out, indent=1, default=str))
-        say(f"total {time.perf_counter() - t_start:.0f}s; details in "
-            f"{tmp / 'result.json' if args.keep else '(use --keep)'}; {load_line()}")
+        say(
+            f"total {time.perf_counter() - t_start:.0f}s; details in "
+            f"{tmp / 'result.json' if args.keep else '(use --keep)'}; {load_line()}"
+        )
         say("RESULT " + " ".join(f"{k}={v}" for k, v in result.items()))
         return 0
     finally:

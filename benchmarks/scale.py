@@ -53,8 +53,17 @@ def _worker(config_dir: str, db_url: str, start: Any, q: Any) -> None:
     store = Store(db_url)
     pool = WorkerPool.for_config(config)
     # Warm the analysis pool (spaCy, trafilatura) before the clock starts.
-    list(pool.analyse_many([PageJob("warm", b"<html><body><p>" + b"word " * 200 +
-                                    b"</p></body></html>", "http://warm.test/")]))
+    list(
+        pool.analyse_many(
+            [
+                PageJob(
+                    "warm",
+                    b"<html><body><p>" + b"word " * 200 + b"</p></body></html>",
+                    "http://warm.test/",
+                )
+            ]
+        )
+    )
     start.wait()
     t0, cpu0 = time.perf_counter(), time.process_time()
     cycles, polled, stored, hits = 0, 0, 0, 0
@@ -67,8 +76,17 @@ def _worker(config_dir: str, db_url: str, start: Any, q: Any) -> None:
         stored += s.articles_new + s.articles_merged
         hits += s.hits_new
     wall = time.perf_counter() - t0
-    q.put({"pid": os.getpid(), "cycles": cycles, "feeds": polled, "articles": stored,
-           "hits": hits, "wall_s": wall, "main_cpu_s": time.process_time() - cpu0})
+    q.put(
+        {
+            "pid": os.getpid(),
+            "cycles": cycles,
+            "feeds": polled,
+            "articles": stored,
+            "hits": hits,
+            "wall_s": wall,
+            "main_cpu_s": time.process_time() - cpu0,
+        }
+    )
     pool.close()
     store.close()
 
@@ -77,8 +95,9 @@ def run(n_workers: int, cfg: Path, db_url: str, analysis_procs: int) -> dict[str
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Barrier(n_workers + 1)
     q = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(str(cfg), db_url, start, q))
-             for _ in range(n_workers)]
+    procs = [
+        ctx.Process(target=_worker, args=(str(cfg), db_url, start, q)) for _ in range(n_workers)
+    ]
     for p in procs:
         p.start()
     start.wait()  # every worker warm: the clock starts
@@ -88,10 +107,14 @@ def run(n_workers: int, cfg: Path, db_url: str, analysis_procs: int) -> dict[str
     for p in procs:
         p.join(60)
     articles = sum(r["articles"] for r in results)
-    return {"workers": n_workers, "analysis_processes_each": analysis_procs,
-            "wall_s": round(wall, 2), "articles": articles,
-            "articles_per_s": round(articles / wall, 2),
-            "per_worker": results}
+    return {
+        "workers": n_workers,
+        "analysis_processes_each": analysis_procs,
+        "wall_s": round(wall, 2),
+        "articles": articles,
+        "articles_per_s": round(articles / wall, 2),
+        "per_worker": results,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,11 +144,18 @@ def main(argv: list[str] | None = None) -> int:
     from monitor.config import FetchSettings
     from monitor.demo.servers import WebhookReceiver
 
-    plan_args = dict(n_feeds=args.feeds, feeds_per_host=5, port=port, latency_s=args.latency,
-                     entry_cap=20, min_gap_s=FetchSettings().per_host_delay_s - 0.02)
+    plan_args = dict(
+        n_feeds=args.feeds,
+        feeds_per_host=5,
+        port=port,
+        latency_s=args.latency,
+        entry_cap=20,
+        min_gap_s=FetchSettings().per_host_delay_s - 0.02,
+    )
     parent, child = ctx.Pipe()
-    server = ctx.Process(target=W.serve, args=(str(root), plan_args, 2 * target, socks, child),
-                         daemon=True)
+    server = ctx.Process(
+        target=W.serve, args=(str(root), plan_args, 2 * target, socks, child), daemon=True
+    )
     server.start()
     for s in socks:
         s.close()
@@ -145,18 +175,24 @@ def main(argv: list[str] | None = None) -> int:
             base = pg.start()
         for n, feeds in zip((1, 2), halves, strict=True):
             d = tmp / f"w{n}"
-            db_url = (fresh_database(base) if pg else f"sqlite:///{d / 'newsmon.db'}")
-            cfg = write_cfg(d / "config", [spec.feed_url(i) for i in feeds], d / "x.db",
-                            webhook.apprise_url(), 20)
-            _settings(cfg, db_url, max_feeds=max(1, math.ceil(len(feeds) / n / 2)),
-                      pool=args.pool)
+            db_url = fresh_database(base) if pg else f"sqlite:///{d / 'newsmon.db'}"
+            cfg = write_cfg(
+                d / "config",
+                [spec.feed_url(i) for i in feeds],
+                d / "x.db",
+                webhook.apprise_url(),
+                20,
+            )
+            _settings(cfg, db_url, max_feeds=max(1, math.ceil(len(feeds) / n / 2)), pool=args.pool)
             r = run(n, cfg, db_url, args.pool)
             r["feeds"] = len(feeds)
             out["runs"].append(r)
-            say(f"[{n} worker{'s' if n > 1 else ''}] {r['articles']} articles from "
+            say(
+                f"[{n} worker{'s' if n > 1 else ''}] {r['articles']} articles from "
                 f"{len(feeds)} feeds in {r['wall_s']:.1f}s = {r['articles_per_s']:.2f} "
                 f"articles/s ({', '.join(str(w['articles']) for w in r['per_worker'])} "
-                f"per worker); {load_line()}")
+                f"per worker); {load_line()}"
+            )
         one, two = out["runs"]
         out["speedup"] = round(two["articles_per_s"] / one["articles_per_s"], 2)
         out["sizing"] = sizing(one["articles_per_s"], cores)
@@ -171,9 +207,11 @@ def main(argv: list[str] | None = None) -> int:
         say("[sizing] " + line)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=str))
-    say(f"RESULT 1 worker {out['runs'][0]['articles_per_s']} articles/s, 2 workers "
+    say(
+        f"RESULT 1 worker {out['runs'][0]['articles_per_s']} articles/s, 2 workers "
         f"{out['runs'][1]['articles_per_s']} articles/s (x{out['speedup']} on {cores} cores); "
-        f"300,000/day needs {out['sizing']['workers_needed']} such workers")
+        f"300,000/day needs {out['sizing']['workers_needed']} such workers"
+    )
     return 0
 
 
@@ -200,8 +238,12 @@ def sizing(one_worker_per_s: float, cores: int) -> dict[str, Any]:
         f"=> {workers} worker(s) of that kind, i.e. about {workers} cores for analysis plus "
         "one for PostgreSQL and one for the Prefect server",
     ]
-    return {"mean_per_s": round(need, 3), "peak_per_s": round(peak, 2),
-            "workers_needed": workers, "lines": lines}
+    return {
+        "mean_per_s": round(need, 3),
+        "peak_per_s": round(peak, 2),
+        "workers_needed": workers,
+        "lines": lines,
+    }
 
 
 if __name__ == "__main__":

@@ -22,8 +22,10 @@ from monitor.config import FetchSettings
 from monitor.demo.servers import FixtureServer
 from monitor.fetch.http import Fetcher
 
-FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
-        b"<item><title>A</title><link>http://example.org/a</link></item></channel></rss>")
+FEED = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+    b"<item><title>A</title><link>http://example.org/a</link></item></channel></rss>"
+)
 
 
 async def per_request(url: str, settings: FetchSettings, n: int, fresh: bool) -> float:
@@ -61,21 +63,28 @@ def main() -> None:
     with FixtureServer() as srv:
         by_ip = srv.add("feed.xml", FEED, "application/rss+xml")
         by_name = by_ip.replace("127.0.0.1", "localhost")
-        cases = [(f"{how}, {conn}", url, fresh)
-                 for how, url in (("by address", by_ip), ("by name", by_name))
-                 for conn, fresh in (("kept-alive", False), ("new connection", True))]
+        cases = [
+            (f"{how}, {conn}", url, fresh)
+            for how, url in (("by address", by_ip), ("by name", by_name))
+            for conn, fresh in (("kept-alive", False), ("new connection", True))
+        ]
         times: dict[tuple[str, str], list[float]] = {}
         for _ in range(args.rounds):
             for label, url, fresh in cases:
                 for kind, settings in (("reference", reference), ("guarded", guarded)):
                     t = asyncio.run(per_request(url, settings, args.requests, fresh))
                     times.setdefault((label, kind), []).append(t)
-        checks = {label: statistics.median(
-            asyncio.run(check_only(url, guarded, args.requests * 10))
-            for _ in range(args.rounds)) for label, url in (("by address", by_ip),
-                                                             ("by name", by_name))}
-    print(f"load average {os.getloadavg()[0]:.2f}; {args.rounds} rounds x "
-          f"{args.requests} requests; median ms per request")
+        checks = {
+            label: statistics.median(
+                asyncio.run(check_only(url, guarded, args.requests * 10))
+                for _ in range(args.rounds)
+            )
+            for label, url in (("by address", by_ip), ("by name", by_name))
+        }
+    print(
+        f"load average {os.getloadavg()[0]:.2f}; {args.rounds} rounds x "
+        f"{args.requests} requests; median ms per request"
+    )
     print(f"{'case':<28} {'no check (ref.)':>16} {'guarded':>10} {'difference':>11}")
     for label, _, _ in cases:
         ref = statistics.median(times[(label, "reference")]) * 1000

@@ -106,34 +106,43 @@ def main(argv: list[str] | None = None) -> int:
     if args.dev:
         items = dev_split(items)
     n_train = sum(1 for it in items if it.split == "train")
-    print(f"Reuters-21578 ModApte: {n} stories; scored on {len(items) - n_train} "
-          f"({'dev: a fifth of the train split' if args.dev else 'test split'}), "
-          f"{n_train} to train on; topics {', '.join(ids)}")
+    print(
+        f"Reuters-21578 ModApte: {n} stories; scored on {len(items) - n_train} "
+        f"({'dev: a fifth of the train split' if args.dev else 'test split'}), "
+        f"{n_train} to train on; topics {', '.join(ids)}"
+    )
     shown = args.topics.relative_to(ROOT) if args.topics.is_relative_to(ROOT) else args.topics
     print(f"topics: {shown}")
     t0 = time.perf_counter()
     data = prepare(topics, items)
-    print(f"analysed {len(items)} stories in {data.seconds:.1f} s "
-          f"({len(items) / data.seconds:.0f}/s: tokenise, match {len(ids)} topics, features)")
+    print(
+        f"analysed {len(items)} stories in {data.seconds:.1f} s "
+        f"({len(items) / data.seconds:.0f}/s: tokenise, match {len(ids)} topics, features)"
+    )
     runs = [rules_run(topics, data), rules_run(topics, data, calibrate=True)]
     for n_labels in (20, 50):
         r = feedback_run(topics, data, n_labels)
-        print(f"feedback {n_labels}: {sum(r.labels_used.values())} labels in all, "
-              f"{r.seconds:.0f} s")
+        print(
+            f"feedback {n_labels}: {sum(r.labels_used.values())} labels in all, {r.seconds:.0f} s"
+        )
         runs.append(r)
     runs.append(svm_run(items, ids))
     print()
     print(format_table(runs, ids))
-    print("\nreference points (issue 3, same corpus): any-keyword lists about 0.74 micro-F1; "
-          "weighted terms with train-calibrated thresholds about 0.83; linear SVM 0.906 "
-          "(macro 0.81)")
+    print(
+        "\nreference points (issue 3, same corpus): any-keyword lists about 0.74 micro-F1; "
+        "weighted terms with train-calibrated thresholds about 0.83; linear SVM 0.906 "
+        "(macro 0.81)"
+    )
     print(f"total {time.perf_counter() - t0:.0f} s")
     if args.json:
         args.json.write_text(json.dumps([r.as_dict() for r in runs], indent=2))
     _, calibrated, fb20, fb50, svm = runs
-    print(f"RESULT rules_micro_f1={calibrated.micro.f1:.3f} "
-          f"feedback20_micro_f1={fb20.micro.f1:.3f} feedback50_micro_f1={fb50.micro.f1:.3f} "
-          f"svm_micro_f1={svm.micro.f1:.3f}")
+    print(
+        f"RESULT rules_micro_f1={calibrated.micro.f1:.3f} "
+        f"feedback20_micro_f1={fb20.micro.f1:.3f} feedback50_micro_f1={fb50.micro.f1:.3f} "
+        f"svm_micro_f1={svm.micro.f1:.3f}"
+    )
     return 0
 
 

@@ -73,6 +73,7 @@ def other_news() -> list[tuple[str, str, str | None]]:
         out.append((ex.title, ex.text, ex.language))
     try:
         from tests.support.reuters import stories
+
         for i, st in enumerate(stories()):
             if i >= WARM_REUTERS:
                 break
@@ -117,11 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     chars = sum(len(t) + len(x) for t, x, _ in items)
     langs = sorted({lang or "?" for _, _, lang in items})
     extract_per_s = len(pages) / extract_s
-    print(f"extracted {len(items)} of {len(pages)} pages in {extract_s:.1f} s "
-          f"({extract_per_s:.0f} pages/s, trafilatura + language detection, one pass); "
-          f"{chars / len(items):.0f} characters per article; languages {', '.join(langs)}")
-    topics = load_config(ROOT / "config").topics + load_yaml_model(
-        ROOT / "benchmarks" / "reuters_topics.yaml", TopicsFile).topics
+    print(
+        f"extracted {len(items)} of {len(pages)} pages in {extract_s:.1f} s "
+        f"({extract_per_s:.0f} pages/s, trafilatura + language detection, one pass); "
+        f"{chars / len(items):.0f} characters per article; languages {', '.join(langs)}"
+    )
+    topics = (
+        load_config(ROOT / "config").topics
+        + load_yaml_model(ROOT / "benchmarks" / "reuters_topics.yaml", TopicsFile).topics
+    )
     t0 = time.perf_counter()
     clf = Classifier(topics, models={})
     build = time.perf_counter() - t0
@@ -144,8 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     def sub(kind: str) -> float:
-        out = subprocess.run([sys.executable, __file__, "--sub", kind, "--corpus",
-                              str(args.corpus)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--sub", kind, "--corpus", str(args.corpus)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return float(out.stdout.split("RATE ")[1].split()[0])
 
     cold, tok_cold, tok_steady = sub("cold"), sub("cold-tok"), sub("steady-tok")
@@ -153,11 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     for it in warm:
         clf.classify(*it)
-    print(f"read {len(warm)} other articles first (news-pages, Reuters) in "
-          f"{time.perf_counter() - t0:.1f} s")
+    print(
+        f"read {len(warm)} other articles first (news-pages, Reuters) in "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
     steady = one_rate(clf.classify, items)
-    rev = one_rate(clf.classify, [(t, reversed_words(x, k), lang)
-                                  for k, (t, x, lang) in enumerate(items)])
+    rev = one_rate(
+        clf.classify, [(t, reversed_words(x, k), lang) for k, (t, x, lang) in enumerate(items)]
+    )
     tok = best_rate(tokenize_only, items, args.passes)
     whole = best_rate(make_doc, items, args.passes)
     ana = best_rate(clf.analyse, items, args.passes)
@@ -169,22 +181,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    classify               {cold:8.0f} articles/s")
     print(f"  steady state (other news read first; these {len(items)} never seen), one pass:")
     print(f"    tokenise only          {tok_steady:8.0f} articles/s   (the floor)")
-    print(f"    classify, all topics   {steady:8.0f} articles/s   ({1000 / steady:.2f} ms per "
-          f"article)")
-    print(f"    classify, 1 word in 8 reversed {rev:4.0f} articles/s   (the harness's pages; "
-          f"{extract_per_s / rev:.1%} of extracting)")
+    print(
+        f"    classify, all topics   {steady:8.0f} articles/s   ({1000 / steady:.2f} ms per "
+        f"article)"
+    )
+    print(
+        f"    classify, 1 word in 8 reversed {rev:4.0f} articles/s   (the harness's pages; "
+        f"{extract_per_s / rev:.1%} of extracting)"
+    )
     print(f"  repeated text (best of {args.passes} passes over the same articles; an upper bound):")
     print(f"    tokenise only          {tok:8.0f} articles/s   (the floor)")
     print(f"    spaCy make_doc, whole  {whole:8.0f} articles/s   (the plain call, for reference)")
     print(f"    analyse                {ana:8.0f} articles/s   (tokens, normalised, sentences)")
-    print(f"    classify, all topics   {cls:8.0f} articles/s   "
-          f"({1000 / cls:.2f} ms per article, {1000 / cls - 1000 / tok:.2f} ms over tokenising)")
-    print(f"  extraction               {extract_per_s:8.0f} pages/s      "
-          f"(steady classify costs {share:.1%} of extracting; cold {extract_per_s / cold:.1%},"
-          f" repeated {extract_per_s / cls:.1%})")
+    print(
+        f"    classify, all topics   {cls:8.0f} articles/s   "
+        f"({1000 / cls:.2f} ms per article, {1000 / cls - 1000 / tok:.2f} ms over tokenising)"
+    )
+    print(
+        f"  extraction               {extract_per_s:8.0f} pages/s      "
+        f"(steady classify costs {share:.1%} of extracting; cold {extract_per_s / cold:.1%},"
+        f" repeated {extract_per_s / cls:.1%})"
+    )
     print("target: >= 300 articles/s (steady state)")
-    print(f"RESULT classify_per_s={steady:.0f} tokenize_per_s={tok_steady:.0f} topics={len(topics)} "
-          f"classify_vs_extract={share:.3f} reversed_per_s={rev:.0f}")
+    print(
+        f"RESULT classify_per_s={steady:.0f} tokenize_per_s={tok_steady:.0f} topics={len(topics)} "
+        f"classify_vs_extract={share:.3f} reversed_per_s={rev:.0f}"
+    )
     return 0
 
 

@@ -87,13 +87,27 @@ def build(store: Store, n: int, seed: int = 7) -> None:
                 break
     now = datetime.now(UTC).replace(tzinfo=None)
     with store.engine.begin() as c:
-        c.execute(Feed.__table__.insert(), [dict(  # type: ignore[attr-defined]
-            id=i, url=f"https://feeds.example/{i}.xml", name=f"feed-{i:03d}", tags=[],
-            enabled=True, consecutive_failures=(3 if i % 37 == 0 else 0),
-            last_error=("HTTP 503" if i % 37 == 0 else None), gone=(i == 199),
-            entries_total=0, last_polled_at=now, last_success_at=now - timedelta(hours=1),
-            next_poll_at=now + timedelta(minutes=10), last_status=200)
-            for i in range(1, 201)])
+        c.execute(
+            Feed.__table__.insert(),
+            [
+                dict(  # type: ignore[attr-defined]
+                    id=i,
+                    url=f"https://feeds.example/{i}.xml",
+                    name=f"feed-{i:03d}",
+                    tags=[],
+                    enabled=True,
+                    consecutive_failures=(3 if i % 37 == 0 else 0),
+                    last_error=("HTTP 503" if i % 37 == 0 else None),
+                    gone=(i == 199),
+                    entries_total=0,
+                    last_polled_at=now,
+                    last_success_at=now - timedelta(hours=1),
+                    next_poll_at=now + timedelta(minutes=10),
+                    last_status=200,
+                )
+                for i in range(1, 201)
+            ],
+        )
     chunk = 5000
     for start in range(1, n + 1, chunk):
         ids = range(start, min(start + chunk, n + 1))
@@ -101,29 +115,68 @@ def build(store: Store, n: int, seed: int = 7) -> None:
         for i in ids:
             body, topic, score, version, ev = templates[rng.randrange(len(templates))]
             found = now - timedelta(minutes=(n - i) * 90 * 24 * 60 / n)  # 90 days, newest last
-            arts.append(dict(id=i, canonical_url=f"https://news.example/{i}",
-                             url=f"https://news.example/{i}", title=f"Story {i}: "
-                             + body.split(".")[0][:90], summary=body[:200], text=body,
-                             published_at=found, published_source="feed",
-                             language=rng.choice(LANGS), extraction="ok", first_seen_at=found))
-            srcs.append(dict(article_id=i, feed_id=rng.randint(1, 200), entry_key=f"e{i}",
-                             link=f"https://news.example/{i}", seen_at=found))
+            arts.append(
+                dict(
+                    id=i,
+                    canonical_url=f"https://news.example/{i}",
+                    url=f"https://news.example/{i}",
+                    title=f"Story {i}: " + body.split(".")[0][:90],
+                    summary=body[:200],
+                    text=body,
+                    published_at=found,
+                    published_source="feed",
+                    language=rng.choice(LANGS),
+                    extraction="ok",
+                    first_seen_at=found,
+                )
+            )
+            srcs.append(
+                dict(
+                    article_id=i,
+                    feed_id=rng.randint(1, 200),
+                    entry_key=f"e{i}",
+                    link=f"https://news.example/{i}",
+                    seen_at=found,
+                )
+            )
             label = rng.choice(["relevant", "irrelevant"]) if rng.random() < 0.05 else None
-            hits.append(dict(id=i, article_id=i, topic_id=topic,
-                             score=min(1.0, score * rng.uniform(0.8, 1.2)),
-                             topic_version=version, evidence=ev, created_at=found, label=label,
-                             labeled_at=found if label else None))
+            hits.append(
+                dict(
+                    id=i,
+                    article_id=i,
+                    topic_id=topic,
+                    score=min(1.0, score * rng.uniform(0.8, 1.2)),
+                    topic_version=version,
+                    evidence=ev,
+                    created_at=found,
+                    label=label,
+                    labeled_at=found if label else None,
+                )
+            )
             if i % 10 < 3:
                 status = rng.choice(["sent"] * 8 + ["failed", "dead"])
-                dels.append(dict(hit_id=i, route="analysts-email", target=f"t{i}",
-                                 target_display="mailto://smtp.example/analyst", mode="instant",
-                                 status=status, attempts=1, created_at=found,
-                                 next_attempt_at=found, sent_at=found if status == "sent"
-                                 else None, last_error=None if status == "sent"
-                                 else "SMTP 451 try again later"))
+                dels.append(
+                    dict(
+                        hit_id=i,
+                        route="analysts-email",
+                        target=f"t{i}",
+                        target_display="mailto://smtp.example/analyst",
+                        mode="instant",
+                        status=status,
+                        attempts=1,
+                        created_at=found,
+                        next_attempt_at=found,
+                        sent_at=found if status == "sent" else None,
+                        last_error=None if status == "sent" else "SMTP 451 try again later",
+                    )
+                )
         with store.engine.execution_options(immediate=True).begin() as c:
-            for model, rows in ((Article, arts), (ArticleSource, srcs), (Hit, hits),
-                                (Delivery, dels)):
+            for model, rows in (
+                (Article, arts),
+                (ArticleSource, srcs),
+                (Hit, hits),
+                (Delivery, dels),
+            ):
                 if rows:
                     c.execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
         print(f"  {ids[-1]:,} / {n:,} rows", end="\r", flush=True)
@@ -169,8 +222,10 @@ def run(url: str, n: int, build_first: bool, runs: int) -> list[tuple[str, float
     store.ensure_indexes()  # as `newsmon web` does at start (a no-op on a new database)
     counts = store.counts()
     print(f"load average before measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"database: {counts['articles']:,} articles, {counts['hits']:,} hits, "
-          f"{counts['feeds']} feeds, {counts['deliveries']:,} deliveries")
+    print(
+        f"database: {counts['articles']:,} articles, {counts['hits']:,} hits, "
+        f"{counts['feeds']} feeds, {counts['deliveries']:,} deliveries"
+    )
     client = TestClient(create_app(store, TOPICS), base_url="http://127.0.0.1:8080")
     deep = store.find_hits(limit=1, before=max(2, n // 10)).rows[0][0].id  # ~90 % down
     deep_topic = store.find_hits(None, limit=1, before=max(2, n // 10)).rows[0][0].topic_id
@@ -184,8 +239,10 @@ def run(url: str, n: int, build_first: bool, runs: int) -> list[tuple[str, float
         ("hits: score >= 0.8, 7 days", "/hits?min_score=0.8&within=7d"),
         ("hits: search common word", "/hits?q=pipeline"),
         ("hits: search rare word", "/hits?q=Zangilan"),
-        ("hits: search phrase+topic+lang", "/hits?q=%22transit+agreement%22&"
-                                           "topic=caucasus-realignment&lang=en"),
+        (
+            "hits: search phrase+topic+lang",
+            "/hits?q=%22transit+agreement%22&topic=caucasus-realignment&lang=en",
+        ),
         ("hits: deep page (90 % down)", f"/hits?before={deep}"),
         ("hits: deep page, topic", f"/hits?topic={deep_topic}&before={deep}"),
         ("hit page", f"/hits/{n // 2}"),
@@ -208,14 +265,19 @@ def run(url: str, n: int, build_first: bool, runs: int) -> list[tuple[str, float
     print(f"\n{'page':34} {'median':>9} {'worst':>9} {'reference':>10}  verdict   size")
     for name, med, worst, size in results:
         ok = "ok" if worst < REFERENCE_MS else "SLOW"
-        print(f"{name:34} {med:7.1f}ms {worst:7.1f}ms {'< 1000 ms':>10}  {ok:8} "
-              f"{size // 1024:4d} kB")
-    print(f"{'(store.hits OFFSET paging, 90 %)':34} {offset_ms:7.1f}ms"
-          f"{'':>10} {'':>10}  one query, for comparison")
+        print(
+            f"{name:34} {med:7.1f}ms {worst:7.1f}ms {'< 1000 ms':>10}  {ok:8} {size // 1024:4d} kB"
+        )
+    print(
+        f"{'(store.hits OFFSET paging, 90 %)':34} {offset_ms:7.1f}ms"
+        f"{'':>10} {'':>10}  one query, for comparison"
+    )
     slowest = max(w for _, _, w, _ in results)
-    print(f"\nslowest page: {slowest:.0f} ms worst case at {n:,} hits "
-          f"(reference: well under {REFERENCE_MS:.0f} ms) -> "
-          f"{'PASS' if slowest < REFERENCE_MS else 'FAIL'}")
+    print(
+        f"\nslowest page: {slowest:.0f} ms worst case at {n:,} hits "
+        f"(reference: well under {REFERENCE_MS:.0f} ms) -> "
+        f"{'PASS' if slowest < REFERENCE_MS else 'FAIL'}"
+    )
     return results
 
 
@@ -247,8 +309,15 @@ def main() -> None:
             if tmp:
                 shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
-        args.json.write_text(json.dumps([dict(page=p, median_ms=round(m, 1), worst_ms=round(w, 1))
-                                         for p, m, w, _ in results], indent=2))
+        args.json.write_text(
+            json.dumps(
+                [
+                    dict(page=p, median_ms=round(m, 1), worst_ms=round(w, 1))
+                    for p, m, w, _ in results
+                ],
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -52,21 +52,25 @@ class Corpus:
 def find_corpora(explicit: str | None = None) -> Path:
     here = Path(__file__).resolve().parent.parent
     for cand in ([Path(explicit)] if explicit else []) + [
-            Path(os.environ.get("NEWSMON_CORPORA", "/nonexistent")),
-            here.parent / "shared" / "corpora", here / "shared" / "corpora"]:
+        Path(os.environ.get("NEWSMON_CORPORA", "/nonexistent")),
+        here.parent / "shared" / "corpora",
+        here / "shared" / "corpora",
+    ]:
         if (cand / "feeds-real" / "feeds").is_dir():
             return cand
     raise CorpusMissing(
         "the corpora are not there: expected ../shared/corpora/ (feeds-real, "
-        "article-extraction-benchmark, news-pages) next to the project, or NEWSMON_CORPORA")
+        "article-extraction-benchmark, news-pages) next to the project, or NEWSMON_CORPORA"
+    )
 
 
 def page_files(root: Path) -> list[Path]:
     files = sorted((root / "article-extraction-benchmark" / "html").glob("*.html.gz"))
     files += sorted((root / "news-pages").rglob("*.html.gz"))
     if not files:
-        raise CorpusMissing(f"no article pages under {root}/article-extraction-benchmark/html "
-                            f"or {root}/news-pages")
+        raise CorpusMissing(
+            f"no article pages under {root}/article-extraction-benchmark/html or {root}/news-pages"
+        )
     return files
 
 
@@ -100,13 +104,14 @@ class PageTemplate:
             text_start = pos
             while si < len(skip_spans) and skip_spans[si][1] <= text_start:
                 si += 1
-            inside_skip = si < len(skip_spans) and skip_spans[si][0] <= text_start < \
-                skip_spans[si][1]
+            inside_skip = (
+                si < len(skip_spans) and skip_spans[si][0] <= text_start < skip_spans[si][1]
+            )
             if start > text_start and not inside_skip:
                 seg = page[text_start:start]
                 last = 0
                 for w in _WORD.finditer(seg):
-                    parts.append(seg[last:w.start()])
+                    parts.append(seg[last : w.start()])
                     parts.append(w.group())
                     last = w.end()
                 parts.append(seg[last:] + page[start:end])
@@ -163,16 +168,28 @@ def feed_template(body: bytes, parse: Any) -> tuple[bytes, int, int] | None:
         links.setdefault(e.link, len(links))
     out = body
     for link in sorted(links, key=len, reverse=True):
-        new = b"http://" + HOST_PLACEHOLDER + b"/a/" + FEED_PLACEHOLDER + b"/" + \
-            str(links[link]).encode()
+        new = (
+            b"http://"
+            + HOST_PLACEHOLDER
+            + b"/a/"
+            + FEED_PLACEHOLDER
+            + b"/"
+            + str(links[link]).encode()
+        )
         raw = link.encode()
-        for form in {raw, html.escape(link, quote=False).encode(),
-                     html.escape(link).encode(), json.dumps(link)[1:-1].encode()}:
+        for form in {
+            raw,
+            html.escape(link, quote=False).encode(),
+            html.escape(link).encode(),
+            json.dumps(link)[1:-1].encode(),
+        }:
             out = out.replace(form, new)
     try:
-        check = parse(out.replace(HOST_PLACEHOLDER, b"127.0.0.2")
-                      .replace(FEED_PLACEHOLDER, b"0"), url="http://127.0.0.2/feed",
-                      headers=headers)
+        check = parse(
+            out.replace(HOST_PLACEHOLDER, b"127.0.0.2").replace(FEED_PLACEHOLDER, b"0"),
+            url="http://127.0.0.2/feed",
+            headers=headers,
+        )
     except Exception:  # noqa: BLE001
         return None
     foreign = sum(1 for e in check.entries if "//127.0.0.2/a/0/" not in e.link)
@@ -206,9 +223,17 @@ def host_ip(h: int) -> str:
     return f"127.10.{h // 250}.{h % 250 + 1}"
 
 
-def plan(feed_names: list[str], entries: dict[str, tuple[int, int] | None], *, n_feeds: int,
-         feeds_per_host: int, port: int, latency_s: float, entry_cap: int,
-         min_gap_s: float = 0.0) -> WorldSpec:
+def plan(
+    feed_names: list[str],
+    entries: dict[str, tuple[int, int] | None],
+    *,
+    n_feeds: int,
+    feeds_per_host: int,
+    port: int,
+    latency_s: float,
+    entry_cap: int,
+    min_gap_s: float = 0.0,
+) -> WorldSpec:
     """World feed i is real feed i % len(usable), on host i // feeds_per_host."""
     usable = [n for n in feed_names if entries.get(n) and entries[n][1] == 0]  # type: ignore[index]
     bad = [n for n in feed_names if n not in usable]
@@ -234,18 +259,28 @@ def plan(feed_names: list[str], entries: dict[str, tuple[int, int] | None], *, n
 def content_type_for(body: bytes) -> str:
     """What a publisher's server would send for this document."""
     head = body[:600].lower()
-    return ("application/atom+xml" if b"<feed" in head else
-            "application/feed+json" if head.lstrip().startswith(b"{") else
-            "text/html" if b"<html" in head or b"<!doctype html" in head else
-            "application/rss+xml")
+    return (
+        "application/atom+xml"
+        if b"<feed" in head
+        else "application/feed+json"
+        if head.lstrip().startswith(b"{")
+        else "text/html"
+        if b"<html" in head or b"<!doctype html" in head
+        else "application/rss+xml"
+    )
 
 
 # --- the server process -----------------------------------------------------------------
 
 
 class _Resources:
-    def __init__(self, spec: WorldSpec, templates: dict[str, bytes], page_paths: list[Path],
-                 prebuild: list[int]) -> None:
+    def __init__(
+        self,
+        spec: WorldSpec,
+        templates: dict[str, bytes],
+        page_paths: list[Path],
+        prebuild: list[int],
+    ) -> None:
         self.spec = spec
         self.feeds: dict[int, tuple[bytes, bytes, str, str]] = {}  # body, gz, etag, ctype
         for f in spec.feeds:
@@ -253,7 +288,8 @@ class _Resources:
             if body is None:
                 continue
             body = body.replace(HOST_PLACEHOLDER, f"{f.host}:{spec.port}".encode()).replace(
-                FEED_PLACEHOLDER, str(f.index).encode())
+                FEED_PLACEHOLDER, str(f.index).encode()
+            )
             ctype = content_type_for(body)
             etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
             self.feeds[f.index] = (body, gzip.compress(body, 1), etag, ctype)
@@ -289,8 +325,9 @@ def article_bases(spec: WorldSpec) -> list[int]:
     return out
 
 
-def page_for(spec: WorldSpec, page_paths: list[Path], templates: dict[int, PageTemplate],
-             i: int, k: int) -> bytes:
+def page_for(
+    spec: WorldSpec, page_paths: list[Path], templates: dict[int, PageTemplate], i: int, k: int
+) -> bytes:
     """The same page the server sends for /a/i/k (for the limit measurement)."""
     g = article_bases(spec)[i] + k
     n = len(page_paths)
@@ -377,8 +414,9 @@ class WorldServer:
 
         loop.call_later(self.spec.latency_s, send)
 
-    def respond(self, target: str, headers: dict[bytes, bytes], host: str
-                ) -> tuple[int, bytes, dict[str, str]]:
+    def respond(
+        self, target: str, headers: dict[bytes, bytes], host: str
+    ) -> tuple[int, bytes, dict[str, str]]:
         parts = target.split("?", 1)[0].strip("/").split("/")
         gz_ok = b"gzip" in headers.get(b"accept-encoding", b"")
         try:
@@ -388,13 +426,17 @@ class WorldServer:
                 if feed is None or self.spec.feeds[i].host != host:
                     return 404, b"not found", {"Content-Type": "text/plain"}
                 body, gz, etag, ctype = feed
-                extra = {"Content-Type": ctype + "; charset=utf-8" if ctype == "text/html"
-                         else ctype, "ETag": etag, "Last-Modified": LAST_MODIFIED}
+                extra = {
+                    "Content-Type": ctype + "; charset=utf-8" if ctype == "text/html" else ctype,
+                    "ETag": etag,
+                    "Last-Modified": LAST_MODIFIED,
+                }
                 if host not in self.spec.ignore_validators:
                     inm = headers.get(b"if-none-match")
                     ims = headers.get(b"if-modified-since")
                     if (inm is not None and inm.decode() == etag) or (
-                            inm is None and ims is not None and ims.decode() == LAST_MODIFIED):
+                        inm is None and ims is not None and ims.decode() == LAST_MODIFIED
+                    ):
                         self.stats["feed_304"] += 1
                         return 304, b"", {"ETag": etag, "Last-Modified": LAST_MODIFIED}
                 self.stats["feed_200"] += 1
@@ -404,8 +446,11 @@ class WorldServer:
                 return 200, body, extra
             if parts[0] == "a" and len(parts) == 3:
                 i, k = int(parts[1]), int(parts[2])
-                if not (0 <= i < len(self.spec.feeds)) or self.spec.feeds[i].host != host \
-                        or not 0 <= k < self.spec.feeds[i].entries:
+                if (
+                    not (0 <= i < len(self.spec.feeds))
+                    or self.spec.feeds[i].host != host
+                    or not 0 <= k < self.spec.feeds[i].entries
+                ):
                     return 404, b"not found", {"Content-Type": "text/plain"}
                 self.stats["page_200"] += 1
                 gz = self.res.page(i, k)
@@ -445,8 +490,9 @@ def bind_port(hosts: list[str]) -> tuple[int, list[socket.socket]]:
     raise OSError("no port free on every loopback host")
 
 
-def serve(root: str, plan_args: dict[str, Any], e2e_target: int, socks: list[socket.socket],
-          conn: Any) -> None:
+def serve(
+    root: str, plan_args: dict[str, Any], e2e_target: int, socks: list[socket.socket], conn: Any
+) -> None:
     """Entry point of the server process: read the corpora, plan the world, send the plan
     back, build the responses, say ready, then serve until told to stop."""
     from monitor.feeds.parse import parse_feed
@@ -455,19 +501,31 @@ def serve(root: str, plan_args: dict[str, Any], e2e_target: int, socks: list[soc
     names, templates, entries = build_templates(Path(root), parse_feed)
     spec = plan(names, entries, **plan_args)
     e2e = pick_e2e(spec, e2e_target)
-    conn.send({"spec": spec, "e2e": e2e,
-               "rewritten": sum(1 for e in entries.values() if e and e[1] == 0),
-               "real_feeds": len(names)})
+    conn.send(
+        {
+            "spec": spec,
+            "e2e": e2e,
+            "rewritten": sum(1 for e in entries.values() if e and e[1] == 0),
+            "real_feeds": len(names),
+        }
+    )
     res = _Resources(spec, templates, page_files(Path(root)), e2e)
     del templates
     server = WorldServer(spec, res)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        servers = [await loop.create_server(lambda: _Protocol(server), sock=s, backlog=512)
-                   for s in socks]
-        conn.send({"ready": True, "setup_cpu_s": time.process_time() - t0,
-                   "pages_prebuilt": len(res.pages), "feeds": len(res.feeds)})
+        servers = [
+            await loop.create_server(lambda: _Protocol(server), sock=s, backlog=512) for s in socks
+        ]
+        conn.send(
+            {
+                "ready": True,
+                "setup_cpu_s": time.process_time() - t0,
+                "pages_prebuilt": len(res.pages),
+                "feeds": len(res.feeds),
+            }
+        )
         while True:
             has = await loop.run_in_executor(None, conn.poll, 0.5)
             if has:
@@ -489,8 +547,9 @@ def serve(root: str, plan_args: dict[str, Any], e2e_target: int, socks: list[soc
     asyncio.run(main())
 
 
-def build_templates(root: Path, parse: Any) -> tuple[list[str], dict[str, bytes],
-                                                     dict[str, tuple[int, int] | None]]:
+def build_templates(
+    root: Path, parse: Any
+) -> tuple[list[str], dict[str, bytes], dict[str, tuple[int, int] | None]]:
     names, templates, entries = [], {}, {}
     for name, body in load_feeds(root):
         names.append(name)
@@ -522,7 +581,9 @@ def pick_e2e(spec: WorldSpec, target: int) -> list[int]:
 
 def server_stats(server: WorldServer) -> dict[str, Any]:
     gaps = list(server.min_gap.values())
-    return {"stats": dict(server.stats),
-            "max_in_flight_per_host": max(server.max_in_flight.values(), default=0),
-            "min_gap_per_host_s": min(gaps) if gaps else None,
-            "cpu_s": time.process_time()}
+    return {
+        "stats": dict(server.stats),
+        "max_in_flight_per_host": max(server.max_in_flight.values(), default=0),
+        "min_gap_per_host_s": min(gaps) if gaps else None,
+        "cpu_s": time.process_time(),
+    }

@@ -31,17 +31,29 @@ from monitor.pipeline.pool import AnalysisPool
 from monitor.pipeline.workers import WorkerPool
 from monitor.store import Store
 
-_STEPS: tuple[Callable[..., Any], ...] = (pipeline.claim_feeds, pipeline.poll_feeds, pipeline.process_articles,
-          pipeline.commit_feeds, pipeline.send_alerts, pipeline.prune)
+_STEPS: tuple[Callable[..., Any], ...] = (
+    pipeline.claim_feeds,
+    pipeline.poll_feeds,
+    pipeline.process_articles,
+    pipeline.commit_feeds,
+    pipeline.send_alerts,
+    pipeline.prune,
+)
 # Steps that only touch the database are retried on a transient error (a dropped
 # connection to PostgreSQL, a lock wait that ran out); they are idempotent. Polling and
 # processing are not retried here: their failures are per feed / per page and are
 # recorded on the rows, to be retried by the next cycle with backoff.
 _RETRY = {pipeline.claim_feeds, pipeline.commit_feeds, pipeline.send_alerts, pipeline.prune}
-_TASKS = {step: task(name=step.__name__.replace("_", "-"), cache_policy=NO_CACHE,
-                     persist_result=False, retries=2 if step in _RETRY else 0,
-                     retry_delay_seconds=5)(step)
-          for step in _STEPS}
+_TASKS = {
+    step: task(
+        name=step.__name__.replace("_", "-"),
+        cache_policy=NO_CACHE,
+        persist_result=False,
+        retries=2 if step in _RETRY else 0,
+        retry_delay_seconds=5,
+    )(step)
+    for step in _STEPS
+}
 
 
 _store: Store | None = None
@@ -80,10 +92,14 @@ def run_config(settings: RunSettings | None, config_dir: str | None) -> Config:
 
 
 @flow(name="newsmon-cycle", log_prints=True, persist_result=False)
-def cycle(config_dir: str | None = None, feeds: list[str] | None = None,
-          force: bool = False, workers: int | None = None,
-          dask_address: str | None = None, settings: RunSettings | None = None
-          ) -> dict[str, Any]:
+def cycle(
+    config_dir: str | None = None,
+    feeds: list[str] | None = None,
+    force: bool = False,
+    workers: int | None = None,
+    dask_address: str | None = None,
+    settings: RunSettings | None = None,
+) -> dict[str, Any]:
     """Poll the due feeds (or ``feeds``), store new articles and hits, send instant alerts.
 
     With ``dask_address`` (``tcp://scheduler:8786``), pages are extracted and classified on
@@ -97,23 +113,27 @@ def cycle(config_dir: str | None = None, feeds: list[str] | None = None,
     pool: AnalysisPool
     if dask_address:
         from monitor.pipeline.dask_pool import DaskPool
+
         pool = DaskPool(dask_address, config)
     else:
         pool = WorkerPool.shared(config)
     try:
-        summary = pipeline.run_cycle(store, config, only_urls=feeds, force=force, pool=pool,
-                                     run=as_task)
+        summary = pipeline.run_cycle(
+            store, config, only_urls=feeds, force=force, pool=pool, run=as_task
+        )
     finally:
         if dask_address:
             pool.close()
-    create_markdown_artifact(key="newsmon-cycle", markdown=summary_markdown(summary.as_dict()),
-                             description="newsmon cycle summary")
+    create_markdown_artifact(
+        key="newsmon-cycle",
+        markdown=summary_markdown(summary.as_dict()),
+        description="newsmon cycle summary",
+    )
     return summary.as_dict()
 
 
 @flow(name="newsmon-digest", log_prints=True, persist_result=False)
-def digest(config_dir: str | None = None, settings: RunSettings | None = None
-           ) -> dict[str, Any]:
+def digest(config_dir: str | None = None, settings: RunSettings | None = None) -> dict[str, Any]:
     """Send the pending digest alerts, one message per route and target."""
     config = run_config(settings, config_dir)
     store = shared_store(config.database_url)

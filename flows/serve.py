@@ -31,8 +31,9 @@ log = logging.getLogger("newsmon.serve")
 class LocalPrefectServer:
     """``prefect server start`` on loopback with its own home, for as long as needed."""
 
-    def __init__(self, home: Path | None = None, port: int = 0,
-                 startup_timeout_s: float = 180) -> None:
+    def __init__(
+        self, home: Path | None = None, port: int = 0, startup_timeout_s: float = 180
+    ) -> None:
         self.home = home or data_dir() / "prefect"
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
@@ -42,20 +43,33 @@ class LocalPrefectServer:
     def start(self) -> LocalPrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
         prefect_bin = Path(sys.executable).with_name("prefect")
-        env = dict(os.environ, PREFECT_HOME=str(self.home),
-                   PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        env = dict(
+            os.environ, PREFECT_HOME=str(self.home), PREFECT_SERVER_ANALYTICS_ENABLED="false"
+        )
         env.pop("PREFECT_API_URL", None)
         self.log_path = self.home / "server.log"
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
-                [str(prefect_bin), "server", "start", "--host", "127.0.0.1",
-                 "--port", str(self.port)], env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                [
+                    str(prefect_bin),
+                    "server",
+                    "start",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"prefect server exited with {self.proc.returncode}; "
-                                   f"see {self.log_path}")
+                raise RuntimeError(
+                    f"prefect server exited with {self.proc.returncode}; see {self.log_path}"
+                )
             try:
                 if httpx.get(self.url + "/health", timeout=2).status_code == 200:
                     return self
@@ -63,8 +77,9 @@ class LocalPrefectServer:
                 pass
             time.sleep(0.5)
         self.stop()
-        raise RuntimeError(f"prefect server not healthy after {self.startup_timeout_s:.0f}s; "
-                           f"see {self.log_path}")
+        raise RuntimeError(
+            f"prefect server not healthy after {self.startup_timeout_s:.0f}s; see {self.log_path}"
+        )
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -82,8 +97,9 @@ class LocalPrefectServer:
         self.stop()
 
 
-def deployments(settings: RunSettings, *, interval_minutes: float | None = None,
-                cron: str | None = None) -> list[Any]:
+def deployments(
+    settings: RunSettings, *, interval_minutes: float | None = None, cron: str | None = None
+) -> list[Any]:
     """The cycle deployment (interval or cron) and, if a route wants one, the digest; each
     run gets ``settings`` (its serialised form: nothing secret) as its parameter."""
     from flows.cycle import cycle, digest
@@ -91,21 +107,26 @@ def deployments(settings: RunSettings, *, interval_minutes: float | None = None,
     config = settings.config()
     sched = config.settings.schedule
     run_settings = settings.model_copy(
-        update={"config_dir": str(Path(config.directory or settings.config_dir).resolve())})
+        update={"config_dir": str(Path(config.directory or settings.config_dir).resolve())}
+    )
     params = {"settings": run_settings.model_dump(mode="json")}
     cron = cron or (None if interval_minutes else sched.cron)
-    when: dict[str, Any] = ({"cron": cron} if cron else
-                            {"interval": timedelta(minutes=interval_minutes
-                                                   or sched.interval_minutes)})
+    when: dict[str, Any] = (
+        {"cron": cron}
+        if cron
+        else {"interval": timedelta(minutes=interval_minutes or sched.interval_minutes)}
+    )
     out = [cycle.to_deployment(name="newsmon", parameters=params, **when)]
     if any(r.mode == "digest" for r in config.routes):
-        out.append(digest.to_deployment(name="newsmon-digest", parameters=params,
-                                        cron=sched.digest_cron))
+        out.append(
+            digest.to_deployment(name="newsmon-digest", parameters=params, cron=sched.digest_cron)
+        )
     return out
 
 
-def serve(settings: RunSettings, *, interval_minutes: float | None = None,
-          cron: str | None = None) -> None:
+def serve(
+    settings: RunSettings, *, interval_minutes: float | None = None, cron: str | None = None
+) -> None:
     """Serve the deployments until interrupted (Ctrl-C or SIGTERM)."""
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -118,8 +139,10 @@ def serve(settings: RunSettings, *, interval_minutes: float | None = None,
     api = os.environ.get("PREFECT_API_URL")
     try:
         if not api:
-            print("starting a local Prefect server (set PREFECT_API_URL to use your own)...",
-                  flush=True)
+            print(
+                "starting a local Prefect server (set PREFECT_API_URL to use your own)...",
+                flush=True,
+            )
             server = LocalPrefectServer().start()
             api = server.url
             print(f"Prefect UI: {api.removesuffix('/api')}  (state: {server.home})", flush=True)

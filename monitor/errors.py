@@ -19,8 +19,9 @@ class ConfigError(NewsmonError):
 class FetchError(NewsmonError):
     """An HTTP fetch failed (network, status, size, redirects)."""
 
-    def __init__(self, message: str, *, status: int | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after

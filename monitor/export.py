@@ -17,9 +17,16 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 def hit_record(h: Hit, a: Article, *, full: bool = False) -> dict[str, Any]:
     rec: dict[str, Any] = {
-        "id": h.id, "topic": h.topic_id, "score": h.score, "label": h.label,
-        "label_note": h.label_note, "title": a.title, "url": a.url,
-        "published_at": a.published_at, "found_at": h.created_at, "language": a.language,
+        "id": h.id,
+        "topic": h.topic_id,
+        "score": h.score,
+        "label": h.label,
+        "label_note": h.label_note,
+        "title": a.title,
+        "url": a.url,
+        "published_at": a.published_at,
+        "found_at": h.created_at,
+        "language": a.language,
         "topic_version": h.topic_version,
         "evidence_sentences": [s["text"] for s in (h.evidence or {}).get("sentences", [])[:3]],
     }
@@ -31,8 +38,14 @@ def hit_record(h: Hit, a: Article, *, full: bool = False) -> dict[str, Any]:
     return rec
 
 
-def iter_hits(store: Store, f: HitFilter, limit: int | None = None, *, page: int = 500,
-              with_text: bool = False) -> Iterator[tuple[Hit, Article]]:
+def iter_hits(
+    store: Store,
+    f: HitFilter,
+    limit: int | None = None,
+    *,
+    page: int = 500,
+    with_text: bool = False,
+) -> Iterator[tuple[Hit, Article]]:
     """Hits matching ``f``, newest first, page by page (keyset: a deep page costs what
     the first does)."""
     before, n = None, 0

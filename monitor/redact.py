@@ -51,8 +51,7 @@ def secret_parts(url: str) -> set[str]:
         except Exception:  # noqa: BLE001
             full, private = url, ""
         shown = set(_SPLIT.split(unquote(private)))
-        parts |= {p for p in _SPLIT.split(unquote(full)) if len(p) >= MIN_SECRET
-                  and p not in shown}
+        parts |= {p for p in _SPLIT.split(unquote(full)) if len(p) >= MIN_SECRET and p not in shown}
     if parts:
         parts.add(url)  # whole, as written, so a quoted URL is masked as one
     return parts
@@ -82,8 +81,13 @@ def protect(values: Iterable[str]) -> None:
     values = [v for v in values if v]
     # What can be known without apprise first: apprise logs a URL as it reads it.
     _add({p for v in values if "://" in v for p in plain_parts(v)})
-    _add({p for v in values for p in (secret_parts(v) if "://" in v else
-                                        ({v} if len(v) >= MIN_SECRET else set()))})
+    _add(
+        {
+            p
+            for v in values
+            for p in (secret_parts(v) if "://" in v else ({v} if len(v) >= MIN_SECRET else set()))
+        }
+    )
 
 
 def protect_plain(urls: Iterable[str]) -> None:

@@ -28,7 +28,9 @@ CAUCASUS_TXT = CORPORA / "caucasus-example" / "iran-azerbaijan-thaw.txt"
 
 CAUCASUS_SLUG = "caucasus-iran-azerbaijan-thaw"
 # The corpus text has no title, date or author: these three are ours (see SOURCES.md).
-CAUCASUS_TITLE = "Iran and Azerbaijan signal a thaw as Pezeshkian visits Baku: what it means for Israel"
+CAUCASUS_TITLE = (
+    "Iran and Azerbaijan signal a thaw as Pezeshkian visits Baku: what it means for Israel"
+)
 CAUCASUS_DATE = datetime(2025, 4, 28, 16, 0, tzinfo=UTC)
 CAUCASUS_AUTHOR = "Demo Analysis Desk"
 
@@ -38,7 +40,9 @@ def is_subheading(line: str) -> bool:
 
 
 def caucasus_lines() -> list[str]:
-    return [ln.strip() for ln in CAUCASUS_TXT.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    return [
+        ln.strip() for ln in CAUCASUS_TXT.read_text(encoding="utf-8").splitlines() if ln.strip()
+    ]
 
 
 def first_sentence(text: str) -> str:
@@ -177,12 +181,20 @@ def build_f1() -> tuple[str, list[tuple[str, str]]]:
         it = items[idx]
         m = re.search(r"<content:encoded><!\[CDATA\[(.*?)\]\]></content:encoded>", it, re.S)
         content = trim_content(m.group(1), keep)
-        it = it[: m.start()] + f"<content:encoded><![CDATA[{content}]]></content:encoded>" + it[m.end():]
-        it = re.sub(r"<link>[^<]*</link>", f"<link>{{BASE}}/pages/f1metrics-{slug}.html</link>", it, count=1)
+        it = (
+            it[: m.start()]
+            + f"<content:encoded><![CDATA[{content}]]></content:encoded>"
+            + it[m.end() :]
+        )
+        it = re.sub(
+            r"<link>[^<]*</link>", f"<link>{{BASE}}/pages/f1metrics-{slug}.html</link>", it, count=1
+        )
         # keep only the first <media:content> (the post's own image)
-        medias = list(re.finditer(r"\s*<media:content\b[^>]*?(?:/>|>.*?</media:content>)", it, re.S))
+        medias = list(
+            re.finditer(r"\s*<media:content\b[^>]*?(?:/>|>.*?</media:content>)", it, re.S)
+        )
         for mm in reversed(medias[1:]):
-            it = it[: mm.start()] + it[mm.end():]
+            it = it[: mm.start()] + it[mm.end() :]
         out_items.append("\t" + it)
         title = html.unescape(re.search(r"<title>(.*?)</title>", it, re.S).group(1))
         pub = email.utils.parsedate_to_datetime(re.search(r"<pubDate>(.*?)</pubDate>", it).group(1))
@@ -209,7 +221,7 @@ def f1_page(title: str, pub: datetime, content: str) -> str:
   <main>
     <article>
       <h1>{t}</h1>
-      <p class="byline"><time datetime="{pub.isoformat()}">{pub.strftime('%B %-d, %Y')}</time>
+      <p class="byline"><time datetime="{pub.isoformat()}">{pub.strftime("%B %-d, %Y")}</time>
         &middot; <span class="author">f1metrics</span></p>
       <div class="entry-content">
 {content}
@@ -229,7 +241,7 @@ def rss_item(title: str, link: str, guid: str, permalink: bool, date: datetime, 
     return f"""    <item>
       <title>{xml_escape(title)}</title>
       <link>{xml_escape(link)}</link>
-      <guid isPermaLink="{'true' if permalink else 'false'}">{xml_escape(guid)}</guid>
+      <guid isPermaLink="{"true" if permalink else "false"}">{xml_escape(guid)}</guid>
       <pubDate>{email.utils.format_datetime(date.astimezone(UTC), usegmt=True)}</pubDate>
       <description>{xml_escape(desc)}</description>
     </item>"""
@@ -271,13 +283,21 @@ def main() -> None:
 
     # world.xml: RSS 2.0. The caucasus item's guid is its link; the others carry the
     # publisher's original URL as a non-permalink guid (provenance).
-    world_names = ["euronews-2024-04-30", "apnews-2023-04-28", "guardian-2024-02-24",
-                   "timeslive-2025-05-22", "cbcnews-2024-08-08"]
+    world_names = [
+        "euronews-2024-04-30",
+        "apnews-2023-04-28",
+        "guardian-2024-02-24",
+        "timeslive-2025-05-22",
+        "cbcnews-2024-08-08",
+    ]
     items = [rss_item(cauc["title"], cauc["link"], cauc["link"], True, cauc["date"], cauc["lead"])]
     for n in world_names:
         m = metas[n]
-        items.append(rss_item(m["title"], f"{{BASE}}/pages/{n}.html.gz", m["url"], False,
-                              m["date"], m["lead"]))
+        items.append(
+            rss_item(
+                m["title"], f"{{BASE}}/pages/{n}.html.gz", m["url"], False, m["date"], m["lead"]
+            )
+        )
     newest = max([cauc["date"]] + [metas[n]["date"] for n in world_names])
     world = f"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">
@@ -298,10 +318,16 @@ def main() -> None:
     # dedup has to work on the article URL, not on the feed's id.
     g = metas["globalnews-2026-05-24"]
     entries = [
-        atom_entry(cauc["title"], cauc["link"], f"tag:regional-wire.demo,2025:{CAUCASUS_SLUG}",
-                   cauc["date"], cauc["lead"]),
-        atom_entry(g["title"], "{BASE}/pages/globalnews-2026-05-24.html.gz", g["url"], g["date"],
-                   g["lead"]),
+        atom_entry(
+            cauc["title"],
+            cauc["link"],
+            f"tag:regional-wire.demo,2025:{CAUCASUS_SLUG}",
+            cauc["date"],
+            cauc["lead"],
+        ),
+        atom_entry(
+            g["title"], "{BASE}/pages/globalnews-2026-05-24.html.gz", g["url"], g["date"], g["lead"]
+        ),
     ]
     newest = max(cauc["date"], g["date"]).astimezone(UTC).isoformat().replace("+00:00", "Z")
     regional = f"""<?xml version="1.0" encoding="UTF-8"?>

@@ -27,18 +27,33 @@ SENTENCE = "Iran and Azerbaijan signed seven cooperation agreements in Baku."
 # --- masking --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("url", "secrets", "kept"), [
-    ("mailto://analyst:hunter2pass@smtp.example.org?to=desk@example.org",
-     ["hunter2pass"], ["mailto://", "smtp.example.org"]),
-    ("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#caucasus",
-     ["T1JJ3T3L2", "A1BRTD4JD", "TIiajkdnlazkcOXrIdevi7FQ"], ["slack://"]),
-    ("tgram://123456789:AAHfakeTokenValue0987654321abcdefghi/12315544",
-     ["AAHfakeTokenValue0987654321abcdefghi", "123456789:"], ["tgram://"]),
-    ("tgram://bottoken/chatid", ["bottoken"], ["tgram://"]),
-    ("json://hookuser:s3cretpw@127.0.0.1:8080/hook?-X-Api-Key=k3y",
-     ["s3cretpw", "k3y"], ["json://", "127.0.0.1"]),
-    ("nosuchservice://s3cret@host/path", ["s3cret", "host"], ["nosuchservice://"]),
-])
+@pytest.mark.parametrize(
+    ("url", "secrets", "kept"),
+    [
+        (
+            "mailto://analyst:hunter2pass@smtp.example.org?to=desk@example.org",
+            ["hunter2pass"],
+            ["mailto://", "smtp.example.org"],
+        ),
+        (
+            "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#caucasus",
+            ["T1JJ3T3L2", "A1BRTD4JD", "TIiajkdnlazkcOXrIdevi7FQ"],
+            ["slack://"],
+        ),
+        (
+            "tgram://123456789:AAHfakeTokenValue0987654321abcdefghi/12315544",
+            ["AAHfakeTokenValue0987654321abcdefghi", "123456789:"],
+            ["tgram://"],
+        ),
+        ("tgram://bottoken/chatid", ["bottoken"], ["tgram://"]),
+        (
+            "json://hookuser:s3cretpw@127.0.0.1:8080/hook?-X-Api-Key=k3y",
+            ["s3cretpw", "k3y"],
+            ["json://", "127.0.0.1"],
+        ),
+        ("nosuchservice://s3cret@host/path", ["s3cret", "host"], ["nosuchservice://"]),
+    ],
+)
 def test_mask_url_hides_credentials(url: str, secrets: list[str], kept: list[str]) -> None:
     masked = mask_url(url)
     for s in secrets:
@@ -57,10 +72,14 @@ def test_check_url() -> None:
 
 def hostile_item(**kw: Any) -> Item:
     base: dict[str, Any] = dict(
-        topic_name="Caucasus <b>realignment</b>", title=HOSTILE,
+        topic_name="Caucasus <b>realignment</b>",
+        title=HOSTILE,
         link='https://news.example/a?x=1&y="><script>x()</script>',
-        source="Evil <iframe> Wire", published=None, score=0.71,
-        sentences=['He said "<script>alert(2)</script>" twice.'])
+        source="Evil <iframe> Wire",
+        published=None,
+        score=0.71,
+        sentences=['He said "<script>alert(2)</script>" twice.'],
+    )
     return Item(**(base | kw))
 
 
@@ -70,8 +89,10 @@ def test_render_html_escapes_everything_from_outside() -> None:
         assert raw not in body, raw
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; Iran &amp; Azerbaijan" in body
     assert 'href="https://news.example/a?x=1&amp;y=&quot;&gt;&lt;script&gt;' in body
-    assert "<blockquote>He said &quot;&lt;script&gt;alert(2)&lt;/script&gt;&quot; twice." \
-           "</blockquote>" in body
+    assert (
+        "<blockquote>He said &quot;&lt;script&gt;alert(2)&lt;/script&gt;&quot; twice."
+        "</blockquote>" in body
+    )
     assert "score 0.71" in body and "date unknown" in body
     assert title.startswith("[Caucasus <b>realignment</b>] ")  # titles are plain text
 
@@ -111,16 +132,37 @@ def make_config(*routes: Route) -> Config:
     return Config(topics=TOPICS, routes=list(routes))
 
 
-def add_hit(store: Store, config: Config, n: int = 0, title: str = "Iran and Azerbaijan thaw",
-            published_hours_ago: float = 1) -> None:
+def add_hit(
+    store: Store,
+    config: Config,
+    n: int = 0,
+    title: str = "Iran and Azerbaijan thaw",
+    published_hours_ago: float = 1,
+) -> None:
     feed_id = store.feeds()[0].id or 0
     url = f"https://news.example/story-{n}"
-    store.store_articles([NewArticle(
-        canonical_url=url, url=url, guid=None, title=title, summary="", text="...",
-        author=None, published_at=utcnow() - timedelta(hours=published_hours_ago),
-        published_source="feed", language="en", fingerprint=None, extraction="ok",
-        extraction_error=None, sources=[(feed_id, f"k{n}", url)],
-        hits=[(TOPIC, 0.72, "v1", {"sentences": [{"text": SENTENCE}]})])], route_targets(config))
+    store.store_articles(
+        [
+            NewArticle(
+                canonical_url=url,
+                url=url,
+                guid=None,
+                title=title,
+                summary="",
+                text="...",
+                author=None,
+                published_at=utcnow() - timedelta(hours=published_hours_ago),
+                published_source="feed",
+                language="en",
+                fingerprint=None,
+                extraction="ok",
+                extraction_error=None,
+                sources=[(feed_id, f"k{n}", url)],
+                hits=[(TOPIC, 0.72, "v1", {"sentences": [{"text": SENTENCE}]})],
+            )
+        ],
+        route_targets(config),
+    )
 
 
 def deliveries(store: Store) -> list[Delivery]:
@@ -128,12 +170,14 @@ def deliveries(store: Store) -> list[Delivery]:
         return list(s.exec(select(Delivery).order_by(Delivery.id)).all())
 
 
-def test_delivered_once_to_webhook_and_email(store: Store, webhook: WebhookReceiver,
-                                             smtp: SmtpReceiver) -> None:
+def test_delivered_once_to_webhook_and_email(
+    store: Store, webhook: WebhookReceiver, smtp: SmtpReceiver
+) -> None:
     config = make_config(
         Route(name="chat", topics=[TOPIC], urls=[webhook.apprise_url()]),
         Route(name="mail", urls=[smtp.apprise_url()]),
-        Route(name="nuclear-only", topics=["iran-nuclear"], urls=[webhook.apprise_url("n")]))
+        Route(name="nuclear-only", topics=["iran-nuclear"], urls=[webhook.apprise_url("n")]),
+    )
     add_hit(store, config, title=HOSTILE)
     assert [d.route for d in deliveries(store)] == ["chat", "mail"]  # nuclear-only not wanted
 
@@ -160,7 +204,8 @@ def test_delivered_once_to_webhook_and_email(store: Store, webhook: WebhookRecei
 
 
 def test_failed_delivery_is_retried_after_backoff_and_sent_once(
-        store: Store, webhook: WebhookReceiver) -> None:
+    store: Store, webhook: WebhookReceiver
+) -> None:
     config = make_config(Route(name="chat", urls=[webhook.apprise_url()]))
     add_hit(store, config)
     webhook.fail_with = 500
@@ -205,8 +250,7 @@ def test_backoff_grows_and_is_capped(store: Store, webhook: WebhookReceiver) -> 
         wait = d.next_attempt_at - now
         waits.append(wait.total_seconds() / 60)
         now = d.next_attempt_at
-    assert waits[:3] == [s.retry_base_minutes, 2 * s.retry_base_minutes,
-                         4 * s.retry_base_minutes]
+    assert waits[:3] == [s.retry_base_minutes, 2 * s.retry_base_minutes, 4 * s.retry_base_minutes]
     assert max(waits) == s.retry_max_minutes
     assert len(webhook.requests) == 8
 
@@ -248,8 +292,9 @@ def test_old_articles_are_not_pushed(store: Store, webhook: WebhookReceiver) -> 
     assert store.counts()["hits"] == 1 and deliveries(store) == []
 
 
-def test_many_hits_for_one_target_become_one_message(store: Store,
-                                                     webhook: WebhookReceiver) -> None:
+def test_many_hits_for_one_target_become_one_message(
+    store: Store, webhook: WebhookReceiver
+) -> None:
     config = make_config(Route(name="chat", urls=[webhook.apprise_url()]))
     for n in range(7):
         add_hit(store, config, n=n, title=f"Story {n}")
@@ -270,8 +315,9 @@ def test_digest_mode(store: Store, webhook: WebhookReceiver) -> None:
     assert "digest" in webhook.received[0]["title"] and "2 hits" in webhook.received[0]["title"]
 
 
-def test_secret_url_never_reaches_the_database(store: Store, webhook: WebhookReceiver,
-                                               tmp_path: Path) -> None:
+def test_secret_url_never_reaches_the_database(
+    store: Store, webhook: WebhookReceiver, tmp_path: Path
+) -> None:
     url = f"json://hookuser:s3cretpw@127.0.0.1:{webhook.port}/hook"
     config = make_config(Route(name="chat", urls=[url]))
     add_hit(store, config)

@@ -44,8 +44,11 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def config_for(*routes: Route, dead_after_hours: float = 48) -> Config:
-    return Config(topics=TOPICS, routes=list(routes),
-                  settings=Settings(alerts=AlertSettings(dead_after_hours=dead_after_hours)))
+    return Config(
+        topics=TOPICS,
+        routes=list(routes),
+        settings=Settings(alerts=AlertSettings(dead_after_hours=dead_after_hours)),
+    )
 
 
 def rows(store: Store) -> list[Delivery]:
@@ -59,8 +62,10 @@ def later(store: Store, minutes: float = 1) -> Any:
 
 
 def smtp_url(port: int, cto: float = 2) -> str:
-    return (f"mailto://127.0.0.1:{port}?from=newsmon@example.org&to=desk@example.org"
-            f"&mode=insecure&login=newsmon&pass=x&cto={cto}")
+    return (
+        f"mailto://127.0.0.1:{port}?from=newsmon@example.org&to=desk@example.org"
+        f"&mode=insecure&login=newsmon&pass=x&cto={cto}"
+    )
 
 
 def timed_deliver(store: Store, config: Config, **kw: Any) -> tuple[Any, float]:
@@ -159,11 +164,14 @@ def test_webhook_that_hangs_is_cut_off_and_resent_at_most_once_more(store: Store
         assert d.status == "sent" and d.attempts == 2
 
 
-def test_apprise_raising_is_recorded_not_fatal(store: Store, monkeypatch: pytest.MonkeyPatch
-                                               ) -> None:
+def test_apprise_raising_is_recorded_not_fatal(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with WebhookReceiver() as hook:
-        config = config_for(Route(name="chat", urls=[hook.apprise_url()]),
-                            Route(name="chat2", urls=[hook.apprise_url("other")]))
+        config = config_for(
+            Route(name="chat", urls=[hook.apprise_url()]),
+            Route(name="chat2", urls=[hook.apprise_url("other")]),
+        )
         add_hits(store, config, 1)
         real = apprise.Apprise.notify
 
@@ -173,8 +181,10 @@ def test_apprise_raising_is_recorded_not_fatal(store: Store, monkeypatch: pytest
         monkeypatch.setattr(apprise.Apprise, "notify", exploding)
         rep = deliver(store, config)
         assert rep.failed == 2 and rep.sent == 0
-        assert all("apprise raised RuntimeError: plugin bug: boom" in (d.last_error or "")
-                   for d in rows(store))
+        assert all(
+            "apprise raised RuntimeError: plugin bug: boom" in (d.last_error or "")
+            for d in rows(store)
+        )
         monkeypatch.setattr(apprise.Apprise, "notify", real)
         assert deliver(store, config, now=later(store)).sent == 2
         assert len(hook.received) == 2
@@ -195,11 +205,11 @@ def test_custom_apprise_plugin_that_raises_is_recorded(store: Store) -> None:
     assert d.status == "failed" and d.last_error
 
 
-def test_channel_that_keeps_failing_goes_dead_is_reported_and_shown(store: Store,
-                                                                    tmp_path: Path) -> None:
+def test_channel_that_keeps_failing_goes_dead_is_reported_and_shown(
+    store: Store, tmp_path: Path
+) -> None:
     port = free_port()  # nothing will ever listen
-    config = config_for(Route(name="mail", urls=[smtp_url(port, cto=1)]),
-                        dead_after_hours=6)
+    config = config_for(Route(name="mail", urls=[smtp_url(port, cto=1)]), dead_after_hours=6)
     add_hits(store, config, 2)
     t0 = utcnow()
     now, reports = t0, []
@@ -222,11 +232,16 @@ def test_channel_that_keeps_failing_goes_dead_is_reported_and_shown(store: Store
     assert out.output.count("dead") >= 2 and "mail" in out.output
     assert "pass=x" not in out.output and "newsmon:x" not in out.output  # masked
     # the route itself: failing since the first attempt, both alerts dead, none waiting
-    routes = runner.invoke(app, ["--db", store.url, "--config", str(tmp_path / "none"),
-                                 "alerts", "--routes", "--json"])
+    routes = runner.invoke(
+        app, ["--db", store.url, "--config", str(tmp_path / "none"), "alerts", "--routes", "--json"]
+    )
     assert routes.exit_code == 0, routes.output
     (mail,) = json.loads(routes.stdout)["routes"]  # the config note went to stderr
     assert (mail["route"], mail["state"], mail["dead"], mail["waiting"]) == (
-        "mail", "not in config", 2, 0)
+        "mail",
+        "not in config",
+        2,
+        0,
+    )
     # two messages (one per hit) each round
     assert mail["consecutive_failures"] == 2 * attempts and mail["failing_since"]

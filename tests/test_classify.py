@@ -38,8 +38,9 @@ def caucasus(classifier: Classifier, title: str, text: str) -> TopicResult:
 # --- the reference article ---------------------------------------------------------------
 
 
-def test_reference_page_is_a_hit_with_evidence(classifier: Classifier,
-                                               topics: list[TopicConfig]) -> None:
+def test_reference_page_is_a_hit_with_evidence(
+    classifier: Classifier, topics: list[TopicConfig]
+) -> None:
     page = extract_html((PAGES / "caucasus-iran-azerbaijan-thaw.html").read_bytes())
     assert page.title.startswith("Iran and Azerbaijan signal a thaw")
     r = caucasus(classifier, page.title, page.text)
@@ -68,13 +69,16 @@ def test_reference_page_is_a_hit_with_evidence(classifier: Classifier,
     assert len(best["groups"]) >= 3
     assert {"azerbaijan", "iran"} & set(best["groups"])
     assert best["text"] and all(t in best["text"] for t in best["terms"])
-    assert [len(s["groups"]) for s in sents] == sorted((len(s["groups"]) for s in sents),
-                                                       reverse=True)
+    assert [len(s["groups"]) for s in sents] == sorted(
+        (len(s["groups"]) for s in sents), reverse=True
+    )
     assert r.as_dict()["evidence"] is ev and r.as_dict()["matched"] is True
 
 
-@pytest.mark.parametrize("name", sorted(
-    p.name for p in PAGES.iterdir() if p.name != "caucasus-iran-azerbaijan-thaw.html"))
+@pytest.mark.parametrize(
+    "name",
+    sorted(p.name for p in PAGES.iterdir() if p.name != "caucasus-iran-azerbaijan-thaw.html"),
+)
 def test_near_misses_and_unrelated_pages_are_not_hits(classifier: Classifier, name: str) -> None:
     page = extract_html((PAGES / name).read_bytes())
     r = caucasus(classifier, page.title, page.text)
@@ -109,11 +113,13 @@ GRAND_PRIX_TITLE = "Azerbaijan Grand Prix: fans flock to Baku"
 GRAND_PRIX_BODY = (
     "The Azerbaijan Grand Prix in Baku drew fans from Iran, Israel, Russia and Turkey "
     "after the organisers signed a trade agreement and a cooperation memorandum with sponsors. "
-    "Leclerc took pole position at the Azerbaijan Grand Prix ahead of Verstappen.")
+    "Leclerc took pole position at the Azerbaijan Grand Prix ahead of Verstappen."
+)
 
 
-def test_grand_prix_is_cancelled_by_the_exclusion(classifier: Classifier,
-                                                  topics: list[TopicConfig]) -> None:
+def test_grand_prix_is_cancelled_by_the_exclusion(
+    classifier: Classifier, topics: list[TopicConfig]
+) -> None:
     r = caucasus(classifier, GRAND_PRIX_TITLE, GRAND_PRIX_BODY)
     assert not r.matched
     cancelled = r.evidence["cancelled"]
@@ -132,8 +138,11 @@ def test_repetition_saturates(classifier: Classifier, topics: list[TopicConfig])
     share = topic.groups["azerbaijan"].weight / sum(g.weight for g in topic.groups.values())
     forty = caucasus(classifier, "", " ".join(["Azerbaijan"] * 40) + ".")
     four = caucasus(classifier, "", " ".join(["Azerbaijan"] * 4) + ".")
-    distinct = caucasus(classifier, "", "Azerbaijan and Iran signed a cooperation agreement "
-                                        "with Israel near the Karabakh border.")
+    distinct = caucasus(
+        classifier,
+        "",
+        "Azerbaijan and Iran signed a cooperation agreement with Israel near the Karabakh border.",
+    )
     assert forty.evidence["groups"]["azerbaijan"]["count"] == 40
     assert forty.score <= share + 1e-9  # one group can never give more than its share
     assert forty.score - four.score < 0.02  # ten times the words, almost nothing more
@@ -141,7 +150,8 @@ def test_repetition_saturates(classifier: Classifier, topics: list[TopicConfig])
     assert distinct.matched
     assert distinct.score > forty.score
     assert {"azerbaijan", "iran", "israel", "region", "relation"} <= set(
-        distinct.evidence["groups"])
+        distinct.evidence["groups"]
+    )
 
 
 def test_case_sensitive_term(classifier: Classifier) -> None:
@@ -156,8 +166,7 @@ def test_case_sensitive_term(classifier: Classifier) -> None:
 
 def test_spelling_variants_and_plurals(classifier: Classifier) -> None:
     r = caucasus(classifier, "", "Nagorno Karabakh and the Lachin corridor; two summits.")
-    assert r.evidence["groups"]["region"]["terms"] == {"Nagorno-Karabakh": 1,
-                                                        "Lachin corridor": 1}
+    assert r.evidence["groups"]["region"]["terms"] == {"Nagorno-Karabakh": 1, "Lachin corridor": 1}
     # each group counts its own terms: "corridor" is also a relation term
     assert r.evidence["groups"]["relation"]["terms"] == {"corridor": 1, "summit": 1}
     assert "Nagorno Karabakh" in variants("Nagorno-Karabakh")
@@ -217,8 +226,10 @@ def test_tokenizing_in_pieces_gives_the_tokens_of_the_whole_text(lang: str) -> N
 
     pages = sorted(PAGES.glob("*.html"))
     text = "\n\n".join(extract_html(p.read_bytes()).text for p in pages[:3])
-    text += ("\nWe don't think the U.S. can't :) \n \n  Mr. Aliyev's visit  \r\n\t"
-             "İran'a  Азербайджана,\n\nואזרבייג'ן end\n")
+    text += (
+        "\nWe don't think the U.S. can't :) \n \n  Mr. Aliyev's visit  \r\n\t"
+        "İran'a  Азербайджана,\n\nואזרבייג'ן end\n"
+    )
     nlp = pipeline(lang)
     whole = nlp.make_doc(text).to_array(_ARRAY_ATTRS)
     for piece in (40, 300, 5000):

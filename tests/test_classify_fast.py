@@ -43,7 +43,7 @@ CRAFTED = (
     "İran'a  Türkiye'nin İRAN'A Азербайджана, Азербайджан-Иран.\n\nואזרבייג'ן ובאקו "
     "לאיראן end\nایران‌ها و آذربایجان، تهران‌باکو؛ الهام علی‌اف\n"
     "The IRGC and the irgc, Nagorno-Karabakh and Nagorno Karabakh, peace-deal, "
-    "5km 10kg 3.5% $40 e.g. etc. (Baku) \"Tehran\" Baku-Tehran http://x.org/a?b=c "
+    '5km 10kg 3.5% $40 e.g. etc. (Baku) "Tehran" Baku-Tehran http://x.org/a?b=c '
     "user@example.com #tag @who 1990s 2nd ½ x² naïve café ﬁnd ǅemal Ǆ ﬀ ß "
     "Azerbaijan Grand Prix in Baku, pole position. "
 )
@@ -83,22 +83,25 @@ def demo_pages() -> list[tuple[str, str, str | None]]:
 # --- the regex analysis --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("pattern", "alpha", "alnum"), [
-    (r"'s$", True, True),                      # needs an apostrophe
-    (r"(?<=[0-9])(?:km|kg)$", True, False),    # units after a digit: "5km" splits
-    (r"(?<=[a-z])\.(?=[A-Z])", True, True),    # needs a full stop
-    (r"[a-z]+$", False, False),                # letters alone can match
-    (r"x?y*$", False, False),                  # can match the empty string
-    (r"[^,]", False, False),                   # a negated class
-    (r"(?i)'s", False, False),                 # flags not analysed: may match
-    (r"\d", True, False),
-    (r"(?:ab|,)", False, False),               # one alternative can match
-    (r"(?:a,|,b)", True, True),                # every alternative needs a comma
-    (r"(?=[0-9])", True, False),               # a positive lookahead needs a digit
-    (r"(?![0-9])", False, False),              # a negative one needs nothing
-    (r"[\u0400-\u04ff]", False, False),        # Cyrillic letters
-    (r"[\u2000-\u206f]+", True, True),         # general punctuation
-])
+@pytest.mark.parametrize(
+    ("pattern", "alpha", "alnum"),
+    [
+        (r"'s$", True, True),  # needs an apostrophe
+        (r"(?<=[0-9])(?:km|kg)$", True, False),  # units after a digit: "5km" splits
+        (r"(?<=[a-z])\.(?=[A-Z])", True, True),  # needs a full stop
+        (r"[a-z]+$", False, False),  # letters alone can match
+        (r"x?y*$", False, False),  # can match the empty string
+        (r"[^,]", False, False),  # a negated class
+        (r"(?i)'s", False, False),  # flags not analysed: may match
+        (r"\d", True, False),
+        (r"(?:ab|,)", False, False),  # one alternative can match
+        (r"(?:a,|,b)", True, True),  # every alternative needs a comma
+        (r"(?=[0-9])", True, False),  # a positive lookahead needs a digit
+        (r"(?![0-9])", False, False),  # a negative one needs nothing
+        (r"[\u0400-\u04ff]", False, False),  # Cyrillic letters
+        (r"[\u2000-\u206f]+", True, True),  # general punctuation
+    ],
+)
 def test_cannot_match_is_proved_only_when_true(pattern: str, alpha: bool, alnum: bool) -> None:
     rx = re.compile(pattern)
     assert _cannot_match(rx, str.isalpha) is alpha
@@ -141,8 +144,7 @@ def _texts(lang: str) -> list[str]:
     return texts
 
 
-@pytest.mark.parametrize("lang", ["en", "ru", "tr", "he", "fa", "az", "de", "fr", "id", "ar",
-                                  "xx"])
+@pytest.mark.parametrize("lang", ["en", "ru", "tr", "he", "fa", "az", "de", "fr", "id", "ar", "xx"])
 def test_lean_pipeline_gives_the_stock_tokens(lang: str) -> None:
     nlp = pipeline(lang)
     assert set(nlp.vocab.lex_attr_getters) < set(stock(lang).vocab.lex_attr_getters)
@@ -173,8 +175,9 @@ def test_ascii_normalize_shortcut_is_the_full_rule() -> None:
 
     rnd = random.Random(3)
     samples = [chr(c) for c in range(128)]
-    samples += ["".join(rnd.choice(string.printable) for _ in range(rnd.randint(0, 9)))
-                for _ in range(5000)]
+    samples += [
+        "".join(rnd.choice(string.printable) for _ in range(rnd.randint(0, 9))) for _ in range(5000)
+    ]
     samples += ["Don`t", "IRAN'S", "İran", "ǅ", "ß"]
     for s in samples:
         assert normalize(s) == full(s), s
@@ -185,23 +188,43 @@ def test_ascii_normalize_shortcut_is_the_full_rule() -> None:
 
 @pytest.fixture(scope="module")
 def topics() -> list[TopicConfig]:
-    extra = TopicsFile.model_validate({"topics": [{
-        "id": "crafted", "name": "Crafted",
-        "groups": {
-            "iran": {"terms": ["Iran", {"text": "IRGC", "case_sensitive": True}, "Tehran"],
-                     "fa": ["ایران", "تهران"], "tr": ["İran*"], "he": ["איראן"]},
-            "azerbaijan": {"terms": ["Azerbaijan*", "Baku"], "he": ["אזרבייג'ן", "באקו"],
-                           "fa": ["آذربایجان", "الهام علی‌اف"]},
-            "region": {"terms": ["Nagorno-Karabakh", "peace deal"]},
-        },
-        "rule": {"any": [{"near": ["iran", "azerbaijan"], "within": 3},
-                         {"sentence": {"all": ["iran", "region"]}}]},
-        "exclude": [{"window": 2, "terms": ["Grand Prix", "pole position"]}],
-        "threshold": 0.1,
-    }]}).topics
-    return (load_config(ROOT / "config").topics
-            + load_yaml_model(ROOT / "benchmarks" / "reuters_topics.yaml", TopicsFile).topics
-            + extra)
+    extra = TopicsFile.model_validate(
+        {
+            "topics": [
+                {
+                    "id": "crafted",
+                    "name": "Crafted",
+                    "groups": {
+                        "iran": {
+                            "terms": ["Iran", {"text": "IRGC", "case_sensitive": True}, "Tehran"],
+                            "fa": ["ایران", "تهران"],
+                            "tr": ["İran*"],
+                            "he": ["איראן"],
+                        },
+                        "azerbaijan": {
+                            "terms": ["Azerbaijan*", "Baku"],
+                            "he": ["אזרבייג'ן", "באקו"],
+                            "fa": ["آذربایجان", "الهام علی‌اف"],
+                        },
+                        "region": {"terms": ["Nagorno-Karabakh", "peace deal"]},
+                    },
+                    "rule": {
+                        "any": [
+                            {"near": ["iran", "azerbaijan"], "within": 3},
+                            {"sentence": {"all": ["iran", "region"]}},
+                        ]
+                    },
+                    "exclude": [{"window": 2, "terms": ["Grand Prix", "pole position"]}],
+                    "threshold": 0.1,
+                }
+            ]
+        }
+    ).topics
+    return (
+        load_config(ROOT / "config").topics
+        + load_yaml_model(ROOT / "benchmarks" / "reuters_topics.yaml", TopicsFile).topics
+        + extra
+    )
 
 
 def _articles() -> list[tuple[str, str, str | None]]:
@@ -218,6 +241,7 @@ def _articles() -> list[tuple[str, str, str | None]]:
         arts += news_pages(every=5)
     if REUTERS.exists():
         from tests.support.reuters import stories
+
         for i, st in enumerate(stories(REUTERS)):
             if i >= 1200:
                 break
@@ -227,8 +251,9 @@ def _articles() -> list[tuple[str, str, str | None]]:
     return arts
 
 
-def test_decisions_are_those_of_the_stock_tokenizer(topics: list[TopicConfig],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decisions_are_those_of_the_stock_tokenizer(
+    topics: list[TopicConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
     articles = _articles()
     lean = Classifier(topics, models={})
     mine = [[r.as_dict() for r in lean.classify(*a)] for a in articles]

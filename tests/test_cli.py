@@ -38,8 +38,10 @@ SECRET = "s3cretpass"
 SECRET_ENV = {
     "NEWSMON_TEST_HOOK": f"json://user:{SECRET}@127.0.0.1:9/hook",
     "NEWSMON_TEST_MAIL": f"mailto://user:{SECRET}@127.0.0.1:9?to=a@b.c&from=newsmon@example.org",
-    "NEWSMON_TEST_MAIL2": (f"mailto://127.0.0.1:9?to=a@b.c&from=newsmon@example.org"
-                           f"&login=user&pass={SECRET}&mode=insecure"),
+    "NEWSMON_TEST_MAIL2": (
+        f"mailto://127.0.0.1:9?to=a@b.c&from=newsmon@example.org"
+        f"&login=user&pass={SECRET}&mode=insecure"
+    ),
 }
 
 runner = CliRunner()
@@ -58,18 +60,26 @@ def ok(*args: str, env: dict[str, str] | None = None) -> str:
 
 
 def isolated_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"PREFECT_API_URL", "NEWSMON_CONFIG", "NEWSMON_DB"}}
-    env.update(PREFECT_HOME=str(home / "prefect-home"), NEWSMON_HOME=str(home / "newsmon-home"),
-               PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"PREFECT_API_URL", "NEWSMON_CONFIG", "NEWSMON_DB"}
+    }
+    env.update(
+        PREFECT_HOME=str(home / "prefect-home"),
+        NEWSMON_HOME=str(home / "newsmon-home"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    )
     env.update(extra)
     return env
 
 
-def newsmon(*args: str, env: dict[str, str], timeout: float = 300
-            ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(NEWSMON), *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+def newsmon(
+    *args: str, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(NEWSMON), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def one_line(stderr: str) -> str:
@@ -94,9 +104,27 @@ COMMANDS = list(_walk(typer.main.get_command(app)))
 
 def test_command_tree_is_complete() -> None:
     names = {" ".join(p) for p, _ in COMMANDS}
-    assert {"", "run", "serve", "digest", "demo", "alerts", "status", "extract", "feeds",
-            "feeds import", "hits", "hits show", "hits mark", "hits export", "topics",
-            "topics list", "topics explain", "config", "config check"} <= names
+    assert {
+        "",
+        "run",
+        "serve",
+        "digest",
+        "demo",
+        "alerts",
+        "status",
+        "extract",
+        "feeds",
+        "feeds import",
+        "hits",
+        "hits show",
+        "hits mark",
+        "hits export",
+        "topics",
+        "topics list",
+        "topics explain",
+        "config",
+        "config check",
+    } <= names
 
 
 @pytest.mark.parametrize("path", [p for p, _ in COMMANDS], ids=lambda p: " ".join(p) or "newsmon")
@@ -125,18 +153,25 @@ def _config_dir(tmp_path: Path, feeds: str, alerts: str | None = None) -> Path:
 
 FEEDS_TYPO = "feeds:\n  - url: https://example.org/feed\n    nmae: Example\n"
 FEEDS_OK = "feeds:\n  - url: https://example.org/feed\n    name: Example\n"
-ALERTS_BAD_TOPIC = ("routes:\n  - name: desk\n    topics: [caucasus-realignmnt]\n"
-                    "    urls: ['json://127.0.0.1:9/hook']\n")
-CONFIG_COMMANDS = [["run", "--no-prefect"], ["run"], ["serve"], ["feeds"], ["config", "check"],
-                   ["topics", "list"]]
+ALERTS_BAD_TOPIC = (
+    "routes:\n  - name: desk\n    topics: [caucasus-realignmnt]\n"
+    "    urls: ['json://127.0.0.1:9/hook']\n"
+)
+CONFIG_COMMANDS = [
+    ["run", "--no-prefect"],
+    ["run"],
+    ["serve"],
+    ["feeds"],
+    ["config", "check"],
+    ["topics", "list"],
+]
 
 
 @pytest.mark.parametrize("command", CONFIG_COMMANDS, ids=" ".join)
 def test_unknown_key_in_feeds_yaml(tmp_path: Path, command: list[str]) -> None:
     d = _config_dir(tmp_path, FEEDS_TYPO)
     db = tmp_path / "x.db"
-    r = newsmon("--config", str(d), "--db", f"sqlite:///{db}", *command,
-                env=isolated_env(tmp_path))
+    r = newsmon("--config", str(d), "--db", f"sqlite:///{db}", *command, env=isolated_env(tmp_path))
     assert r.returncode == 2, r.stdout + r.stderr
     line = one_line(r.stderr)
     assert str(d / "feeds.yaml") in line
@@ -145,13 +180,13 @@ def test_unknown_key_in_feeds_yaml(tmp_path: Path, command: list[str]) -> None:
     assert not list(tmp_path.glob("x.db*"))
 
 
-@pytest.mark.parametrize("command", [["run", "--no-prefect"], ["config", "check"], ["feeds"]],
-                         ids=" ".join)
+@pytest.mark.parametrize(
+    "command", [["run", "--no-prefect"], ["config", "check"], ["feeds"]], ids=" ".join
+)
 def test_unknown_topic_in_alerts_yaml(tmp_path: Path, command: list[str]) -> None:
     d = _config_dir(tmp_path, FEEDS_OK, ALERTS_BAD_TOPIC)
     db = tmp_path / "x.db"
-    r = newsmon("--config", str(d), "--db", f"sqlite:///{db}", *command,
-                env=isolated_env(tmp_path))
+    r = newsmon("--config", str(d), "--db", f"sqlite:///{db}", *command, env=isolated_env(tmp_path))
     assert r.returncode == 2, r.stdout + r.stderr
     line = one_line(r.stderr)
     assert str(d / "alerts.yaml") in line
@@ -188,20 +223,26 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Populated]:
     with world(TOPICS, directory=tmp) as w:
         alerts = yaml.safe_load((w.config_dir / "alerts.yaml").read_text())
         alerts["routes"] += [
-            {"name": "secret-hook", "topics": ["caucasus-realignment"],
-             "urls": ["${NEWSMON_TEST_HOOK}"]},
-            {"name": "secret-mail", "topics": ["*"],
-             "urls": ["${NEWSMON_TEST_MAIL}", "${NEWSMON_TEST_MAIL2}"]},
+            {
+                "name": "secret-hook",
+                "topics": ["caucasus-realignment"],
+                "urls": ["${NEWSMON_TEST_HOOK}"],
+            },
+            {
+                "name": "secret-mail",
+                "topics": ["*"],
+                "urls": ["${NEWSMON_TEST_MAIL}", "${NEWSMON_TEST_MAIL2}"],
+            },
         ]
         (w.config_dir / "alerts.yaml").write_text(yaml.safe_dump(alerts, sort_keys=False))
         assert SECRET not in (w.config_dir / "alerts.yaml").read_text()
         db_url = f"sqlite:///{tmp / 'x.db'}"
         env = isolated_env(tmp, **SECRET_ENV)
-        r = newsmon("--config", str(w.config_dir), "--db", db_url, "run", "--no-prefect",
-                    env=env)
+        r = newsmon("--config", str(w.config_dir), "--db", db_url, "run", "--no-prefect", env=env)
         assert r.returncode == 0, r.stdout + r.stderr
-        yield Populated(w.config_dir, db_url, env, r, list(w.webhook.received),
-                        len(w.smtp.messages))
+        yield Populated(
+            w.config_dir, db_url, env, r, list(w.webhook.received), len(w.smtp.messages)
+        )
 
 
 def test_run_stores_the_hit_and_alerts_once(populated: Populated) -> None:
@@ -276,8 +317,10 @@ def test_hits_show_json(populated: Populated) -> None:
 
 
 def test_hits_mark_and_label_filters(populated: Populated) -> None:
-    assert populated.ok("hits", "mark", "1", "irrelevant", "--note", "x").strip() == \
-        "hit 1: irrelevant"
+    assert (
+        populated.ok("hits", "mark", "1", "irrelevant", "--note", "x").strip()
+        == "hit 1: irrelevant"
+    )
     try:
         marked = json.loads(populated.ok("hits", "--label", "irrelevant", "--json"))
         assert [(r["id"], r["label"], r["label_note"]) for r in marked] == [(1, "irrelevant", "x")]
@@ -287,8 +330,9 @@ def test_hits_mark_and_label_filters(populated: Populated) -> None:
     finally:
         assert populated.ok("hits", "mark", "1", "clear").strip() == "hit 1: unreviewed"
     assert json.loads(populated.ok("hits", "--label", "irrelevant", "--json")) == []
-    assert [r["id"] for r in json.loads(populated.ok("hits", "--label", "unreviewed",
-                                                     "--json"))] == [1]
+    assert [
+        r["id"] for r in json.loads(populated.ok("hits", "--label", "unreviewed", "--json"))
+    ] == [1]
     bad = populated.cli("hits", "mark", "1", "wrong")
     assert bad.exit_code == 2 and "relevant, irrelevant or clear" in bad.output
     bad = populated.cli("hits", "--label", "maybe")
@@ -346,7 +390,7 @@ def test_feeds_health(populated: Populated) -> None:
     out = populated.ok("feeds")
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["id", "name", "status"]
-    names = [ln.split()[1] for ln in lines[1:lines.index("")]]
+    names = [ln.split()[1] for ln in lines[1 : lines.index("")]]
     assert names == ["world", "regional", "f1metrics"]
     assert "3 feeds, 0 failing" in out
     data = json.loads(populated.ok("feeds", "--json"))
@@ -357,8 +401,14 @@ def test_feeds_health(populated: Populated) -> None:
 
 def test_missing_hit_is_one_line_exit_1(populated: Populated) -> None:
     for args in (["hits", "show", "999"], ["hits", "mark", "999", "relevant"]):
-        r = newsmon("--config", str(populated.config_dir), "--db", populated.db_url, *args,
-                    env=populated.env)
+        r = newsmon(
+            "--config",
+            str(populated.config_dir),
+            "--db",
+            populated.db_url,
+            *args,
+            env=populated.env,
+        )
         assert r.returncode == 1, r.stdout + r.stderr
         assert one_line(r.stderr) == "newsmon: error: no hit with id 999"
         assert r.stdout == ""
@@ -379,8 +429,11 @@ def test_secrets_never_shown(populated: Populated) -> None:
         "hits export --full": populated.ok("hits", "export", "--full"),
         "status --json": populated.ok("status", "--json"),
     }
-    failed = [a for a in json.loads(outputs["hits show 1 --json"])["alerts"]
-              if a["route"].startswith("secret-")]
+    failed = [
+        a
+        for a in json.loads(outputs["hits show 1 --json"])["alerts"]
+        if a["route"].startswith("secret-")
+    ]
     assert len(failed) == 3 and all(a["status"] == "failed" and a["error"] for a in failed)
     for name, text in outputs.items():
         assert SECRET not in text, f"`{name}` shows the password"
@@ -460,19 +513,28 @@ def test_feeds_import_dry_run_writes_nothing(opml_config: tuple[Path, Path]) -> 
 
 def test_feeds_import_into_unindented_list(opml_config: tuple[Path, Path]) -> None:
     d, opml = opml_config
-    (d / "feeds.yaml").write_text("feeds:\n- url: https://oc-media.org/feed/\n  name: OC Media\n",
-                                  encoding="utf-8")
+    (d / "feeds.yaml").write_text(
+        "feeds:\n- url: https://oc-media.org/feed/\n  name: OC Media\n", encoding="utf-8"
+    )
     result = cli("--config", str(d), "feeds", "import", str(opml))
     assert result.exit_code == 0
     assert len(load_config(d).feeds) == 3
 
 
-@pytest.mark.parametrize("content, problem", [
-    ("<opml><body><outline text='x' xmlUrl='https://a.example/rss'>", "not a readable OPML file"),
-    ("<html><body><p>hello</p></body></html>", "not an OPML file (root element <html>)"),
-], ids=["truncated", "not-opml"])
-def test_feeds_import_broken_opml(opml_config: tuple[Path, Path], content: str,
-                                  problem: str) -> None:
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (
+            "<opml><body><outline text='x' xmlUrl='https://a.example/rss'>",
+            "not a readable OPML file",
+        ),
+        ("<html><body><p>hello</p></body></html>", "not an OPML file (root element <html>)"),
+    ],
+    ids=["truncated", "not-opml"],
+)
+def test_feeds_import_broken_opml(
+    opml_config: tuple[Path, Path], content: str, problem: str
+) -> None:
     d, _ = opml_config
     bad = d.parent / "broken.opml"
     bad.write_text(content, encoding="utf-8")
@@ -500,8 +562,18 @@ def test_topics_explain(topics_only: Path) -> None:
     assert out.startswith(CAUCASUS_TITLE)
     assert "caucasus-realignment: HIT" in out
     assert "iran-nuclear: no" in out
-    data = json.loads(ok("--config", str(topics_only), "topics", "explain", str(PAGE),
-                         "--topic", "caucasus-realignment", "--json"))
+    data = json.loads(
+        ok(
+            "--config",
+            str(topics_only),
+            "topics",
+            "explain",
+            str(PAGE),
+            "--topic",
+            "caucasus-realignment",
+            "--json",
+        )
+    )
     assert [r["topic"] for r in data] == ["caucasus-realignment"]
     r = data[0]
     assert r["matched"] is True and r["score"] >= r["evidence"]["threshold"]
@@ -533,13 +605,23 @@ def test_hostile_title_is_printed_without_control_bytes(tmp_path: Path) -> None:
     store = Store(db_url)
     title = "\x1b[31mRED ALERT\x1b[0m \x07bell\rback \x9b2Jwipe\x00nul\nsecond line\tend"
     with store.session(write=True) as s:
-        a = Article(canonical_url="https://evil.example/a", url="https://evil.example/a",
-                    title=title, text="body")
+        a = Article(
+            canonical_url="https://evil.example/a",
+            url="https://evil.example/a",
+            title=title,
+            text="body",
+        )
         s.add(a)
         s.flush()
-        s.add(Hit(article_id=a.id, topic_id="caucasus-realignment", score=0.9,
-                  topic_version="v1", evidence={"sentences": [
-                      {"field": "body", "text": "\x1b]0;pwned\x07 sentence"}]}))
+        s.add(
+            Hit(
+                article_id=a.id,
+                topic_id="caucasus-realignment",
+                score=0.9,
+                topic_version="v1",
+                evidence={"sentences": [{"field": "body", "text": "\x1b]0;pwned\x07 sentence"}]},
+            )
+        )
     store.close()
     for args in (["hits"], ["hits", "show", "1"]):
         out = ok("--db", db_url, *args)

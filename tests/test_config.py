@@ -45,8 +45,13 @@ def config_error(d: Path) -> ConfigError:
 
 
 def test_default_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("NEWSMON_SLACK_URL", "NEWSMON_TELEGRAM_URL", "NEWSMON_MATRIX_URL",
-                "NEWSMON_EMAIL_URL", "NEWSMON_DIGEST_URL"):
+    for var in (
+        "NEWSMON_SLACK_URL",
+        "NEWSMON_TELEGRAM_URL",
+        "NEWSMON_MATRIX_URL",
+        "NEWSMON_EMAIL_URL",
+        "NEWSMON_DIGEST_URL",
+    ):
         monkeypatch.delenv(var, raising=False)
     cfg = load_config(DEFAULT_CONFIG)
     assert cfg.directory == DEFAULT_CONFIG
@@ -99,12 +104,16 @@ def test_unexpected_file_is_named(tmp_path: Path) -> None:
 
 
 def test_unknown_key_in_feed(tmp_path: Path) -> None:
-    d = make_config(tmp_path, feeds=(
-        "feeds:\n"
-        "  - url: https://a.example/feed\n"
-        "    name: A\n"
-        "  - url: https://b.example/feed\n"
-        "    nmae: B\n"))
+    d = make_config(
+        tmp_path,
+        feeds=(
+            "feeds:\n"
+            "  - url: https://a.example/feed\n"
+            "    name: A\n"
+            "  - url: https://b.example/feed\n"
+            "    nmae: B\n"
+        ),
+    )
     err = config_error(d)
     assert err.file == str(d / "feeds.yaml")
     assert err.key == "feeds[1].nmae"
@@ -128,8 +137,10 @@ def test_feed_url_not_http(tmp_path: Path) -> None:
 
 
 def test_feed_listed_twice(tmp_path: Path) -> None:
-    d = make_config(tmp_path, feeds=(
-        "feeds:\n  - url: https://a.example/feed\n  - url: https://a.example/feed\n"))
+    d = make_config(
+        tmp_path,
+        feeds=("feeds:\n  - url: https://a.example/feed\n  - url: https://a.example/feed\n"),
+    )
     err = config_error(d)
     assert "feed listed twice: https://a.example/feed" in str(err)
 
@@ -142,11 +153,15 @@ def test_missing_required_feed_url(tmp_path: Path) -> None:
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
-    d = make_config(tmp_path, feeds=(
-        "feeds:\n"                            # line 1
-        "  - url: https://a.example/feed\n"  # line 2
-        "\tname: tabbed\n"                    # line 3: a tab cannot start a token
-        "  - url: https://b.example/feed\n"))
+    d = make_config(
+        tmp_path,
+        feeds=(
+            "feeds:\n"  # line 1
+            "  - url: https://a.example/feed\n"  # line 2
+            "\tname: tabbed\n"  # line 3: a tab cannot start a token
+            "  - url: https://b.example/feed\n"
+        ),
+    )
     err = config_error(d)
     assert err.file == str(d / "feeds.yaml")
     assert err.key == "line 3"
@@ -167,8 +182,7 @@ def test_unknown_setting(tmp_path: Path) -> None:
     assert "unknown key 'timeout'" in err.problem
 
 
-def test_shipped_routes_come_alive_with_their_variables(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shipped_routes_come_alive_with_their_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSMON_SLACK_URL", "slack://TokenA/TokenB/TokenC/#caucasus")
     monkeypatch.setenv("NEWSMON_TELEGRAM_URL", "not-a-url-at-all")
     err = config_error(DEFAULT_CONFIG)
@@ -196,8 +210,9 @@ def _topics_with(tmp_path: Path, old: str, new: str) -> Path:
 
 
 def test_rule_with_unknown_node_key(tmp_path: Path) -> None:
-    d = _topics_with(tmp_path, "- group: region\n          min: 2",
-                     "- grop: region\n          min: 2")
+    d = _topics_with(
+        tmp_path, "- group: region\n          min: 2", "- grop: region\n          min: 2"
+    )
     err = config_error(d)
     assert err.file == str(d / "topics.yaml")
     assert err.key == "topics[0].rule.any[0]"
@@ -247,8 +262,9 @@ def test_topic_id_used_twice(tmp_path: Path) -> None:
 def test_topic_version_follows_definition(tmp_path: Path) -> None:
     a = load_config(make_config(tmp_path / "a", topics=MINI_TOPICS)).topic("t1")
     b = load_config(make_config(tmp_path / "b", topics=MINI_TOPICS)).topic("t1")
-    c = load_config(make_config(tmp_path / "c", topics=MINI_TOPICS.replace(
-        "[alpha]", "[alpha, beta]"))).topic("t1")
+    c = load_config(
+        make_config(tmp_path / "c", topics=MINI_TOPICS.replace("[alpha]", "[alpha, beta]"))
+    ).topic("t1")
     assert a.version == b.version
     assert a.version != c.version
 
@@ -257,11 +273,15 @@ def test_topic_version_follows_definition(tmp_path: Path) -> None:
 
 
 def test_route_with_unknown_topic(tmp_path: Path) -> None:
-    d = make_config(tmp_path, alerts=(
-        "routes:\n"
-        "  - name: desk\n"
-        "    topics: [caucasus-realignment, caucasus-realignmnt]\n"
-        "    urls: ['json://127.0.0.1:9/hook']\n"))
+    d = make_config(
+        tmp_path,
+        alerts=(
+            "routes:\n"
+            "  - name: desk\n"
+            "    topics: [caucasus-realignment, caucasus-realignmnt]\n"
+            "    urls: ['json://127.0.0.1:9/hook']\n"
+        ),
+    )
     err = config_error(d)
     assert err.file == str(d / "alerts.yaml")
     assert err.key == "routes[0].topics"
@@ -271,10 +291,14 @@ def test_route_with_unknown_topic(tmp_path: Path) -> None:
 
 def test_unset_env_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEWSMON_TEST_UNSET_HOOK", raising=False)
-    d = make_config(tmp_path, alerts=(
-        "routes:\n"
-        "  - name: desk\n"
-        "    urls: ['json://127.0.0.1:9/hook', '${NEWSMON_TEST_UNSET_HOOK}']\n"))
+    d = make_config(
+        tmp_path,
+        alerts=(
+            "routes:\n"
+            "  - name: desk\n"
+            "    urls: ['json://127.0.0.1:9/hook', '${NEWSMON_TEST_UNSET_HOOK}']\n"
+        ),
+    )
     err = config_error(d)
     assert err.file == str(d / "alerts.yaml")
     assert err.key == "routes[0].urls[1]"
@@ -285,13 +309,17 @@ def test_env_substitution_and_defaults(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("NEWSMON_TEST_HOOK_PORT", "8123")
     monkeypatch.delenv("NEWSMON_TEST_NOT_SET", raising=False)
     monkeypatch.delenv("NEWSMON_TEST_SLACK", raising=False)
-    d = make_config(tmp_path, alerts=(
-        "routes:\n"
-        "  - name: desk\n"
-        "    urls:\n"
-        "      - 'json://127.0.0.1:${NEWSMON_TEST_HOOK_PORT}/hook'\n"
-        "      - 'json://${NEWSMON_TEST_NOT_SET:-127.0.0.2}:9/x'\n"
-        "      - '${NEWSMON_TEST_SLACK:-}'\n"))
+    d = make_config(
+        tmp_path,
+        alerts=(
+            "routes:\n"
+            "  - name: desk\n"
+            "    urls:\n"
+            "      - 'json://127.0.0.1:${NEWSMON_TEST_HOOK_PORT}/hook'\n"
+            "      - 'json://${NEWSMON_TEST_NOT_SET:-127.0.0.2}:9/x'\n"
+            "      - '${NEWSMON_TEST_SLACK:-}'\n"
+        ),
+    )
     route = load_config(d).routes[0]
     # the empty ${VAR:-} switched its URL off instead of failing
     assert route.urls == ["json://127.0.0.1:8123/hook", "json://127.0.0.2:9/x"]
@@ -300,18 +328,24 @@ def test_env_substitution_and_defaults(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_env_set_to_a_value_replaces_the_default(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NEWSMON_TEST_SLACK", "json://127.0.0.1:7/set")
-    d = make_config(tmp_path, alerts=(
-        "routes:\n  - name: desk\n    urls: ['${NEWSMON_TEST_SLACK:-}']\n"))
+    d = make_config(
+        tmp_path, alerts=("routes:\n  - name: desk\n    urls: ['${NEWSMON_TEST_SLACK:-}']\n")
+    )
     assert load_config(d).routes[0].urls == ["json://127.0.0.1:7/set"]
 
 
 def test_url_apprise_does_not_understand(tmp_path: Path) -> None:
-    d = make_config(tmp_path, alerts=(
-        "routes:\n"
-        "  - name: desk\n"
-        "    urls: ['json://127.0.0.1:9/ok', 'nosuchservice://s3cr3tT0ken@host/']\n"))
+    d = make_config(
+        tmp_path,
+        alerts=(
+            "routes:\n"
+            "  - name: desk\n"
+            "    urls: ['json://127.0.0.1:9/ok', 'nosuchservice://s3cr3tT0ken@host/']\n"
+        ),
+    )
     err = config_error(d)
     assert err.file == str(d / "alerts.yaml")
     assert err.key == "routes[0].urls[1]"
@@ -323,21 +357,26 @@ def test_url_apprise_does_not_understand(tmp_path: Path) -> None:
 def test_route_name_and_duplicates(tmp_path: Path) -> None:
     err = config_error(make_config(tmp_path / "a", alerts="routes:\n  - name: 'bad name!'\n"))
     assert err.key == "routes[0].name"
-    err = config_error(make_config(tmp_path / "b", alerts=(
-        "routes:\n  - name: desk\n  - name: desk\n")))
+    err = config_error(
+        make_config(tmp_path / "b", alerts=("routes:\n  - name: desk\n  - name: desk\n"))
+    )
     assert "route name used twice: desk" in str(err)
 
 
 def test_valid_routes(tmp_path: Path) -> None:
-    d = make_config(tmp_path, alerts=(
-        "routes:\n"
-        "  - name: desk\n"
-        "    topics: [caucasus-realignment]\n"
-        "    min_score: 0.5\n"
-        "    mode: digest\n"
-        "    format: html\n"
-        "    urls: ['mailto://user:pw@127.0.0.1:2525"
-        "?from=n@example.org&to=a@example.org&mode=insecure']\n"))
+    d = make_config(
+        tmp_path,
+        alerts=(
+            "routes:\n"
+            "  - name: desk\n"
+            "    topics: [caucasus-realignment]\n"
+            "    min_score: 0.5\n"
+            "    mode: digest\n"
+            "    format: html\n"
+            "    urls: ['mailto://user:pw@127.0.0.1:2525"
+            "?from=n@example.org&to=a@example.org&mode=insecure']\n"
+        ),
+    )
     route = load_config(d).routes[0]
     assert route.mode == "digest" and route.format == "html"
     assert route.wants("caucasus-realignment", 0.5)

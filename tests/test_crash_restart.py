@@ -59,15 +59,19 @@ def command() -> list[str]:
 def page(n: int) -> str:
     # Short (under trafilatura's fingerprint length, so no two trials' stories are merged
     # as near-duplicates) and a hit for the Caucasus topic, in the page and in the summary.
-    return (f"<html><head><title>Story {n}</title></head><body><article>"
-            f"<h1>Story {n}: Baku and Tehran sign a corridor deal</h1>"
-            f"<p>Iran and Azerbaijan signed agreement number {n} in Baku.</p>"
-            f"<p>It covers the North-South Transport Corridor in the South Caucasus.</p>"
-            f"</article></body></html>")
+    return (
+        f"<html><head><title>Story {n}</title></head><body><article>"
+        f"<h1>Story {n}: Baku and Tehran sign a corridor deal</h1>"
+        f"<p>Iran and Azerbaijan signed agreement number {n} in Baku.</p>"
+        f"<p>It covers the North-South Transport Corridor in the South Caucasus.</p>"
+        f"</article></body></html>"
+    )
 
 
-SUMMARY = ("Iran and Azerbaijan signed an agreement in Baku on the North-South Transport "
-           "Corridor in the South Caucasus.")
+SUMMARY = (
+    "Iran and Azerbaijan signed an agreement in Baku on the North-South Transport "
+    "Corridor in the South Caucasus."
+)
 
 
 class CrashWorld:
@@ -86,16 +90,30 @@ class CrashWorld:
         if mirror:
             self.feed_urls.append(self.server.url("feeds/mirror.xml"))
         self.config_dir = write_config(
-            tmp / "config", topics_from=TOPICS, feed_urls=self.feed_urls,
-            routes=[{"name": "chat", "topics": ["*"], "urls": [self.webhook.apprise_url()]},
-                    {"name": "mail", "topics": ["*"], "urls": [self.smtp.apprise_url()]}],
-            settings={"fetch": {"allow_hosts": ["127.0.0.1"], "per_host_delay_s": 0,
-                                "timeout_s": 10, "connect_timeout_s": 5},
-                      "extract": {"workers": 1, "timeout_s": 20},
-                      "retention": {"prune_text_after_days": None}})
+            tmp / "config",
+            topics_from=TOPICS,
+            feed_urls=self.feed_urls,
+            routes=[
+                {"name": "chat", "topics": ["*"], "urls": [self.webhook.apprise_url()]},
+                {"name": "mail", "topics": ["*"], "urls": [self.smtp.apprise_url()]},
+            ],
+            settings={
+                "fetch": {
+                    "allow_hosts": ["127.0.0.1"],
+                    "per_host_delay_s": 0,
+                    "timeout_s": 10,
+                    "connect_timeout_s": 5,
+                },
+                "extract": {"workers": 1, "timeout_s": 20},
+                "retention": {"prune_text_after_days": None},
+            },
+        )
         self.store = Store(self.db_url)
-        self.env = {k: v for k, v in os.environ.items()
-                    if k not in {"NEWSMON_CONFIG", "NEWSMON_DB", "PREFECT_API_URL"}}
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in {"NEWSMON_CONFIG", "NEWSMON_DB", "PREFECT_API_URL"}
+        }
         self.env["NEWSMON_HOME"] = str(tmp / "home")
         # What may arrive twice: (channel, story URL) -> how many kills fell inside its send.
         self.allowance: Counter[tuple[str, str]] = Counter()
@@ -111,11 +129,16 @@ class CrashWorld:
     def _publish(self) -> None:
         items = "".join(
             f"<item><title>Story {n}</title><link>{self.url(n)}</link><guid>story-{n}</guid>"
-            f"<description>{SUMMARY}</description></item>" for n in reversed(self.stories))
+            f"<description>{SUMMARY}</description></item>"
+            for n in reversed(self.stories)
+        )
         for name in ("trial", "mirror"):
-            self.server.add(f"feeds/{name}.xml", f'<?xml version="1.0"?><rss version="2.0">'
-                            f"<channel><title>{name} desk</title>{items}</channel></rss>",
-                            "application/rss+xml")
+            self.server.add(
+                f"feeds/{name}.xml",
+                f'<?xml version="1.0"?><rss version="2.0">'
+                f"<channel><title>{name} desk</title>{items}</channel></rss>",
+                "application/rss+xml",
+            )
 
     def add_stories(self, k: int) -> list[int]:
         new = list(range(len(self.stories), len(self.stories) + k))
@@ -127,9 +150,23 @@ class CrashWorld:
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [*command(), "--config", str(self.config_dir), "--db", self.db_url, "run",
-             "--no-prefect", "--force", *args], env=self.env, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, start_new_session=True)
+            [
+                *command(),
+                "--config",
+                str(self.config_dir),
+                "--db",
+                self.db_url,
+                "run",
+                "--no-prefect",
+                "--force",
+                *args,
+            ],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
 
     def run(self) -> subprocess.CompletedProcess[str]:
         p = self.start()
@@ -215,8 +252,10 @@ def check_recovered(w: CrashWorld) -> tuple[list[str], int]:
             if got == 0:
                 problems.append(f"story {n}: never reached {channel}")
             elif got > 1 + w.allowance[(channel, url)]:
-                problems.append(f"story {n}: {got} copies on {channel} (allowed "
-                                f"{1 + w.allowance[(channel, url)]})")
+                problems.append(
+                    f"story {n}: {got} copies on {channel} (allowed "
+                    f"{1 + w.allowance[(channel, url)]})"
+                )
             seconds += max(0, got - 1)
     feeds = w.rows(Feed)
     if any(f.lease_owner for f in feeds):
@@ -238,8 +277,7 @@ class Trial:
     duplicates: int = 0
 
 
-def _wait_for(cond: Callable[[], bool], proc: subprocess.Popen[str], limit: float = 60
-              ) -> bool:
+def _wait_for(cond: Callable[[], bool], proc: subprocess.Popen[str], limit: float = 60) -> bool:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if cond():
@@ -279,10 +317,14 @@ def run_trial(w: CrashWorld, n: int, phase: str, rnd: random.Random) -> Trial:
             reached = _wait_for(lambda: bool(srv.hits(last)), proc)
             delay = rnd.uniform(0.05, 1.5)
         elif phase == "pending":
+
             def pending() -> bool:
                 with w.store.session() as s:
-                    return s.exec(select(Delivery.id).where(
-                        Delivery.status == "pending")).first() is not None
+                    return (
+                        s.exec(select(Delivery.id).where(Delivery.status == "pending")).first()
+                        is not None
+                    )
+
             reached = _wait_for(pending, proc)
             delay = rnd.uniform(0.0, 0.05)
         elif phase == "send":
@@ -309,8 +351,10 @@ def run_trial(w: CrashWorld, n: int, phase: str, rnd: random.Random) -> Trial:
     t.problems += [f"after the kill: {p}" for p in check_complete_or_absent(w)]
     note_in_flight(w, before)
     statuses = Counter(d.status for d in w.rows(Delivery))
-    t.left = (f"{len(w.rows(Article))} articles, {dict(statuses)}, "
-              f"{sum(1 for f in w.rows(Feed) if f.lease_owner)} leases held")
+    t.left = (
+        f"{len(w.rows(Article))} articles, {dict(statuses)}, "
+        f"{sum(1 for f in w.rows(Feed) if f.lease_owner)} leases held"
+    )
     w.pass_time()
     r = w.run()
     if r.returncode != 0:
@@ -337,8 +381,12 @@ def note_in_flight(w: CrashWorld, before: dict[str, Counter[str]]) -> None:
 
 def _hits_with_articles(w: CrashWorld) -> list[tuple[Hit, Article]]:
     with w.store.session() as s:
-        return [(h, a) for h, a in s.exec(select(Hit, Article).join(
-            Article, Article.id == Hit.article_id)).all()]
+        return [
+            (h, a)
+            for h, a in s.exec(
+                select(Hit, Article).join(Article, Article.id == Hit.article_id)
+            ).all()
+        ]
 
 
 @pytest.fixture
@@ -367,8 +415,10 @@ def run_trials(w: CrashWorld, count: int, seed: int) -> list[Trial]:
     for n in range(count):
         phase = PHASES[n % len(PHASES)] if n < len(PHASES) else rnd.choice(PHASES)
         t = run_trial(w, n, phase, rnd)
-        print(f"trial {n:3} {phase:8} killed={t.killed!s:5} at {t.kill_after_s:4.1f}s  "
-              f"left: {t.left}  problems: {len(t.problems)}")
+        print(
+            f"trial {n:3} {phase:8} killed={t.killed!s:5} at {t.kill_after_s:4.1f}s  "
+            f"left: {t.left}  problems: {len(t.problems)}"
+        )
         trials.append(t)
     return trials
 
@@ -378,13 +428,16 @@ def report(trials: list[Trial]) -> str:
     by_phase = Counter(t.phase for t in trials if t.killed)
     dup = trials[-1].duplicates if trials else 0
     bad = sum(len(t.problems) for t in trials)
-    return (f"{len(trials)} crash trials, {kills} killed mid-run "
-            f"({', '.join(f'{p} {c}' for p, c in sorted(by_phase.items()))}); "
-            f"invariant violations: {bad}; second copies (kill inside a send): {dup}")
+    return (
+        f"{len(trials)} crash trials, {kills} killed mid-run "
+        f"({', '.join(f'{p} {c}' for p, c in sorted(by_phase.items()))}); "
+        f"invariant violations: {bad}; second copies (kill inside a send): {dup}"
+    )
 
 
 def test_sigkill_at_random_points_loses_nothing_and_sends_nothing_twice(
-        crash_world: CrashWorld) -> None:
+    crash_world: CrashWorld,
+) -> None:
     trials = run_trials(crash_world, count=len(PHASES), seed=4)  # one per phase
     print("\n" + report(trials))
     assert sum(t.killed for t in trials) >= 4, "most kills should land mid-run"
@@ -402,7 +455,8 @@ def test_sigkill_many_trials(crash_world: CrashWorld) -> None:
 
 
 def test_sigkill_on_postgresql_loses_nothing_and_sends_nothing_twice(
-        pg_crash_world: CrashWorld) -> None:
+    pg_crash_world: CrashWorld,
+) -> None:
     """The same trials on the shared store of a scaled-out setup: PostgreSQL's row locks
     and SKIP LOCKED leases instead of SQLite's file lock."""
     trials = run_trials(pg_crash_world, count=len(PHASES), seed=11)
@@ -461,8 +515,11 @@ def test_three_runs_at_once_with_a_kill_among_them(tmp_path: Path) -> None:
         for round_ in range(4):
             w.add_stories(3)
             before = w.received()
-            procs = [w.start(), w.start("--feed", w.feed_urls[0]),
-                     w.start("--feed", w.feed_urls[1])]
+            procs = [
+                w.start(),
+                w.start("--feed", w.feed_urls[0]),
+                w.start("--feed", w.feed_urls[1]),
+            ]
             victim = procs[rnd.randrange(3)]
             time.sleep(rnd.uniform(4, 9))
             if victim.poll() is None:

@@ -51,9 +51,13 @@ def dockerfile_stages() -> list[dict[str, Any]]:
         kw = kw.upper()
         if kw == "FROM":
             parts = args.split()
-            stages.append({"from": parts[0],
-                           "as": parts[2] if len(parts) > 2 and parts[1].upper() == "AS" else None,
-                           "instructions": []})
+            stages.append(
+                {
+                    "from": parts[0],
+                    "as": parts[2] if len(parts) > 2 and parts[1].upper() == "AS" else None,
+                    "instructions": [],
+                }
+            )
         else:
             assert stages, f"Dockerfile: {kw} before FROM"
             stages[-1]["instructions"].append((kw, args.strip()))
@@ -89,8 +93,9 @@ def test_compose_has_the_services_all_on_the_newsmon_image() -> None:
         assert svc["image"] == IMAGE, name
         build = svc["build"]
         context = build if isinstance(build, str) else build["context"]
-        dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile",
-                                                                           "Dockerfile")
+        dockerfile = (
+            "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+        )
         assert (REPO / context).resolve() == REPO, name
         assert (REPO / context / dockerfile).is_file(), name
 
@@ -134,8 +139,7 @@ def test_compose_services_are_wired_together() -> None:
     assert worker["environment"]["NEWSMON_DB"].startswith("postgresql://")
     assert "@postgres:" in worker["environment"]["NEWSMON_DB"]
     assert worker["environment"]["PREFECT_API_URL"] == "http://prefect-server:4200/api"
-    assert (worker["depends_on"]["deploy"]["condition"]
-            == "service_completed_successfully")
+    assert worker["depends_on"]["deploy"]["condition"] == "service_completed_successfully"
 
     web = s["web"]
     assert argv(web)[:2] == ["newsmon", "web"]
@@ -146,9 +150,10 @@ def test_compose_services_are_wired_together() -> None:
     # The app database exists (postgres only creates POSTGRES_DB itself).
     init = compose["configs"]["newsmon-initdb"]["content"]
     assert "CREATE DATABASE newsmon" in init
-    assert any(c["source"] == "newsmon-initdb" and
-               c["target"].startswith("/docker-entrypoint-initdb.d/")
-               for c in s["postgres"]["configs"])
+    assert any(
+        c["source"] == "newsmon-initdb" and c["target"].startswith("/docker-entrypoint-initdb.d/")
+        for c in s["postgres"]["configs"]
+    )
 
 
 @pytest.mark.parametrize("service", ["prefect-server", "worker", "web"])
@@ -159,8 +164,14 @@ def test_compose_commands_are_accepted_by_the_clis(service: str, tmp_path: Path)
     exe = Path(sys.executable).with_name(cmd[0])
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), COLUMNS="200")
-    p = subprocess.run([str(exe), *cmd[1:], "--help"], check=False, capture_output=True,
-                       text=True, timeout=120, env=env)
+    p = subprocess.run(
+        [str(exe), *cmd[1:], "--help"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     assert "Usage" in p.stdout
 
@@ -180,8 +191,12 @@ def test_prefect_yaml_entrypoints_are_the_flows() -> None:
 
     spec = load_yaml("prefect.yaml")
     deployments = {d["name"]: d for d in spec["deployments"]}
-    assert set(deployments) == {"newsmon", "newsmon-digest", "newsmon-docker",
-                                "newsmon-digest-docker"}
+    assert set(deployments) == {
+        "newsmon",
+        "newsmon-digest",
+        "newsmon-docker",
+        "newsmon-digest-docker",
+    }
     expected_flow = {"cycle": "newsmon-cycle", "digest": "newsmon-digest"}
     for name, d in deployments.items():
         path, func = d["entrypoint"].split(":")
@@ -209,18 +224,20 @@ def test_prefect_yaml_schedules_pools_and_steps() -> None:
         # The image's ENTRYPOINT is `newsmon`: the Docker worker's command
         # (`prefect flow-run execute`) must not be appended to it.
         assert instructions(dockerfile_stages()[-1], "ENTRYPOINT") == ['["newsmon"]']
-        assert pool["job_variables"]["container_create_kwargs"] == {
-            "entrypoint": ["/usr/bin/env"]}
+        assert pool["job_variables"]["container_create_kwargs"] == {"entrypoint": ["/usr/bin/env"]}
         # The image's WORKDIR, where the Dockerfile puts flows/ and config/.
         assert d[name]["pull"] == [
-            {"prefect.deployments.steps.set_working_directory": {"directory": "/app"}}]
+            {"prefect.deployments.steps.set_working_directory": {"directory": "/app"}}
+        ]
     workdir = instructions(dockerfile_stages()[-1], "WORKDIR")[-1]
     assert workdir == "/app"
 
     # Only local steps: nothing that clones, builds images or pushes.
     steps = [next(iter(s)) for s in (spec.get("build") or []) + (spec.get("pull") or [])]
-    assert set(steps) <= {"prefect.deployments.steps.run_shell_script",
-                          "prefect.deployments.steps.set_working_directory"}
+    assert set(steps) <= {
+        "prefect.deployments.steps.run_shell_script",
+        "prefect.deployments.steps.set_working_directory",
+    }
     assert not spec.get("push")
     for x in d.values():
         assert x["parameters"]["config_dir"] == "{{ newsmon-config.stdout }}"
@@ -263,10 +280,20 @@ def test_dockerfile_builder_and_final_stage() -> None:
 
 
 def test_dockerignore_keeps_local_state_out() -> None:
-    lines = {x.strip().rstrip("/") for x in (REPO / ".dockerignore").read_text().splitlines()
-             if x.strip() and not x.startswith("#")}
-    for pattern in (".venv", ".git", "**/__pycache__", ".pytest_cache", ".ruff_cache",
-                    "test-artifacts", "*.db"):
+    lines = {
+        x.strip().rstrip("/")
+        for x in (REPO / ".dockerignore").read_text().splitlines()
+        if x.strip() and not x.startswith("#")
+    }
+    for pattern in (
+        ".venv",
+        ".git",
+        "**/__pycache__",
+        ".pytest_cache",
+        ".ruff_cache",
+        "test-artifacts",
+        "*.db",
+    ):
         assert pattern in lines, pattern
 
 
@@ -285,8 +312,11 @@ def test_dockerfile_builder_steps_install_a_working_venv(tmp_path: Path) -> None
     shim = tmp_path / "shim"  # `python` for `python -m venv`, before the venv exists
     shim.mkdir()
     (shim / "python").symlink_to(sys.executable)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VIRTUAL_ENV", "PYTHON", "PREFECT_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VIRTUAL_ENV", "PYTHON", "PREFECT_"))
+    }
     env["PATH"] = f"{venv / 'bin'}:{shim}:{os.environ['PATH']}"
     env["HOME"] = str(tmp_path)
 
@@ -294,8 +324,9 @@ def test_dockerfile_builder_steps_install_a_working_venv(tmp_path: Path) -> None
     ran = []
     for kw, args in builder["instructions"]:
         if kw == "ENV":
-            env.update({k: v for k, v in env_pairs(args).items()
-                        if k not in ("PATH", "VIRTUAL_ENV")})
+            env.update(
+                {k: v for k, v in env_pairs(args).items() if k not in ("PATH", "VIRTUAL_ENV")}
+            )
         elif kw == "WORKDIR":
             assert args == "/app", "the replay maps WORKDIR /app to tmp_path/app"
         elif kw == "COPY":
@@ -307,40 +338,68 @@ def test_dockerfile_builder_steps_install_a_working_venv(tmp_path: Path) -> None
                 assert matches or "*" in src, f"COPY source missing: {src}"
                 for m in map(Path, matches):
                     if m.is_dir():
-                        shutil.copytree(m, target if src.endswith("/") or len(sources) == 1
-                                        else target / m.name, dirs_exist_ok=True,
-                                        ignore=shutil.ignore_patterns("__pycache__"))
+                        shutil.copytree(
+                            m,
+                            target if src.endswith("/") or len(sources) == 1 else target / m.name,
+                            dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__"),
+                        )
                     else:
                         target.mkdir(parents=True, exist_ok=True)
                         shutil.copy2(m, target / m.name)
         elif kw == "RUN":
             cmd = args.replace("/opt/venv", str(venv))
             t0 = time.monotonic()
-            p = subprocess.run(["sh", "-c", cmd], check=False, cwd=workdir, env=env, capture_output=True,
-                               text=True, timeout=800)
+            p = subprocess.run(
+                ["sh", "-c", cmd],
+                check=False,
+                cwd=workdir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=800,
+            )
             assert p.returncode == 0, f"RUN {args}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
             ran.append((args, round(time.monotonic() - t0, 1)))
             # No sdist compiled: the final stage has no compiler and the builder needs none.
-            assert "Building wheel for" not in p.stdout.replace("Building wheel for newsmon", ""),\
+            assert "Building wheel for" not in p.stdout.replace("Building wheel for newsmon", ""), (
                 p.stdout
+            )
         else:
             pytest.fail(f"builder instruction the replay does not know: {kw} {args}")
     print("builder RUN steps (s):", ran)
     assert any("requirements.lock" in a for a, _ in ran)
 
     py = venv / "bin" / "python"
-    p = subprocess.run([str(py), "-m", "pip", "check"], check=False, env=env,
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [str(py), "-m", "pip", "check"], check=False, env=env, capture_output=True, text=True
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     # The code is imported from the copied context (editable install or wheel alike),
     # the flows load, and the entrypoint the image runs exists.
-    probe = ("import monitor, flows.cycle, prefect; "
-             "assert flows.cycle.cycle.name == 'newsmon-cycle'; print(monitor.__file__)")
-    p = subprocess.run([str(py), "-c", probe], check=False, cwd=tmp_path, env=env, capture_output=True,
-                       text=True, timeout=120)
+    probe = (
+        "import monitor, flows.cycle, prefect; "
+        "assert flows.cycle.cycle.name == 'newsmon-cycle'; print(monitor.__file__)"
+    )
+    p = subprocess.run(
+        [str(py), "-c", probe],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
-    p = subprocess.run([str(venv / "bin" / "newsmon"), "--help"], check=False, cwd=tmp_path,
-                       env=env, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [str(venv / "bin" / "newsmon"), "--help"],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0 and "serve" in p.stdout, p.stdout + p.stderr
 
 
@@ -348,8 +407,9 @@ def test_dockerfile_builder_steps_install_a_working_venv(tmp_path: Path) -> None
 
 
 def _run(cmd: list[str], env: dict[str, str], timeout: float = 180) -> str:
-    p = subprocess.run(cmd, check=False, cwd=REPO, env=env, capture_output=True, text=True,
-                       timeout=timeout)
+    p = subprocess.run(
+        cmd, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert p.returncode == 0, f"{shlex.join(cmd)} -> {p.returncode}\n{p.stdout}\n{p.stderr}"
     return p.stdout + p.stderr
 
@@ -395,15 +455,19 @@ def test_prefect_yaml_deploys_and_a_worker_runs_the_cycle(tmp_path: Path) -> Non
     db_url = f"sqlite:///{tmp_path / 'x.db'}"
     worker: subprocess.Popen[Any] | None = None
     run_id = ""
-    with world(REPO / "config" / "topics.yaml", directory=tmp_path) as w, \
-            LocalPrefectServer(home=tmp_path / "prefect-server") as server:
+    with (
+        world(REPO / "config" / "topics.yaml", directory=tmp_path) as w,
+        LocalPrefectServer(home=tmp_path / "prefect-server") as server,
+    ):
         api = httpx.Client(base_url=server.url, timeout=30)
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("PREFECT_", "NEWSMON_"))}
-        env.update(PREFECT_API_URL=server.url, PREFECT_HOME=str(tmp_path / "prefect-client"),
-                   PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                   NEWSMON_HOME=str(tmp_path / "home"),
-                   PATH=f"{PREFECT_BIN.parent}:{os.environ['PATH']}")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NEWSMON_"))}
+        env.update(
+            PREFECT_API_URL=server.url,
+            PREFECT_HOME=str(tmp_path / "prefect-client"),
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            NEWSMON_HOME=str(tmp_path / "home"),
+            PATH=f"{PREFECT_BIN.parent}:{os.environ['PATH']}",
+        )
         prefect = str(PREFECT_BIN)
         try:
             _run([prefect, "work-pool", "create", "newsmon", "--type", "process"], env)
@@ -419,37 +483,44 @@ def test_prefect_yaml_deploys_and_a_worker_runs_the_cycle(tmp_path: Path) -> Non
             # Without NEWSMON_CONFIG: config_dir defaults to "config" (relative to the
             # working directory the pull step sets: the repo, or /app in the image).
             _run([prefect, "--no-prompt", "deploy", "--all"], env)
-            for flow, name in (("newsmon-cycle", "newsmon"), ("newsmon-digest",
-                                                              "newsmon-digest")):
+            for flow, name in (("newsmon-cycle", "newsmon"), ("newsmon-digest", "newsmon-digest")):
                 d = deployment(flow, name)
                 assert d["parameters"] == {"config_dir": "config"}, d["parameters"]
                 assert d["work_pool_name"] == "newsmon"
-                assert d["pull_steps"] == [{"prefect.deployments.steps.set_working_directory":
-                                            {"directory": str(REPO)}}]
+                assert d["pull_steps"] == [
+                    {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}
+                ]
                 dd = deployment(flow, f"{name}-docker")
                 assert dd["parameters"] == {"config_dir": "config"}
                 assert dd["work_pool_name"] == "newsmon-docker"
                 assert dd["job_variables"]["image"] == IMAGE
                 assert dd["job_variables"]["container_create_kwargs"] == {
-                    "entrypoint": ["/usr/bin/env"]}
-                assert dd["pull_steps"] == [{"prefect.deployments.steps.set_working_directory":
-                                             {"directory": "/app"}}]
+                    "entrypoint": ["/usr/bin/env"]
+                }
+                assert dd["pull_steps"] == [
+                    {"prefect.deployments.steps.set_working_directory": {"directory": "/app"}}
+                ]
             cyc = deployment("newsmon-cycle", "newsmon")
             assert [s["schedule"]["interval"] for s in cyc["schedules"]] == [600]
             dig = deployment("newsmon-digest", "newsmon-digest")
             assert [s["schedule"]["cron"] for s in dig["schedules"]] == ["0 * * * *"]
 
             # With NEWSMON_CONFIG: the demo world's config directory.
-            _run([prefect, "--no-prompt", "deploy", "--name", "newsmon", "--name",
-                  "newsmon-digest"], {**env, "NEWSMON_CONFIG": str(w.config_dir)})
+            _run(
+                [prefect, "--no-prompt", "deploy", "--name", "newsmon", "--name", "newsmon-digest"],
+                {**env, "NEWSMON_CONFIG": str(w.config_dir)},
+            )
             assert deployment("newsmon-cycle", "newsmon")["parameters"] == {
-                "config_dir": str(w.config_dir)}
+                "config_dir": str(w.config_dir)
+            }
             # Only the run triggered below: no scheduled run (say, the digest at the top
             # of the hour) in between.
             _run([prefect, "--no-prompt", "deployment", "schedule", "pause", "--all"], env)
-            assert not any(s["active"] for s in deployment("newsmon-cycle", "newsmon")
-                           ["schedules"] + deployment("newsmon-digest", "newsmon-digest")
-                           ["schedules"])
+            assert not any(
+                s["active"]
+                for s in deployment("newsmon-cycle", "newsmon")["schedules"]
+                + deployment("newsmon-digest", "newsmon-digest")["schedules"]
+            )
 
             out = _run([prefect, "deployment", "run", "newsmon-cycle/newsmon"], env)
             m = re.search(r"UUID:\s*([0-9a-f-]{36})", out)
@@ -458,9 +529,13 @@ def test_prefect_yaml_deploys_and_a_worker_runs_the_cycle(tmp_path: Path) -> Non
 
             with open(tmp_path / "worker.log", "wb") as log:
                 worker = subprocess.Popen(
-                    [prefect, "worker", "start", "--pool", "newsmon"], cwd=tmp_path,
-                    env={**env, "NEWSMON_DB": db_url}, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True)
+                    [prefect, "worker", "start", "--pool", "newsmon"],
+                    cwd=tmp_path,
+                    env={**env, "NEWSMON_DB": db_url},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             deadline = time.monotonic() + 300
             state, fr = None, {}
             while time.monotonic() < deadline:

@@ -30,8 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ROOT / "config" / "topics.yaml"
 
 # A summary the Caucasus topic matches (so each item is a hit and is alerted).
-STORY = ("Azerbaijan and Iran signed a cooperation agreement in Baku as Armenia and "
-         "Russia held talks on the border.")
+STORY = (
+    "Azerbaijan and Iran signed a cooperation agreement in Baku as Armenia and "
+    "Russia held talks on the border."
+)
 HOSTILE_TITLES = [
     "<![CDATA[<script>alert('t1')</script>Baku summit <img src=x onerror=alert('t1')>]]>",
     "&lt;iframe src=&quot;javascript:alert('t2')&quot;&gt;&lt;/iframe&gt;Aliyev in Tehran",
@@ -44,29 +46,39 @@ HOSTILE_SUMMARIES = [
     f"&lt;img src=x onerror=alert('s2')&gt;{STORY}&lt;!-- &lt;script&gt;alert('s2')"
     "&lt;/script&gt; --&gt;",
     f"&amp;lt;script&amp;gt;alert('s3')&amp;lt;/script&amp;gt;{STORY}",
-    f"<![CDATA[<a href=\"javascript:alert('s4')\">{STORY}</a><iframe srcdoc=\"x\"></iframe>]]>",
+    f'<![CDATA[<a href="javascript:alert(\'s4\')">{STORY}</a><iframe srcdoc="x"></iframe>]]>',
 ]
 # Nothing of these may be found anywhere a human or a mail client reads.
-FORBIDDEN = re.compile(r"<\s*/?\s*(script|img|iframe|svg|object|style|embed)\b|"
-                       r"\bon(error|load|click)\s*=|javascript:|alert\(", re.I)
+FORBIDDEN = re.compile(
+    r"<\s*/?\s*(script|img|iframe|svg|object|style|embed)\b|"
+    r"\bon(error|load|click)\s*=|javascript:|alert\(",
+    re.I,
+)
 
 
 def rss(tag: str, base: str) -> str:
     items = "".join(
         f"<item><title>{t}</title><description>{d}</description>"
-        f"<link>{base}/gone/{tag}/{i}</link><guid isPermaLink=\"false\">{tag}-{i}</guid></item>"
-        for i, (t, d) in enumerate(zip(HOSTILE_TITLES, HOSTILE_SUMMARIES, strict=True)))
-    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
-            f"<title>&lt;script&gt;alert('feed')&lt;/script&gt;Hostile {tag}</title>"
-            f"<link>{base}/</link>{items}</channel></rss>")
+        f'<link>{base}/gone/{tag}/{i}</link><guid isPermaLink="false">{tag}-{i}</guid></item>'
+        for i, (t, d) in enumerate(zip(HOSTILE_TITLES, HOSTILE_SUMMARIES, strict=True))
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        f"<title>&lt;script&gt;alert('feed')&lt;/script&gt;Hostile {tag}</title>"
+        f"<link>{base}/</link>{items}</channel></rss>"
+    )
 
 
 def test_plain_text_leaves_no_markup() -> None:
     for value in HOSTILE_TITLES + HOSTILE_SUMMARIES:
         # what the XML parser hands over: CDATA as is, one level of escaping undone
         decoded = value.replace("<![CDATA[", "").replace("]]>", "")
-        decoded = decoded.replace("&lt;", "<").replace("&gt;", ">").replace(
-            "&quot;", '"').replace("&amp;", "&")
+        decoded = (
+            decoded.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", '"')
+            .replace("&amp;", "&")
+        )
         out = plain_text(decoded, 4000)
         assert not FORBIDDEN.search(out), (value, out)
     assert plain_text("1 < 2 and 3 > 2, AT&amp;T", 100) == "1 < 2 and 3 > 2, AT&T"
@@ -74,8 +86,11 @@ def test_plain_text_leaves_no_markup() -> None:
 
 @pytest.mark.parametrize("ctype", ["application/rss+xml", "text/xml"])
 def test_both_parser_paths_give_plain_text(ctype: str) -> None:
-    parsed = parse_feed(rss("p", "http://127.0.0.1:9").encode(), url="http://127.0.0.1:9/f",
-                        headers={"content-type": ctype})
+    parsed = parse_feed(
+        rss("p", "http://127.0.0.1:9").encode(),
+        url="http://127.0.0.1:9/f",
+        headers={"content-type": ctype},
+    )
     assert len(parsed.entries) == 4
     for e in parsed.entries:
         for text in (e.title, e.summary):
@@ -88,11 +103,15 @@ def test_hostile_feeds_reach_alerts_cli_and_exports_as_plain_text(tmp_path: Path
     with FixtureServer() as server, WebhookReceiver() as hook, SmtpReceiver() as smtp:
         fast = server.add("feeds/fast.xml", rss("fast", server.base), "application/rss+xml")
         slow = server.add("feeds/slow.xml", rss("slow", server.base), "text/xml")
-        cfg = write_config(tmp_path / "config", topics_from=TOPICS, feed_urls=[fast, slow],
-                           routes=[{"name": "chat", "topics": ["*"],
-                                    "urls": [hook.apprise_url()]},
-                                   {"name": "mail", "topics": ["*"],
-                                    "urls": [smtp.apprise_url()]}])
+        cfg = write_config(
+            tmp_path / "config",
+            topics_from=TOPICS,
+            feed_urls=[fast, slow],
+            routes=[
+                {"name": "chat", "topics": ["*"], "urls": [hook.apprise_url()]},
+                {"name": "mail", "topics": ["*"], "urls": [smtp.apprise_url()]},
+            ],
+        )
         db = f"sqlite:///{tmp_path / 'newsmon.db'}"
         config = load_config(cfg)
         # One feed per cycle: 4 hits per target, so each goes out as its own message
@@ -115,16 +134,27 @@ def test_hostile_feeds_reach_alerts_cli_and_exports_as_plain_text(tmp_path: Path
         runner = CliRunner()
         env = {"NEWSMON_CONFIG": None, "NEWSMON_DB": None}
         base = ["--config", str(cfg), "--db", db]
-        outputs = [runner.invoke(app, base + args, env=env, catch_exceptions=False)
-                   for args in (["hits"], ["hits", "--json"], ["hits", "show", "1"],
-                                ["hits", "show", "1", "--json"], ["alerts"])]
+        outputs = [
+            runner.invoke(app, base + args, env=env, catch_exceptions=False)
+            for args in (
+                ["hits"],
+                ["hits", "--json"],
+                ["hits", "show", "1"],
+                ["hits", "show", "1", "--json"],
+                ["alerts"],
+            )
+        ]
         for r in outputs:
             assert r.exit_code == 0, r.output
             seen.append(r.output)
         for fmt in ("csv", "jsonl"):
             out = tmp_path / f"hits.{fmt}"
-            r = runner.invoke(app, base + ["hits", "export", "--full", "-f", fmt, "-o",
-                                           str(out)], env=env, catch_exceptions=False)
+            r = runner.invoke(
+                app,
+                base + ["hits", "export", "--full", "-f", fmt, "-o", str(out)],
+                env=env,
+                catch_exceptions=False,
+            )
             assert r.exit_code == 0, r.output
             seen.append(out.read_text())
         rows = [json.loads(line) for line in (tmp_path / "hits.jsonl").read_text().splitlines()]
@@ -132,4 +162,4 @@ def test_hostile_feeds_reach_alerts_cli_and_exports_as_plain_text(tmp_path: Path
 
     for text in seen:
         m = FORBIDDEN.search(text)
-        assert m is None, (m.group(), text[max(0, m.start() - 200):m.end() + 200])
+        assert m is None, (m.group(), text[max(0, m.start() - 200) : m.end() + 200])

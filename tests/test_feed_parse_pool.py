@@ -46,15 +46,22 @@ def nested_atom(depth: int) -> bytes:
 PATHOLOGICAL = nested_atom(200_000)  # 2.2 MB: minutes of feedparser on any machine
 
 
-def _world(tmp: Path, parse_timeout_s: float, extra: dict[str, bytes]
-           ) -> tuple[Any, Store, FixtureServer]:
+def _world(
+    tmp: Path, parse_timeout_s: float, extra: dict[str, bytes]
+) -> tuple[Any, Store, FixtureServer]:
     srv = FixtureServer(DEMO_DATA).start()
     for name, body in extra.items():
         srv.add(f"x/{name}", body, "application/atom+xml")
     urls = [srv.url(f"x/{name}") for name in extra] + [srv.url("feeds/world.xml")]
-    cfg = write_config(tmp / "config", topics_from=TOPICS, feed_urls=urls, routes=[],
-                       settings=merge(FAST, {"fetch": {"parse_timeout_s": parse_timeout_s},
-                                             "extract": {"workers": 1}}))
+    cfg = write_config(
+        tmp / "config",
+        topics_from=TOPICS,
+        feed_urls=urls,
+        routes=[],
+        settings=merge(
+            FAST, {"fetch": {"parse_timeout_s": parse_timeout_s}, "extract": {"workers": 1}}
+        ),
+    )
     return load_config(cfg), Store(f"sqlite:///{tmp / 'db.sqlite'}"), srv
 
 
@@ -82,14 +89,14 @@ def test_a_feed_that_parses_too_long_is_cut_off_and_the_run_goes_on(tmp_path: Pa
             articles = rows(store, Article)
             assert len(articles) == 6 and s.articles_new == 6
             assert all(a.extraction == "ok" for a in articles), [
-                a.extraction_error for a in articles]
+                a.extraction_error for a in articles
+            ]
             assert s.feeds_failed == 1 and any("timed out" in e for e in s.errors)
     finally:
         srv.stop()
 
 
-def test_a_worker_killed_while_parsing_is_replaced_and_the_feed_recorded(tmp_path: Path
-                                                                          ) -> None:
+def test_a_worker_killed_while_parsing_is_replaced_and_the_feed_recorded(tmp_path: Path) -> None:
     config, store, srv = _world(tmp_path, 120.0, {"nested.xml": PATHOLOGICAL})
     try:
         with WorkerPool.for_config(config) as pool:
@@ -101,25 +108,35 @@ def test_a_worker_killed_while_parsing_is_replaced_and_the_feed_recorded(tmp_pat
             bad = _feed(store, "/x/nested.xml")
             assert bad.last_outcome == "error"
             assert "feed parser crashed (exit code -9); worker replaced" in bad.last_error
-            assert s.articles_new == 6 and all(a.extraction == "ok"
-                                               for a in rows(store, Article))
+            assert s.articles_new == 6 and all(a.extraction == "ok" for a in rows(store, Article))
     finally:
         srv.stop()
 
 
 def test_large_feeds_are_parsed_in_the_pool_and_small_ones_inline(tmp_path: Path) -> None:
     """The same entries come out whichever side parses; only large bodies cross over."""
-    entries = [item(f"{{BASE}}/p/{i}", title=f"story {i}", guid=f"g{i}",
-                    description="Lorem ipsum dolor sit amet. " * 40) for i in range(60)]
+    entries = [
+        item(
+            f"{{BASE}}/p/{i}",
+            title=f"story {i}",
+            guid=f"g{i}",
+            description="Lorem ipsum dolor sit amet. " * 40,
+        )
+        for i in range(60)
+    ]
     large = rss(entries).encode()
     small = rss(entries[:2]).encode()
     assert len(large) > INLINE_PARSE_MAX_BYTES >= len(small)
     srv = FixtureServer(DEMO_DATA).start()
     srv.add("x/large.xml", large, "application/rss+xml")
     srv.add("x/small.xml", small, "application/rss+xml")
-    cfg = write_config(tmp_path / "config", topics_from=TOPICS,
-                       feed_urls=[srv.url("x/large.xml"), srv.url("x/small.xml")], routes=[],
-                       settings=merge(FAST, {"extract": {"workers": 1}}))
+    cfg = write_config(
+        tmp_path / "config",
+        topics_from=TOPICS,
+        feed_urls=[srv.url("x/large.xml"), srv.url("x/small.xml")],
+        routes=[],
+        settings=merge(FAST, {"extract": {"workers": 1}}),
+    )
     config = load_config(cfg)
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     sent: list[int] = []
@@ -153,18 +170,28 @@ def test_a_waiting_feed_goes_before_waiting_pages() -> None:
         def cb(_: Future[Any]) -> None:
             with lock:
                 done.append(name)
+
         return cb
 
-    with WorkerPool([TopicConfig.model_validate(t.model_dump()) for t in topics],
-                    workers=1) as pool:
+    with WorkerPool(
+        [TopicConfig.model_validate(t.model_dump()) for t in topics], workers=1
+    ) as pool:
         pages = []
         for i in range(6):
             f = pool.submit(PageJob(f"p{i}", html, "http://127.0.0.1:9/p"))
             f.add_done_callback(note(f"p{i}"))
             pages.append(f)
         body = rss([item("http://127.0.0.1:9/x", title="x", guid="x")]).encode()
-        feed = pool.submit_feed(FeedJob("feed", body, "http://127.0.0.1:9/f",
-                                        {"content-type": "application/rss+xml"}, 10, NOW))
+        feed = pool.submit_feed(
+            FeedJob(
+                "feed",
+                body,
+                "http://127.0.0.1:9/f",
+                {"content-type": "application/rss+xml"},
+                10,
+                NOW,
+            )
+        )
         feed.add_done_callback(note("feed"))
         parsed = pool.feed_outcome("feed", feed)
         for f in pages:

@@ -60,8 +60,11 @@ def test_rss_entries_are_normalised() -> None:
     assert feed.title == "Desk & Wire"
     assert feed.warning is None
     by_title = {e.title: e for e in feed.entries}
-    assert list(by_title) == ["Iran and Azerbaijan sign seven agreements", "From the future",
-                              "Only a permalink guid"]
+    assert list(by_title) == [
+        "Iran and Azerbaijan sign seven agreements",
+        "From the future",
+        "Only a permalink guid",
+    ]
     first = by_title["Iran and Azerbaijan sign seven agreements"]
     assert first.key == "news-1" and first.guid == "news-1"
     assert first.link == "https://news.example/a/1?utm_source=rss&utm_medium=feed&id=7#comments"
@@ -93,10 +96,15 @@ def test_future_date_is_dropped_and_relative_link_resolved() -> None:
     assert future.link == "https://news.example/a/future"
     assert future.guid is None and future.key == "https://news.example/a/future"
     # a date within a day of now is believed
-    soon = parse_feed(RSS, url="https://news.example/feed", headers=RSS_HEADERS,
-                      now=datetime(2033, 4, 28, 0, 0, tzinfo=UTC))
-    assert next(e for e in soon.entries if e.title == "From the future").published == \
-        datetime(2033, 4, 28, 16, 0, tzinfo=UTC)
+    soon = parse_feed(
+        RSS,
+        url="https://news.example/feed",
+        headers=RSS_HEADERS,
+        now=datetime(2033, 4, 28, 0, 0, tzinfo=UTC),
+    )
+    assert next(e for e in soon.entries if e.title == "From the future").published == datetime(
+        2033, 4, 28, 16, 0, tzinfo=UTC
+    )
 
 
 def test_guid_permalink_stands_in_for_a_missing_link() -> None:
@@ -129,8 +137,12 @@ ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
 
 
 def test_atom() -> None:
-    feed = parse_feed(ATOM, url="https://wire.example/atom.xml",
-                      headers={"content-type": "application/atom+xml"}, now=NOW)
+    feed = parse_feed(
+        ATOM,
+        url="https://wire.example/atom.xml",
+        headers={"content-type": "application/atom+xml"},
+        now=NOW,
+    )
     assert feed.title == "Regional Wire"
     assert feed.skipped == 0
     first, second = feed.entries
@@ -143,27 +155,41 @@ def test_atom() -> None:
     assert second.key == "tag:wire.example,2025:2"
 
 
-JSON_FEED = json.dumps({
-    "version": "https://jsonfeed.org/version/1.1",
-    "title": "JSON Desk",
-    "items": [
-        {"id": "j1", "url": "https://json.example/1?utm_campaign=x&fbclid=abc&page=2",
-         "title": "<em>First</em>", "content_html": "<p>Hello <b>there</b></p>",
-         "date_published": "2025-04-28T18:00:00+02:00"},
-        {"id": "j1", "url": "https://json.example/1-duplicate", "title": "Same id"},
-        {"id": "j2", "title": "No URL at all"},
-        {"id": "j3", "url": "javascript:alert(1)", "title": "Script"},
-        {"id": "j4", "url": "/relative", "title": "Future",
-         "date_published": "2040-01-01T00:00:00Z"},
-        {"url": "https://json.example/5", "title": "No id", "content_text": "plain"},
-        "not an object",
-    ],
-}).encode()
+JSON_FEED = json.dumps(
+    {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "JSON Desk",
+        "items": [
+            {
+                "id": "j1",
+                "url": "https://json.example/1?utm_campaign=x&fbclid=abc&page=2",
+                "title": "<em>First</em>",
+                "content_html": "<p>Hello <b>there</b></p>",
+                "date_published": "2025-04-28T18:00:00+02:00",
+            },
+            {"id": "j1", "url": "https://json.example/1-duplicate", "title": "Same id"},
+            {"id": "j2", "title": "No URL at all"},
+            {"id": "j3", "url": "javascript:alert(1)", "title": "Script"},
+            {
+                "id": "j4",
+                "url": "/relative",
+                "title": "Future",
+                "date_published": "2040-01-01T00:00:00Z",
+            },
+            {"url": "https://json.example/5", "title": "No id", "content_text": "plain"},
+            "not an object",
+        ],
+    }
+).encode()
 
 
 def test_json_feed() -> None:
-    feed = parse_feed(JSON_FEED, url="https://json.example/feed.json",
-                      headers={"Content-Type": "application/feed+json"}, now=NOW)
+    feed = parse_feed(
+        JSON_FEED,
+        url="https://json.example/feed.json",
+        headers={"Content-Type": "application/feed+json"},
+        now=NOW,
+    )
     assert feed.title == "JSON Desk"
     assert [e.key for e in feed.entries] == ["j1", "j4", "https://json.example/5"]
     assert feed.skipped == 3  # no url, javascript:, not an object
@@ -182,11 +208,17 @@ def test_json_feed_recognised_without_content_type() -> None:
 
 def test_json_that_is_not_a_feed() -> None:
     with pytest.raises(FeedParseError, match="not a JSON Feed"):
-        parse_feed(b'{"status": "ok"}', url="https://x.example/api",
-                   headers={"content-type": "application/json"})
+        parse_feed(
+            b'{"status": "ok"}',
+            url="https://x.example/api",
+            headers={"content-type": "application/json"},
+        )
     with pytest.raises(FeedParseError, match="invalid JSON feed"):
-        parse_feed(b'{"items": [', url="https://x.example/api",
-                   headers={"content-type": "application/json"})
+        parse_feed(
+            b'{"items": [',
+            url="https://x.example/api",
+            headers={"content-type": "application/json"},
+        )
 
 
 HTML_PAGE = b"""<!DOCTYPE html><html><head><title>News</title>
@@ -200,8 +232,9 @@ HTML_PAGE = b"""<!DOCTYPE html><html><head><title>News</title>
 
 def test_html_page_instead_of_a_feed() -> None:
     with pytest.raises(FeedParseError) as info:
-        parse_feed(HTML_PAGE, url="https://news.example/section/",
-                   headers={"content-type": "text/html"})
+        parse_feed(
+            HTML_PAGE, url="https://news.example/section/", headers={"content-type": "text/html"}
+        )
     err = info.value
     assert err.discovered == ["https://news.example/feed.xml", "https://news.example/atom?a=1&b=2"]
     assert "HTML page, not a feed" in str(err)
@@ -210,8 +243,11 @@ def test_html_page_instead_of_a_feed() -> None:
 
 def test_html_without_feed_links_and_empty_body() -> None:
     with pytest.raises(FeedParseError) as info:
-        parse_feed(b"<html><body><p>Just a page</p></body></html>",
-                   url="https://x.example/", headers={"content-type": "text/html"})
+        parse_feed(
+            b"<html><body><p>Just a page</p></body></html>",
+            url="https://x.example/",
+            headers={"content-type": "text/html"},
+        )
     assert info.value.discovered == []
     assert str(info.value).startswith("not a feed")
     with pytest.raises(FeedParseError, match="empty response"):
@@ -219,26 +255,38 @@ def test_html_without_feed_links_and_empty_body() -> None:
 
 
 def test_discover_feed_links_ignores_non_feeds() -> None:
-    assert discover_feed_links(b'<link rel="alternate" hreflang="de" href="/de">',
-                               "https://x.example/") == []
+    assert (
+        discover_feed_links(
+            b'<link rel="alternate" hreflang="de" href="/de">', "https://x.example/"
+        )
+        == []
+    )
 
 
 def test_max_entries() -> None:
-    feed = parse_feed(RSS, url="https://news.example/feed", headers=RSS_HEADERS, now=NOW,
-                      max_entries=1)
+    feed = parse_feed(
+        RSS, url="https://news.example/feed", headers=RSS_HEADERS, now=NOW, max_entries=1
+    )
     assert len(feed.entries) == 1
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("HTTPS://News.Example:443/Path/Story?utm_source=x&id=3&fbclid=abc#top",
-     "https://news.example/Path/Story?id=3"),
-    ("http://news.example:80", "http://news.example/"),
-    ("http://news.example:8080/a?gclid=1&UTM_Medium=2&ref=tw&q=iran",
-     "http://news.example:8080/a?q=iran"),
-    ("https://news.example./a?b=2&a=1", "https://news.example/a?b=2&a=1"),  # order kept
-    ("https://news.example/a?keep=&mc_cid=x", "https://news.example/a?keep="),
-    ("http://[::1]:8080/a?utm_source=x", "http://[::1]:8080/a"),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "HTTPS://News.Example:443/Path/Story?utm_source=x&id=3&fbclid=abc#top",
+            "https://news.example/Path/Story?id=3",
+        ),
+        ("http://news.example:80", "http://news.example/"),
+        (
+            "http://news.example:8080/a?gclid=1&UTM_Medium=2&ref=tw&q=iran",
+            "http://news.example:8080/a?q=iran",
+        ),
+        ("https://news.example./a?b=2&a=1", "https://news.example/a?b=2&a=1"),  # order kept
+        ("https://news.example/a?keep=&mc_cid=x", "https://news.example/a?keep="),
+        ("http://[::1]:8080/a?utm_source=x", "http://[::1]:8080/a"),
+    ],
+)
 def test_canonical_url(url: str, expected: str) -> None:
     assert canonical_url(url) == expected
 
@@ -247,11 +295,15 @@ def test_demo_feeds_with_base_placeholder() -> None:
     base = "http://127.0.0.1:8000"
     world = (DEMO_FEEDS / "world.xml").read_bytes().replace(b"{BASE}", base.encode())
     regional = (DEMO_FEEDS / "regional.xml").read_bytes().replace(b"{BASE}", base.encode())
-    w = parse_feed(world, url=f"{base}/feeds/world.xml",
-                   headers={"content-type": "application/xml"}, now=NOW)
-    r = parse_feed(regional, url=f"{base}/feeds/regional.xml",
-                   headers={"content-type": "application/xml"},
-                   now=datetime(2026, 6, 1, tzinfo=UTC))
+    w = parse_feed(
+        world, url=f"{base}/feeds/world.xml", headers={"content-type": "application/xml"}, now=NOW
+    )
+    r = parse_feed(
+        regional,
+        url=f"{base}/feeds/regional.xml",
+        headers={"content-type": "application/xml"},
+        now=datetime(2026, 6, 1, tzinfo=UTC),
+    )
     assert w.title == "Demo World Desk" and len(w.entries) == 6
     assert r.title == "Demo Regional Wire" and len(r.entries) == 2
     thaw = f"{base}/pages/caucasus-iran-azerbaijan-thaw.html"
@@ -265,7 +317,8 @@ def test_demo_feeds_with_base_placeholder() -> None:
 
 def test_read_opml(tmp_path: Path) -> None:
     opml = tmp_path / "subs.opml"
-    opml.write_text("""<?xml version="1.0"?>
+    opml.write_text(
+        """<?xml version="1.0"?>
 <opml version="2.0"><head><title>subs</title></head><body>
   <outline text="News">
     <outline text="BBC" title="BBC World" type="rss" xmlUrl="https://feeds.bbci.co.uk/news/world/rss.xml"/>
@@ -276,7 +329,9 @@ def test_read_opml(tmp_path: Path) -> None:
   <outline text="Again" xmlUrl="https://feeds.bbci.co.uk/news/world/rss.xml"/>
   <outline text="Not http" xmlUrl="file:///etc/passwd"/>
   <outline text="Folder without feed"/>
-</body></opml>""", encoding="utf-8")
+</body></opml>""",
+        encoding="utf-8",
+    )
     assert read_opml(opml) == [
         {"url": "https://feeds.bbci.co.uk/news/world/rss.xml", "name": "BBC World"},
         {"url": "https://oc-media.org/feed/", "name": "OC Media"},
@@ -312,9 +367,12 @@ def test_real_feeds_from_the_corpus() -> None:
     if not folder.is_dir():
         pytest.skip(f"corpus not present: {folder}")
     for name, title in REAL_FEEDS.items():
-        feed = parse_feed((folder / name).read_bytes(), url="https://publisher.example/feed",
-                          headers={"content-type": "application/rss+xml"},
-                          now=datetime(2030, 1, 1, tzinfo=UTC))  # the files date from 2026
+        feed = parse_feed(
+            (folder / name).read_bytes(),
+            url="https://publisher.example/feed",
+            headers={"content-type": "application/rss+xml"},
+            now=datetime(2030, 1, 1, tzinfo=UTC),
+        )  # the files date from 2026
         assert feed.title and title in feed.title, name
         assert len(feed.entries) >= 10, name
         assert feed.skipped == 0, name
@@ -332,6 +390,9 @@ def test_real_html_pages_announce_their_feeds() -> None:
     if not page.is_file():
         pytest.skip(f"corpus not present: {page}")
     with pytest.raises(FeedParseError) as info:
-        parse_feed(page.read_bytes(), url="https://daringfireball.net/",
-                   headers={"content-type": "text/html"})
+        parse_feed(
+            page.read_bytes(),
+            url="https://daringfireball.net/",
+            headers={"content-type": "text/html"},
+        )
     assert info.value.discovered == ["https://daringfireball.net/feeds/main"]

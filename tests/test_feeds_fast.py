@@ -25,8 +25,9 @@ URL = "http://news.example/feed"
 def both(body: bytes, ctype: str | None) -> tuple[object, object]:
     """(fast path result or None, feedparser's result or its error)."""
     headers = {"content-type": ctype} if ctype else {}
-    fast = feeds._parse_plain_xml(feeds._defuse(body, 1000), url=URL, content_type=ctype,
-                                  max_entries=1000, now=NOW)
+    fast = feeds._parse_plain_xml(
+        feeds._defuse(body, 1000), url=URL, content_type=ctype, max_entries=1000, now=NOW
+    )
     saved = feeds._parse_plain_xml
     feeds._parse_plain_xml = lambda *a, **k: None  # type: ignore[assignment]
     try:
@@ -43,8 +44,7 @@ def _files() -> list[Path]:
     out += sorted((CORPORA / "feeds-edge" / "feed-rs").rglob("*.xml"))
     out += sorted((CORPORA / "feeds-edge" / "rsparser").rglob("*.xml"))
     for sub in ("wellformed", "encoding", "illformed"):
-        out += sorted((CORPORA / "feeds-edge" / "feedparser-tests" / "tests" / sub)
-                      .rglob("*.xml"))
+        out += sorted((CORPORA / "feeds-edge" / "feedparser-tests" / "tests" / sub).rglob("*.xml"))
     return [p for p in out if p.is_file()]
 
 
@@ -68,10 +68,12 @@ def test_fast_path_agrees_with_feedparser_on_the_corpora() -> None:
     assert accepted > 500
 
 
-RSS = (b'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>T</title>'
-       b"<item><title>A &amp; B</title><link>https://n.example/a?x=1&amp;y=2</link>"
-       b"<guid>a-1</guid><description>&lt;p&gt;Hi&lt;/p&gt;</description>"
-       b"<pubDate>Mon, 28 Apr 2025 16:00:00 GMT</pubDate></item></channel></rss>")
+RSS = (
+    b'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>T</title>'
+    b"<item><title>A &amp; B</title><link>https://n.example/a?x=1&amp;y=2</link>"
+    b"<guid>a-1</guid><description>&lt;p&gt;Hi&lt;/p&gt;</description>"
+    b"<pubDate>Mon, 28 Apr 2025 16:00:00 GMT</pubDate></item></channel></rss>"
+)
 
 
 def test_fast_path_reads_a_plain_rss_feed() -> None:
@@ -82,16 +84,25 @@ def test_fast_path_reads_a_plain_rss_feed() -> None:
     assert e.guid == "http://news.example/a-1"  # feedparser resolves a permalink guid
 
 
-@pytest.mark.parametrize("ctype, body", [
-    (None, RSS),  # feedparser warns about a missing content type
-    ("text/xml", RSS),  # RFC 3023 encoding rules
-    ("application/rss+xml; charset=iso-8859-1", RSS),
-    ("application/rss+xml", RSS.replace(b"<channel>", b"<!DOCTYPE rss><channel>", 1)),
-    ("application/rss+xml", RSS.replace(b"</item>", b"<itunes:summary xmlns:itunes="
-                                        b'"http://www.itunes.com/dtds/podcast-1.0.dtd">'
-                                        b"S</itunes:summary></item>")),
-    ("application/rss+xml", RSS.replace(b"</channel>", b"<broken></channel>")),
-])
+@pytest.mark.parametrize(
+    "ctype, body",
+    [
+        (None, RSS),  # feedparser warns about a missing content type
+        ("text/xml", RSS),  # RFC 3023 encoding rules
+        ("application/rss+xml; charset=iso-8859-1", RSS),
+        ("application/rss+xml", RSS.replace(b"<channel>", b"<!DOCTYPE rss><channel>", 1)),
+        (
+            "application/rss+xml",
+            RSS.replace(
+                b"</item>",
+                b"<itunes:summary xmlns:itunes="
+                b'"http://www.itunes.com/dtds/podcast-1.0.dtd">'
+                b"S</itunes:summary></item>",
+            ),
+        ),
+        ("application/rss+xml", RSS.replace(b"</channel>", b"<broken></channel>")),
+    ],
+)
 def test_fast_path_steps_aside(ctype: str | None, body: bytes) -> None:
     fast, _ = both(body, ctype)
     assert fast is None

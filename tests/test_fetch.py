@@ -22,11 +22,11 @@ FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
 <item><title>A</title><link>{BASE}/a</link></item></channel></rss>"""
 
 
-
 def loopback(**kw: Any) -> FetchSettings:
     """Settings for tests: loopback allowed (it is refused by default), no spacing."""
-    base: dict[str, Any] = dict(allow_hosts=["127.0.0.0/8"], per_host_delay_s=0.0,
-                                timeout_s=5, connect_timeout_s=5)
+    base: dict[str, Any] = dict(
+        allow_hosts=["127.0.0.0/8"], per_host_delay_s=0.0, timeout_s=5, connect_timeout_s=5
+    )
     return FetchSettings(**(base | kw))
 
 
@@ -84,6 +84,7 @@ def fetch(url: str, settings: FetchSettings | None = None, **kw: Any) -> FetchRe
     async def go() -> FetchResult:
         async with Fetcher(settings or loopback()) as f:
             return await f.fetch(url, **kw)
+
     return asyncio.run(go())
 
 
@@ -147,8 +148,9 @@ def test_conditional_get_last_modified_only(server: CountingServer) -> None:
 def test_changed_body_is_fetched_again(server: CountingServer) -> None:
     url = server.add("feed.xml", FEED, "application/rss+xml")
     first = fetch(url)
-    server.add("feed.xml", FEED.replace(b"<title>T</title>", b"<title>T2</title>"),
-               "application/rss+xml")
+    server.add(
+        "feed.xml", FEED.replace(b"<title>T</title>", b"<title>T2</title>"), "application/rss+xml"
+    )
     res = fetch(url, etag=first.etag)
     assert res.status == 200 and b"T2" in (res.body or b"")
     assert res.etag != first.etag
@@ -282,10 +284,17 @@ def test_long_retry_after_blocks_the_host(server: CountingServer) -> None:
     assert server.hits("other.xml") == []
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("0", 0.0), (" 30 ", 30.0), ("", None), (None, None), ("soon", None),
-    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # in the past: no wait
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0", 0.0),
+        (" 30 ", 30.0),
+        ("", None),
+        (None, None),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # in the past: no wait
+    ],
+)
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value) == expected
 
@@ -304,8 +313,7 @@ def test_timeout_on_a_slow_answer() -> None:
         server.add("slow.xml", FEED, "application/rss+xml")
         server.faults["/slow.xml"] = Fault(delay_s=1.5)
         t0 = time.monotonic()
-        err = fetch_error(server.url("slow.xml"),
-                          loopback(timeout_s=0.3, connect_timeout_s=0.3))
+        err = fetch_error(server.url("slow.xml"), loopback(timeout_s=0.3, connect_timeout_s=0.3))
         assert time.monotonic() - t0 < 1.2
         assert "timed out" in str(err)
 
@@ -338,6 +346,7 @@ def run_many(urls: list[str], settings: FetchSettings) -> list[FetchResult]:
     async def go() -> list[FetchResult]:
         async with Fetcher(settings) as f:
             return list(await asyncio.gather(*(f.fetch(u) for u in urls)))
+
     return asyncio.run(go())
 
 

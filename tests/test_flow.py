@@ -36,11 +36,20 @@ def test_cycle_flow_runs_the_pipeline_as_tasks(prefect_harness, tmp_path, monkey
     async def task_names() -> set[str]:
         async with get_client() as client:
             runs = await client.read_task_runs()
-            return {r.name.rsplit("-", 1)[0] for r in runs
-                    if r.flow_run_id == state.state_details.flow_run_id}
+            return {
+                r.name.rsplit("-", 1)[0]
+                for r in runs
+                if r.flow_run_id == state.state_details.flow_run_id
+            }
 
-    assert {"claim-feeds", "poll-feeds", "process-articles", "commit-feeds", "send-alerts",
-            "prune"} <= asyncio.run(task_names())
+    assert {
+        "claim-feeds",
+        "poll-feeds",
+        "process-articles",
+        "commit-feeds",
+        "send-alerts",
+        "prune",
+    } <= asyncio.run(task_names())
     assert Store(f"sqlite:///{db}").hits()[0][0].topic_id == "caucasus-realignment"
 
 

@@ -34,16 +34,33 @@ def live_objects() -> Counter[str]:
 
 def test_live_objects_do_not_grow_with_the_number_of_cycles(tmp_path: Path) -> None:
     with FixtureServer(DEMO_DATA) as srv:
+
         def publish(n: int) -> None:  # every feed's entries new in cycle n
             srv.requests.clear()  # the test server's own record of requests
             for f in range(FEEDS):
-                srv.add(f"x/f{f}.xml", rss([item(f"{{BASE}}/x/p{f}-{n}-{k}",
-                                                 title=f"story {f} {n} {k}", guid=f"g{f}-{n}-{k}")
-                                            for k in range(PER_FEED)]), "application/rss+xml")
+                srv.add(
+                    f"x/f{f}.xml",
+                    rss(
+                        [
+                            item(
+                                f"{{BASE}}/x/p{f}-{n}-{k}",
+                                title=f"story {f} {n} {k}",
+                                guid=f"g{f}-{n}-{k}",
+                            )
+                            for k in range(PER_FEED)
+                        ]
+                    ),
+                    "application/rss+xml",
+                )
+
         publish(0)
-        cfg = write_config(tmp_path / "config", topics_from=TOPICS,
-                           feed_urls=[srv.url(f"x/f{f}.xml") for f in range(FEEDS)],
-                           routes=[], settings=merge(FAST, {"extract": {"workers": 1}}))
+        cfg = write_config(
+            tmp_path / "config",
+            topics_from=TOPICS,
+            feed_urls=[srv.url(f"x/f{f}.xml") for f in range(FEEDS)],
+            routes=[],
+            settings=merge(FAST, {"extract": {"workers": 1}}),
+        )
         config = load_config(cfg)
         counts: dict[int, Counter[str]] = {}
         store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
@@ -58,8 +75,7 @@ def test_live_objects_do_not_grow_with_the_number_of_cycles(tmp_path: Path) -> N
     grown = counts[6] - counts[2]
     # Four more cycles of 24 articles each: a leak of even one object per article per
     # cycle is 96 objects of one type. A few dozen come and go with caches.
-    assert sum(grown.values()) < 400 and max(grown.values(), default=0) < 90, \
-        grown.most_common(10)
+    assert sum(grown.values()) < 400 and max(grown.values(), default=0) < 90, grown.most_common(10)
 
 
 RELEASE_PROBE = """
@@ -85,8 +101,9 @@ print(json.dumps({"ok": ok, "freed_mb": before - rss_mb(), "kept": len(kept)}))
 def test_release_memory_gives_the_free_heap_back() -> None:
     # The cycle calls it after each stored batch: a threaded process otherwise keeps its
     # heap's high-water mark.
-    out = subprocess.run([sys.executable, "-c", RELEASE_PROBE], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", RELEASE_PROBE], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["ok"] and res["freed_mb"] > 50, res

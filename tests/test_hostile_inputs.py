@@ -63,28 +63,39 @@ def _links(case: str, n: int) -> list[str]:
 
 
 def _items(case: str, n: int, **kw: Any) -> list[str]:
-    return [item(link, title=f"{case} story {i}", guid=f"{case}-{i}", **kw)
-            for i, link in enumerate(_links(case, n))]
+    return [
+        item(link, title=f"{case} story {i}", guid=f"{case}-{i}", **kw)
+        for i, link in enumerate(_links(case, n))
+    ]
 
 
 def _laughs(levels: int = 12) -> bytes:
     ents = '<!ENTITY l0 "lol">' + "".join(
-        f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, levels + 1))
-    return rss([item("{BASE}/page/laughs/0", title=f"&l{levels};",
-                     description=f"&l{levels};")],
-               doctype=f"<!DOCTYPE r [{ents}]>", title=f"&l{levels};").encode()
+        f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, levels + 1)
+    )
+    return rss(
+        [item("{BASE}/page/laughs/0", title=f"&l{levels};", description=f"&l{levels};")],
+        doctype=f"<!DOCTYPE r [{ents}]>",
+        title=f"&l{levels};",
+    ).encode()
 
 
 def _xxe() -> bytes:
-    doctype = ('<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">'
-               '<!ENTITY % remote SYSTEM "http://127.0.0.1:9/evil.dtd"> %remote;]>')
-    return rss([item("{BASE}/page/xxe/0", title="XXE &xxe;", description="&xxe; here")],
-               doctype=doctype).encode()
+    doctype = (
+        '<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">'
+        '<!ENTITY % remote SYSTEM "http://127.0.0.1:9/evil.dtd"> %remote;]>'
+    )
+    return rss(
+        [item("{BASE}/page/xxe/0", title="XXE &xxe;", description="&xxe; here")], doctype=doctype
+    ).encode()
 
 
 def _big_feed(size: int) -> bytes:
-    one = item("{BASE}/page/big/%d", title="A story of a big feed",
-               description="Lorem ipsum dolor sit amet. " * 30)
+    one = item(
+        "{BASE}/page/big/%d",
+        title="A story of a big feed",
+        description="Lorem ipsum dolor sit amet. " * 30,
+    )
     n = size // len(one) + 1
     return rss([one.replace("%d", str(i)) for i in range(n)]).encode()
 
@@ -92,8 +103,9 @@ def _big_feed(size: int) -> bytes:
 def _attribute_bomb(n: int = 30_000) -> bytes:
     # feedparser's strict parser looks each attribute up by a linear scan: O(n^2).
     attrs = " ".join(f'a{i}="v"' for i in range(n))
-    return rss([f"<item {attrs}><title>attrs</title><link>{{BASE}}/page/attrs/0</link>"
-                "</item>"]).encode()
+    return rss(
+        [f"<item {attrs}><title>attrs</title><link>{{BASE}}/page/attrs/0</link></item>"]
+    ).encode()
 
 
 def _check_first_seen(o: Outcome) -> None:
@@ -145,75 +157,179 @@ def generated_cases() -> list[Case]:
     no_fields = [
         "<item><title>no link, no guid</title></item>",
         '<item><title>no link, guid not a URL</title><guid isPermaLink="false">opaque-1</guid>'
-        '</item>',
-        "<item><title>guid is a permalink</title>"
-        "<guid>{BASE}/page/no-fields/2</guid></item>",
+        "</item>",
+        "<item><title>guid is a permalink</title><guid>{BASE}/page/no-fields/2</guid></item>",
         "<item><title>no guid, no date</title><link>{BASE}/page/no-fields/3</link></item>",
     ]
-    bad_links = ["javascript:alert(document.cookie)",
-                 "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
-                 "file:///etc/passwd", "mailto:x@example.org", "http://[::1",
-                 "http://127.0.0.1:99999/x", "http://"]
+    bad_links = [
+        "javascript:alert(document.cookie)",
+        "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+        "file:///etc/passwd",
+        "mailto:x@example.org",
+        "http://[::1",
+        "http://127.0.0.1:99999/x",
+        "http://",
+    ]
     hostile_links = [item(link, title=f"bad link {i}") for i, link in enumerate(bad_links)]
     dup = [item(link, title="dup", guid="same-guid") for link in _links("dup", 3)]
-    html_alt = (b'<!DOCTYPE html><html><head><title>A news site</title>'
-                b'<link rel="alternate" type="application/rss+xml" title="RSS" '
-                b'href="/feeds/world.xml"></head><body><p>Welcome</p></body></html>')
+    html_alt = (
+        b"<!DOCTYPE html><html><head><title>A news site</title>"
+        b'<link rel="alternate" type="application/rss+xml" title="RSS" '
+        b'href="/feeds/world.xml"></head><body><p>Welcome</p></body></html>'
+    )
     return [
         Case("empty", b"", expect="error", error="empty"),
-        Case("random-bytes", rnd.randbytes(64 * 1024), "application/octet-stream",
-             expect="error", error="not a feed"),
+        Case(
+            "random-bytes",
+            rnd.randbytes(64 * 1024),
+            "application/octet-stream",
+            expect="error",
+            error="not a feed",
+        ),
         # zlib does not notice a stream that just stops: what arrived is parsed, and the
         # feed says it is not well-formed
-        Case("truncated-gzip", b"", fault=Fault(status=200, body=gz[: len(gz) // 2],
-                                                 headers=ce), expect="notice"),
-        Case("corrupt-gzip", b"", fault=Fault(status=200, body=gz[:10] + rnd.randbytes(4000),
-                                               headers=ce), expect="error", error="corrupt"),
-        Case("gzip-bomb-1GiB", b"", fault=Fault(status=200, body=gzip_bomb(), headers=ce),
-             expect="error", error="limit"),
-        Case("feed-50MB", b"", fault=Fault(status=200, body=_big_feed(50 * MB),
-                                            headers={"Content-Type": "application/rss+xml"}),
-             expect="error", error="too large"),
+        Case(
+            "truncated-gzip",
+            b"",
+            fault=Fault(status=200, body=gz[: len(gz) // 2], headers=ce),
+            expect="notice",
+        ),
+        Case(
+            "corrupt-gzip",
+            b"",
+            fault=Fault(status=200, body=gz[:10] + rnd.randbytes(4000), headers=ce),
+            expect="error",
+            error="corrupt",
+        ),
+        Case(
+            "gzip-bomb-1GiB",
+            b"",
+            fault=Fault(status=200, body=gzip_bomb(), headers=ce),
+            expect="error",
+            error="limit",
+        ),
+        Case(
+            "feed-50MB",
+            b"",
+            fault=Fault(
+                status=200, body=_big_feed(50 * MB), headers={"Content-Type": "application/rss+xml"}
+            ),
+            expect="error",
+            error="too large",
+        ),
         Case("feed-50MB-gzip-on-the-wire", _big_feed(50 * MB), expect="error", error="limit"),
         Case("billion-laughs", _laughs(), check=_check_laughs),
         Case("xxe", _xxe(), check=_check_no_passwd),
-        Case("utf-16", rss([item("{BASE}/page/utf16/0", title="Новости дня")],
-                           prolog='<?xml version="1.0" encoding="utf-16"?>').encode("utf-16"),
-             check=_check_utf16),
-        Case("latin1-labelled-utf8", rss([item("{BASE}/page/latin1/0", title="café crème")])
-             .encode("latin-1"), check=_check_latin1),
-        Case("utf8-labelled-latin1", rss([item("{BASE}/page/mislabel/0", title="café Ελλάδα")],
-                                         prolog='<?xml version="1.0"?>').encode(),
-             "application/rss+xml; charset=iso-8859-1", check=_check_latin1),
+        Case(
+            "utf-16",
+            rss(
+                [item("{BASE}/page/utf16/0", title="Новости дня")],
+                prolog='<?xml version="1.0" encoding="utf-16"?>',
+            ).encode("utf-16"),
+            check=_check_utf16,
+        ),
+        Case(
+            "latin1-labelled-utf8",
+            rss([item("{BASE}/page/latin1/0", title="café crème")]).encode("latin-1"),
+            check=_check_latin1,
+        ),
+        Case(
+            "utf8-labelled-latin1",
+            rss(
+                [item("{BASE}/page/mislabel/0", title="café Ελλάδα")],
+                prolog='<?xml version="1.0"?>',
+            ).encode(),
+            "application/rss+xml; charset=iso-8859-1",
+            check=_check_latin1,
+        ),
         Case("entries-10000", rss(_items("e10k", 10_000)).encode(), check=_check_200),
-        Case("entries-100000-tiny", rss([f"<item><link>{{BASE}}/page/e100k/{i}</link></item>"
-                                         for i in range(100_000)]).encode(), check=_check_200),
+        Case(
+            "entries-100000-tiny",
+            rss(
+                [f"<item><link>{{BASE}}/page/e100k/{i}</link></item>" for i in range(100_000)]
+            ).encode(),
+            check=_check_200,
+        ),
         Case("no-link-guid-date", rss(no_fields).encode(), check=_check_first_seen),
-        Case("future-dates", rss(_items("future", 3, date="Fri, 01 Jan 2100 00:00:00 GMT")
-                                 + _items("future2", 1, date="Mon, 01 Jan 0001 00:00:00 GMT")
-                                 ).encode(), check=_check_future),
+        Case(
+            "future-dates",
+            rss(
+                _items("future", 3, date="Fri, 01 Jan 2100 00:00:00 GMT")
+                + _items("future2", 1, date="Mon, 01 Jan 0001 00:00:00 GMT")
+            ).encode(),
+            check=_check_future,
+        ),
         Case("duplicate-guids", rss(dup).encode()),
         Case("javascript-data-links", rss(hostile_links).encode(), expect="empty"),
-        Case("title-100KB", rss([item("{BASE}/page/title/0", title="T" * 100_000,
-                                      description="D" * 100_000)]).encode(),
-             check=_check_title_cut),
-        Case("json-feed", json_feed([{"id": f"j{i}", "url": f"{{BASE}}/page/json/{i}",
-                                      "title": f"JSON {i}", "content_text": "Text.",
-                                      "date_published": "2025-01-02T03:04:05Z"}
-                                     for i in range(3)]), "application/feed+json"),
-        Case("json-feed-wrong-types", json_feed([
-            {"id": 1, "url": "{BASE}/page/jsonwt/0", "title": 5, "summary": ["x"],
-             "date_published": 12},
-            {"id": {"a": 1}, "url": ["{BASE}/page/jsonwt/1"]},
-            {"id": "ok", "url": "{BASE}/page/jsonwt/2", "title": "fine",
-             "date_published": "not a date"},
-            "not an object", None]), "application/feed+json"),
-        Case("json-deeply-nested", b'{"items": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",
-             "application/json", expect="error", error="JSON"),
-        Case("html-with-feed-link", html_alt, "text/html", expect="error",
-             error="HTML page", check=_check_alternate),
-        Case("html-without-feed-link", b"<html><body><p>Just a page</p></body></html>",
-             "text/html", expect="error", error="not a feed"),
+        Case(
+            "title-100KB",
+            rss(
+                [item("{BASE}/page/title/0", title="T" * 100_000, description="D" * 100_000)]
+            ).encode(),
+            check=_check_title_cut,
+        ),
+        Case(
+            "json-feed",
+            json_feed(
+                [
+                    {
+                        "id": f"j{i}",
+                        "url": f"{{BASE}}/page/json/{i}",
+                        "title": f"JSON {i}",
+                        "content_text": "Text.",
+                        "date_published": "2025-01-02T03:04:05Z",
+                    }
+                    for i in range(3)
+                ]
+            ),
+            "application/feed+json",
+        ),
+        Case(
+            "json-feed-wrong-types",
+            json_feed(
+                [
+                    {
+                        "id": 1,
+                        "url": "{BASE}/page/jsonwt/0",
+                        "title": 5,
+                        "summary": ["x"],
+                        "date_published": 12,
+                    },
+                    {"id": {"a": 1}, "url": ["{BASE}/page/jsonwt/1"]},
+                    {
+                        "id": "ok",
+                        "url": "{BASE}/page/jsonwt/2",
+                        "title": "fine",
+                        "date_published": "not a date",
+                    },
+                    "not an object",
+                    None,
+                ]
+            ),
+            "application/feed+json",
+        ),
+        Case(
+            "json-deeply-nested",
+            b'{"items": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",
+            "application/json",
+            expect="error",
+            error="JSON",
+        ),
+        Case(
+            "html-with-feed-link",
+            html_alt,
+            "text/html",
+            expect="error",
+            error="HTML page",
+            check=_check_alternate,
+        ),
+        Case(
+            "html-without-feed-link",
+            b"<html><body><p>Just a page</p></body></html>",
+            "text/html",
+            expect="error",
+            error="not a feed",
+        ),
         Case("attribute-bomb", _attribute_bomb(), expect="error", error="attributes"),
     ]
 
@@ -240,8 +356,13 @@ def run_generated(tmp: Path) -> Run:
             if c.fault is not None:
                 server.faults[f"/gen/{c.name}"] = c.fault
         urls = [server.url(f"gen/{n}") for n in cases] + [server.url("feeds/world.xml")]
-        cfg = write_config(tmp / "config", topics_from=TOPICS, feed_urls=urls, routes=[],
-                           settings=merge(FAST, {"extract": {"timeout_s": 5}}))
+        cfg = write_config(
+            tmp / "config",
+            topics_from=TOPICS,
+            feed_urls=urls,
+            routes=[],
+            settings=merge(FAST, {"extract": {"timeout_s": 5}}),
+        )
         config = load_config(cfg)
         store = Store(f"sqlite:///{tmp / 'db.sqlite'}")
         with WorkerPool.for_config(config) as pool:
@@ -253,16 +374,19 @@ def run_generated(tmp: Path) -> Run:
             again_summary = run_cycle(store, config, pool=pool, force=True)
             again = outcomes(store)
     # names come from the URL's stem: "gen/<case>" -> "<case>", the control is "world"
-    return Run(out, seconds, peak.peak_mb, peak.growth_mb, summary, cases, again,
-               again_summary)
+    return Run(out, seconds, peak.peak_mb, peak.growth_mb, summary, cases, again, again_summary)
 
 
 def print_generated(run: Run) -> None:
-    print(f"\nhostile inputs: {len(run.cases)} generated feeds + 1 control in "
-          f"{run.seconds:.1f}s, peak RSS {run.peak_mb:.0f} MB (+{run.growth_mb:.0f} MB)")
+    print(
+        f"\nhostile inputs: {len(run.cases)} generated feeds + 1 control in "
+        f"{run.seconds:.1f}s, peak RSS {run.peak_mb:.0f} MB (+{run.growth_mb:.0f} MB)"
+    )
     for name, o in sorted(run.outcomes.items()):
-        print(f"  {name:28} {o.outcome or '-':8} {len(o.articles):4} articles  "
-              f"{(o.error or o.notice or '')[:90]}")
+        print(
+            f"  {name:28} {o.outcome or '-':8} {len(o.articles):4} articles  "
+            f"{(o.error or o.notice or '')[:90]}"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -273,8 +397,7 @@ def generated_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 
 
 @pytest.mark.parametrize("name", [c.name for c in generated_cases()])
-def test_each_bad_feed_ends_as_articles_or_a_readable_error(generated_run: Run,
-                                                             name: str) -> None:
+def test_each_bad_feed_ends_as_articles_or_a_readable_error(generated_run: Run, name: str) -> None:
     case = generated_run.cases[name]
     o = generated_run.outcomes[name]
     assert o.recorded, (name, o)
@@ -338,11 +461,16 @@ def test_parser_memory_and_time_are_bounded(case: str) -> None:
     c = next(c for c in generated_cases() if c.name == case)
     with peak_rss() as peak:
         t0 = time.monotonic()
-        parsed = parse_feed(c.body.replace(b"{BASE}", b"http://127.0.0.1:9"),
-                            url="http://127.0.0.1:9/feed", max_entries=200)
+        parsed = parse_feed(
+            c.body.replace(b"{BASE}", b"http://127.0.0.1:9"),
+            url="http://127.0.0.1:9/feed",
+            max_entries=200,
+        )
         seconds = time.monotonic() - t0
-    print(f"\n{case}: {len(c.body) / MB:.1f} MB parsed in {seconds:.2f}s, "
-          f"peak RSS +{peak.growth_mb:.0f} MB, {len(parsed.entries)} entries")
+    print(
+        f"\n{case}: {len(c.body) / MB:.1f} MB parsed in {seconds:.2f}s, "
+        f"peak RSS +{peak.growth_mb:.0f} MB, {len(parsed.entries)} entries"
+    )
     assert len(parsed.entries) <= 200
     assert seconds < 15
     assert peak.growth_mb < 300
@@ -353,10 +481,17 @@ def test_parser_memory_and_time_are_bounded(case: str) -> None:
 EDGE = CORPORA / "feeds-edge"
 REAL = CORPORA / "feeds-real" / "feeds"
 NOT_FEEDS = {"LICENSE", "LICENSE-MIT", "SOURCE.txt", "README.md"}
-CTYPES = {".xml": "application/xml", ".rss": "application/rss+xml",
-          ".atom": "application/atom+xml", ".rdf": "application/rdf+xml",
-          ".json": "application/json", ".html": "text/html", ".opml": "text/x-opml",
-          ".txt": "text/plain", "": "application/xml"}
+CTYPES = {
+    ".xml": "application/xml",
+    ".rss": "application/rss+xml",
+    ".atom": "application/atom+xml",
+    ".rdf": "application/rdf+xml",
+    ".json": "application/json",
+    ".html": "text/html",
+    ".opml": "text/x-opml",
+    ".txt": "text/plain",
+    "": "application/xml",
+}
 
 
 def corpus_files(*, wellformed: bool) -> list[Path]:
@@ -381,12 +516,24 @@ def run_corpus(tmp: Path, files: list[Path]) -> tuple[dict[str, Outcome], Any, f
             path = f"c/{i}"
             server.add(path, p.read_bytes(), CTYPES.get(p.suffix.lower(), "application/xml"))
             names[str(i)] = str(p.relative_to(CORPORA))
-        cfg = write_config(tmp / "config", topics_from=TOPICS,
-                           feed_urls=[server.url(f"c/{i}") for i in range(len(files))],
-                           routes=[], settings=merge(FAST, {
-                               "fetch": {"max_entries_per_feed": 3, "concurrency": 16,
-                                         "per_host_concurrency": 16, "timeout_s": 10},
-                               "extract": {"batch_size": 200}}))
+        cfg = write_config(
+            tmp / "config",
+            topics_from=TOPICS,
+            feed_urls=[server.url(f"c/{i}") for i in range(len(files))],
+            routes=[],
+            settings=merge(
+                FAST,
+                {
+                    "fetch": {
+                        "max_entries_per_feed": 3,
+                        "concurrency": 16,
+                        "per_host_concurrency": 16,
+                        "timeout_s": 10,
+                    },
+                    "extract": {"batch_size": 200},
+                },
+            ),
+        )
         config = load_config(cfg)
         store = Store(f"sqlite:///{tmp / 'db.sqlite'}")
         mp = pytest.MonkeyPatch()
@@ -407,8 +554,10 @@ def _report(label: str, out: dict[str, Outcome], seconds: float, growth: float) 
     ok = sum(1 for o in out.values() if o.outcome == "ok")
     err = sum(1 for o in out.values() if o.outcome == "error")
     arts = sum(len(o.articles) for o in out.values())
-    print(f"\n{label}: {len(out)} files in {seconds:.0f}s, {ok} ok ({arts} articles), "
-          f"{err} recorded errors, peak RSS +{growth:.0f} MB")
+    print(
+        f"\n{label}: {len(out)} files in {seconds:.0f}s, {ok} ok ({arts} articles), "
+        f"{err} recorded errors, peak RSS +{growth:.0f} MB"
+    )
     kinds: dict[str, int] = {}
     for o in out.values():
         if o.outcome == "error":
@@ -427,15 +576,19 @@ def _assert_corpus(out: dict[str, Outcome], files: list[Path], summary: Any) -> 
     # one is not well-formed XML, one has entries without links)
     real = {n: o for n, o in out.items() if n.startswith("feeds-real/")}
     assert all(o.outcome == "ok" for o in real.values()), {
-        n: o.error for n, o in real.items() if o.outcome != "ok"}
+        n: o.error for n, o in real.items() if o.outcome != "ok"
+    }
     silent = {n for n, o in real.items() if not o.articles and not o.notice}
     assert not silent, silent
     assert sum(1 for o in real.values() if o.articles) >= len(real) - 2
     # the RSParser HTML pages are "this is HTML, not a feed" errors, with their feed links
     for n, o in out.items():
         if n.startswith("feeds-edge/rsparser/") and n.endswith(".html"):
-            assert o.outcome == "error" and "HTML page" in (o.error or "") or \
-                "not a feed" in (o.error or ""), (n, o.error)
+            assert (
+                o.outcome == "error"
+                and "HTML page" in (o.error or "")
+                or "not a feed" in (o.error or "")
+            ), (n, o.error)
 
 
 def _need_corpora() -> None:
@@ -479,15 +632,34 @@ def _mutate(data: bytes, rnd: random.Random) -> bytes:
             for j in range(i, min(len(b), i + rnd.randint(1, 4))):
                 b[j] = rnd.randrange(256)
         elif op == 1:  # cut
-            del b[i:i + rnd.randint(1, 200)]
+            del b[i : i + rnd.randint(1, 200)]
         elif op == 2:  # duplicate a slice
             j = rnd.randrange(len(b))
-            b[i:i] = b[j:j + rnd.randint(1, 300)]
+            b[i:i] = b[j : j + rnd.randint(1, 300)]
         elif op == 3:  # insert something markup-like
-            b[i:i] = rnd.choice([b"<", b">", b"&", b"&amp;", b"<![CDATA[", b"]]>", b"\x00",
-                                 b"<item>", b"</item>", b"<link>javascript:x</link>",
-                                 b"&#xD800;", b"\xff\xfe", b"<!ENTITY a 'b'>", b"%",
-                                 b"<entry>", b"\"", b"http://", b"\r\n", b"\xe2\x80\xae"])
+            b[i:i] = rnd.choice(
+                [
+                    b"<",
+                    b">",
+                    b"&",
+                    b"&amp;",
+                    b"<![CDATA[",
+                    b"]]>",
+                    b"\x00",
+                    b"<item>",
+                    b"</item>",
+                    b"<link>javascript:x</link>",
+                    b"&#xD800;",
+                    b"\xff\xfe",
+                    b"<!ENTITY a 'b'>",
+                    b"%",
+                    b"<entry>",
+                    b'"',
+                    b"http://",
+                    b"\r\n",
+                    b"\xe2\x80\xae",
+                ]
+            )
         elif op == 4:  # truncate
             del b[i:]
         else:  # random bytes
@@ -501,8 +673,14 @@ def fuzz(n: int, seed: int = 20250428) -> dict[str, int]:
     from monitor.topics.match import Classifier
 
     rnd = random.Random(seed)
-    config = load_config(write_config(Path(__import__("tempfile").mkdtemp()) / "c",
-                                      topics_from=TOPICS, feed_urls=[], routes=[]))
+    config = load_config(
+        write_config(
+            Path(__import__("tempfile").mkdtemp()) / "c",
+            topics_from=TOPICS,
+            feed_urls=[],
+            routes=[],
+        )
+    )
     clf = Classifier(config.topics)
     seeds = [p.read_bytes().replace(b"{BASE}", b"http://127.0.0.1:9") for p in SEEDS]
     seeds.append(json_feed([{"id": "1", "url": "http://x.example/a", "title": "T"}]))
@@ -511,11 +689,22 @@ def fuzz(n: int, seed: int = 20250428) -> dict[str, int]:
         data = _mutate(rnd.choice(seeds), rnd)
         stats["cases"] += 1
         try:
-            parsed = parse_feed(data, url="http://127.0.0.1:9/feed",
-                                headers={"content-type": rnd.choice(
-                                    ["application/rss+xml", "application/json", "text/html",
-                                     "application/xml; charset=utf-16", ""])},
-                                max_entries=20)
+            parsed = parse_feed(
+                data,
+                url="http://127.0.0.1:9/feed",
+                headers={
+                    "content-type": rnd.choice(
+                        [
+                            "application/rss+xml",
+                            "application/json",
+                            "text/html",
+                            "application/xml; charset=utf-16",
+                            "",
+                        ]
+                    )
+                },
+                max_entries=20,
+            )
         except FeedParseError as exc:
             assert str(exc)
             stats["rejected"] += 1

@@ -33,12 +33,20 @@ from tests.support.workers import kill_busy_worker_when
 TIMEOUT_S = 1.5  # read limit above the 1 s drip, so the overall limit (2x + connect) is hit
 CONNECT_S = 3.0  # generous: a loaded CI machine can be slow to hand over a loopback socket
 REQUEST_BOUND_S = TIMEOUT_S * 2 + CONNECT_S
-SETTINGS = merge(FAST, {"fetch": {"timeout_s": TIMEOUT_S, "connect_timeout_s": CONNECT_S,
-                                  "max_redirects": 3}})
-FEED_OK = rss([item("{BASE}/pages/caucasus-iran-azerbaijan-thaw.html", title="ok story",
-                    guid="ok-1")])
-BIG = rss([item(f"{{BASE}}/p/{i}", title=f"filler {i}", guid=f"f{i}",
-                description=os.urandom(200).hex()) for i in range(40)])  # hard to gzip
+SETTINGS = merge(
+    FAST, {"fetch": {"timeout_s": TIMEOUT_S, "connect_timeout_s": CONNECT_S, "max_redirects": 3}}
+)
+FEED_OK = rss(
+    [item("{BASE}/pages/caucasus-iran-azerbaijan-thaw.html", title="ok story", guid="ok-1")]
+)
+BIG = rss(
+    [
+        item(
+            f"{{BASE}}/p/{i}", title=f"filler {i}", guid=f"f{i}", description=os.urandom(200).hex()
+        )
+        for i in range(40)
+    ]
+)  # hard to gzip
 
 
 @dataclass
@@ -56,14 +64,30 @@ FEED_FAULTS = [
     FeedFault("one-byte-per-second", Fault(drip_s=1.0), "timed out after 6s"),
     FeedFault("no-answer", Fault(delay_s=30), "timed out"),
     FeedFault("http-500", Fault(status=500), "HTTP 500", 500),
-    FeedFault("http-503-retry-after", Fault(status=503, headers={"Retry-After": "7200"}),
-              "Retry-After 7200s", 503, own_host=True),
-    FeedFault("http-429-retry-after-date", Fault(status=429, headers={
-        "Retry-After": "Wed, 01 Jan 2098 00:00:00 GMT"}), "HTTP 429", 429, own_host=True),
-    FeedFault("redirect-loop", Fault(status=302, headers={"Location": "/feeds/redirect-loop"}),
-              "redirect loop"),
-    FeedFault("redirect-too-many", Fault(status=302, headers={"Location": "/hop/1"}),
-              "more than 3 redirects"),
+    FeedFault(
+        "http-503-retry-after",
+        Fault(status=503, headers={"Retry-After": "7200"}),
+        "Retry-After 7200s",
+        503,
+        own_host=True,
+    ),
+    FeedFault(
+        "http-429-retry-after-date",
+        Fault(status=429, headers={"Retry-After": "Wed, 01 Jan 2098 00:00:00 GMT"}),
+        "HTTP 429",
+        429,
+        own_host=True,
+    ),
+    FeedFault(
+        "redirect-loop",
+        Fault(status=302, headers={"Location": "/feeds/redirect-loop"}),
+        "redirect loop",
+    ),
+    FeedFault(
+        "redirect-too-many",
+        Fault(status=302, headers={"Location": "/hop/1"}),
+        "more than 3 redirects",
+    ),
     FeedFault("gone-410", Fault(status=410), "410 Gone", 410),
 ]
 
@@ -105,25 +129,30 @@ def run_network(tmp: Path) -> NetRun:
             "pdf": (b"%PDF-1.4\n" + os.urandom(2000), "application/pdf", None),
             "image": (b"\x89PNG\r\n\x1a\n" + os.urandom(2000), "image/png", None),
             "page-500": (b"", "text/html", Fault(status=500)),
-            "page-drip": (b"<html><body><p>slow</p></body></html>", "text/html",
-                          Fault(drip_s=1.0)),
-            "page-reset": (b"<html><body>" + os.urandom(3000) + b"</body></html>",
-                           "text/html", Fault(cut_after=10)),
+            "page-drip": (b"<html><body><p>slow</p></body></html>", "text/html", Fault(drip_s=1.0)),
+            "page-reset": (
+                b"<html><body>" + os.urandom(3000) + b"</body></html>",
+                "text/html",
+                Fault(cut_after=10),
+            ),
             "page-no-answer": (b"<html></html>", "text/html", Fault(delay_s=30)),
         }
         for name, (body, ctype, fault) in pages.items():
             main.add(f"hostile/{name}", body, ctype)
             if fault:
                 main.faults[f"/hostile/{name}"] = fault
-        main.add("feeds/hostile-pages", rss([item(f"{{BASE}}/hostile/{n}", title=f"page {n}",
-                                                  guid=f"hp-{n}") for n in pages]),
-                 "application/rss+xml")
+        main.add(
+            "feeds/hostile-pages",
+            rss([item(f"{{BASE}}/hostile/{n}", title=f"page {n}", guid=f"hp-{n}") for n in pages]),
+            "application/rss+xml",
+        )
         urls.append(main.url("feeds/hostile-pages"))
         refused = f"http://127.0.0.1:{free_port()}/feed.xml"
         dns = "http://no-such-host.invalid/feed.xml"
         urls += [refused, dns]
-        cfg = write_config(tmp / "config", topics_from=TOPICS, feed_urls=urls, routes=[],
-                           settings=SETTINGS)
+        cfg = write_config(
+            tmp / "config", topics_from=TOPICS, feed_urls=urls, routes=[], settings=SETTINGS
+        )
         config = load_config(cfg)
         store = Store(f"sqlite:///{tmp / 'db.sqlite'}")
         with WorkerPool.for_config(config) as pool:
@@ -145,11 +174,15 @@ def run_network(tmp: Path) -> NetRun:
 
 
 def print_network(run: NetRun) -> None:
-    print(f"\nnetwork faults: {len(run.feeds)} feeds in {run.seconds:.1f}s; second cycle "
-          f"{run.again_seconds:.1f}s")
+    print(
+        f"\nnetwork faults: {len(run.feeds)} feeds in {run.seconds:.1f}s; second cycle "
+        f"{run.again_seconds:.1f}s"
+    )
     for name, f in sorted(run.feeds.items()):
-        print(f"  {name[:40]:40} {f.last_outcome or '-':8} {f.consecutive_failures} "
-              f"{(f.last_error or f.notice or '')[:80]}")
+        print(
+            f"  {name[:40]:40} {f.last_outcome or '-':8} {f.consecutive_failures} "
+            f"{(f.last_error or f.notice or '')[:80]}"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -196,10 +229,14 @@ def test_redirect_chain_that_ends_well_is_read(net_run: NetRun) -> None:
 
 
 def test_hostile_article_pages_fall_back_to_the_feed_summary(net_run: NetRun) -> None:
-    expected = {"pdf": "not an HTML page (application/pdf)",
-                "image": "not an HTML page (image/png)", "page-500": "HTTP 500",
-                "page-drip": "timed out", "page-reset": "connection broken",
-                "page-no-answer": "timed out"}
+    expected = {
+        "pdf": "not an HTML page (application/pdf)",
+        "image": "not an HTML page (image/png)",
+        "page-500": "HTTP 500",
+        "page-drip": "timed out",
+        "page-reset": "connection broken",
+        "page-no-answer": "timed out",
+    }
     for name, phrase in expected.items():
         a = net_run.articles[name]
         assert a.extraction == "summary", name
@@ -218,9 +255,11 @@ def test_time_is_bounded_and_nothing_is_stuck(net_run: NetRun) -> None:
 
 # --- extraction that runs too long or kills its worker ------------------------------------
 
-SLOW_PAGE = (b"<html><head><title>Slow</title></head><body><article>"
-             + b"<p>Some words here and there, a sentence of text that goes on.</p>" * 75_000
-             + b"</article></body></html>")  # 5 MB: trafilatura needs ~12 s for it (a third
+SLOW_PAGE = (
+    b"<html><head><title>Slow</title></head><body><article>"
+    + b"<p>Some words here and there, a sentence of text that goes on.</p>" * 75_000
+    + b"</article></body></html>"
+)  # 5 MB: trafilatura needs ~12 s for it (a third
 # of it took 2.05 s on a quiet machine: too close to the 2 s limit the test sets)
 
 
@@ -231,28 +270,36 @@ def _world(tmp: Path, page: bytes, timeout_s: float) -> tuple[Any, Store, Fixtur
     """One feed with one hostile page; the demo's world feed, empty until it is opened."""
     srv = FixtureServer(DEMO_DATA).start()
     srv.add("x/victim", page, "text/html")
-    srv.add("feeds/x.xml", rss([item("{BASE}/x/victim", title="victim", guid="victim")]),
-            "application/rss+xml")
-    srv.faults["/feeds/world.xml"] = Fault(status=200, body=EMPTY_FEED.encode(),
-                                           headers={"Content-Type": "application/rss+xml"})
-    cfg = write_config(tmp / "config", topics_from=TOPICS,
-                       feed_urls=[srv.url("feeds/x.xml"), srv.url("feeds/world.xml")],
-                       routes=[], settings=merge(SETTINGS, {
-                           "fetch": {"timeout_s": 5},
-                           "extract": {"workers": 1, "timeout_s": timeout_s}}))
+    srv.add(
+        "feeds/x.xml",
+        rss([item("{BASE}/x/victim", title="victim", guid="victim")]),
+        "application/rss+xml",
+    )
+    srv.faults["/feeds/world.xml"] = Fault(
+        status=200, body=EMPTY_FEED.encode(), headers={"Content-Type": "application/rss+xml"}
+    )
+    cfg = write_config(
+        tmp / "config",
+        topics_from=TOPICS,
+        feed_urls=[srv.url("feeds/x.xml"), srv.url("feeds/world.xml")],
+        routes=[],
+        settings=merge(
+            SETTINGS, {"fetch": {"timeout_s": 5}, "extract": {"workers": 1, "timeout_s": timeout_s}}
+        ),
+    )
     return load_config(cfg), Store(f"sqlite:///{tmp / 'db.sqlite'}"), srv
 
 
-def _then_the_pool_still_works(config: Any, store: Store, srv: FixtureServer,
-                               pool: WorkerPool) -> None:
+def _then_the_pool_still_works(
+    config: Any, store: Store, srv: FixtureServer, pool: WorkerPool
+) -> None:
     """Open the world feed: its pages go through the same pool, to its new worker."""
     del srv.faults["/feeds/world.xml"]
     s = run_cycle(store, config, pool=pool, force=True)
     assert s.articles_new == 6 and s.hits_new == 1 and s.extraction_fallbacks == 0
 
 
-def test_extraction_that_runs_too_long_is_cut_off_and_the_worker_replaced(tmp_path: Path
-                                                                          ) -> None:
+def test_extraction_that_runs_too_long_is_cut_off_and_the_worker_replaced(tmp_path: Path) -> None:
     config, store, srv = _world(tmp_path, SLOW_PAGE, timeout_s=2)
     try:
         with WorkerPool.for_config(config) as pool:
@@ -268,8 +315,7 @@ def test_extraction_that_runs_too_long_is_cut_off_and_the_worker_replaced(tmp_pa
         srv.stop()
 
 
-def test_worker_killed_mid_extraction_is_replaced_and_the_article_recorded(tmp_path: Path
-                                                                           ) -> None:
+def test_worker_killed_mid_extraction_is_replaced_and_the_article_recorded(tmp_path: Path) -> None:
     config, store, srv = _world(tmp_path, SLOW_PAGE, timeout_s=60)
     try:
         with WorkerPool.for_config(config) as pool:
@@ -296,8 +342,13 @@ def test_requests_queued_behind_a_slow_host_are_not_timed_out() -> None:
     from monitor.errors import FetchError
     from monitor.fetch.http import Fetcher
 
-    settings = FetchSettings(allow_hosts=["127.0.0.1"], per_host_concurrency=1,
-                             per_host_delay_s=0, timeout_s=1, connect_timeout_s=0.5)
+    settings = FetchSettings(
+        allow_hosts=["127.0.0.1"],
+        per_host_concurrency=1,
+        per_host_delay_s=0,
+        timeout_s=1,
+        connect_timeout_s=0.5,
+    )
     paths = ["slow1", "slow2", "slow3", "fast"]  # limit 2.5s; "fast" waits 2.7s for its turn
     with FixtureServer() as srv:
         for name in paths:
@@ -307,11 +358,13 @@ def test_requests_queued_behind_a_slow_host_are_not_timed_out() -> None:
 
         async def go() -> list[Any]:
             async with Fetcher(settings) as f:
+
                 async def one(path: str) -> Any:
                     try:
                         return (await f.fetch(srv.url(path))).status
                     except FetchError as exc:
                         return str(exc)
+
                 return await asyncio.gather(*(one(p) for p in paths))
 
         t0 = time.monotonic()

@@ -28,18 +28,25 @@ def _counting(calls: Counter[str]) -> Callable[..., Any]:
     def run(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         calls[step.__name__] += 1
         return step(*args, **kwargs)
+
     return run
 
 
-def test_nothing_new_starts_no_workers_and_commits_quiet_batches_together(tmp_path: Path
-                                                                          ) -> None:
+def test_nothing_new_starts_no_workers_and_commits_quiet_batches_together(tmp_path: Path) -> None:
     with FixtureServer(DEMO_DATA) as srv:
         for i in range(6):
-            srv.add(f"x/f{i}.xml", rss([item(f"{{BASE}}/x/p{i}", title=f"story {i}",
-                                             guid=f"g{i}")]), "application/rss+xml")
-        cfg = write_config(tmp_path / "config", topics_from=TOPICS,
-                           feed_urls=[srv.url(f"x/f{i}.xml") for i in range(6)], routes=[],
-                           settings=merge(FAST, {"extract": {"workers": 1}}))
+            srv.add(
+                f"x/f{i}.xml",
+                rss([item(f"{{BASE}}/x/p{i}", title=f"story {i}", guid=f"g{i}")]),
+                "application/rss+xml",
+            )
+        cfg = write_config(
+            tmp_path / "config",
+            topics_from=TOPICS,
+            feed_urls=[srv.url(f"x/f{i}.xml") for i in range(6)],
+            routes=[],
+            settings=merge(FAST, {"extract": {"workers": 1}}),
+        )
         config = load_config(cfg)
         store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
         with WorkerPool.for_config(config) as first:
@@ -47,8 +54,7 @@ def test_nothing_new_starts_no_workers_and_commits_quiet_batches_together(tmp_pa
             assert first.started and s1.articles_new == 6
         calls: Counter[str] = Counter()
         with WorkerPool.for_config(config) as pool:
-            s2 = run_cycle(store, config, pool=pool, force=True, feed_batch=2,
-                           run=_counting(calls))
+            s2 = run_cycle(store, config, pool=pool, force=True, feed_batch=2, run=_counting(calls))
             assert not pool.started, "a cycle with nothing new started the worker pool"
     assert s2.feeds_polled == 6 and s2.feeds_not_modified + s2.feeds_unchanged == 6
     assert s2.articles_new == 0
@@ -63,11 +69,18 @@ def test_batches_with_new_articles_are_still_committed_one_by_one(tmp_path: Path
     """Only quiet batches wait: a batch with articles is committed after they are stored."""
     with FixtureServer(DEMO_DATA) as srv:
         for i in range(4):
-            srv.add(f"x/f{i}.xml", rss([item(f"{{BASE}}/x/p{i}", title=f"story {i}",
-                                             guid=f"g{i}")]), "application/rss+xml")
-        cfg = write_config(tmp_path / "config", topics_from=TOPICS,
-                           feed_urls=[srv.url(f"x/f{i}.xml") for i in range(4)], routes=[],
-                           settings=merge(FAST, {"extract": {"workers": 1}}))
+            srv.add(
+                f"x/f{i}.xml",
+                rss([item(f"{{BASE}}/x/p{i}", title=f"story {i}", guid=f"g{i}")]),
+                "application/rss+xml",
+            )
+        cfg = write_config(
+            tmp_path / "config",
+            topics_from=TOPICS,
+            feed_urls=[srv.url(f"x/f{i}.xml") for i in range(4)],
+            routes=[],
+            settings=merge(FAST, {"extract": {"workers": 1}}),
+        )
         config = load_config(cfg)
         store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
         calls: Counter[str] = Counter()

@@ -20,8 +20,10 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("config", ["monitor.config"]),
     ("stages", ["monitor.feeds", "monitor.fetch", "monitor.extract", "monitor.topics"]),
     ("store", ["monitor.store"]),
-    ("services", ["monitor.feeds.health", "monitor.alerts", "monitor.topics.review",
-                  "monitor.export"]),
+    (
+        "services",
+        ["monitor.feeds.health", "monitor.alerts", "monitor.topics.review", "monitor.export"],
+    ),
     ("pipeline", ["monitor.pipeline"]),
     ("desk", ["monitor.desk"]),
     ("flows", ["flows"]),
@@ -56,8 +58,10 @@ def imports(path: Path) -> set[str]:
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             # "from monitor.store import migrate" imports the submodule migrate
-            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in MODULES
-                     else node.module for a in node.names]
+            names = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in MODULES else node.module
+                for a in node.names
+            ]
         else:
             continue
         out.update(n for n in names if n in MODULES)
@@ -128,8 +132,11 @@ def test_only_the_store_speaks_sql() -> None:
 
 
 def test_only_the_shell_starts_flows() -> None:
-    starters = {m for m, deps in GRAPH.items() if m.startswith("monitor")
-                and any(d == "flows" or d.startswith("flows.") for d in deps)}
+    starters = {
+        m
+        for m, deps in GRAPH.items()
+        if m.startswith("monitor") and any(d == "flows" or d.startswith("flows.") for d in deps)
+    }
     assert starters <= {m for m in MODULES if m.startswith("monitor.cli")}, starters
 
 
@@ -143,13 +150,14 @@ def test_tests_do_not_import_benchmarks() -> None:
                 names = [node.module or ""]
             else:
                 continue
-            assert not any(n == "benchmarks" or n.startswith("benchmarks.") for n in names), \
+            assert not any(n == "benchmarks" or n.startswith("benchmarks.") for n in names), (
                 f"{path.relative_to(ROOT)} imports {names}"
+            )
 
 
 def test_contributing_shows_the_layers() -> None:
     text = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
-    section = text[text.index("## Layers"):]
+    section = text[text.index("## Layers") :]
     for name, prefixes in LAYERS:
         assert name in section, name
         row = next((ln for ln in section.splitlines() if ln.startswith(f"| {name} |")), "")

@@ -41,12 +41,20 @@ def test_a_cycle_with_a_pool_loads_no_nlp_in_the_main_process(tmp_path: Path) ->
     with FixtureServer(DEMO_DATA) as srv:
         # One page of the world feed is gone: its article is classified by its summary.
         srv.faults["/pages/caucasus-iran-azerbaijan-thaw.html"] = Fault(status=404)
-        cfg = write_config(tmp_path / "config", topics_from=TOPICS,
-                           feed_urls=[srv.url("feeds/world.xml")], routes=[],
-                           settings=merge(FAST, {
-                               "database": f"sqlite:///{tmp_path / 'db.sqlite'}"}))
-        out = subprocess.run([sys.executable, "-c", SCRIPT, str(cfg)], cwd=ROOT,
-                             capture_output=True, text=True, timeout=300)
+        cfg = write_config(
+            tmp_path / "config",
+            topics_from=TOPICS,
+            feed_urls=[srv.url("feeds/world.xml")],
+            routes=[],
+            settings=merge(FAST, {"database": f"sqlite:///{tmp_path / 'db.sqlite'}"}),
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", SCRIPT, str(cfg)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["articles_new"] == 6 and res["fallbacks"] == 1, res

@@ -27,30 +27,59 @@ def schema(engine: Engine) -> dict[str, Any]:
     for t in sorted(insp.get_table_names()):
         if t.startswith("article_fts_"):  # FTS5's shadow tables: compared through sqlite_master
             continue
-        cols = [(c["name"], str(c["type"]), c["nullable"], str(c.get("computed") or ""),
-                 str(c.get("default"))) for c in insp.get_columns(t)]
-        idx = sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]),
-                      str({k: str(v) for k, v in (i.get("dialect_options") or {}).items()}))
-                     for i in insp.get_indexes(t))
-        uqs = sorted((u["name"] if engine.dialect.name == "postgresql" else None,
-                      tuple(u["column_names"])) for u in insp.get_unique_constraints(t))
-        fks = sorted((tuple(f["constrained_columns"]), f["referred_table"],
-                      tuple(f["referred_columns"])) for f in insp.get_foreign_keys(t))
+        cols = [
+            (
+                c["name"],
+                str(c["type"]),
+                c["nullable"],
+                str(c.get("computed") or ""),
+                str(c.get("default")),
+            )
+            for c in insp.get_columns(t)
+        ]
+        idx = sorted(
+            (
+                i["name"],
+                tuple(i["column_names"]),
+                bool(i["unique"]),
+                str({k: str(v) for k, v in (i.get("dialect_options") or {}).items()}),
+            )
+            for i in insp.get_indexes(t)
+        )
+        uqs = sorted(
+            (u["name"] if engine.dialect.name == "postgresql" else None, tuple(u["column_names"]))
+            for u in insp.get_unique_constraints(t)
+        )
+        fks = sorted(
+            (tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
+            for f in insp.get_foreign_keys(t)
+        )
         pk = tuple(insp.get_pk_constraint(t)["constrained_columns"])
         out[t] = {"columns": cols, "indexes": idx, "unique": uqs, "fks": fks, "pk": pk}
     with engine.connect() as c:
         if engine.dialect.name == "sqlite":
             # triggers, the FTS5 table, partial-index predicates: compare their SQL
             out["sqlite_master"] = sorted(
-                (r[0], r[1], " ".join((r[2] or "").split())) for r in c.exec_driver_sql(
+                (r[0], r[1], " ".join((r[2] or "").split()))
+                for r in c.exec_driver_sql(
                     "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
-                    "AND name NOT LIKE 'article_fts_%' OR name LIKE 'article_fts_a_'"))
+                    "AND name NOT LIKE 'article_fts_%' OR name LIKE 'article_fts_a_'"
+                )
+            )
         else:
-            out["pg_indexes"] = sorted(c.execute(text(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'")).all())
-            out["pg_constraints"] = sorted(c.execute(text(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE connamespace = 'public'::regnamespace")).all())
+            out["pg_indexes"] = sorted(
+                c.execute(
+                    text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'")
+                ).all()
+            )
+            out["pg_constraints"] = sorted(
+                c.execute(
+                    text(
+                        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                        "WHERE connamespace = 'public'::regnamespace"
+                    )
+                ).all()
+            )
     return out
 
 
@@ -61,28 +90,52 @@ def make_first_schema_db(url: str) -> None:
         migrate.upgrade(engine, "0001")
         with engine.begin() as c:
             c.execute(text("DROP TABLE alembic_version"))
-            c.execute(text(
-                "INSERT INTO feed (id, url, name, tags, enabled, consecutive_failures, gone, "
-                "entries_total, added_at) VALUES (1, 'http://f.test/rss', 'F', '[\"caucasus\"]', "
-                "true, 0, false, 3, :t)"), {"t": T0})
-            c.execute(text(
-                "INSERT INTO article (id, canonical_url, url, title, summary, text, "
-                "published_source, extraction, first_seen_at) VALUES (1, 'http://f.test/a', "
-                "'http://f.test/a?x', 'Talks in Baku', 's', 'Ministers met in Baku.', 'feed', "
-                "'ok', :t)"), {"t": T0})
-            c.execute(text(
-                "INSERT INTO articlesource (article_id, feed_id, entry_key, link, seen_at) "
-                "VALUES (1, 1, 'k1', 'http://f.test/a', :t)"), {"t": T0})
-            c.execute(text(
-                "INSERT INTO hit (id, article_id, topic_id, score, topic_version, evidence, "
-                "created_at) VALUES (1, 1, 'caucasus', 0.9, 'v1', '{\"terms\": [\"baku\"]}', :t)"
-            ), {"t": T0})
-            c.execute(text(
-                "INSERT INTO delivery (hit_id, route, target, target_display, mode, status, "
-                "attempts, created_at) VALUES (1, 'ops', 'abc', 'json://x', 'instant', 'sent', "
-                "1, :t)"), {"t": T0})
-            c.execute(text("INSERT INTO run (kind, started_at, summary) VALUES "
-                           "('cycle', :t, '{\"feeds_polled\": 1}')"), {"t": T0})
+            c.execute(
+                text(
+                    "INSERT INTO feed (id, url, name, tags, enabled, consecutive_failures, gone, "
+                    "entries_total, added_at) VALUES (1, 'http://f.test/rss', 'F', '[\"caucasus\"]', "
+                    "true, 0, false, 3, :t)"
+                ),
+                {"t": T0},
+            )
+            c.execute(
+                text(
+                    "INSERT INTO article (id, canonical_url, url, title, summary, text, "
+                    "published_source, extraction, first_seen_at) VALUES (1, 'http://f.test/a', "
+                    "'http://f.test/a?x', 'Talks in Baku', 's', 'Ministers met in Baku.', 'feed', "
+                    "'ok', :t)"
+                ),
+                {"t": T0},
+            )
+            c.execute(
+                text(
+                    "INSERT INTO articlesource (article_id, feed_id, entry_key, link, seen_at) "
+                    "VALUES (1, 1, 'k1', 'http://f.test/a', :t)"
+                ),
+                {"t": T0},
+            )
+            c.execute(
+                text(
+                    "INSERT INTO hit (id, article_id, topic_id, score, topic_version, evidence, "
+                    "created_at) VALUES (1, 1, 'caucasus', 0.9, 'v1', '{\"terms\": [\"baku\"]}', :t)"
+                ),
+                {"t": T0},
+            )
+            c.execute(
+                text(
+                    "INSERT INTO delivery (hit_id, route, target, target_display, mode, status, "
+                    "attempts, created_at) VALUES (1, 'ops', 'abc', 'json://x', 'instant', 'sent', "
+                    "1, :t)"
+                ),
+                {"t": T0},
+            )
+            c.execute(
+                text(
+                    "INSERT INTO run (kind, started_at, summary) VALUES "
+                    "('cycle', :t, '{\"feeds_polled\": 1}')"
+                ),
+                {"t": T0},
+            )
     finally:
         engine.dispose()
 
@@ -143,8 +196,9 @@ def test_postgres_first_schema_upgrades_in_place(pg_url: str) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_upgrade_of_an_empty_database_equals_create(backend: str, tmp_path: Path,
-                                                    request: pytest.FixtureRequest) -> None:
+def test_upgrade_of_an_empty_database_equals_create(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """Running every migration from nothing gives what Store(create=True) gives."""
     if backend == "sqlite":
         a, b = (f"sqlite:///{tmp_path / n}" for n in ("a.db", "b.db"))

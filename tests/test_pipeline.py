@@ -41,7 +41,8 @@ def test_cycle_finds_the_caucasus_story_and_alerts_each_channel_once(demo):
     assert s.articles_new == 10
     hits = store.hits()
     assert [(h.topic_id, a.url.rsplit("/", 1)[1]) for h, a in hits] == [
-        ("caucasus-realignment", CAUCASUS)]
+        ("caucasus-realignment", CAUCASUS)
+    ]
     hit, article = hits[0]
     assert article.extraction == "ok" and "Pezeshkian" in article.text
     ev = hit.evidence
@@ -71,8 +72,12 @@ def test_near_misses_are_stored_but_not_hits(demo):
     _, config, store = demo
     run_cycle(store, config)
     titles = {a.url.rsplit("/", 1)[1]: a for a in _rows(store, Article)}
-    for page in ("euronews-2024-04-30.html.gz", "cbcnews-2024-08-08.html.gz",
-                 "globalnews-2026-05-24.html.gz", "f1metrics-a-new-f1metrics-model.html"):
+    for page in (
+        "euronews-2024-04-30.html.gz",
+        "cbcnews-2024-08-08.html.gz",
+        "globalnews-2026-05-24.html.gz",
+        "f1metrics-a-new-f1metrics-model.html",
+    ):
         assert page in titles, page
     hit_articles = {h.article_id for h in _rows(store, Hit)}
     assert hit_articles == {titles[CAUCASUS].id}
@@ -129,10 +134,15 @@ def test_gone_and_moved_feeds_are_shown_as_such(demo):
     w, config, store = demo
     w.server.faults["/feeds/f1metrics.xml"] = Fault(status=410)
     w.server.faults["/feeds/regional.xml"] = Fault(
-        status=301, headers={"Location": w.server.url("feeds/regional-new.xml")})
-    w.server.add("feeds/regional-new.xml",
-                 (ROOT / "monitor/demo/data/feeds/regional.xml").read_text()
-                 .replace("{BASE}", w.server.base), "application/atom+xml")
+        status=301, headers={"Location": w.server.url("feeds/regional-new.xml")}
+    )
+    w.server.add(
+        "feeds/regional-new.xml",
+        (ROOT / "monitor/demo/data/feeds/regional.xml")
+        .read_text()
+        .replace("{BASE}", w.server.base),
+        "application/atom+xml",
+    )
     s = run_cycle(store, config)
     assert s.feeds_gone == 1
     feeds = {f.name: f for f in store.feeds()}
@@ -146,8 +156,9 @@ def test_gone_and_moved_feeds_are_shown_as_such(demo):
 
 
 def test_page_that_times_out_falls_back_to_the_feed_summary(tmp_path):
-    with world(TOPICS, directory=tmp_path,
-               settings={"fetch": {"timeout_s": 1, "connect_timeout_s": 1}}) as w:
+    with world(
+        TOPICS, directory=tmp_path, settings={"fetch": {"timeout_s": 1, "connect_timeout_s": 1}}
+    ) as w:
         w.server.faults["/pages/" + CAUCASUS] = Fault(delay_s=5)
         config = load_config(w.config_dir)
         store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")

@@ -32,11 +32,13 @@ def test_serialised_settings_hold_no_database_password() -> None:
     assert not plain.has_written_password()
 
 
-def test_the_environment_gives_a_reference_not_the_value(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_environment_gives_a_reference_not_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"postgresql://newsmon:{DB_PASSWORD}@db/newsmon"
-    env = {"NEWSMON_DB": url, "NEWSMON_CONFIG": "/srv/cfg",
-           "NEWSMON_ALLOW_HOSTS": "10.0.0.0/8, feeds.intranet"}
+    env = {
+        "NEWSMON_DB": url,
+        "NEWSMON_CONFIG": "/srv/cfg",
+        "NEWSMON_ALLOW_HOSTS": "10.0.0.0/8, feeds.intranet",
+    }
     s = RunSettings.from_environment(env, allow_hosts=["127.0.0.1", "feeds.intranet"])
     assert s.database == "${NEWSMON_DB}" and s.config_dir == "/srv/cfg"
     assert s.allow_hosts == ["10.0.0.0/8", "feeds.intranet", "127.0.0.1"]
@@ -59,10 +61,22 @@ def test_the_cli_leaves_the_environment_alone(tmp_path: Path) -> None:
     d.mkdir()
     (d / "topics.yaml").write_text(TOPICS.read_text(encoding="utf-8"), encoding="utf-8")
     before = {k: os.environ.get(k) for k in ("NEWSMON_DB", "NEWSMON_ALLOW_HOSTS")}
-    r = CliRunner().invoke(app, ["-c", str(d), "--db", f"sqlite:///{tmp_path / 'x.db'}", "run",
-                                 "--no-prefect", "--allow-host", "127.0.0.1", "--json"],
-                           env={"NEWSMON_CONFIG": None, "NEWSMON_DB": None,
-                                "NEWSMON_ALLOW_HOSTS": None}, catch_exceptions=False)
+    r = CliRunner().invoke(
+        app,
+        [
+            "-c",
+            str(d),
+            "--db",
+            f"sqlite:///{tmp_path / 'x.db'}",
+            "run",
+            "--no-prefect",
+            "--allow-host",
+            "127.0.0.1",
+            "--json",
+        ],
+        env={"NEWSMON_CONFIG": None, "NEWSMON_DB": None, "NEWSMON_ALLOW_HOSTS": None},
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     assert {k: os.environ.get(k) for k in before} == before
     assert (tmp_path / "x.db").exists()
@@ -75,15 +89,18 @@ def test_serve_refuses_a_password_written_on_the_command_line(tmp_path: Path) ->
     d.mkdir()
     (d / "topics.yaml").write_text(TOPICS.read_text(encoding="utf-8"), encoding="utf-8")
     with pytest.raises(ConfigError, match="stored with the schedule in Prefect"):
-        CliRunner().invoke(app, ["-c", str(d), "--db",
-                                 f"postgresql://newsmon:{DB_PASSWORD}@127.0.0.1:9/x", "serve"],
-                           env={"NEWSMON_CONFIG": None, "NEWSMON_DB": None},
-                           catch_exceptions=False)
+        CliRunner().invoke(
+            app,
+            ["-c", str(d), "--db", f"postgresql://newsmon:{DB_PASSWORD}@127.0.0.1:9/x", "serve"],
+            env={"NEWSMON_CONFIG": None, "NEWSMON_DB": None},
+            catch_exceptions=False,
+        )
 
 
 @pytest.mark.slow
-def test_the_flow_does_not_load_the_config_again(tmp_path: Path, prefect_harness: None,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_flow_does_not_load_the_config_again(
+    tmp_path: Path, prefect_harness: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from flows.cycle import cycle
     from monitor.config import run
 
@@ -101,9 +118,9 @@ def test_the_flow_does_not_load_the_config_again(tmp_path: Path, prefect_harness
 
 
 @pytest.mark.slow
-def test_prefect_stores_no_secret_of_the_run(tmp_path: Path, prefect_harness: None,
-                                            pg_url: str, monkeypatch: pytest.MonkeyPatch
-                                            ) -> None:
+def test_prefect_stores_no_secret_of_the_run(
+    tmp_path: Path, prefect_harness: None, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A run with a database password and an alert URL whose token comes from ${ENV}: the
     flow run's parameters, as the Prefect server stores them, hold neither; the run
     itself had both (it stored its hit in that database and alerted that URL)."""
@@ -120,8 +137,10 @@ def test_prefect_stores_no_secret_of_the_run(tmp_path: Path, prefect_harness: No
     with world(TOPICS, directory=tmp_path) as w:
         alerts = yaml.safe_load((w.config_dir / "alerts.yaml").read_text())
         for r in alerts["routes"]:
-            r["urls"] = [u.replace("json://", "json://newsmon:${NEWSMON_TEST_ALERT_SECRET}@", 1)
-                         for u in r["urls"]]
+            r["urls"] = [
+                u.replace("json://", "json://newsmon:${NEWSMON_TEST_ALERT_SECRET}@", 1)
+                for u in r["urls"]
+            ]
         (w.config_dir / "alerts.yaml").write_text(yaml.safe_dump(alerts))
         settings = RunSettings(config_dir=str(w.config_dir), database=db)
         assert ALERT_SECRET in json.dumps([r.urls for r in settings.config().routes])

@@ -46,29 +46,38 @@ def _count(store: Store, model: type, *where: Any) -> int:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_two_workers_share_cycles_and_survive_a_sigkill(tmp_path: Path, pg_url: str,
-                                                        monkeypatch: pytest.MonkeyPatch
-                                                        ) -> None:
+def test_two_workers_share_cycles_and_survive_a_sigkill(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from flows.serve import LocalPrefectServer
     from tests.support.postgres import drop_database, fresh_database
 
     prefect_db = fresh_database(pg_url)
     # The Prefect server's own database on PostgreSQL too (asyncpg), as in production.
-    monkeypatch.setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL",
-                       prefect_db.replace("+psycopg", "+asyncpg"))
+    monkeypatch.setenv(
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL", prefect_db.replace("+psycopg", "+asyncpg")
+    )
     workers: list[subprocess.Popen[Any]] = []
     run_ids: list[str] = []
-    settings = {"fetch": {"max_feeds_per_cycle": FEEDS // 2, "lease_minutes": LEASE_S / 60},
-                "extract": {"workers": 1}}
-    with many_feeds(tmp_path, feeds=FEEDS, settings=settings) as w, \
-            LocalPrefectServer(home=tmp_path / "prefect-server") as server:
+    settings = {
+        "fetch": {"max_feeds_per_cycle": FEEDS // 2, "lease_minutes": LEASE_S / 60},
+        "extract": {"workers": 1},
+    }
+    with (
+        many_feeds(tmp_path, feeds=FEEDS, settings=settings) as w,
+        LocalPrefectServer(home=tmp_path / "prefect-server") as server,
+    ):
         api = httpx.Client(base_url=server.url, timeout=30)
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("PREFECT_", "NEWSMON_"))}
-        env.update(PREFECT_API_URL=server.url, PREFECT_HOME=str(tmp_path / "prefect-client"),
-                   PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_WORKER_QUERY_SECONDS="2",
-                   NEWSMON_HOME=str(tmp_path / "home"), NEWSMON_CONFIG=str(w.config_dir),
-                   PATH=f"{PREFECT_BIN.parent}:{os.environ['PATH']}")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NEWSMON_"))}
+        env.update(
+            PREFECT_API_URL=server.url,
+            PREFECT_HOME=str(tmp_path / "prefect-client"),
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            PREFECT_WORKER_QUERY_SECONDS="2",
+            NEWSMON_HOME=str(tmp_path / "home"),
+            NEWSMON_CONFIG=str(w.config_dir),
+            PATH=f"{PREFECT_BIN.parent}:{os.environ['PATH']}",
+        )
         prefect = str(PREFECT_BIN)
         store = Store(pg_url)
         logs = [tmp_path / f"worker-{i}.log" for i in range(2)]
@@ -97,9 +106,12 @@ def test_two_workers_share_cycles_and_survive_a_sigkill(tmp_path: Path, pg_url: 
         def worker_of(run_id: str) -> int:
             # Both workers may try a run; the server lets one have it, the other logs
             # "Aborted submission of flow run '<id>'".
-            found = [i for i, p in enumerate(logs)
-                     if run_id in (text := p.read_text(errors="replace"))
-                     and f"Aborted submission of flow run '{run_id}'" not in text]
+            found = [
+                i
+                for i, p in enumerate(logs)
+                if run_id in (text := p.read_text(errors="replace"))
+                and f"Aborted submission of flow run '{run_id}'" not in text
+            ]
             assert len(found) == 1, (run_id, found)
             return found[0]
 
@@ -122,10 +134,16 @@ def test_two_workers_share_cycles_and_survive_a_sigkill(tmp_path: Path, pg_url: 
             _run([prefect, "--no-prompt", "deployment", "schedule", "pause", "--all"], env)
             for log in logs:
                 with open(log, "wb") as out:
-                    workers.append(subprocess.Popen(
-                        [prefect, "worker", "start", "--pool", "newsmon", "--limit", "1"],
-                        cwd=tmp_path, env={**env, "NEWSMON_DB": pg_url}, stdout=out,
-                        stderr=subprocess.STDOUT, start_new_session=True))
+                    workers.append(
+                        subprocess.Popen(
+                            [prefect, "worker", "start", "--pool", "newsmon", "--limit", "1"],
+                            cwd=tmp_path,
+                            env={**env, "NEWSMON_DB": pg_url},
+                            stdout=out,
+                            stderr=subprocess.STDOUT,
+                            start_new_session=True,
+                        )
+                    )
 
             # Cycles 1-3: two flow runs at once, each leases half the due feeds.
             articles = 0
@@ -135,8 +153,9 @@ def test_two_workers_share_cycles_and_survive_a_sigkill(tmp_path: Path, pg_url: 
                 ids = start_runs(2)
                 wait(ids)
                 assert {worker_of(i) for i in ids} == {0, 1}, "both workers must do work"
-                assert all(w.polls(p) == cycle for p in w.feed_paths), \
-                    {p: w.polls(p) for p in w.feed_paths}
+                assert all(w.polls(p) == cycle for p in w.feed_paths), {
+                    p: w.polls(p) for p in w.feed_paths
+                }
                 if cycle == 1:
                     articles = _count(store, Article)
                     assert articles > 0
@@ -178,7 +197,8 @@ def test_two_workers_share_cycles_and_survive_a_sigkill(tmp_path: Path, pg_url: 
             with store.session() as s:
                 polled = list(s.exec(select(Feed.last_polled_at)))
             assert len(polled) == FEEDS and all(
-                t is not None and (utcnow() - t).total_seconds() < 300 for t in polled)
+                t is not None and (utcnow() - t).total_seconds() < 300 for t in polled
+            )
             after = {p: w.polls(p) - before[p] for p in w.feed_paths}
             # Every feed polled in cycle 4; only the dead worker's in-flight ones twice.
             assert all(1 <= n <= 2 for n in after.values()), after

@@ -80,11 +80,15 @@ def test_long_title_and_text_are_cut_and_still_classified() -> None:
 
     html = PAGE.read_text(encoding="utf-8")
     title = "Iran and Azerbaijan " * 20_000  # 400,000 characters
-    filler = "".join(f"<p>Paragraph {i} says that Baku and Tehran talk about trade and "
-                     f"the border, again and again, at length.</p>\n" for i in range(3_500))
+    filler = "".join(
+        f"<p>Paragraph {i} says that Baku and Tehran talk about trade and "
+        f"the border, again and again, at length.</p>\n"
+        for i in range(3_500)
+    )
     # the headline everywhere a page gives it (<title>, og:title, <h1>)
     hostile = html.replace("Iran and Azerbaijan signal a thaw", title).replace(
-        "</article>", filler + "</article>", 1)
+        "</article>", filler + "</article>", 1
+    )
     assert hostile != html and len(hostile) > 300_000
     ex = extract_html(hostile.encode(), "http://example.org/a")
     assert len(ex.title) == MAX_TITLE_CHARS and ex.title.startswith("Iran and Azerbaijan")
@@ -107,19 +111,27 @@ def test_a_gzip_page_is_inflated_only_up_to_fetch_max_bytes(tmp_path: Path) -> N
     from monitor.store import Article, Store
     from tests.support.hostile import FAST, TOPICS, item, merge, rows, rss
 
-    html = PAGE.read_bytes().replace(b"</article>", b"<p>" + b"padding words " * 20_000
-                                     + b"</p></article>", 1)
+    html = PAGE.read_bytes().replace(
+        b"</article>", b"<p>" + b"padding words " * 20_000 + b"</p></article>", 1
+    )
     page = gzip.compress(html)
     assert len(page) < 100_000 < len(html)  # small on the wire, large once inflated
     assert extract_html(page, "http://example.org/a").text  # under the default cap: read
     srv = FixtureServer(tmp_path).start()
     try:
         srv.add("x/packed", page, "text/html")
-        srv.add("x.xml", rss([item("{BASE}/x/packed", title="packed", guid="packed")]),
-                "application/rss+xml")
-        cfg = write_config(tmp_path / "config", topics_from=TOPICS,
-                           feed_urls=[srv.url("x.xml")], routes=[],
-                           settings=merge(FAST, {"fetch": {"max_bytes": 100_000}}))
+        srv.add(
+            "x.xml",
+            rss([item("{BASE}/x/packed", title="packed", guid="packed")]),
+            "application/rss+xml",
+        )
+        cfg = write_config(
+            tmp_path / "config",
+            topics_from=TOPICS,
+            feed_urls=[srv.url("x.xml")],
+            routes=[],
+            settings=merge(FAST, {"fetch": {"max_bytes": 100_000}}),
+        )
         config = load_config(cfg)
         store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
         with WorkerPool.for_config(config) as pool:

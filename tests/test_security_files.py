@@ -62,7 +62,8 @@ def test_new_database_and_its_directory_are_owner_only(tmp_path: Path) -> None:
 
 
 def test_data_directory_is_owner_only_even_if_made_before(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "home"
     (home / "models").mkdir(parents=True)  # e.g. a model saved before the first run
     assert mode(home) == 0o755
@@ -104,9 +105,12 @@ def make_config(tmp_path: Path, **files: str) -> Path:
 
 
 def test_demo_config_is_owner_only(tmp_path: Path) -> None:
-    d = write_config(tmp_path / "demo" / "config", topics_from=TOPICS,
-                     feed_urls=["http://127.0.0.1:1/feed.xml"],
-                     routes=[{"name": "r", "urls": [SECRET_URL]}])
+    d = write_config(
+        tmp_path / "demo" / "config",
+        topics_from=TOPICS,
+        feed_urls=["http://127.0.0.1:1/feed.xml"],
+        routes=[{"name": "r", "urls": [SECRET_URL]}],
+    )
     assert mode(d) == 0o700
     files = {p.name: mode(p) for p in d.iterdir()}
     assert set(files) == {"topics.yaml", "feeds.yaml", "alerts.yaml", "settings.yaml"}
@@ -131,9 +135,12 @@ def test_opml_import_creates_feeds_yaml_owner_only(tmp_path: Path) -> None:
 def test_hits_export_file_is_owner_only(tmp_path: Path) -> None:
     out = tmp_path / "hits.csv"
     db = f"sqlite:///{tmp_path / 'x.db'}"
-    r = CliRunner().invoke(app, ["--db", db, "hits", "export", "-f", "csv", "-o", str(out)],
-                           env={"NEWSMON_CONFIG": None, "NEWSMON_DB": None},
-                           catch_exceptions=False)
+    r = CliRunner().invoke(
+        app,
+        ["--db", db, "hits", "export", "-f", "csv", "-o", str(out)],
+        env={"NEWSMON_CONFIG": None, "NEWSMON_DB": None},
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     assert out.exists() and mode(out) == 0o600
 
@@ -146,9 +153,12 @@ def alerts(url: str) -> str:
 
 
 def check(d: Path, **env: str) -> tuple[int, str, str]:
-    r = CliRunner().invoke(app, ["-c", str(d), "config", "check"],
-                           env={"NEWSMON_CONFIG": None, "NEWSMON_DB": None, **env},
-                           catch_exceptions=False)
+    r = CliRunner().invoke(
+        app,
+        ["-c", str(d), "config", "check"],
+        env={"NEWSMON_CONFIG": None, "NEWSMON_DB": None, **env},
+        catch_exceptions=False,
+    )
     return r.exit_code, r.stdout, r.stderr
 
 
@@ -160,7 +170,8 @@ def test_world_readable_alerts_with_a_secret_warns(tmp_path: Path) -> None:
     assert err.strip() == (
         f"newsmon: warning: {d / 'alerts.yaml'} holds apprise URLs with passwords or tokens "
         f"and other users can read it: chmod 600 {d / 'alerts.yaml'}, or write them as "
-        "${VARIABLE} references")
+        "${VARIABLE} references"
+    )
     assert "s3cretpw" not in out + err
     (d / "alerts.yaml").chmod(0o600)
     assert check(d)[2] == ""

@@ -34,8 +34,9 @@ SECRETS = ["hookPassw0rd", "apiKeyValue42", "ntfyTok3nValue", "plugPassw0rd", "p
 
 
 @notify(on="newsmonleaky")
-def _leaky(body: str, title: str, notify_type: str, *args: Any, meta: dict[str, Any],
-           **kw: Any) -> bool:
+def _leaky(
+    body: str, title: str, notify_type: str, *args: Any, meta: dict[str, Any], **kw: Any
+) -> bool:
     # A careless plugin: its exception quotes the URL it was given, secrets and all.
     raise ConnectionError(f"could not post to {meta['url']}")
 
@@ -43,12 +44,23 @@ def _leaky(body: str, title: str, notify_type: str, *args: Any, meta: dict[str, 
 def secret_routes() -> list[dict[str, Any]]:
     closed = free_port()
     return [
-        {"name": "secret-hook", "topics": ["*"], "urls": [
-            f"json://newsmon:{SECRETS[0]}@127.0.0.1:{closed}/hook?+X-Api-Key={SECRETS[1]}"]},
-        {"name": "secret-ntfy", "topics": ["*"], "urls": [
-            f"ntfy://127.0.0.1:{closed}/alerts?token={SECRETS[2]}"]},
-        {"name": "secret-plugin", "topics": ["*"], "urls": [
-            f"newsmonleaky://user:{SECRETS[3]}@example.org/{SECRETS[4]}"]},
+        {
+            "name": "secret-hook",
+            "topics": ["*"],
+            "urls": [
+                f"json://newsmon:{SECRETS[0]}@127.0.0.1:{closed}/hook?+X-Api-Key={SECRETS[1]}"
+            ],
+        },
+        {
+            "name": "secret-ntfy",
+            "topics": ["*"],
+            "urls": [f"ntfy://127.0.0.1:{closed}/alerts?token={SECRETS[2]}"],
+        },
+        {
+            "name": "secret-plugin",
+            "topics": ["*"],
+            "urls": [f"newsmonleaky://user:{SECRETS[3]}@example.org/{SECRETS[4]}"],
+        },
     ]
 
 
@@ -67,8 +79,7 @@ class Capture(logging.Handler):
 @pytest.fixture
 def all_logs() -> Iterator[Capture]:
     cap = Capture()
-    root, ap, ours = logging.getLogger(), logging.getLogger("apprise"), logging.getLogger(
-        "newsmon")
+    root, ap, ours = logging.getLogger(), logging.getLogger("apprise"), logging.getLogger("newsmon")
     old = root.level, ap.level
     handlers = list(ours.handlers)  # `run --no-prefect` adds one on the runner's stderr
     root.addHandler(cap)
@@ -112,7 +123,8 @@ def check_failures_recorded(store: Store) -> None:
 
 
 def test_cli_cycle_with_failing_secret_routes_leaks_nothing(
-        tmp_path: Path, all_logs: Capture, capfd: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, all_logs: Capture, capfd: pytest.CaptureFixture[str]
+) -> None:
     db = tmp_path / "x.db"
     with world(TOPICS, directory=tmp_path) as w:
         add_secret_routes(w.config_dir)
@@ -122,8 +134,14 @@ def test_cli_cycle_with_failing_secret_routes_leaks_nothing(
         r = runner.invoke(app, [*base, "run", "--no-prefect"], env=env, catch_exceptions=False)
         assert r.exit_code == 0, r.output
         outputs = {"run": r.stdout + r.stderr}
-        for cmd in (["alerts"], ["alerts", "--json"], ["hits", "show", "1", "--json"],
-                    ["status", "--json"], ["config", "check"], ["feeds"]):
+        for cmd in (
+            ["alerts"],
+            ["alerts", "--json"],
+            ["hits", "show", "1", "--json"],
+            ["status", "--json"],
+            ["config", "check"],
+            ["feeds"],
+        ):
             res = runner.invoke(app, [*base, *cmd], env=env, catch_exceptions=False)
             assert res.exit_code == 0, res.output
             outputs[" ".join(cmd)] = res.stdout + res.stderr
@@ -142,7 +160,8 @@ def test_cli_cycle_with_failing_secret_routes_leaks_nothing(
 
 
 def test_exception_quoting_the_url_is_stored_masked(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """apprise catches what its plugins raise; what apprise itself raises (a bug, an
     exception from its own code) ends in the stored error: masked there too."""
     import apprise
@@ -167,8 +186,9 @@ def test_exception_quoting_the_url_is_stored_masked(
         monkeypatch.setattr(apprise.Apprise, "notify", real)
         assert s.alerts_failed == 5
         rows = store.deliveries(limit=100)
-        assert len(rows) == 5 and all("apprise raised RuntimeError: cannot notify" in
-                                      (d.last_error or "") for d in rows)
+        assert len(rows) == 5 and all(
+            "apprise raised RuntimeError: cannot notify" in (d.last_error or "") for d in rows
+        )
         # the two secret-bearing URLs apprise writes out (the plugin's it writes bare)
         masked = {d.route for d in rows if "****" in (d.last_error or "")}
         assert {"secret-hook", "secret-ntfy"} <= masked, [d.last_error for d in rows]
@@ -180,16 +200,22 @@ def test_redact_masks_the_parts_apprise_calls_secret() -> None:
     from monitor.redact import protect
 
     protect([r["urls"][0] for r in secret_routes()])
-    text = (f"POST http://127.0.0.1/hook?+X-Api-Key={SECRETS[1]} as newsmon:{SECRETS[0]} "
-            f"Authorization: Bearer {SECRETS[2]}")
+    text = (
+        f"POST http://127.0.0.1/hook?+X-Api-Key={SECRETS[1]} as newsmon:{SECRETS[0]} "
+        f"Authorization: Bearer {SECRETS[2]}"
+    )
     assert not leaks(redact(text)) and redact(text).count("****") == 3
     assert redact("nothing secret here") == "nothing secret here"
 
 
 @pytest.mark.slow
 def test_prefect_flow_with_failing_secret_routes_leaks_nothing(
-        prefect_harness: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        all_logs: Capture, capfd: pytest.CaptureFixture[str]) -> None:
+    prefect_harness: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    all_logs: Capture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     import asyncio
 
     from prefect.client.orchestration import get_client
@@ -227,9 +253,11 @@ def test_prefect_flow_with_failing_secret_routes_leaks_nothing(
         async with get_client() as client:
             logs: list[Any] = []
             while True:  # the API gives at most 200 at a time
-                page = await client.read_logs(log_filter=LogFilter(
-                    flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200,
-                    offset=len(logs))
+                page = await client.read_logs(
+                    log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                    limit=200,
+                    offset=len(logs),
+                )
                 logs += page
                 if len(page) < 200:
                     break
@@ -237,7 +265,8 @@ def test_prefect_flow_with_failing_secret_routes_leaks_nothing(
             tasks = await client.read_task_runs()
             artifacts = await client.read_artifacts()
             states = [str(run.state), str(run.parameters)] + [
-                f"{t.name} {t.state}" for t in tasks if t.flow_run_id == flow_run_id]
+                f"{t.name} {t.state}" for t in tasks if t.flow_run_id == flow_run_id
+            ]
             states += [str(a.data) for a in artifacts if a.flow_run_id == flow_run_id]
             return [f"{lg.name} {lg.message}" for lg in logs], states
 
@@ -260,7 +289,8 @@ FEED_SECRETS = ["FeedPassw0rd", "FeedKey12345"]
 
 
 def test_feed_url_credentials_are_masked_everywhere(
-        tmp_path: Path, all_logs: Capture, capfd: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, all_logs: Capture, capfd: pytest.CaptureFixture[str]
+) -> None:
     """A feed behind basic auth or an API key (``https://user:pass@host/feed?apikey=``):
     the run, `newsmon feeds` (table and JSON), `status` and the stored error never show
     the password or the key; the feed's failure is still recorded and shown."""
@@ -268,16 +298,24 @@ def test_feed_url_credentials_are_masked_everywhere(
     with world(TOPICS, directory=tmp_path) as w:
         path = w.config_dir / "feeds.yaml"
         doc = yaml.safe_load(path.read_text())
-        secret_feed = w.server.url("no-such-feed.xml").replace(
-            "http://", f"http://reader:{FEED_SECRETS[0]}@") + f"?apikey={FEED_SECRETS[1]}"
+        secret_feed = (
+            w.server.url("no-such-feed.xml").replace("http://", f"http://reader:{FEED_SECRETS[0]}@")
+            + f"?apikey={FEED_SECRETS[1]}"
+        )
         doc["feeds"].append({"url": secret_feed})
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         runner = CliRunner()
         base = ["-c", str(w.config_dir), "--db", f"sqlite:///{db}"]
         env = {"NEWSMON_CONFIG": None, "NEWSMON_DB": None}
         outputs = {}
-        for cmd in (["run", "--no-prefect"], ["feeds"], ["feeds", "--json"],
-                    ["feeds", "--failing"], ["status", "--json"], ["status"]):
+        for cmd in (
+            ["run", "--no-prefect"],
+            ["feeds"],
+            ["feeds", "--json"],
+            ["feeds", "--failing"],
+            ["status", "--json"],
+            ["status"],
+        ):
             res = runner.invoke(app, [*base, *cmd], env=env, catch_exceptions=False)
             assert res.exit_code == 0, res.output
             outputs[" ".join(cmd)] = res.stdout + res.stderr
@@ -288,8 +326,9 @@ def test_feed_url_credentials_are_masked_everywhere(
     for name, text in outputs.items():
         assert not [s for s in FEED_SECRETS if s in text], f"`newsmon {name}` shows a secret"
     logs = "\n".join(all_logs.lines)
-    assert not [s for s in FEED_SECRETS if s in logs], [ln for ln in all_logs.lines
-                                                       if any(s in ln for s in FEED_SECRETS)]
+    assert not [s for s in FEED_SECRETS if s in logs], [
+        ln for ln in all_logs.lines if any(s in ln for s in FEED_SECRETS)
+    ]
     assert not [s for s in FEED_SECRETS if s in (found[0].last_error or "")]
     captured = capfd.readouterr()
     assert not [s for s in FEED_SECRETS if s in captured.out + captured.err]

@@ -62,38 +62,53 @@ def _cycle_in_flight(log: Path) -> bool:
     return bool(started - finished)
 
 
-def _wait(what: str, cond: Callable[[], bool], timeout_s: float, proc: subprocess.Popen[bytes],
-          log: Path) -> float:
+def _wait(
+    what: str, cond: Callable[[], bool], timeout_s: float, proc: subprocess.Popen[bytes], log: Path
+) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
         if cond():
             return time.monotonic() - start
         if proc.poll() is not None:
-            pytest.fail(f"newsmon serve exited ({proc.returncode}) while waiting for {what}:\n"
-                        + log.read_text(errors="replace")[-4000:])
+            pytest.fail(
+                f"newsmon serve exited ({proc.returncode}) while waiting for {what}:\n"
+                + log.read_text(errors="replace")[-4000:]
+            )
         time.sleep(1)
     pytest.fail(f"no {what} after {timeout_s:.0f}s:\n" + log.read_text(errors="replace")[-4000:])
 
 
 def test_serve_schedules_cycles_sends_once_and_stops(tmp_path: Path) -> None:
     # Feeds are due again every 6 s too, so later cycles really poll them again (304s).
-    with world(TOPICS, directory=tmp_path,
-               settings={"schedule": {"interval_minutes": 0.1}}) as w:
+    with world(TOPICS, directory=tmp_path, settings={"schedule": {"interval_minutes": 0.1}}) as w:
         db = tmp_path / "x.db"
         newsmon_home = tmp_path / "newsmon-home"
-        env = {k: v for k, v in os.environ.items()
-               if k not in {"PREFECT_API_URL", "NEWSMON_CONFIG", "NEWSMON_DB"}}
-        env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), NEWSMON_HOME=str(newsmon_home),
-                   NEWSMON_CONFIG=str(w.config_dir), NEWSMON_DB=f"sqlite:///{db}",
-                   PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in {"PREFECT_API_URL", "NEWSMON_CONFIG", "NEWSMON_DB"}
+        }
+        env.update(
+            PREFECT_HOME=str(tmp_path / "prefect-home"),
+            NEWSMON_HOME=str(newsmon_home),
+            NEWSMON_CONFIG=str(w.config_dir),
+            NEWSMON_DB=f"sqlite:///{db}",
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        )
         log = tmp_path / "serve.log"
         t0 = time.monotonic()
         with log.open("wb") as out:
-            proc = subprocess.Popen([str(NEWSMON), "serve", "--interval", "0.1"], env=env,
-                                    stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                [str(NEWSMON), "serve", "--interval", "0.1"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=tmp_path,
+                start_new_session=True,
+            )
         store: Store | None = None
         try:
+
             def store_() -> Store | None:
                 nonlocal store
                 if store is None and db.exists():
@@ -103,8 +118,13 @@ def test_serve_schedules_cycles_sends_once_and_stops(tmp_path: Path) -> None:
             def caucasus_hit_and_alerts() -> bool:
                 try:
                     s = store_()
-                    found = bool(s and any(h.topic_id == "caucasus-realignment"
-                                           and "Azerbaijan" in a.title for h, a in s.hits()))
+                    found = bool(
+                        s
+                        and any(
+                            h.topic_id == "caucasus-realignment" and "Azerbaijan" in a.title
+                            for h, a in s.hits()
+                        )
+                    )
                 except StoreError:  # the schema is still being created
                     return False
                 return found and bool(w.webhook.received) and bool(w.smtp.messages)
@@ -122,8 +142,11 @@ def test_serve_schedules_cycles_sends_once_and_stops(tmp_path: Path) -> None:
             def repolled_after_hit() -> bool:
                 runs = store.last_runs(50)  # type: ignore[union-attr]
                 return len(runs) >= 2 and any(
-                    r.started_at and r.started_at > hit_created
-                    and (r.summary or {}).get("feeds_polled", 0) > 0 for r in runs)
+                    r.started_at
+                    and r.started_at > hit_created
+                    and (r.summary or {}).get("feeds_polled", 0) > 0
+                    for r in runs
+                )
 
             _wait("later cycle that polled the feeds again", repolled_after_hit, 120, proc, log)
             time.sleep(2)  # let any (wrong) second delivery arrive
@@ -132,7 +155,9 @@ def test_serve_schedules_cycles_sends_once_and_stops(tmp_path: Path) -> None:
             assert len(store.hits()) == 1
             deliveries = store.deliveries()
             assert sorted((d.route, d.status, d.attempts) for d in deliveries) == [
-                ("analysts-email", "sent", 1), ("caucasus-chat", "sent", 1)]
+                ("analysts-email", "sent", 1),
+                ("caucasus-chat", "sent", 1),
+            ]
             assert sum(r.summary.get("alerts_sent", 0) for r in store.last_runs(100)) == 2
             t_running = time.monotonic() - t0
 
@@ -151,23 +176,29 @@ def test_serve_schedules_cycles_sends_once_and_stops(tmp_path: Path) -> None:
             try:
                 rc = proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                pytest.fail("newsmon serve did not exit within 30 s of SIGTERM:\n"
-                            + log.read_text(errors="replace")[-4000:])
+                pytest.fail(
+                    "newsmon serve did not exit within 30 s of SIGTERM:\n"
+                    + log.read_text(errors="replace")[-4000:]
+                )
             stop_s = time.monotonic() - t_stop
             assert rc == 0, log.read_text(errors="replace")[-4000:]
             deadline = time.monotonic() + 5
-            while (_listening(port) or any(map(_alive, server_pids))) \
-                    and time.monotonic() < deadline:
+            while (
+                _listening(port) or any(map(_alive, server_pids))
+            ) and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert not _listening(port), f"the Prefect server still listens on {port}"
             assert not [p for p in server_pids if _alive(p)], "Prefect server processes left"
             deadline = time.monotonic() + 10
-            while (left := [p for p in _pids_with_env(str(tmp_path)) if _alive(p)]) \
-                    and time.monotonic() < deadline:
+            while (
+                left := [p for p in _pids_with_env(str(tmp_path)) if _alive(p)]
+            ) and time.monotonic() < deadline:
                 time.sleep(0.5)
             assert not left, f"processes left after serve stopped: {left}"
-            print(f"serve: hit+alerts and a re-poll after {t_running:.0f}s, "
-                  f"stopped {stop_s:.1f}s after SIGTERM")
+            print(
+                f"serve: hit+alerts and a re-poll after {t_running:.0f}s, "
+                f"stopped {stop_s:.1f}s after SIGTERM"
+            )
         finally:
             if store is not None:
                 store.close()

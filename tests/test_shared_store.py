@@ -26,9 +26,9 @@ def test_same_database_same_store_and_engine(tmp_path: Path) -> None:
     assert flow_cycle.shared_store(url).engine is first.engine
 
 
-def test_another_database_replaces_and_closes_the_old_store(tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
+def test_another_database_replaces_and_closes_the_old_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
     first = flow_cycle.shared_store(a)
     closed: list[str] = []

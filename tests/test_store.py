@@ -17,10 +17,15 @@ from monitor.errors import NotFound
 from monitor.store import Article, ArticleSource, Hit, NewArticle, Store, utcnow
 
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
-FEEDS = [FeedConfig(url=f"https://feeds.example/{n}.xml", name=n.title(), tags=[n])
-         for n in ("world", "regional", "sport")]
-EVIDENCE = {"score": 0.7, "rule": "any(region≥2:3 ✓) ✓",
-            "sentences": [{"text": "Iran and Azerbaijan signed seven agreements."}]}
+FEEDS = [
+    FeedConfig(url=f"https://feeds.example/{n}.xml", name=n.title(), tags=[n])
+    for n in ("world", "regional", "sport")
+]
+EVIDENCE = {
+    "score": 0.7,
+    "rule": "any(region≥2:3 ✓) ✓",
+    "sentences": [{"text": "Iran and Azerbaijan signed seven agreements."}],
+}
 
 
 @pytest.fixture
@@ -40,14 +45,34 @@ def feed_ids(store: Store) -> dict[str, int]:
     return {f.name or "": f.id or 0 for f in store.feeds()}
 
 
-def article(url: str, *, sources: list[tuple[int, str, str]], title: str = "A story",
-            text: str | None = "Body text.", fingerprint: str | None = None,
-            extraction: str = "ok", hits: list[tuple[str, float, str, dict[str, Any]]]
-            | None = None, published: datetime | None = T0) -> NewArticle:
-    return NewArticle(canonical_url=url, url=url, guid=None, title=title, summary="",
-                      text=text, author=None, published_at=published, published_source="feed",
-                      language="en", fingerprint=fingerprint, extraction=extraction,
-                      extraction_error=None, sources=sources, hits=hits or [])
+def article(
+    url: str,
+    *,
+    sources: list[tuple[int, str, str]],
+    title: str = "A story",
+    text: str | None = "Body text.",
+    fingerprint: str | None = None,
+    extraction: str = "ok",
+    hits: list[tuple[str, float, str, dict[str, Any]]] | None = None,
+    published: datetime | None = T0,
+) -> NewArticle:
+    return NewArticle(
+        canonical_url=url,
+        url=url,
+        guid=None,
+        title=title,
+        summary="",
+        text=text,
+        author=None,
+        published_at=published,
+        published_source="feed",
+        language="en",
+        fingerprint=fingerprint,
+        extraction=extraction,
+        extraction_error=None,
+        sources=sources,
+        hits=hits or [],
+    )
 
 
 def rows(store: Store, model: type) -> list[Any]:
@@ -57,11 +82,23 @@ def rows(store: Store, model: type) -> list[Any]:
 
 def outbox_rows(targets: list[tuple[str, str]]) -> Any:
     """A deliveries_for callback: one pending row per (route, url)."""
+
     def make(topic: str, score: float, published: datetime | None) -> list[dict[str, Any]]:
         now = utcnow()
-        return [dict(route=r, target=target_key(u), target_display=u, mode="instant",
-                     status="pending", attempts=0, created_at=now, next_attempt_at=now)
-                for r, u in targets]
+        return [
+            dict(
+                route=r,
+                target=target_key(u),
+                target_display=u,
+                mode="instant",
+                status="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for r, u in targets
+        ]
+
     return make
 
 
@@ -75,9 +112,13 @@ def test_database_file_and_folder_are_created(db_url: str, tmp_path: Path) -> No
 
 def test_store_articles_is_idempotent(store: Store) -> None:
     ids = feed_ids(store)
-    batch = [article("https://news.example/a",
-                     sources=[(ids["World"], "guid-a", "https://news.example/a?utm_source=rss")],
-                     hits=[("caucasus-realignment", 0.7, "v1", EVIDENCE)])]
+    batch = [
+        article(
+            "https://news.example/a",
+            sources=[(ids["World"], "guid-a", "https://news.example/a?utm_source=rss")],
+            hits=[("caucasus-realignment", 0.7, "v1", EVIDENCE)],
+        )
+    ]
     deliveries = outbox_rows([("desk", "json://127.0.0.1:1/hook"), ("mail", "mailto://x")])
     first = store.store_articles(batch, deliveries)
     second = store.store_articles(batch, deliveries)
@@ -96,8 +137,9 @@ def test_store_articles_is_idempotent(store: Store) -> None:
 def test_same_url_from_another_feed_adds_a_source(store: Store) -> None:
     ids = feed_ids(store)
     store.store_articles([article("https://news.example/a", sources=[(ids["World"], "w-1", "l1")])])
-    res = store.store_articles([article("https://news.example/a",
-                                        sources=[(ids["Regional"], "tag:r-1", "l2")])])
+    res = store.store_articles(
+        [article("https://news.example/a", sources=[(ids["Regional"], "tag:r-1", "l2")])]
+    )
     assert res.articles_merged == 1 and res.articles_new == 0
     (a,) = rows(store, Article)
     assert sorted(f.name for _, f in store.article_sources(a.id)) == ["Regional", "World"]
@@ -106,27 +148,51 @@ def test_same_url_from_another_feed_adds_a_source(store: Store) -> None:
 def test_fingerprint_dedup_merges_sources(store: Store) -> None:
     ids = feed_ids(store)
     hit = [("caucasus-realignment", 0.6, "v1", EVIDENCE)]
-    store.store_articles([article("https://one.example/story", fingerprint="fp-1", hits=hit,
-                                  sources=[(ids["World"], "w-1", "https://one.example/story")])])
-    res = store.store_articles([article("https://two.example/syndicated", fingerprint="fp-1",
-                                        hits=hit, sources=[(ids["Regional"], "r-1",
-                                                            "https://two.example/syndicated")])])
+    store.store_articles(
+        [
+            article(
+                "https://one.example/story",
+                fingerprint="fp-1",
+                hits=hit,
+                sources=[(ids["World"], "w-1", "https://one.example/story")],
+            )
+        ]
+    )
+    res = store.store_articles(
+        [
+            article(
+                "https://two.example/syndicated",
+                fingerprint="fp-1",
+                hits=hit,
+                sources=[(ids["Regional"], "r-1", "https://two.example/syndicated")],
+            )
+        ]
+    )
     assert res.articles_new == 0 and res.articles_merged == 1 and res.hits_new == 0
     (a,) = rows(store, Article)
     assert a.canonical_url == "https://one.example/story"
     assert {(s.feed_id, s.link) for s, _ in store.article_sources(a.id)} == {
         (ids["World"], "https://one.example/story"),
-        (ids["Regional"], "https://two.example/syndicated")}
+        (ids["Regional"], "https://two.example/syndicated"),
+    }
     assert len(rows(store, Hit)) == 1
 
 
 def test_fingerprint_of_a_fallback_summary_does_not_merge(store: Store) -> None:
     ids = feed_ids(store)
-    store.store_articles([article("https://one.example/a", fingerprint="fp-x",
-                                  sources=[(ids["World"], "w-1", "l")])])
-    res = store.store_articles([article("https://one.example/b", fingerprint="fp-x",
-                                        extraction="summary",
-                                        sources=[(ids["World"], "w-2", "l")])])
+    store.store_articles(
+        [article("https://one.example/a", fingerprint="fp-x", sources=[(ids["World"], "w-1", "l")])]
+    )
+    res = store.store_articles(
+        [
+            article(
+                "https://one.example/b",
+                fingerprint="fp-x",
+                extraction="summary",
+                sources=[(ids["World"], "w-2", "l")],
+            )
+        ]
+    )
     assert res.articles_new == 1
     assert len(rows(store, Article)) == 2
 
@@ -145,14 +211,31 @@ def test_known_entry_keys_and_articles(store: Store) -> None:
 def test_labels_and_filters(store: Store) -> None:
     ids = feed_ids(store)
     src = ids["World"]
-    store.store_articles([
-        article("https://n.example/1", title="Iran and Azerbaijan thaw", text="Pezeshkian in Baku",
-                sources=[(src, "1", "l")], hits=[("caucasus-realignment", 0.8, "v", {})]),
-        article("https://n.example/2", title="Caspian gas deal", text="SOCAR signs contract",
-                sources=[(src, "2", "l")], hits=[("caspian-energy", 0.4, "v", {})]),
-        article("https://n.example/3", title="Fordow enrichment", text="IAEA report on Iran",
-                sources=[(src, "3", "l")], hits=[("iran-nuclear", 0.5, "v", {})]),
-    ])
+    store.store_articles(
+        [
+            article(
+                "https://n.example/1",
+                title="Iran and Azerbaijan thaw",
+                text="Pezeshkian in Baku",
+                sources=[(src, "1", "l")],
+                hits=[("caucasus-realignment", 0.8, "v", {})],
+            ),
+            article(
+                "https://n.example/2",
+                title="Caspian gas deal",
+                text="SOCAR signs contract",
+                sources=[(src, "2", "l")],
+                hits=[("caspian-energy", 0.4, "v", {})],
+            ),
+            article(
+                "https://n.example/3",
+                title="Fordow enrichment",
+                text="IAEA report on Iran",
+                sources=[(src, "3", "l")],
+                hits=[("iran-nuclear", 0.5, "v", {})],
+            ),
+        ]
+    )
     by_topic = {h.topic_id: h for h, _ in store.hits()}
     assert len(by_topic) == 3
     marked = store.mark_hit(by_topic["caucasus-realignment"].id, "relevant", "good catch")
@@ -183,19 +266,28 @@ def test_labels_and_filters(store: Store) -> None:
 
 
 def test_not_found(store: Store) -> None:
-    for call in (lambda: store.hit(999), lambda: store.article(999), lambda: store.feed(999),
-                 lambda: store.mark_hit(999, "relevant")):
+    for call in (
+        lambda: store.hit(999),
+        lambda: store.article(999),
+        lambda: store.feed(999),
+        lambda: store.mark_hit(999, "relevant"),
+    ):
         with pytest.raises(NotFound):
             call()
 
 
 def test_prune_text_keeps_articles_with_hits(store: Store) -> None:
     ids = feed_ids(store)
-    store.store_articles([
-        article("https://n.example/hit", sources=[(ids["World"], "1", "l")],
-                hits=[("caucasus-realignment", 0.8, "v", {})]),
-        article("https://n.example/miss", sources=[(ids["World"], "2", "l")]),
-    ])
+    store.store_articles(
+        [
+            article(
+                "https://n.example/hit",
+                sources=[(ids["World"], "1", "l")],
+                hits=[("caucasus-realignment", 0.8, "v", {})],
+            ),
+            article("https://n.example/miss", sources=[(ids["World"], "2", "l")]),
+        ]
+    )
     assert store.prune_text(30) == 0  # nothing old yet
     assert store.prune_text(30, now=utcnow() + timedelta(days=31)) == 1
     texts = {a.url: a.text for a in rows(store, Article)}
@@ -269,10 +361,13 @@ def test_save_feeds_records_health_and_releases(db_url: str, store: Store) -> No
     # released, but only the feed that is due is handed out
     other = Store(db_url)
     try:
-        assert [f.url for f in other.claim_due_feeds("run-b", now=T0,
-                                                     lease=timedelta(hours=3))] == [ok.url]
-        assert {f.url for f in other.claim_due_feeds("run-c", now=T0 + timedelta(hours=2))} == \
-            {broken.url, later.url}
+        assert [
+            f.url for f in other.claim_due_feeds("run-b", now=T0, lease=timedelta(hours=3))
+        ] == [ok.url]
+        assert {f.url for f in other.claim_due_feeds("run-c", now=T0 + timedelta(hours=2))} == {
+            broken.url,
+            later.url,
+        }
     finally:
         other.close()
     # entries_total accumulates over polls
@@ -298,9 +393,16 @@ def test_release_feeds_only_releases_the_owners_leases(store: Store) -> None:
 def outbox(store: Store) -> list[int]:
     ids = feed_ids(store)
     store.store_articles(
-        [article(f"https://n.example/{i}", sources=[(ids["World"], str(i), "l")],
-                 hits=[("caucasus-realignment", 0.8, "v", {})]) for i in range(2)],
-        outbox_rows([("desk", "json://127.0.0.1:1/hook")]))
+        [
+            article(
+                f"https://n.example/{i}",
+                sources=[(ids["World"], str(i), "l")],
+                hits=[("caucasus-realignment", 0.8, "v", {})],
+            )
+            for i in range(2)
+        ],
+        outbox_rows([("desk", "json://127.0.0.1:1/hook")]),
+    )
     return sorted(d.id or 0 for d in store.deliveries())
 
 
@@ -332,8 +434,9 @@ def test_claim_and_finish_deliveries(store: Store, outbox: list[int]) -> None:
     assert store.claim_deliveries(mode="instant", now=now + timedelta(minutes=4)) == []
     again = store.claim_deliveries(mode="instant", now=now + timedelta(minutes=6))
     assert [d.id for d, _, _ in again] == [b]
-    store.finish_deliveries([b], ok=False, error="still down", dead=True,
-                            retry_at=now + timedelta(minutes=20))
+    store.finish_deliveries(
+        [b], ok=False, error="still down", dead=True, retry_at=now + timedelta(minutes=20)
+    )
     assert status(store) == {a: "sent", b: "dead"}
     assert store.claim_deliveries(mode="instant", now=now + timedelta(days=30)) == []
     assert [x.id for x in store.deliveries(status="dead")] == [b]
@@ -356,11 +459,25 @@ def test_claim_deliveries_by_route(store: Store, outbox: list[int]) -> None:
 def test_secret_urls_are_not_stored(store: Store) -> None:
     ids = feed_ids(store)
     secret = "tgram://123456:SECRET-TOKEN/999"
-    store.store_articles([article("https://n.example/s", sources=[(ids["World"], "s", "l")],
-                                  hits=[("t", 0.9, "v", {})])],
-                         lambda *_: [dict(route="chat", target=target_key(secret),
-                                          target_display="tgram://****/999", mode="instant",
-                                          status="pending", attempts=0)])
+    store.store_articles(
+        [
+            article(
+                "https://n.example/s",
+                sources=[(ids["World"], "s", "l")],
+                hits=[("t", 0.9, "v", {})],
+            )
+        ],
+        lambda *_: [
+            dict(
+                route="chat",
+                target=target_key(secret),
+                target_display="tgram://****/999",
+                mode="instant",
+                status="pending",
+                attempts=0,
+            )
+        ],
+    )
     raw = Path(store.url.removeprefix("sqlite:///")).read_bytes()
     wal = Path(store.url.removeprefix("sqlite:///") + "-wal")
     blob = raw + (wal.read_bytes() if wal.exists() else b"")
@@ -370,8 +487,7 @@ def test_secret_urls_are_not_stored(store: Store) -> None:
 
 def test_save_feeds_leaves_a_feed_another_worker_took_over(db_url: str, store: Store) -> None:
     """A slow worker whose lease ran out must not overwrite the new holder's poll."""
-    mine = {f.url: f for f in store.claim_due_feeds("run-a", now=T0,
-                                                    lease=timedelta(minutes=1))}
+    mine = {f.url: f for f in store.claim_due_feeds("run-a", now=T0, lease=timedelta(minutes=1))}
     other = Store(db_url)
     try:
         theirs = {f.url: f for f in other.claim_due_feeds("run-b", now=T0 + timedelta(minutes=5))}
@@ -390,10 +506,20 @@ def test_save_feeds_leaves_a_feed_another_worker_took_over(db_url: str, store: S
         other.close()
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql://newsmon:s3cret@db:5432/newsmon", "postgresql+psycopg://u:p%40ss@h/d",
-    "postgresql://u:p@ss@h/d", "postgresql://u@h/d", "postgresql://h:5432/d?x=a@b",
-    "sqlite:////tmp/x.db", "sqlite://u:pw@//tmp/x.db", "postgresql://:only@h/d", "not a url"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://newsmon:s3cret@db:5432/newsmon",
+        "postgresql+psycopg://u:p%40ss@h/d",
+        "postgresql://u:p@ss@h/d",
+        "postgresql://u@h/d",
+        "postgresql://h:5432/d?x=a@b",
+        "sqlite:////tmp/x.db",
+        "sqlite://u:pw@//tmp/x.db",
+        "postgresql://:only@h/d",
+        "not a url",
+    ],
+)
 def test_the_config_reads_a_database_password_as_the_store_does(url: str) -> None:
     """The config masks a database password without SQLAlchemy (only the store speaks
     SQL): its reading must be SQLAlchemy's, or a password could escape the masking."""

@@ -28,26 +28,80 @@ EV = {"score": 0.5, "sentences": [{"text": "x"}]}
 
 # (key, title, text, language, feed, topic, score, days before T0)
 ROWS = [
-    ("thaw", "Iran and Azerbaijan signal a thaw", "Pezeshkian visits Baku. The North-South "
-     "Transport Corridor is on the agenda.", "en", "world", "caucasus", 0.72, 0),
-    ("pipeline", "Shah Deniz gas flows rise", "SOCAR says the Southern Gas Corridor carried "
-     "more natural gas.", "en", "wire", "energy", 0.55, 1),
-    ("russian", "Поставки газа по TANAP выросли", "Газопровод работает на полную мощность.",
-     "ru", "wire", "energy", 0.61, 2),
-    ("german", "Iran: Inspektoren in Natanz", "Die Anreicherung geht weiter; Gespräche über "
-     "das Atomabkommen.", "de", "world", "nuclear", 0.91, 3),
-    ("accents", "Café talks in Tbilisi", "Résumé of the Erdoğan visit.", "en", "world",
-     "caucasus", 0.40, 4),
+    (
+        "thaw",
+        "Iran and Azerbaijan signal a thaw",
+        "Pezeshkian visits Baku. The North-South Transport Corridor is on the agenda.",
+        "en",
+        "world",
+        "caucasus",
+        0.72,
+        0,
+    ),
+    (
+        "pipeline",
+        "Shah Deniz gas flows rise",
+        "SOCAR says the Southern Gas Corridor carried more natural gas.",
+        "en",
+        "wire",
+        "energy",
+        0.55,
+        1,
+    ),
+    (
+        "russian",
+        "Поставки газа по TANAP выросли",
+        "Газопровод работает на полную мощность.",
+        "ru",
+        "wire",
+        "energy",
+        0.61,
+        2,
+    ),
+    (
+        "german",
+        "Iran: Inspektoren in Natanz",
+        "Die Anreicherung geht weiter; Gespräche über das Atomabkommen.",
+        "de",
+        "world",
+        "nuclear",
+        0.91,
+        3,
+    ),
+    (
+        "accents",
+        "Café talks in Tbilisi",
+        "Résumé of the Erdoğan visit.",
+        "en",
+        "world",
+        "caucasus",
+        0.40,
+        4,
+    ),
 ]
 
 
-def _article(key: str, title: str, body: str, lang: str, feed_id: int, topic: str,
-             score: float) -> NewArticle:
+def _article(
+    key: str, title: str, body: str, lang: str, feed_id: int, topic: str, score: float
+) -> NewArticle:
     url = f"https://news.example/{key}"
-    return NewArticle(canonical_url=url, url=url, guid=key, title=title, summary="", text=body,
-                      author=None, published_at=T0, published_source="feed", language=lang,
-                      fingerprint=None, extraction="ok", extraction_error=None,
-                      sources=[(feed_id, key, url)], hits=[(topic, score, "v1", EV)])
+    return NewArticle(
+        canonical_url=url,
+        url=url,
+        guid=key,
+        title=title,
+        summary="",
+        text=body,
+        author=None,
+        published_at=T0,
+        published_source="feed",
+        language=lang,
+        fingerprint=None,
+        extraction="ok",
+        extraction_error=None,
+        sources=[(feed_id, key, url)],
+        hits=[(topic, score, "v1", EV)],
+    )
 
 
 def fill(store: Store) -> dict[str, int]:
@@ -56,8 +110,9 @@ def fill(store: Store) -> dict[str, int]:
     feeds = {f.name: f.id for f in store.feeds()}
     out = {}
     for key, title, body, lang, feed, topic, score, days in ROWS:
-        batch = store.store_articles([_article(key, title, body, lang, feeds[feed] or 0, topic,
-                                               score)])
+        batch = store.store_articles(
+            [_article(key, title, body, lang, feeds[feed] or 0, topic, score)]
+        )
         hid = (batch.hit_ids or [0])[0]
         out[key] = hid
         with store.session(write=True) as s:
@@ -70,8 +125,11 @@ def fill(store: Store) -> dict[str, int]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (f"sqlite:///{tmp_path / 'n.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("pg_url"))
+    url = (
+        f"sqlite:///{tmp_path / 'n.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
     s = Store(url)
     yield s
     s.close()
@@ -98,9 +156,16 @@ def _folds_unicode(store: Store) -> bool:
 
 def test_parse_search_keeps_only_words() -> None:
     assert parse_search('Baku "North-South corridor" iran*') == [
-        ["Baku"], ["North", "South", "corridor"], ["iran"]]
-    assert parse_search('AND OR NOT NEAR( ) : * ^ - " \' ; --') == [
-        ["AND"], ["OR"], ["NOT"], ["NEAR"]]
+        ["Baku"],
+        ["North", "South", "corridor"],
+        ["iran"],
+    ]
+    assert parse_search("AND OR NOT NEAR( ) : * ^ - \" ' ; --") == [
+        ["AND"],
+        ["OR"],
+        ["NOT"],
+        ["NEAR"],
+    ]
     assert parse_search("") == [] and parse_search("   ") == [] and parse_search("_") == []
     assert parse_search("газопровод Erdoğan") == [["газопровод"], ["Erdoğan"]]
 
@@ -122,8 +187,22 @@ def test_search_words_prefixes_phrases_and_languages(store: Store) -> None:
 
 def test_search_syntax_from_the_user_is_inert(store: Store) -> None:
     ids = fill(store)
-    for q in ['"', "*", "AND", "OR NOT", "title:baku", "baku) OR (1", "'; DROP TABLE hit; --",
-              "NEAR(baku iran)", "a & b | !c", ":*", "<->", "\\", "%", "x" * 300]:
+    for q in [
+        '"',
+        "*",
+        "AND",
+        "OR NOT",
+        "title:baku",
+        "baku) OR (1",
+        "'; DROP TABLE hit; --",
+        "NEAR(baku iran)",
+        "a & b | !c",
+        ":*",
+        "<->",
+        "\\",
+        "%",
+        "x" * 300,
+    ]:
         store.find_hits(HitFilter(search=q))  # no syntax error from FTS5 or to_tsquery
         store.count_hits(HitFilter(search=q))
     assert keys(store, ids, search="baku) AND (iran") == ["thaw"]  # "and" is a word here
@@ -143,11 +222,15 @@ def test_filters_combine(store: Store) -> None:
     assert keys(store, ids, label="unreviewed") == ["thaw", "russian", "accents"]
     assert keys(store, ids, min_score=0.6) == ["thaw", "russian", "german"]
     assert keys(store, ids, min_score=0.6, max_score=0.8) == ["thaw", "russian"]
-    assert keys(store, ids, since=T0 - timedelta(days=2, hours=1)) == ["thaw", "pipeline",
-                                                                       "russian"]
+    assert keys(store, ids, since=T0 - timedelta(days=2, hours=1)) == [
+        "thaw",
+        "pipeline",
+        "russian",
+    ]
     assert keys(store, ids, until=T0 - timedelta(days=2, hours=1)) == ["german", "accents"]
-    f = HitFilter(topic="energy", language="en", feed_id=feeds["wire"], search="gas",
-                  label="irrelevant")
+    f = HitFilter(
+        topic="energy", language="en", feed_id=feeds["wire"], search="gas", label="irrelevant"
+    )
     assert keys(store, ids, **vars(f)) == ["pipeline"]
     assert store.count_hits(f) == 1
     assert store.count_hits(HitFilter(language="en")) == 3
@@ -160,11 +243,25 @@ def test_keyset_paging_visits_every_hit_once_in_order(store: Store) -> None:
     store.sync_feeds(FEEDS)
     fid = store.feeds()[0].id or 0
     # One batch: many hits share created_at, so the id must break the ties.
-    store.store_articles([_article(f"a{i}", f"Story {i}", "Baku text", "en", fid,
-                                   "caucasus" if i % 3 else "energy", 0.5) for i in range(23)])
+    store.store_articles(
+        [
+            _article(
+                f"a{i}",
+                f"Story {i}",
+                "Baku text",
+                "en",
+                fid,
+                "caucasus" if i % 3 else "energy",
+                0.5,
+            )
+            for i in range(23)
+        ]
+    )
     with store.session() as s:
-        expected = [h.id for h in s.exec(sm_select(Hit).order_by(
-            Hit.created_at.desc(), Hit.id.desc())).all()]  # type: ignore[union-attr]
+        expected = [
+            h.id
+            for h in s.exec(sm_select(Hit).order_by(Hit.created_at.desc(), Hit.id.desc())).all()
+        ]  # type: ignore[union-attr]
     seen, before, pages = [], None, 0
     while True:
         page = store.find_hits(limit=5, before=before)
@@ -206,14 +303,16 @@ def test_counts_per_day_per_label_per_feed(store: Store) -> None:
     store.mark_hit(ids["thaw"], "relevant")
     store.mark_hit(ids["accents"], "irrelevant")
     per_day = store.hits_per_day(T0 - timedelta(days=3, hours=1))
-    assert per_day == {"caucasus": {date(2025, 5, 1): 1},
-                       "energy": {date(2025, 4, 30): 1, date(2025, 4, 29): 1},
-                       "nuclear": {date(2025, 4, 28): 1}}
+    assert per_day == {
+        "caucasus": {date(2025, 5, 1): 1},
+        "energy": {date(2025, 4, 30): 1, date(2025, 4, 29): 1},
+        "nuclear": {date(2025, 4, 28): 1},
+    }
     assert store.hits_per_day(T0 - timedelta(days=9), topic="energy").keys() == {"energy"}
     counts = store.label_counts()
-    assert {k: (v["hits"], v["relevant"], v["irrelevant"], v["unreviewed"])
-            for k, v in counts.items()} == {"caucasus": (2, 1, 1, 0), "energy": (2, 0, 0, 2),
-                                            "nuclear": (1, 0, 0, 1)}
+    assert {
+        k: (v["hits"], v["relevant"], v["irrelevant"], v["unreviewed"]) for k, v in counts.items()
+    } == {"caucasus": (2, 1, 1, 0), "energy": (2, 0, 0, 2), "nuclear": (1, 0, 0, 1)}
     assert counts["caucasus"]["last_labeled_at"].tzinfo is not None
     assert store.labels_since(None) == {"caucasus": 2}
     assert store.labels_since(datetime.now(UTC) + timedelta(hours=1)) == {}
@@ -228,10 +327,22 @@ def test_counts_per_day_per_label_per_feed(store: Store) -> None:
 def test_outbox_and_delivery_counts(store: Store) -> None:
     ids = fill(store)
     now = datetime.now(UTC)
-    store.enqueue_deliveries([dict(hit_id=ids[k], route="r", target=target_key(k),
-                                   target_display=f"json://x/{k}", mode="instant",
-                                   status="pending", attempts=0, created_at=now,
-                                   next_attempt_at=now) for k in ("thaw", "german")])
+    store.enqueue_deliveries(
+        [
+            dict(
+                hit_id=ids[k],
+                route="r",
+                target=target_key(k),
+                target_display=f"json://x/{k}",
+                mode="instant",
+                status="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for k in ("thaw", "german")
+        ]
+    )
     d = store.outbox()
     assert [h.id for _, h, _ in d] == [ids["german"], ids["thaw"]]  # newest delivery first
     store.finish_deliveries([d[0][0].id or 0], ok=False, error="boom", dead=True)
@@ -245,8 +356,12 @@ def test_outbox_and_delivery_counts(store: Store) -> None:
 
 def fts_ids(store: Store, q: str) -> list[int]:
     with store.engine.connect() as c:
-        return [r[0] for r in c.exec_driver_sql(
-            f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?", (q,))]
+        return [
+            r[0]
+            for r in c.exec_driver_sql(
+                f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?", (q,)
+            )
+        ]
 
 
 def test_store_articles_indexes_new_articles_and_prune_updates_them(sqlite_store: Store) -> None:
@@ -255,16 +370,43 @@ def test_store_articles_indexes_new_articles_and_prune_updates_them(sqlite_store
     art = store.hit(ids["pipeline"])[1].id
     assert fts_ids(store, "socar") == [art]
     # A second store of the same story (another feed entry) adds nothing to the index.
-    store.store_articles([_article("pipeline", "Shah Deniz gas flows rise", "SOCAR", "en",
-                                   store.feeds()[0].id or 0, "energy", 0.5)])
+    store.store_articles(
+        [
+            _article(
+                "pipeline",
+                "Shah Deniz gas flows rise",
+                "SOCAR",
+                "en",
+                store.feeds()[0].id or 0,
+                "energy",
+                0.5,
+            )
+        ]
+    )
     assert fts_ids(store, "socar") == [art]
     # An article that is not a hit loses its text after N days: the index follows.
     url = "https://news.example/old"
-    store.store_articles([NewArticle(
-        canonical_url=url, url=url, guid=None, title="Old market report", summary="",
-        text="Wheat prices in Odessa", author=None, published_at=T0, published_source="feed",
-        language="en", fingerprint=None, extraction="ok", extraction_error=None,
-        sources=[], hits=[])])
+    store.store_articles(
+        [
+            NewArticle(
+                canonical_url=url,
+                url=url,
+                guid=None,
+                title="Old market report",
+                summary="",
+                text="Wheat prices in Odessa",
+                author=None,
+                published_at=T0,
+                published_source="feed",
+                language="en",
+                fingerprint=None,
+                extraction="ok",
+                extraction_error=None,
+                sources=[],
+                hits=[],
+            )
+        ]
+    )
     assert len(fts_ids(store, "odessa")) == 1
     assert store.prune_text(0, now=datetime.now(UTC) + timedelta(days=1)) == 1
     assert fts_ids(store, "odessa") == [] and len(fts_ids(store, "market")) == 1
@@ -284,16 +426,19 @@ def test_ensure_indexes_indexes_a_database_made_before_search(tmp_path: Path) ->
     store.close()
     store = Store(url)  # opening it does not change it...
     with store.engine.connect() as c:
-        assert c.exec_driver_sql(f"SELECT 1 FROM sqlite_master WHERE name='{FTS_TABLE}'"
-                                 ).first() is None
+        assert (
+            c.exec_driver_sql(f"SELECT 1 FROM sqlite_master WHERE name='{FTS_TABLE}'").first()
+            is None
+        )
     store.ensure_indexes()  # ...the desk's start does, once
     store.ensure_indexes()
     assert keys(store, ids, search="baku") == ["thaw"]
     with store.engine.connect() as c:
         names = {r[0] for r in c.exec_driver_sql("SELECT name FROM sqlite_master")}
     assert {"ix_hit_topic_recent", f"{FTS_TABLE}_ai", f"{FTS_TABLE}_au"} <= names
-    fill_more = _article("late", "Late news from Baku", "x", "en", store.feeds()[0].id or 0,
-                         "caucasus", 0.5)
+    fill_more = _article(
+        "late", "Late news from Baku", "x", "en", store.feeds()[0].id or 0, "caucasus", 0.5
+    )
     store.store_articles([fill_more])
     assert len(store.find_hits(HitFilter(search="baku")).rows) == 2
 
@@ -302,9 +447,13 @@ def test_sqlite_list_query_walks_an_index_not_the_table(sqlite_store: Store) -> 
     store = sqlite_store
     fill(store)
     with store.engine.connect() as c:
-        plan = " ".join(r[3] for r in c.exec_driver_sql(
-            "EXPLAIN QUERY PLAN SELECT id FROM hit WHERE topic_id = 'energy' AND created_at <= "
-            "'2025-05-01' ORDER BY created_at DESC, id DESC LIMIT 50"))
+        plan = " ".join(
+            r[3]
+            for r in c.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM hit WHERE topic_id = 'energy' AND created_at <= "
+                "'2025-05-01' ORDER BY created_at DESC, id DESC LIMIT 50"
+            )
+        )
     assert "ix_hit_topic_recent" in plan and "TEMP B-TREE" not in plan
 
 
@@ -321,12 +470,16 @@ def test_postgres_search_can_use_the_gin_index(pg_url: str) -> None:
         store = Store(pg_url)
         store.ensure_indexes()  # adds the column, fills it, indexes it
         assert keys(store, ids, search='"north-south transport"') == ["thaw"]
-        late = _article("late", "Late news from Baku", "x", "en", store.feeds()[0].id or 0,
-                        "caucasus", 0.5)
+        late = _article(
+            "late", "Late news from Baku", "x", "en", store.feeds()[0].id or 0, "caucasus", 0.5
+        )
         store.store_articles([late])  # the generated column follows new rows
         assert len(store.find_hits(HitFilter(search="baku")).rows) == 2
-        q = select(Article.id).where(pg_search_document().op("@@")(  # type: ignore[arg-type]
-            func.to_tsquery(literal_column("'simple'::regconfig"), "baku:*")))
+        q = select(Article.id).where(
+            pg_search_document().op("@@")(  # type: ignore[arg-type]
+                func.to_tsquery(literal_column("'simple'::regconfig"), "baku:*")
+            )
+        )
         sql = str(q.compile(store.engine, compile_kwargs={"literal_binds": True}))
         with store.engine.connect() as c:
             c.execute(text("SET enable_seqscan = off"))

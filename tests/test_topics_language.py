@@ -38,14 +38,14 @@ def clf(topics: list[TopicConfig]) -> Classifier:
     return Classifier(topics, models={})
 
 
-def caucasus(clf: Classifier, title: str, text: str, language: str | None = None
-             ) -> TopicResult:
+def caucasus(clf: Classifier, title: str, text: str, language: str | None = None) -> TopicResult:
     return {r.topic: r for r in clf.classify(title, text, language=language)}[TOPIC]
 
 
 def one_topic(yaml_text: str) -> TopicConfig:
-    return TopicsFile.model_validate({"topics": [__import__("yaml").safe_load(yaml_text)]}
-                                     ).topics[0]
+    return TopicsFile.model_validate({"topics": [__import__("yaml").safe_load(yaml_text)]}).topics[
+        0
+    ]
 
 
 # --- the Caucasus topic in six languages ---------------------------------------------------
@@ -92,9 +92,13 @@ def test_inflections_clitics_and_suffixes(clf: Classifier) -> None:
 
 
 def test_grand_prix_is_cancelled_in_russian_too(clf: Classifier) -> None:
-    r = caucasus(clf, "Гран-при Азербайджана",
-                 "Гран-при Азербайджана в Баку: Ферстаппен выиграл квалификацию, "
-                 "сотрудничество команд из России и Турции.", "ru")
+    r = caucasus(
+        clf,
+        "Гран-при Азербайджана",
+        "Гран-при Азербайджана в Баку: Ферстаппен выиграл квалификацию, "
+        "сотрудничество команд из России и Турции.",
+        "ru",
+    )
     assert not r.matched
     assert {c["by"] for c in r.evidence["cancelled"]} == {"Гран-при"}
 
@@ -108,8 +112,9 @@ def test_committed_turkish_page_is_not_a_hit(clf: Classifier) -> None:
 
 
 def test_unknown_or_missing_language_falls_back(clf: Classifier) -> None:
-    text = ("Azerbaijan and Iran signed a cooperation agreement with Israel near the Karabakh "
-            "border.")
+    text = (
+        "Azerbaijan and Iran signed a cooperation agreement with Israel near the Karabakh border."
+    )
     a = caucasus(clf, "", text, None)
     b = caucasus(clf, "", text, "qq")  # not a code spaCy knows
     assert a.matched and b.matched and a.evidence["language"] == b.evidence["language"] == "en"
@@ -123,10 +128,18 @@ def _need(path: Path) -> None:
         pytest.skip(f"shared corpus not present: {path}")
 
 
-@pytest.mark.parametrize("page", ["ru/Kommersant_2025_05_14", "tr/AnadoluAjansi_2025_04_05",
-                                  "tr/Haberturk_2024_07_03", "lb/LBCGroup_2026_01_08",
-                                  "ua/Pravda_2026_01_08", "il/IsraelNachrichten_2025_04_16",
-                                  "uk/EuronewsEN_2024_04_30"])
+@pytest.mark.parametrize(
+    "page",
+    [
+        "ru/Kommersant_2025_05_14",
+        "tr/AnadoluAjansi_2025_04_05",
+        "tr/Haberturk_2024_07_03",
+        "lb/LBCGroup_2026_01_08",
+        "ua/Pravda_2026_01_08",
+        "il/IsraelNachrichten_2025_04_16",
+        "uk/EuronewsEN_2024_04_30",
+    ],
+)
 def test_real_pages_in_other_languages_are_not_hits(clf: Classifier, page: str) -> None:
     path = PAGES / f"{page}.html.gz"
     _need(path)
@@ -219,30 +232,40 @@ threshold: 0.5
     # by the rule: the "any" branch that holds is the score
     assert r.score > 0.8 and r.matched
     assert sum(g["contribution"] for g in r.evidence["groups"].values()) == pytest.approx(
-        r.score, abs=1e-3)
+        r.score, abs=1e-3
+    )
     assert mean.version != rule.version
 
 
 def test_new_fields_at_defaults_keep_the_version(topics: list[TopicConfig]) -> None:
     topic = next(t for t in topics if t.id == "iran-nuclear")
-    explicit = TopicConfig.model_validate(topic.model_dump() | {
-        "scoring": "mean", "seeds": {"hits": [], "misses": []},
-        "model": {"use": True, "threshold": None}})
+    explicit = TopicConfig.model_validate(
+        topic.model_dump()
+        | {
+            "scoring": "mean",
+            "seeds": {"hits": [], "misses": []},
+            "model": {"use": True, "threshold": None},
+        }
+    )
     assert explicit.version == topic.version
     seeded = TopicConfig.model_validate(topic.model_dump() | {"seeds": {"hits": ["a.txt"]}})
     assert seeded.version != topic.version
 
 
-@pytest.mark.parametrize("group,key,problem", [
-    ("{terns: [a]}", "topics[0].groups.g.terns", "unknown key 'terns'"),
-    ("{terms: [a], qq: [b]}", "topics[0].groups.g.qq", "unknown key 'qq'"),
-    ("{ru: [Иран, {txt: x}]}", "topics[0].groups.g.ru[1].txt", "unknown key 'txt'"),
-    ("{weight: 2}", "topics[0].groups.g", "a group needs terms"),
-])
+@pytest.mark.parametrize(
+    "group,key,problem",
+    [
+        ("{terns: [a]}", "topics[0].groups.g.terns", "unknown key 'terns'"),
+        ("{terms: [a], qq: [b]}", "topics[0].groups.g.qq", "unknown key 'qq'"),
+        ("{ru: [Иран, {txt: x}]}", "topics[0].groups.g.ru[1].txt", "unknown key 'txt'"),
+        ("{weight: 2}", "topics[0].groups.g", "a group needs terms"),
+    ],
+)
 def test_group_errors_name_the_key(tmp_path: Path, group: str, key: str, problem: str) -> None:
     f = tmp_path / "topics.yaml"
-    f.write_text(f"topics:\n  - id: t\n    name: T\n    groups:\n      g: {group}\n",
-                 encoding="utf-8")
+    f.write_text(
+        f"topics:\n  - id: t\n    name: T\n    groups:\n      g: {group}\n", encoding="utf-8"
+    )
     with pytest.raises(ConfigError) as err:
         load_yaml_model(f, TopicsFile)
     assert err.value.key == key
@@ -251,8 +274,11 @@ def test_group_errors_name_the_key(tmp_path: Path, group: str, key: str, problem
 
 def test_near_rule_naming_unknown_group(tmp_path: Path) -> None:
     f = tmp_path / "topics.yaml"
-    f.write_text("topics:\n  - id: t\n    name: T\n    groups:\n      g: {terms: [a]}\n"
-                 "    rule: {near: [g, h], within: 3}\n", encoding="utf-8")
+    f.write_text(
+        "topics:\n  - id: t\n    name: T\n    groups:\n      g: {terms: [a]}\n"
+        "    rule: {near: [g, h], within: 3}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError) as err:
         load_yaml_model(f, TopicsFile)
     assert err.value.key == "topics[0].rule"

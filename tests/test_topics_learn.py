@@ -29,36 +29,55 @@ TOPIC = "caucasus-realignment"
 # Stories the rules take for the topic but an analyst would not (culture, sport), and
 # stories that are the topic: the reviewed labels of the test database.
 NOT_RELEVANT = [
-    ("Armenian and Azerbaijani chess players agree to a friendly match in Tbilisi",
-     "Chess federations of Armenia and Azerbaijan signed an agreement for a friendly "
-     "match, with players from Russia and Turkey invited. The tournament in Tbilisi is a "
-     "cultural event for chess fans."),
-    ("Azerbaijani carpet weavers visit Iran and Turkey for a crafts festival",
-     "Carpet weavers from Azerbaijan made a visit to Iran and Turkey for a crafts festival "
-     "of carpets, weaving and folk music; the festival agreement covers exhibitions."),
-    ("Armenian duduk music festival opens with guests from Russia and Iran",
-     "The duduk festival in Armenia opened with musicians from Russia and Iran; a "
-     "cooperation agreement between music schools of Armenia and Russia was signed."),
+    (
+        "Armenian and Azerbaijani chess players agree to a friendly match in Tbilisi",
+        "Chess federations of Armenia and Azerbaijan signed an agreement for a friendly "
+        "match, with players from Russia and Turkey invited. The tournament in Tbilisi is a "
+        "cultural event for chess fans.",
+    ),
+    (
+        "Azerbaijani carpet weavers visit Iran and Turkey for a crafts festival",
+        "Carpet weavers from Azerbaijan made a visit to Iran and Turkey for a crafts festival "
+        "of carpets, weaving and folk music; the festival agreement covers exhibitions.",
+    ),
+    (
+        "Armenian duduk music festival opens with guests from Russia and Iran",
+        "The duduk festival in Armenia opened with musicians from Russia and Iran; a "
+        "cooperation agreement between music schools of Armenia and Russia was signed.",
+    ),
 ]
 RELEVANT = [
-    ("Baku and Tehran agree on the Aras transit corridor",
-     "Azerbaijan and Iran signed an agreement on the Aras transit corridor, bypassing "
-     "Armenia's Syunik province; Israel watches the rapprochement of Baku and Tehran."),
-    ("Israel and Azerbaijan deepen security ties as Iran protests",
-     "Azerbaijan and Israel signed a new arms deal on drones and intelligence cooperation; "
-     "Iran protested the security ties on its northern border in the South Caucasus."),
+    (
+        "Baku and Tehran agree on the Aras transit corridor",
+        "Azerbaijan and Iran signed an agreement on the Aras transit corridor, bypassing "
+        "Armenia's Syunik province; Israel watches the rapprochement of Baku and Tehran.",
+    ),
+    (
+        "Israel and Azerbaijan deepen security ties as Iran protests",
+        "Azerbaijan and Israel signed a new arms deal on drones and intelligence cooperation; "
+        "Iran protested the security ties on its northern border in the South Caucasus.",
+    ),
 ]
 
 
-def _item(n: int, title: str, text: str, results: list[Any], language: str | None
-          ) -> NewArticle:
+def _item(n: int, title: str, text: str, results: list[Any], language: str | None) -> NewArticle:
     return NewArticle(
-        canonical_url=f"https://example.org/{n}", url=f"https://example.org/{n}", guid=None,
-        title=title, summary="", text=text, author=None, published_at=datetime.now(UTC),
-        published_source="feed", language=language, fingerprint=None, extraction="ok",
-        extraction_error=None, sources=[],
-        hits=[(r.topic, round(r.score, 4), r.version, r.evidence) for r in results
-              if r.matched])
+        canonical_url=f"https://example.org/{n}",
+        url=f"https://example.org/{n}",
+        guid=None,
+        title=title,
+        summary="",
+        text=text,
+        author=None,
+        published_at=datetime.now(UTC),
+        published_source="feed",
+        language=language,
+        fingerprint=None,
+        extraction="ok",
+        extraction_error=None,
+        sources=[],
+        hits=[(r.topic, round(r.score, 4), r.version, r.evidence) for r in results if r.matched],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +93,16 @@ def stored_items() -> list[NewArticle]:
         ex = extract_file(p)
         articles.append((ex.title, ex.text, ex.language))
     articles += [(t, x, "en") for t, x in NOT_RELEVANT + RELEVANT]
-    return [_item(i, t, x, clf.classify(t, x, language=lang), lang)
-            for i, (t, x, lang) in enumerate(articles)]
+    return [
+        _item(i, t, x, clf.classify(t, x, language=lang), lang)
+        for i, (t, x, lang) in enumerate(articles)
+    ]
 
 
 @pytest.fixture()
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-          stored_items: list[NewArticle]) -> dict[str, Any]:
+def world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stored_items: list[NewArticle]
+) -> dict[str, Any]:
     """A config copy, a models directory and a database with hits, some reviewed."""
     cfg = tmp_path / "config"
     cfg.mkdir()
@@ -101,17 +123,24 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         title = extract_file(FIXTURES / f"caucasus-{lang}.txt").title
         store.mark_hit(hits[title].id or 0, "relevant")
     store.close()
-    return {"cfg": cfg, "db": db, "models": models, "n_hits": len(hits),
-            "n_articles": len(articles)}
+    return {
+        "cfg": cfg,
+        "db": db,
+        "models": models,
+        "n_hits": len(hits),
+        "n_articles": len(articles),
+    }
 
 
 runner = CliRunner()
 
 
 def cli(w: dict[str, Any], *args: str) -> Any:
-    return runner.invoke(app, ["--config", str(w["cfg"]), "--db", w["db"], *args],
-                         env={"NEWSMON_CONFIG": None, "NEWSMON_DB": None,
-                              "NEWSMON_MODELS": str(w["models"])})
+    return runner.invoke(
+        app,
+        ["--config", str(w["cfg"]), "--db", w["db"], *args],
+        env={"NEWSMON_CONFIG": None, "NEWSMON_DB": None, "NEWSMON_MODELS": str(w["models"])},
+    )
 
 
 def ok(w: dict[str, Any], *args: str) -> str:
@@ -158,8 +187,7 @@ def test_train_test_activate(world: dict[str, Any]) -> None:
     assert r.evidence["rule_score"] >= 0 and "rule_matched" in r.evidence
     assert m["features"] and all({"feature", "contribution"} <= set(f) for f in m["features"])
     assert r.matched == (r.score >= models[TOPIC].threshold)
-    explained = ok(world, "topics", "explain", str(FIXTURES / "caucasus-az.txt"),
-                   "--topic", TOPIC)
+    explained = ok(world, "topics", "explain", str(FIXTURES / "caucasus-az.txt"), "--topic", TOPIC)
     assert "P(relevant)" in explained and "(language az)" in explained
     assert "model deactivated" in ok(world, "topics", "deactivate", TOPIC)
     assert active_models(topics, world["models"]) == {}
@@ -167,8 +195,11 @@ def test_train_test_activate(world: dict[str, Any]) -> None:
 
 def test_train_needs_reviews(world: dict[str, Any], tmp_path: Path) -> None:
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
-    r = runner.invoke(app, ["--config", str(world["cfg"]), "--db", empty, "topics", "train",
-                            TOPIC], env={"NEWSMON_MODELS": str(world["models"])})
+    r = runner.invoke(
+        app,
+        ["--config", str(world["cfg"]), "--db", empty, "topics", "train", TOPIC],
+        env={"NEWSMON_MODELS": str(world["models"])},
+    )
     assert r.exit_code != 0
     assert "no reviewed examples yet" in str(r.exception)
     r = cli(world, "topics", "train", "no-such-topic")
@@ -185,7 +216,8 @@ def test_stale_model_is_not_used_and_says_so(world: dict[str, Any]) -> None:
     assert "retrain it (newsmon topics train" in r.evidence["model"]["reason"]
     assert r.version == changed[0].version  # rules alone decided
     (world["cfg"] / "topics.yaml").write_text(
-        (world["cfg"] / "topics.yaml").read_text().replace("threshold: 0.35", "threshold: 0.4"))
+        (world["cfg"] / "topics.yaml").read_text().replace("threshold: 0.35", "threshold: 0.4")
+    )
     assert "STALE" in ok(world, "topics", "list")
 
 
@@ -196,8 +228,13 @@ def test_model_json_roundtrip_and_fast_path_agree(world: dict[str, Any]) -> None
     topics = load_config(world["cfg"]).topics
     topic = topics[0]
     clf = Classifier([topic], models={})
-    docs = [RELEVANT[0], RELEVANT[1], NOT_RELEVANT[0], NOT_RELEVANT[1],
-            ("Weather", "Rain in the north, sun in the south.")]
+    docs = [
+        RELEVANT[0],
+        RELEVANT[1],
+        NOT_RELEVANT[0],
+        NOT_RELEVANT[1],
+        ("Weather", "Rain in the north, sun in the south."),
+    ]
     toks = [clf.analyse(t, x) for t, x in docs]
     counts = [word_counts(t) for t in toks]
     rows = [(r.evidence, sats) for r, sats in (clf.decide_all(t)[0] for t in toks)]
@@ -224,8 +261,12 @@ def test_train_sets_the_threshold_from_the_corrected_rule_hits(world: dict[str, 
 
     topic = load_config(world["cfg"]).topics[0]
     clf = Classifier([topic], models={})
-    docs = [*RELEVANT[:2], *NOT_RELEVANT[:2], ("Weather", "Rain in the north, sun in the south."),
-            ("Markets", "Shares rose and the dollar fell.")]
+    docs = [
+        *RELEVANT[:2],
+        *NOT_RELEVANT[:2],
+        ("Weather", "Rain in the north, sun in the south."),
+        ("Markets", "Shares rose and the dollar fell."),
+    ]
     toks = [clf.analyse(t, x) for t, x in docs]
     counts = [word_counts(t) for t in toks]
     rows = [(r.evidence, sats) for r, sats in (clf.decide_all(t)[0] for t in toks)]
@@ -238,8 +279,9 @@ def test_train_sets_the_threshold_from_the_corrected_rule_hits(world: dict[str, 
     assert int((p >= model.threshold).sum()) == 2
     assert set(np.nonzero(p >= model.threshold)[0]) == {0, 1}
     # without the prevalence rule the threshold is the one asked for
-    fixed, _ = train(topic, space, X, R, names, weak, labels,
-                     TrainSettings(prevalence=False, threshold=0.7))
+    fixed, _ = train(
+        topic, space, X, R, names, weak, labels, TrainSettings(prevalence=False, threshold=0.7)
+    )
     assert fixed.threshold == 0.7
 
 
@@ -250,8 +292,12 @@ def test_propose_alternates_around_the_threshold_without_duplicates() -> None:
     assert propose(p, 0.5, set(), 4) == [5, 3, 2, 4]
     assert propose(p, 0.5, {5}, 2) == [2, 3]
     # rows 2 and 5 are the same story: only one of them is proposed
-    X = csr_matrix(np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 0], [1, 0, 0],
-                             [0, 0, 1], [1, 0, 0]], dtype=float))
+    X = csr_matrix(
+        np.array(
+            [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 0], [1, 0, 0], [0, 0, 1], [1, 0, 0]],
+            dtype=float,
+        )
+    )
     picked = propose(p, 0.5, set(), 3, X)
     assert picked[:2] == [5, 3] and 2 not in picked
 
@@ -266,17 +312,29 @@ def test_eval_command_on_a_small_dataset(tmp_path: Path, world: dict[str, Any]) 
         "  - id: wheat\n    name: Wheat\n    groups:\n      w: {terms: [wheat]}\n"
         "    threshold: 0.1\n"
         "  - id: oil\n    name: Oil\n    groups:\n      o: {terms: [crude, OPEC]}\n"
-        "    threshold: 0.1\n", encoding="utf-8")
+        "    threshold: 0.1\n",
+        encoding="utf-8",
+    )
     rows = [
-        ("wheat harvest up", ["wheat"]), ("wheat prices", ["wheat"]), ("rice crop", ["wheat"]),
-        ("OPEC output", ["oil"]), ("crude and wheat", ["oil"]), ("football", []),
+        ("wheat harvest up", ["wheat"]),
+        ("wheat prices", ["wheat"]),
+        ("rice crop", ["wheat"]),
+        ("OPEC output", ["oil"]),
+        ("crude and wheat", ["oil"]),
+        ("football", []),
     ]
     ds = tmp_path / "d.jsonl"
-    ds.write_text("".join(json.dumps({"id": i, "title": t, "text": t + ".", "labels": lab,
-                                      "split": "test"}) + "\n"
-                          for i, (t, lab) in enumerate(rows)), encoding="utf-8")
-    out = json.loads(ok(world, "topics", "eval", "--dataset", str(ds), "--topics", str(topics),
-                        "--json"))
+    ds.write_text(
+        "".join(
+            json.dumps({"id": i, "title": t, "text": t + ".", "labels": lab, "split": "test"})
+            + "\n"
+            for i, (t, lab) in enumerate(rows)
+        ),
+        encoding="utf-8",
+    )
+    out = json.loads(
+        ok(world, "topics", "eval", "--dataset", str(ds), "--topics", str(topics), "--json")
+    )
     rules = out[0]["topics"]
     # wheat: hits 1,2 and "crude and wheat" (fp); misses "rice crop": P 2/3, R 2/3
     assert (rules["wheat"]["tp"], rules["wheat"]["fp"], rules["wheat"]["fn"]) == (2, 1, 1)
@@ -288,8 +346,9 @@ def test_eval_command_on_a_small_dataset(tmp_path: Path, world: dict[str, Any]) 
     bad.write_text('{"id": 1, "labels": "earn"}\n', encoding="utf-8")
     r = cli(world, "topics", "eval", "--dataset", str(bad), "--topics", str(topics))
     assert r.exit_code != 0 and "bad.jsonl:1: labels must be a list" in str(r.exception)
-    r = cli(world, "topics", "eval", "--dataset", str(ds), "--topics", str(topics),
-            "--feedback", "5")
+    r = cli(
+        world, "topics", "eval", "--dataset", str(ds), "--topics", str(topics), "--feedback", "5"
+    )
     assert r.exit_code == 2 and "need a train split" in r.output
 
 
@@ -300,9 +359,15 @@ def test_feedback_eval_honours_model_use_false() -> None:
     from monitor.topics.language import TopicConfig
 
     def topic(tid: str, use: bool) -> TopicConfig:
-        return TopicConfig.model_validate({
-            "id": tid, "name": tid, "groups": {"w": {"terms": ["wheat"]}}, "threshold": 0.1,
-            "model": {"use": use}})
+        return TopicConfig.model_validate(
+            {
+                "id": tid,
+                "name": tid,
+                "groups": {"w": {"terms": ["wheat"]}},
+                "threshold": 0.1,
+                "model": {"use": use},
+            }
+        )
 
     rng = np.random.default_rng(0)
     words = ["harvest", "crop", "prices", "football", "match", "goal", "rain", "market"]
@@ -312,8 +377,11 @@ def test_feedback_eval_honours_model_use_false() -> None:
         text = " ".join(rng.choice(words, 8)) + (" wheat harvest" if relevant else "")
         if n % 10 == 1:
             text += " wheat"  # rule hits that are not relevant: something a model can learn
-        items.append(Item(str(n), f"story {n}", text, ["t"] if relevant else [],
-                          "train" if n < 80 else "test"))
+        items.append(
+            Item(
+                str(n), f"story {n}", text, ["t"] if relevant else [], "train" if n < 80 else "test"
+            )
+        )
     off, on = topic("t", use=False), topic("t", use=True)
     rules = rules_run([off], prepare([off], items)).per_topic["t"]
     run_off = feedback_run([off], prepare([off], items), 10)

@@ -33,8 +33,7 @@ TOPICS = ROOT / "benchmarks" / "reuters_topics.yaml"
 RULES_MICRO, RULES_MACRO = 0.863 - 0.02, 0.810 - 0.03
 FEEDBACK20_MICRO, FEEDBACK20_MACRO = 0.893 - 0.02, 0.826 - 0.03
 
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(),
-                                reason=f"shared corpus not present: {CORPUS}")
+pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not present: {CORPUS}")
 
 
 def _sample(train: bool) -> list[Item]:

@@ -41,8 +41,7 @@ class Desk:
     db: Path
 
     def hit_id(self, title_part: str) -> int:
-        return next(h.id for h, a in self.store.find_hits(limit=100).rows
-                    if title_part in a.title)  # type: ignore[return-value]
+        return next(h.id for h, a in self.store.find_hits(limit=100).rows if title_part in a.title)  # type: ignore[return-value]
 
     def csrf(self, path: str = "/hits/1") -> str:
         page = self.client.get(path).text
@@ -68,8 +67,17 @@ def titles(html: str) -> list[str]:
 # --- pages ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/hits", "/topics", "/feeds", "/alerts", "/hits/1",
-                                  "/hits?q=baku&topic=caucasus-realignment&label=unreviewed"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/hits",
+        "/topics",
+        "/feeds",
+        "/alerts",
+        "/hits/1",
+        "/hits?q=baku&topic=caucasus-realignment&label=unreviewed",
+    ],
+)
 def test_pages_render_with_security_headers(desk: Desk, path: str) -> None:
     r = desk.client.get(path)
     assert r.status_code == 200, r.text
@@ -98,20 +106,25 @@ def test_hits_list_newest_first_with_filters(desk: Desk) -> None:
     assert len(all_titles) == total >= 6 and CAUCASUS_TITLE in all_titles[0]
     html = desk.client.get("/hits?topic=caucasus-realignment").text
     n = desk.store.count_hits(HitFilter(topic="caucasus-realignment"))
-    assert re.findall(r'<a class="topic" href="[^"]*">([^<]*)</a>', html) == [
-        "caucasus-realignment"] * n
+    assert (
+        re.findall(r'<a class="topic" href="[^"]*">([^<]*)</a>', html)
+        == ["caucasus-realignment"] * n
+    )
     assert f"<b>{n}</b> hits match" in html
     assert f"<b>{total}</b> hits" in desk.client.get("/hits").text
     assert titles(desk.client.get("/hits?lang=ru").text) == ["Поставки газа по TANAP выросли"]
     assert titles(desk.client.get("/hits?q=Fordow+inspectors").text) == [
-        "IAEA inspectors return to Fordow"]
+        "IAEA inspectors return to Fordow"
+    ]
     assert titles(desk.client.get("/hits?q=%22Southern+Gas%22&lang=en").text) == [
-        "Shah Deniz gas flows to Europe rise again"]
+        "Shah Deniz gas flows to Europe rise again"
+    ]
     assert len(titles(desk.client.get("/hits?min_score=0.9").text)) == 2
     assert len(titles(desk.client.get("/hits?within=24h").text)) == 2
     feed = desk.store.feeds()[2]
     assert titles(desk.client.get(f"/hits?feed={feed.id}").text) == [
-        "Поставки газа по TANAP выросли"]
+        "Поставки газа по TANAP выросли"
+    ]
     # Bad input is shown and ignored, never a 500.
     r = desk.client.get("/hits?min_score=lots&from=yesterday&label=maybe&feed=x&before=abc")
     assert r.status_code == 200 and len(titles(r.text)) == desk.store.count_hits()
@@ -130,7 +143,7 @@ def test_paging_links_walk_the_list(desk: Desk, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr("monitor.desk.app.PAGE_SIZE", 4)
     first = desk.client.get("/hits").text
     older = re.search(r'href="/hits\?(before=\d+)" rel="next"', first)
-    assert older and "rel=\"prev\"" not in first
+    assert older and 'rel="prev"' not in first
     second = desk.client.get(f"/hits?{older.group(1)}").text
     assert len(titles(first)) == 4 and len(titles(second)) == min(4, desk.store.count_hits() - 4)
     assert not set(titles(first)) & set(titles(second))
@@ -168,11 +181,18 @@ def test_hit_page_shows_the_evidence_highlighted_by_group(desk: Desk) -> None:
 def test_label_is_stored_and_shown_like_the_cli(desk: Desk) -> None:
     hid = desk.hit_id(CAUCASUS_TITLE)
     token = desk.csrf(f"/hits/{hid}")
-    r = desk.client.post(f"/hits/{hid}/label", data={
-        "csrf": token, "label": "irrelevant", "note": "  an opinion piece  ",
-        "back": f"/hits/{hid}?topic=caucasus-realignment"})
+    r = desk.client.post(
+        f"/hits/{hid}/label",
+        data={
+            "csrf": token,
+            "label": "irrelevant",
+            "note": "  an opinion piece  ",
+            "back": f"/hits/{hid}?topic=caucasus-realignment",
+        },
+    )
     assert r.status_code == 303 and r.headers["location"] == (
-        f"/hits/{hid}?topic=caucasus-realignment")
+        f"/hits/{hid}?topic=caucasus-realignment"
+    )
     h, _ = desk.store.hit(hid)
     assert (h.label, h.label_note) == ("irrelevant", "an opinion piece") and h.labeled_at
     page = desk.client.get(r.headers["location"]).text
@@ -186,10 +206,13 @@ def test_label_is_stored_and_shown_like_the_cli(desk: Desk) -> None:
     h, _ = desk.store.hit(hid)
     assert (h.label, h.label_note, h.labeled_at) == (None, None, None)
     # An unknown label, an open redirect: refused / ignored.
-    assert desk.client.post(f"/hits/{hid}/label", data={
-        "csrf": token, "label": "maybe"}).status_code == 400
-    r = desk.client.post(f"/hits/{hid}/label", data={
-        "csrf": token, "label": "relevant", "back": "//evil.example/x"})
+    assert (
+        desk.client.post(f"/hits/{hid}/label", data={"csrf": token, "label": "maybe"}).status_code
+        == 400
+    )
+    r = desk.client.post(
+        f"/hits/{hid}/label", data={"csrf": token, "label": "relevant", "back": "//evil.example/x"}
+    )
     assert r.headers["location"] == f"/hits/{hid}"
 
 
@@ -197,9 +220,16 @@ def test_mark_and_advance_opens_the_next_older_hit(desk: Desk) -> None:
     hid = desk.hit_id(CAUCASUS_TITLE)
     page = desk.client.get(f"/hits/{hid}?label=unreviewed").text
     older = int(re.search(r'name="older" value="(\d+)"', page).group(1))  # type: ignore[union-attr]
-    r = desk.client.post(f"/hits/{hid}/label", data={
-        "csrf": desk.csrf(), "label": "relevant", "advance": "1", "older": str(older),
-        "back": f"/hits/{hid}?label=unreviewed"})
+    r = desk.client.post(
+        f"/hits/{hid}/label",
+        data={
+            "csrf": desk.csrf(),
+            "label": "relevant",
+            "advance": "1",
+            "older": str(older),
+            "back": f"/hits/{hid}?label=unreviewed",
+        },
+    )
     assert r.headers["location"] == f"/hits/{older}?label=unreviewed"
 
 
@@ -216,17 +246,22 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
     assert sorted(paths) == sorted(["/login", "/logout", f"/hits/{hid}/label"])
     good = desk.csrf()
     for path in paths:
-        for data in ({"label": "relevant"}, {"label": "relevant", "csrf": ""},
-                     {"label": "relevant", "csrf": "0" * 64}, {"label": "relevant",
-                                                              "csrf": good.upper()}):
+        for data in (
+            {"label": "relevant"},
+            {"label": "relevant", "csrf": ""},
+            {"label": "relevant", "csrf": "0" * 64},
+            {"label": "relevant", "csrf": good.upper()},
+        ):
             r = desk.client.post(path, data=data)
             assert r.status_code == 403, (path, data)
             assert "CSRF token is missing or wrong" in r.text
     # A token is only good with the cookie it was made for.
     other = TestClient(desk.client.app, base_url=BASE, follow_redirects=False)
     other.get("/hits")
-    assert other.post(f"/hits/{hid}/label", data={"csrf": good, "label": "relevant"}
-                      ).status_code == 403
+    assert (
+        other.post(f"/hits/{hid}/label", data={"csrf": good, "label": "relevant"}).status_code
+        == 403
+    )
     assert desk.store.hit(hid)[0].label is None
 
 
@@ -234,18 +269,24 @@ def test_cross_site_post_is_refused_even_with_a_token(desk: Desk) -> None:
     hid = desk.hit_id(CAUCASUS_TITLE)
     token = desk.csrf()
     for origin in ("http://evil.example", "null", "http://127.0.0.1:9999"):
-        r = desk.client.post(f"/hits/{hid}/label", data={"csrf": token, "label": "relevant"},
-                             headers={"origin": origin})
+        r = desk.client.post(
+            f"/hits/{hid}/label",
+            data={"csrf": token, "label": "relevant"},
+            headers={"origin": origin},
+        )
         assert r.status_code == 403, origin
-    r = desk.client.post(f"/hits/{hid}/label", data={"csrf": token, "label": "relevant"},
-                         headers={"origin": BASE})
+    r = desk.client.post(
+        f"/hits/{hid}/label", data={"csrf": token, "label": "relevant"}, headers={"origin": BASE}
+    )
     assert r.status_code == 303
 
 
 def test_hostile_feed_text_is_escaped_everywhere(desk: Desk) -> None:
     hid = desk.hit_id("window.__pwned")
-    pages = {p: desk.client.get(p).text for p in ("/hits", f"/hits/{hid}", "/alerts",
-                                                  "/alerts?status=failed", "/hits?q=transit")}
+    pages = {
+        p: desk.client.get(p).text
+        for p in ("/hits", f"/hits/{hid}", "/alerts", "/alerts?status=failed", "/hits?q=transit")
+    }
     for path, html in pages.items():
         assert "<script>window" not in html and "<img src=x" not in html, path
         assert "onerror=" not in html.replace("onerror=&#34;", ""), path
@@ -290,12 +331,17 @@ def test_token_mode_needs_a_login(desk: Desk) -> None:
     assert c.get("/topics").status_code == 303
     # Scripts use the token as a bearer header.
     s = TestClient(app, base_url="http://desk.example.org", follow_redirects=False)
-    assert s.get("/hits/export?format=jsonl",
-                 headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert (
+        s.get("/hits/export?format=jsonl", headers={"authorization": f"Bearer {TOKEN}"}).status_code
+        == 200
+    )
     assert s.get("/hits", headers={"authorization": "Bearer nope"}).status_code == 303
     # A session from another process (another secret) is not accepted.
-    again = TestClient(create_app(desk.store, desk_topics(), token=TOKEN), base_url="http://x.org",
-                       follow_redirects=False)
+    again = TestClient(
+        create_app(desk.store, desk_topics(), token=TOKEN),
+        base_url="http://x.org",
+        follow_redirects=False,
+    )
     again.cookies.set("newsmon_session", ok.headers["set-cookie"].split(";")[0].split("=")[1])
     assert again.get("/hits").status_code == 303
 
@@ -314,12 +360,27 @@ def test_check_bind() -> None:
 
 def test_cli_refuses_to_bind_beyond_loopback_without_a_token(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "NEWSMON_WEB_TOKEN"}
-    res = subprocess.run([sys.executable, "-c", "from monitor.cli import main; main()",
-                          "--db", f"sqlite:///{tmp_path / 'x.db'}", "web", "--host", "0.0.0.0"],
-                         capture_output=True, text=True, env=env, timeout=60)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from monitor.cli import main; main()",
+            "--db",
+            f"sqlite:///{tmp_path / 'x.db'}",
+            "web",
+            "--host",
+            "0.0.0.0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert res.returncode == 1
-    assert res.stderr.startswith("newsmon: error: binding to 0.0.0.0") and "NEWSMON_WEB_TOKEN" \
-        in res.stderr
+    assert (
+        res.stderr.startswith("newsmon: error: binding to 0.0.0.0")
+        and "NEWSMON_WEB_TOKEN" in res.stderr
+    )
     assert not (tmp_path / "x.db").exists()  # refused before touching anything
 
 
@@ -328,8 +389,15 @@ def test_safe_next_and_http_url() -> None:
     for bad in ("//evil.example", "https://evil.example", "/\\evil.example", "", None, "hits"):
         assert safe_next(bad) == "/hits"
     assert http_url("https://a.example/x") == "https://a.example/x"
-    for bad in ("javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,x", "ftp://a/x",
-                "http://", "/relative", None):
+    for bad in (
+        "javascript:alert(1)",
+        " JavaScript:alert(1)",
+        "data:text/html,x",
+        "ftp://a/x",
+        "http://",
+        "/relative",
+        None,
+    ):
         assert http_url(bad) is None
 
 
@@ -346,7 +414,7 @@ def test_export_is_the_filtered_view(desk: Desk) -> None:
     lines = csv_text.strip().splitlines()
     assert lines[0].startswith("id,topic,score,label") and len(lines) == 3
     assert desk.client.get("/hits/export?format=xml").status_code == 400
-    assert _cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert _cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert _cell("-1") == "'-1" and _cell("Baku") == "Baku" and _cell(["a", "b"]) == "a | b"
 
 
@@ -355,15 +423,16 @@ def test_topics_page_counts_precision_and_chart(desk: Desk) -> None:
     desk.store.mark_hit(ids[0], "relevant")
     desk.store.mark_hit(ids[1], "irrelevant")
     html = desk.client.get("/topics").text
-    card = html[html.index('id="topic-iran-nuclear"'):]
-    card = card[:card.index("</section>")]
+    card = html[html.index('id="topic-iran-nuclear"') :]
+    card = card[: card.index("</section>")]
     assert "<b>50%</b>" in card and "1 of 2 reviewed" in card
     assert card.count('class="bar"') == 2  # two days with hits in the last 30
     assert "Enrichment, IAEA inspections" in card and "in one sentence:" in card
     assert "Fordow" in card  # a term of the definition
     # Without a config the desk still shows the topics that have hits.
-    bare = TestClient(create_app(desk.store, [], config_problem="config/feeds.yaml: missing"),
-                      base_url=BASE)
+    bare = TestClient(
+        create_app(desk.store, [], config_problem="config/feeds.yaml: missing"), base_url=BASE
+    )
     page = bare.get("/topics").text
     assert "caucasus-realignment" in page and "not in the current configuration" in page
     assert "Topic definitions unavailable: config/feeds.yaml: missing" in page
@@ -381,7 +450,9 @@ def test_feeds_page_puts_trouble_first(desk: Desk) -> None:
     html = desk.client.get("/feeds").text
     names = re.findall(r"<tr class=\"st-([a-z-]+)\">\s*<td><b>([^<]+)</b>", html)
     assert names[0] == ("failing", "f1metrics") and {n for _, n in names[1:]} == {
-        "world", "regional"}
+        "world",
+        "regional",
+    }
     assert "HTTP 503 &lt;b&gt;busy&lt;/b&gt;" in html and "3 feeds, 1 in trouble" in html
 
 
@@ -402,7 +473,9 @@ def test_term_patterns_match_the_classifiers_variants() -> None:
 
     assert hits("visit", "a visit, two visits; visitors") == ["visit", "visits"]
     assert hits("Nagorno-Karabakh", "Nagorno Karabakh and Nagorno-Karabakh") == [
-        "Nagorno Karabakh", "Nagorno-Karabakh"]
+        "Nagorno Karabakh",
+        "Nagorno-Karabakh",
+    ]
     assert hits("Azerbaijan*", "Azerbaijani Azerbaijan's") == ["Azerbaijani", "Azerbaijan"]
     assert hits("treaty", "treaties and treaty") == ["treaties", "treaty"]
     assert hits("IRGC", "the IRGC, not irgc") == ["IRGC"]  # acronyms keep their case
@@ -410,14 +483,20 @@ def test_term_patterns_match_the_classifiers_variants() -> None:
 
 
 def test_highlighter_escapes_and_prefers_longer_terms() -> None:
-    ev = {"groups": {"azerbaijan": {"count": 2, "terms": {"Aliyev": 1, "Ilham Aliyev": 1}},
-                     "relation": {"count": 1, "terms": {"visit": 1}},
-                     "absent": {"count": 0, "terms": {"x": 1}}}}
+    ev = {
+        "groups": {
+            "azerbaijan": {"count": 2, "terms": {"Aliyev": 1, "Ilham Aliyev": 1}},
+            "relation": {"count": 1, "terms": {"visit": 1}},
+            "absent": {"count": 0, "terms": {"x": 1}},
+        }
+    }
     hl = Highlighter.for_evidence(ev, ["absent", "azerbaijan", "relation"])
     out = str(hl.mark("<b>Ilham Aliyev</b> & Aliyev visits"))
-    assert out == ('&lt;b&gt;<mark class="hl g1" title="azerbaijan">Ilham Aliyev</mark>&lt;/b&gt;'
-                   ' &amp; <mark class="hl g1" title="azerbaijan">Aliyev</mark> '
-                   '<mark class="hl g2" title="relation">visits</mark>')
+    assert out == (
+        '&lt;b&gt;<mark class="hl g1" title="azerbaijan">Ilham Aliyev</mark>&lt;/b&gt;'
+        ' &amp; <mark class="hl g1" title="azerbaijan">Aliyev</mark> '
+        '<mark class="hl g2" title="relation">visits</mark>'
+    )
     assert str(Highlighter.for_evidence({}).mark("<i>x</i>")) == "&lt;i&gt;x&lt;/i&gt;"
     assert [str(p) for p in hl.paragraphs("one\n\ntwo\nthree\n \n")] == ["one", "two", "three"]
 
@@ -433,22 +512,25 @@ def test_small_helpers() -> None:
     chart = bars({date(2025, 5, 1): 4, date(2025, 4, 30): 2}, days=3, today=date(2025, 5, 1))
     assert [b["n"] for b in chart["bars"]] == [0, 2, 4] and chart["max"] == 4
     assert [b["h"] for b in chart["bars"]] == [0, 24, 48]
-    f, params, problems = parse_filters(QueryParams("from=2025-04-01&to=2025-04-30&within=7d"),
-                                        now=now)
+    f, params, problems = parse_filters(
+        QueryParams("from=2025-04-01&to=2025-04-30&within=7d"), now=now
+    )
     assert f.since == datetime(2025, 4, 24, 12, tzinfo=UTC)  # the later of the two
     assert f.until == datetime(2025, 5, 1, tzinfo=UTC) and not problems
 
 
 @pytest.mark.slow
-def test_demo_says_how_to_open_its_database_in_the_desk(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_says_how_to_open_its_database_in_the_desk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from monitor.cli.demo import run_demo
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NEWSMON_DB", "")  # the demo uses its own database, whatever this says
     lines: list[str] = []
-    run_demo(ROOT / "config" / "topics.yaml", Path("demo-output"), use_prefect=False,
-             echo=lines.append)
+    run_demo(
+        ROOT / "config" / "topics.yaml", Path("demo-output"), use_prefect=False, echo=lines.append
+    )
     web = [ln for ln in lines if " web" in ln and "--db" in ln]
     assert len(web) == 1 and "http://127.0.0.1:8080/" in web[0]
     args = web[0].split("#")[0].split()[1:]  # what the user would type, after "newsmon"
@@ -462,13 +544,16 @@ def test_demo_says_how_to_open_its_database_in_the_desk(tmp_path: Path,
 
 
 def test_labels_since_last_training_follow_the_learning_loop(
-        desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from datetime import UTC, datetime, timedelta
 
     hid = desk.hit_id(CAUCASUS_TITLE)
     desk.store.mark_hit(hid, "relevant")
-    assert "<b>1</b> label on this topic since last training (never trained)" in \
-        desk.client.get(f"/hits/{hid}").text
+    assert (
+        "<b>1</b> label on this topic since last training (never trained)"
+        in desk.client.get(f"/hits/{hid}").text
+    )
     later = datetime.now(UTC) + timedelta(minutes=1)
     monkeypatch.setattr("monitor.desk.app.last_trained", lambda topic: later)
     page = desk.client.get(f"/hits/{hid}").text
@@ -482,11 +567,27 @@ def test_a_hit_with_no_evidence_or_text_still_renders(desk: Desk) -> None:
     from monitor.store import NewArticle
 
     url = "https://news.example.org/bare"
-    batch = desk.store.store_articles([NewArticle(
-        canonical_url=url, url=url, guid=None, title="", summary="", text=None, author=None,
-        published_at=None, published_source="first_seen", language=None, fingerprint=None,
-        extraction="failed", extraction_error="timeout <30 s>", sources=[],
-        hits=[("old-topic", 0.3, "v0", {})])])
+    batch = desk.store.store_articles(
+        [
+            NewArticle(
+                canonical_url=url,
+                url=url,
+                guid=None,
+                title="",
+                summary="",
+                text=None,
+                author=None,
+                published_at=None,
+                published_source="first_seen",
+                language=None,
+                fingerprint=None,
+                extraction="failed",
+                extraction_error="timeout <30 s>",
+                sources=[],
+                hits=[("old-topic", 0.3, "v0", {})],
+            )
+        ]
+    )
     hid = (batch.hit_ids or [0])[0]
     page = desk.client.get(f"/hits/{hid}")
     assert page.status_code == 200

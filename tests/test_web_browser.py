@@ -26,8 +26,14 @@ from tests.support.webserver import running
 pytestmark = pytest.mark.slow
 
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _unavailable(reason: str) -> None:
@@ -87,9 +93,21 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 def newsmon_json(db: Path, *args: str) -> Any:
-    res = subprocess.run([sys.executable, "-c", "from monitor.cli import main; main()",
-                          "--db", f"sqlite:///{db}", *args, "--json"],
-                         capture_output=True, text=True, timeout=120, check=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from monitor.cli import main; main()",
+            "--db",
+            f"sqlite:///{db}",
+            *args,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(res.stdout)
 
 
@@ -144,8 +162,10 @@ def test_keyboard_shortcuts_label_and_move(desk: Desk, page: Any) -> None:
     assert desk.store.hit(first)[0].label == "relevant"
     page.keyboard.press("j")  # the next older hit in the same filtered list
     page.wait_for_url(lambda url: f"/hits/{first}?" not in url)
-    assert "iran-nuclear" in page.locator(".kicker a.topic").inner_text().lower() or \
-        "Iran nuclear" in page.locator(".kicker a.topic").inner_text()
+    assert (
+        "iran-nuclear" in page.locator(".kicker a.topic").inner_text().lower()
+        or "Iran nuclear" in page.locator(".kicker a.topic").inner_text()
+    )
     page.keyboard.press("u")
     page.wait_for_url("**/hits?topic=iran-nuclear")
 

@@ -51,8 +51,9 @@ def check_nothing_twice(w: ManyFeeds, store: Store, runs: list[CycleSummary]) ->
 
 
 def test_two_concurrent_cycles_share_the_feeds(db_url: str, tmp_path: Path) -> None:
-    with many_feeds(tmp_path, feeds=24, delay_s=0.05,
-                    settings={"fetch": {"max_feeds_per_cycle": 12}}) as w:
+    with many_feeds(
+        tmp_path, feeds=24, delay_s=0.05, settings={"fetch": {"max_feeds_per_cycle": 12}}
+    ) as w:
         config = load_config(w.config_dir)
         stores = [Store(db_url) for _ in range(2)]
         start = threading.Barrier(2)
@@ -81,8 +82,7 @@ def test_two_concurrent_cycles_share_the_feeds(db_url: str, tmp_path: Path) -> N
             s.close()
 
 
-def test_a_dead_workers_feeds_are_taken_over_after_its_lease(db_url: str,
-                                                            tmp_path: Path) -> None:
+def test_a_dead_workers_feeds_are_taken_over_after_its_lease(db_url: str, tmp_path: Path) -> None:
     with many_feeds(tmp_path, feeds=12) as w:
         config = load_config(w.config_dir)
         store = Store(db_url)
@@ -103,9 +103,12 @@ def test_a_cycle_longer_than_its_lease_keeps_its_feeds(db_url: str, tmp_path: Pa
     """Leases are renewed batch by batch: a second worker arriving after the first's
     initial lease ran out finds nothing to take, and no feed is polled twice."""
     lease_s = 1.5
-    with many_feeds(tmp_path, feeds=16, delay_s=0.4,
-                    settings={"fetch": {"lease_minutes": lease_s / 60,
-                                        "per_host_concurrency": 2}}) as w:
+    with many_feeds(
+        tmp_path,
+        feeds=16,
+        delay_s=0.4,
+        settings={"fetch": {"lease_minutes": lease_s / 60, "per_host_concurrency": 2}},
+    ) as w:
         config = load_config(w.config_dir)
         first, second = Store(db_url), Store(db_url)
         runs: list[CycleSummary] = []

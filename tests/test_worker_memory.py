@@ -56,14 +56,16 @@ print(os.read(r, 65536).decode())
 
 @pytest.fixture(scope="module")
 def growth() -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_a_full_collection_in_a_worker_does_not_copy_the_forkservers_objects(
-        growth: dict[str, float]) -> None:
+    growth: dict[str, float],
+) -> None:
     # Without gc.freeze() in the forkserver: ~30 MB copied by the first full collection.
     assert growth["full_gc"] < 5, growth
 

@@ -48,8 +48,13 @@ print(json.dumps(out))
 
 
 def test_submit_returns_before_the_workers_are_up_and_the_job_runs_once_they_are() -> None:
-    r = subprocess.run([sys.executable, "-c", FRESH, str(ROOT)], cwd=ROOT, capture_output=True,
-                       text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", FRESH, str(ROOT)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     # the forkserver was still loading spaCy and trafilatura when submit returned: no

@@ -13,8 +13,11 @@ import apprise
 from monitor.alerts.routes import mask_url
 from monitor.config.settings import AlertSettings
 
-_BODY_FORMAT = {"html": apprise.NotifyFormat.HTML, "markdown": apprise.NotifyFormat.MARKDOWN,
-                "text": apprise.NotifyFormat.TEXT}
+_BODY_FORMAT = {
+    "html": apprise.NotifyFormat.HTML,
+    "markdown": apprise.NotifyFormat.MARKDOWN,
+    "text": apprise.NotifyFormat.TEXT,
+}
 
 
 def scrub(text: str, url: str) -> str:
@@ -64,9 +67,10 @@ class SendReport:
     health_failed: int = 0
 
 
-def next_attempt(created: datetime | None, attempts: int, settings: AlertSettings,
-           now: datetime) -> tuple[datetime, bool]:
+def next_attempt(
+    created: datetime | None, attempts: int, settings: AlertSettings, now: datetime
+) -> tuple[datetime, bool]:
     """(when to try again, whether the row is dead): backoff doubling from the base."""
     dead = now - (created or now) >= timedelta(hours=settings.dead_after_hours)
-    delay = min(settings.retry_base_minutes * (2 ** attempts), settings.retry_max_minutes)
+    delay = min(settings.retry_base_minutes * (2**attempts), settings.retry_max_minutes)
     return now + timedelta(minutes=delay), dead

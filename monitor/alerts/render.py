@@ -38,29 +38,35 @@ def render(items: Sequence[Item], fmt: str, *, digest: bool = False) -> tuple[st
     else:
         topics = sorted({it.topic_name for it in items})
         kind = "digest" if digest else "new"
-        title = (f"newsmon {kind}: {len(items)} hit{'s' * (len(items) != 1)} "
-                 f"({', '.join(topics)})")[:250]
+        title = (
+            f"newsmon {kind}: {len(items)} hit{'s' * (len(items) != 1)} ({', '.join(topics)})"
+        )[:250]
     if fmt == "html":
         parts = []
         for it in items:
             quotes = "".join(f"<blockquote>{html.escape(s)}</blockquote>" for s in it.sentences)
             parts.append(
-                f"<h3><a href=\"{html.escape(it.link, quote=True)}\">{html.escape(it.title)}</a></h3>"
+                f'<h3><a href="{html.escape(it.link, quote=True)}">{html.escape(it.title)}</a></h3>'
                 f"<p><b>{html.escape(it.topic_name)}</b> · score {it.score:.2f} · "
-                f"{html.escape(it.source)} · {when_text(it.published)}</p>{quotes}")
+                f"{html.escape(it.source)} · {when_text(it.published)}</p>{quotes}"
+            )
         return title, "<hr>".join(parts)
     if fmt == "markdown":
         parts = []
         for it in items:
             quotes = "\n".join(f"> {_md(s)}" for s in it.sentences)
-            parts.append(f"**{_md(it.title)}**\n{_md(it.topic_name)} · score {it.score:.2f} · "
-                         f"{_md(it.source)} · {when_text(it.published)}\n{it.link}\n{quotes}".strip())
+            parts.append(
+                f"**{_md(it.title)}**\n{_md(it.topic_name)} · score {it.score:.2f} · "
+                f"{_md(it.source)} · {when_text(it.published)}\n{it.link}\n{quotes}".strip()
+            )
         return title, "\n\n---\n\n".join(parts)
     parts = []
     for it in items:
         quotes = "\n".join(f"  \u201c{s}\u201d" for s in it.sentences)
-        parts.append(f"{it.title}\n{it.topic_name} · score {it.score:.2f} · {it.source} · "
-                     f"{when_text(it.published)}\n{it.link}\n{quotes}".strip())
+        parts.append(
+            f"{it.title}\n{it.topic_name} · score {it.score:.2f} · {it.source} · "
+            f"{when_text(it.published)}\n{it.link}\n{quotes}".strip()
+        )
     return title, "\n\n".join(parts)
 
 

@@ -78,8 +78,10 @@ def apprise_problem(url: str) -> str | None:
         ok = None
     if ok:
         return None
-    return (f"apprise does not understand this URL (scheme {scheme!r}); "
-            "see https://github.com/caronc/apprise/wiki")
+    return (
+        f"apprise does not understand this URL (scheme {scheme!r}); "
+        "see https://github.com/caronc/apprise/wiki"
+    )
 
 
 def mask_url(url: str) -> str:

@@ -32,20 +32,33 @@ log = logging.getLogger("newsmon.alert")
 BATCH_AFTER = 5  # more instant hits than this for one target in one run: one message
 
 
-def route_targets(config: Config) -> Callable[[str, float, datetime | None],
-                                                 list[dict[str, Any]]]:
+def route_targets(config: Config) -> Callable[[str, float, datetime | None], list[dict[str, Any]]]:
     """A function (topic, score, published) -> outbox rows to create for a new hit."""
     max_age = config.settings.alerts.max_article_age_hours
     targets = [(r, u, target_key(u), mask_url(u)) for r in config.routes for u in r.urls]
 
     def rows(topic: str, score: float, published: datetime | None) -> list[dict[str, Any]]:
         now = utcnow()
-        if max_age is not None and published is not None and \
-                published < now - timedelta(hours=max_age):
+        if (
+            max_age is not None
+            and published is not None
+            and published < now - timedelta(hours=max_age)
+        ):
             return []  # old news: stored and reviewable, not pushed
-        return [dict(route=r.name, target=key, target_display=display, mode=r.mode,
-                     status="pending", attempts=0, created_at=now, next_attempt_at=now)
-                for r, _, key, display in targets if r.wants(topic, score)]
+        return [
+            dict(
+                route=r.name,
+                target=key,
+                target_display=display,
+                mode=r.mode,
+                status="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for r, _, key, display in targets
+            if r.wants(topic, score)
+        ]
 
     return rows
 
@@ -56,8 +69,14 @@ def route_targets(config: Config) -> Callable[[str, float, datetime | None],
 # --- the outbox ------------------------------------------------------------------------
 
 
-def deliver(store: Store, config: Config, *, mode: str = "instant",
-            routes: Sequence[str] | None = None, now: datetime | None = None) -> SendReport:
+def deliver(
+    store: Store,
+    config: Config,
+    *,
+    mode: str = "instant",
+    routes: Sequence[str] | None = None,
+    now: datetime | None = None,
+) -> SendReport:
     """Send what the outbox holds for ``mode`` (instant or digest) and record the outcome."""
     now = now or utcnow()
     rep = SendReport()
@@ -78,22 +97,36 @@ def deliver(store: Store, config: Config, *, mode: str = "instant",
             continue
         items = [_item(config, h, a, sources, settings.evidence_sentences) for _, h, a in rows]
         fmt = message_format(route, url)
-        chunks = ([items] if (mode == "digest" or len(items) > BATCH_AFTER)
-                  else [[it] for it in items])
-        row_chunks = ([rows] if len(chunks) == 1 and len(items) > 1 or mode == "digest"
-                      else [[r] for r in rows])
+        chunks = (
+            [items] if (mode == "digest" or len(items) > BATCH_AFTER) else [[it] for it in items]
+        )
+        row_chunks = (
+            [rows]
+            if len(chunks) == 1 and len(items) > 1 or mode == "digest"
+            else [[r] for r in rows]
+        )
         for chunk, chunk_rows in zip(chunks, row_chunks, strict=True):
             title, body = render(chunk, fmt, digest=mode == "digest")
             error = send(url, route.name, title, body, fmt)
             rep.messages += 1
-            store.record_send(route.name, target, chunk_rows[0][0].target_display,
-                              ok=error is None, error=error, now=now)
+            store.record_send(
+                route.name,
+                target,
+                chunk_rows[0][0].target_display,
+                ok=error is None,
+                error=error,
+                now=now,
+            )
             chunk_ids = [d.id for d, _, _ in chunk_rows if d.id is not None]
             if error is None:
                 store.finish_deliveries(chunk_ids, ok=True)
                 rep.sent += len(chunk_ids)
-                log.info("alert sent route=%s target=%s hits=%d", route.name,
-                         chunk_rows[0][0].target_display, len(chunk_ids))
+                log.info(
+                    "alert sent route=%s target=%s hits=%d",
+                    route.name,
+                    chunk_rows[0][0].target_display,
+                    len(chunk_ids),
+                )
             else:
                 _fail(store, chunk_rows, error, settings, now, rep)
         del ids
@@ -107,19 +140,27 @@ def deliver(store: Store, config: Config, *, mode: str = "instant",
     return rep
 
 
-def _fail(store: Store, rows: list[tuple[Delivery, Hit, Article]], error: str,
-          settings: AlertSettings, now: datetime, rep: SendReport) -> None:
+def _fail(
+    store: Store,
+    rows: list[tuple[Delivery, Hit, Article]],
+    error: str,
+    settings: AlertSettings,
+    now: datetime,
+    rep: SendReport,
+) -> None:
     error = redact(error)  # apprise's and plugins' texts may quote the URL's secrets
     for d, _, _ in rows:
         retry_at, dead = next_attempt(d.created_at, d.attempts, settings, now)
-        store.finish_deliveries([d.id] if d.id else [], ok=False, error=error,
-                                retry_at=retry_at, dead=dead)
+        store.finish_deliveries(
+            [d.id] if d.id else [], ok=False, error=error, retry_at=retry_at, dead=dead
+        )
         if dead:
             rep.dead += 1
         else:
             rep.failed += 1
-        log.warning("alert failed route=%s target=%s hit=%s: %s", d.route, d.target_display,
-                    d.hit_id, error)
+        log.warning(
+            "alert failed route=%s target=%s hit=%s: %s", d.route, d.target_display, d.hit_id, error
+        )
     rep.errors.append(f"{rows[0][0].route} {rows[0][0].target_display}: {error}")
 
 
@@ -131,18 +172,23 @@ def _sources(store: Store, article_ids: list[int]) -> dict[int, str]:
     return out
 
 
-def _item(config: Config, hit: Hit, article: Article, sources: dict[int, str],
-          n_sentences: int) -> Item:
+def _item(
+    config: Config, hit: Hit, article: Article, sources: dict[int, str], n_sentences: int
+) -> Item:
     try:
         name = config.topic(hit.topic_id).name
     except KeyError:
         name = hit.topic_id
     sentences = [s["text"] for s in (hit.evidence or {}).get("sentences", [])][:n_sentences]
-    return Item(topic_name=name, title=article.title or article.url, link=article.url,
-                source=sources.get(article.id or 0, ""), published=article.published_at,
-                score=hit.score, sentences=sentences)
+    return Item(
+        topic_name=name,
+        title=article.title or article.url,
+        link=article.url,
+        source=sources.get(article.id or 0, ""),
+        published=article.published_at,
+        score=hit.score,
+        sentences=sentences,
+    )
 
 
 # --- route health and "alerting is broken" ---------------------------------------------
-
-

@@ -26,12 +26,18 @@ from monitor.errors import ConfigError, NewsmonError
 from monitor.redact import redact
 from monitor.store import Store
 
-app = typer.Typer(help="newsmon: news monitoring - feeds, article text, topics, hits, alerts.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="newsmon: news monitoring - feeds, article text, topics, hits, alerts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 feeds_app = typer.Typer(help="Feed health, and importing feeds from OPML.")
 hits_app = typer.Typer(help="Review stored hits: list, show, mark, export.")
-topics_app = typer.Typer(help="Topics: list, explain a decision, train from review, test, "
-                         "evaluate on a labelled dataset.")
+topics_app = typer.Typer(
+    help="Topics: list, explain a decision, train from review, test, "
+    "evaluate on a labelled dataset."
+)
 config_app = typer.Typer(help="Check the configuration.")
 db_app = typer.Typer(help="The database schema: show its version, upgrade it (Alembic).")
 app.add_typer(feeds_app, name="feeds")
@@ -64,9 +70,11 @@ class Ctx:
         passed on as the ``${NEWSMON_DB}`` reference, never as its value."""
         if self._settings is None:
             self._settings = RunSettings.from_environment(
-                os.environ, config_dir=self.config_dir,
+                os.environ,
+                config_dir=self.config_dir,
                 database=None if self.db_from_env else self.db,
-                allow_hosts=self.allow_hosts)
+                allow_hosts=self.allow_hosts,
+            )
         return self._settings
 
     @property
@@ -91,16 +99,31 @@ class Ctx:
         return Store(self.db_url())
 
 
-ConfigOpt = Annotated[str | None, typer.Option(
-    "--config", "-c", envvar="NEWSMON_CONFIG", help="Config directory (default ./config).")]
-DbOpt = Annotated[str | None, typer.Option(
-    "--db", envvar="NEWSMON_DB", help="Database URL (sqlite:///path or postgresql://...).")]
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--config", "-c", envvar="NEWSMON_CONFIG", help="Config directory (default ./config)."
+    ),
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db", envvar="NEWSMON_DB", help="Database URL (sqlite:///path or postgresql://...)."
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 TopicOpt = Annotated[str | None, typer.Option("--topic", "-t", help="Topic id.")]
-AllowHostOpt = Annotated[list[str] | None, typer.Option(
-    "--allow-host", metavar="HOST", help=(
-        "Also fetch from this host name, address or CIDR network although it is not "
-        "public (repeatable; added to fetch.allow_hosts and $NEWSMON_ALLOW_HOSTS)."))]
+AllowHostOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-host",
+        metavar="HOST",
+        help=(
+            "Also fetch from this host name, address or CIDR network although it is not "
+            "public (repeatable; added to fetch.allow_hosts and $NEWSMON_ALLOW_HOSTS)."
+        ),
+    ),
+]
 
 
 @app.callback()
@@ -150,8 +173,12 @@ def _since(value: str | None) -> datetime | None:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([mhdw])", value.strip())
     if m:
         n, unit = float(m.group(1)), m.group(2)
-        delta = {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n),
-                 "w": timedelta(weeks=n)}[unit]
+        delta = {
+            "m": timedelta(minutes=n),
+            "h": timedelta(hours=n),
+            "d": timedelta(days=n),
+            "w": timedelta(weeks=n),
+        }[unit]
         return datetime.now(UTC) - delta
     try:
         dt = datetime.fromisoformat(value)

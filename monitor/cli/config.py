@@ -17,14 +17,22 @@ def config_check(ctx: typer.Context) -> None:
     cfg = c.config
     echo(f"config {cfg.directory}: OK")
     echo(f"  database: {mask_db_url(c.db_url())}")
-    echo(f"  {len(cfg.feeds)} feeds, {len(cfg.topics)} topics: "
-         f"{', '.join(t.id for t in cfg.topics)}")
+    echo(
+        f"  {len(cfg.feeds)} feeds, {len(cfg.topics)} topics: {', '.join(t.id for t in cfg.topics)}"
+    )
     f = cfg.settings.fetch
-    echo("  fetching: " + ("any address (fetch.allow_private_networks: true)"
-                           if f.allow_private_networks else "public addresses only" + (
-                               f"; also allowed: {', '.join(f.allow_hosts)}"
-                               if f.allow_hosts else "")))
+    echo(
+        "  fetching: "
+        + (
+            "any address (fetch.allow_private_networks: true)"
+            if f.allow_private_networks
+            else "public addresses only"
+            + (f"; also allowed: {', '.join(f.allow_hosts)}" if f.allow_hosts else "")
+        )
+    )
     for r in cfg.routes:
         urls = ", ".join(mask_url(u) for u in r.urls) or "(no URL set: route is off)"
-        echo(f"  route {r.name} [{r.mode}] topics {','.join(r.topics)} "
-             f"min score {r.min_score}: {urls}")
+        echo(
+            f"  route {r.name} [{r.mode}] topics {','.join(r.topics)} "
+            f"min score {r.min_score}: {urls}"
+        )

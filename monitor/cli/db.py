@@ -11,9 +11,9 @@ from monitor.store import Store, mask_db_url
 
 
 @db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context,
-               revision: Annotated[str, typer.Option(help="Target revision.")] = "head"
-               ) -> None:
+def db_upgrade(
+    ctx: typer.Context, revision: Annotated[str, typer.Option(help="Target revision.")] = "head"
+) -> None:
     """Upgrade the database's schema in place (SQLite or PostgreSQL), keeping its data.
 
     Safe to run on an up-to-date database. Stop the workers first: a worker on the old

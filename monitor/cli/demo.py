@@ -20,11 +20,13 @@ from monitor.store import Store
 
 
 @app.command()
-def demo(ctx: typer.Context,
-         out: Annotated[Path, typer.Option(help="Where to keep the demo database.")] = Path(
-             "demo-output"),
-         prefect: Annotated[bool, typer.Option(help="Run through Prefect (default).")] = True
-         ) -> None:
+def demo(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="Where to keep the demo database.")] = Path(
+        "demo-output"
+    ),
+    prefect: Annotated[bool, typer.Option(help="Run through Prefect (default).")] = True,
+) -> None:
     """Offline demo: real feeds and pages on loopback, a real SMTP server and chat webhook;
     two cycles through the real flow into a fresh SQLite database."""
     c = _ctx(ctx)
@@ -32,8 +34,9 @@ def demo(ctx: typer.Context,
     run_demo(topics, out, use_prefect=prefect, echo=echo)
 
 
-def run_demo(topics_from: Path, out: Path, *, use_prefect: bool = True,
-             echo: Callable[[str], None] = print) -> dict[str, object]:
+def run_demo(
+    topics_from: Path, out: Path, *, use_prefect: bool = True, echo: Callable[[str], None] = print
+) -> dict[str, object]:
     """Two cycles over the demo world into ``out/newsmon-demo.db``; print what happened."""
     private_dir(out)
     db_path = (out / "newsmon-demo.db").resolve()
@@ -43,18 +46,24 @@ def run_demo(topics_from: Path, out: Path, *, use_prefect: bool = True,
     result: dict[str, object] = {}
     with world(topics_from, directory=out) as w:
         settings = RunSettings(config_dir=str(w.config_dir), database=db_url)
-        echo(f"demo world on {w.server.base}: {len(w.feed_urls)} feeds, "
-             f"SMTP server on 127.0.0.1:{w.smtp.port}, chat webhook on {w.webhook.base}")
+        echo(
+            f"demo world on {w.server.base}: {len(w.feed_urls)} feeds, "
+            f"SMTP server on 127.0.0.1:{w.smtp.port}, chat webhook on {w.webhook.base}"
+        )
         summaries = []
         for label in ("first cycle", "second cycle (same feeds again)"):
             echo(f"\n== {label}")
             s = _cycle(settings, use_prefect)
             summaries.append(s)
-            echo(f"feeds: {s['feeds_polled']} polled, {s['feeds_ok']} with new content, "
-                 f"{s['feeds_not_modified']} answered 304 Not Modified, "
-                 f"{s['feeds_failed']} failed")
-            echo(f"articles: {s['articles_new']} new, {s['articles_merged']} seen again; "
-                 f"hits: {s['hits_new']} new; alerts sent: {s['alerts_sent']}")
+            echo(
+                f"feeds: {s['feeds_polled']} polled, {s['feeds_ok']} with new content, "
+                f"{s['feeds_not_modified']} answered 304 Not Modified, "
+                f"{s['feeds_failed']} failed"
+            )
+            echo(
+                f"articles: {s['articles_new']} new, {s['articles_merged']} seen again; "
+                f"hits: {s['hits_new']} new; alerts sent: {s['alerts_sent']}"
+            )
         store = Store(db_url)
         hits = store.hits(limit=100)
         echo("\n== hits")
@@ -69,16 +78,22 @@ def run_demo(topics_from: Path, out: Path, *, use_prefect: bool = True,
             echo(f"email to {m['To']}: {m['Subject']}")
         for p in w.webhook.received:
             echo(f"chat webhook: {p.get('title')}")
-        result = {"summaries": summaries, "hits": len(hits), "emails": len(w.smtp.messages),
-                  "webhooks": len(w.webhook.received)}
+        result = {
+            "summaries": summaries,
+            "hits": len(hits),
+            "emails": len(w.smtp.messages),
+            "webhooks": len(w.webhook.received),
+        }
     rel = os.path.relpath(db_path)
     cmd = _command_name()
     echo("\n== next")
     echo(f"{cmd} --db sqlite:///{rel} hits")
     echo(f"{cmd} --db sqlite:///{rel} hits show 1")
     echo(f"{cmd} --db sqlite:///{rel} hits mark 1 relevant")
-    echo(f"{cmd} --db sqlite:///{rel} -c {os.path.relpath(out / 'config')} web"
-         "   # review desk: http://127.0.0.1:8080/")
+    echo(
+        f"{cmd} --db sqlite:///{rel} -c {os.path.relpath(out / 'config')} web"
+        "   # review desk: http://127.0.0.1:8080/"
+    )
     return result
 
 

@@ -33,27 +33,46 @@ SinceOpt = Annotated[str | None, typer.Option(help="Newer than: 30m, 12h, 2d, 1w
 ScoreOpt = Annotated[float | None, typer.Option("--min-score", help="Score at least this.")]
 
 
-LabelOpt = Annotated[str | None, typer.Option(
-    help="relevant, irrelevant, or unreviewed.")]
+LabelOpt = Annotated[str | None, typer.Option(help="relevant, irrelevant, or unreviewed.")]
 
 
-SearchOpt = Annotated[str | None, typer.Option("--search", "-s", help=(
-    'Words or "phrases" in title or text (full-text index; words also match as prefixes).'))]
+SearchOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--search",
+        "-s",
+        help=(
+            'Words or "phrases" in title or text (full-text index; words also match as prefixes).'
+        ),
+    ),
+]
 
 
-def _filters(topic: str | None, since: str | None, min_score: float | None,
-             label: str | None, search: str | None) -> HitFilter:
+def _filters(
+    topic: str | None,
+    since: str | None,
+    min_score: float | None,
+    label: str | None,
+    search: str | None,
+) -> HitFilter:
     if label and label not in {"relevant", "irrelevant", "unreviewed"}:
         raise typer.BadParameter("--label must be relevant, irrelevant or unreviewed")
-    return HitFilter(topic=topic, since=_since(since), min_score=min_score, label=label,
-                     search=search)
+    return HitFilter(
+        topic=topic, since=_since(since), min_score=min_score, label=label, search=search
+    )
 
 
 @hits_app.callback(invoke_without_command=True)
-def hits_list(ctx: typer.Context, topic: TopicOpt = None, since: SinceOpt = None,
-              min_score: ScoreOpt = None, label: LabelOpt = None, search: SearchOpt = None,
-              limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
-              json_out: JsonOpt = False) -> None:
+def hits_list(
+    ctx: typer.Context,
+    topic: TopicOpt = None,
+    since: SinceOpt = None,
+    min_score: ScoreOpt = None,
+    label: LabelOpt = None,
+    search: SearchOpt = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    json_out: JsonOpt = False,
+) -> None:
     """List stored hits, newest first."""
     if ctx.invoked_subcommand:
         return
@@ -65,9 +84,20 @@ def hits_list(ctx: typer.Context, topic: TopicOpt = None, since: SinceOpt = None
     if not rows:
         echo("no hits match")
         return
-    _table([[h.id, _when(h.created_at), h.topic_id, f"{h.score:.2f}", h.label or "-",
-             clean(a.title, 80)] for h, a in rows],
-           ["id", "found", "topic", "score", "label", "title"])
+    _table(
+        [
+            [
+                h.id,
+                _when(h.created_at),
+                h.topic_id,
+                f"{h.score:.2f}",
+                h.label or "-",
+                clean(a.title, 80),
+            ]
+            for h, a in rows
+        ],
+        ["id", "found", "topic", "score", "label", "title"],
+    )
     echo("\n`newsmon hits show ID` for the evidence; `newsmon hits mark ID relevant|irrelevant`")
 
 
@@ -78,28 +108,43 @@ def hits_show(ctx: typer.Context, hit_id: int, json_out: JsonOpt = False) -> Non
     h, a = store.hit(hit_id)
     if json_out:
         rec = hit_record(h, a, full=True)
-        rec["sources"] = [{"feed": f.name or f.url, "link": src.link}
-                          for src, f in store.article_sources(a.id or 0)]
-        rec["alerts"] = [{"route": d.route, "target": d.target_display, "status": d.status,
-                          "attempts": d.attempts, "error": d.last_error, "sent_at": d.sent_at}
-                         for d in store.deliveries_for_hit(hit_id)]
+        rec["sources"] = [
+            {"feed": f.name or f.url, "link": src.link}
+            for src, f in store.article_sources(a.id or 0)
+        ]
+        rec["alerts"] = [
+            {
+                "route": d.route,
+                "target": d.target_display,
+                "status": d.status,
+                "attempts": d.attempts,
+                "error": d.last_error,
+                "sent_at": d.sent_at,
+            }
+            for d in store.deliveries_for_hit(hit_id)
+        ]
         _dump(rec)
         return
     ev = h.evidence or {}
     echo(f"#{h.id}  {clean(a.title)}")
     echo(f"  {clean(a.url)}")
-    echo(f"  topic {h.topic_id} (version {h.topic_version})  score {h.score:.2f} "
-         f"(threshold {ev.get('threshold', '?')})  label {h.label or 'unreviewed'}"
-         f"{'  note: ' + clean(h.label_note) if h.label_note else ''}")
-    echo(f"  published {_when(a.published_at)} ({a.published_source})  found "
-         f"{_when(h.created_at)}  language {a.language or '?'}  text from "
-         f"{'the page' if a.extraction == 'ok' else 'the feed summary: ' + clean(a.extraction_error)}")
+    echo(
+        f"  topic {h.topic_id} (version {h.topic_version})  score {h.score:.2f} "
+        f"(threshold {ev.get('threshold', '?')})  label {h.label or 'unreviewed'}"
+        f"{'  note: ' + clean(h.label_note) if h.label_note else ''}"
+    )
+    echo(
+        f"  published {_when(a.published_at)} ({a.published_source})  found "
+        f"{_when(h.created_at)}  language {a.language or '?'}  text from "
+        f"{'the page' if a.extraction == 'ok' else 'the feed summary: ' + clean(a.extraction_error)}"
+    )
     for _src, f in store.article_sources(a.id or 0):
         echo(f"  source: {clean(f.name or f.title or f.url)}")
     echo(f"\n  rule: {clean(ev.get('rule', ''))}")
     echo("\n  groups:")
-    for g, info in sorted((ev.get("groups") or {}).items(),
-                          key=lambda kv: -kv[1].get("contribution", 0)):
+    for g, info in sorted(
+        (ev.get("groups") or {}).items(), key=lambda kv: -kv[1].get("contribution", 0)
+    ):
         terms = ", ".join(f"{clean(t)}×{n}" for t, n in list(info.get("terms", {}).items())[:8])
         echo(f"    {g:<12} +{info.get('contribution', 0):.3f}  {terms}")
     if ev.get("cancelled"):
@@ -111,15 +156,19 @@ def hits_show(ctx: typer.Context, hit_id: int, json_out: JsonOpt = False) -> Non
     if dels:
         echo("\n  alerts:")
         for d in dels:
-            echo(f"    {d.route} -> {d.target_display}: {d.status}"
-                 f"{' (' + clean(d.last_error, 120) + ')' if d.last_error else ''}")
+            echo(
+                f"    {d.route} -> {d.target_display}: {d.status}"
+                f"{' (' + clean(d.last_error, 120) + ')' if d.last_error else ''}"
+            )
 
 
 @hits_app.command("mark")
-def hits_mark(ctx: typer.Context, hit_id: int,
-              label: Annotated[str, typer.Argument(help="relevant, irrelevant or clear")],
-              note: Annotated[str | None, typer.Option(help="Why (kept with the label).")]
-              = None) -> None:
+def hits_mark(
+    ctx: typer.Context,
+    hit_id: int,
+    label: Annotated[str, typer.Argument(help="relevant, irrelevant or clear")],
+    note: Annotated[str | None, typer.Option(help="Why (kept with the label).")] = None,
+) -> None:
     """Label a hit right (relevant) or wrong (irrelevant), or clear the label."""
     if label not in LABELS:
         raise typer.BadParameter("label must be relevant, irrelevant or clear")
@@ -128,20 +177,24 @@ def hits_mark(ctx: typer.Context, hit_id: int,
 
 
 @hits_app.command("export")
-def hits_export(ctx: typer.Context,
-                fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl")] = "jsonl",
-                output: Annotated[Path | None, typer.Option("--output", "-o",
-                                                            help="File (default stdout).")] = None,
-                topic: TopicOpt = None, since: SinceOpt = None, min_score: ScoreOpt = None,
-                label: LabelOpt = None, search: SearchOpt = None,
-                full: Annotated[bool, typer.Option(help="Include text and evidence.")] = False
-                ) -> None:
+def hits_export(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl")] = "jsonl",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default stdout).")
+    ] = None,
+    topic: TopicOpt = None,
+    since: SinceOpt = None,
+    min_score: ScoreOpt = None,
+    label: LabelOpt = None,
+    search: SearchOpt = None,
+    full: Annotated[bool, typer.Option(help="Include text and evidence.")] = False,
+) -> None:
     """Export hits (all, or filtered) as CSV or JSON lines."""
     if fmt not in {"csv", "jsonl"}:
         raise typer.BadParameter("--format must be csv or jsonl")
     store = _ctx(ctx).store()
-    rows = iter_hits(store, _filters(topic, since, min_score, label, search), None,
-                     with_text=full)
+    rows = iter_hits(store, _filters(topic, since, min_score, label, search), None, with_text=full)
     from monitor.perms import open_private
 
     # A new export file is owner-only: review notes and labels are the team's business.

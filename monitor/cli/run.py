@@ -15,17 +15,22 @@ from monitor.store import Store, mask_db_url
 def _print_summary(s: dict[str, Any]) -> None:
     gone = f", {s['feeds_gone']} gone" if s["feeds_gone"] else ""
     dead = f", {s['alerts_dead']} dead" if s["alerts_dead"] else ""
-    echo(f"feeds: {s['feeds_polled']} polled ({s['feeds_ok']} new content, "
-         f"{s['feeds_not_modified']} not modified, {s['feeds_unchanged']} unchanged, "
-         f"{s['feeds_failed']} failed{gone})")
-    echo(f"articles: {s['articles_new']} new, {s['articles_merged']} seen again "
-         f"({s['extraction_fallbacks']} from the feed summary only)")
+    echo(
+        f"feeds: {s['feeds_polled']} polled ({s['feeds_ok']} new content, "
+        f"{s['feeds_not_modified']} not modified, {s['feeds_unchanged']} unchanged, "
+        f"{s['feeds_failed']} failed{gone})"
+    )
+    echo(
+        f"articles: {s['articles_new']} new, {s['articles_merged']} seen again "
+        f"({s['extraction_fallbacks']} from the feed summary only)"
+    )
     echo(f"hits: {s['hits_new']} new")
-    echo(f"alerts: {s['alerts_sent']} sent, {s['alerts_failed']} failed"
-         f"{dead}")
+    echo(f"alerts: {s['alerts_sent']} sent, {s['alerts_failed']} failed{dead}")
     if s.get("health_sent") or s.get("health_failed"):
-        echo(f"route health messages (alerting broken / recovered): {s['health_sent']} sent, "
-             f"{s['health_failed']} failed")
+        echo(
+            f"route health messages (alerting broken / recovered): {s['health_sent']} sent, "
+            f"{s['health_failed']} failed"
+        )
     for e in s.get("errors", [])[:20]:
         echo(f"  ! {clean(e, 300)}")
     if len(s.get("errors", [])) > 20:
@@ -45,15 +50,24 @@ def _log_progress() -> None:
 
 
 @app.command()
-def run(ctx: typer.Context,
-        feed: Annotated[list[str] | None, typer.Option(
-            "--feed", help="Poll only this feed URL (repeatable); polls it even if not due.")] = None,
-        force: Annotated[bool, typer.Option(help="Poll every feed now, due or not.")] = False,
-        prefect: Annotated[bool, typer.Option(
-            help="Run as a Prefect flow (default); --no-prefect runs the same steps plainly.")
-        ] = True,
-        allow_host: AllowHostOpt = None,
-        json_out: JsonOpt = False) -> None:
+def run(
+    ctx: typer.Context,
+    feed: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--feed", help="Poll only this feed URL (repeatable); polls it even if not due."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Poll every feed now, due or not.")] = False,
+    prefect: Annotated[
+        bool,
+        typer.Option(
+            help="Run as a Prefect flow (default); --no-prefect runs the same steps plainly."
+        ),
+    ] = True,
+    allow_host: AllowHostOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Run one polling cycle now: poll, extract, classify, store, alert."""
     c = _ctx(ctx)
     c.allow(allow_host)
@@ -69,8 +83,9 @@ def run(ctx: typer.Context,
         from monitor.pipeline.workers import WorkerPool
 
         with WorkerPool.for_config(config) as pool:
-            summary = run_cycle(Store(config.database_url), config, only_urls=feed or None,
-                                force=force, pool=pool).as_dict()
+            summary = run_cycle(
+                Store(config.database_url), config, only_urls=feed or None, force=force, pool=pool
+            ).as_dict()
     if json_out:
         _dump(summary)
     else:
@@ -78,28 +93,36 @@ def run(ctx: typer.Context,
 
 
 @app.command()
-def serve(ctx: typer.Context,
-          interval: Annotated[float | None, typer.Option(
-              help="Minutes between cycles (default: settings.yaml schedule).")] = None,
-          cron: Annotated[str | None, typer.Option(help="Cron schedule instead of interval.")
-                          ] = None,
-          allow_host: AllowHostOpt = None) -> None:
+def serve(
+    ctx: typer.Context,
+    interval: Annotated[
+        float | None, typer.Option(help="Minutes between cycles (default: settings.yaml schedule).")
+    ] = None,
+    cron: Annotated[str | None, typer.Option(help="Cron schedule instead of interval.")] = None,
+    allow_host: AllowHostOpt = None,
+) -> None:
     """Run on a schedule: serve the Prefect deployments (starts a local Prefect server
     unless PREFECT_API_URL is set). Ctrl-C stops."""
     c = _ctx(ctx)
     c.allow(allow_host)
     config = c.config
     if c.settings.has_written_password():
-        raise ConfigError("--db", "", "a password written in the database URL would be "
-                          "stored with the schedule in Prefect: give the URL as $NEWSMON_DB, "
-                          "or in settings.yaml with the password as a ${VARIABLE}")
+        raise ConfigError(
+            "--db",
+            "",
+            "a password written in the database URL would be "
+            "stored with the schedule in Prefect: give the URL as $NEWSMON_DB, "
+            "or in settings.yaml with the password as a ${VARIABLE}",
+        )
     from flows.serve import serve as serve_flows
 
     store = Store(config.database_url)
     store.sync_feeds(config.feeds)
-    echo(f"newsmon: {len(config.feeds)} feeds, {len(config.topics)} topics, "
-         f"{sum(len(r.urls) for r in config.routes)} alert targets; "
-         f"database {mask_db_url(config.database_url)}")
+    echo(
+        f"newsmon: {len(config.feeds)} feeds, {len(config.topics)} topics, "
+        f"{sum(len(r.urls) for r in config.routes)} alert targets; "
+        f"database {mask_db_url(config.database_url)}"
+    )
     serve_flows(c.settings, interval_minutes=interval, cron=cron)
 
 

@@ -32,8 +32,11 @@ def _load_article(source: str, ctx: Ctx) -> Any:
         from monitor.config import FetchSettings
         from monitor.fetch.http import PAGE_ACCEPT, Fetcher
 
-        settings = ctx.config.settings.fetch if _has_config(ctx) else FetchSettings(
-            allow_hosts=list(ctx.settings.allow_hosts))
+        settings = (
+            ctx.config.settings.fetch
+            if _has_config(ctx)
+            else FetchSettings(allow_hosts=list(ctx.settings.allow_hosts))
+        )
 
         async def get() -> Any:
             async with Fetcher(settings) as f:
@@ -52,9 +55,14 @@ def _has_config(ctx: Ctx) -> bool:
 
 
 @app.command()
-def extract(ctx: typer.Context, source: Annotated[str, typer.Argument(
-        help="URL, or a saved HTML page (.html, .html.gz) or text file.")],
-            allow_host: AllowHostOpt = None, json_out: JsonOpt = False) -> None:
+def extract(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Argument(help="URL, or a saved HTML page (.html, .html.gz) or text file.")
+    ],
+    allow_host: AllowHostOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Extract an article's text and metadata, as the pipeline does."""
     c = _ctx(ctx)
     c.allow(allow_host)
@@ -62,8 +70,10 @@ def extract(ctx: typer.Context, source: Annotated[str, typer.Argument(
     if json_out:
         _dump(ex.as_dict())
         return
-    echo(f"title: {clean(ex.title)}\nauthor: {clean(ex.author)}\npublished: "
-         f"{_when(ex.published)}\nlanguage: {ex.language}\n")
+    echo(
+        f"title: {clean(ex.title)}\nauthor: {clean(ex.author)}\npublished: "
+        f"{_when(ex.published)}\nlanguage: {ex.language}\n"
+    )
     echo("\n".join(clean(p) for p in (ex.text or "").split("\n")).replace(" ", " "))
 
 
@@ -75,21 +85,29 @@ def topics_list(ctx: typer.Context) -> None:
     topics = _ctx(ctx).config.topics
     models = active_models(topics)
     for t in topics:
-        echo(f"{t.id}  ({t.name}, version {t.version}, threshold {t.threshold}): "
-             f"{clean(t.description or '', 100)}")
+        echo(
+            f"{t.id}  ({t.name}, version {t.version}, threshold {t.threshold}): "
+            f"{clean(t.description or '', 100)}"
+        )
         m = models.get(t.id)
         if m is not None:
-            state = "" if m.topic_version == t.version else (
-                f" - STALE: trained for version {m.topic_version}, rules alone decide")
+            state = (
+                ""
+                if m.topic_version == t.version
+                else (f" - STALE: trained for version {m.topic_version}, rules alone decide")
+            )
             echo(f"    model {m.model_id} active ({m.n_labels} reviewed labels){state}")
         if model_path(t.id, "candidate").exists():
             echo(f"    a candidate model waits: `newsmon topics test {t.id}`, then `activate`")
 
 
 @topics_app.command("explain")
-def topics_explain(ctx: typer.Context, source: Annotated[str, typer.Argument(
-        help="URL, or a saved HTML page or text file.")],
-                   topic: TopicOpt = None, json_out: JsonOpt = False) -> None:
+def topics_explain(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="URL, or a saved HTML page or text file.")],
+    topic: TopicOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Why an article is (or is not) a hit for each topic: rule, groups, terms, sentences."""
     from monitor.topics.match import Classifier
 
@@ -103,11 +121,14 @@ def topics_explain(ctx: typer.Context, source: Annotated[str, typer.Argument(
     echo(f"{clean(ex.title)}  (language {ex.language or '?'})\n")
     for r in results:
         ev = r.evidence
-        echo(f"{r.topic}: {'HIT' if r.matched else 'no'}  score {r.score:.2f} "
-             f"(threshold {ev.get('threshold')}), rule {'passed' if ev.get('rule_passed') else 'failed'}")
+        echo(
+            f"{r.topic}: {'HIT' if r.matched else 'no'}  score {r.score:.2f} "
+            f"(threshold {ev.get('threshold')}), rule {'passed' if ev.get('rule_passed') else 'failed'}"
+        )
         echo(f"  rule: {clean(ev.get('rule', ''))}")
-        for g, info in sorted((ev.get("groups") or {}).items(),
-                              key=lambda kv: -kv[1].get("contribution", 0)):
+        for g, info in sorted(
+            (ev.get("groups") or {}).items(), key=lambda kv: -kv[1].get("contribution", 0)
+        ):
             if info.get("count"):
                 terms = ", ".join(f"{clean(t)}×{n}" for t, n in list(info["terms"].items())[:6])
                 echo(f"    {g:<12} +{info.get('contribution', 0):.3f}  {terms}")
@@ -127,9 +148,11 @@ def _echo_model(ev: dict[str, Any]) -> None:
     if not m.get("used", True) and m.get("reason"):
         echo(f"  model: not used - {clean(m['reason'])}")
         return
-    echo(f"  model {m.get('id')}: P(relevant) {m.get('probability', 0):.2f} "
-         f"(rules alone: score {ev.get('rule_score', 0):.2f}, "
-         f"{'hit' if ev.get('rule_matched') else 'no hit'}); strongest features:")
+    echo(
+        f"  model {m.get('id')}: P(relevant) {m.get('probability', 0):.2f} "
+        f"(rules alone: score {ev.get('rule_score', 0):.2f}, "
+        f"{'hit' if ev.get('rule_matched') else 'no hit'}); strongest features:"
+    )
     feats = m.get("features") or []
     echo("    " + ", ".join(f"{clean(f['feature'])} {f['contribution']:+.2f}" for f in feats[:8]))
 
@@ -143,11 +166,14 @@ def _topic_or_exit(c: Ctx, topic_id: str) -> Any:
 
 
 @topics_app.command("train")
-def topics_train(ctx: typer.Context,
-                 topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")],
-                 limit: Annotated[int, typer.Option(
-                     help="At most this many stored articles (newest first).")] = 20_000,
-                 json_out: JsonOpt = False) -> None:
+def topics_train(
+    ctx: typer.Context,
+    topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")],
+    limit: Annotated[
+        int, typer.Option(help="At most this many stored articles (newest first).")
+    ] = 20_000,
+    json_out: JsonOpt = False,
+) -> None:
     """Train the topic's model from reviewed hits and seeds; saved as a candidate
     (`newsmon topics test` shows what it would change, `activate` puts it to use)."""
     from monitor.topics.model import save_model
@@ -160,40 +186,60 @@ def topics_train(ctx: typer.Context,
     path = save_model(rep.model, "candidate")
     chk = rep.check
     if json_out:
-        _dump({"topic": topic.id, "model": rep.model.model_id, "path": str(path),
-               "pool": rep.pool, "labels": {"relevant": rep.labels_relevant,
-                                            "irrelevant": rep.labels_irrelevant},
-               "rule_hits": rep.rule_hits, "model_hits": rep.model_hits,
-               "threshold": rep.model.threshold,
-               "labels_rules_correct": chk.rules_correct,
-               "labels_model_correct_cv": chk.model_correct,
-               "top_positive": rep.top_positive, "top_negative": rep.top_negative})
+        _dump(
+            {
+                "topic": topic.id,
+                "model": rep.model.model_id,
+                "path": str(path),
+                "pool": rep.pool,
+                "labels": {"relevant": rep.labels_relevant, "irrelevant": rep.labels_irrelevant},
+                "rule_hits": rep.rule_hits,
+                "model_hits": rep.model_hits,
+                "threshold": rep.model.threshold,
+                "labels_rules_correct": chk.rules_correct,
+                "labels_model_correct_cv": chk.model_correct,
+                "top_positive": rep.top_positive,
+                "top_negative": rep.top_negative,
+            }
+        )
         return
-    echo(f"{topic.id}: trained candidate model {rep.model.model_id} on {rep.pool} articles "
-         f"({rep.labels_relevant} reviewed relevant, {rep.labels_irrelevant} irrelevant; "
-         f"the rest labelled by the rules)")
-    echo(f"  on the stored articles: rules {rep.rule_hits} hits, model {rep.model_hits} hits "
-         f"(P(relevant) >= {rep.model.threshold:.2f})")
+    echo(
+        f"{topic.id}: trained candidate model {rep.model.model_id} on {rep.pool} articles "
+        f"({rep.labels_relevant} reviewed relevant, {rep.labels_irrelevant} irrelevant; "
+        f"the rest labelled by the rules)"
+    )
+    echo(
+        f"  on the stored articles: rules {rep.rule_hits} hits, model {rep.model_hits} hits "
+        f"(P(relevant) >= {rep.model.threshold:.2f})"
+    )
     if chk.model_correct is not None:
-        echo(f"  reviewed labels: rules agree on {chk.rules_correct}/{chk.n}, the model on "
-             f"{chk.model_correct}/{chk.n} ({chk.folds}-fold: each label unseen when scored)")
+        echo(
+            f"  reviewed labels: rules agree on {chk.rules_correct}/{chk.n}, the model on "
+            f"{chk.model_correct}/{chk.n} ({chk.folds}-fold: each label unseen when scored)"
+        )
     else:
-        echo(f"  reviewed labels: rules agree on {chk.rules_correct}/{chk.n} "
-             f"(too few labels of both kinds to cross-check the model)")
+        echo(
+            f"  reviewed labels: rules agree on {chk.rules_correct}/{chk.n} "
+            f"(too few labels of both kinds to cross-check the model)"
+        )
     echo("  words for:     " + ", ".join(f"{clean(f)} {w:+.1f}" for f, w in rep.top_positive))
     echo("  words against: " + ", ".join(f"{clean(f)} {w:+.1f}" for f, w in rep.top_negative))
-    echo(f"\nsaved {path}\nnext: `newsmon topics test {topic.id}` to see what it would change, "
-         f"`newsmon topics activate {topic.id}` to use it")
+    echo(
+        f"\nsaved {path}\nnext: `newsmon topics test {topic.id}` to see what it would change, "
+        f"`newsmon topics activate {topic.id}` to use it"
+    )
 
 
 @topics_app.command("test")
-def topics_test(ctx: typer.Context,
-                topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")],
-                model: Annotated[str, typer.Option(
-                    help="candidate (default if one exists), active, or none (rules alone).")
-                ] = "auto",
-                show: Annotated[int, typer.Option(help="List at most this many of each.")] = 15,
-                json_out: JsonOpt = False) -> None:
+def topics_test(
+    ctx: typer.Context,
+    topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")],
+    model: Annotated[
+        str, typer.Option(help="candidate (default if one exists), active, or none (rules alone).")
+    ] = "auto",
+    show: Annotated[int, typer.Option(help="List at most this many of each.")] = 15,
+    json_out: JsonOpt = False,
+) -> None:
     """Re-score the stored articles with the current definition (and model): new hits,
     lost hits, labelled hits affected, seed examples - before anything is used."""
     from monitor.topics.model import load_model, model_path
@@ -206,29 +252,48 @@ def topics_test(ctx: typer.Context,
     chosen = None
     kind = model
     if model == "auto":
-        kind = "candidate" if model_path(topic.id, "candidate").exists() else (
-            "active" if model_path(topic.id, "active").exists() else "none")
+        kind = (
+            "candidate"
+            if model_path(topic.id, "candidate").exists()
+            else ("active" if model_path(topic.id, "active").exists() else "none")
+        )
     if kind != "none":
         chosen = load_model(model_path(topic.id, kind))
     rep = compare_topic(c.store(), topic, chosen, config_dir=c.config.directory)
     if json_out:
-        _dump({"topic": rep.topic, "version": rep.version, "model": rep.model,
-               "model_kind": kind, "articles": rep.articles, "stored_hits": rep.stored_hits,
-               "hits_now": rep.hits_now, "kept": rep.kept,
-               "new_hits": [vars(x) for x in rep.new_hits],
-               "lost_hits": [vars(x) for x in rep.lost_hits],
-               "seeds": [{"ref": r, "expected_hit": e, "hit": h, "score": s}
-                         for r, e, h, s in rep.seeds]})
+        _dump(
+            {
+                "topic": rep.topic,
+                "version": rep.version,
+                "model": rep.model,
+                "model_kind": kind,
+                "articles": rep.articles,
+                "stored_hits": rep.stored_hits,
+                "hits_now": rep.hits_now,
+                "kept": rep.kept,
+                "new_hits": [vars(x) for x in rep.new_hits],
+                "lost_hits": [vars(x) for x in rep.lost_hits],
+                "seeds": [
+                    {"ref": r, "expected_hit": e, "hit": h, "score": s} for r, e, h, s in rep.seeds
+                ],
+            }
+        )
         return
     using = f"{kind} model {rep.model}" if rep.model else "rules alone"
     if chosen is not None and chosen.topic_version != topic.version:
-        echo(f"warning: the {kind} model was trained for version {chosen.topic_version}; "
-             f"rules alone decide (retrain: newsmon topics train {topic.id})")
+        echo(
+            f"warning: the {kind} model was trained for version {chosen.topic_version}; "
+            f"rules alone decide (retrain: newsmon topics train {topic.id})"
+        )
     echo(f"{topic.id} version {rep.version} with {using}, on {rep.articles} stored articles:")
-    echo(f"  {rep.stored_hits} hits stored now -> {rep.hits_now} hits: {len(rep.new_hits)} new, "
-         f"{len(rep.lost_hits)} lost, {rep.kept} kept")
-    echo(f"  of the lost: {rep.lost_relevant} marked relevant (a loss), "
-         f"{rep.dropped_irrelevant} marked irrelevant (a fix)")
+    echo(
+        f"  {rep.stored_hits} hits stored now -> {rep.hits_now} hits: {len(rep.new_hits)} new, "
+        f"{len(rep.lost_hits)} lost, {rep.kept} kept"
+    )
+    echo(
+        f"  of the lost: {rep.lost_relevant} marked relevant (a loss), "
+        f"{rep.dropped_irrelevant} marked irrelevant (a fix)"
+    )
 
     def lines(title: str, rows: list[Any]) -> None:
         if not rows:
@@ -247,30 +312,37 @@ def topics_test(ctx: typer.Context,
         echo("\n  seed examples:")
         for ref, expected, hit, score in rep.seeds:
             ok = "ok  " if expected == hit else "FAIL"
-            echo(f"    {ok} {'hit ' if expected else 'miss'} expected, "
-                 f"{'hit' if hit else 'no hit'} ({score:.2f}): {clean(ref)}")
+            echo(
+                f"    {ok} {'hit ' if expected else 'miss'} expected, "
+                f"{'hit' if hit else 'no hit'} ({score:.2f}): {clean(ref)}"
+            )
 
 
 @topics_app.command("activate")
-def topics_activate(ctx: typer.Context,
-                    topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")]
-                    ) -> None:
+def topics_activate(
+    ctx: typer.Context, topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")]
+) -> None:
     """Use the topic's candidate model from now on (the previous one is kept)."""
     from monitor.topics.model import activate
 
     c = _ctx(ctx)
     topic = _topic_or_exit(c, topic_id)
     m = activate(topic.id)
-    note = "" if m.topic_version == topic.version else (
-        f" - but it was trained for version {m.topic_version} and the topic is now "
-        f"{topic.version}: rules alone decide until you retrain")
+    note = (
+        ""
+        if m.topic_version == topic.version
+        else (
+            f" - but it was trained for version {m.topic_version} and the topic is now "
+            f"{topic.version}: rules alone decide until you retrain"
+        )
+    )
     echo(f"{topic.id}: model {m.model_id} is active ({m.n_labels} reviewed labels){note}")
 
 
 @topics_app.command("deactivate")
-def topics_deactivate(ctx: typer.Context,
-                      topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")]
-                      ) -> None:
+def topics_deactivate(
+    ctx: typer.Context, topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")]
+) -> None:
     """Stop using the topic's model: rules alone decide (the model file is kept)."""
     from monitor.topics.model import deactivate
 
@@ -279,18 +351,29 @@ def topics_deactivate(ctx: typer.Context,
 
 
 @topics_app.command("eval")
-def topics_eval(ctx: typer.Context,
-                dataset: Annotated[Path, typer.Option(
-                    help='JSON lines: {"id", "title", "text", "labels": [...], '
-                         '"split": "train"|"test"}.')],
-                topics_file: Annotated[Path | None, typer.Option(
-                    "--topics", help="A topics YAML file (default: the config's).")] = None,
-                feedback: Annotated[int | None, typer.Option(
-                    help="Also simulate review: N stories per topic proposed from the train "
-                         "split, labelled from the truth, a model trained.")] = None,
-                calibrate: Annotated[bool, typer.Option(
-                    help="Also rules with thresholds calibrated on the train split.")] = False,
-                json_out: JsonOpt = False) -> None:
+def topics_eval(
+    ctx: typer.Context,
+    dataset: Annotated[
+        Path,
+        typer.Option(
+            help='JSON lines: {"id", "title", "text", "labels": [...], "split": "train"|"test"}.'
+        ),
+    ],
+    topics_file: Annotated[
+        Path | None, typer.Option("--topics", help="A topics YAML file (default: the config's).")
+    ] = None,
+    feedback: Annotated[
+        int | None,
+        typer.Option(
+            help="Also simulate review: N stories per topic proposed from the train "
+            "split, labelled from the truth, a model trained."
+        ),
+    ] = None,
+    calibrate: Annotated[
+        bool, typer.Option(help="Also rules with thresholds calibrated on the train split.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
     """Precision, recall and F1 per topic (micro and macro) on a labelled dataset."""
     from monitor.config import load_yaml_model
     from monitor.topics.evaluate import (
@@ -303,8 +386,7 @@ def topics_eval(ctx: typer.Context,
     from monitor.topics.language import TopicsFile
 
     c = _ctx(ctx)
-    topics = (load_yaml_model(topics_file, TopicsFile).topics if topics_file
-              else c.config.topics)
+    topics = load_yaml_model(topics_file, TopicsFile).topics if topics_file else c.config.topics
     items = load_dataset(dataset)
     n_train = sum(1 for it in items if it.split == "train")
     if (feedback or calibrate) and not n_train:

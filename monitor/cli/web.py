@@ -11,11 +11,14 @@ from monitor.errors import ConfigError
 
 
 @app.command()
-def web(ctx: typer.Context,
-        host: Annotated[str, typer.Option(
-            help="Address to listen on. Anything but loopback needs $NEWSMON_WEB_TOKEN.")
-        ] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080) -> None:
+def web(
+    ctx: typer.Context,
+    host: Annotated[
+        str,
+        typer.Option(help="Address to listen on. Anything but loopback needs $NEWSMON_WEB_TOKEN."),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
     """The review desk in a browser: triage hits, see the evidence, label them.
 
     Binds to 127.0.0.1 unless told otherwise; set NEWSMON_WEB_TOKEN (16+ characters)
@@ -34,5 +37,6 @@ def web(ctx: typer.Context,
         topics = list(c.config.topics)
     except ConfigError as exc:  # reviewing stored hits must not need a valid config
         problem = str(exc)
-    serve_desk(c.store(), topics, host=host, port=port, token=token, config_problem=problem,
-               echo=echo)
+    serve_desk(
+        c.store(), topics, host=host, port=port, token=token, config_problem=problem, echo=echo
+    )

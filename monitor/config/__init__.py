@@ -31,8 +31,25 @@ from monitor.config.settings import (
     default_db_url,
 )
 
-__all__ = ["ALLOW_HOSTS_ENV", "CONFIG_ENV", "DB_ENV", "MAX_PAGE_BYTES", "AlertSettings", "Config",
-           "ExtractSettings", "RunSettings",
-           "FeedConfig", "FeedsFile", "FetchSettings", "RetentionSettings", "Schedule",
-           "Settings", "add_feeds", "check_cron", "data_dir", "default_db_url",
-           "load_config", "load_yaml_model"]
+__all__ = [
+    "ALLOW_HOSTS_ENV",
+    "CONFIG_ENV",
+    "DB_ENV",
+    "MAX_PAGE_BYTES",
+    "AlertSettings",
+    "Config",
+    "ExtractSettings",
+    "RunSettings",
+    "FeedConfig",
+    "FeedsFile",
+    "FetchSettings",
+    "RetentionSettings",
+    "Schedule",
+    "Settings",
+    "add_feeds",
+    "check_cron",
+    "data_dir",
+    "default_db_url",
+    "load_config",
+    "load_yaml_model",
+]

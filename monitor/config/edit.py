@@ -12,8 +12,9 @@ from monitor.errors import ConfigError
 from monitor.perms import write_private_text
 
 
-def add_feeds(directory: str | Path, feeds: list[dict[str, str]], *,
-              dry_run: bool = False) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+def add_feeds(
+    directory: str | Path, feeds: list[dict[str, str]], *, dry_run: bool = False
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """Append feeds to ``feeds.yaml`` (comments kept); skip URLs already there.
 
     The file is re-validated after the change and restored if it no longer loads.
@@ -34,7 +35,7 @@ def add_feeds(directory: str | Path, feeds: list[dict[str, str]], *,
     if not re.search(r"^feeds\s*:", text, re.M):
         text += "feeds:\n"
     # Follow the file's own list indentation (yaml.safe_dump writes "- url:" at column 0).
-    m = re.search(r"^([ \t]*)- ", text[re.search(r"^feeds\s*:", text, re.M).end():], re.M)  # type: ignore[union-attr]
+    m = re.search(r"^([ \t]*)- ", text[re.search(r"^feeds\s*:", text, re.M).end() :], re.M)  # type: ignore[union-attr]
     ind = m.group(1) if m else "  "
     text += f"{ind}# imported from OPML\n"
     for f in added:

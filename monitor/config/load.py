@@ -66,6 +66,7 @@ def substitute(value: Any, file: str, path: str) -> Any:
     replaced from the environment; an unset variable without a default is a ConfigError
     naming ``file`` and ``path``."""
     if isinstance(value, str):
+
         def repl(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             if name in os.environ:
@@ -73,12 +74,12 @@ def substitute(value: Any, file: str, path: str) -> Any:
             if default is not None:
                 return default
             raise ConfigError(file, path, f"environment variable {name} is not set")
+
         return ENV_REF.sub(repl, value)
     if isinstance(value, list):
         return [substitute(v, file, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {k: substitute(v, file, f"{path}.{k}" if path else str(k))
-                for k, v in value.items()}
+        return {k: substitute(v, file, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
     return value
 
 
@@ -158,8 +159,12 @@ def load_yaml_model(path: Path, model: type[BaseModel]) -> Any:
         raise ConfigError(file, _loc(loc), _friendly(loc, best, raw)) from None
 
 
-def load_config(directory: str | Path | None = None, *, database: str | None = None,
-                allow_hosts: Sequence[str] = ()) -> Config:
+def load_config(
+    directory: str | Path | None = None,
+    *,
+    database: str | None = None,
+    allow_hosts: Sequence[str] = (),
+) -> Config:
     """Load and validate the config directory (default ``./config``).
 
     ``database`` (a URL) is used instead of settings.yaml's, and ``allow_hosts`` (checked
@@ -170,18 +175,26 @@ def load_config(directory: str | Path | None = None, *, database: str | None = N
         raise ConfigError(str(d), "", "config directory not found")
     for extra in sorted(d.glob("*.y*ml")):
         if extra.name not in CONFIG_FILES and extra.suffix in {".yaml", ".yml"}:
-            raise ConfigError(str(extra), "",
-                              f"unexpected file (expected one of {', '.join(CONFIG_FILES)})")
-    settings = (load_yaml_model(d / "settings.yaml", Settings)
-                if (d / "settings.yaml").exists() else Settings())
+            raise ConfigError(
+                str(extra), "", f"unexpected file (expected one of {', '.join(CONFIG_FILES)})"
+            )
+    settings = (
+        load_yaml_model(d / "settings.yaml", Settings)
+        if (d / "settings.yaml").exists()
+        else Settings()
+    )
     if allow_hosts:
         fetch = settings.fetch
         fetch.allow_hosts = list(dict.fromkeys([*fetch.allow_hosts, *allow_hosts]))
-    feeds = (load_yaml_model(d / "feeds.yaml", FeedsFile).feeds
-             if (d / "feeds.yaml").exists() else [])
+    feeds = (
+        load_yaml_model(d / "feeds.yaml", FeedsFile).feeds if (d / "feeds.yaml").exists() else []
+    )
     topics = load_yaml_model(d / "topics.yaml", TopicsFile).topics
-    alerts_file = (load_yaml_model(d / "alerts.yaml", AlertsFile)
-                   if (d / "alerts.yaml").exists() else AlertsFile())
+    alerts_file = (
+        load_yaml_model(d / "alerts.yaml", AlertsFile)
+        if (d / "alerts.yaml").exists()
+        else AlertsFile()
+    )
     routes = alerts_file.routes
     # Before apprise sees them (checking them below, it logs them): mask their secrets in
     # every log record from now on.
@@ -190,8 +203,11 @@ def load_config(directory: str | Path | None = None, *, database: str | None = N
     for i, r in enumerate(routes):
         for t in r.topics:
             if t != "*" and t not in known:
-                raise ConfigError(str(d / "alerts.yaml"), f"routes[{i}].topics",
-                                  f"unknown topic {t!r} (topics: {', '.join(sorted(known))})")
+                raise ConfigError(
+                    str(d / "alerts.yaml"),
+                    f"routes[{i}].topics",
+                    f"unknown topic {t!r} (topics: {', '.join(sorted(known))})",
+                )
         for j, url in enumerate(r.urls):
             problem = apprise_problem(url)
             if problem:
@@ -200,12 +216,20 @@ def load_config(directory: str | Path | None = None, *, database: str | None = N
     notify = alerts_file.health.notify
     for i, name in enumerate(notify if isinstance(notify, list) else []):
         if name not in names:
-            raise ConfigError(str(d / "alerts.yaml"), f"health.notify[{i}]",
-                              f"unknown route {name!r} (routes: {', '.join(sorted(names))})")
+            raise ConfigError(
+                str(d / "alerts.yaml"),
+                f"health.notify[{i}]",
+                f"unknown route {name!r} (routes: {', '.join(sorted(names))})",
+            )
     warnings = exposed_secrets(d, settings, routes)
     if database:
         settings.database = database
-    return Config(directory=d, settings=settings, feeds=feeds, topics=topics, routes=routes,
-                  alert_health=alerts_file.health, warnings=warnings)
-
-
+    return Config(
+        directory=d,
+        settings=settings,
+        feeds=feeds,
+        topics=topics,
+        routes=routes,
+        alert_health=alerts_file.health,
+        warnings=warnings,
+    )

@@ -51,20 +51,31 @@ class RunSettings(BaseModel):
         return re.sub(r"^([\w+]+://[^:/]*:)[^@]*@", rf"\g<1>{_MASKED}@", value, count=1)
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str], *, config_dir: str | None = None,
-                         database: str | None = None, allow_hosts: Sequence[str] = ()
-                         ) -> RunSettings:
+    def from_environment(
+        cls,
+        environ: Mapping[str, str],
+        *,
+        config_dir: str | None = None,
+        database: str | None = None,
+        allow_hosts: Sequence[str] = (),
+    ) -> RunSettings:
         """Settings as a command line makes them: the values given, else the environment
         (``$NEWSMON_CONFIG``, ``$NEWSMON_DB`` as a reference, ``$NEWSMON_ALLOW_HOSTS``
         before ``allow_hosts``). A bad allow-list entry is a ConfigError naming where it
         came from."""
         if database is None and environ.get(DB_ENV):
             database = "${" + DB_ENV + "}"
-        hosts = [*parse_allow_hosts([environ.get(ALLOW_HOSTS_ENV, "")],
-                                    f"${ALLOW_HOSTS_ENV} (environment)"),
-                 *parse_allow_hosts(list(allow_hosts), "--allow-host")]
-        return cls(config_dir=config_dir or environ.get(CONFIG_ENV) or "config",
-                   database=database, allow_hosts=list(dict.fromkeys(hosts)))
+        hosts = [
+            *parse_allow_hosts(
+                [environ.get(ALLOW_HOSTS_ENV, "")], f"${ALLOW_HOSTS_ENV} (environment)"
+            ),
+            *parse_allow_hosts(list(allow_hosts), "--allow-host"),
+        ]
+        return cls(
+            config_dir=config_dir or environ.get(CONFIG_ENV) or "config",
+            database=database,
+            allow_hosts=list(dict.fromkeys(hosts)),
+        )
 
     def database_url(self) -> str | None:
         """The database URL chosen for this run (references resolved), or None."""
@@ -85,6 +96,7 @@ class RunSettings(BaseModel):
     def config(self) -> Config:
         """The config directory loaded with these settings, once per settings object."""
         if self._config is None:
-            self._config = load_config(self.config_dir, database=self.database_url(),
-                                       allow_hosts=self.allow_hosts)
+            self._config = load_config(
+                self.config_dir, database=self.database_url(), allow_hosts=self.allow_hosts
+            )
         return self._config

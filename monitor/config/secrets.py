@@ -27,8 +27,9 @@ def db_password(url: str | None) -> str | None:
     return unquote(m.group(1)) if m and m.group(1) else None
 
 
-def protect_secrets(routes: list[Route], database: str | None,
-                    feeds: list[FeedConfig] | None = None) -> None:
+def protect_secrets(
+    routes: list[Route], database: str | None, feeds: list[FeedConfig] | None = None
+) -> None:
     """From now on, mask the secrets of this config in every log record of the process
     (apprise logs tokens and passwords at debug level; exception texts carry URLs), and
     in what newsmon prints: a feed URL's password or ``?apikey=`` value included."""
@@ -47,16 +48,24 @@ def exposed_secrets(d: Path, settings: Settings, routes: list[Route]) -> list[st
     read-only config on a single-user machine is their call."""
     out: list[str] = []
     checks: list[tuple[Path, list[str], str]] = [
-        (d / "alerts.yaml", [u for r in routes for u in r.urls if has_secret(u)],
-         "apprise URLs with passwords or tokens"),
-        (d / "settings.yaml", [settings.database] if settings.database
-         and db_password(settings.database) else [], "a database password")]
+        (
+            d / "alerts.yaml",
+            [u for r in routes for u in r.urls if has_secret(u)],
+            "apprise URLs with passwords or tokens",
+        ),
+        (
+            d / "settings.yaml",
+            [settings.database] if settings.database and db_password(settings.database) else [],
+            "a database password",
+        ),
+    ]
     for path, secrets, what in checks:
         if not secrets or not path.exists() or not readable_by_others(path):
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
         if any(s in text for s in secrets if s):
-            out.append(f"{path} holds {what} and other users can read it: "
-                       f"chmod 600 {path}, or write them as ${{VARIABLE}} references")
+            out.append(
+                f"{path} holds {what} and other users can read it: "
+                f"chmod 600 {path}, or write them as ${{VARIABLE}} references"
+            )
     return out
-

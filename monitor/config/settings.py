@@ -32,13 +32,18 @@ class Strict(BaseModel):
 # --- settings.yaml ------------------------------------------------------------------
 
 
-_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31),
-                ("month", 1, 12), ("day of week", 0, 7))
-_CRON_NAMES = {**{m: i + 1 for i, m in enumerate(
-    "jan feb mar apr may jun jul aug sep oct nov dec".split())},
-    **{d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}}
-_CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
-                "@hourly"}
+_CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+)
+_CRON_NAMES = {
+    **{m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())},
+    **{d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())},
+}
+_CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 _CRON_ITEM = re.compile(r"^(\*|(\w+)(?:-(\w+))?)(?:/(\d+))?$")
 
 
@@ -51,22 +56,32 @@ def check_cron(expr: str) -> str:
         return text
     fields = text.split(" ")
     if len(fields) not in (5, 6):
-        raise ValueError(f"cron expression {expr!r} has {len(fields)} fields; expected 5 "
-                         "(minute hour day-of-month month day-of-week), e.g. '0 8 * * *'")
+        raise ValueError(
+            f"cron expression {expr!r} has {len(fields)} fields; expected 5 "
+            "(minute hour day-of-month month day-of-week), e.g. '0 8 * * *'"
+        )
     # a sixth field is seconds, as croniter (Prefect's cron) reads it
-    for value, (name, lo, hi) in zip(fields, _CRON_FIELDS + (("second", 0, 59),),
-                                     strict=False):
+    for value, (name, lo, hi) in zip(fields, _CRON_FIELDS + (("second", 0, 59),), strict=False):
         for item in value.lower().split(","):
             if name == "day of month" and item == "l":
                 continue  # the last day of the month
-            m = _CRON_ITEM.match(item.removesuffix("l") if name == "day of month" else
-                                 item.split("#", 1)[0])
+            m = _CRON_ITEM.match(
+                item.removesuffix("l") if name == "day of month" else item.split("#", 1)[0]
+            )
             bounds = [b for b in (m.group(2), m.group(3)) if b] if m else None
-            if m is None or m.group(4) == "0" or bounds is None or not all(
+            if (
+                m is None
+                or m.group(4) == "0"
+                or bounds is None
+                or not all(
                     (b.isdigit() and lo <= int(b) <= hi) or _CRON_NAMES.get(b) is not None
-                    for b in bounds):
-                raise ValueError(f"cron expression {expr!r}: {name} {value!r} is not valid "
-                                 f"(numbers {lo}-{hi}, *, ranges a-b, steps /n, lists a,b)")
+                    for b in bounds
+                )
+            ):
+                raise ValueError(
+                    f"cron expression {expr!r}: {name} {value!r} is not valid "
+                    f"(numbers {lo}-{hi}, *, ranges a-b, steps /n, lists a,b)"
+                )
     return text
 
 
@@ -143,7 +158,8 @@ class AlertSettings(Strict):
     dead_after_hours: float = Field(48, gt=0)
     evidence_sentences: int = Field(3, ge=0)
     max_article_age_hours: float | None = Field(
-        72, gt=0, description="hits on older articles are stored but not alerted; null: no limit")
+        72, gt=0, description="hits on older articles are stored but not alerted; null: no limit"
+    )
 
 
 class Settings(Strict):

@@ -113,8 +113,14 @@ class _Base:
 class FixtureServer(_Base):
     """Serves a folder of feeds and pages; ``{BASE}`` is replaced by the origin."""
 
-    def __init__(self, root: str | Path | None = None, *, host: str = "127.0.0.1",
-                 port: int = 0, validators: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        validators: bool = True,
+    ) -> None:
         self.root = Path(root) if root else None
         self.files: dict[str, tuple[bytes, str]] = {}  # path -> (body, content type)
         self.faults: dict[str, Fault] = {}
@@ -147,8 +153,16 @@ class FixtureServer(_Base):
                 ctype = "application/xml"
         else:
             return None
-        if ctype.startswith(("text/", "application/xml", "application/rss", "application/atom",
-                             "application/json", "application/feed")):
+        if ctype.startswith(
+            (
+                "text/",
+                "application/xml",
+                "application/rss",
+                "application/atom",
+                "application/json",
+                "application/feed",
+            )
+        ):
             body = body.replace(b"{BASE}", self.base.encode())
         return body, ctype
 
@@ -193,12 +207,15 @@ class FixtureServer(_Base):
                 if fault is not None and fault.body is not None:
                     body = fault.body
                 etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
-                extra = {"ETag": etag, "Last-Modified": LAST_MODIFIED} if server.validators \
-                    else {}
+                extra = {"ETag": etag, "Last-Modified": LAST_MODIFIED} if server.validators else {}
                 extra.update(fault.headers if fault else {})
-                if server.validators and (headers.get("if-none-match") == etag or (
+                if server.validators and (
+                    headers.get("if-none-match") == etag
+                    or (
                         "if-none-match" not in headers
-                        and headers.get("if-modified-since") == LAST_MODIFIED)):
+                        and headers.get("if-modified-since") == LAST_MODIFIED
+                    )
+                ):
                     server._record(Request("GET", path, headers, 304))
                     self._send(304, b"", None, extra)
                     return
@@ -210,23 +227,31 @@ class FixtureServer(_Base):
                 server._record(Request("GET", path, headers, 200))
                 self._send(200, body, ctype, extra, fault)
 
-            def _send(self, status: int, body: bytes, ctype: str | None,
-                      headers: dict[str, str] | None = None, fault: Fault | None = None
-                      ) -> None:
+            def _send(
+                self,
+                status: int,
+                body: bytes,
+                ctype: str | None,
+                headers: dict[str, str] | None = None,
+                fault: Fault | None = None,
+            ) -> None:
                 self.send_response(status)
                 if ctype:
-                    self.send_header("Content-Type", ctype + (
-                        "; charset=utf-8" if ctype.startswith("text/") else ""))
+                    self.send_header(
+                        "Content-Type",
+                        ctype + ("; charset=utf-8" if ctype.startswith("text/") else ""),
+                    )
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if fault is not None and fault.cut_after is not None:
-                    self.wfile.write(body[:fault.cut_after])
+                    self.wfile.write(body[: fault.cut_after])
                     self.wfile.flush()
                     # RST instead of FIN: "connection reset by peer" in the middle of the body.
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                               struct.pack("ii", 1, 0))
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
                     self.close_connection = True
                     self.connection.close()
                     return
@@ -234,7 +259,7 @@ class FixtureServer(_Base):
                     self.wfile.flush()
                     for i in range(len(body)):
                         try:
-                            self.wfile.write(body[i:i + 1])
+                            self.wfile.write(body[i : i + 1])
                             self.wfile.flush()
                         except OSError:  # the client gave up
                             return
@@ -287,8 +312,7 @@ class WebhookReceiver(_Base):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n)
                 status = server.fail_with or 200
-                server._record(Request("POST", self.path, dict(self.headers.items()), status,
-                                       body))
+                server._record(Request("POST", self.path, dict(self.headers.items()), status, body))
                 payload = b'{"ok": true}' if status == 200 else b'{"ok": false}'
                 if server.delay_s:
                     time.sleep(server.delay_s)
@@ -327,10 +351,13 @@ class SmtpReceiver:
 
         self._controller = Controller(Handler(), hostname=host, port=self.port)
 
-    def apprise_url(self, to: str = "analyst@example.org",
-                    sender: str = "newsmon@example.org") -> str:
-        return (f"mailto://{self.host}:{self.port}?from={sender}&to={to}"
-                f"&mode=insecure&login=newsmon&pass=x")
+    def apprise_url(
+        self, to: str = "analyst@example.org", sender: str = "newsmon@example.org"
+    ) -> str:
+        return (
+            f"mailto://{self.host}:{self.port}?from={sender}&to={to}"
+            f"&mode=insecure&login=newsmon&pass=x"
+        )
 
     def start(self) -> SmtpReceiver:
         self._controller.start()

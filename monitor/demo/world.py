@@ -36,9 +36,14 @@ class World:
         return [self.server.url(p) for p in DEMO_FEEDS]
 
 
-def write_config(directory: Path, *, topics_from: Path, feed_urls: list[str],
-                 routes: list[dict[str, Any]], settings: dict[str, Any] | None = None
-                 ) -> Path:
+def write_config(
+    directory: Path,
+    *,
+    topics_from: Path,
+    feed_urls: list[str],
+    routes: list[dict[str, Any]],
+    settings: dict[str, Any] | None = None,
+) -> Path:
     """Write a config directory: the given feeds and routes, the topics of ``topics_from``.
 
     The files are created owner-only (alerts.yaml holds apprise URLs, which carry
@@ -50,12 +55,15 @@ def write_config(directory: Path, *, topics_from: Path, feed_urls: list[str],
     write_private_text(directory / "topics.yaml", topics_from.read_text(encoding="utf-8"))
     feeds = {"feeds": [{"url": u, "name": Path(u).stem} for u in feed_urls]}
     write_private_text(directory / "feeds.yaml", yaml.safe_dump(feeds, sort_keys=False))
-    write_private_text(directory / "alerts.yaml",
-                       yaml.safe_dump({"routes": routes}, sort_keys=False))
+    write_private_text(
+        directory / "alerts.yaml", yaml.safe_dump({"routes": routes}, sort_keys=False)
+    )
     # The demo pages are real articles from past years: alert on them even so.
-    base: dict[str, Any] = {"schedule": {"interval_minutes": 1},
-                            "alerts": {"max_article_age_hours": None},
-                            "fetch": {"allow_hosts": ["127.0.0.0/8"]}}
+    base: dict[str, Any] = {
+        "schedule": {"interval_minutes": 1},
+        "alerts": {"max_article_age_hours": None},
+        "fetch": {"allow_hosts": ["127.0.0.0/8"]},
+    }
     for k, v in (settings or {}).items():
         merged = dict(base.get(k) or {}) if isinstance(v, dict) else None
         base[k] = {**merged, **v} if merged is not None and isinstance(v, dict) else v
@@ -64,8 +72,9 @@ def write_config(directory: Path, *, topics_from: Path, feed_urls: list[str],
 
 
 @contextmanager
-def world(topics_from: Path, directory: Path | None = None,
-          settings: dict[str, Any] | None = None) -> Iterator[World]:
+def world(
+    topics_from: Path, directory: Path | None = None, settings: dict[str, Any] | None = None
+) -> Iterator[World]:
     """Start the loopback world and write a config for it; stop everything on exit."""
     tmp = None
     if directory is None:
@@ -77,12 +86,19 @@ def world(topics_from: Path, directory: Path | None = None,
     try:
         routes: list[dict[str, Any]] = [
             {"name": "analysts-email", "topics": ["*"], "urls": [smtp.apprise_url()]},
-            {"name": "caucasus-chat", "topics": ["caucasus-realignment"],
-             "urls": [webhook.apprise_url()]},
+            {
+                "name": "caucasus-chat",
+                "topics": ["caucasus-realignment"],
+                "urls": [webhook.apprise_url()],
+            },
         ]
-        cfg = write_config(directory / "config", topics_from=topics_from,
-                           feed_urls=[server.url(p) for p in DEMO_FEEDS], routes=routes,
-                           settings=settings)
+        cfg = write_config(
+            directory / "config",
+            topics_from=topics_from,
+            feed_urls=[server.url(p) for p in DEMO_FEEDS],
+            routes=routes,
+            settings=settings,
+        )
         yield World(server, webhook, smtp, cfg)
     finally:
         smtp.stop()
@@ -90,5 +106,3 @@ def world(topics_from: Path, directory: Path | None = None,
         server.stop()
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
-
-

@@ -49,12 +49,26 @@ HERE = Path(__file__).parent
 PAGE_SIZE = 50
 COUNT_CAP = 10_000  # a filtered list says "10,000+" rather than counting further
 LABELS = {"relevant": "relevant", "irrelevant": "irrelevant", "clear": None}
-WITHIN = {"24h": timedelta(hours=24), "3d": timedelta(days=3), "7d": timedelta(days=7),
-          "30d": timedelta(days=30)}
+WITHIN = {
+    "24h": timedelta(hours=24),
+    "3d": timedelta(days=3),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
 CHART_DAYS = 30
 MAX_NOTE = 2000
-FILTER_KEYS = ("q", "topic", "label", "feed", "lang", "within", "from", "to", "min_score",
-               "max_score")
+FILTER_KEYS = (
+    "q",
+    "topic",
+    "label",
+    "feed",
+    "lang",
+    "within",
+    "from",
+    "to",
+    "min_score",
+    "max_score",
+)
 
 
 @dataclass
@@ -74,9 +88,13 @@ class Desk:
 
 
 def _env() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
-                             autoescape=True, trim_blocks=True, lstrip_blocks=True,
-                             undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
     env.filters["when"] = when
     env.filters["ago"] = ago
     env.filters["http_url"] = http_url
@@ -131,13 +149,15 @@ def _float(value: str, name: str, problems: list[str]) -> float | None:
         return None
 
 
-def parse_filters(qp: QueryParams, now: datetime | None = None
-                  ) -> tuple[HitFilter, dict[str, str], list[str]]:
+def parse_filters(
+    qp: QueryParams, now: datetime | None = None
+) -> tuple[HitFilter, dict[str, str], list[str]]:
     """Query parameters -> a HitFilter, the cleaned parameters, and problems to show."""
     params = {k: qp.get(k, "").strip()[:200] for k in FILTER_KEYS}
     problems: list[str] = []
-    f = HitFilter(topic=params["topic"] or None, search=params["q"] or None,
-                  language=params["lang"] or None)
+    f = HitFilter(
+        topic=params["topic"] or None, search=params["q"] or None, language=params["lang"] or None
+    )
     if params["label"] in ("relevant", "irrelevant", "unreviewed"):
         f.label = params["label"]
     elif params["label"]:
@@ -177,8 +197,9 @@ def _int(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-def bars(per_day: dict[date, int], days: int = CHART_DAYS, today: date | None = None
-         ) -> dict[str, Any]:
+def bars(
+    per_day: dict[date, int], days: int = CHART_DAYS, today: date | None = None
+) -> dict[str, Any]:
     """Hits per day as bar geometry for a small inline SVG chart."""
     today = today or utcnow().date()
     series = [(today - timedelta(days=days - 1 - i)) for i in range(days)]
@@ -188,11 +209,25 @@ def bars(per_day: dict[date, int], days: int = CHART_DAYS, today: date | None = 
     out = []
     for i, (d, n) in enumerate(zip(series, counts, strict=True)):
         h = 0 if n == 0 else max(2, round(height * n / top))
-        out.append({"x": i * (width + gap), "y": height - h, "w": width, "h": h, "n": n,
-                    "day": d.isoformat()})
-    return {"bars": out, "max": max(counts), "total": sum(counts),
-            "width": days * (width + gap) - gap, "height": height,
-            "first": series[0].isoformat(), "last": series[-1].isoformat()}
+        out.append(
+            {
+                "x": i * (width + gap),
+                "y": height - h,
+                "w": width,
+                "h": h,
+                "n": n,
+                "day": d.isoformat(),
+            }
+        )
+    return {
+        "bars": out,
+        "max": max(counts),
+        "total": sum(counts),
+        "width": days * (width + gap) - gap,
+        "height": height,
+        "first": series[0].isoformat(),
+        "last": series[-1].isoformat(),
+    }
 
 
 def rule_text(rule: Any, indent: int = 0) -> list[str]:
@@ -204,15 +239,18 @@ def rule_text(rule: Any, indent: int = 0) -> list[str]:
         return [pad + rule]
     data = rule.model_dump() if hasattr(rule, "model_dump") else rule
     if "group" in data:
-        return [pad + data["group"] + (f" (at least {data['min']})" if data.get("min", 1) > 1
-                                       else "")]
+        return [
+            pad + data["group"] + (f" (at least {data['min']})" if data.get("min", 1) > 1 else "")
+        ]
     for key, label in (("all", "all of"), ("any", "any of"), ("none", "none of")):
         if key in data:
-            return [pad + label] + [ln for r in getattr(rule, key) for ln in
-                                    rule_text(r, indent + 1)]
+            return [pad + label] + [
+                ln for r in getattr(rule, key) for ln in rule_text(r, indent + 1)
+            ]
     if "at_least" in data:
         return [pad + f"at least {data['at_least']} of"] + [
-            ln for r in rule.of for ln in rule_text(r, indent + 1)]
+            ln for r in rule.of for ln in rule_text(r, indent + 1)
+        ]
     if "sentence" in data:
         return [pad + "in one sentence:"] + rule_text(rule.sentence, indent + 1)
     return [pad + json.dumps(data)]
@@ -237,33 +275,54 @@ def last_trained(topic_id: str) -> datetime | None:
 
 
 def _term_text(spec: Any) -> str:
-    return spec if isinstance(spec, str) else (
-        spec.text + (" (exact case)" if spec.case_sensitive else "")
-        + (f" ×{spec.weight:g}" if spec.weight != 1 else ""))
+    return (
+        spec
+        if isinstance(spec, str)
+        else (
+            spec.text
+            + (" (exact case)" if spec.case_sensitive else "")
+            + (f" ×{spec.weight:g}" if spec.weight != 1 else "")
+        )
+    )
 
 
 # --- the app -----------------------------------------------------------------------------
 
 
-def create_app(store: Store, topics: Sequence[TopicConfig] | None = None, *,
-               token: str | None = None, config_problem: str | None = None) -> Starlette:
+def create_app(
+    store: Store,
+    topics: Sequence[TopicConfig] | None = None,
+    *,
+    token: str | None = None,
+    config_problem: str | None = None,
+) -> Starlette:
     """The review desk over ``store``. ``topics`` (from the config) give definitions and
     colours; without them the desk still lists and labels every stored hit."""
-    desk = Desk(store=store, topics=list(topics or []), security=Security(token=token),
-                config_problem=config_problem)
+    desk = Desk(
+        store=store,
+        topics=list(topics or []),
+        security=Security(token=token),
+        config_problem=config_problem,
+    )
     env = _env()
 
     def render(request: Request, name: str, code: int = 200, **ctx: Any) -> HTMLResponse:
         started = request.scope.get("state", {}).get("started", time.perf_counter())
         cookie = request.scope["state"]["csrf_cookie"]
-        base = {"request": request, "csrf_field": CSRF_FIELD,
-                "csrf_token": desk.security.csrf_token(cookie),
-                "database": mask_db_url(store.url), "auth": bool(desk.security.token),
-                "config_problem": desk.config_problem, "path": request.url.path}
+        base = {
+            "request": request,
+            "csrf_field": CSRF_FIELD,
+            "csrf_token": desk.security.csrf_token(cookie),
+            "database": mask_db_url(store.url),
+            "auth": bool(desk.security.token),
+            "config_problem": desk.config_problem,
+            "path": request.url.path,
+        }
         html = env.get_template(name).render(**base, **ctx)
         elapsed = (time.perf_counter() - started) * 1000
-        return HTMLResponse(html, status_code=code,
-                            headers={"server-timing": f"app;dur={elapsed:.1f}"})
+        return HTMLResponse(
+            html, status_code=code, headers={"server-timing": f"app;dur={elapsed:.1f}"}
+        )
 
     async def verified_form(request: Request) -> dict[str, str]:
         """The submitted form, after the CSRF and origin checks (403 otherwise)."""
@@ -271,16 +330,19 @@ def create_app(store: Store, topics: Sequence[TopicConfig] | None = None, *,
         sec = desk.security
         cookie = request.cookies.get(CSRF_COOKIE)
         if not sec.origin_ok(request) or not sec.csrf_ok(cookie, str(form.get(CSRF_FIELD, ""))):
-            raise HTTPException(403, "the form's CSRF token is missing or wrong: reload the "
-                                     "page and try again")
+            raise HTTPException(
+                403, "the form's CSRF token is missing or wrong: reload the page and try again"
+            )
         return {k: str(v) for k, v in form.items()}
 
     # -- hits ----------------------------------------------------------------------------
 
     def hits_page(request: Request) -> Response:
         f, params, problems = parse_filters(request.query_params)
-        before, after = _int(request.query_params.get("before")), _int(
-            request.query_params.get("after"))
+        before, after = (
+            _int(request.query_params.get("before")),
+            _int(request.query_params.get("after")),
+        )
         try:
             page = store.find_hits(f, limit=PAGE_SIZE, before=before, after=after)
         except NotFound:
@@ -296,20 +358,36 @@ def create_app(store: Store, topics: Sequence[TopicConfig] | None = None, *,
         for h, a in page.rows:
             ev = h.evidence or {}
             sents = ev.get("sentences") or []
-            rows.append({"hit": h, "article": a, "feeds": feeds_of.get(a.id or 0, []),
-                         "snippet": sents[0]["text"] if sents else (a.summary or "")[:300],
-                         "threshold": ev.get("threshold")})
+            rows.append(
+                {
+                    "hit": h,
+                    "article": a,
+                    "feeds": feeds_of.get(a.id or 0, []),
+                    "snippet": sents[0]["text"] if sents else (a.summary or "")[:300],
+                    "threshold": ev.get("threshold"),
+                }
+            )
         first = page.rows[0][0].id if page.rows else None
         last = page.rows[-1][0].id if page.rows else None
         more_than = filtered and total > COUNT_CAP
-        return render(request, "hits.html", rows=rows,
-                      total=COUNT_CAP if more_than else total, more_than=more_than, params=params,
-                      problems=problems, topic_ids=topic_ids, feeds=all_feeds,
-                      languages=store.article_languages(), within=list(WITHIN),
-                      newer_qs=_qs(params, after=first) if page.has_newer else None,
-                      older_qs=_qs(params, before=last) if page.has_older else None,
-                      at_top=before is None and after is None, filter_qs=_qs(params),
-                      export_qs=_qs(params))
+        return render(
+            request,
+            "hits.html",
+            rows=rows,
+            total=COUNT_CAP if more_than else total,
+            more_than=more_than,
+            params=params,
+            problems=problems,
+            topic_ids=topic_ids,
+            feeds=all_feeds,
+            languages=store.article_languages(),
+            within=list(WITHIN),
+            newer_qs=_qs(params, after=first) if page.has_newer else None,
+            older_qs=_qs(params, before=last) if page.has_older else None,
+            at_top=before is None and after is None,
+            filter_qs=_qs(params),
+            export_qs=_qs(params),
+        )
 
     def export(request: Request) -> Response:
         from monitor.export import hit_record, iter_hits  # as `newsmon hits export`
@@ -322,10 +400,12 @@ def create_app(store: Store, topics: Sequence[TopicConfig] | None = None, *,
 
         stamp = utcnow().strftime("%Y%m%d-%H%M")
         return StreamingResponse(
-            lines(records, fmt), media_type="text/csv; charset=utf-8" if fmt == "csv"
+            lines(records, fmt),
+            media_type="text/csv; charset=utf-8"
+            if fmt == "csv"
             else "application/x-ndjson; charset=utf-8",
-            headers={"content-disposition":
-                     f'attachment; filename="newsmon-hits-{stamp}.{fmt}"'})
+            headers={"content-disposition": f'attachment; filename="newsmon-hits-{stamp}.{fmt}"'},
+        )
 
     def hit_page(request: Request) -> Response:
         hit_id = request.path_params["hit_id"]
@@ -340,21 +420,41 @@ def create_app(store: Store, topics: Sequence[TopicConfig] | None = None, *,
         tgroups = list(topic.groups) if topic else None
         hl = Highlighter.for_evidence(ev, tgroups)
         order = group_order(ev, tgroups)
-        sentences = [{"text": hl.mark(s.get("text")), "field": s.get("field"),
-                      "groups": sentence_groups(s, order)} for s in ev.get("sentences") or []]
+        sentences = [
+            {
+                "text": hl.mark(s.get("text")),
+                "field": s.get("field"),
+                "groups": sentence_groups(s, order),
+            }
+            for s in ev.get("sentences") or []
+        ]
         text = a.text if a.text else a.summary
         trained = last_trained(h.topic_id)
         labels = store.labels_since(trained, topic=h.topic_id).get(h.topic_id, 0)
         score_parts = legend(ev, tgroups)
         return render(
-            request, "hit.html", hit=h, article=a, ev=ev, topic=topic,
-            title=hl.mark(a.title), paragraphs=hl.paragraphs(text),
-            text_source="page" if a.text else "feed summary", marks=hl.count(text),
-            sentences=sentences, groups=score_parts, sources=store.article_sources(a.id or 0),
-            deliveries=store.deliveries_for_hit(hit_id), newer=newer, older=older,
-            filter_qs=_qs(params), labels_on_topic=labels, trained=trained,
+            request,
+            "hit.html",
+            hit=h,
+            article=a,
+            ev=ev,
+            topic=topic,
+            title=hl.mark(a.title),
+            paragraphs=hl.paragraphs(text),
+            text_source="page" if a.text else "feed summary",
+            marks=hl.count(text),
+            sentences=sentences,
+            groups=score_parts,
+            sources=store.article_sources(a.id or 0),
+            deliveries=store.deliveries_for_hit(hit_id),
+            newer=newer,
+            older=older,
+            filter_qs=_qs(params),
+            labels_on_topic=labels,
+            trained=trained,
             current_version=topic.version if topic else None,
-            back=request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+            back=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        )
 
     async def label_hit(request: Request) -> Response:
         form = await verified_form(request)
@@ -363,8 +463,9 @@ def create_app(store: Store, topics: Sequence[TopicConfig] | None = None, *,
         if label not in LABELS:
             raise HTTPException(400, "label must be relevant, irrelevant or clear")
         note = (form.get("note") or "").strip()[:MAX_NOTE] or None
-        await run_in_threadpool(store.mark_hit, hit_id, LABELS[label],
-                                note if LABELS[label] else None)
+        await run_in_threadpool(
+            store.mark_hit, hit_id, LABELS[label], note if LABELS[label] else None
+        )
         target = safe_next(form.get("back"), f"/hits/{hit_id}")
         if form.get("advance") and form.get("older"):
             older = _int(form.get("older"))
@@ -377,39 +478,69 @@ def create_app(store: Store, topics: Sequence[TopicConfig] | None = None, *,
 
     def topics_page(request: Request) -> Response:
         today = utcnow().date()
-        per_day = store.hits_per_day(datetime.combine(
-            today - timedelta(days=CHART_DAYS - 1), datetime.min.time(), UTC))
+        per_day = store.hits_per_day(
+            datetime.combine(today - timedelta(days=CHART_DAYS - 1), datetime.min.time(), UTC)
+        )
         stats = store.label_counts()
         ids = [t.id for t in desk.topics] + sorted(set(stats) - {t.id for t in desk.topics})
         cards = []
         for tid in ids:
             t = desk.topic(tid)
-            st = stats.get(tid, {"hits": 0, "relevant": 0, "irrelevant": 0, "unreviewed": 0,
-                                 "last_labeled_at": None})
+            st = stats.get(
+                tid,
+                {
+                    "hits": 0,
+                    "relevant": 0,
+                    "irrelevant": 0,
+                    "unreviewed": 0,
+                    "last_labeled_at": None,
+                },
+            )
             judged = st["relevant"] + st["irrelevant"]
             trained = last_trained(tid)
-            cards.append({
-                "id": tid, "topic": t, "stats": st, "judged": judged,
-                "precision": st["relevant"] / judged if judged else None,
-                "chart": bars(per_day.get(tid, {}), today=today),
-                "labels": store.labels_since(trained, topic=tid).get(tid, 0),
-                "trained": trained,
-                "rule": rule_text(t.rule) if t else [],
-                "groups": [(g, grp.weight, [_term_text(x) for x in grp.terms], grp.description)
-                           for g, grp in t.groups.items()] if t else [],
-                "exclude": [(e.window, [_term_text(x) for x in e.terms]) for e in t.exclude]
-                if t else [],
-            })
+            cards.append(
+                {
+                    "id": tid,
+                    "topic": t,
+                    "stats": st,
+                    "judged": judged,
+                    "precision": st["relevant"] / judged if judged else None,
+                    "chart": bars(per_day.get(tid, {}), today=today),
+                    "labels": store.labels_since(trained, topic=tid).get(tid, 0),
+                    "trained": trained,
+                    "rule": rule_text(t.rule) if t else [],
+                    "groups": [
+                        (g, grp.weight, [_term_text(x) for x in grp.terms], grp.description)
+                        for g, grp in t.groups.items()
+                    ]
+                    if t
+                    else [],
+                    "exclude": [(e.window, [_term_text(x) for x in e.terms]) for e in t.exclude]
+                    if t
+                    else [],
+                }
+            )
         return render(request, "topics.html", cards=cards, chart_days=CHART_DAYS)
 
     def feeds_page(request: Request) -> Response:
         feeds = [f for f in store.feeds()]
         counts = store.feed_counts()
         rows = sorted(feeds, key=_trouble)
-        return render(request, "feeds.html", rows=[
-            {"feed": f, "state": feed_state(f), "articles": counts.get(f.id or 0, (0, 0))[0],
-             "hits": counts.get(f.id or 0, (0, 0))[1], "url": redact(http_url(f.fetch_url or f.url))}
-            for f in rows], failing=sum(1 for f in feeds if f.consecutive_failures or f.gone))
+        return render(
+            request,
+            "feeds.html",
+            rows=[
+                {
+                    "feed": f,
+                    "state": feed_state(f),
+                    "articles": counts.get(f.id or 0, (0, 0))[0],
+                    "hits": counts.get(f.id or 0, (0, 0))[1],
+                    "url": redact(http_url(f.fetch_url or f.url)),
+                }
+                for f in rows
+            ],
+            failing=sum(1 for f in feeds if f.consecutive_failures or f.gone),
+        )
 
     def alerts_page(request: Request) -> Response:
         status = request.query_params.get("status") or None
@@ -419,17 +550,23 @@ def create_app(store: Store, topics: Sequence[TopicConfig] | None = None, *,
         rows = store.outbox(status, limit=PAGE_SIZE + 1, before=before)
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
-        return render(request, "alerts.html", rows=rows, counts=store.delivery_counts(),
-                      status=status, older_qs=_qs({"status": status or ""},
-                                                  before=rows[-1][0].id) if more else None)
+        return render(
+            request,
+            "alerts.html",
+            rows=rows,
+            counts=store.delivery_counts(),
+            status=status,
+            older_qs=_qs({"status": status or ""}, before=rows[-1][0].id) if more else None,
+        )
 
     # -- login -------------------------------------------------------------------------------
 
     def login_page(request: Request) -> Response:
         if not desk.security.token:
             return RedirectResponse("/hits", 303)
-        return render(request, "login.html", next=safe_next(request.query_params.get("next")),
-                      failed=False)
+        return render(
+            request, "login.html", next=safe_next(request.query_params.get("next")), failed=False
+        )
 
     async def login(request: Request) -> Response:
         form = await verified_form(request)
@@ -452,20 +589,30 @@ def create_app(store: Store, topics: Sequence[TopicConfig] | None = None, *,
     # -- errors ------------------------------------------------------------------------------
 
     def not_found(request: Request, exc: Exception) -> Response:
-        return render(request, "error.html", code=404, title="Not found",
-                      message=str(exc) if isinstance(exc, NotFound) else "No such page.")
+        return render(
+            request,
+            "error.html",
+            code=404,
+            title="Not found",
+            message=str(exc) if isinstance(exc, NotFound) else "No such page.",
+        )
 
     def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if "csrf_cookie" not in request.scope.get("state", {}):
             return Response(exc.detail, exc.status_code)
-        return render(request, "error.html", code=exc.status_code,
-                      title={403: "Refused", 400: "Bad request"}.get(exc.status_code, "Error"),
-                      message=exc.detail)
+        return render(
+            request,
+            "error.html",
+            code=exc.status_code,
+            title={403: "Refused", 400: "Bad request"}.get(exc.status_code, "Error"),
+            message=exc.detail,
+        )
 
     def store_error(request: Request, exc: Exception) -> Response:
-        return render(request, "error.html", code=503, title="Database unavailable",
-                      message=str(exc))
+        return render(
+            request, "error.html", code=503, title="Database unavailable", message=str(exc)
+        )
 
     routes = [
         Route("/", home),
@@ -484,8 +631,13 @@ def create_app(store: Store, topics: Sequence[TopicConfig] | None = None, *,
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SecurityMiddleware, security=desk.security)],
-        exception_handlers={NotFound: not_found, 404: not_found, HTTPException: http_error,
-                            StoreError: store_error})
+        exception_handlers={
+            NotFound: not_found,
+            404: not_found,
+            HTTPException: http_error,
+            StoreError: store_error,
+        },
+    )
     app.state.desk = desk
     return app
 

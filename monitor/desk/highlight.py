@@ -59,15 +59,16 @@ class Highlighter:
     terms: list[tuple[re.Pattern[str], str, int]]  # (pattern, group, colour index)
 
     @classmethod
-    def for_evidence(cls, evidence: dict[str, Any],
-                     topic_groups: Sequence[str] | None = None) -> Highlighter:
+    def for_evidence(
+        cls, evidence: dict[str, Any], topic_groups: Sequence[str] | None = None
+    ) -> Highlighter:
         order = group_order(evidence, topic_groups)
         entries: list[tuple[str, str, str, int]] = []
         for gname, info in ((evidence or {}).get("groups") or {}).items():
             if not info.get("count"):
                 continue
             colour = order.index(gname) % PALETTE_SIZE
-            for term in (info.get("terms") or {}):
+            for term in info.get("terms") or {}:
                 pat = term_pattern(str(term))
                 if pat:
                     entries.append((str(term), pat, gname, colour))
@@ -94,9 +95,10 @@ class Highlighter:
         pos = 0
         for m in self.pattern.finditer(text):
             group, colour = self._group_of(m.group(0))
-            out.append(str(escape(text[pos:m.start()])))
-            out.append(f'<mark class="hl g{colour}" title="{escape(group)}">'
-                       f"{escape(m.group(0))}</mark>")
+            out.append(str(escape(text[pos : m.start()])))
+            out.append(
+                f'<mark class="hl g{colour}" title="{escape(group)}">{escape(m.group(0))}</mark>'
+            )
             pos = m.end()
         out.append(str(escape(text[pos:])))
         return Markup("".join(out))
@@ -109,25 +111,32 @@ class Highlighter:
         return 0 if self.pattern is None else sum(1 for _ in self.pattern.finditer(text or ""))
 
 
-def legend(evidence: dict[str, Any], topic_groups: Sequence[str] | None = None
-           ) -> list[dict[str, Any]]:
+def legend(
+    evidence: dict[str, Any], topic_groups: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
     """The groups of a hit for display: name, colour, contribution, count, top terms."""
     order = group_order(evidence, topic_groups)
     groups = (evidence or {}).get("groups") or {}
     rows = []
     for gname, info in groups.items():
-        rows.append({
-            "name": gname, "colour": order.index(gname) % PALETTE_SIZE,
-            "count": info.get("count", 0), "weighted": info.get("weighted", 0),
-            "contribution": float(info.get("contribution", 0) or 0),
-            "terms": list((info.get("terms") or {}).items()),
-            "fields": info.get("fields") or {},
-        })
+        rows.append(
+            {
+                "name": gname,
+                "colour": order.index(gname) % PALETTE_SIZE,
+                "count": info.get("count", 0),
+                "weighted": info.get("weighted", 0),
+                "contribution": float(info.get("contribution", 0) or 0),
+                "terms": list((info.get("terms") or {}).items()),
+                "fields": info.get("fields") or {},
+            }
+        )
     rows.sort(key=lambda r: -r["contribution"])
     return rows
 
 
 def sentence_groups(sentence: dict[str, Any], order: Iterable[str]) -> list[tuple[str, int]]:
     order = list(order)
-    return [(g, order.index(g) % PALETTE_SIZE if g in order else 0)
-            for g in sentence.get("groups") or []]
+    return [
+        (g, order.index(g) % PALETTE_SIZE if g in order else 0)
+        for g in sentence.get("groups") or []
+    ]

@@ -37,8 +37,10 @@ SESSION_COOKIE = "newsmon_session"
 CSRF_FIELD = "csrf"
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 PUBLIC_PATHS = ("/login", "/static/")
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 class WebError(NewsmonError):
@@ -58,9 +60,11 @@ def is_loopback(host: str) -> bool:
 def check_bind(host: str, token: str | None) -> None:
     """Refuse to serve beyond this machine without a token."""
     if not is_loopback(host) and not token:
-        raise WebError(f"binding to {host} makes the desk reachable from other machines: "
-                       "set NEWSMON_WEB_TOKEN to a long random secret first "
-                       "(or bind to 127.0.0.1)")
+        raise WebError(
+            f"binding to {host} makes the desk reachable from other machines: "
+            "set NEWSMON_WEB_TOKEN to a long random secret first "
+            "(or bind to 127.0.0.1)"
+        )
     if token is not None and len(token) < 16:
         raise WebError("NEWSMON_WEB_TOKEN is too short: use at least 16 characters")
 
@@ -87,7 +91,8 @@ class Security:
 
     def token_ok(self, submitted: str | None) -> bool:
         return bool(self.token and submitted) and hmac.compare_digest(
-            (submitted or "").encode(), (self.token or "").encode())
+            (submitted or "").encode(), (self.token or "").encode()
+        )
 
     def authenticated(self, request: Request) -> bool:
         if not self.token:
@@ -138,7 +143,8 @@ class SecurityMiddleware:
         response: Response | None = None
         if not sec.host_ok(request):
             response = PlainTextResponse(
-                "newsmon web answers only to localhost/127.0.0.1 (Host header refused)", 400)
+                "newsmon web answers only to localhost/127.0.0.1 (Host header refused)", 400
+            )
         elif not sec.authenticated(request) and not request.url.path.startswith(PUBLIC_PATHS):
             if request.method == "GET":
                 nxt = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -159,9 +165,14 @@ class SecurityMiddleware:
                 for k, v in _SECURITY_HEADERS:
                     headers.append((k, v))
                 if new_cookie:
-                    headers.append((b"set-cookie", (
-                        f"{CSRF_COOKIE}={new_cookie}; Path=/; HttpOnly; SameSite=Strict"
-                    ).encode()))
+                    headers.append(
+                        (
+                            b"set-cookie",
+                            (
+                                f"{CSRF_COOKIE}={new_cookie}; Path=/; HttpOnly; SameSite=Strict"
+                            ).encode(),
+                        )
+                    )
                 message["headers"] = headers
             await send(message)
 
@@ -181,9 +192,7 @@ _SECURITY_HEADERS = [
 
 
 def session_cookie_header(security: Security) -> str:
-    return (f"{SESSION_COOKIE}={security.session_value()}; Path=/; HttpOnly; "
-            "SameSite=Strict")
+    return f"{SESSION_COOKIE}={security.session_value()}; Path=/; HttpOnly; SameSite=Strict"
 
 
-__all__ = ["Security", "SecurityMiddleware", "WebError", "check_bind", "is_loopback",
-                      "safe_next"]
+__all__ = ["Security", "SecurityMiddleware", "WebError", "check_bind", "is_loopback", "safe_next"]

@@ -12,9 +12,16 @@ from monitor.topics.language import TopicConfig
 log = logging.getLogger("newsmon.web")
 
 
-def serve(store: Store, topics: Sequence[TopicConfig] | None = None, *,
-          host: str = "127.0.0.1", port: int = 8080, token: str | None = None,
-          config_problem: str | None = None, echo: Callable[[str], None] = print) -> None:
+def serve(
+    store: Store,
+    topics: Sequence[TopicConfig] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    token: str | None = None,
+    config_problem: str | None = None,
+    echo: Callable[[str], None] = print,
+) -> None:
     """Serve the desk until interrupted. Refuses a non-loopback ``host`` without a token."""
     import uvicorn
 
@@ -24,7 +31,16 @@ def serve(store: Store, topics: Sequence[TopicConfig] | None = None, *,
     store.ensure_indexes()  # a database from before the desk gets its search index once
     app = create_app(store, topics, token=token, config_problem=config_problem)
     shown = f"[{host}]" if ":" in host else host
-    echo(f"newsmon review desk on http://{shown}:{port}/  (database {mask_db_url(store.url)}; "
-         f"{'token required' if token else 'no login: loopback only'}; Ctrl-C stops)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                server_header=False, proxy_headers=False)
+    echo(
+        f"newsmon review desk on http://{shown}:{port}/  (database {mask_db_url(store.url)}; "
+        f"{'token required' if token else 'no login: loopback only'}; Ctrl-C stops)"
+    )
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+    )

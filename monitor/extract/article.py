@@ -95,8 +95,9 @@ def gunzip(data: bytes, limit: int = MAX_PAGE_BYTES) -> bytes:
     return b"".join(out)
 
 
-def extract_html(html: bytes | str, url: str | None = None,
-                 max_bytes: int = MAX_PAGE_BYTES) -> Extracted:
+def extract_html(
+    html: bytes | str, url: str | None = None, max_bytes: int = MAX_PAGE_BYTES
+) -> Extracted:
     """Main text and metadata of an HTML page; ExtractError when there is none.
 
     A gzip file is inflated up to ``max_bytes``. The title and text are cut to
@@ -104,8 +105,9 @@ def extract_html(html: bytes | str, url: str | None = None,
     if isinstance(html, bytes) and html[:2] == b"\x1f\x8b":
         html = gunzip(html, max_bytes)
     try:
-        doc = trafilatura.bare_extraction(html, url=url, with_metadata=True,
-                                          include_comments=False, deduplicate=False)
+        doc = trafilatura.bare_extraction(
+            html, url=url, with_metadata=True, include_comments=False, deduplicate=False
+        )
     except Exception as exc:  # noqa: BLE001 - trafilatura raises a wide variety on hostile input
         raise ExtractError(f"extraction failed: {type(exc).__name__}: {exc}"[:300]) from None
     if doc is None or isinstance(doc, dict) or not (doc.text or "").strip():
@@ -134,10 +136,14 @@ def extract_text(text: str, title: str | None = None) -> Extracted:
             title, text = first.strip(), rest.strip()
         else:
             title = ""
-    return Extracted(title=title, text=text, author=None, published=None,
-                     language=detect_language(text),
-                     fingerprint=content_fingerprint(text)
-                     if len(text) >= MIN_FINGERPRINT_CHARS else None)
+    return Extracted(
+        title=title,
+        text=text,
+        author=None,
+        published=None,
+        language=detect_language(text),
+        fingerprint=content_fingerprint(text) if len(text) >= MIN_FINGERPRINT_CHARS else None,
+    )
 
 
 def extract_file(path: str | Path) -> Extracted:
@@ -154,6 +160,7 @@ def extract_file(path: str | Path) -> Extracted:
             raise ExtractError(f"{p}: {exc}") from None
     head = data[:2000].lstrip().lower()
     if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")) or re.search(
-            rb"<(p|div|article|body)[\s>]", data[:20000], re.I):
+        rb"<(p|div|article|body)[\s>]", data[:20000], re.I
+    ):
         return extract_html(data)
     return extract_text(data.decode("utf-8", errors="replace"))

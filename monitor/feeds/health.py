@@ -33,8 +33,9 @@ def poll_interval(config: Config, feed: Feed) -> timedelta:
     return timedelta(minutes=feed.interval_minutes or config.settings.schedule.interval_minutes)
 
 
-def apply_fetch(config: Config, feed: Feed, res: FetchResult | FetchError,
-                 now: datetime) -> FeedPoll:
+def apply_fetch(
+    config: Config, feed: Feed, res: FetchResult | FetchError, now: datetime
+) -> FeedPoll:
     feed.last_polled_at = now
     feed.entries_total = 0
     if isinstance(res, FetchError):
@@ -48,8 +49,7 @@ def apply_fetch(config: Config, feed: Feed, res: FetchResult | FetchError,
     feed.last_status = res.status
     if res.moved_to:
         feed.fetch_url = res.moved_to
-        feed.notice = (f"moved permanently to {res.moved_to}: newsmon follows it; "
-                       f"update feeds.yaml")
+        feed.notice = f"moved permanently to {res.moved_to}: newsmon follows it; update feeds.yaml"
     feed.gone = False
     if res.not_modified:
         succeeded(config, feed, now)
@@ -74,8 +74,9 @@ def succeeded(config: Config, feed: Feed, now: datetime) -> None:
     feed.next_poll_at = now + poll_interval(config, feed)
 
 
-def failed(config: Config, poll: FeedPoll, error: str, now: datetime,
-            retry_after: float | None = None) -> None:
+def failed(
+    config: Config, poll: FeedPoll, error: str, now: datetime, retry_after: float | None = None
+) -> None:
     """Record a failure and back off exponentially, up to a cap; never drop the feed."""
     feed = poll.feed
     poll.outcome = "gone" if feed.gone else "error"
@@ -90,5 +91,10 @@ def failed(config: Config, poll: FeedPoll, error: str, now: datetime,
         delay = max(delay, timedelta(seconds=min(retry_after, cap.total_seconds())))
     feed.next_poll_at = now + delay
     # Do not advance validators on failure: the next poll must re-read the feed.
-    log.warning("feed failed feed=%s url=%s failures=%d: %s", feed.id, feed.url,
-                feed.consecutive_failures, error)
+    log.warning(
+        "feed failed feed=%s url=%s failures=%d: %s",
+        feed.id,
+        feed.url,
+        feed.consecutive_failures,
+        error,
+    )

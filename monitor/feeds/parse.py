@@ -29,7 +29,9 @@ from monitor.errors import FeedParseError
 TRACKING_PARAMS = re.compile(
     r"^(utm_[a-z_]+|fbclid|gclid|dclid|gclsrc|msclkid|mc_cid|mc_eid|igshid|yclid|_ga|_gl|"
     r"ref|ref_src|ref_url|cmpid|ocid|smid|smtyp|rss|rssfeed|feature|at_medium|at_campaign|"
-    r"at_custom[0-9]*|sr_share|mkt_tok|spm|share|s_cid|__twitter_impression)$", re.I)
+    r"at_custom[0-9]*|sr_share|mkt_tok|spm|share|s_cid|__twitter_impression)$",
+    re.I,
+)
 MAX_TITLE = 500
 MAX_SUMMARY = 4000
 # feedparser has no limits of its own: it reads every entry (100,000 tiny ones take it a
@@ -71,8 +73,11 @@ def canonical_url(url: str) -> str:
     port = parts.port
     if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
         host = f"{host}:{port}"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if not TRACKING_PARAMS.match(k)]
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not TRACKING_PARAMS.match(k)
+    ]
     path = parts.path or "/"
     return urlunsplit((scheme, host, path, urlencode(query), ""))
 
@@ -116,8 +121,14 @@ def _when(entry: feedparser.FeedParserDict, now: datetime) -> datetime | None:
     return None
 
 
-def parse_feed(body: bytes, *, url: str, headers: dict[str, str] | None = None,
-               max_entries: int = 1000, now: datetime | None = None) -> ParsedFeed:
+def parse_feed(
+    body: bytes,
+    *,
+    url: str,
+    headers: dict[str, str] | None = None,
+    max_entries: int = 1000,
+    now: datetime | None = None,
+) -> ParsedFeed:
     """Parse fetched bytes into entries; raise FeedParseError when it is not a feed."""
     now = now or datetime.now(UTC)
     if not body.strip():
@@ -126,30 +137,39 @@ def parse_feed(body: bytes, *, url: str, headers: dict[str, str] | None = None,
         return _parse_json_feed(body, url=url, max_entries=max_entries, now=now)
     hdrs = {k.lower(): v for k, v in (headers or {}).items()}
     body = _defuse(body, max_entries)
-    fast = _parse_plain_xml(body, url=url, content_type=hdrs.get("content-type"),
-                            max_entries=max_entries, now=now)
+    fast = _parse_plain_xml(
+        body, url=url, content_type=hdrs.get("content-type"), max_entries=max_entries, now=now
+    )
     if fast is not None:
         return fast
     hdrs.setdefault("content-location", url)
     try:
-        d = feedparser.parse(body, response_headers=hdrs, sanitize_html=False,
-                             resolve_relative_uris=False)
+        d = feedparser.parse(
+            body, response_headers=hdrs, sanitize_html=False, resolve_relative_uris=False
+        )
     except Exception as exc:  # noqa: BLE001 - feedparser should not raise; the input is hostile
         raise FeedParseError(f"feed parser failed: {type(exc).__name__}: {exc}") from None
     version = d.get("version") or ""
     if not d.entries and not version:
         found = discover_feed_links(body, url)
         if found:
-            raise FeedParseError("this is an HTML page, not a feed; it links to feed(s): "
-                                 + ", ".join(found[:3]), discovered=found)
+            raise FeedParseError(
+                "this is an HTML page, not a feed; it links to feed(s): " + ", ".join(found[:3]),
+                discovered=found,
+            )
         reason = d.get("bozo_exception")
         raise FeedParseError("not a feed" + (f": {_bozo(reason)}" if reason else ""))
     warning = _bozo(d.get("bozo_exception")) if d.get("bozo") else None
     return _parsed(d.feed.get("title"), d.entries[:max_entries], url, now, warning)
 
 
-def _parsed(title: str | None, raw: Sequence[Mapping[str, Any]], url: str, now: datetime,
-            warning: str | None = None) -> ParsedFeed:
+def _parsed(
+    title: str | None,
+    raw: Sequence[Mapping[str, Any]],
+    url: str,
+    now: datetime,
+    warning: str | None = None,
+) -> ParsedFeed:
     entries: list[Entry] = []
     skipped = 0
     seen: set[str] = set()
@@ -162,8 +182,12 @@ def _parsed(title: str | None, raw: Sequence[Mapping[str, Any]], url: str, now: 
             continue
         seen.add(entry.key)
         entries.append(entry)
-    return ParsedFeed(title=plain_text(title, MAX_TITLE) or None, entries=entries,
-                      skipped=skipped, warning=warning)
+    return ParsedFeed(
+        title=plain_text(title, MAX_TITLE) or None,
+        entries=entries,
+        skipped=skipped,
+        warning=warning,
+    )
 
 
 # --- the plain-XML fast path -------------------------------------------------------------
@@ -183,16 +207,41 @@ _MEDIA = "{http://search.yahoo.com/mrss/}"
 _XML_TYPES = ("application/rss+xml", "application/atom+xml", "application/xml")
 # Item children the fast path reads.
 _RSS_READ = {"title", "link", "guid", "description", "pubDate", _CONTENT, _DC + "date"}
-_ATOM_READ = {_ATOM + n for n in ("title", "id", "summary", "content", "published",
-                                  "updated")}
+_ATOM_READ = {_ATOM + n for n in ("title", "id", "summary", "content", "published", "updated")}
 # Elements feedparser has a handler for that set none of the fields newsmon reads.
 _HARMLESS = {
-    "category", "author", "comments", "enclosure", "source", "dc_creator", "dc_subject",
-    "dc_rights", "dc_language", "dc_publisher", "dc_contributor", "media_content",
-    "media_thumbnail", "media_credit", "media_keywords", "media_category", "media_rating",
-    "media_player", "itunes_author", "itunes_image", "itunes_duration", "itunes_explicit",
-    "itunes_keywords", "itunes_category", "itunes_block", "itunes_name", "itunes_email",
-    "slash_comments", "wfw_commentrss", "wfw_comment", "feedburner_origlink", "contributor",
+    "category",
+    "author",
+    "comments",
+    "enclosure",
+    "source",
+    "dc_creator",
+    "dc_subject",
+    "dc_rights",
+    "dc_language",
+    "dc_publisher",
+    "dc_contributor",
+    "media_content",
+    "media_thumbnail",
+    "media_credit",
+    "media_keywords",
+    "media_category",
+    "media_rating",
+    "media_player",
+    "itunes_author",
+    "itunes_image",
+    "itunes_duration",
+    "itunes_explicit",
+    "itunes_keywords",
+    "itunes_category",
+    "itunes_block",
+    "itunes_name",
+    "itunes_email",
+    "slash_comments",
+    "wfw_commentrss",
+    "wfw_comment",
+    "feedburner_origlink",
+    "contributor",
     "rights",
 }
 _ATOM_NS = _ATOM[1:-1].lower()
@@ -206,9 +255,16 @@ def _harmless(child: Any) -> bool:
     ns = (qn.namespace or "").lower()
     if len(child):
         # feedparser reads what is inside by its own rules; an Atom person is harmless
-        return ns == _ATOM_NS and qn.localname in ("author", "contributor") and all(
-            not isinstance(c.tag, str) or (c.tag in _PERSON and not len(c))
-            or (not c.tag.startswith(_ATOM) and _harmless(c)) for c in child)
+        return (
+            ns == _ATOM_NS
+            and qn.localname in ("author", "contributor")
+            and all(
+                not isinstance(c.tag, str)
+                or (c.tag in _PERSON and not len(c))
+                or (not c.tag.startswith(_ATOM) and _harmless(c))
+                for c in child
+            )
+        )
     prefix = _FP_PREFIX.get(ns, child.prefix or "") if ns else ""
     name = f"{prefix}_{qn.localname}".lower() if prefix else qn.localname.lower()
     if name == "link" and ns == _ATOM_NS:
@@ -216,7 +272,8 @@ def _harmless(child: Any) -> bool:
     if name in _HARMLESS:
         return True
     handled = hasattr(_FeedParserMixin, f"_start_{name}") or hasattr(
-        _FeedParserMixin, f"_end_{name}")
+        _FeedParserMixin, f"_end_{name}"
+    )
     return not handled
 
 
@@ -249,12 +306,16 @@ _XML_BASE: Any = object()  # stands for a base only feedparser knows
 
 class _NeedFeedparser(Exception):
     """Raised inside the fast path when feedparser's rules would give another value."""
-_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                              huge_tree=False, recover=False)
 
 
-def _parse_plain_xml(body: bytes, *, url: str, content_type: str | None, max_entries: int,
-                     now: datetime) -> ParsedFeed | None:
+_XML_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False
+)
+
+
+def _parse_plain_xml(
+    body: bytes, *, url: str, content_type: str | None, max_entries: int, now: datetime
+) -> ParsedFeed | None:
     """The feed read with lxml, or None when feedparser must read it (see above)."""
     if content_type is None:
         return None  # feedparser warns that the server gave no content type
@@ -267,17 +328,24 @@ def _parse_plain_xml(body: bytes, *, url: str, content_type: str | None, max_ent
     if b"<!DOCTYPE" in body[:4096].upper():
         return None
     try:
-        return _read_plain_xml(body, url=_XML_BASE if b"xml:base" in body else url,
-                               feed_url=url, max_entries=max_entries, now=now)
+        return _read_plain_xml(
+            body,
+            url=_XML_BASE if b"xml:base" in body else url,
+            feed_url=url,
+            max_entries=max_entries,
+            now=now,
+        )
     except _NeedFeedparser:
         return None
 
 
-def _read_plain_xml(body: bytes, *, url: Any, feed_url: str, max_entries: int,
-                    now: datetime) -> ParsedFeed | None:
+def _read_plain_xml(
+    body: bytes, *, url: Any, feed_url: str, max_entries: int, now: datetime
+) -> ParsedFeed | None:
     head = body[:4096]
-    decl = re.match(rb"\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)",
-                    head.removeprefix(b"\xef\xbb\xbf"))
+    decl = re.match(
+        rb"\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)", head.removeprefix(b"\xef\xbb\xbf")
+    )
     if decl and decl.group(1).lower().replace(b"-", b"") != b"utf8":
         return None
     try:
@@ -307,8 +375,9 @@ def _read_plain_xml(body: bytes, *, url: Any, feed_url: str, max_entries: int,
         if el is not None and (el.get("type") not in _TEXT_TYPES or len(el)):
             return None
         title = _feed_title(root, _ATOM + "title")
-        if title is False or any(etree.QName(c).localname.lower() == "item"
-                                 for c in root if isinstance(c.tag, str)):
+        if title is False or any(
+            etree.QName(c).localname.lower() == "item" for c in root if isinstance(c.tag, str)
+        ):
             return None  # feedparser takes an <item> in Atom for an entry
         raw_atom: list[dict[str, Any]] = []
         for entry in root.iterchildren(_ATOM + "entry"):
@@ -390,8 +459,12 @@ def _atom_entry(entry: Any, base: str) -> dict[str, Any] | None:
             continue
         if tag == _ATOM + "link":
             rel, href = child.get("rel", "alternate"), child.get("href")
-            if rel == "alternate" and href is not None and child.get("type") in (
-                    None, "text/html", "application/xhtml+xml") and not len(child):
+            if (
+                rel == "alternate"
+                and href is not None
+                and child.get("type") in (None, "text/html", "application/xhtml+xml")
+                and not len(child)
+            ):
                 alternates.append(href)
                 continue
             if _harmless(child):
@@ -401,10 +474,16 @@ def _atom_entry(entry: Any, base: str) -> dict[str, Any] | None:
             if _harmless(child):
                 continue
             return None
-        name = tag[len(_ATOM):]
-        if name in e or f"{name}_parsed" in e or len(child) or (
-                name in ("title", "summary", "content") and (
-                    child.get("type") not in _TEXT_TYPES or child.get("src") is not None)):
+        name = tag[len(_ATOM) :]
+        if (
+            name in e
+            or f"{name}_parsed" in e
+            or len(child)
+            or (
+                name in ("title", "summary", "content")
+                and (child.get("type") not in _TEXT_TYPES or child.get("src") is not None)
+            )
+        ):
             return None
         if name == "id":  # feedparser resolves it like a permalink guid
             e["id"] = _fp(child.text, base=base)
@@ -432,8 +511,10 @@ def _defuse(body: bytes, max_entries: int) -> bytes:
     for m in _LONG_TAG.finditer(body):
         n = m.group().count(b"=")
         if n > MAX_ATTRIBUTES:
-            raise FeedParseError(f"not a feed: an element with {n:,} attributes "
-                                 f"(more than {MAX_ATTRIBUTES:,}) at byte {m.start():,}")
+            raise FeedParseError(
+                f"not a feed: an element with {n:,} attributes "
+                f"(more than {MAX_ATTRIBUTES:,}) at byte {m.start():,}"
+            )
     count, cut, last = 0, 0, 0
     for m in _ENTRY_END.finditer(body):
         count += 1
@@ -488,8 +569,15 @@ def _entry(e: feedparser.FeedParserDict, base: str, now: datetime) -> Entry | No
         summary_src = e["content"][0].get("value", "")
     summary = plain_text(summary_src, MAX_SUMMARY)
     key = guid[:500] if guid else canon
-    return Entry(key=key, link=link, canonical_url=canon, guid=guid, title=title,
-                 summary=summary, published=_when(e, now))
+    return Entry(
+        key=key,
+        link=link,
+        canonical_url=canon,
+        guid=guid,
+        title=title,
+        summary=summary,
+        published=_when(e, now),
+    )
 
 
 def _looks_like_json_feed(body: bytes, headers: dict[str, str] | None) -> bool:
@@ -500,6 +588,7 @@ def _looks_like_json_feed(body: bytes, headers: dict[str, str] | None) -> bool:
 
 def _parse_json_feed(body: bytes, *, url: str, max_entries: int, now: datetime) -> ParsedFeed:
     import json
+
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested 100,000 deep
@@ -531,18 +620,28 @@ def _parse_json_feed(body: bytes, *, url: str, max_entries: int, now: datetime) 
                 except ValueError:
                     published = None
                 break
-        summary = plain_text(item.get("summary") or item.get("content_html")
-                             or item.get("content_text"), MAX_SUMMARY)
+        summary = plain_text(
+            item.get("summary") or item.get("content_html") or item.get("content_text"), MAX_SUMMARY
+        )
         canon = canonical_url(link)
         key = (guid or canon)[:500]
         if key in seen:  # duplicate id within one document, as for RSS and Atom
             continue
         seen.add(key)
-        entries.append(Entry(key=key, link=link, canonical_url=canon,
-                             guid=guid, title=plain_text(item.get("title"), MAX_TITLE),
-                             summary=summary, published=published))
-    return ParsedFeed(title=plain_text(data.get("title"), MAX_TITLE) or None, entries=entries,
-                      skipped=skipped)
+        entries.append(
+            Entry(
+                key=key,
+                link=link,
+                canonical_url=canon,
+                guid=guid,
+                title=plain_text(item.get("title"), MAX_TITLE),
+                summary=summary,
+                published=published,
+            )
+        )
+    return ParsedFeed(
+        title=plain_text(data.get("title"), MAX_TITLE) or None, entries=entries, skipped=skipped
+    )
 
 
 def body_hash(body: bytes) -> str:
@@ -551,16 +650,23 @@ def body_hash(body: bytes) -> str:
 
 _LINK_TAG = re.compile(rb"<link\b[^>]*>", re.I)
 _ATTR = re.compile(rb"""([a-zA-Z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
-FEED_TYPES = {b"application/rss+xml", b"application/atom+xml", b"application/feed+json",
-              b"application/json", b"application/rdf+xml"}
+FEED_TYPES = {
+    b"application/rss+xml",
+    b"application/atom+xml",
+    b"application/feed+json",
+    b"application/json",
+    b"application/rdf+xml",
+}
 
 
 def discover_feed_links(body: bytes, base: str) -> list[str]:
     """Feed URLs an HTML page announces with ``<link rel="alternate" type=...>``."""
     found: list[str] = []
     for tag in _LINK_TAG.findall(body[:500_000]):
-        attrs = {m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or b"")
-                 for m in _ATTR.finditer(tag)}
+        attrs = {
+            m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or b"")
+            for m in _ATTR.finditer(tag)
+        }
         rel = attrs.get(b"rel", b"").lower().split()
         if b"alternate" in rel and attrs.get(b"type", b"").lower() in FEED_TYPES:
             href = html.unescape(attrs.get(b"href", b"").decode("utf-8", "replace"))

@@ -33,8 +33,10 @@ class AllowSettings(Protocol):
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-HOW_TO_ALLOW = ("to fetch it anyway, allow it with --allow-host {h}, "
-                "NEWSMON_ALLOW_HOSTS={h} or fetch.allow_hosts in settings.yaml")
+HOW_TO_ALLOW = (
+    "to fetch it anyway, allow it with --allow-host {h}, "
+    "NEWSMON_ALLOW_HOSTS={h} or fetch.allow_hosts in settings.yaml"
+)
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,11 @@ class HostPolicy:
             if isinstance(parsed, str):
                 names.add(parsed)
                 continue
-            mapped = (parsed.network_address.ipv4_mapped
-                      if isinstance(parsed, ipaddress.IPv6Network) else None)
+            mapped = (
+                parsed.network_address.ipv4_mapped
+                if isinstance(parsed, ipaddress.IPv6Network)
+                else None
+            )
             if mapped is not None and parsed.prefixlen >= 96:  # ::ffff:a.b.c.d/n is IPv4
                 parsed = ipaddress.IPv4Network((mapped, parsed.prefixlen - 96))
             nets.append(parsed)
@@ -80,8 +85,10 @@ class HostPolicy:
         if any(real in net or ip in net for net in self.networks):
             return None
         shown = str(real) if real is ip else f"{real} (as {ip})"
-        return (f"refused: {host} resolves to the non-public address {shown} ({_kind(real)}); "
-                + HOW_TO_ALLOW.format(h=host if host != str(real) else str(real)))
+        return (
+            f"refused: {host} resolves to the non-public address {shown} ({_kind(real)}); "
+            + HOW_TO_ALLOW.format(h=host if host != str(real) else str(real))
+        )
 
 
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
@@ -124,8 +131,7 @@ async def resolve(host: str, port: int | None = None) -> list[tuple[int, IPAddre
     except ValueError:
         pass
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
-                                                             type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise FetchError(f"cannot connect: DNS lookup failed for {host!r}") from None
     out: list[tuple[int, IPAddress]] = []
@@ -148,13 +154,16 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         self.policy = policy
         self.inner = inner
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None
-                          ) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         if self.policy.allows_name(host):
-            return await self.inner.connect_tcp(host, port, timeout, local_address,
-                                                socket_options)
+            return await self.inner.connect_tcp(host, port, timeout, local_address, socket_options)
         addresses = await resolve(host, port)
         for _, ip in addresses:
             problem = self.policy.refusal(host, ip)
@@ -163,8 +172,9 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         last: Exception | None = None
         for _, ip in addresses:  # as the resolver ordered them, as a plain connect would
             try:
-                return await self.inner.connect_tcp(str(ip), port, timeout, local_address,
-                                                    socket_options)
+                return await self.inner.connect_tcp(
+                    str(ip), port, timeout, local_address, socket_options
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
         assert last is not None
@@ -189,8 +199,10 @@ def guard_connections(client: httpx.AsyncClient, policy: HostPolicy) -> bool:
     return True
 
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
-                       r"(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+    r"(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$"
+)
 
 
 def parse_allow_entry(entry: str) -> str | ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -206,8 +218,10 @@ def parse_allow_entry(entry: str) -> str | ipaddress.IPv4Network | ipaddress.IPv
     name = text.lower().rstrip(".")
     if _HOSTNAME.match(name) and not re.fullmatch(r"[0-9.]+", name):
         return name
-    raise ValueError(f"{text!r} is not a host name, an IP address or a CIDR network "
-                     "(examples: feeds.intranet, 127.0.0.1, 10.0.0.0/8, ::1)")
+    raise ValueError(
+        f"{text!r} is not a host name, an IP address or a CIDR network "
+        "(examples: feeds.intranet, 127.0.0.1, 10.0.0.0/8, ::1)"
+    )
 
 
 def parse_allow_hosts(entries: list[str], source: str) -> list[str]:

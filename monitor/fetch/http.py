@@ -30,8 +30,10 @@ from monitor.config.settings import FetchSettings
 from monitor.errors import FetchError
 from monitor.fetch.guard import HostPolicy, guard_connections, resolve
 
-FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, "
-               "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5")
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 MAX_HOST_WAIT_S = 15.0
 
@@ -97,12 +99,14 @@ class Fetcher:
             follow_redirects=False,
             timeout=httpx.Timeout(s.timeout_s, connect=s.connect_timeout_s),
             headers={"User-Agent": s.user_agent, "Accept-Encoding": "gzip, deflate"},
-            limits=httpx.Limits(max_connections=s.concurrency * 2,
-                                max_keepalive_connections=s.concurrency),
+            limits=httpx.Limits(
+                max_connections=s.concurrency * 2, max_keepalive_connections=s.concurrency
+            ),
         )
         self.policy = HostPolicy.from_settings(s)
-        self.guarded = False if self.policy.all_private else guard_connections(
-            self._client, self.policy)
+        self.guarded = (
+            False if self.policy.all_private else guard_connections(self._client, self.policy)
+        )
         self._all = asyncio.Semaphore(s.concurrency)
         self._hosts: dict[str, _Host] = {}
 
@@ -127,24 +131,34 @@ class Fetcher:
             now = time.monotonic()
             wait_blocked = host.blocked_until - now
             if wait_blocked > MAX_HOST_WAIT_S:
-                raise FetchError(f"host asked us to wait {wait_blocked:.0f}s (Retry-After)",
-                                 status=429, retry_after=wait_blocked)
+                raise FetchError(
+                    f"host asked us to wait {wait_blocked:.0f}s (Retry-After)",
+                    status=429,
+                    retry_after=wait_blocked,
+                )
             start = max(now, host.next_start, host.blocked_until)
             host.next_start = start + self.settings.per_host_delay_s
         delay = start - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def fetch(self, url: str, *, etag: str | None = None,
-                    last_modified: str | None = None, accept: str = FEED_ACCEPT) -> FetchResult:
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str = FEED_ACCEPT,
+    ) -> FetchResult:
         """GET ``url``; raise :class:`FetchError` for anything but a usable answer."""
         t0 = time.monotonic()
         result = await self._fetch(url, etag, last_modified, accept)
         result.elapsed_s = time.monotonic() - t0
         return result
 
-    async def _fetch(self, url: str, etag: str | None, last_modified: str | None,
-                     accept: str) -> FetchResult:
+    async def _fetch(
+        self, url: str, etag: str | None, last_modified: str | None, accept: str
+    ) -> FetchResult:
         seen: list[str] = [url]
         all_permanent = True
         current = url
@@ -176,8 +190,11 @@ class Fetcher:
                 ra = parse_retry_after(resp_headers.get("retry-after"))
                 if ra is not None:
                     self._host(current).blocked_until = time.monotonic() + min(ra, 3600)
-                raise FetchError(f"HTTP {status}" + (f", Retry-After {ra:.0f}s" if ra else ""),
-                                 status=status, retry_after=ra)
+                raise FetchError(
+                    f"HTTP {status}" + (f", Retry-After {ra:.0f}s" if ra else ""),
+                    status=status,
+                    retry_after=ra,
+                )
             if status == 410:
                 raise FetchError("HTTP 410 Gone: the publisher removed this URL", status=410)
             if status >= 400:
@@ -185,8 +202,7 @@ class Fetcher:
             if status != 200 and status >= 300:
                 raise FetchError(f"HTTP {status}", status=status)
             return FetchResult(current, status, body, resp_headers, moved)
-        raise FetchError(f"more than {self.settings.max_redirects} redirects: "
-                         f"{' -> '.join(seen)}")
+        raise FetchError(f"more than {self.settings.max_redirects} redirects: {' -> '.join(seen)}")
 
     async def _check(self, url: str) -> None:
         """Refuse what must not be fetched: a scheme other than http(s), a URL without a
@@ -194,8 +210,10 @@ class Fetcher:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in {"http", "https"}:
-            raise FetchError(f"refused: unsupported URL scheme {scheme!r} (only http and "
-                             f"https are fetched): {url[:200]}")
+            raise FetchError(
+                f"refused: unsupported URL scheme {scheme!r} (only http and "
+                f"https are fetched): {url[:200]}"
+            )
         host = parts.hostname or ""
         if not host:
             raise FetchError(f"refused: no host in URL {url[:200]!r}")
@@ -238,15 +256,18 @@ class Fetcher:
                     return resp.status_code, h, b""
                 declared = h.get("content-length", "")
                 if declared.isdigit() and int(declared) > self.settings.max_bytes:
-                    raise FetchError(f"response too large: {int(declared):,} bytes "
-                                     f"(limit {self.settings.max_bytes:,})")
+                    raise FetchError(
+                        f"response too large: {int(declared):,} bytes "
+                        f"(limit {self.settings.max_bytes:,})"
+                    )
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in resp.aiter_bytes():
                     size += len(chunk)
                     if size > self.settings.max_bytes:
-                        raise FetchError(f"response larger than the limit of "
-                                         f"{self.settings.max_bytes:,} bytes")
+                        raise FetchError(
+                            f"response larger than the limit of {self.settings.max_bytes:,} bytes"
+                        )
                     chunks.append(chunk)
                 return resp.status_code, h, b"".join(chunks)
         except FetchError:

@@ -28,8 +28,9 @@ class FetchLoop:
         self.loop = asyncio.new_event_loop()
         self._lock = threading.Lock()
         self._started: dict[Hashable, concurrent.futures.Future[Any]] = {}
-        self._thread = threading.Thread(target=self.loop.run_forever, name="newsmon-fetch",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="newsmon-fetch", daemon=True
+        )
         self._thread.start()
         self.fetcher: Fetcher = self.call(self._make())
 
@@ -44,8 +45,9 @@ class FetchLoop:
         """Run ``coro`` on the loop and wait for its result."""
         return self.submit(coro).result()
 
-    def start(self, key: Hashable, make: Callable[[], Coroutine[Any, Any, T]]
-              ) -> concurrent.futures.Future[T]:
+    def start(
+        self, key: Hashable, make: Callable[[], Coroutine[Any, Any, T]]
+    ) -> concurrent.futures.Future[T]:
         """Start ``make()`` once under ``key`` (work done ahead of the step that needs it)."""
         with self._lock:
             fut = self._started.get(key)
@@ -53,8 +55,9 @@ class FetchLoop:
                 fut = self._started[key] = self.submit(make())
             return fut
 
-    def take(self, key: Hashable, make: Callable[[], Coroutine[Any, Any, T]]
-             ) -> concurrent.futures.Future[T]:
+    def take(
+        self, key: Hashable, make: Callable[[], Coroutine[Any, Any, T]]
+    ) -> concurrent.futures.Future[T]:
         """The future started under ``key``, forgotten here; or ``make()`` started now."""
         with self._lock:
             fut = self._started.pop(key, None)

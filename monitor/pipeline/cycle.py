@@ -103,13 +103,23 @@ def worker_id() -> str:
 # --- 1. claim --------------------------------------------------------------------------
 
 
-def claim_feeds(store: Store, config: Config, *, owner: str,
-                only_urls: Sequence[str] | None = None, force: bool = False) -> list[Feed]:
+def claim_feeds(
+    store: Store,
+    config: Config,
+    *,
+    owner: str,
+    only_urls: Sequence[str] | None = None,
+    force: bool = False,
+) -> list[Feed]:
     """Sync the feed table with the config, then lease the feeds that are due."""
     store.sync_feeds(config.feeds)
-    return store.claim_due_feeds(owner, only_urls=only_urls, force=force or bool(only_urls),
-                                 lease=lease_of(config),
-                                 limit=config.settings.fetch.max_feeds_per_cycle)
+    return store.claim_due_feeds(
+        owner,
+        only_urls=only_urls,
+        force=force or bool(only_urls),
+        lease=lease_of(config),
+        limit=config.settings.fetch.max_feeds_per_cycle,
+    )
 
 
 def lease_of(config: Config) -> timedelta:
@@ -118,15 +128,21 @@ def lease_of(config: Config) -> timedelta:
 
 def batches(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
-        yield list(items[i:i + size])
+        yield list(items[i : i + size])
 
 
 # --- 2. poll ---------------------------------------------------------------------------
 
 
-def poll_feeds(store: Store, config: Config, feeds: Sequence[Feed],
-               now: datetime | None = None, *, fetcher: FetchLoop | None = None,
-               pool: AnalysisPool | None = None) -> tuple[list[FeedPoll], list[Candidate]]:
+def poll_feeds(
+    store: Store,
+    config: Config,
+    feeds: Sequence[Feed],
+    now: datetime | None = None,
+    *,
+    fetcher: FetchLoop | None = None,
+    pool: AnalysisPool | None = None,
+) -> tuple[list[FeedPoll], list[Candidate]]:
     """Fetch and parse a batch of feeds; return their outcomes and the new articles.
 
     With ``fetcher`` (the cycle's fetch loop) requests share its connections and
@@ -138,9 +154,10 @@ def poll_feeds(store: Store, config: Config, feeds: Sequence[Feed],
     if fetcher is None:
         results = asyncio.run(_fetch_feeds(config, feeds))
     else:
-        futures = [fetcher.take(("feed", feed.id, id(feed)),
-                                partial(_fetch_feed, fetcher.fetcher, feed))
-                   for feed in feeds]
+        futures = [
+            fetcher.take(("feed", feed.id, id(feed)), partial(_fetch_feed, fetcher.fetcher, feed))
+            for feed in feeds
+        ]
         results = [f.result() for f in futures]
     polls: list[FeedPoll] = []
     parses: list[tuple[FeedPoll, tuple[Any, Any], Callable[[], FeedParse]]] = []
@@ -149,8 +166,14 @@ def poll_feeds(store: Store, config: Config, feeds: Sequence[Feed],
         poll = health.apply_fetch(config, feed, res, now)
         polls.append(poll)
         if poll.outcome == "ok" and isinstance(res, FetchResult) and res.body is not None:
-            job = FeedJob(feed.id, res.body, res.url, res.headers,
-                          config.settings.fetch.max_entries_per_feed, now)
+            job = FeedJob(
+                feed.id,
+                res.body,
+                res.url,
+                res.headers,
+                config.settings.fetch.max_entries_per_feed,
+                now,
+            )
             parses.append((poll, before, _start_parse(job, pool)))
     candidates: dict[str, Candidate] = {}
     for poll, before, parsed_later in parses:
@@ -158,8 +181,7 @@ def poll_feeds(store: Store, config: Config, feeds: Sequence[Feed],
         outcome = parsed_later()
         if outcome.parsed is None:
             if outcome.unexpected:
-                log.error("feed parser failed feed=%s url=%s: %s", feed.id, feed.url,
-                          outcome.error)
+                log.error("feed parser failed feed=%s url=%s: %s", feed.id, feed.url, outcome.error)
             # Forget this body's validators: the next poll must read and parse it
             # again, or a broken feed would look healthy (304, unchanged) from then on.
             feed.etag = feed.last_modified = feed.body_hash = None
@@ -171,10 +193,13 @@ def poll_feeds(store: Store, config: Config, feeds: Sequence[Feed],
         if parsed.warning:
             feed.notice = f"feed is not well-formed, entries read anyway: {parsed.warning}"
         elif parsed.skipped:
-            feed.notice = (f"{parsed.skipped} entries skipped: no usable http(s) link "
-                           f"(javascript:, data:, missing or malformed)")
-        elif feed.notice and (feed.notice.startswith("feed is not well-formed")
-                              or " entries skipped: " in feed.notice):
+            feed.notice = (
+                f"{parsed.skipped} entries skipped: no usable http(s) link "
+                f"(javascript:, data:, missing or malformed)"
+            )
+        elif feed.notice and (
+            feed.notice.startswith("feed is not well-formed") or " entries skipped: " in feed.notice
+        ):
             feed.notice = None
         new = _new_entries(store, feed, parsed.entries)
         poll.new_entries = len(new)
@@ -183,7 +208,8 @@ def poll_feeds(store: Store, config: Config, feeds: Sequence[Feed],
             c = candidates.get(e.canonical_url)
             if c is None:
                 c = candidates[e.canonical_url] = Candidate(
-                    e.canonical_url, e.link, e.guid, e.title, e.summary, e.published)
+                    e.canonical_url, e.link, e.guid, e.title, e.summary, e.published
+                )
             c.sources.append((feed.id or 0, e.key, e.link))
     return polls, list(candidates.values())
 
@@ -215,18 +241,21 @@ async def _fetch_feeds(config: Config, feeds: Sequence[Feed]) -> list[FetchResul
 
 async def _fetch_feed(f: Fetcher, feed: Feed) -> FetchResult | FetchError:
     try:
-        return await f.fetch(feed.fetch_url or feed.url, etag=feed.etag,
-                             last_modified=feed.last_modified)
+        return await f.fetch(
+            feed.fetch_url or feed.url, etag=feed.etag, last_modified=feed.last_modified
+        )
     except FetchError as exc:
         return exc
 
 
-def prefetch_feeds(fetcher: FetchLoop, feeds: Sequence[Feed]
-                   ) -> list[concurrent.futures.Future[FetchResult | FetchError]]:
+def prefetch_feeds(
+    fetcher: FetchLoop, feeds: Sequence[Feed]
+) -> list[concurrent.futures.Future[FetchResult | FetchError]]:
     """Start fetching feeds on the cycle's fetch loop, ahead of their poll step."""
-    return [fetcher.start(("feed", feed.id, id(feed)),
-                          partial(_fetch_feed, fetcher.fetcher, feed))
-            for feed in feeds]
+    return [
+        fetcher.start(("feed", feed.id, id(feed)), partial(_fetch_feed, fetcher.fetcher, feed))
+        for feed in feeds
+    ]
 
 
 def spread_by_host(feeds: Sequence[Feed]) -> list[Feed]:
@@ -251,9 +280,15 @@ def _new_entries(store: Store, feed: Feed, entries: list[Entry]) -> list[Entry]:
 # --- 3. process ------------------------------------------------------------------------
 
 
-def process_articles(store: Store, config: Config, candidates: Sequence[Candidate], *,
-                     pool: AnalysisPool | None = None, classifier: Classifier | None = None,
-                     stream: PageStream | None = None) -> CycleSummary:
+def process_articles(
+    store: Store,
+    config: Config,
+    candidates: Sequence[Candidate],
+    *,
+    pool: AnalysisPool | None = None,
+    classifier: Classifier | None = None,
+    stream: PageStream | None = None,
+) -> CycleSummary:
     """Fetch, extract, classify and store a batch of new articles (and queue alerts).
 
     With ``stream`` (the cycle's :class:`PageStream`) pages it fetched and analysed
@@ -263,12 +298,17 @@ def process_articles(store: Store, config: Config, candidates: Sequence[Candidat
         return summary
     # Articles already stored (seen in another feed, or earlier): only link the source.
     known = store.known_articles([c.canonical_url for c in candidates])
-    links = [(known[c.canonical_url], f, k, link) for c in candidates
-             if c.canonical_url in known for f, k, link in c.sources]
+    links = [
+        (known[c.canonical_url], f, k, link)
+        for c in candidates
+        if c.canonical_url in known
+        for f, k, link in c.sources
+    ]
     if links:
         store.add_sources(links)
-        summary.articles_merged += len({c.canonical_url for c in candidates
-                                        if c.canonical_url in known})
+        summary.articles_merged += len(
+            {c.canonical_url for c in candidates if c.canonical_url in known}
+        )
     if stream is not None and known:
         stream.discard([c for c in candidates if c.canonical_url in known])
     todo = [c for c in candidates if c.canonical_url not in known]
@@ -288,20 +328,26 @@ def process_articles(store: Store, config: Config, candidates: Sequence[Candidat
     if stream is not None:
         outcomes = stream.take(todo)
         pages = [(o.body, o.url, o.error) for o in outcomes]
-        analyses = {c.canonical_url: o.analysis for c, o in zip(todo, outcomes, strict=True)
-                    if o.analysis is not None}
+        analyses = {
+            c.canonical_url: o.analysis
+            for c, o in zip(todo, outcomes, strict=True)
+            if o.analysis is not None
+        }
     else:
         pages = asyncio.run(fetch_pages(config.settings.fetch, todo))
     cap = config.settings.fetch.max_bytes
-    jobs = [PageJob(c.canonical_url, body, url, cap)
-            for c, (body, url, _) in zip(todo, pages, strict=True)
-            if body is not None and c.canonical_url not in analyses]
+    jobs = [
+        PageJob(c.canonical_url, body, url, cap)
+        for c, (body, url, _) in zip(todo, pages, strict=True)
+        if body is not None and c.canonical_url not in analyses
+    ]
     if pool is not None:
         analyses.update((a.key, a) for a in pool.analyse_many(jobs))
     else:
         analyses.update((j.key, analyse(j, inline_classifier())) for j in jobs)
-    no_text = [c for c in todo if (a := analyses.get(c.canonical_url)) is None
-               or a.extracted is None]
+    no_text = [
+        c for c in todo if (a := analyses.get(c.canonical_url)) is None or a.extracted is None
+    ]
     verdicts = _summary_verdicts(no_text, pool, inline_classifier)
     items: list[NewArticle] = []
     for c, (_, _, fetch_error) in zip(todo, pages, strict=True):
@@ -318,8 +364,11 @@ def process_articles(store: Store, config: Config, candidates: Sequence[Candidat
     return summary
 
 
-def _summary_verdicts(candidates: Sequence[Candidate], pool: AnalysisPool | None,
-                      inline_classifier: Callable[[], Classifier]) -> dict[str, SummaryVerdict]:
+def _summary_verdicts(
+    candidates: Sequence[Candidate],
+    pool: AnalysisPool | None,
+    inline_classifier: Callable[[], Classifier],
+) -> dict[str, SummaryVerdict]:
     """Classify articles whose page gave no text by their feed summary: in the pool when
     it can (so this process never loads spaCy), here otherwise."""
     jobs = [SummaryJob(c.canonical_url, c.title, c.summary) for c in candidates]
@@ -335,38 +384,66 @@ def _summary_verdicts(candidates: Sequence[Candidate], pool: AnalysisPool | None
             try:
                 out[j.key] = fut.result(timeout=wait_s)
             except Exception as exc:  # noqa: BLE001 - classified here instead
-                log.warning("summary classification in the pool failed (%s: %s); "
-                            "classifying here", type(exc).__name__, exc)
+                log.warning(
+                    "summary classification in the pool failed (%s: %s); classifying here",
+                    type(exc).__name__,
+                    exc,
+                )
     for j in jobs:
         if j.key not in out:
             out[j.key] = classify_summary(j, inline_classifier())
     return out
 
 
-def _article(c: Candidate, a: Analysis | None, fetch_error: str | None,
-             verdict: SummaryVerdict | None) -> NewArticle:
+def _article(
+    c: Candidate, a: Analysis | None, fetch_error: str | None, verdict: SummaryVerdict | None
+) -> NewArticle:
     now = utcnow()
     if a is not None and a.extracted is not None:
         ex = a.extracted
-        published, source = (c.published, "feed") if c.published else (
-            (ex.published, "page") if ex.published else (now, "first_seen"))
+        published, source = (
+            (c.published, "feed")
+            if c.published
+            else ((ex.published, "page") if ex.published else (now, "first_seen"))
+        )
         return NewArticle(
-            canonical_url=c.canonical_url, url=c.link, guid=c.guid,
-            title=c.title or ex.title, summary=c.summary, text=ex.text, author=ex.author,
-            published_at=published, published_source=source, language=ex.language,
-            fingerprint=ex.fingerprint, extraction="ok", extraction_error=None,
-            sources=c.sources, hits=_hits(a.results))
+            canonical_url=c.canonical_url,
+            url=c.link,
+            guid=c.guid,
+            title=c.title or ex.title,
+            summary=c.summary,
+            text=ex.text,
+            author=ex.author,
+            published_at=published,
+            published_source=source,
+            language=ex.language,
+            fingerprint=ex.fingerprint,
+            extraction="ok",
+            extraction_error=None,
+            sources=c.sources,
+            hits=_hits(a.results),
+        )
     # Extraction failed or timed out: the feed's own summary is what we have.
     error = fetch_error or (a.error if a is not None else "no page")
     assert verdict is not None, "an article without text has its summary classified"
     language, results = verdict.language, verdict.results
     return NewArticle(
-        canonical_url=c.canonical_url, url=c.link, guid=c.guid, title=c.title,
-        summary=c.summary, text=c.summary, author=None,
-        published_at=c.published or now, published_source="feed" if c.published else
-        "first_seen", language=language,
-        fingerprint=None, extraction="summary", extraction_error=error, sources=c.sources,
-        hits=_hits(results))
+        canonical_url=c.canonical_url,
+        url=c.link,
+        guid=c.guid,
+        title=c.title,
+        summary=c.summary,
+        text=c.summary,
+        author=None,
+        published_at=c.published or now,
+        published_source="feed" if c.published else "first_seen",
+        language=language,
+        fingerprint=None,
+        extraction="summary",
+        extraction_error=error,
+        sources=c.sources,
+        hits=_hits(results),
+    )
 
 
 def _hits(results: list[TopicScore]) -> list[tuple[str, float, str, dict[str, Any]]]:
@@ -406,9 +483,14 @@ def commit_feeds(store: Store, polls: Sequence[FeedPoll]) -> CycleSummary:
 
 def send_alerts(store: Store, config: Config, mode: str = "instant") -> CycleSummary:
     rep = alert.deliver(store, config, mode=mode)
-    return CycleSummary(alerts_sent=rep.sent, alerts_failed=rep.failed, alerts_dead=rep.dead,
-                        health_sent=rep.health_sent, health_failed=rep.health_failed,
-                        errors=rep.errors)
+    return CycleSummary(
+        alerts_sent=rep.sent,
+        alerts_failed=rep.failed,
+        alerts_dead=rep.dead,
+        health_sent=rep.health_sent,
+        health_failed=rep.health_failed,
+        errors=rep.errors,
+    )
 
 
 def prune(store: Store, config: Config) -> CycleSummary:
@@ -429,9 +511,16 @@ def direct(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return step(*args, **kwargs)
 
 
-def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None = None,
-              force: bool = False, pool: AnalysisPool | None = None,
-              feed_batch: int = 50, run: Runner = direct) -> CycleSummary:
+def run_cycle(
+    store: Store,
+    config: Config,
+    *,
+    only_urls: Sequence[str] | None = None,
+    force: bool = False,
+    pool: AnalysisPool | None = None,
+    feed_batch: int = 50,
+    run: Runner = direct,
+) -> CycleSummary:
     """Poll due feeds, process new articles, send instant alerts; record and return the summary.
 
     ``run(step, *args)`` executes each step; :mod:`flows.cycle` passes one that runs
@@ -449,8 +538,16 @@ def run_cycle(store: Store, config: Config, *, only_urls: Sequence[str] | None =
     feeds = run(claim_feeds, store, config, owner=owner, only_urls=only_urls, force=force)
     summary.feeds_due = len(feeds)
     with FetchLoop(config.settings.fetch) as fetcher:
-        batches_run = _Batches(store, config, pool, run, owner, summary, fetcher,
-                               list(batches(spread_by_host(feeds), feed_batch)))
+        batches_run = _Batches(
+            store,
+            config,
+            pool,
+            run,
+            owner,
+            summary,
+            fetcher,
+            list(batches(spread_by_host(feeds), feed_batch)),
+        )
         batches_run.run()
     release_memory()
     summary.add(run(send_alerts, store, config))
@@ -463,9 +560,17 @@ class _Batches:
     """The feed batches of one cycle, polled one after the other on the cycle's fetch
     loop: each batch is stored while the next one is analysed, and committed after."""
 
-    def __init__(self, store: Store, config: Config, pool: AnalysisPool | None, run: Runner,
-                 owner: str, summary: CycleSummary, fetcher: FetchLoop,
-                 feed_batches: list[list[Feed]]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        pool: AnalysisPool | None,
+        run: Runner,
+        owner: str,
+        summary: CycleSummary,
+        fetcher: FetchLoop,
+        feed_batches: list[list[Feed]],
+    ) -> None:
         self.store, self.config, self.pool, self.run_step = store, config, pool, run
         self.owner, self.summary, self.fetcher = owner, summary, fetcher
         self.feed_batches = feed_batches
@@ -489,11 +594,12 @@ class _Batches:
             fb = self._renew_leases(n, fb)
             if not fb:
                 continue
-            for ahead in self.feed_batches[n + 1:n + 3]:
+            for ahead in self.feed_batches[n + 1 : n + 3]:
                 prefetch_feeds(self.fetcher, ahead)
             try:
-                polls, candidates = self.run_step(poll_feeds, self.store, self.config, fb,
-                                                  fetcher=self.fetcher, pool=self.pool)
+                polls, candidates = self.run_step(
+                    poll_feeds, self.store, self.config, fb, fetcher=self.fetcher, pool=self.pool
+                )
             except Exception as exc:  # noqa: BLE001
                 self._failed(fb, exc)
                 continue
@@ -520,9 +626,15 @@ class _Batches:
         try:
             self.renewed = time.monotonic()
             held = self.store.renew_leases(
-                self.owner, [f.id for b in [*(q for q, _ in self.quiet),
-                                            *self.feed_batches[max(n - 1, 0):]]
-                             for f in b if f.id is not None], lease=lease)
+                self.owner,
+                [
+                    f.id
+                    for b in [*(q for q, _ in self.quiet), *self.feed_batches[max(n - 1, 0) :]]
+                    for f in b
+                    if f.id is not None
+                ],
+                lease=lease,
+            )
             lost = [f for f in fb if f.id not in held]
             if lost:
                 log.warning("%d feeds' leases were taken over by another worker", len(lost))
@@ -531,8 +643,7 @@ class _Batches:
             log.exception("could not renew feed leases")
         return fb
 
-    def _finish(self, fb: list[Feed], polls: list[FeedPoll], candidates: list[Candidate]
-                ) -> None:
+    def _finish(self, fb: list[Feed], polls: list[FeedPoll], candidates: list[Candidate]) -> None:
         """Store a polled batch's new articles, then commit its feeds."""
         if not candidates:
             self.quiet.append((fb, polls))
@@ -541,14 +652,27 @@ class _Batches:
             return
         try:
             for cb in batches(candidates, self.size):
-                self.summary.add(self.run_step(process_articles, self.store, self.config, cb,
-                                               pool=self.pool, classifier=self.clf,
-                                               stream=self.stream))
+                self.summary.add(
+                    self.run_step(
+                        process_articles,
+                        self.store,
+                        self.config,
+                        cb,
+                        pool=self.pool,
+                        classifier=self.clf,
+                        stream=self.stream,
+                    )
+                )
             self.summary.add(self.run_step(commit_feeds, self.store, polls))
             self.done += len(fb)
             release_memory()  # the batch's pages and rows are gone: so is their memory
-            log.info("progress: %d/%d feeds polled, %d new articles, %d hits so far",
-                     self.done, self.total, self.summary.articles_new, self.summary.hits_new)
+            log.info(
+                "progress: %d/%d feeds polled, %d new articles, %d hits so far",
+                self.done,
+                self.total,
+                self.summary.articles_new,
+                self.summary.hits_new,
+            )
         except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the cycle
             self._failed(fb, exc)
 

@@ -79,8 +79,9 @@ class DaskPool:
         self.client = Client(address, set_as_default=False, timeout=30)
         self.timeout_s = config.settings.extract.timeout_s
         self.parse_timeout_s = config.settings.fetch.parse_timeout_s
-        self._topics = json.dumps([t.model_dump(mode="json") for t in config.topics],
-                                  sort_keys=True)
+        self._topics = json.dumps(
+            [t.model_dump(mode="json") for t in config.topics], sort_keys=True
+        )
         self.workers = max(1, sum(self.client.nthreads().values()))
         self._closed = False
 
@@ -95,8 +96,9 @@ class DaskPool:
 
     def _submit(self, fn: Any, *args: Any) -> Future[Any]:
         out: Future[Any] = Future()
-        fut = self.client.submit(fn, *args, pure=False,
-                                 key=f"newsmon-{fn.__name__}-{uuid.uuid4().hex}")
+        fut = self.client.submit(
+            fn, *args, pure=False, key=f"newsmon-{fn.__name__}-{uuid.uuid4().hex}"
+        )
 
         def done(f: Any) -> None:
             try:
@@ -117,11 +119,16 @@ class DaskPool:
         try:
             return fut.result(timeout=self.parse_timeout_s)
         except TimeoutError:
-            return FeedParse(key, None, f"feed parsing timed out after "
-                             f"{self.parse_timeout_s:.0f}s (on Dask; the task is abandoned)")
+            return FeedParse(
+                key,
+                None,
+                f"feed parsing timed out after "
+                f"{self.parse_timeout_s:.0f}s (on Dask; the task is abandoned)",
+            )
         except Exception as exc:  # noqa: BLE001 - a feed must never stop the run
-            return FeedParse(key, None, f"feed parsing on Dask failed: "
-                             f"{type(exc).__name__}: {exc}"[:500], True)
+            return FeedParse(
+                key, None, f"feed parsing on Dask failed: {type(exc).__name__}: {exc}"[:500], True
+            )
 
     def submit_summary(self, job: SummaryJob) -> Future[SummaryVerdict]:
         return self._submit(summary_remote, job, self._topics)

@@ -105,13 +105,18 @@ class FeedParse:
 def parse_feed_job(job: FeedJob) -> FeedParse:
     """Parse one feed; every failure becomes a FeedParse with an error, never a raise."""
     try:
-        return FeedParse(job.key, parse_feed(job.body, url=job.url, headers=job.headers,
-                                             max_entries=job.max_entries, now=job.now))
+        return FeedParse(
+            job.key,
+            parse_feed(
+                job.body, url=job.url, headers=job.headers, max_entries=job.max_entries, now=job.now
+            ),
+        )
     except FeedParseError as exc:
         return FeedParse(job.key, None, str(exc))
     except Exception as exc:  # noqa: BLE001 - one feed's bytes must not fail its batch
-        return FeedParse(job.key, None,
-                         f"feed parser failed: {type(exc).__name__}: {exc}"[:500], True)
+        return FeedParse(
+            job.key, None, f"feed parser failed: {type(exc).__name__}: {exc}"[:500], True
+        )
 
 
 def make_classifier(topics: Sequence[TopicConfig]) -> Classifier:
@@ -137,8 +142,9 @@ def analyse(job: PageJob, clf: Classifier) -> Analysis:
     except ExtractError as exc:
         return Analysis(job.key, None, str(exc))
     page = Page(ex.title, ex.text, ex.author, ex.published, ex.language, ex.fingerprint)
-    return Analysis(job.key, page, None,
-                    scores(clf.classify(ex.title, ex.text, language=ex.language)))
+    return Analysis(
+        job.key, page, None, scores(clf.classify(ex.title, ex.text, language=ex.language))
+    )
 
 
 def classify_summary(job: SummaryJob, clf: Classifier) -> SummaryVerdict:
@@ -146,5 +152,6 @@ def classify_summary(job: SummaryJob, clf: Classifier) -> SummaryVerdict:
     from monitor.extract.article import detect_language
 
     language = detect_language(job.summary) if job.summary else None
-    return SummaryVerdict(job.key, language,
-                          scores(clf.classify(job.title, job.summary, language=language)))
+    return SummaryVerdict(
+        job.key, language, scores(clf.classify(job.title, job.summary, language=language))
+    )

@@ -33,12 +33,21 @@ class Candidate:
     sources: list[tuple[int, str, str]] = field(default_factory=list)
 
 
-NON_HTML = ("application/pdf", "image/", "video/", "audio/", "application/zip",
-            "application/octet-stream", "application/msword", "application/vnd.")
+NON_HTML = (
+    "application/pdf",
+    "image/",
+    "video/",
+    "audio/",
+    "application/zip",
+    "application/octet-stream",
+    "application/msword",
+    "application/vnd.",
+)
 
 
-async def fetch_pages(settings: FetchSettings, todo: Sequence[Candidate]
-                      ) -> list[tuple[bytes | None, str, str | None]]:
+async def fetch_pages(
+    settings: FetchSettings, todo: Sequence[Candidate]
+) -> list[tuple[bytes | None, str, str | None]]:
     """Fetch the pages of ``todo`` (without a page stream): (body, final URL, error)."""
     async with Fetcher(settings) as f:
         return await asyncio.gather(*(fetch_page(f, c) for c in todo))
@@ -75,8 +84,9 @@ class PageStream:
     caller analyses them.
     """
 
-    def __init__(self, fetcher: FetchLoop, pool: AnalysisPool | None, *,
-                 max_pages: int | None = None) -> None:
+    def __init__(
+        self, fetcher: FetchLoop, pool: AnalysisPool | None, *, max_pages: int | None = None
+    ) -> None:
         self.fetcher = fetcher
         self.pool = pool
         self.loop = fetcher.loop
@@ -173,25 +183,31 @@ class PageStream:
             self._finish(c, PageOutcome(url, error, body))
             return
         try:
-            job = self.pool.submit(PageJob(c.canonical_url, body, url,
-                                           self.fetcher.settings.max_bytes))
+            job = self.pool.submit(
+                PageJob(c.canonical_url, body, url, self.fetcher.settings.max_bytes)
+            )
         except Exception as exc:  # noqa: BLE001 - a stopped pool: the summary is used
-            self._finish(c, PageOutcome(url, analysis=Analysis(
-                c.canonical_url, None, f"extraction failed: {type(exc).__name__}: {exc}")))
+            self._finish(
+                c,
+                PageOutcome(
+                    url,
+                    analysis=Analysis(
+                        c.canonical_url, None, f"extraction failed: {type(exc).__name__}: {exc}"
+                    ),
+                ),
+            )
             return
         self._jobs.add(job)
         job.add_done_callback(lambda f: self._from_pool(c, url, f))
         self._dispatch()  # this host may take its next page while this one is analysed
 
-    def _from_pool(self, c: Candidate, url: str,
-                   job: concurrent.futures.Future[Analysis]) -> None:
+    def _from_pool(self, c: Candidate, url: str, job: concurrent.futures.Future[Analysis]) -> None:
         try:  # on a pool thread
             self.loop.call_soon_threadsafe(self._analysed, c, url, job)
         except RuntimeError:  # the cycle is over
             pass
 
-    def _analysed(self, c: Candidate, url: str, job: concurrent.futures.Future[Analysis]
-                  ) -> None:
+    def _analysed(self, c: Candidate, url: str, job: concurrent.futures.Future[Analysis]) -> None:
         self._jobs.discard(job)
         assert self.pool is not None
         self._finish(c, PageOutcome(url, analysis=self.pool.outcome(c.canonical_url, job)))
@@ -203,5 +219,3 @@ class PageStream:
         if fut is not None and not fut.done():
             fut.set_result(outcome)
         self._dispatch()
-
-

@@ -42,8 +42,11 @@ def _justext_stoplist() -> None:
 
 _justext_stoplist()
 # One small page through trafilatura: the regexes and tables it builds on first use.
-extract_html(b"<html><head><title>Warm-up</title></head><body><article><p>"
-             + b"The forkserver extracts one small page before the workers are forked. " * 8
-             + b"</p></article></body></html>", "https://example.org/warm-up")
+extract_html(
+    b"<html><head><title>Warm-up</title></head><body><article><p>"
+    + b"The forkserver extracts one small page before the workers are forked. " * 8
+    + b"</p></article></body></html>",
+    "https://example.org/warm-up",
+)
 gc.collect()
 gc.freeze()

@@ -123,8 +123,10 @@ class _Waiting:
 
 
 def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else (os.cpu_count() or 1))
+    return max(
+        1,
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
+    )
 
 
 class WorkerPool:
@@ -134,9 +136,15 @@ class WorkerPool:
     at a time (one running, one ready, so a worker never waits for the next), and a
     waiting feed goes before every waiting page."""
 
-    def __init__(self, topics: Sequence[TopicConfig], *, workers: int = 0,
-                 timeout_s: float = 30, max_tasks: int = 500,
-                 parse_timeout_s: float = 20) -> None:
+    def __init__(
+        self,
+        topics: Sequence[TopicConfig],
+        *,
+        workers: int = 0,
+        timeout_s: float = 30,
+        max_tasks: int = 500,
+        parse_timeout_s: float = 20,
+    ) -> None:
         self.timeout_s = timeout_s
         self.parse_timeout_s = parse_timeout_s
         self.workers = workers or default_workers()
@@ -172,11 +180,16 @@ class WorkerPool:
             ctx = multiprocessing.get_context("forkserver")
             # Workers fork from a server that already imported the heavy modules.
             ctx.set_forkserver_preload(["monitor.pipeline.workers", "monitor.pipeline.warmup"])
-            self._pool = ProcessPool(max_workers=self.workers, max_tasks=self._max_tasks,
-                                     initializer=_init, initargs=(self._topics,),
-                                     context=ctx)
-            self._starter = threading.Thread(target=self._start, name="newsmon-pool-start",
-                                             daemon=True)
+            self._pool = ProcessPool(
+                max_workers=self.workers,
+                max_tasks=self._max_tasks,
+                initializer=_init,
+                initargs=(self._topics,),
+                context=ctx,
+            )
+            self._starter = threading.Thread(
+                target=self._start, name="newsmon-pool-start", daemon=True
+            )
             self._starter.start()
 
     def _start(self) -> None:
@@ -191,9 +204,13 @@ class WorkerPool:
     @classmethod
     def for_config(cls, config: Config) -> WorkerPool:
         e = config.settings.extract
-        return cls(config.topics, workers=e.workers, timeout_s=e.timeout_s,
-                   max_tasks=e.max_tasks_per_worker,
-                   parse_timeout_s=config.settings.fetch.parse_timeout_s)
+        return cls(
+            config.topics,
+            workers=e.workers,
+            timeout_s=e.timeout_s,
+            max_tasks=e.max_tasks_per_worker,
+            parse_timeout_s=config.settings.fetch.parse_timeout_s,
+        )
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -239,17 +256,21 @@ class WorkerPool:
         try:
             return fut.result()
         except FutureTimeout:
-            return FeedParse(key, None, f"feed parsing timed out after "
-                             f"{self.parse_timeout_s:.0f}s (worker replaced)")
+            return FeedParse(
+                key,
+                None,
+                f"feed parsing timed out after {self.parse_timeout_s:.0f}s (worker replaced)",
+            )
         except ProcessExpired as exc:
-            return FeedParse(key, None, f"feed parser crashed (exit code {exc.exitcode}); "
-                             f"worker replaced", True)
+            return FeedParse(
+                key, None, f"feed parser crashed (exit code {exc.exitcode}); worker replaced", True
+            )
         except Exception as exc:  # noqa: BLE001 - a feed must never stop the run
-            return FeedParse(key, None, f"feed parsing failed: {type(exc).__name__}: {exc}",
-                             True)
+            return FeedParse(key, None, f"feed parsing failed: {type(exc).__name__}: {exc}", True)
 
-    def _queue(self, fn: Callable[[Any], Any], arg: Any, timeout: float, *, urgent: bool
-               ) -> Future[Any]:
+    def _queue(
+        self, fn: Callable[[Any], Any], arg: Any, timeout: float, *, urgent: bool
+    ) -> Future[Any]:
         if self._closed:
             raise RuntimeError("the worker pool was closed")
         out: Future[Any] = Future()
@@ -276,9 +297,11 @@ class WorkerPool:
                 self._handed += 1
             try:
                 if self._start_error is not None:
-                    raise RuntimeError(f"the worker pool could not start: "
-                                       f"{type(self._start_error).__name__}: "
-                                       f"{self._start_error}")
+                    raise RuntimeError(
+                        f"the worker pool could not start: "
+                        f"{type(self._start_error).__name__}: "
+                        f"{self._start_error}"
+                    )
                 assert self._pool is not None
                 inner = self._pool.schedule(w.fn, args=(w.arg,), timeout=w.timeout)
             except Exception as exc:  # noqa: BLE001 - a stopped pool: the caller is told
@@ -303,11 +326,13 @@ class WorkerPool:
         try:
             return fut.result()
         except FutureTimeout:
-            return Analysis(key, None,
-                            f"extraction timed out after {self.timeout_s:.0f}s (worker replaced)")
+            return Analysis(
+                key, None, f"extraction timed out after {self.timeout_s:.0f}s (worker replaced)"
+            )
         except ProcessExpired as exc:
-            return Analysis(key, None,
-                            f"extraction worker crashed (exit code {exc.exitcode}); replaced")
+            return Analysis(
+                key, None, f"extraction worker crashed (exit code {exc.exitcode}); replaced"
+            )
         except Exception as exc:  # noqa: BLE001 - a page must never stop the run
             return Analysis(key, None, f"extraction failed: {type(exc).__name__}: {exc}")
 
@@ -326,10 +351,18 @@ class WorkerPool:
         run does not pay for starting workers again. A change of topics or extraction
         settings replaces it."""
         e = config.settings.extract
-        key = json.dumps([[t.model_dump(mode="json") for t in config.topics], e.workers,
-                          e.timeout_s, e.max_tasks_per_worker,
-                          config.settings.fetch.parse_timeout_s, _model_stamps(config)],
-                         sort_keys=True, default=str)
+        key = json.dumps(
+            [
+                [t.model_dump(mode="json") for t in config.topics],
+                e.workers,
+                e.timeout_s,
+                e.max_tasks_per_worker,
+                config.settings.fetch.parse_timeout_s,
+                _model_stamps(config),
+            ],
+            sort_keys=True,
+            default=str,
+        )
         with cls._shared_lock:
             pool = cls._shared.get(key)
             if pool is not None and not pool.closed:

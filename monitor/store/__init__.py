@@ -26,6 +26,20 @@ from monitor.store.models import (
 )
 from monitor.store.review import HitFilter, HitPage
 
-__all__ = ["Article", "ArticleSource", "Delivery", "Feed", "HealthAlert", "Hit", "HitFilter",
-           "HitPage", "NewArticle", "RouteHealth", "Run", "Store", "StoredBatch",
-           "mask_db_url", "utcnow"]
+__all__ = [
+    "Article",
+    "ArticleSource",
+    "Delivery",
+    "Feed",
+    "HealthAlert",
+    "Hit",
+    "HitFilter",
+    "HitPage",
+    "NewArticle",
+    "RouteHealth",
+    "Run",
+    "Store",
+    "StoredBatch",
+    "mask_db_url",
+    "utcnow",
+]

@@ -53,8 +53,11 @@ class ArticleStore(StoreBase):
         if not keys:
             return set()
         with self.session() as s:
-            q = select(ArticleSource.entry_key).where(ArticleSource.feed_id == feed_id).where(
-                ArticleSource.entry_key.in_(list(keys)))  # type: ignore[attr-defined]
+            q = (
+                select(ArticleSource.entry_key)
+                .where(ArticleSource.feed_id == feed_id)
+                .where(ArticleSource.entry_key.in_(list(keys)))
+            )  # type: ignore[attr-defined]
             return set(s.exec(q).all())
 
     def known_articles(self, canonical_urls: Sequence[str]) -> dict[str, int]:
@@ -62,19 +65,31 @@ class ArticleStore(StoreBase):
             return {}
         with self.session() as s:
             q = select(Article.canonical_url, Article.id).where(
-                Article.canonical_url.in_(list(canonical_urls)))  # type: ignore[attr-defined]
+                Article.canonical_url.in_(list(canonical_urls))
+            )  # type: ignore[attr-defined]
             return {u: i for u, i in s.exec(q).all() if i is not None}
 
     def add_sources(self, rows: Sequence[tuple[int, int, str, str]]) -> int:
         """Link already-stored articles to more feed entries: (article, feed, key, link)."""
         now = utcnow()
         with self.session(write=True) as s:
-            return len(self._insert_ignore(s, ArticleSource, [
-                dict(article_id=a, feed_id=f, entry_key=k, link=link, seen_at=now)
-                for a, f, k, link in rows], ["feed_id", "entry_key"]))
+            return len(
+                self._insert_ignore(
+                    s,
+                    ArticleSource,
+                    [
+                        dict(article_id=a, feed_id=f, entry_key=k, link=link, seen_at=now)
+                        for a, f, k, link in rows
+                    ],
+                    ["feed_id", "entry_key"],
+                )
+            )
 
-    def store_articles(self, items: Sequence[NewArticle], deliveries_for: Callable[
-            [str, float, datetime | None], list[dict[str, Any]]] | None = None) -> StoredBatch:
+    def store_articles(
+        self,
+        items: Sequence[NewArticle],
+        deliveries_for: Callable[[str, float, datetime | None], list[dict[str, Any]]] | None = None,
+    ) -> StoredBatch:
         """Store articles, their sources, hits and the hits' outbox rows in one transaction.
 
         Idempotent: an article, source, hit or delivery that exists is left alone.
@@ -90,14 +105,29 @@ class ArticleStore(StoreBase):
             urls = list({it.canonical_url for it in items})
             stored: dict[str, int] = {}
             for chunk in chunks(urls, 500):
-                stored.update((u, i) for u, i in s.exec(select(Article.canonical_url, Article.id)
-                    .where(col(Article.canonical_url).in_(chunk))).all() if i is not None)
-            fps = list({it.fingerprint for it in items if it.fingerprint
-                        and it.extraction == "ok" and it.canonical_url not in stored})
+                stored.update(
+                    (u, i)
+                    for u, i in s.exec(
+                        select(Article.canonical_url, Article.id).where(
+                            col(Article.canonical_url).in_(chunk)
+                        )
+                    ).all()
+                    if i is not None
+                )
+            fps = list(
+                {
+                    it.fingerprint
+                    for it in items
+                    if it.fingerprint and it.extraction == "ok" and it.canonical_url not in stored
+                }
+            )
             by_fp: dict[str, int] = {}
             for chunk in chunks(fps, 500):
-                for fp, aid in s.exec(select(Article.fingerprint, Article.id).where(
-                        col(Article.fingerprint).in_(chunk)).order_by(col(Article.id))).all():
+                for fp, aid in s.exec(
+                    select(Article.fingerprint, Article.id)
+                    .where(col(Article.fingerprint).in_(chunk))
+                    .order_by(col(Article.id))
+                ).all():
                     if fp is not None and aid is not None:
                         by_fp.setdefault(fp, aid)
             # each item's article: an id, or the index of the item whose new row it joins
@@ -123,16 +153,33 @@ class ArticleStore(StoreBase):
                     first_fp.setdefault(it.fingerprint, i)
                 new_items.append(i)
                 target.append((i,))
-            rows = [dict(canonical_url=it.canonical_url, url=it.url, guid=it.guid,
-                         title=it.title, summary=it.summary, text=it.text, author=it.author,
-                         published_at=it.published_at, published_source=it.published_source,
-                         language=it.language, fingerprint=it.fingerprint,
-                         extraction=it.extraction, extraction_error=it.extraction_error,
-                         first_seen_at=now) for it in (items[i] for i in new_items)]
+            rows = [
+                dict(
+                    canonical_url=it.canonical_url,
+                    url=it.url,
+                    guid=it.guid,
+                    title=it.title,
+                    summary=it.summary,
+                    text=it.text,
+                    author=it.author,
+                    published_at=it.published_at,
+                    published_source=it.published_source,
+                    language=it.language,
+                    fingerprint=it.fingerprint,
+                    extraction=it.extraction,
+                    extraction_error=it.extraction_error,
+                    first_seen_at=now,
+                )
+                for it in (items[i] for i in new_items)
+            ]
             inserted: dict[str, int] = {}
             for chunk in chunks(rows, 200):
-                inserted.update((u, aid) for aid, u in self._insert_ignore(
-                    s, Article, chunk, ["canonical_url"], Article.canonical_url))
+                inserted.update(
+                    (u, aid)
+                    for aid, u in self._insert_ignore(
+                        s, Article, chunk, ["canonical_url"], Article.canonical_url
+                    )
+                )
             ids: dict[int, int] = {}
             for i in new_items:
                 url = items[i].canonical_url
@@ -140,25 +187,35 @@ class ArticleStore(StoreBase):
                     ids[i] = inserted[url]
                     out.articles_new += 1
                 else:  # a concurrent run stored it first
-                    found = s.exec(select(Article.id).where(
-                        Article.canonical_url == url)).one()
+                    found = s.exec(select(Article.id).where(Article.canonical_url == url)).one()
                     assert found is not None
                     ids[i] = found
                     out.articles_merged += 1
             article_of = [t if isinstance(t, int) else ids[t[0]] for t in target]
-            sources = [dict(article_id=aid, feed_id=f, entry_key=k, link=link, seen_at=now)
-                       for it, aid in zip(items, article_of, strict=True)
-                       for f, k, link in it.sources]
+            sources = [
+                dict(article_id=aid, feed_id=f, entry_key=k, link=link, seen_at=now)
+                for it, aid in zip(items, article_of, strict=True)
+                for f, k, link in it.sources
+            ]
             for chunk in chunks(sources, 500):
                 self._insert_ignore(s, ArticleSource, chunk, ["feed_id", "entry_key"])
-            hits = [dict(article_id=aid, topic_id=topic, score=score, topic_version=version,
-                         evidence=evidence, created_at=now)
-                    for it, aid in zip(items, article_of, strict=True)
-                    for topic, score, version, evidence in it.hits]
+            hits = [
+                dict(
+                    article_id=aid,
+                    topic_id=topic,
+                    score=score,
+                    topic_version=version,
+                    evidence=evidence,
+                    created_at=now,
+                )
+                for it, aid in zip(items, article_of, strict=True)
+                for topic, score, version, evidence in it.hits
+            ]
             new_hits: dict[tuple[int, str], int] = {}
             for chunk in chunks(hits, 200):
                 for hid, aid, topic in self._insert_ignore(
-                        s, Hit, chunk, ["article_id", "topic_id"], Hit.article_id, Hit.topic_id):
+                    s, Hit, chunk, ["article_id", "topic_id"], Hit.article_id, Hit.topic_id
+                ):
                     new_hits[(aid, topic)] = hid
             deliveries: list[dict[str, Any]] = []
             for it, aid in zip(items, article_of, strict=True):
@@ -169,8 +226,10 @@ class ArticleStore(StoreBase):
                     out.hits_new += 1
                     out.hit_ids.append(hid)  # type: ignore[union-attr]
                     if deliveries_for is not None:
-                        deliveries += [dict(r, hit_id=hid)
-                                       for r in deliveries_for(topic, score, it.published_at)]
+                        deliveries += [
+                            dict(r, hit_id=hid)
+                            for r in deliveries_for(topic, score, it.published_at)
+                        ]
             by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for r in deliveries:
                 by_keys.setdefault(tuple(sorted(r)), []).append(r)
@@ -188,8 +247,11 @@ class ArticleStore(StoreBase):
 
     def article_sources(self, article_id: int) -> list[tuple[ArticleSource, Feed]]:
         with self.session() as s:
-            q = select(ArticleSource, Feed).join(Feed, col(Feed.id) == col(ArticleSource.feed_id)).where(
-                ArticleSource.article_id == article_id)
+            q = (
+                select(ArticleSource, Feed)
+                .join(Feed, col(Feed.id) == col(ArticleSource.feed_id))
+                .where(ArticleSource.article_id == article_id)
+            )
             return [(a, f) for a, f in s.exec(q).all()]
 
     def prune_text(self, older_than_days: int, *, now: datetime | None = None) -> int:
@@ -197,9 +259,13 @@ class ArticleStore(StoreBase):
         cutoff = (now or utcnow()) - timedelta(days=older_than_days)
         with self.session(write=True) as s:
             has_hit = select(Hit.id).where(col(Hit.article_id) == col(Article.id)).exists()
-            stmt = (update(Article).where(col(Article.first_seen_at) < cutoff)
-                    .where(col(Article.text).is_not(None)).where(~has_hit)
-                    .values(text=None, text_pruned_at=utcnow()))
+            stmt = (
+                update(Article)
+                .where(col(Article.first_seen_at) < cutoff)
+                .where(col(Article.text).is_not(None))
+                .where(~has_hit)
+                .values(text=None, text_pruned_at=utcnow())
+            )
             return int(cast("CursorResult[Any]", s.execute(stmt)).rowcount or 0)
 
     def article_ids(self) -> list[int]:

@@ -41,9 +41,12 @@ class StoreBase:
             self.engine = make_engine(url)
             if create:  # a new database at the newest schema; an old one must be upgraded
                 from monitor.store.migrate import prepare
+
                 prepare(self.engine)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open database {mask_db_url(url)}: {short_error(exc)}") from None
+            raise StoreError(
+                f"cannot open database {mask_db_url(url)}: {short_error(exc)}"
+            ) from None
         self.dialect = self.engine.dialect.name
 
     def close(self) -> None:
@@ -64,8 +67,14 @@ class StoreBase:
                 s.rollback()
                 raise
 
-    def _insert_ignore(self, s: Session, model: type[SQLModel], rows: list[dict[str, Any]],
-                       conflict: Sequence[str], *also: Any) -> list[Any]:
+    def _insert_ignore(
+        self,
+        s: Session,
+        model: type[SQLModel],
+        rows: list[dict[str, Any]],
+        conflict: Sequence[str],
+        *also: Any,
+    ) -> list[Any]:
         """Insert rows, skip those that already exist; return the ids that were new
         (with ``also``: tuples of the id and those columns of each new row)."""
         if not rows:
@@ -73,14 +82,18 @@ class StoreBase:
         dialect = sqlite if self.dialect == "sqlite" else postgresql
         table = model.__table__  # type: ignore[attr-defined]
         cols = [table.c.id, *(table.c[getattr(c, "key", c)] for c in also)]
-        stmt = dialect.insert(table).values(rows).on_conflict_do_nothing(
-            index_elements=list(conflict)).returning(*cols)
+        stmt = (
+            dialect.insert(table)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=list(conflict))
+            .returning(*cols)
+        )
         return [tuple(r) if also else r[0] for r in s.execute(stmt)]
 
 
 def chunks(items: Sequence[Any], n: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), n):
-        yield list(items[i:i + n])
+        yield list(items[i : i + n])
 
 
 def make_engine(url: str) -> Engine:
@@ -140,5 +153,3 @@ def ping(url: str) -> None:
             c.execute(text("SELECT 1"))
     finally:
         eng.dispose()
-
-

@@ -26,26 +26,52 @@ class FeedStore(StoreBase):
         now = utcnow()
         feeds = list(feeds)
         with self.session(write=True) as s:
-            rows = [dict(url=f.url, name=f.name, tags=list(f.tags), enabled=True,
-                         interval_minutes=f.interval_minutes, added_at=now,
-                         consecutive_failures=0, gone=False, entries_total=0)
-                    for f in feeds]
+            rows = [
+                dict(
+                    url=f.url,
+                    name=f.name,
+                    tags=list(f.tags),
+                    enabled=True,
+                    interval_minutes=f.interval_minutes,
+                    added_at=now,
+                    consecutive_failures=0,
+                    gone=False,
+                    entries_total=0,
+                )
+                for f in feeds
+            ]
             self._insert_ignore(s, Feed, rows, ["url"])
             by_url = {f.url: f for f in feeds}
             # Plain columns, and UPDATEs only for rows that differ: a served cycle syncs
             # every time, and loading 1,000 ORM rows to rewrite them cost ~0.6 s.
             changed = []
-            current = s.execute(select(Feed.id, Feed.url, Feed.name, Feed.tags,  # type: ignore[call-overload]
-                                       Feed.enabled, Feed.interval_minutes))
+            current = s.execute(
+                select(
+                    Feed.id,
+                    Feed.url,
+                    Feed.name,
+                    Feed.tags,  # type: ignore[call-overload]
+                    Feed.enabled,
+                    Feed.interval_minutes,
+                )
+            )
             for fid, url, name, tags, enabled, interval in current:
                 cfg = by_url.get(url)
                 if cfg is None:
                     want = dict(enabled=False, name=name, tags=tags, interval_minutes=interval)
                 else:
-                    want = dict(enabled=True, name=cfg.name, tags=list(cfg.tags),
-                                interval_minutes=cfg.interval_minutes)
-                if (want["enabled"], want["name"], want["tags"], want["interval_minutes"]) != \
-                        (bool(enabled), name, list(tags or []), interval):
+                    want = dict(
+                        enabled=True,
+                        name=cfg.name,
+                        tags=list(cfg.tags),
+                        interval_minutes=cfg.interval_minutes,
+                    )
+                if (want["enabled"], want["name"], want["tags"], want["interval_minutes"]) != (
+                    bool(enabled),
+                    name,
+                    list(tags or []),
+                    interval,
+                ):
                     changed.append(dict(want, fid=fid))
             for row in changed:
                 s.execute(update(Feed).where(col(Feed.id) == row.pop("fid")).values(**row))
@@ -61,10 +87,16 @@ class FeedStore(StoreBase):
                 raise NotFound(f"no feed with id {feed_id}")
             return f
 
-    def claim_due_feeds(self, owner: str, *, now: datetime | None = None,
-                        lease: timedelta = timedelta(minutes=10),
-                        only_urls: Sequence[str] | None = None, force: bool = False,
-                        limit: int | None = None) -> list[Feed]:
+    def claim_due_feeds(
+        self,
+        owner: str,
+        *,
+        now: datetime | None = None,
+        lease: timedelta = timedelta(minutes=10),
+        only_urls: Sequence[str] | None = None,
+        force: bool = False,
+        limit: int | None = None,
+    ) -> list[Feed]:
         """Lease the feeds that are due so no concurrent run polls them too."""
         now = now or utcnow()
         with self.session(write=True) as s:
@@ -88,9 +120,14 @@ class FeedStore(StoreBase):
                 s.add(f)
             return feeds
 
-    def renew_leases(self, owner: str, feed_ids: Sequence[int], *,
-                     lease: timedelta = timedelta(minutes=10),
-                     now: datetime | None = None) -> set[int]:
+    def renew_leases(
+        self,
+        owner: str,
+        feed_ids: Sequence[int],
+        *,
+        lease: timedelta = timedelta(minutes=10),
+        now: datetime | None = None,
+    ) -> set[int]:
         """Extend ``owner``'s leases on these feeds; return the ids it still holds.
 
         A lease that ran out but was not taken is renewed; one another worker took
@@ -99,9 +136,13 @@ class FeedStore(StoreBase):
             return set()
         now = now or utcnow()
         with self.session(write=True) as s:
-            stmt = (update(Feed).where(col(Feed.id).in_(list(feed_ids)))
-                    .where(col(Feed.lease_owner) == owner)
-                    .values(lease_until=now + lease).returning(col(Feed.id)))
+            stmt = (
+                update(Feed)
+                .where(col(Feed.id).in_(list(feed_ids)))
+                .where(col(Feed.lease_owner) == owner)
+                .values(lease_until=now + lease)
+                .returning(col(Feed.id))
+            )
             return {r[0] for r in s.execute(stmt)}
 
     def save_feed(self, feed: Feed) -> None:
@@ -117,19 +158,34 @@ class FeedStore(StoreBase):
         if not feeds:
             return
         with self.session(write=True) as s:
-            rows = {r.id: r for r in s.exec(select(Feed).where(
-                Feed.id.in_([f.id for f in feeds])))}  # type: ignore[union-attr]
+            rows = {r.id: r for r in s.exec(select(Feed).where(Feed.id.in_([f.id for f in feeds])))}  # type: ignore[union-attr]
             for feed in feeds:
                 row = rows.get(feed.id)
                 if row is None:
                     continue
                 if row.lease_owner and feed.lease_owner and row.lease_owner != feed.lease_owner:
-                    log.warning("feed %s: lease lost to %s while polling; not saving this poll",
-                                row.url, row.lease_owner)
+                    log.warning(
+                        "feed %s: lease lost to %s while polling; not saving this poll",
+                        row.url,
+                        row.lease_owner,
+                    )
                     continue
-                for k in ("fetch_url", "title", "etag", "last_modified", "body_hash",
-                          "last_polled_at", "last_success_at", "last_status", "last_outcome",
-                          "last_error", "consecutive_failures", "next_poll_at", "gone", "notice"):
+                for k in (
+                    "fetch_url",
+                    "title",
+                    "etag",
+                    "last_modified",
+                    "body_hash",
+                    "last_polled_at",
+                    "last_success_at",
+                    "last_status",
+                    "last_outcome",
+                    "last_error",
+                    "consecutive_failures",
+                    "next_poll_at",
+                    "gone",
+                    "notice",
+                ):
                     setattr(row, k, getattr(feed, k))
                 row.entries_total = (row.entries_total or 0) + (feed.entries_total or 0)
                 row.lease_owner, row.lease_until = None, None
@@ -140,7 +196,10 @@ class FeedStore(StoreBase):
         if not feed_ids:
             return
         with self.session(write=True) as s:
-            for row in s.exec(select(Feed).where(Feed.id.in_(list(feed_ids)))  # type: ignore[union-attr]
-                              .where(Feed.lease_owner == owner)):
+            for row in s.exec(
+                select(Feed)
+                .where(Feed.id.in_(list(feed_ids)))  # type: ignore[union-attr]
+                .where(Feed.lease_owner == owner)
+            ):
                 row.lease_owner, row.lease_until = None, None
                 s.add(row)

@@ -15,10 +15,17 @@ from monitor.store.models import Article, Hit
 class HitStore(StoreBase):
     """Hits: listed, shown, labelled."""
 
-    def hits(self, *, topic: str | None = None, since: datetime | None = None,
-             min_score: float | None = None, label: str | None = None,
-             search: str | None = None, limit: int = 50, offset: int = 0
-             ) -> list[tuple[Hit, Article]]:
+    def hits(
+        self,
+        *,
+        topic: str | None = None,
+        since: datetime | None = None,
+        min_score: float | None = None,
+        label: str | None = None,
+        search: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[tuple[Hit, Article]]:
         with self.session() as s:
             q = select(Hit, Article).join(Article, col(Article.id) == col(Hit.article_id))
             if topic:
@@ -33,8 +40,9 @@ class HitStore(StoreBase):
                 q = q.where(Hit.label == label)
             if search:
                 like = f"%{search.lower()}%"
-                q = q.where(or_(func.lower(Article.title).like(like),
-                                func.lower(Article.text).like(like)))
+                q = q.where(
+                    or_(func.lower(Article.title).like(like), func.lower(Article.text).like(like))
+                )
             q = q.order_by(Hit.created_at.desc(), Hit.id.desc()).offset(offset).limit(limit)  # type: ignore[union-attr]
             return [(h, a) for h, a in s.exec(q).all()]
 

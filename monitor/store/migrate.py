@@ -36,8 +36,7 @@ class SchemaOutOfDate(StoreError):
     """The database's schema is older (or newer) than this newsmon's."""
 
 
-def alembic_config(url: str | None = None, connection: Connection | None = None
-                   ) -> AlembicConfig:
+def alembic_config(url: str | None = None, connection: Connection | None = None) -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if url:
@@ -93,8 +92,11 @@ def state(engine: Engine) -> str:
     if rev is None:
         with engine.connect() as conn:
             made = _has_our_tables(conn)
-        return ("un-versioned (made before migrations): run `newsmon db upgrade`" if made
-                else "empty: the first `newsmon` command creates it")
+        return (
+            "un-versioned (made before migrations): run `newsmon db upgrade`"
+            if made
+            else "empty: the first `newsmon` command creates it"
+        )
     return f"{rev} (head)" if rev == top else f"{rev}, head is {top}: run `newsmon db upgrade`"
 
 
@@ -116,16 +118,20 @@ def prepare(engine: Engine) -> None:
             if rev is None and not _has_our_tables(conn):
                 SQLModel.metadata.create_all(conn)
                 MigrationContext.configure(conn).stamp(
-                    ScriptDirectory.from_config(alembic_config()), "head")
+                    ScriptDirectory.from_config(alembic_config()), "head"
+                )
                 return
     what = "made before schema versions" if rev is None else f"at revision {rev}"
     known = {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
     if rev is not None and rev not in known:
         raise SchemaOutOfDate(
             f"the database is at revision {rev}, which this newsmon does not know "
-            f"(its newest is {top}): upgrade newsmon")
-    raise SchemaOutOfDate(f"the database's schema is out of date ({what}; this newsmon "
-                          f"needs {top}): run `newsmon db upgrade`")
+            f"(its newest is {top}): upgrade newsmon"
+        )
+    raise SchemaOutOfDate(
+        f"the database's schema is out of date ({what}; this newsmon "
+        f"needs {top}): run `newsmon db upgrade`"
+    )
 
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
@@ -141,10 +147,10 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
                 before = _version(conn)
                 if before is None and _has_our_tables(conn):
                     MigrationContext.configure(conn).stamp(
-                        ScriptDirectory.from_config(alembic_config()), "0001")
+                        ScriptDirectory.from_config(alembic_config()), "0001"
+                    )
                 command.upgrade(alembic_config(connection=conn), revision)
                 after = _version(conn)
     except SQLAlchemyError as exc:
-        raise StoreError(f"migration failed: {str(getattr(exc, 'orig', exc)).strip()}"
-                         ) from None
+        raise StoreError(f"migration failed: {str(getattr(exc, 'orig', exc)).strip()}") from None
     return before, after

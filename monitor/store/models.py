@@ -85,8 +85,10 @@ class Article(SQLModel, table=True):
 class ArticleSource(SQLModel, table=True):
     """Which feed entry led to an article (an article may come from several)."""
 
-    __table_args__ = (UniqueConstraint("feed_id", "entry_key"),
-                      Index("ix_articlesource_feed_article", "feed_id", "article_id"))
+    __table_args__ = (
+        UniqueConstraint("feed_id", "entry_key"),
+        Index("ix_articlesource_feed_article", "feed_id", "article_id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="article.id", index=True)
     feed_id: int = Field(foreign_key="feed.id", index=True)
@@ -100,15 +102,21 @@ class Hit(SQLModel, table=True):
     # by (created_at, id); search results are sorted from (article_id, topic_id,
     # created_at) with no table reads; review counts read only the labelled rows. These indexes keep
     # every page fast at 100,000s of hits.
-    __table_args__ = (UniqueConstraint("article_id", "topic_id"),
-                      Index("ix_hit_recent", "created_at", "id"),
-                      Index("ix_hit_topic_recent", "topic_id", "created_at", "id"),
-                      Index("ix_hit_label_recent", "label", "created_at", "id"),
-                      Index("ix_hit_article_topic_recent", "article_id", "topic_id",
-                            "created_at", "id"),
-                      Index("ix_hit_labelled", "topic_id", "label", "labeled_at",
-                            sqlite_where=text("label IS NOT NULL"),
-                            postgresql_where=text("label IS NOT NULL")))
+    __table_args__ = (
+        UniqueConstraint("article_id", "topic_id"),
+        Index("ix_hit_recent", "created_at", "id"),
+        Index("ix_hit_topic_recent", "topic_id", "created_at", "id"),
+        Index("ix_hit_label_recent", "label", "created_at", "id"),
+        Index("ix_hit_article_topic_recent", "article_id", "topic_id", "created_at", "id"),
+        Index(
+            "ix_hit_labelled",
+            "topic_id",
+            "label",
+            "labeled_at",
+            sqlite_where=text("label IS NOT NULL"),
+            postgresql_where=text("label IS NOT NULL"),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="article.id", index=True)
     topic_id: str = Field(index=True)

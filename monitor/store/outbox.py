@@ -31,10 +31,21 @@ _r = aliased(HealthAlert, name="r")
 
 
 # Built once: SQLAlchemy then caches its compiled form (it runs every cycle).
-_UNRECOVERED = select(_b).where(_b.kind == "broken").where(~select(_r.id).where(
-    _r.kind == "recovered").where(_r.about_route == _b.about_route).where(
-    _r.about_target == _b.about_target).where(_r.episode == _b.episode).where(
-    _r.route == _b.route).where(_r.target == _b.target).exists()).order_by(col(_b.id))
+_UNRECOVERED = (
+    select(_b)
+    .where(_b.kind == "broken")
+    .where(
+        ~select(_r.id)
+        .where(_r.kind == "recovered")
+        .where(_r.about_route == _b.about_route)
+        .where(_r.about_target == _b.about_target)
+        .where(_r.episode == _b.episode)
+        .where(_r.route == _b.route)
+        .where(_r.target == _b.target)
+        .exists()
+    )
+    .order_by(col(_b.id))
+)
 
 
 class OutboxStore(StoreBase):
@@ -44,9 +55,14 @@ class OutboxStore(StoreBase):
         with self.session(write=True) as s:
             return len(self._insert_ignore(s, Delivery, list(rows), ["hit_id", "route", "target"]))
 
-    def claim_deliveries(self, *, mode: str, now: datetime | None = None,
-                         routes: Sequence[str] | None = None, stale_after: timedelta =
-                         timedelta(minutes=15)) -> list[tuple[Delivery, Hit, Article]]:
+    def claim_deliveries(
+        self,
+        *,
+        mode: str,
+        now: datetime | None = None,
+        routes: Sequence[str] | None = None,
+        stale_after: timedelta = timedelta(minutes=15),
+    ) -> list[tuple[Delivery, Hit, Article]]:
         """Mark due deliveries 'sending' and return them (with their hit and article).
 
         A delivery left 'sending' by a crashed run for longer than ``stale_after`` is
@@ -56,8 +72,13 @@ class OutboxStore(StoreBase):
         now = now or utcnow()
         with self.session(write=True) as s:
             due = _due(Delivery, now, stale_after)
-            q = select(Delivery, Hit, Article).join(Hit, col(Hit.id) == col(Delivery.hit_id)).join(
-                Article, col(Article.id) == col(Hit.article_id)).where(Delivery.mode == mode).where(due)
+            q = (
+                select(Delivery, Hit, Article)
+                .join(Hit, col(Hit.id) == col(Delivery.hit_id))
+                .join(Article, col(Article.id) == col(Hit.article_id))
+                .where(Delivery.mode == mode)
+                .where(due)
+            )
             if routes is not None:
                 q = q.where(Delivery.route.in_(list(routes)))  # type: ignore[attr-defined]
             if self.dialect == "postgresql":
@@ -68,12 +89,28 @@ class OutboxStore(StoreBase):
                 s.add(d)
             return [(d, h, a) for d, h, a in rows]
 
-    def finish_deliveries(self, ids: Sequence[int], *, ok: bool, error: str | None = None,
-                          retry_at: datetime | None = None, dead: bool = False) -> None:
+    def finish_deliveries(
+        self,
+        ids: Sequence[int],
+        *,
+        ok: bool,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+        dead: bool = False,
+    ) -> None:
         self._finish(Delivery, ids, ok=ok, error=error, retry_at=retry_at, dead=dead)
 
-    def _finish(self, model: Any, ids: Sequence[int], *, ok: bool, error: str | None,
-                retry_at: datetime | None, dead: bool, now: datetime | None = None) -> None:
+    def _finish(
+        self,
+        model: Any,
+        ids: Sequence[int],
+        *,
+        ok: bool,
+        error: str | None,
+        retry_at: datetime | None,
+        dead: bool,
+        now: datetime | None = None,
+    ) -> None:
         """Record the outcome of sends (deliveries and health alerts share the outbox rules)."""
         now = now or utcnow()
         with self.session(write=True) as s:
@@ -97,8 +134,16 @@ class OutboxStore(StoreBase):
         with self.session() as s:
             return list(s.exec(select(Delivery).where(Delivery.hit_id == hit_id)).all())
 
-    def record_send(self, route: str, target: str, display: str, *, ok: bool,
-                    error: str | None = None, now: datetime | None = None) -> None:
+    def record_send(
+        self,
+        route: str,
+        target: str,
+        display: str,
+        *,
+        ok: bool,
+        error: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
         """Record one send attempt to a target on its health row (one row per target).
 
         One UPDATE whose values are computed by the database from the row itself, so
@@ -107,30 +152,48 @@ class OutboxStore(StoreBase):
         now = now or utcnow()
         t = RouteHealth.__table__  # type: ignore[attr-defined]
         with self.session(write=True) as s:
-            self._insert_ignore(s, RouteHealth, [dict(
-                route=route, target=target, target_display=display,
-                consecutive_failures=0, episode=0)], ["route", "target"])
+            self._insert_ignore(
+                s,
+                RouteHealth,
+                [
+                    dict(
+                        route=route,
+                        target=target,
+                        target_display=display,
+                        consecutive_failures=0,
+                        episode=0,
+                    )
+                ],
+                ["route", "target"],
+            )
             stmt = update(t).where(t.c.route == route).where(t.c.target == target)
             if ok:
-                stmt = stmt.values(target_display=display, last_attempt_at=now,
-                                   last_success_at=now, failing_since=None,
-                                   consecutive_failures=0)
+                stmt = stmt.values(
+                    target_display=display,
+                    last_attempt_at=now,
+                    last_success_at=now,
+                    failing_since=None,
+                    consecutive_failures=0,
+                )
             else:
                 stmt = stmt.values(
-                    target_display=display, last_attempt_at=now, last_failure_at=now,
+                    target_display=display,
+                    last_attempt_at=now,
+                    last_failure_at=now,
                     last_error=error,
-                    episode=case((t.c.failing_since.is_(None), t.c.episode + 1),
-                                 else_=t.c.episode),
+                    episode=case((t.c.failing_since.is_(None), t.c.episode + 1), else_=t.c.episode),
                     failing_since=func.coalesce(t.c.failing_since, now),
-                    consecutive_failures=t.c.consecutive_failures + 1)
+                    consecutive_failures=t.c.consecutive_failures + 1,
+                )
             s.execute(stmt)
 
     def route_health(self) -> list[RouteHealth]:
         with self.session() as s:
             return list(s.exec(select(RouteHealth).order_by(col(RouteHealth.id))).all())
 
-    def outbox_counts(self, route: str | None = None, target: str | None = None
-                      ) -> dict[tuple[str, str], dict[str, int]]:
+    def outbox_counts(
+        self, route: str | None = None, target: str | None = None
+    ) -> dict[tuple[str, str], dict[str, int]]:
         """Per (route, target): how many outbox rows (deliveries and health alerts
         addressed to it) are in each status; for one target if given."""
         out: dict[tuple[str, str], dict[str, int]] = {}
@@ -149,20 +212,28 @@ class OutboxStore(StoreBase):
         """The masked URL the outbox keeps for a target (for one no longer configured)."""
         with self.session() as s:
             for m in (Delivery, HealthAlert):
-                found = s.exec(select(m.target_display).where(m.route == route).where(
-                    m.target == target).limit(1)).first()
+                found = s.exec(
+                    select(m.target_display)
+                    .where(m.route == route)
+                    .where(m.target == target)
+                    .limit(1)
+                ).first()
                 if found:
                     return str(found)
         return None
 
-    def health_alert_recipients(self, about_route: str, about_target: str, episode: int,
-                                kind: str) -> set[tuple[str, str]]:
+    def health_alert_recipients(
+        self, about_route: str, about_target: str, episode: int, kind: str
+    ) -> set[tuple[str, str]]:
         """The (route, target) pairs already holding this health alert."""
         with self.session() as s:
-            q = select(HealthAlert.route, HealthAlert.target).where(
-                HealthAlert.about_route == about_route).where(
-                HealthAlert.about_target == about_target).where(
-                HealthAlert.episode == episode).where(HealthAlert.kind == kind)
+            q = (
+                select(HealthAlert.route, HealthAlert.target)
+                .where(HealthAlert.about_route == about_route)
+                .where(HealthAlert.about_target == about_target)
+                .where(HealthAlert.episode == episode)
+                .where(HealthAlert.kind == kind)
+            )
             return {(r, t) for r, t in s.exec(q).all()}
 
     def add_health_alerts(self, rows: Sequence[dict[str, Any]]) -> int:
@@ -170,18 +241,23 @@ class OutboxStore(StoreBase):
         if not rows:
             return 0
         with self.session(write=True) as s:
-            return len(self._insert_ignore(
-                s, HealthAlert, list(rows),
-                ["about_route", "about_target", "episode", "kind", "route", "target"]))
+            return len(
+                self._insert_ignore(
+                    s,
+                    HealthAlert,
+                    list(rows),
+                    ["about_route", "about_target", "episode", "kind", "route", "target"],
+                )
+            )
 
     def unrecovered_health_alerts(self) -> list[HealthAlert]:
-        """"Broken" alerts whose episode has no "recovered" alert to the same target yet."""
+        """ "Broken" alerts whose episode has no "recovered" alert to the same target yet."""
         with self.session() as s:
             return list(s.exec(_UNRECOVERED).all())
 
-    def claim_health_alerts(self, *, now: datetime | None = None,
-                            stale_after: timedelta = timedelta(minutes=15)
-                            ) -> list[HealthAlert]:
+    def claim_health_alerts(
+        self, *, now: datetime | None = None, stale_after: timedelta = timedelta(minutes=15)
+    ) -> list[HealthAlert]:
         """Mark due health alerts 'sending' and return them (as claim_deliveries)."""
         now = now or utcnow()
         with self.session(write=True) as s:
@@ -194,13 +270,19 @@ class OutboxStore(StoreBase):
                 s.add(a)
             return rows
 
-    def finish_health_alerts(self, ids: Sequence[int], *, ok: bool, error: str | None = None,
-                             retry_at: datetime | None = None, dead: bool = False,
-                             now: datetime | None = None) -> None:
+    def finish_health_alerts(
+        self,
+        ids: Sequence[int],
+        *,
+        ok: bool,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+        dead: bool = False,
+        now: datetime | None = None,
+    ) -> None:
         self._finish(HealthAlert, ids, ok=ok, error=error, retry_at=retry_at, dead=dead, now=now)
 
-    def health_alerts(self, status: str | None = None, *, limit: int = 100
-                      ) -> list[HealthAlert]:
+    def health_alerts(self, status: str | None = None, *, limit: int = 100) -> list[HealthAlert]:
         """Health alerts newest first."""
         with self.session() as s:
             q = select(HealthAlert)
@@ -210,17 +292,24 @@ class OutboxStore(StoreBase):
 
     def delivery_counts(self) -> dict[str, int]:
         with self.session() as s:
-            return {st: int(n) for st, n in s.exec(select(Delivery.status, func.count())
-                                                   .group_by(Delivery.status)).all()}
+            return {
+                st: int(n)
+                for st, n in s.exec(
+                    select(Delivery.status, func.count()).group_by(Delivery.status)
+                ).all()
+            }
 
-    def outbox(self, status: str | None = None, *, limit: int = 100,
-               before: int | None = None) -> list[tuple[Delivery, Hit, Article]]:
+    def outbox(
+        self, status: str | None = None, *, limit: int = 100, before: int | None = None
+    ) -> list[tuple[Delivery, Hit, Article]]:
         """Deliveries newest first, with their hit and article (text not loaded)."""
         with self.session() as s:
-            q = select(Delivery, Hit, Article).join(
-                Hit, col(Hit.id) == col(Delivery.hit_id)).join(
-                Article, col(Article.id) == col(Hit.article_id)).options(
-                defer(Article.text))  # type: ignore[arg-type]
+            q = (
+                select(Delivery, Hit, Article)
+                .join(Hit, col(Hit.id) == col(Delivery.hit_id))
+                .join(Article, col(Article.id) == col(Hit.article_id))
+                .options(defer(Article.text))
+            )  # type: ignore[arg-type]
             if status:
                 q = q.where(Delivery.status == status)
             if before is not None:

@@ -84,26 +84,40 @@ class ReviewStore(StoreBase):
         elif f.label:
             c.append(Hit.label == f.label)
         if f.feed_id is not None:
-            c.append(exists().where(col(ArticleSource.article_id) == col(Hit.article_id))
-                     .where(col(ArticleSource.feed_id) == f.feed_id))
+            c.append(
+                exists()
+                .where(col(ArticleSource.article_id) == col(Hit.article_id))
+                .where(col(ArticleSource.feed_id) == f.feed_id)
+            )
         phrases = parse_search(f.search or "")
         if phrases:
             if self.dialect == "sqlite":
                 fts = table(FTS_TABLE, column("rowid"), column(FTS_TABLE))
                 matching = select(fts.c.rowid).where(
-                    fts.c[FTS_TABLE].op("MATCH")(fts5_query(phrases)))
+                    fts.c[FTS_TABLE].op("MATCH")(fts5_query(phrases))
+                )
             else:
-                matching = select(Article.id).where(pg_search_document().op("@@")(
-                    func.to_tsquery(literal_column("'simple'::regconfig"), tsquery(phrases))))
+                matching = select(Article.id).where(
+                    pg_search_document().op("@@")(
+                        func.to_tsquery(literal_column("'simple'::regconfig"), tsquery(phrases))
+                    )
+                )
             c.append(col(Hit.article_id).in_(matching))
         if f.language:  # by the language index alone, never reading article rows
-            c.append(col(Hit.article_id).in_(
-                select(Article.id).where(Article.language == f.language)))
+            c.append(
+                col(Hit.article_id).in_(select(Article.id).where(Article.language == f.language))
+            )
         return c
 
-    def find_hits(self, f: HitFilter | None = None, *, limit: int = 50,
-                  before: int | None = None, after: int | None = None,
-                  with_text: bool = False) -> HitPage:
+    def find_hits(
+        self,
+        f: HitFilter | None = None,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+        after: int | None = None,
+        with_text: bool = False,
+    ) -> HitPage:
         """A page of hits matching ``f``, newest first (by found time, then id).
 
         Keyset paging: ``before=ID`` gives the page after hit ID in that order (older),
@@ -136,8 +150,11 @@ class ReviewStore(StoreBase):
             ids = list(s.exec(q.limit(limit + 1)).all())
             more = len(ids) > limit
             ids = ids[:limit]
-            rq = select(Hit, Article).join(Article, col(Article.id) == col(Hit.article_id)
-                                           ).where(hid.in_(ids))
+            rq = (
+                select(Hit, Article)
+                .join(Article, col(Article.id) == col(Hit.article_id))
+                .where(hid.in_(ids))
+            )
             if not with_text:
                 rq = rq.options(defer(Article.text))  # type: ignore[arg-type]
             by_id = {h.id: (h, a) for h, a in s.exec(rq).all()}
@@ -159,8 +176,9 @@ class ReviewStore(StoreBase):
             inner = select(col(Hit.id))
             for cond in conds:
                 inner = inner.where(cond)
-            return int(s.exec(select(func.count()).select_from(
-                inner.limit(at_most).subquery())).one())
+            return int(
+                s.exec(select(func.count()).select_from(inner.limit(at_most).subquery())).one()
+            )
 
     def hit_neighbours(self, f: HitFilter | None, hit_id: int) -> tuple[int | None, int | None]:
         """The ids of the next newer and next older hit in the filtered list (or None)."""
@@ -174,9 +192,11 @@ class ReviewStore(StoreBase):
         if not article_ids:
             return out
         with self.session() as s:
-            q = select(ArticleSource.article_id, Feed).join(
-                Feed, col(Feed.id) == col(ArticleSource.feed_id)).where(
-                col(ArticleSource.article_id).in_(list(article_ids)))
+            q = (
+                select(ArticleSource.article_id, Feed)
+                .join(Feed, col(Feed.id) == col(ArticleSource.feed_id))
+                .where(col(ArticleSource.article_id).in_(list(article_ids)))
+            )
             for aid, feed in s.exec(q.order_by(col(ArticleSource.id))).all():
                 out.setdefault(aid, []).append(feed)
         return out
@@ -188,16 +208,21 @@ class ReviewStore(StoreBase):
 
     def article_languages(self) -> list[str]:
         with self.session() as s:
-            return sorted(x for x in s.exec(select(Article.language).distinct().where(
-                col(Article.language).is_not(None))).all() if x)
+            return sorted(
+                x
+                for x in s.exec(
+                    select(Article.language).distinct().where(col(Article.language).is_not(None))
+                ).all()
+                if x
+            )
 
-    def hits_per_day(self, since: datetime, *, topic: str | None = None
-                     ) -> dict[str, dict[date, int]]:
+    def hits_per_day(
+        self, since: datetime, *, topic: str | None = None
+    ) -> dict[str, dict[date, int]]:
         """Hits found per UTC day since ``since``, per topic."""
         day = func.date(Hit.created_at)
         with self.session() as s:
-            q = select(Hit.topic_id, day, func.count()).where(
-                col(Hit.created_at) >= since)
+            q = select(Hit.topic_id, day, func.count()).where(col(Hit.created_at) >= since)
             if topic:
                 q = q.where(Hit.topic_id == topic)
             out: dict[str, dict[date, int]] = {}
@@ -210,24 +235,35 @@ class ReviewStore(StoreBase):
         with self.session() as s:
             totals = s.exec(select(Hit.topic_id, func.count()).group_by(col(Hit.topic_id)))
             out: dict[str, dict[str, Any]] = {
-                t: {"hits": int(n), "relevant": 0, "irrelevant": 0, "unreviewed": int(n),
-                    "last_labeled_at": None} for t, n in totals.all()}
-            labelled = select(Hit.topic_id, Hit.label, func.count(), func.max(Hit.labeled_at)
-                              ).where(col(Hit.label).is_not(None)).group_by(
-                col(Hit.topic_id), col(Hit.label))
+                t: {
+                    "hits": int(n),
+                    "relevant": 0,
+                    "irrelevant": 0,
+                    "unreviewed": int(n),
+                    "last_labeled_at": None,
+                }
+                for t, n in totals.all()
+            }
+            labelled = (
+                select(Hit.topic_id, Hit.label, func.count(), func.max(Hit.labeled_at))
+                .where(col(Hit.label).is_not(None))
+                .group_by(col(Hit.topic_id), col(Hit.label))
+            )
             for t, label, n, last in s.exec(labelled).all():
                 row = out[t]
                 if label in ("relevant", "irrelevant"):
                     row[label] += int(n)
                     row["unreviewed"] -= int(n)
                 # max() keeps the column's type: an aware datetime
-                if last is not None and (row["last_labeled_at"] is None
-                                         or last > row["last_labeled_at"]):
+                if last is not None and (
+                    row["last_labeled_at"] is None or last > row["last_labeled_at"]
+                ):
                     row["last_labeled_at"] = last
             return out
 
-    def labels_since(self, since: datetime | None = None, *, topic: str | None = None
-                     ) -> dict[str, int]:
+    def labels_since(
+        self, since: datetime | None = None, *, topic: str | None = None
+    ) -> dict[str, int]:
         """Labels given per topic after ``since`` (all labels when None)."""
         with self.session() as s:
             q = select(Hit.topic_id, func.count()).where(col(Hit.label).is_not(None))
@@ -241,11 +277,20 @@ class ReviewStore(StoreBase):
         """Per feed id: (articles, hits) that came from it."""
         with self.session() as s:
             feed_id = col(ArticleSource.feed_id)
-            arts = dict(s.exec(select(feed_id, func.count(
-                distinct(col(ArticleSource.article_id)))).group_by(feed_id)).all())
-            hits = dict(s.exec(select(feed_id, func.count(distinct(col(Hit.id)))).join(
-                Hit, col(Hit.article_id) == col(ArticleSource.article_id)).group_by(
-                feed_id)).all())
+            arts = dict(
+                s.exec(
+                    select(feed_id, func.count(distinct(col(ArticleSource.article_id)))).group_by(
+                        feed_id
+                    )
+                ).all()
+            )
+            hits = dict(
+                s.exec(
+                    select(feed_id, func.count(distinct(col(Hit.id))))
+                    .join(Hit, col(Hit.article_id) == col(ArticleSource.article_id))
+                    .group_by(feed_id)
+                ).all()
+            )
         return {fid: (int(n), int(hits.get(fid, 0))) for fid, n in arts.items()}
 
     # --- training and testing a topic (monitor.topics.review) ---------------------------
@@ -253,16 +298,25 @@ class ReviewStore(StoreBase):
     def topic_labels(self, topic_id: str) -> dict[int, str]:
         """Article id -> the label an analyst gave its hit for ``topic_id``."""
         with self.session() as s:
-            return {aid: lab for aid, lab in s.exec(
-                select(Hit.article_id, Hit.label).where(Hit.topic_id == topic_id,
-                                                       col(Hit.label).is_not(None)))
-                    if lab is not None}
+            return {
+                aid: lab
+                for aid, lab in s.exec(
+                    select(Hit.article_id, Hit.label).where(
+                        Hit.topic_id == topic_id, col(Hit.label).is_not(None)
+                    )
+                )
+                if lab is not None
+            }
 
     def topic_hit_scores(self, topic_id: str) -> dict[int, float]:
         """Article id -> the score of its stored hit for ``topic_id``."""
         with self.session() as s:
-            return {aid: score for aid, score in s.exec(
-                select(Hit.article_id, Hit.score).where(Hit.topic_id == topic_id))}
+            return {
+                aid: score
+                for aid, score in s.exec(
+                    select(Hit.article_id, Hit.score).where(Hit.topic_id == topic_id)
+                )
+            }
 
     def recent_articles(self, limit: int) -> list[Article]:
         """The newest ``limit`` stored articles, newest first."""

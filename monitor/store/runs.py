@@ -18,8 +18,12 @@ class RunStore(StoreBase):
 
     def save_run(self, kind: str, started: datetime, summary: dict[str, Any]) -> int:
         with self.session(write=True) as s:
-            run = Run(kind=kind, started_at=started, finished_at=utcnow(),
-                      summary=json.loads(json.dumps(summary, default=str)))
+            run = Run(
+                kind=kind,
+                started_at=started,
+                finished_at=utcnow(),
+                summary=json.loads(json.dumps(summary, default=str)),
+            )
             s.add(run)
             s.flush()
             assert run.id is not None
@@ -32,7 +36,11 @@ class RunStore(StoreBase):
     def counts(self) -> dict[str, int]:
         with self.session() as s:
             out = {}
-            for name, model in (("feeds", Feed), ("articles", Article), ("hits", Hit),
-                                ("deliveries", Delivery)):
+            for name, model in (
+                ("feeds", Feed),
+                ("articles", Article),
+                ("hits", Hit),
+                ("deliveries", Delivery),
+            ):
                 out[name] = s.exec(select(func.count()).select_from(model)).one()
             return out

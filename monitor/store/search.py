@@ -40,7 +40,8 @@ _FTS_STATEMENTS = (
 def create_fts(conn: Any) -> bool:
     """Create the SQLite search index and its triggers if missing; True if it was new."""
     found = conn.exec_driver_sql(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (FTS_TABLE,)).first()
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (FTS_TABLE,)
+    ).first()
     for stmt in _FTS_STATEMENTS:
         conn.exec_driver_sql(stmt)
     if found is None:  # a database older than the index: index what is there

@@ -78,9 +78,16 @@ def load_dataset(path: str | Path) -> list[Item]:
             split = d.get("split", "test")
             if split not in {"train", "test"}:
                 raise DatasetError(f"{path}:{n}: split must be train or test, not {split!r}")
-            items.append(Item(id=str(d.get("id", n)), title=str(d.get("title") or ""),
-                              text=str(d.get("text") or ""), labels=labels, split=split,
-                              language=d.get("language")))
+            items.append(
+                Item(
+                    id=str(d.get("id", n)),
+                    title=str(d.get("title") or ""),
+                    text=str(d.get("text") or ""),
+                    labels=labels,
+                    split=split,
+                    language=d.get("language"),
+                )
+            )
     if not items:
         raise DatasetError(f"{path}: no articles")
     return items
@@ -126,23 +133,38 @@ class Run:
 
     @property
     def macro_f1(self) -> float:
-        return (sum(v.f1 for v in self.per_topic.values()) / len(self.per_topic)
-                if self.per_topic else 0.0)
+        return (
+            sum(v.f1 for v in self.per_topic.values()) / len(self.per_topic)
+            if self.per_topic
+            else 0.0
+        )
 
     def as_dict(self) -> dict[str, Any]:
         m = self.micro
-        return {"name": self.name, "micro": {"precision": m.precision, "recall": m.recall,
-                                             "f1": m.f1},
-                "macro_f1": self.macro_f1, "labels_used": self.labels_used,
-                "seconds": round(self.seconds, 1),
-                "topics": {t: {"precision": s.precision, "recall": s.recall, "f1": s.f1,
-                               "tp": s.tp, "fp": s.fp, "fn": s.fn}
-                           for t, s in self.per_topic.items()}}
+        return {
+            "name": self.name,
+            "micro": {"precision": m.precision, "recall": m.recall, "f1": m.f1},
+            "macro_f1": self.macro_f1,
+            "labels_used": self.labels_used,
+            "seconds": round(self.seconds, 1),
+            "topics": {
+                t: {
+                    "precision": s.precision,
+                    "recall": s.recall,
+                    "f1": s.f1,
+                    "tp": s.tp,
+                    "fp": s.fp,
+                    "fn": s.fn,
+                }
+                for t, s in self.per_topic.items()
+            },
+        }
 
 
 def score(truth: np.ndarray, pred: np.ndarray) -> Scores:
-    return Scores(tp=int((truth & pred).sum()), fp=int((~truth & pred).sum()),
-                  fn=int((truth & ~pred).sum()))
+    return Scores(
+        tp=int((truth & pred).sum()), fp=int((~truth & pred).sum()), fn=int((truth & ~pred).sum())
+    )
 
 
 @dataclass
@@ -164,8 +186,11 @@ class Prepared:
         return np.array([it.split == name for it in self.items], dtype=bool)
 
 
-def prepare(topics: Sequence[TopicConfig], items: Sequence[Item],
-            progress: Callable[[int], None] | None = None) -> Prepared:
+def prepare(
+    topics: Sequence[TopicConfig],
+    items: Sequence[Item],
+    progress: Callable[[int], None] | None = None,
+) -> Prepared:
     """Tokenise every article once and run every topic's rules on it."""
     clf = Classifier(topics, models={})
     t0 = time.perf_counter()
@@ -182,15 +207,23 @@ def prepare(topics: Sequence[TopicConfig], items: Sequence[Item],
             progress(n + 1)
     ids = [t.id for t in topics]
     return Prepared(
-        items=list(items), counts=counts, rule_rows=rows,
+        items=list(items),
+        counts=counts,
+        rule_rows=rows,
         matched={t: np.array(matched[t], dtype=bool) for t in ids},
         rule_score={t: np.array([ev["score"] for ev, _ in rows[t]]) for t in ids},
         rule_passed={t: np.array([bool(ev["rule_passed"]) for ev, _ in rows[t]]) for t in ids},
-        seconds=time.perf_counter() - t0)
+        seconds=time.perf_counter() - t0,
+    )
 
 
-def rules_run(topics: Sequence[TopicConfig], data: Prepared, *, calibrate: bool = False,
-              name: str | None = None) -> Run:
+def rules_run(
+    topics: Sequence[TopicConfig],
+    data: Prepared,
+    *,
+    calibrate: bool = False,
+    name: str | None = None,
+) -> Run:
     """Rules alone on the test split; ``calibrate``: each topic's threshold is the one
     that maximises F1 on the train split (labels of the train split are used)."""
     run = Run(name or ("rules, thresholds calibrated on train" if calibrate else "rules"))
@@ -198,8 +231,9 @@ def rules_run(topics: Sequence[TopicConfig], data: Prepared, *, calibrate: bool 
     for t in topics:
         truth = data.truth(t.id)
         if calibrate:
-            thr = calibrate_threshold(data.rule_score[t.id][train],
-                                      data.rule_passed[t.id][train], truth[train])
+            thr = calibrate_threshold(
+                data.rule_score[t.id][train], data.rule_passed[t.id][train], truth[train]
+            )
             pred = data.rule_passed[t.id] & (data.rule_score[t.id] >= thr)
             run.labels_used[t.id] = int(train.sum())
         else:
@@ -219,9 +253,14 @@ def calibrate_threshold(scores: np.ndarray, passed: np.ndarray, truth: np.ndarra
     return best
 
 
-def feedback_run(topics: Sequence[TopicConfig], data: Prepared, n_labels: int,
-                 settings: TrainSettings | None = None, space: FeatureSpace | None = None,
-                 log: Callable[[str], None] | None = None) -> Run:
+def feedback_run(
+    topics: Sequence[TopicConfig],
+    data: Prepared,
+    n_labels: int,
+    settings: TrainSettings | None = None,
+    space: FeatureSpace | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Run:
     """Simulated review: per topic, ``n_labels`` stories of the train split proposed by
     the engine, labelled from the truth, a model trained, the test split scored."""
     t0 = time.perf_counter()
@@ -246,9 +285,13 @@ def feedback_run(topics: Sequence[TopicConfig], data: Prepared, n_labels: int,
         rules_all, names = rule_matrix(t, data.rule_rows[t.id])
         R_tr, R_te = rules_all[train_idx], rules_all[test_idx]
         weak = data.matched[t.id][train_idx]
-        conf = (weak_confidence(data.rule_score[t.id][train_idx],
-                                data.rule_passed[t.id][train_idx], t.threshold)
-                if s.confidence else None)
+        conf = (
+            weak_confidence(
+                data.rule_score[t.id][train_idx], data.rule_passed[t.id][train_idx], t.threshold
+            )
+            if s.confidence
+            else None
+        )
         labels: dict[int, bool] = {}
         while len(labels) < n_labels:
             try:
@@ -273,8 +316,10 @@ def feedback_run(topics: Sequence[TopicConfig], data: Prepared, n_labels: int,
             pred = data.matched[t.id][test_idx]
         run.per_topic[t.id] = score(truth[test_idx], pred)
         if log:
-            log(f"  {t.id}: {len(labels)} labels ({sum(labels.values())} relevant), "
-                f"F1 {run.per_topic[t.id].f1:.3f}")
+            log(
+                f"  {t.id}: {len(labels)} labels ({sum(labels.values())} relevant), "
+                f"F1 {run.per_topic[t.id].f1:.3f}"
+            )
     run.seconds = time.perf_counter() - t0
     return run
 
@@ -287,12 +332,17 @@ def format_table(runs: Sequence[Run], topics: Sequence[str]) -> str:
         cells = []
         for r in runs:
             s = r.per_topic.get(t)
-            cells.append(f"{'-':>24}" if s is None else
-                         f"{f'P {s.precision:.2f} R {s.recall:.2f} F1 {s.f1:.3f}':>24}")
+            cells.append(
+                f"{'-':>24}"
+                if s is None
+                else f"{f'P {s.precision:.2f} R {s.recall:.2f} F1 {s.f1:.3f}':>24}"
+            )
         lines.append(f"{t:<10}" + "".join(cells))
     lines.append("-" * len(head))
-    lines.append(f"{'micro P/R':<10}" + "".join(
-        f"{f'{r.micro.precision:.3f} / {r.micro.recall:.3f}':>24}" for r in runs))
+    lines.append(
+        f"{'micro P/R':<10}"
+        + "".join(f"{f'{r.micro.precision:.3f} / {r.micro.recall:.3f}':>24}" for r in runs)
+    )
     lines.append(f"{'micro F1':<10}" + "".join(f"{r.micro.f1:>24.3f}" for r in runs))
     lines.append(f"{'macro F1':<10}" + "".join(f"{r.macro_f1:>24.3f}" for r in runs))
     return "\n".join(lines)

@@ -50,7 +50,8 @@ TermSpec = str | Term
 LANGUAGES = frozenset(
     "af am ar az bg bn ca cs da de dsb el en es et eu fa fi fo fr ga grc gu he hi hr hsb hu "
     "hy id is it ja kn ko ky la lb lg lij lt lv mk ml mr ms nb ne nl nn pl pt ro ru sa si sk "
-    "sl sq sr sv ta te th ti tl tn tr tt uk ur vi xx yo zh".split())
+    "sl sq sr sv ta te th ti tl tn tr tt uk ur vi xx yo zh".split()
+)
 
 
 class Group(Strict):
@@ -141,9 +142,17 @@ class Near(Strict):
     within: int = Field(10, ge=0)
 
 
-_RULE_KEYS = {"group": "group", "all": "all", "any": "any", "none": "none",
-              "at_least": "at_least", "of": "at_least", "sentence": "sentence",
-              "near": "near", "within": "near"}
+_RULE_KEYS = {
+    "group": "group",
+    "all": "all",
+    "any": "any",
+    "none": "none",
+    "at_least": "at_least",
+    "of": "at_least",
+    "sentence": "sentence",
+    "near": "near",
+    "within": "near",
+}
 
 
 def _rule_kind(v: Any) -> str | None:
@@ -154,8 +163,15 @@ def _rule_kind(v: Any) -> str | None:
             if k in _RULE_KEYS:
                 return _RULE_KEYS[k]
         return None
-    for cls, tag in ((GroupRef, "group"), (AllOf, "all"), (AnyOf, "any"), (NoneOf, "none"),
-                     (AtLeast, "at_least"), (Sentence, "sentence"), (Near, "near")):
+    for cls, tag in (
+        (GroupRef, "group"),
+        (AllOf, "all"),
+        (AnyOf, "any"),
+        (NoneOf, "none"),
+        (AtLeast, "at_least"),
+        (Sentence, "sentence"),
+        (Near, "near"),
+    ):
         if isinstance(v, cls):
             return tag
     return None
@@ -163,10 +179,20 @@ def _rule_kind(v: Any) -> str | None:
 
 # A rule is a group name, or one of the nodes above, told apart by its key.
 Rule = Annotated[
-    Annotated[str, Tag("name")] | Annotated[GroupRef, Tag("group")] | Annotated[AllOf, Tag("all")] | Annotated[AnyOf, Tag("any")] | Annotated[NoneOf, Tag("none")] | Annotated[AtLeast, Tag("at_least")] | Annotated[Sentence, Tag("sentence")] | Annotated[Near, Tag("near")],
-    Discriminator(_rule_kind, custom_error_type="rule",
-                  custom_error_message="a rule is a group name or a mapping with one of the "
-                  "keys group, all, any, none, at_least (with of), sentence, near (with within)"),
+    Annotated[str, Tag("name")]
+    | Annotated[GroupRef, Tag("group")]
+    | Annotated[AllOf, Tag("all")]
+    | Annotated[AnyOf, Tag("any")]
+    | Annotated[NoneOf, Tag("none")]
+    | Annotated[AtLeast, Tag("at_least")]
+    | Annotated[Sentence, Tag("sentence")]
+    | Annotated[Near, Tag("near")],
+    Discriminator(
+        _rule_kind,
+        custom_error_type="rule",
+        custom_error_message="a rule is a group name or a mapping with one of the "
+        "keys group, all, any, none, at_least (with of), sentence, near (with within)",
+    ),
 ]
 for _m in (AllOf, AnyOf, NoneOf, AtLeast, Sentence):
     _m.model_rebuild()
@@ -191,14 +217,21 @@ class ModelSettings(Strict):
 
     use: bool = Field(True, description="false: rules alone decide even if a model is active")
     threshold: float | None = Field(
-        None, gt=0, lt=1, description="P(relevant) at which a story is a hit; default: the "
-        "model's own (set at training so that it flags as many stored articles as expected)")
+        None,
+        gt=0,
+        lt=1,
+        description="P(relevant) at which a story is a hit; default: the "
+        "model's own (set at training so that it flags as many stored articles as expected)",
+    )
 
 
 # Fields added after the first release: left out of the version hash while at their
 # defaults, so that a definition that does not use them keeps its version.
-_NEW_TOPIC_FIELDS = {"seeds": {"hits": [], "misses": []}, "scoring": "mean",
-                     "model": {"use": True, "threshold": None}}
+_NEW_TOPIC_FIELDS = {
+    "seeds": {"hits": [], "misses": []},
+    "scoring": "mean",
+    "model": {"use": True, "threshold": None},
+}
 _NEW_GROUP_FIELDS: dict[str, Any] = {"languages": {}, "saturation": None}
 _NEW_TERM_FIELDS = {"plurals": True}
 
@@ -215,8 +248,10 @@ class TopicConfig(Strict):
     saturation: float = Field(2.0, gt=0, description="count at which a group is ~63% saturated")
     threshold: float = Field(0.3, ge=0, le=1)
     scoring: Literal["mean", "rule"] = Field(
-        "mean", description="mean: weighted mean over all groups; rule: follows the rule "
-        "(any = best branch, all = weighted mean, none = a gate)")
+        "mean",
+        description="mean: weighted mean over all groups; rule: follows the rule "
+        "(any = best branch, all = weighted mean, none = a gate)",
+    )
     seeds: Seeds = Seeds()
     model: ModelSettings = ModelSettings()
 
@@ -259,8 +294,11 @@ def _rule_group_names(rule: Any) -> list[str]:
     if isinstance(rule, GroupRef):
         return [rule.group]
     if isinstance(rule, (AllOf, AnyOf, NoneOf)):
-        children = rule.all if isinstance(rule, AllOf) else (
-            rule.any if isinstance(rule, AnyOf) else rule.none)
+        children = (
+            rule.all
+            if isinstance(rule, AllOf)
+            else (rule.any if isinstance(rule, AnyOf) else rule.none)
+        )
         return [n for c in children for n in _rule_group_names(c)]
     if isinstance(rule, AtLeast):
         return [n for c in rule.of for n in _rule_group_names(c)]

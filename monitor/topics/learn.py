@@ -63,8 +63,9 @@ class TrainSettings:
     threshold: float = 0.5
 
 
-def weak_confidence(score: np.ndarray, passed: np.ndarray, threshold: float,
-                    margin: float = 0.3, floor: float = 0.1) -> np.ndarray:
+def weak_confidence(
+    score: np.ndarray, passed: np.ndarray, threshold: float, margin: float = 0.3, floor: float = 0.1
+) -> np.ndarray:
     """How much to trust each rule decision as a label: little near the threshold (where
     the rules err), fully far from it (a clear hit, or nothing matched at all)."""
     dist = np.abs(score - threshold) / margin
@@ -74,10 +75,17 @@ def weak_confidence(score: np.ndarray, passed: np.ndarray, threshold: float,
     return conf
 
 
-def fit(topic: TopicConfig, space: FeatureSpace, X: csr_matrix, rules: np.ndarray,
-        rule_names: list[str], weak: np.ndarray, labels: Mapping[int, bool],
-        settings: TrainSettings | None = None, confidence: np.ndarray | None = None
-        ) -> TopicModel:
+def fit(
+    topic: TopicConfig,
+    space: FeatureSpace,
+    X: csr_matrix,
+    rules: np.ndarray,
+    rule_names: list[str],
+    weak: np.ndarray,
+    labels: Mapping[int, bool],
+    settings: TrainSettings | None = None,
+    confidence: np.ndarray | None = None,
+) -> TopicModel:
     """Train on a pool: ``X`` word features, ``rules`` rule features (columns
     ``rule_names``), ``weak`` the rules' decisions, ``labels`` reviewed (row -> bool)."""
     from scipy.sparse import csr_matrix, hstack
@@ -95,33 +103,58 @@ def fit(topic: TopicConfig, space: FeatureSpace, X: csr_matrix, rules: np.ndarra
         keep = np.array(sorted(labels), dtype=int)
         X, rules, y, w = X[keep], rules[keep], y[keep], w[keep]
     if len(set(y.tolist())) < 2:
-        raise ModelError(f"topic {topic.id}: need both relevant and irrelevant examples "
-                         f"(have only {'relevant' if y.any() else 'irrelevant'} ones)")
+        raise ModelError(
+            f"topic {topic.id}: need both relevant and irrelevant examples "
+            f"(have only {'relevant' if y.any() else 'irrelevant'} ones)"
+        )
     M = hstack([X, csr_matrix(rules)]).tocsr() if s.rule_features else X
-    clf = LogisticRegression(C=s.C, solver="liblinear", max_iter=200, random_state=0,
-                             class_weight="balanced" if s.balanced else None)
+    clf = LogisticRegression(
+        C=s.C,
+        solver="liblinear",
+        max_iter=200,
+        random_state=0,
+        class_weight="balanced" if s.balanced else None,
+    )
     clf.fit(M, y, sample_weight=w)
     coef = clf.coef_[0]
     n_words = X.shape[1]
     inv = {j: f for f, j in space.vocab.items()}
     kept = np.nonzero(np.abs(coef[:n_words]) > 1e-4)[0]
     weights = {inv[int(j)]: round(float(coef[j]), 5) for j in kept}
-    rule_w = ({name: round(float(coef[n_words + k]), 5) for k, name in enumerate(rule_names)}
-              if s.rule_features else {})
+    rule_w = (
+        {name: round(float(coef[n_words + k]), 5) for k, name in enumerate(rule_names)}
+        if s.rule_features
+        else {}
+    )
     idf = {inv[j]: round(float(space.idf[j]), 4) for j in range(n_words)}
     n_pos = sum(1 for v in labels.values() if v)
-    return TopicModel(topic=topic.id, topic_version=topic.version, threshold=s.threshold,
-                      intercept=float(clf.intercept_[0]), weights=weights, idf=idf,
-                      rule_weights=rule_w, n_labels=len(labels), n_positive=n_pos,
-                      n_weak=int(len(weak) - len(labels)) if s.weak_weight else 0,
-                      trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                      settings=asdict(s))
+    return TopicModel(
+        topic=topic.id,
+        topic_version=topic.version,
+        threshold=s.threshold,
+        intercept=float(clf.intercept_[0]),
+        weights=weights,
+        idf=idf,
+        rule_weights=rule_w,
+        n_labels=len(labels),
+        n_positive=n_pos,
+        n_weak=int(len(weak) - len(labels)) if s.weak_weight else 0,
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        settings=asdict(s),
+    )
 
 
-def train(topic: TopicConfig, space: FeatureSpace, X: csr_matrix, rules: np.ndarray,
-          rule_names: list[str], weak: np.ndarray, labels: Mapping[int, bool],
-          settings: TrainSettings | None = None, confidence: np.ndarray | None = None
-          ) -> tuple[TopicModel, np.ndarray]:
+def train(
+    topic: TopicConfig,
+    space: FeatureSpace,
+    X: csr_matrix,
+    rules: np.ndarray,
+    rule_names: list[str],
+    weak: np.ndarray,
+    labels: Mapping[int, bool],
+    settings: TrainSettings | None = None,
+    confidence: np.ndarray | None = None,
+) -> tuple[TopicModel, np.ndarray]:
     """:func:`fit` and the decision threshold (:func:`prevalence_threshold`): what
     ``newsmon topics train`` and the simulated review of ``topics eval`` both run.
     Returns the model and its probabilities on the pool."""
@@ -133,8 +166,13 @@ def train(topic: TopicConfig, space: FeatureSpace, X: csr_matrix, rules: np.ndar
     return model, p
 
 
-def prevalence_threshold(p: np.ndarray, weak: np.ndarray, labels: Mapping[int, bool],
-                         floor: float = 0.05, ceiling: float = 0.95) -> float:
+def prevalence_threshold(
+    p: np.ndarray,
+    weak: np.ndarray,
+    labels: Mapping[int, bool],
+    floor: float = 0.05,
+    ceiling: float = 0.95,
+) -> float:
     """The decision threshold at which the model flags as many pool articles as are
     expected to be relevant: the rules' hits, corrected by what review found (rule hits
     marked irrelevant are taken out, misses marked relevant added)."""
@@ -148,8 +186,9 @@ def prevalence_threshold(p: np.ndarray, weak: np.ndarray, labels: Mapping[int, b
     return min(ceiling, max(floor, thr))
 
 
-def rule_matrix(topic: TopicConfig, rows: Sequence[tuple[Mapping[str, Any], Mapping[str, float]]]
-                ) -> tuple[np.ndarray, list[str]]:
+def rule_matrix(
+    topic: TopicConfig, rows: Sequence[tuple[Mapping[str, Any], Mapping[str, float]]]
+) -> tuple[np.ndarray, list[str]]:
     """Rule features for many articles: (evidence, saturations) per row."""
     names = ["rule:score", "rule:passed"] + [f"group:{g}" for g in topic.groups]
     out = np.zeros((len(rows), len(names)))
@@ -159,8 +198,9 @@ def rule_matrix(topic: TopicConfig, rows: Sequence[tuple[Mapping[str, Any], Mapp
     return out, names
 
 
-def predict_matrix(model: TopicModel, space: FeatureSpace, X: csr_matrix,
-                   rules: np.ndarray, rule_names: list[str]) -> np.ndarray:
+def predict_matrix(
+    model: TopicModel, space: FeatureSpace, X: csr_matrix, rules: np.ndarray, rule_names: list[str]
+) -> np.ndarray:
     """P(relevant) for every row (the fast path of :meth:`TopicModel.predict`)."""
     coef = np.zeros(len(space.vocab))
     for f, wt in model.weights.items():
@@ -174,8 +214,14 @@ def predict_matrix(model: TopicModel, space: FeatureSpace, X: csr_matrix,
     return p
 
 
-def propose(p: np.ndarray, threshold: float, exclude: set[int], k: int,
-            X: csr_matrix | None = None, max_similarity: float = 0.9) -> list[int]:
+def propose(
+    p: np.ndarray,
+    threshold: float,
+    exclude: set[int],
+    k: int,
+    X: csr_matrix | None = None,
+    max_similarity: float = 0.9,
+) -> list[int]:
     """The ``k`` unreviewed rows most worth a reviewer's time: closest to the decision
     threshold, alternating from above and below it, no near-duplicates (cosine of the
     word features above ``max_similarity``) of rows already picked."""
@@ -202,5 +248,3 @@ def propose(p: np.ndarray, threshold: float, exclude: set[int], k: int,
 
 
 # --- storage ---------------------------------------------------------------------------
-
-

@@ -78,9 +78,14 @@ class TopicResult:
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"topic": self.topic, "name": self.name, "matched": self.matched,
-                "score": round(self.score, 4), "version": self.version,
-                "evidence": self.evidence}
+        return {
+            "topic": self.topic,
+            "name": self.name,
+            "matched": self.matched,
+            "score": round(self.score, 4),
+            "version": self.version,
+            "evidence": self.evidence,
+        }
 
 
 # --- the term index ------------------------------------------------------------------
@@ -143,8 +148,12 @@ class _Index:
         sid = self.n_specs
         self.n_specs += 1
         self._specs[key] = sid
-        table = {"exact": self.exact, "prefix": self.prefix, "orth": self.orth,
-                 "orth_prefix": self.orth_prefix}[kind]
+        table = {
+            "exact": self.exact,
+            "prefix": self.prefix,
+            "orth": self.orth,
+            "orth_prefix": self.orth_prefix,
+        }[kind]
         for f in forms:
             table[f].append(sid)
         return sid
@@ -177,8 +186,14 @@ class _Index:
                     kind = "prefix" if (star and last) else "exact"
                     n = normalize(w)
                     forms = [n]
-                    if last and not star and term.plurals and n.isalpha() and len(n) > 2 \
-                            and is_latin(n):
+                    if (
+                        last
+                        and not star
+                        and term.plurals
+                        and n.isalpha()
+                        and len(n) > 2
+                        and is_latin(n)
+                    ):
                         forms.append(plural(n))
                 specs.append(self._spec(kind, forms))
             pid = len(self.patterns)
@@ -187,9 +202,9 @@ class _Index:
         self.prefix_lens = sorted({len(k) for k in self.prefix})
         self.orth_prefix_lens = sorted({len(k) for k in self.orth_prefix})
         if self.prefix_lens:
-            self._heads = frozenset(k[:self.prefix_lens[0]] for k in self.prefix)
+            self._heads = frozenset(k[: self.prefix_lens[0]] for k in self.prefix)
         if self.orth_prefix_lens:
-            self._orth_heads = frozenset(k[:self.orth_prefix_lens[0]] for k in self.orth_prefix)
+            self._orth_heads = frozenset(k[: self.orth_prefix_lens[0]] for k in self.orth_prefix)
         self._cache.clear()
 
     def token(self, h: int, strings: Any) -> tuple[str, tuple[int, ...]]:
@@ -203,14 +218,14 @@ class _Index:
         lens, heads = self.prefix_lens, self._heads
         for f in forms(raw, norm):
             found.update(self.exact.get(f, ()))
-            if lens and f[:lens[0]] in heads:
+            if lens and f[: lens[0]] in heads:
                 for n in lens:
                     if n > len(f):
                         break
                     found.update(self.prefix.get(f[:n], ()))
         found.update(self.orth.get(raw, ()))
         lens = self.orth_prefix_lens
-        if lens and raw[:lens[0]] in self._orth_heads:
+        if lens and raw[: lens[0]] in self._orth_heads:
             for n in lens:
                 if n > len(raw):
                     break
@@ -233,8 +248,12 @@ class Classifier:
     (:func:`monitor.topics.model.active_models`), ``{}`` means rules only.
     """
 
-    def __init__(self, topics: Sequence[TopicConfig], lang: str = "en",
-                 models: Mapping[str, TopicModel] | None = None) -> None:
+    def __init__(
+        self,
+        topics: Sequence[TopicConfig],
+        lang: str = "en",
+        models: Mapping[str, TopicModel] | None = None,
+    ) -> None:
         self.topics = list(topics)
         self.lang = lang
         self.nlp = pipeline(lang)
@@ -260,9 +279,11 @@ class Classifier:
         for topic in self.topics:
             m = self.models.get(topic.id)
             if m is not None and m.topic_version != topic.version:
-                self._stale[topic.id] = (f"model trained for version {m.topic_version}, the "
-                                         f"topic is now {topic.version}: retrain it "
-                                         f"(newsmon topics train {topic.id})")
+                self._stale[topic.id] = (
+                    f"model trained for version {m.topic_version}, the "
+                    f"topic is now {topic.version}: retrain it "
+                    f"(newsmon topics train {topic.id})"
+                )
                 log.warning("topic %s: %s; rules alone decide", topic.id, self._stale[topic.id])
                 del self.models[topic.id]
 
@@ -278,8 +299,7 @@ class Classifier:
         arr = tokenize(nlp, joined)
         return Tokens(nlp.vocab, joined, len(title) + 1 if title else 0, lang, arr, self._index)
 
-    def classify(self, title: str, text: str, language: str | None = None
-                 ) -> list[TopicResult]:
+    def classify(self, title: str, text: str, language: str | None = None) -> list[TopicResult]:
         """Every topic's decision for one article, with its evidence.
 
         ``language``: ISO 639-1 code of the article (as detected at extraction); its
@@ -335,17 +355,26 @@ class Classifier:
                     continue
                 taken.update(range(start, end))
                 t = idx.terms[tid]
-                per_topic[topic].append(_Match(group=group, term=t.text, start=start, end=end,
-                                               field="", weight=t.weight,
-                                               sent=_sent_index(tokens.sent_starts, start)))
+                per_topic[topic].append(
+                    _Match(
+                        group=group,
+                        term=t.text,
+                        start=start,
+                        end=end,
+                        field="",
+                        weight=t.weight,
+                        sent=_sent_index(tokens.sent_starts, start),
+                    )
+                )
         for ms in per_topic.values():
             ms.sort(key=lambda m: m.start)
         return per_topic
 
     # --- decision --------------------------------------------------------------------
 
-    def _decide(self, topic: TopicConfig, tokens: Tokens, matches: list[_Match]
-                ) -> tuple[TopicResult, dict[str, float]]:
+    def _decide(
+        self, topic: TopicConfig, tokens: Tokens, matches: list[_Match]
+    ) -> tuple[TopicResult, dict[str, float]]:
         if not matches:
             # Most articles match nothing of most topics: that decision is always the same.
             if topic.id not in self._nothing:
@@ -355,8 +384,9 @@ class Classifier:
             return (TopicResult(r.topic, r.name, r.matched, r.score, r.version, ev), dict(sats))
         return self._decide_matches(topic, tokens, matches)
 
-    def _decide_matches(self, topic: TopicConfig, tokens: Tokens, matches: list[_Match]
-                        ) -> tuple[TopicResult, dict[str, float]]:
+    def _decide_matches(
+        self, topic: TopicConfig, tokens: Tokens, matches: list[_Match]
+    ) -> tuple[TopicResult, dict[str, float]]:
         w = topic.weights
         title_end = tokens.title_end
         lead_end = title_end + w.lead_chars
@@ -368,8 +398,13 @@ class Classifier:
                 continue
             blocker = self._blocked_by(topic.id, m, excl)
             if blocker is not None:
-                cancelled.append({"group": m.group, "term": tokens.span(m.start, m.end),
-                                  "by": tokens.span(blocker.start, blocker.end)})
+                cancelled.append(
+                    {
+                        "group": m.group,
+                        "term": tokens.span(m.start, m.end),
+                        "by": tokens.span(blocker.start, blocker.end),
+                    }
+                )
                 continue
             idx = tokens.idx[m.start]
             m.field = "title" if idx < title_end else ("lead" if idx < lead_end else "body")
@@ -424,8 +459,14 @@ class Classifier:
         }
         if cancelled:
             evidence["cancelled"] = cancelled[:20]
-        r = TopicResult(topic=topic.id, name=topic.name, matched=matched, score=score,
-                        version=self._versions[topic.id], evidence=evidence)
+        r = TopicResult(
+            topic=topic.id,
+            name=topic.name,
+            matched=matched,
+            score=score,
+            version=self._versions[topic.id],
+            evidence=evidence,
+        )
         return r, saturations
 
     def _blocked_by(self, topic: str, m: _Match, excl: list[_Match]) -> _Match | None:
@@ -438,8 +479,14 @@ class Classifier:
                 return e
         return None
 
-    def _apply_model(self, topic: TopicConfig, model: TopicModel, tokens: Tokens,
-                     r: TopicResult, sats: dict[str, float]) -> None:
+    def _apply_model(
+        self,
+        topic: TopicConfig,
+        model: TopicModel,
+        tokens: Tokens,
+        r: TopicResult,
+        sats: dict[str, float],
+    ) -> None:
         """Re-score with the topic's model: the score becomes P(relevant)."""
         p, contributions = model.predict(tokens, r.evidence, sats, explain=True)
         ev = r.evidence
@@ -450,9 +497,13 @@ class Classifier:
         ev["score"] = round(p, 4)
         threshold = topic.model.threshold or model.threshold
         ev["threshold"] = round(threshold, 4) if topic.model.use else topic.threshold
-        ev["model"] = {"used": topic.model.use, "id": model.model_id,
-                       "probability": round(p, 4), "labels": model.n_labels,
-                       "features": contributions}
+        ev["model"] = {
+            "used": topic.model.use,
+            "id": model.model_id,
+            "probability": round(p, 4),
+            "labels": model.n_labels,
+            "features": contributions,
+        }
         if topic.model.use:
             r.matched = p >= threshold
             r.version = f"{r.version}+{model.model_id}"
@@ -501,7 +552,7 @@ def _near(groups: list[str], within: int, ctx: _RuleCtx) -> tuple[bool, int | No
     best: int | None = None
     for i, (_, end_i, g_i) in enumerate(events):
         seen = {g_i}
-        for s2, _, g2 in events[i + 1:]:
+        for s2, _, g2 in events[i + 1 :]:
             seen.add(g2)
             if seen == need:
                 gap = max(0, s2 - end_i)
@@ -510,12 +561,14 @@ def _near(groups: list[str], within: int, ctx: _RuleCtx) -> tuple[bool, int | No
     return best is not None and best <= within, best
 
 
-def _rule_score(rule: Any, sats: Mapping[str, float], topic: TopicConfig
-                ) -> tuple[float, dict[str, float]]:
+def _rule_score(
+    rule: Any, sats: Mapping[str, float], topic: TopicConfig
+) -> tuple[float, dict[str, float]]:
     """Score that follows the rule: a group is its saturation; ``all`` the weighted mean
     of its parts; ``any`` its best part; ``at_least N`` the mean of its N best parts;
     ``none`` only gates (no score). Returns the score and each group's share of it
     (share x saturation = the group's contribution; contributions add up to the score)."""
+
     def walk(r: Any) -> tuple[float, dict[str, float], float] | None:
         if isinstance(r, str):
             r = GroupRef(group=r)
@@ -535,7 +588,7 @@ def _rule_score(rule: Any, sats: Mapping[str, float], topic: TopicConfig
         if isinstance(r, AnyOf):
             return max(parts, key=lambda p: p[0])
         if isinstance(r, AtLeast):
-            parts = sorted(parts, key=lambda p: -p[0])[:r.at_least]
+            parts = sorted(parts, key=lambda p: -p[0])[: r.at_least]
         return _mean(parts)
 
     out = walk(rule)
@@ -545,8 +598,9 @@ def _rule_score(rule: Any, sats: Mapping[str, float], topic: TopicConfig
     return score, shares
 
 
-def _mean(parts: list[tuple[float, dict[str, float], float]]
-          ) -> tuple[float, dict[str, float], float] | None:
+def _mean(
+    parts: list[tuple[float, dict[str, float], float]],
+) -> tuple[float, dict[str, float], float] | None:
     total = sum(w for _, _, w in parts)
     if not parts or total <= 0:
         return None
@@ -581,8 +635,10 @@ def _evaluate(rule: Any, ctx: _RuleCtx) -> tuple[bool, str]:
         parts = [_evaluate(r, ctx) for r in rule.of]
         n = sum(1 for p, _ in parts if p)
         ok = n >= rule.at_least
-        return ok, (f"at_least {rule.at_least} of({', '.join(t for _, t in parts)}):{n}"
-                    f"{' ✓' if ok else ' ✗'}")
+        return ok, (
+            f"at_least {rule.at_least} of({', '.join(t for _, t in parts)}):{n}"
+            f"{' ✓' if ok else ' ✗'}"
+        )
     if isinstance(rule, Sentence):
         for idx, sub in ctx.sentences().items():
             ok, trace = _evaluate(rule.sentence, sub)
@@ -597,25 +653,27 @@ def _evaluate(rule: Any, ctx: _RuleCtx) -> tuple[bool, str]:
     raise TypeError(f"unknown rule node {rule!r}")
 
 
-def _best_sentences(tokens: Tokens, kept: list[_Match], limit: int = 5
-                    ) -> list[dict[str, Any]]:
+def _best_sentences(tokens: Tokens, kept: list[_Match], limit: int = 5) -> list[dict[str, Any]]:
     by_sent: dict[int, list[_Match]] = defaultdict(list)
     for m in kept:
         by_sent[m.sent].append(m)
-    ranked = sorted(by_sent.items(),
-                    key=lambda kv: (-len({m.group for m in kv[1]}), -len(kv[1]), kv[0]))
+    ranked = sorted(
+        by_sent.items(), key=lambda kv: (-len({m.group for m in kv[1]}), -len(kv[1]), kv[0])
+    )
     starts = tokens.sent_starts
     out = []
     for idx, ms in ranked[:limit]:
         end = starts[idx + 1] if idx + 1 < len(starts) else len(tokens.idx)
         text = re.sub(r"\s+", " ", tokens.span(starts[idx], end)).strip()
         if len(text) > MAX_SENTENCE_CHARS:
-            text = text[:MAX_SENTENCE_CHARS - 1] + "…"
-        out.append({
-            "index": idx,
-            "text": text,
-            "groups": sorted({m.group for m in ms}),
-            "terms": sorted({tokens.span(m.start, m.end) for m in ms}),
-            "field": ms[0].field,
-        })
+            text = text[: MAX_SENTENCE_CHARS - 1] + "…"
+        out.append(
+            {
+                "index": idx,
+                "text": text,
+                "groups": sorted({m.group for m in ms}),
+                "terms": sorted({tokens.span(m.start, m.end) for m in ms}),
+                "field": ms[0].field,
+            }
+        )
     return out

@@ -62,8 +62,9 @@ class FeatureSpace:
         self.idf = idf
 
     @classmethod
-    def fit(cls, counts: Sequence[Counter[str]], min_df: int = 2,
-            max_features: int = 60_000) -> FeatureSpace:
+    def fit(
+        cls, counts: Sequence[Counter[str]], min_df: int = 2, max_features: int = 60_000
+    ) -> FeatureSpace:
         df: Counter[str] = Counter()
         for c in counts:
             df.update(c.keys())
@@ -90,8 +91,10 @@ class FeatureSpace:
             indices += cols
             data += [v / norm for v in vals]
             indptr.append(len(indices))
-        return csr_matrix((np.array(data), np.array(indices, dtype=np.int64),
-                           np.array(indptr, dtype=np.int64)), shape=(len(counts), len(self.vocab)))
+        return csr_matrix(
+            (np.array(data), np.array(indices, dtype=np.int64), np.array(indptr, dtype=np.int64)),
+            shape=(len(counts), len(self.vocab)),
+        )
 
 
 @dataclass
@@ -115,13 +118,20 @@ class TopicModel:
 
     def __post_init__(self) -> None:
         if not self.model_id:
-            blob = json.dumps([self.topic_version, self.intercept, sorted(self.weights.items()),
-                               sorted(self.rule_weights.items())]).encode()
+            blob = json.dumps(
+                [
+                    self.topic_version,
+                    self.intercept,
+                    sorted(self.weights.items()),
+                    sorted(self.rule_weights.items()),
+                ]
+            ).encode()
             self.model_id = "m" + hashlib.sha256(blob).hexdigest()[:8]
 
     # -- use --
-    def logit(self, counts: Counter[str], rule: Mapping[str, float],
-              explain: bool = False) -> tuple[float, list[dict[str, Any]]]:
+    def logit(
+        self, counts: Counter[str], rule: Mapping[str, float], explain: bool = False
+    ) -> tuple[float, list[dict[str, Any]]]:
         vals: dict[str, float] = {}
         for f, n in counts.items():
             idf = self.idf.get(f)
@@ -149,9 +159,14 @@ class TopicModel:
         top = [{"feature": f, "contribution": round(c, 3)} for f, c in parts[:10]]
         return z, top
 
-    def predict(self, tokens: Tokens, evidence: Mapping[str, Any],
-                saturations: Mapping[str, float], topic: TopicConfig | None = None,
-                explain: bool = False) -> tuple[float, list[dict[str, Any]]]:
+    def predict(
+        self,
+        tokens: Tokens,
+        evidence: Mapping[str, Any],
+        saturations: Mapping[str, float],
+        topic: TopicConfig | None = None,
+        explain: bool = False,
+    ) -> tuple[float, list[dict[str, Any]]]:
         """P(relevant) for one analysed article, and the strongest features."""
         rule = {f: v for f, v in rule_inputs(evidence, saturations).items()}
         z, top = self.logit(word_counts(tokens), rule, explain)
@@ -171,10 +186,11 @@ class TopicModel:
         return cls(**d)
 
 
-def rule_inputs(evidence: Mapping[str, Any], saturations: Mapping[str, float]
-               ) -> dict[str, float]:
-    feats = {"rule:score": float(evidence.get("rule_score", evidence.get("score", 0.0))),
-             "rule:passed": 1.0 if evidence.get("rule_passed") else 0.0}
+def rule_inputs(evidence: Mapping[str, Any], saturations: Mapping[str, float]) -> dict[str, float]:
+    feats = {
+        "rule:score": float(evidence.get("rule_score", evidence.get("score", 0.0))),
+        "rule:passed": 1.0 if evidence.get("rule_passed") else 0.0,
+    }
     for g, v in saturations.items():
         feats[f"group:{g}"] = float(v)
     return feats
@@ -197,13 +213,13 @@ def model_path(topic_id: str, kind: str = "active", directory: Path | None = Non
     return (directory or models_dir()) / f"{topic_id}.{kind}.json"
 
 
-def save_model(model: TopicModel, kind: str = "candidate", directory: Path | None = None
-               ) -> Path:
+def save_model(model: TopicModel, kind: str = "candidate", directory: Path | None = None) -> Path:
     path = model_path(model.topic, kind, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(model.to_json(), ensure_ascii=False, sort_keys=True),
-                   encoding="utf-8")
+    tmp.write_text(
+        json.dumps(model.to_json(), ensure_ascii=False, sort_keys=True), encoding="utf-8"
+    )
     tmp.replace(path)
     return path
 
@@ -237,8 +253,9 @@ def deactivate(topic_id: str, directory: Path | None = None) -> bool:
     return True
 
 
-def active_models(topics: Sequence[TopicConfig], directory: Path | None = None
-                  ) -> dict[str, TopicModel]:
+def active_models(
+    topics: Sequence[TopicConfig], directory: Path | None = None
+) -> dict[str, TopicModel]:
     """The activated models of these topics (unreadable ones are an error, not ignored)."""
     out = {}
     for t in topics:

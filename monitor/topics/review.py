@@ -66,12 +66,19 @@ def load_seed(ref: str, base: Path | None) -> PoolArticle:
             ex = extract_file(path)
     except (ExtractError, NewsmonError) as exc:
         raise ReviewError(f"seed example {ref}: {exc}") from None
-    return PoolArticle(key=f"seed:{ref}", title=ex.title, text=ex.text, language=ex.language,
-                       url=ref)
+    return PoolArticle(
+        key=f"seed:{ref}", title=ex.title, text=ex.text, language=ex.language, url=ref
+    )
 
 
-def load_pool(store: Store, topic: TopicConfig, *, config_dir: Path | None = None,
-              limit: int = 20_000, with_seeds: bool = True) -> list[PoolArticle]:
+def load_pool(
+    store: Store,
+    topic: TopicConfig,
+    *,
+    config_dir: Path | None = None,
+    limit: int = 20_000,
+    with_seeds: bool = True,
+) -> list[PoolArticle]:
     """Stored articles (newest first, at most ``limit``) with their labels for the topic,
     then the topic's seed examples (labelled)."""
     labels = store.topic_labels(topic.id)
@@ -82,9 +89,16 @@ def load_pool(store: Store, topic: TopicConfig, *, config_dir: Path | None = Non
         if not (text or a.title):
             continue
         lab = labels.get(a.id or 0)
-        pool.append(PoolArticle(key=f"article:{a.id}", title=a.title, text=text,
-                                language=a.language,
-                                label=None if lab is None else lab == "relevant", url=a.url))
+        pool.append(
+            PoolArticle(
+                key=f"article:{a.id}",
+                title=a.title,
+                text=text,
+                language=a.language,
+                label=None if lab is None else lab == "relevant",
+                url=a.url,
+            )
+        )
     if with_seeds:
         for ref in topic.seeds.hits:
             pool.append(_labelled(load_seed(ref, config_dir), True))
@@ -119,9 +133,14 @@ def analyse_pool(topic: TopicConfig, pool: Sequence[PoolArticle]) -> Analysed:
         r, sats = clf.decide_all(tokens)[0]
         rows.append((r.evidence, sats))
         matched.append(r.matched)
-    return Analysed(list(pool), counts, rows, np.array(matched, dtype=bool),
-                    np.array([ev["score"] for ev, _ in rows]),
-                    np.array([bool(ev["rule_passed"]) for ev, _ in rows], dtype=bool))
+    return Analysed(
+        list(pool),
+        counts,
+        rows,
+        np.array(matched, dtype=bool),
+        np.array([ev["score"] for ev, _ in rows]),
+        np.array([bool(ev["rule_passed"]) for ev, _ in rows], dtype=bool),
+    )
 
 
 @dataclass
@@ -147,15 +166,20 @@ class TrainReport:
     top_negative: list[tuple[str, float]] = field(default_factory=list)
 
 
-def train_topic(topic: TopicConfig, pool: Sequence[PoolArticle],
-                settings: TrainSettings | None = None,
-                progress: Callable[[str], None] | None = None) -> TrainReport:
+def train_topic(
+    topic: TopicConfig,
+    pool: Sequence[PoolArticle],
+    settings: TrainSettings | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TrainReport:
     """Train a model for ``topic`` on an unsaved pool; the caller saves it."""
     s = settings or TrainSettings()
     labels = {i: bool(p.label) for i, p in enumerate(pool) if p.label is not None}
     if not labels:
-        raise ReviewError(f"topic {topic.id}: no reviewed examples yet - mark hits with "
-                          f"`newsmon hits mark ID relevant|irrelevant` or add seeds to the topic")
+        raise ReviewError(
+            f"topic {topic.id}: no reviewed examples yet - mark hits with "
+            f"`newsmon hits mark ID relevant|irrelevant` or add seeds to the topic"
+        )
     if progress:
         progress(f"analysing {len(pool)} articles with the rules of {topic.id}")
     data = analyse_pool(topic, pool)
@@ -168,21 +192,38 @@ def train_topic(topic: TopicConfig, pool: Sequence[PoolArticle],
     except ModelError as exc:
         raise ReviewError(str(exc)) from None
     check = _cross_check(topic, space, X, R, names, data, labels, s, conf)
-    model.metrics = {"pool": len(pool), "labels": len(labels),
-                     "labels_rules_correct": check.rules_correct,
-                     "labels_model_correct_cv": check.model_correct, "folds": check.folds}
+    model.metrics = {
+        "pool": len(pool),
+        "labels": len(labels),
+        "labels_rules_correct": check.rules_correct,
+        "labels_model_correct_cv": check.model_correct,
+        "folds": check.folds,
+    }
     ranked = sorted(model.weights.items(), key=lambda fw: -fw[1])
-    return TrainReport(model=model, pool=len(pool),
-                       labels_relevant=sum(labels.values()),
-                       labels_irrelevant=len(labels) - sum(labels.values()),
-                       rule_hits=int(data.matched.sum()),
-                       model_hits=int((p >= model.threshold).sum()), check=check,
-                       top_positive=ranked[:12], top_negative=ranked[::-1][:8])
+    return TrainReport(
+        model=model,
+        pool=len(pool),
+        labels_relevant=sum(labels.values()),
+        labels_irrelevant=len(labels) - sum(labels.values()),
+        rule_hits=int(data.matched.sum()),
+        model_hits=int((p >= model.threshold).sum()),
+        check=check,
+        top_positive=ranked[:12],
+        top_negative=ranked[::-1][:8],
+    )
 
 
-def _cross_check(topic: TopicConfig, space: FeatureSpace, X: Any, R: np.ndarray,
-                 names: list[str], data: Analysed, labels: dict[int, bool],
-                 s: TrainSettings, conf: np.ndarray | None) -> LabelCheck:
+def _cross_check(
+    topic: TopicConfig,
+    space: FeatureSpace,
+    X: Any,
+    R: np.ndarray,
+    names: list[str],
+    data: Analysed,
+    labels: dict[int, bool],
+    s: TrainSettings,
+    conf: np.ndarray | None,
+) -> LabelCheck:
     """k-fold over the labels: would the model have decided each reviewed article as the
     reviewer did without having seen that label? Compared with the rules alone."""
     idx = sorted(labels)
@@ -237,8 +278,14 @@ class ChangeReport:
         return sum(1 for c in self.lost_hits if c.label is False)
 
 
-def compare_topic(store: Store, topic: TopicConfig, model: TopicModel | None, *,
-               config_dir: Path | None = None, limit: int = 20_000) -> ChangeReport:
+def compare_topic(
+    store: Store,
+    topic: TopicConfig,
+    model: TopicModel | None,
+    *,
+    config_dir: Path | None = None,
+    limit: int = 20_000,
+) -> ChangeReport:
     """What the current definition (and ``model``) would change on the stored articles."""
     pool = load_pool(store, topic, config_dir=config_dir, limit=limit, with_seeds=False)
     stored = store.topic_hit_scores(topic.id)
@@ -258,13 +305,22 @@ def compare_topic(store: Store, topic: TopicConfig, model: TopicModel | None, *,
             kept += 1
     seeds = []
     for ref, expected in [(x, True) for x in topic.seeds.hits] + [
-            (x, False) for x in topic.seeds.misses]:
+        (x, False) for x in topic.seeds.misses
+    ]:
         sp = load_seed(ref, config_dir)
         r = clf.classify(sp.title, sp.text, sp.language)[0]
         seeds.append((ref, expected, r.matched, r.score))
     new.sort(key=lambda c: -c.score)
     lost.sort(key=lambda c: (c.label is not True, c.score))
-    return ChangeReport(topic=topic.id, version=topic.version,
-                      model=model.model_id if model else None, articles=len(pool),
-                      stored_hits=len(stored), hits_now=hits, new_hits=new, lost_hits=lost,
-                      kept=kept, seeds=seeds)
+    return ChangeReport(
+        topic=topic.id,
+        version=topic.version,
+        model=model.model_id if model else None,
+        articles=len(pool),
+        stored_hits=len(stored),
+        hits_now=hits,
+        new_hits=new,
+        lost_hits=lost,
+        kept=kept,
+        seeds=seeds,
+    )

@@ -46,11 +46,29 @@ TOKENIZER_CACHE = 300_000  # chunks spaCy's tokenizer remembers per language (do
 PIECE_CHARS = 300  # an article is tokenised in pieces of about this size (see tokenize)
 
 
-_DROP = dict.fromkeys([0x0307, 0x0640, 0x200C, 0x200D, 0x00AD]
-                      + list(range(0x064B, 0x0653)) + list(range(0x0591, 0x05C8)))
-_MAP = str.maketrans({"’": "'", "‘": "'", "׳": "'", "ʼ": "'", "`": "'",
-                      "ي": "ی", "ى": "ی", "ك": "ک", "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا",
-                      "ة": "ه", "ۀ": "ه"})
+_DROP = dict.fromkeys(
+    [0x0307, 0x0640, 0x200C, 0x200D, 0x00AD]
+    + list(range(0x064B, 0x0653))
+    + list(range(0x0591, 0x05C8))
+)
+_MAP = str.maketrans(
+    {
+        "’": "'",
+        "‘": "'",
+        "׳": "'",
+        "ʼ": "'",
+        "`": "'",
+        "ي": "ی",
+        "ى": "ی",
+        "ك": "ک",
+        "أ": "ا",
+        "إ": "ا",
+        "آ": "ا",
+        "ٱ": "ا",
+        "ة": "ه",
+        "ۀ": "ه",
+    }
+)
 _HEBREW_PROCLITICS = "והבלמשכ"
 _ARABIC_PROCLITICS = "وفبلک"  # after normalisation (ك -> ک)
 
@@ -103,7 +121,7 @@ def variants(text: str) -> list[str]:
     for v in list(out):
         last = v.split()[-1] if v.split() else ""
         if last.isalpha() and len(last) > 2 and not text.endswith("*"):
-            out.add(v[:-len(last)] + plural(last))
+            out.add(v[: -len(last)] + plural(last))
     return sorted(out)
 
 
@@ -161,8 +179,13 @@ def _lean(nlp: spacy.language.Language) -> None:
         return  # zh, ja, ko, th, vi...: their own tokenizers
     fns: dict[str, Any] = {}
     changed = False
-    for name, empty in (("prefix_search", None), ("suffix_search", None),
-                        ("infix_finditer", ()), ("url_match", None), ("token_match", None)):
+    for name, empty in (
+        ("prefix_search", None),
+        ("suffix_search", None),
+        ("infix_finditer", ()),
+        ("url_match", None),
+        ("token_match", None),
+    ):
         fn = fns[name] = getattr(tok, name)
         pattern = getattr(fn, "__self__", None)
         if fn is None or not isinstance(pattern, re.Pattern):
@@ -175,8 +198,9 @@ def _lean(nlp: spacy.language.Language) -> None:
     if changed:
         # One new tokenizer rather than five assignments: each assignment re-tokenises
         # every special case of the language (Indonesian has thousands: 5 s more to build)
-        lean = spacy.tokenizer.Tokenizer(nlp.vocab, rules=tok.rules,
-                                         faster_heuristics=tok.faster_heuristics, **fns)
+        lean = spacy.tokenizer.Tokenizer(
+            nlp.vocab, rules=tok.rules, faster_heuristics=tok.faster_heuristics, **fns
+        )
         lean.max_cache_size = tok.max_cache_size
         nlp.tokenizer = lean
 
@@ -184,6 +208,7 @@ def _lean(nlp: spacy.language.Language) -> None:
 def _skipping(fn: Any, test: Any, empty: Any) -> Any:
     def call(s: str) -> Any:
         return empty if test(s) else fn(s)
+
     call.pattern = fn.__self__.pattern  # type: ignore[attr-defined]  # as a regex has
     return call
 
@@ -258,8 +283,7 @@ _PIECE_END = re.compile(r"[^\S\n]*\n\s*")
 _ARRAY_ATTRS = [ORTH, IDX, LENGTH, IS_PUNCT, IS_SPACE]
 
 
-def tokenize(nlp: spacy.language.Language, text: str, piece_chars: int = PIECE_CHARS
-             ) -> np.ndarray:
+def tokenize(nlp: spacy.language.Language, text: str, piece_chars: int = PIECE_CHARS) -> np.ndarray:
     """Token array (orth, offset, length, is_punct, is_space) of ``text``, identical to
     ``nlp.make_doc(text)``'s, tokenised in pieces of about ``piece_chars`` cut after a
     line break.
@@ -287,14 +311,25 @@ def tokenize(nlp: spacy.language.Language, text: str, piece_chars: int = PIECE_C
     return np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
 
 
-_SENT_END = np.array(sorted(spacy.strings.hash_string(c)  # type: ignore[attr-defined]
-                             for c in Sentencizer.default_punct_chars), dtype=np.uint64)
-_HYPHEN_HASHES = np.array(sorted(spacy.strings.hash_string(h)  # type: ignore[attr-defined]
-                                 for h in ("-", "‐", "‑")), dtype=np.uint64)
+_SENT_END = np.array(
+    sorted(
+        spacy.strings.hash_string(c)  # type: ignore[attr-defined]
+        for c in Sentencizer.default_punct_chars
+    ),
+    dtype=np.uint64,
+)
+_HYPHEN_HASHES = np.array(
+    sorted(
+        spacy.strings.hash_string(h)  # type: ignore[attr-defined]
+        for h in ("-", "‐", "‑")
+    ),
+    dtype=np.uint64,
+)
 
 
-def sentence_starts(orths: np.ndarray, punct: np.ndarray, end: np.ndarray | None = None
-                    ) -> list[int]:
+def sentence_starts(
+    orths: np.ndarray, punct: np.ndarray, end: np.ndarray | None = None
+) -> list[int]:
     """Token indices where sentences start: spaCy's sentencizer rule (after sentence-final
     punctuation, the next token that is not punctuation starts a sentence), on arrays.
     ``end``: which tokens are sentence-final punctuation, when the caller knows."""
@@ -314,8 +349,15 @@ class Tokens:
     """An analysed article: tokens (their normalised text and the term index's word specs,
     looked up once per distinct token text), character offsets and sentences."""
 
-    def __init__(self, vocab: Vocab, text: str, title_end: int, language: str,
-                 arr: np.ndarray, index: WordSpecs) -> None:
+    def __init__(
+        self,
+        vocab: Vocab,
+        text: str,
+        title_end: int,
+        language: str,
+        arr: np.ndarray,
+        index: WordSpecs,
+    ) -> None:
         self.text = text
         self.title_end = title_end
         self.language = language
@@ -358,9 +400,12 @@ class Tokens:
 
     def span(self, start: int, end: int) -> str:
         """The text of tokens ``start`` to ``end`` (exclusive)."""
-        return self.text[self.idx[start]:self.ends[end - 1]] if end > start else ""
+        return self.text[self.idx[start] : self.ends[end - 1]] if end > start else ""
 
     def words(self, start_char: int = 0, end_char: int | None = None) -> list[str]:
         """Normalised tokens (punctuation kept out) in a character range."""
-        return [n for n, i, p in zip(self.norms, self.idx, self.punct, strict=True)
-                if not p and i >= start_char and (end_char is None or i < end_char)]
+        return [
+            n
+            for n, i, p in zip(self.norms, self.idx, self.punct, strict=True)
+            if not p and i >= start_char and (end_char is None or i < end_char)
+        ]

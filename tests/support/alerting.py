@@ -55,12 +55,25 @@ def add_hits(store: Store, config: Config, n: int = 1, start: int = 0) -> None:
     items = []
     for i in range(start, start + n):
         url = f"https://news.example/story-{i}"
-        items.append(NewArticle(
-            canonical_url=url, url=url, guid=None, title=f"Story {i}", summary="", text="...",
-            author=None, published_at=utcnow(), published_source="feed", language="en",
-            fingerprint=None, extraction="ok", extraction_error=None,
-            sources=[(feed_id, f"k{i}", url)],
-            hits=[(TOPIC, 0.7, "v1", {"sentences": [{"text": "Iran met Azerbaijan."}]})]))
+        items.append(
+            NewArticle(
+                canonical_url=url,
+                url=url,
+                guid=None,
+                title=f"Story {i}",
+                summary="",
+                text="...",
+                author=None,
+                published_at=utcnow(),
+                published_source="feed",
+                language="en",
+                fingerprint=None,
+                extraction="ok",
+                extraction_error=None,
+                sources=[(feed_id, f"k{i}", url)],
+                hits=[(TOPIC, 0.7, "v1", {"sentences": [{"text": "Iran met Azerbaijan."}]})],
+            )
+        )
     store.store_articles(items, route_targets(config))
 
 

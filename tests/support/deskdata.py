@@ -26,28 +26,60 @@ from monitor.topics.match import Classifier
 ROOT = Path(__file__).resolve().parents[2]
 TOPICS = ROOT / "config" / "topics.yaml"
 CAUCASUS_TITLE = "Pezeshkian visits Baku"
-HOSTILE_TITLE = ('<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
-                 " Baku & Tehran sign a transit deal")
+HOSTILE_TITLE = (
+    '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+    " Baku & Tehran sign a transit deal"
+)
 HOSTILE_ERROR = '<img src=x onerror="window.__pwned = 3">smtp refused'
 
 SYNTHETIC = [
     # (key, title, text, language, feed index, days ago)
-    ("hostile", HOSTILE_TITLE,
-     "Azerbaijan and Iran signed a transit agreement in Baku on Monday. The North-South "
-     "Transport Corridor and the Zangezur corridor were both on the table.", "en", 0, 0),
-    ("shah-deniz", "Shah Deniz gas flows to Europe rise again",
-     "Gas exports through the Southern Gas Corridor rose this month. SOCAR said the "
-     "Shah Deniz field and TANAP carried more natural gas than a year ago, and the "
-     "pipeline operators expect higher supply next winter.", "en", 1, 2),
-    ("ru-tanap", "Поставки газа по TANAP выросли",
-     "Экспорт газа по Southern Gas Corridor вырос. Оператор TANAP сообщил, что поставки "
-     "газа в Европу увеличились, а газопровод работает на полную мощность.", "ru", 2, 1),
-    ("fordow", "IAEA inspectors return to Fordow",
-     "Iran allowed IAEA inspectors back into Fordow and Natanz, where enrichment of uranium "
-     "continued. Iranian officials said the nuclear talks would resume.", "en", 0, 5),
-    ("de-natanz", "Iran: IAEA-Inspektoren in Natanz",
-     "Iran ließ IAEA-Inspektoren nach Natanz; die Anreicherung von uranium geht weiter. "
-     "Iran und die IAEA sprechen über nuclear Fragen und Fordow.", "de", 1, 3),
+    (
+        "hostile",
+        HOSTILE_TITLE,
+        "Azerbaijan and Iran signed a transit agreement in Baku on Monday. The North-South "
+        "Transport Corridor and the Zangezur corridor were both on the table.",
+        "en",
+        0,
+        0,
+    ),
+    (
+        "shah-deniz",
+        "Shah Deniz gas flows to Europe rise again",
+        "Gas exports through the Southern Gas Corridor rose this month. SOCAR said the "
+        "Shah Deniz field and TANAP carried more natural gas than a year ago, and the "
+        "pipeline operators expect higher supply next winter.",
+        "en",
+        1,
+        2,
+    ),
+    (
+        "ru-tanap",
+        "Поставки газа по TANAP выросли",
+        "Экспорт газа по Southern Gas Corridor вырос. Оператор TANAP сообщил, что поставки "
+        "газа в Европу увеличились, а газопровод работает на полную мощность.",
+        "ru",
+        2,
+        1,
+    ),
+    (
+        "fordow",
+        "IAEA inspectors return to Fordow",
+        "Iran allowed IAEA inspectors back into Fordow and Natanz, where enrichment of uranium "
+        "continued. Iranian officials said the nuclear talks would resume.",
+        "en",
+        0,
+        5,
+    ),
+    (
+        "de-natanz",
+        "Iran: IAEA-Inspektoren in Natanz",
+        "Iran ließ IAEA-Inspektoren nach Natanz; die Anreicherung von uranium geht weiter. "
+        "Iran und die IAEA sprechen über nuclear Fragen und Fordow.",
+        "de",
+        1,
+        3,
+    ),
 ]
 
 
@@ -61,21 +93,50 @@ def add_synthetic(store: Store, config: Config) -> dict[str, int]:
     for key, title, text, lang, feed_i, days in SYNTHETIC:
         results = [r for r in clf.classify(title, text) if r.matched]
         assert results, f"synthetic article {key!r} must be a hit"
-        url = "javascript:alert(document.domain)" if key == "hostile" else \
-            f"https://news.example.org/{key}"
-        items.append(NewArticle(
-            canonical_url=f"https://news.example.org/{key}", url=url, guid=key, title=title,
-            summary=text[:120], text=text, author=None, published_at=now - timedelta(days=days),
-            published_source="feed", language=lang, fingerprint=None, extraction="ok",
-            extraction_error=None,
-            sources=[(feeds[feed_i].id or 0, f"synthetic-{key}",
-                      "javascript:alert(4)" if key == "hostile" else url)],
-            hits=[(r.topic, r.score, r.version, r.evidence) for r in results]))
+        url = (
+            "javascript:alert(document.domain)"
+            if key == "hostile"
+            else f"https://news.example.org/{key}"
+        )
+        items.append(
+            NewArticle(
+                canonical_url=f"https://news.example.org/{key}",
+                url=url,
+                guid=key,
+                title=title,
+                summary=text[:120],
+                text=text,
+                author=None,
+                published_at=now - timedelta(days=days),
+                published_source="feed",
+                language=lang,
+                fingerprint=None,
+                extraction="ok",
+                extraction_error=None,
+                sources=[
+                    (
+                        feeds[feed_i].id or 0,
+                        f"synthetic-{key}",
+                        "javascript:alert(4)" if key == "hostile" else url,
+                    )
+                ],
+                hits=[(r.topic, r.score, r.version, r.evidence) for r in results],
+            )
+        )
 
     def deliveries(topic: str, score: float, published: datetime | None) -> list[dict]:
-        return [dict(route="analysts-email", target=target_key("mailto://x"),
-                     target_display="mailto://127.0.0.1/analyst", mode="instant",
-                     status="pending", attempts=0, created_at=now, next_attempt_at=now)]
+        return [
+            dict(
+                route="analysts-email",
+                target=target_key("mailto://x"),
+                target_display="mailto://127.0.0.1/analyst",
+                mode="instant",
+                status="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        ]
 
     batch = store.store_articles(items, deliveries_for=deliveries)
     by_title = {title: (key, days) for key, title, _, _, _, days in SYNTHETIC}
@@ -88,8 +149,12 @@ def add_synthetic(store: Store, config: Config) -> dict[str, int]:
             s.add(h)
     hostile = ids["hostile"]
     dels = store.deliveries_for_hit(hostile)
-    store.finish_deliveries([d.id for d in dels if d.id], ok=False, error=HOSTILE_ERROR,
-                            retry_at=now + timedelta(minutes=5))
+    store.finish_deliveries(
+        [d.id for d in dels if d.id],
+        ok=False,
+        error=HOSTILE_ERROR,
+        retry_at=now + timedelta(minutes=5),
+    )
     return ids
 
 

@@ -31,8 +31,13 @@ CORPORA = ROOT.parent / "shared" / "corpora"
 # the loopback proxy below, and the allow-list's check would first look their names up
 # in DNS, which fails offline (behind a real egress proxy the proxy enforces policy).
 FAST: dict[str, Any] = {
-    "fetch": {"allow_private_networks": True, "per_host_delay_s": 0.0,
-              "per_host_concurrency": 8, "timeout_s": 5, "connect_timeout_s": 2},
+    "fetch": {
+        "allow_private_networks": True,
+        "per_host_delay_s": 0.0,
+        "per_host_concurrency": 8,
+        "timeout_s": 5,
+        "connect_timeout_s": 2,
+    },
     "extract": {"workers": 1, "timeout_s": 10},
     "retention": {"prune_text_after_days": None},
 }
@@ -89,14 +94,27 @@ def peak_rss() -> Iterator[Peak]:
 # --- generated inputs -------------------------------------------------------------------
 
 
-def rss(items: list[str], *, title: str = "Hostile", prolog: str =
-        '<?xml version="1.0" encoding="utf-8"?>', doctype: str = "") -> str:
-    return (f'{prolog}{doctype}<rss version="2.0"><channel><title>{title}</title>'
-            f'<link>http://example.org/</link>{"".join(items)}</channel></rss>')
+def rss(
+    items: list[str],
+    *,
+    title: str = "Hostile",
+    prolog: str = '<?xml version="1.0" encoding="utf-8"?>',
+    doctype: str = "",
+) -> str:
+    return (
+        f'{prolog}{doctype}<rss version="2.0"><channel><title>{title}</title>'
+        f"<link>http://example.org/</link>{''.join(items)}</channel></rss>"
+    )
 
 
-def item(link: str | None, *, title: str = "An item", guid: str | None = None,
-         date: str | None = None, description: str = "A short summary of the story.") -> str:
+def item(
+    link: str | None,
+    *,
+    title: str = "An item",
+    guid: str | None = None,
+    date: str | None = None,
+    description: str = "A short summary of the story.",
+) -> str:
     parts = [f"<title>{title}</title>", f"<description>{description}</description>"]
     if link is not None:
         parts.append(f"<link>{link}</link>")
@@ -129,8 +147,9 @@ def gzip_bomb(inflated: int = 1 << 30, chunk: int = 1 << 20) -> bytes:
 
 
 def json_feed(items: list[dict[str, Any]], title: str = "JSON hostile") -> bytes:
-    return json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": title,
-                       "items": items}).encode()
+    return json.dumps(
+        {"version": "https://jsonfeed.org/version/1.1", "title": title, "items": items}
+    ).encode()
 
 
 # --- a proxy that stands in for the rest of the internet --------------------------------
@@ -144,10 +163,12 @@ class OutsideWorld:
     http page gets a small generic article, an https page a refused tunnel (502).
     """
 
-    PAGE = (b"<html><head><title>Elsewhere</title></head><body><article><h1>Elsewhere</h1>"
-            + b"<p>This page stands in for a publisher's article during an offline test. "
-            + b"It has a few sentences so that extraction finds a main text.</p>" * 4
-            + b"</article></body></html>")
+    PAGE = (
+        b"<html><head><title>Elsewhere</title></head><body><article><h1>Elsewhere</h1>"
+        + b"<p>This page stands in for a publisher's article during an offline test. "
+        + b"It has a few sentences so that extraction finds a main text.</p>" * 4
+        + b"</article></body></html>"
+    )
 
     def __init__(self) -> None:
         world = self
@@ -196,8 +217,12 @@ class OutsideWorld:
         self._httpd.server_close()
 
     def env(self) -> dict[str, str]:
-        return {"HTTP_PROXY": self.url, "HTTPS_PROXY": self.url, "ALL_PROXY": self.url,
-                "NO_PROXY": "127.0.0.1,localhost"}
+        return {
+            "HTTP_PROXY": self.url,
+            "HTTPS_PROXY": self.url,
+            "ALL_PROXY": self.url,
+            "NO_PROXY": "127.0.0.1,localhost",
+        }
 
 
 # --- feed outcomes ----------------------------------------------------------------------
@@ -227,14 +252,27 @@ def outcomes(store: Any) -> dict[str, Outcome]:
 
     with store.session() as s:
         feeds = list(s.exec(select(Feed)).all())
-        pairs = list(s.exec(select(ArticleSource.feed_id, Article).join(
-            Article, Article.id == ArticleSource.article_id)).all())
+        pairs = list(
+            s.exec(
+                select(ArticleSource.feed_id, Article).join(
+                    Article, Article.id == ArticleSource.article_id
+                )
+            ).all()
+        )
     by_feed: dict[int, list[Any]] = {}
     for fid, a in pairs:
         by_feed.setdefault(fid, []).append(a)
-    return {f.name or f.url: Outcome(f.name or f.url, f.last_outcome, f.last_error, f.notice,
-                                     by_feed.get(f.id or 0, []), f.consecutive_failures)
-            for f in feeds}
+    return {
+        f.name or f.url: Outcome(
+            f.name or f.url,
+            f.last_outcome,
+            f.last_error,
+            f.notice,
+            by_feed.get(f.id or 0, []),
+            f.consecutive_failures,
+        )
+        for f in feeds
+    }
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "reuters21578"
-TOP10 = ["earn", "acq", "money-fx", "grain", "crude", "trade", "interest", "wheat", "ship",
-         "corn"]
+TOP10 = ["earn", "acq", "money-fx", "grain", "crude", "trade", "interest", "wheat", "ship", "corn"]
 
 _DOC = re.compile(r"<REUTERS(?P<attrs>[^>]*)>(?P<body>.*?)</REUTERS>", re.S)
 _ATTR = re.compile(r'(\w+)="([^"]*)"')
@@ -55,8 +54,13 @@ def stories(corpus_dir: Path = CORPUS) -> Iterator[dict[str, Any]]:
             text = _clean(_tag(text_block, "BODY"))
             if not text and not title:
                 text = _clean(re.sub(r"<[^>]+>", " ", text_block))
-            yield {"id": f"reuters-{attrs['NEWID']}", "title": title, "text": text,
-                   "labels": labels, "split": split.lower()}
+            yield {
+                "id": f"reuters-{attrs['NEWID']}",
+                "title": title,
+                "text": text,
+                "labels": labels,
+                "split": split.lower(),
+            }
 
 
 def convert(corpus_dir: Path, out: Path) -> int:

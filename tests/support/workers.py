@@ -50,8 +50,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def kill_busy_worker_when(started: Callable[[], bool], timeout_s: float = 60
-                          ) -> tuple[threading.Thread, list[int]]:
+def kill_busy_worker_when(
+    started: Callable[[], bool], timeout_s: float = 60
+) -> tuple[threading.Thread, list[int]]:
     """A thread that waits for ``started()``, then SIGKILLs the worker that burns CPU
     (idle workers use ~0; on a loaded machine the busy one gets little, hence 0.05 s).
     Returns the started thread and the list the killed pid is put in."""
