@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q -rs
 
 test-fast: $(STAMP)

@@ -5,7 +5,7 @@ test_crash_restart.py and test_alert_faults.py (it imports them), with more tria
 and prints the table for the README's "Reliability" section (and, with --json,
 writes the figures). Offline: everything is served on loopback.
 
-    .venv/bin/python benchmarks/faults.py              # about 15 minutes on 2 cores (SQLite and PostgreSQL crash trials)
+    .venv/bin/python benchmarks/faults.py          # about 15 min on 2 cores (crash trials)
     .venv/bin/python benchmarks/faults.py --quick      # fewer trials, no wellformed corpus
 """
 

@@ -93,8 +93,8 @@ def make_first_schema_db(url: str) -> None:
             c.execute(
                 text(
                     "INSERT INTO feed (id, url, name, tags, enabled, consecutive_failures, gone, "
-                    "entries_total, added_at) VALUES (1, 'http://f.test/rss', 'F', '[\"caucasus\"]', "
-                    "true, 0, false, 3, :t)"
+                    "entries_total, added_at) VALUES (1, 'http://f.test/rss', 'F', "
+                    "'[\"caucasus\"]', true, 0, false, 3, :t)"
                 ),
                 {"t": T0},
             )
@@ -117,7 +117,8 @@ def make_first_schema_db(url: str) -> None:
             c.execute(
                 text(
                     "INSERT INTO hit (id, article_id, topic_id, score, topic_version, evidence, "
-                    "created_at) VALUES (1, 1, 'caucasus', 0.9, 'v1', '{\"terms\": [\"baku\"]}', :t)"
+                    "created_at) VALUES (1, 1, 'caucasus', 0.9, 'v1', "
+                    '\'{"terms": ["baku"]}\', :t)'
                 ),
                 {"t": T0},
             )

@@ -133,10 +133,12 @@ def hits_show(ctx: typer.Context, hit_id: int, json_out: JsonOpt = False) -> Non
         f"(threshold {ev.get('threshold', '?')})  label {h.label or 'unreviewed'}"
         f"{'  note: ' + clean(h.label_note) if h.label_note else ''}"
     )
+    source = (
+        "the page" if a.extraction == "ok" else "the feed summary: " + clean(a.extraction_error)
+    )
     echo(
         f"  published {_when(a.published_at)} ({a.published_source})  found "
-        f"{_when(h.created_at)}  language {a.language or '?'}  text from "
-        f"{'the page' if a.extraction == 'ok' else 'the feed summary: ' + clean(a.extraction_error)}"
+        f"{_when(h.created_at)}  language {a.language or '?'}  text from {source}"
     )
     for _src, f in store.article_sources(a.id or 0):
         echo(f"  source: {clean(f.name or f.title or f.url)}")

@@ -123,7 +123,8 @@ def topics_explain(
         ev = r.evidence
         echo(
             f"{r.topic}: {'HIT' if r.matched else 'no'}  score {r.score:.2f} "
-            f"(threshold {ev.get('threshold')}), rule {'passed' if ev.get('rule_passed') else 'failed'}"
+            f"(threshold {ev.get('threshold')}), "
+            f"rule {'passed' if ev.get('rule_passed') else 'failed'}"
         )
         echo(f"  rule: {clean(ev.get('rule', ''))}")
         for g, info in sorted(

@@ -56,8 +56,8 @@ class ArticleStore(StoreBase):
             q = (
                 select(ArticleSource.entry_key)
                 .where(ArticleSource.feed_id == feed_id)
-                .where(ArticleSource.entry_key.in_(list(keys)))
-            )  # type: ignore[attr-defined]
+                .where(col(ArticleSource.entry_key).in_(list(keys)))
+            )
             return set(s.exec(q).all())
 
     def known_articles(self, canonical_urls: Sequence[str]) -> dict[str, int]:
@@ -65,8 +65,8 @@ class ArticleStore(StoreBase):
             return {}
         with self.session() as s:
             q = select(Article.canonical_url, Article.id).where(
-                Article.canonical_url.in_(list(canonical_urls))
-            )  # type: ignore[attr-defined]
+                col(Article.canonical_url).in_(list(canonical_urls))
+            )
             return {u: i for u, i in s.exec(q).all() if i is not None}
 
     def add_sources(self, rows: Sequence[tuple[int, int, str, str]]) -> int:

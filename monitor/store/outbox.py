@@ -308,8 +308,8 @@ class OutboxStore(StoreBase):
                 select(Delivery, Hit, Article)
                 .join(Hit, col(Hit.id) == col(Delivery.hit_id))
                 .join(Article, col(Article.id) == col(Hit.article_id))
-                .options(defer(Article.text))
-            )  # type: ignore[arg-type]
+                .options(defer(Article.text))  # type: ignore[arg-type]
+            )
             if status:
                 q = q.where(Delivery.status == status)
             if before is not None:

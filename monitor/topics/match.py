@@ -6,8 +6,9 @@ topic may also have a trained model (:mod:`monitor.topics.model`) that re-scores
 
 Matching: the article is tokenised by spaCy's blank pipeline for its detected
 language (``spacy.blank(lang)``: a tokenizer and a rule-based sentencizer, no
-downloaded model; :mod:`monitor.topics.text`). Every token's text is normalised once (case folded, Turkish
-dotted I, Hebrew and Arabic-script spelling variants) and looked up in one index
+downloaded model; :mod:`monitor.topics.text`). Every token's text is normalised once
+(case folded, Turkish dotted I, Hebrew and Arabic-script spelling variants) and looked
+up in one index
 built for all topics, so one pass over an article serves every topic and the
 cost per article is close to the cost of tokenising it. A term matches a token
 exactly, with its English plural, or as a prefix (``Azerbaijan*``: Azerbaijani,
