@@ -14,7 +14,7 @@ For the 200 real feeds of ``feeds-real``, by body size, side by side:
 
 Then the worst structure found so far (nested XHTML in an Atom entry, quadratic in
 feedparser) at sizes around the inline limit: the longest a feed under the limit can
-hold the thread. ``monitor.pipeline.cycle.INLINE_PARSE_MAX_BYTES`` is chosen from these.
+hold the thread. ``monitor.pipeline.poll.INLINE_PARSE_MAX_BYTES`` is chosen from these.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def main() -> int:
         print(f"benchmark: {exc}", file=sys.stderr)
         return 2
     from monitor.config import load_config
-    from monitor.pipeline.cycle import INLINE_PARSE_MAX_BYTES
     from monitor.pipeline.jobs import FeedJob, parse_feed_job
+    from monitor.pipeline.poll import INLINE_PARSE_MAX_BYTES
     from monitor.pipeline.workers import WorkerPool
 
     now = datetime.now(UTC)

@@ -552,16 +552,18 @@ def prime_validators(config_dir: Path) -> int:
     import asyncio
 
     from monitor.config import load_config
+    from monitor.feeds import health
     from monitor.pipeline import cycle as pipeline
+    from monitor.pipeline import poll
     from monitor.store import Store
 
     config = load_config(config_dir)
     store = Store(config.database_url)
     feeds = pipeline.claim_feeds(store, config, owner="bench-prime", force=True)
-    results = asyncio.run(pipeline._fetch_feeds(config, feeds))
+    results = asyncio.run(poll._fetch_feeds(config, feeds))
     now = pipeline.utcnow()
     for f, r in zip(feeds, results, strict=True):
-        pipeline._apply_fetch(config, f, r, now)
+        health.apply_fetch(config, f, r, now)
         f.last_outcome = "ok"
     store.save_feeds(feeds)
     store.close()
@@ -594,13 +596,14 @@ def http_only(config_dir: Path) -> tuple[float, int]:
 
     from monitor.config import load_config
     from monitor.pipeline import cycle as pipeline
+    from monitor.pipeline import poll
     from monitor.store import Store
 
     config = load_config(config_dir)
     store = Store(config.database_url)
     feeds = pipeline.claim_feeds(store, config, owner="bench-http", force=True)
     t0 = time.perf_counter()
-    results = asyncio.run(pipeline._fetch_feeds(config, feeds))
+    results = asyncio.run(poll._fetch_feeds(config, feeds))
     seconds = time.perf_counter() - t0
     store.release_feeds([f.id for f in feeds if f.id is not None], "bench-http")
     store.close()

@@ -27,13 +27,14 @@ from prefect.utilities.annotations import quote
 import flows  # noqa: F401 - offline defaults
 from monitor.config import Config, RunSettings
 from monitor.pipeline import cycle as pipeline
+from monitor.pipeline import poll
 from monitor.pipeline.pool import AnalysisPool
 from monitor.pipeline.workers import WorkerPool
 from monitor.store import Store
 
 _STEPS: tuple[Callable[..., Any], ...] = (
     pipeline.claim_feeds,
-    pipeline.poll_feeds,
+    poll.poll_feeds,
     pipeline.process_articles,
     pipeline.commit_feeds,
     pipeline.send_alerts,

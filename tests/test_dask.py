@@ -66,9 +66,9 @@ def test_dask_pool_parses_large_feeds_and_classifies_summaries_on_the_cluster(
     unbounded cost on its fetch loop) or load spaCy to classify a feed summary."""
     from datetime import UTC, datetime
 
-    from monitor.pipeline.cycle import INLINE_PARSE_MAX_BYTES
     from monitor.pipeline.dask_pool import DaskPool
     from monitor.pipeline.jobs import FeedJob, SummaryJob
+    from monitor.pipeline.poll import INLINE_PARSE_MAX_BYTES
 
     with many_feeds(tmp_path, feeds=1) as w:
         config = load_config(w.config_dir)

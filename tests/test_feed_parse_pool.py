@@ -19,8 +19,9 @@ from typing import Any
 from monitor.config import load_config
 from monitor.demo.servers import FixtureServer
 from monitor.demo.world import DEMO_DATA, write_config
-from monitor.pipeline.cycle import INLINE_PARSE_MAX_BYTES, run_cycle
+from monitor.pipeline.cycle import run_cycle
 from monitor.pipeline.jobs import FeedJob, PageJob
+from monitor.pipeline.poll import INLINE_PARSE_MAX_BYTES
 from monitor.pipeline.workers import WorkerPool
 from monitor.store import Article, Feed, Store
 from monitor.topics.language import TopicConfig

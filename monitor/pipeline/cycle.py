@@ -4,7 +4,8 @@
 :mod:`monitor.feeds.health`, pages are fetched and analysed as a stream in
 :mod:`monitor.pipeline.pages`, by an :class:`~monitor.pipeline.pool.AnalysisPool`.
 
-Prefect flows (``flows/``) call these same functions as tasks, one task per feed
+Polling a batch of feeds is :mod:`monitor.pipeline.poll`. Prefect flows (``flows/``)
+call these same functions as tasks, one task per feed
 batch or article batch; :func:`run_cycle` chains them without Prefect.
 
 Nothing is lost on a crash: a feed's new validators (ETag, Last-Modified, body
@@ -17,7 +18,6 @@ are written in one transaction.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import os
 import socket
@@ -27,22 +27,14 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from monitor.alerts import send as alert
 from monitor.config import Config
-from monitor.errors import FetchError
-from monitor.feeds import health
 from monitor.feeds.health import FeedPoll
-from monitor.feeds.parse import Entry
-from monitor.fetch.http import Fetcher, FetchResult
 from monitor.fetch.loop import FetchLoop
 from monitor.pipeline.jobs import (
     Analysis,
-    FeedJob,
-    FeedParse,
     PageJob,
     SummaryJob,
     SummaryVerdict,
@@ -50,9 +42,9 @@ from monitor.pipeline.jobs import (
     analyse,
     classify_summary,
     make_classifier,
-    parse_feed_job,
 )
 from monitor.pipeline.pages import Candidate, PageStream, fetch_pages
+from monitor.pipeline.poll import poll_feeds, prefetch_feeds, spread_by_host
 from monitor.pipeline.pool import AnalysisPool
 from monitor.pipeline.workers import release_memory
 from monitor.redact import redact
@@ -131,150 +123,7 @@ def batches(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
         yield list(items[i : i + size])
 
 
-# --- 2. poll ---------------------------------------------------------------------------
-
-
-def poll_feeds(
-    store: Store,
-    config: Config,
-    feeds: Sequence[Feed],
-    now: datetime | None = None,
-    *,
-    fetcher: FetchLoop | None = None,
-    pool: AnalysisPool | None = None,
-) -> tuple[list[FeedPoll], list[Candidate]]:
-    """Fetch and parse a batch of feeds; return their outcomes and the new articles.
-
-    With ``fetcher`` (the cycle's fetch loop) requests share its connections and
-    politeness state, and feeds it already fetched ahead (:func:`prefetch_feeds`) are
-    not fetched again. With ``pool``, feeds larger than
-    :data:`INLINE_PARSE_MAX_BYTES` are parsed in its workers under
-    ``fetch.parse_timeout_s``; smaller ones here, while those run."""
-    now = now or utcnow()
-    if fetcher is None:
-        results = asyncio.run(_fetch_feeds(config, feeds))
-    else:
-        futures = [
-            fetcher.take(("feed", feed.id, id(feed)), partial(_fetch_feed, fetcher.fetcher, feed))
-            for feed in feeds
-        ]
-        results = [f.result() for f in futures]
-    polls: list[FeedPoll] = []
-    parses: list[tuple[FeedPoll, tuple[Any, Any], Callable[[], FeedParse]]] = []
-    for feed, res in zip(feeds, results, strict=True):
-        before = feed.consecutive_failures, feed.last_success_at
-        poll = health.apply_fetch(config, feed, res, now)
-        polls.append(poll)
-        if poll.outcome == "ok" and isinstance(res, FetchResult) and res.body is not None:
-            job = FeedJob(
-                feed.id,
-                res.body,
-                res.url,
-                res.headers,
-                config.settings.fetch.max_entries_per_feed,
-                now,
-            )
-            parses.append((poll, before, _start_parse(job, pool)))
-    candidates: dict[str, Candidate] = {}
-    for poll, before, parsed_later in parses:
-        feed = poll.feed
-        outcome = parsed_later()
-        if outcome.parsed is None:
-            if outcome.unexpected:
-                log.error("feed parser failed feed=%s url=%s: %s", feed.id, feed.url, outcome.error)
-            # Forget this body's validators: the next poll must read and parse it
-            # again, or a broken feed would look healthy (304, unchanged) from then on.
-            feed.etag = feed.last_modified = feed.body_hash = None
-            feed.consecutive_failures, feed.last_success_at = before  # not a success
-            health.failed(config, poll, outcome.error or "feed parsing failed", now)
-            continue
-        parsed = outcome.parsed
-        feed.title = parsed.title or feed.title
-        if parsed.warning:
-            feed.notice = f"feed is not well-formed, entries read anyway: {parsed.warning}"
-        elif parsed.skipped:
-            feed.notice = (
-                f"{parsed.skipped} entries skipped: no usable http(s) link "
-                f"(javascript:, data:, missing or malformed)"
-            )
-        elif feed.notice and (
-            feed.notice.startswith("feed is not well-formed") or " entries skipped: " in feed.notice
-        ):
-            feed.notice = None
-        new = _new_entries(store, feed, parsed.entries)
-        poll.new_entries = len(new)
-        feed.entries_total = len(new)
-        for e in new:
-            c = candidates.get(e.canonical_url)
-            if c is None:
-                c = candidates[e.canonical_url] = Candidate(
-                    e.canonical_url, e.link, e.guid, e.title, e.summary, e.published
-                )
-            c.sources.append((feed.id or 0, e.key, e.link))
-    return polls, list(candidates.values())
-
-
-# Feeds up to this size are parsed on the calling thread: for them the pool's round
-# trip costs more than the parse (real feeds: ~0.9 ms inline against ~2 ms through an
-# idle pool), and even the worst structure found (nested XHTML, quadratic in
-# feedparser) holds the thread ~40 ms at this size, ~200 ms at 64 KB.
-# benchmarks/feed_parse_pool.py measures both; docs/performance.md has the figures.
-INLINE_PARSE_MAX_BYTES = 16 * 1024
-
-
-def _start_parse(job: FeedJob, pool: AnalysisPool | None) -> Callable[[], FeedParse]:
-    """Hand a large feed to the pool now; return how to get its parse (a small feed is
-    parsed when asked, after every large one of the batch has been handed over)."""
-    if pool is None or len(job.body) <= INLINE_PARSE_MAX_BYTES or pool.closed:
-        return lambda: parse_feed_job(job)
-    try:
-        fut = pool.submit_feed(job)
-    except RuntimeError:  # closed meanwhile
-        return lambda: parse_feed_job(job)
-    return lambda: pool.feed_outcome(job.key, fut)
-
-
-async def _fetch_feeds(config: Config, feeds: Sequence[Feed]) -> list[FetchResult | FetchError]:
-    async with Fetcher(config.settings.fetch) as f:
-        return await asyncio.gather(*(_fetch_feed(f, feed) for feed in feeds))
-
-
-async def _fetch_feed(f: Fetcher, feed: Feed) -> FetchResult | FetchError:
-    try:
-        return await f.fetch(
-            feed.fetch_url or feed.url, etag=feed.etag, last_modified=feed.last_modified
-        )
-    except FetchError as exc:
-        return exc
-
-
-def prefetch_feeds(
-    fetcher: FetchLoop, feeds: Sequence[Feed]
-) -> list[concurrent.futures.Future[FetchResult | FetchError]]:
-    """Start fetching feeds on the cycle's fetch loop, ahead of their poll step."""
-    return [
-        fetcher.start(("feed", feed.id, id(feed)), partial(_fetch_feed, fetcher.fetcher, feed))
-        for feed in feeds
-    ]
-
-
-def spread_by_host(feeds: Sequence[Feed]) -> list[Feed]:
-    """The feeds in turn by host (a, b, c, a, b, c, ...), so each batch asks many hosts
-    and no batch waits out one host's politeness delay feed after feed."""
-    by_host: dict[str, deque[Feed]] = {}
-    for f in feeds:
-        by_host.setdefault(urlsplit(f.fetch_url or f.url).netloc.lower(), deque()).append(f)
-    out: list[Feed] = []
-    queues = list(by_host.values())
-    while queues:
-        out.extend(q.popleft() for q in queues)
-        queues = [q for q in queues if q]
-    return out
-
-
-def _new_entries(store: Store, feed: Feed, entries: list[Entry]) -> list[Entry]:
-    known = store.known_entry_keys(feed.id or 0, [e.key for e in entries])
-    return [e for e in entries if e.key not in known]
+# --- 2. poll: monitor.pipeline.poll ------------------------------------------------------
 
 
 # --- 3. process ------------------------------------------------------------------------

@@ -39,18 +39,19 @@ from typing import Any
 
 from monitor.topics.language import (
     LANGUAGES,
-    AllOf,
-    AnyOf,
-    AtLeast,
-    GroupRef,
-    Near,
-    NoneOf,
-    Sentence,
     Term,
     TermSpec,
     TopicConfig,
 )
 from monitor.topics.model import TopicModel, active_models
+from monitor.topics.rules import (
+    Match,
+    RuleContext,
+    best_sentences,
+    evaluate_rule,
+    rule_score,
+    sentence_of,
+)
 from monitor.topics.text import (
     MAX_TEXT_CHARS,
     Tokens,
@@ -65,7 +66,6 @@ from monitor.topics.text import (
 log = logging.getLogger("newsmon.classify")
 
 EXCLUDE = "!exclude"
-MAX_SENTENCE_CHARS = 400
 _CACHE_LIMIT = 400_000  # token texts remembered per classifier (bounded memory)
 
 
@@ -98,17 +98,6 @@ class _TermInfo:
     group: str
     text: str  # as written in the topic: what the evidence shows
     weight: float
-
-
-@dataclass
-class _Match:
-    group: str
-    term: str
-    start: int
-    end: int
-    field: str
-    weight: float
-    sent: int
 
 
 class _Index:
@@ -325,7 +314,7 @@ class Classifier:
         per_topic = self._match(tokens)
         return [self._decide(t, tokens, per_topic.get(t.id, [])) for t in self.topics]
 
-    def _match(self, tokens: Tokens) -> dict[str, list[_Match]]:
+    def _match(self, tokens: Tokens) -> dict[str, list[Match]]:
         idx = self._index
         specs = tokens.specs
         n = len(tokens)
@@ -347,7 +336,7 @@ class Classifier:
                     if ok:
                         t = idx.terms[tid]
                         found[(t.topic, t.group)].append((i, j, tid))
-        per_topic: dict[str, list[_Match]] = defaultdict(list)
+        per_topic: dict[str, list[Match]] = defaultdict(list)
         for (topic, group), spans in found.items():
             taken: set[int] = set()
             # longest wins inside a group, then the earliest, then the term written first
@@ -357,14 +346,14 @@ class Classifier:
                 taken.update(range(start, end))
                 t = idx.terms[tid]
                 per_topic[topic].append(
-                    _Match(
+                    Match(
                         group=group,
                         term=t.text,
                         start=start,
                         end=end,
                         field="",
                         weight=t.weight,
-                        sent=_sent_index(tokens.sent_starts, start),
+                        sent=sentence_of(tokens.sent_starts, start),
                     )
                 )
         for ms in per_topic.values():
@@ -374,7 +363,7 @@ class Classifier:
     # --- decision --------------------------------------------------------------------
 
     def _decide(
-        self, topic: TopicConfig, tokens: Tokens, matches: list[_Match]
+        self, topic: TopicConfig, tokens: Tokens, matches: list[Match]
     ) -> tuple[TopicResult, dict[str, float]]:
         if not matches:
             # Most articles match nothing of most topics: that decision is always the same.
@@ -386,13 +375,13 @@ class Classifier:
         return self._decide_matches(topic, tokens, matches)
 
     def _decide_matches(
-        self, topic: TopicConfig, tokens: Tokens, matches: list[_Match]
+        self, topic: TopicConfig, tokens: Tokens, matches: list[Match]
     ) -> tuple[TopicResult, dict[str, float]]:
         w = topic.weights
         title_end = tokens.title_end
         lead_end = title_end + w.lead_chars
         excl = [m for m in matches if m.group.startswith(EXCLUDE)]
-        kept: list[_Match] = []
+        kept: list[Match] = []
         cancelled: list[dict[str, Any]] = []
         for m in matches:
             if m.group.startswith(EXCLUDE):
@@ -413,7 +402,7 @@ class Classifier:
 
         sats: dict[str, float] = {}
         weighted_by: dict[str, float] = {}
-        by_group: dict[str, list[_Match]] = defaultdict(list)
+        by_group: dict[str, list[Match]] = defaultdict(list)
         for m in kept:
             by_group[m.group].append(m)
         for gname, group in topic.groups.items():
@@ -421,7 +410,7 @@ class Classifier:
             weighted_by[gname] = weighted
             sats[gname] = 1.0 - math.exp(-weighted / (group.saturation or topic.saturation))
         if topic.scoring == "rule" and topic.rule is not None:
-            score, shares = _rule_score(topic.rule, sats, topic)
+            score, shares = rule_score(topic.rule, sats, topic)
         else:
             total_w = sum(g.weight for g in topic.groups.values()) or 1.0
             shares = {g: topic.groups[g].weight / total_w for g in topic.groups}
@@ -444,10 +433,10 @@ class Classifier:
             # most articles match nothing of most topics: that trace is always the same
             key = topic.id
             if key not in self._empty_rule:
-                self._empty_rule[key] = _evaluate(topic.rule, _RuleCtx([]))
+                self._empty_rule[key] = evaluate_rule(topic.rule, RuleContext([]))
             passed, trace = self._empty_rule[key]
         else:
-            passed, trace = _evaluate(topic.rule, _RuleCtx(kept))
+            passed, trace = evaluate_rule(topic.rule, RuleContext(kept))
         score = min(1.0, score)
         matched = passed and score >= topic.threshold
         evidence: dict[str, Any] = {
@@ -456,7 +445,7 @@ class Classifier:
             "rule_passed": passed,
             "rule": trace,
             "groups": groups,
-            "sentences": _best_sentences(tokens, kept),
+            "sentences": best_sentences(tokens, kept),
         }
         if cancelled:
             evidence["cancelled"] = cancelled[:20]
@@ -470,7 +459,7 @@ class Classifier:
         )
         return r, saturations
 
-    def _blocked_by(self, topic: str, m: _Match, excl: list[_Match]) -> _Match | None:
+    def _blocked_by(self, topic: str, m: Match, excl: list[Match]) -> Match | None:
         for e in excl:
             window = self._window[(topic, e.group)]
             if e.start <= m.start and m.end <= e.end:
@@ -511,170 +500,3 @@ class Classifier:
         else:
             r.score = ev["rule_score"]
             ev["score"] = ev["rule_score"]
-
-
-def _sent_index(starts: list[int], token: int) -> int:
-    lo, hi = 0, len(starts) - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if starts[mid] <= token:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-class _RuleCtx:
-    """What a rule is evaluated on: counts and token positions per group."""
-
-    def __init__(self, matches: list[_Match]) -> None:
-        self.counts: Counter[str] = Counter(m.group for m in matches)
-        self.positions: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for m in matches:
-            self.positions[m.group].append((m.start, m.end))
-        self._matches = matches
-        self._sents: dict[int, _RuleCtx] | None = None
-
-    def sentences(self) -> dict[int, _RuleCtx]:
-        if self._sents is None:
-            by: dict[int, list[_Match]] = defaultdict(list)
-            for m in self._matches:
-                by[m.sent].append(m)
-            self._sents = {i: _RuleCtx(ms) for i, ms in sorted(by.items())}
-        return self._sents
-
-
-def _near(groups: list[str], within: int, ctx: _RuleCtx) -> tuple[bool, int | None]:
-    """Smallest number of tokens between matches of every listed group (None: one absent)."""
-    need = set(groups)
-    events = sorted((s, e, g) for g in need for s, e in ctx.positions.get(g, []))
-    if not need <= {g for _, _, g in events}:
-        return False, None
-    best: int | None = None
-    for i, (_, end_i, g_i) in enumerate(events):
-        seen = {g_i}
-        for s2, _, g2 in events[i + 1 :]:
-            seen.add(g2)
-            if seen == need:
-                gap = max(0, s2 - end_i)
-                best = gap if best is None else min(best, gap)
-                break
-    return best is not None and best <= within, best
-
-
-def _rule_score(
-    rule: Any, sats: Mapping[str, float], topic: TopicConfig
-) -> tuple[float, dict[str, float]]:
-    """Score that follows the rule: a group is its saturation; ``all`` the weighted mean
-    of its parts; ``any`` its best part; ``at_least N`` the mean of its N best parts;
-    ``none`` only gates (no score). Returns the score and each group's share of it
-    (share x saturation = the group's contribution; contributions add up to the score)."""
-
-    def walk(r: Any) -> tuple[float, dict[str, float], float] | None:
-        if isinstance(r, str):
-            r = GroupRef(group=r)
-        if isinstance(r, GroupRef):
-            return sats.get(r.group, 0.0), {r.group: 1.0}, topic.groups[r.group].weight
-        if isinstance(r, Sentence):
-            return walk(r.sentence)
-        if isinstance(r, Near):
-            near = [walk(g) for g in r.near]
-            return _mean([p for p in near if p is not None])
-        if isinstance(r, NoneOf):
-            return None
-        children = r.all if isinstance(r, AllOf) else (r.any if isinstance(r, AnyOf) else r.of)
-        parts = [p for p in (walk(c) for c in children) if p is not None]
-        if not parts:
-            return None
-        if isinstance(r, AnyOf):
-            return max(parts, key=lambda p: p[0])
-        if isinstance(r, AtLeast):
-            parts = sorted(parts, key=lambda p: -p[0])[: r.at_least]
-        return _mean(parts)
-
-    out = walk(rule)
-    if out is None:
-        return 0.0, {}
-    score, shares, _ = out
-    return score, shares
-
-
-def _mean(
-    parts: list[tuple[float, dict[str, float], float]],
-) -> tuple[float, dict[str, float], float] | None:
-    total = sum(w for _, _, w in parts)
-    if not parts or total <= 0:
-        return None
-    shares: dict[str, float] = defaultdict(float)
-    for _, sh, w in parts:
-        for g, v in sh.items():
-            shares[g] += v * w / total
-    return sum(s * w for s, _, w in parts) / total, dict(shares), total / len(parts)
-
-
-def _evaluate(rule: Any, ctx: _RuleCtx) -> tuple[bool, str]:
-    if isinstance(rule, str):
-        rule = GroupRef(group=rule)
-    if isinstance(rule, GroupRef):
-        n = ctx.counts.get(rule.group, 0)
-        ok = n >= rule.min
-        need = f"≥{rule.min}" if rule.min > 1 else ""
-        return ok, f"{rule.group}{need}:{n}{' ✓' if ok else ' ✗'}"
-    if isinstance(rule, AllOf):
-        parts = [_evaluate(r, ctx) for r in rule.all]
-        ok = all(p for p, _ in parts)
-        return ok, f"all({', '.join(t for _, t in parts)}){' ✓' if ok else ' ✗'}"
-    if isinstance(rule, AnyOf):
-        parts = [_evaluate(r, ctx) for r in rule.any]
-        ok = any(p for p, _ in parts)
-        return ok, f"any({', '.join(t for _, t in parts)}){' ✓' if ok else ' ✗'}"
-    if isinstance(rule, NoneOf):
-        parts = [_evaluate(r, ctx) for r in rule.none]
-        ok = not any(p for p, _ in parts)
-        return ok, f"none({', '.join(t for _, t in parts)}){' ✓' if ok else ' ✗'}"
-    if isinstance(rule, AtLeast):
-        parts = [_evaluate(r, ctx) for r in rule.of]
-        n = sum(1 for p, _ in parts if p)
-        ok = n >= rule.at_least
-        return ok, (
-            f"at_least {rule.at_least} of({', '.join(t for _, t in parts)}):{n}"
-            f"{' ✓' if ok else ' ✗'}"
-        )
-    if isinstance(rule, Sentence):
-        for idx, sub in ctx.sentences().items():
-            ok, trace = _evaluate(rule.sentence, sub)
-            if ok:
-                return True, f"sentence#{idx}[{trace}] ✓"
-        _, trace = _evaluate(rule.sentence, _RuleCtx([]))
-        return False, f"sentence[no sentence satisfies {trace.rstrip(' ✗')}] ✗"
-    if isinstance(rule, Near):
-        ok, gap = _near(rule.near, rule.within, ctx)
-        what = "absent" if gap is None else f"gap {gap}"
-        return ok, f"near({', '.join(rule.near)} within {rule.within}):{what}{' ✓' if ok else ' ✗'}"
-    raise TypeError(f"unknown rule node {rule!r}")
-
-
-def _best_sentences(tokens: Tokens, kept: list[_Match], limit: int = 5) -> list[dict[str, Any]]:
-    by_sent: dict[int, list[_Match]] = defaultdict(list)
-    for m in kept:
-        by_sent[m.sent].append(m)
-    ranked = sorted(
-        by_sent.items(), key=lambda kv: (-len({m.group for m in kv[1]}), -len(kv[1]), kv[0])
-    )
-    starts = tokens.sent_starts
-    out = []
-    for idx, ms in ranked[:limit]:
-        end = starts[idx + 1] if idx + 1 < len(starts) else len(tokens.idx)
-        text = re.sub(r"\s+", " ", tokens.span(starts[idx], end)).strip()
-        if len(text) > MAX_SENTENCE_CHARS:
-            text = text[: MAX_SENTENCE_CHARS - 1] + "…"
-        out.append(
-            {
-                "index": idx,
-                "text": text,
-                "groups": sorted({m.group for m in ms}),
-                "terms": sorted({tokens.span(m.start, m.end) for m in ms}),
-                "field": ms[0].field,
-            }
-        )
-    return out
