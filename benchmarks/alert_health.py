@@ -34,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import add_record_flag, record  # noqa: E402
 from monitor.alert import check_health, route_health  # noqa: E402
 from monitor.config import AlertHealth, Config, Route, load_config  # noqa: E402
 from monitor.store import Article, Delivery, Hit, Store, target_key  # noqa: E402
@@ -92,6 +93,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000, help="deliveries in the outbox")
     ap.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
+    add_record_flag(ap)
     args = ap.parse_args()
     import logging
     logging.getLogger("newsmon").setLevel(logging.ERROR)  # the one "alerting is broken" line
@@ -127,6 +129,14 @@ def main() -> None:
         for what, ms, ref_what, ref_ms in rows:
             print(f"{what:<{width}}  {ms:9.1f}  {ref_ms:.1f} ms ({ref_what})")
         store.close()
+        if args.record:
+            record(f"alert_health-{'postgresql' if args.pg else 'sqlite'}",
+                   [(what, f"{ms:.1f} ms", f"{ref_ms:.1f} ms ({ref_what})")
+                    for what, ms, ref_what, ref_ms in rows],
+                   title=f"alert_health: route health over {args.n:,} deliveries, "
+                         f"{'PostgreSQL' if args.pg else 'SQLite'}",
+                   header=("what", "median", "reference"),
+                   notes="What route health is: [alerts.md](alerts.md#route-health).")
     finally:
         if pg is not None:
             pg.__exit__(None, None, None)

@@ -35,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import add_record_flag, record  # noqa: E402
 from monitor.classify import Classifier  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.store import Article, ArticleSource, Delivery, Feed, Hit, Store  # noqa: E402
@@ -227,6 +228,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="SQLite: keep the database here, reuse it")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--pg-url", help="PostgreSQL: use this database (built if it is empty)")
+    add_record_flag(ap)
     args = ap.parse_args()
     if args.pg_url:
         empty = Store(args.pg_url).counts()["articles"] == 0
@@ -249,6 +251,17 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps([dict(page=p, median_ms=round(m, 1), worst_ms=round(w, 1))
                                          for p, m, w, _ in results], indent=2))
+    if args.record:
+        db = "postgresql" if args.pg or args.pg_url else "sqlite"
+        slowest = max(w for _, _, w, _ in results)
+        record(f"web-{db}", [(p, f"{m:.0f} ms", f"{w:.0f} ms", f"< {REFERENCE_MS:.0f} ms")
+                             for p, m, w, _ in results]
+               + [("**slowest page, worst case**", "", f"**{slowest:.0f} ms**",
+                   f"< {REFERENCE_MS:.0f} ms")],
+               title=f"web: the review desk at {args.n:,} hits, "
+                     f"{'PostgreSQL' if db == 'postgresql' else 'SQLite'}",
+               header=("page", f"median of {args.runs}", "worst", "reference"),
+               notes="What keeps the pages fast: [desk.md](desk.md#speed-at-100000-hits).")
 
 
 if __name__ == "__main__":
