@@ -172,8 +172,9 @@ def run_workers(args: argparse.Namespace) -> int:
                 f"{mb(m['pss'])} / {mb(m['uss'])} MB" for m in last[2].values()),
              f"recycled every {args.max_tasks} pages"),
             ("languages met", str(len(seen_langs)), "one spaCy pipeline each"),
-        ], title=f"memory: a worker pool of {args.workers} over {len(rows)} pages",
-            result=result)
+        ], title="memory: a worker pool, page after page", result=result,
+            notes=f"{args.workers} worker(s) over {len(rows)} pages. What grows and why: "
+                  "[performance.md](performance.md#memory).")
     return 0
 
 
@@ -211,7 +212,7 @@ def run_languages(args: argparse.Namespace) -> int:
     if args.record:
         record("memory-languages", [(lang, f"+{m:.1f} MB") for lang, m in
                                     sorted(res.items(), key=lambda kv: -kv[1])],
-               title="memory: what one spaCy pipeline per language costs a worker",
+               title="memory: one spaCy pipeline per language",
                header=("language", "worker memory (USS)"))
     return 0
 

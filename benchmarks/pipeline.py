@@ -889,11 +889,12 @@ def record_figures(args: argparse.Namespace, result: dict[str, Any], limit: dict
               f"server {r['peak_rss_mb']} MB RSS)"), "< 500 MB"),
         ]
     section = {"full": "pipeline", "quick": "pipeline-quick", "idle": "pipeline-idle"}[mode]
-    title = {"full": f"pipeline: end to end, {target:,} articles",
-             "quick": f"pipeline --quick: end to end, {target:,} articles",
-             "idle": "pipeline --idle-only: the cycle with nothing new"}[mode]
+    title = {"full": "pipeline: end to end, full run", "quick": "pipeline: end to end, --quick",
+             "idle": "pipeline: the cycle with nothing new, --idle-only"}[mode]
     record(section, rows, title=title, result=result_line,
-           notes="What each figure measures and why: [performance.md](performance.md).")
+           notes=f"{target:,} articles, {args.feeds:,} feeds, {args.latency * 1000:.0f} ms per "
+                 "response. What each figure measures and why: "
+                 "[performance.md](performance.md).")
 
 
 if __name__ == "__main__":

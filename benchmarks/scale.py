@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                            f"{two['articles_per_s']:.2f} articles/s (×{out['speedup']})"),
              "per worker: " + " + ".join(str(w["articles"]) for w in two["per_worker"])),
             ("workers of that kind for 300,000/day", out["sizing"]["workers_needed"], "-"),
-        ], title=f"scale: 1 and 2 workers on one {args.db} store, {cores} cores",
+        ], title=f"scale: 1 and 2 workers, {args.db}",
             result=result, notes="How the work is shared and the sizing: "
                                  "[scaling.md](scaling.md#measured-here).")
     return 0

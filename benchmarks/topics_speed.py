@@ -205,9 +205,9 @@ def main(argv: list[str] | None = None) -> int:
             ("classify, cold process", f"{cold:.0f} articles/s", "-"),
             ("classify, repeated text (best of passes)", f"{cls:.0f} articles/s", "upper bound"),
             ("classification cost vs extraction, steady state", f"{share:.1%}", "< 10 %"),
-        ], title=f"topics_speed: classifying {len(items)} articles, {len(topics)} topics, "
-                 f"{n_terms:,} terms, one process", result=result,
-            notes="What the passes mean: [topics.md](topics.md#speed).")
+        ], title="topics_speed: classification speed", result=result,
+            notes=f"{len(items)} articles, {len(topics)} topics, {n_terms:,} terms, one "
+                  "process. What the passes mean: [topics.md](topics.md#speed).")
     return 0
 
 

@@ -258,10 +258,10 @@ def main() -> None:
                              for p, m, w, _ in results]
                + [("**slowest page, worst case**", "", f"**{slowest:.0f} ms**",
                    f"< {REFERENCE_MS:.0f} ms")],
-               title=f"web: the review desk at {args.n:,} hits, "
-                     f"{'PostgreSQL' if db == 'postgresql' else 'SQLite'}",
+               title=f"web: the review desk, {'PostgreSQL' if db == 'postgresql' else 'SQLite'}",
                header=("page", f"median of {args.runs}", "worst", "reference"),
-               notes="What keeps the pages fast: [desk.md](desk.md#speed-at-100000-hits).")
+               notes=f"{args.n:,} hits. What keeps the pages fast: "
+                     "[desk.md](desk.md#speed-at-100000-hits).")
 
 
 if __name__ == "__main__":
