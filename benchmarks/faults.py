@@ -2,8 +2,8 @@
 
 Runs the same scenarios as tests/test_hostile_inputs.py, test_hostile_network.py,
 test_crash_restart.py and test_alert_faults.py (it imports them), with more trials,
-and prints the table for the README's "Reliability" section (and, with --json,
-writes the figures). Offline: everything is served on loopback.
+and prints the table of docs/robustness.md (with --record, writes it into
+docs/benchmarks.md; with --json, writes the figures). Offline: everything is served on loopback.
 
     .venv/bin/python benchmarks/faults.py          # about 15 min on 2 cores (crash trials)
     .venv/bin/python benchmarks/faults.py --quick      # fewer trials, no wellformed corpus
@@ -22,6 +22,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tests.support.benchreport import add_record_flag, record  # noqa: E402
+
 _HOME = tempfile.mkdtemp(prefix="newsmon-faults-")
 os.environ.setdefault("NEWSMON_HOME", os.path.join(_HOME, "newsmon"))
 os.environ.setdefault("PREFECT_HOME", os.path.join(_HOME, "prefect"))
@@ -275,6 +277,7 @@ def main() -> None:
         help="crash trials on PostgreSQL (default 12; 0 to skip)",
     )
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    add_record_flag(ap)
     args = ap.parse_args()
     trials = args.trials or (6 if args.quick else 30)
     tmp = Path(tempfile.mkdtemp(prefix="newsmon-faults-"))
@@ -290,6 +293,36 @@ def main() -> None:
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
+    if args.record:
+        record(
+            "faults-quick" if args.quick else "faults",
+            [
+                (
+                    r["what"],
+                    r["tried"],
+                    r["outcome"],
+                    r["crashes"],
+                    r["silent"],
+                    r["lost"],
+                    r["duplicates"],
+                    r["notes"],
+                )
+                for r in rows
+            ],
+            title=f"faults{' --quick' if args.quick else ''}: the hostile world",
+            header=(
+                "what",
+                "tried",
+                "how it ended",
+                "crashes",
+                "silent or broken",
+                "lost",
+                "duplicate alerts",
+                "notes",
+            ),
+            notes="Goal: 0 in the last four columns. What each row is: "
+            "[robustness.md](robustness.md).",
+        )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import world as W  # noqa: E402
+from tests.support.benchreport import add_record_flag, record  # noqa: E402
 
 
 def smaps(pid: int) -> dict[str, int]:
@@ -180,10 +181,33 @@ def run_workers(args: argparse.Namespace) -> int:
         f"each was seen at); wall {wall:.1f}s"
     )
     total = [sum(m["pss"] for m in r[2].values()) + r[3]["pss"] for r in rows]
-    print(
+    result = (
         f"RESULT pool_pss_peak_mb={mb(max(total))} pool_pss_last_mb={mb(total[-1])} "
         f"worker_uss_last_mb={mb(sum(m['uss'] for m in last[2].values()))}"
     )
+    print(result)
+    if args.record:
+        record(
+            "memory-workers",
+            [
+                (
+                    "worker pool PSS at its peak (forkserver + workers)",
+                    f"{mb(max(total))} MB",
+                    "< 500 MB for the whole pipeline (docs/performance.md)",
+                ),
+                ("forkserver PSS, last page", f"{mb(last[3]['pss'])} MB", "shared by the workers"),
+                (
+                    "each worker's PSS / USS, last page",
+                    ", ".join(f"{mb(m['pss'])} / {mb(m['uss'])} MB" for m in last[2].values()),
+                    f"recycled every {args.max_tasks} pages",
+                ),
+                ("languages met", str(len(seen_langs)), "one spaCy pipeline each"),
+            ],
+            title="memory: a worker pool, page after page",
+            result=result,
+            notes=f"{args.workers} worker(s) over {len(rows)} pages. What grows and why: "
+            "[performance.md](performance.md#memory).",
+        )
     return 0
 
 
@@ -225,6 +249,13 @@ def run_languages(args: argparse.Namespace) -> int:
     for lang, m in sorted(res.items(), key=lambda kv: -kv[1]):
         print(f"{lang:4s} +{m:5.1f} MB")
     print(f"total +{sum(res.values()):.0f} MB for {len(res)} languages")
+    if args.record:
+        record(
+            "memory-languages",
+            [(lang, f"+{m:.1f} MB") for lang, m in sorted(res.items(), key=lambda kv: -kv[1])],
+            title="memory: one spaCy pipeline per language",
+            header=("language", "worker memory (USS)"),
+        )
     return 0
 
 
@@ -236,10 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--workers", type=int, default=1)
     w.add_argument("--max-tasks", type=int, default=500)
     w.add_argument("--corpora")
+    add_record_flag(w)
     lg = sub.add_parser("languages", help="what one spaCy pipeline per language costs")
     lg.add_argument(
         "--langs", default="en,de,fr,es,it,pt,ru,uk,ar,fa,tr,id,ja,ko,zh,nl,pl,sv,he,hi,vi"
     )
+    add_record_flag(lg)
     args = ap.parse_args(argv)
     os.environ.setdefault("TMPDIR", tempfile.gettempdir())
     return run_workers(args) if args.cmd == "workers" else run_languages(args)

@@ -37,6 +37,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import world as W  # noqa: E402
 from pipeline import load_line, say, write_cfg  # noqa: E402
 
+from tests.support.benchreport import add_record_flag, record  # noqa: E402
+
 DAY = 86_400
 
 
@@ -127,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--corpora", help="the corpora folder (default ../shared/corpora)")
     ap.add_argument("--json", help="write the figures here too")
+    add_record_flag(ap)
     args = ap.parse_args(argv)
     target = args.articles or (200 if args.quick else 600)
     cores = len(os.sched_getaffinity(0))
@@ -207,11 +210,43 @@ def main(argv: list[str] | None = None) -> int:
         say("[sizing] " + line)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=str))
-    say(
+    result = (
         f"RESULT 1 worker {out['runs'][0]['articles_per_s']} articles/s, 2 workers "
-        f"{out['runs'][1]['articles_per_s']} articles/s (x{out['speedup']} on {cores} cores); "
-        f"300,000/day needs {out['sizing']['workers_needed']} such workers"
+        f"{out['runs'][1]['articles_per_s']} articles/s (x{out['speedup']} on {cores} "
+        f"cores); 300,000/day needs {out['sizing']['workers_needed']} such workers"
     )
+    say(result)
+    if args.record:
+        one, two = out["runs"]
+        peak = out["sizing"]["peak_per_s"]
+        record(
+            f"scale-{args.db}",
+            [
+                (
+                    "1 worker",
+                    (
+                        f"{one['articles']} articles in {one['wall_s']:.1f} s = "
+                        f"{one['articles_per_s']:.2f} articles/s"
+                    ),
+                    (
+                        f"300,000/day: {out['sizing']['mean_per_s']:.1f}/s on average, "
+                        f"{peak:.1f}/s at a 3× peak"
+                    ),
+                ),
+                (
+                    "2 workers",
+                    (
+                        f"{two['articles']} articles in {two['wall_s']:.1f} s = "
+                        f"{two['articles_per_s']:.2f} articles/s (×{out['speedup']})"
+                    ),
+                    "per worker: " + " + ".join(str(w["articles"]) for w in two["per_worker"]),
+                ),
+                ("workers of that kind for 300,000/day", out["sizing"]["workers_needed"], "-"),
+            ],
+            title=f"scale: 1 and 2 workers, {args.db}",
+            result=result,
+            notes="How the work is shared and the sizing: [scaling.md](scaling.md#measured-here).",
+        )
     return 0
 
 

@@ -16,11 +16,17 @@ import argparse
 import asyncio
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
-from monitor.config import FetchSettings
-from monitor.demo.servers import FixtureServer
-from monitor.fetch.http import Fetcher
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from monitor.config import FetchSettings  # noqa: E402
+from monitor.demo.servers import FixtureServer  # noqa: E402
+from monitor.fetch.http import Fetcher  # noqa: E402
+from tests.support.benchreport import add_record_flag, record  # noqa: E402
 
 FEED = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
@@ -56,6 +62,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=5)
+    add_record_flag(ap)
     args = ap.parse_args()
     base = dict(per_host_delay_s=0, timeout_s=10, connect_timeout_s=5)
     reference = FetchSettings(allow_private_networks=True, **base)
@@ -86,12 +93,36 @@ def main() -> None:
         f"{args.requests} requests; median ms per request"
     )
     print(f"{'case':<28} {'no check (ref.)':>16} {'guarded':>10} {'difference':>11}")
+    rows: list[tuple[str, str, str]] = []
     for label, _, _ in cases:
         ref = statistics.median(times[(label, "reference")]) * 1000
         g = statistics.median(times[(label, "guarded")]) * 1000
         print(f"{label:<28} {ref:>16.3f} {g:>10.3f} {g - ref:>+11.3f}")
+        rows.append(
+            (
+                f"a request {label}",
+                f"{g:.2f} ms ({g - ref:+.2f} ms)",
+                f"{ref:.2f} ms without the guard",
+            )
+        )
     for label, t in checks.items():
         print(f"the check alone, {label:<12} {t * 1e6:>10.1f} us per request (one hop)")
+        rows.append((f"the check alone, {label}", f"{t * 1e6:.1f} µs", "one hop"))
+    result = (
+        f"RESULT check_address_us={checks['by address'] * 1e6:.1f} "
+        f"check_name_us={checks['by name'] * 1e6:.1f}"
+    )
+    print(result)
+    if args.record:
+        record(
+            "ssrf_guard",
+            rows,
+            title="ssrf_guard: what the SSRF check costs per request",
+            header=("what", "median, guarded (difference)", "reference"),
+            result=result,
+            notes="What the guard checks: [robustness.md](robustness.md#which-urls-are-"
+            "fetched-ssrf).",
+        )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from monitor.config import load_config  # noqa: E402
 from monitor.store import Article, ArticleSource, Delivery, Feed, Hit, Store  # noqa: E402
 from monitor.topics.match import Classifier  # noqa: E402
+from tests.support.benchreport import add_record_flag, record  # noqa: E402
 
 REFERENCE_MS = 1000.0
 TOPICS = load_config(ROOT / "config").topics
@@ -289,6 +290,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="SQLite: keep the database here, reuse it")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--pg-url", help="PostgreSQL: use this database (built if it is empty)")
+    add_record_flag(ap)
     args = ap.parse_args()
     if args.pg_url:
         empty = Store(args.pg_url).counts()["articles"] == 0
@@ -317,6 +319,28 @@ def main() -> None:
                 ],
                 indent=2,
             )
+        )
+    if args.record:
+        db = "postgresql" if args.pg or args.pg_url else "sqlite"
+        slowest = max(w for _, _, w, _ in results)
+        record(
+            f"web-{db}",
+            [
+                (p, f"{m:.0f} ms", f"{w:.0f} ms", f"< {REFERENCE_MS:.0f} ms")
+                for p, m, w, _ in results
+            ]
+            + [
+                (
+                    "**slowest page, worst case**",
+                    "",
+                    f"**{slowest:.0f} ms**",
+                    f"< {REFERENCE_MS:.0f} ms",
+                )
+            ],
+            title=f"web: the review desk, {'PostgreSQL' if db == 'postgresql' else 'SQLite'}",
+            header=("page", f"median of {args.runs}", "worst", "reference"),
+            notes=f"{args.n:,} hits. What keeps the pages fast: "
+            "[desk.md](desk.md#speed-at-100000-hits).",
         )
 
 

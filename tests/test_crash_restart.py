@@ -17,7 +17,7 @@ passed), a normal run restarts the work, and the invariants are checked again:
   fell inside that send (the channel had the message, the database did not yet
   say "sent") - twice at most; never lost, nothing left pending, sending or failed.
 
-``benchmarks/faults.py`` runs more trials and prints the table for the README.
+``benchmarks/faults.py`` runs more trials and prints the table (docs/benchmarks.md).
 """
 
 from __future__ import annotations

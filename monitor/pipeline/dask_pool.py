@@ -14,9 +14,9 @@ recorded error and the flow goes on; the task finishes (or not) on its worker.
 
 Why not a Prefect task per batch on ``prefect_dask.DaskTaskRunner``: the process step's
 inputs (a database engine, the open fetch loop, the page stream) cannot be pickled to
-another machine, and a Prefect task per page costs more than the page (GUIDE: per-task
-overhead). So this uses ``distributed.Client`` directly, and prefect-dask is not a
-dependency.
+another machine, and a Prefect task per page costs more than the page (Prefect's
+overhead is several ms per task: docs/performance.md). So this uses
+``distributed.Client`` directly, and prefect-dask is not a dependency.
 """
 
 from __future__ import annotations
