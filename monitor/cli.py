@@ -990,3 +990,20 @@ def topics_eval(ctx: typer.Context,
         return
     echo(f"{len(items) - n_train} test articles ({n_train} train), {len(topics)} topics\n")
     echo(format_table(runs, [t.id for t in topics]))
+
+
+# --- stories ---------------------------------------------------------------------------------
+
+stories_app = typer.Typer(help="Stories: the articles that report one event, grouped.")
+app.add_typer(stories_app, name="stories")
+
+
+@stories_app.command("cluster")
+def stories_cluster(ctx: typer.Context, file: Annotated[str, typer.Argument(
+        help='JSON lines {"id", "title", "text", "url", "published", "language"}; - is stdin.')]
+                    ) -> None:
+    """Group a file's articles into stories as the pipeline does: {"id", "story"} per line."""
+    from monitor.stories import cluster_file
+
+    for row in cluster_file(file, topics=Path(_ctx(ctx).config_dir or "config")):
+        echo(json.dumps(row, ensure_ascii=False))
