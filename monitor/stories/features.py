@@ -37,6 +37,10 @@ class Features:
     keys: Counter[str]        # names (C:, T:, N:), numbers (#), months (M:), weekdays (D:)
     title_terms: Counter[str]
     language: str
+    # Skeletons of words in scripts without capitals (Persian, Arabic, Hebrew, Georgian):
+    # any word there may be a name, so they count only when a capitalised name somewhere
+    # else has the same skeleton (the grouper decides, it has seen the other articles).
+    weak_keys: Counter[str]
 
 
 @lru_cache(maxsize=64)
@@ -94,6 +98,7 @@ def featurize(article: Article, gazetteer: Gazetteer, *, text_chars: int = 1000,
     terms: Counter[str] = Counter()
     keys: Counter[str] = Counter()
     title_terms: Counter[str] = Counter()
+    weak: Counter[str] = Counter()
     phrases = gazetteer.phrases
     lookup = gazetteer.lookup
     for part, weight in ((title, 2), (text, 1)):
@@ -118,14 +123,18 @@ def featurize(article: Article, gazetteer: Gazetteer, *, text_chars: int = 1000,
             if weight == 2:
                 title_terms[term] += 1
             key = lookup(f) if len(f) >= 3 else None
-            if key is None and len(f) >= 3 and (tok[0].isupper() or _NO_CASE.match(tok)):
-                sk = skeleton(f, lang)
-                # Two consonants match too many unrelated words in another script.
-                if len(sk) >= 3:
-                    key = "N:" + sk
+            if key is None and len(f) >= 3:
+                cased = tok[0].isupper()
+                if cased or _NO_CASE.match(tok):
+                    sk = skeleton(f, lang)
+                    # Two consonants match too many unrelated words in another script.
+                    if cased and len(sk) >= 3:
+                        key = "N:" + sk
+                    elif not cased and len(sk) >= 4:
+                        weak["N:" + sk] += weight
             if key:
                 keys[key] += weight
-    return Features(terms, keys, title_terms, lang)
+    return Features(terms, keys, title_terms, lang, weak)
 
 
 def unit_vector(counts: Counter[str], idf: dict[str, float]) -> dict[str, float]:

@@ -33,14 +33,17 @@ class StorySettings:
     window_hours: float = 72.0       # a story takes articles this long after its last one
     text_chars: int = 1000           # how much of an article's text is read
     threshold: float = 0.30          # same-language similarity needed to join
-    cross_threshold: float = 0.45    # names-only similarity needed across languages
+    cross_threshold: float = 0.25    # names-only similarity needed across languages
     cross_min_shared: int = 3        # ... and this many shared name keys
     min_shared: int = 2              # shared words needed in one language
+    cross_penalty_per_day: float = 0.2  # across languages time counts for more
+    undated_gap_days: float = 1.0    # an undated article is compared as if a day away
+    bridge_margin: float = 0.05      # an article this far over two stories' bars merges them
     key_weight: float = 0.35         # share of names/numbers in the same-language score
     penalty_per_day: float = 0.10    # added to the threshold per day between them
-    max_candidates: int = 30         # stories scored exactly per article
-    index_terms: int = 12            # an article's rarest words used to find candidates
-    max_postings: int = 5000         # a word in more active stories finds none
+    max_candidates: int = 15         # stories scored exactly per article
+    index_terms: int = 8             # an article's rarest words used to find candidates
+    max_postings: int = 200          # a word in more active stories finds none
     centroid_terms: int = 60         # words kept per story
     centroid_keys: int = 30          # keys kept per story
     idf_floor_docs: int = 100        # idf as if at least this many articles were seen
@@ -63,10 +66,12 @@ class Story:
     articles: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
-    terms: dict[str, float] = field(default_factory=dict, repr=False)
+    # Words per language (a Russian centroid must not dilute the English one), and the
+    # language-independent keys.
+    terms: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
     keys: dict[str, float] = field(default_factory=dict, repr=False)
     headline_score: float = field(default=0.0, repr=False)
-    tnorm: float = field(default=0.0, repr=False)
+    tnorm: dict[str, float] = field(default_factory=dict, repr=False)
     knorm: float = field(default=0.0, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,6 +164,8 @@ class Grouper:
         for f in feats:
             self.df.update(set(f.terms) | set(f.keys))
         self.n_docs += len(feats)
+        for f in feats:
+            self._promote(f)
         return [self._assign(a, f) for a, f in zip(ordered, feats, strict=True)]
 
     def add(self, article: Article) -> Assignment:
@@ -171,10 +178,17 @@ class Grouper:
         f = featurize(art, self.gazetteer, text_chars=self.settings.text_chars)
         self.df.update(set(f.terms) | set(f.keys))
         self.n_docs += 1
+        self._promote(f)
         if art.published and (self.clock is None or art.published > self.clock):
             self.clock = art.published
         return self._start(art, f, self._vector(f.terms), self._vector(f.keys),
                            art.published or self.clock)
+
+    def _promote(self, f: Features) -> None:
+        """Weak keys (Persian, Arabic... words) that some capitalised name shares."""
+        for k, c in f.weak_keys.items():
+            if self.df.get(k):
+                f.keys[k] += c
 
     def _idf(self, term: str) -> float:
         n = max(self.n_docs, self.settings.idf_floor_docs)
@@ -202,14 +216,22 @@ class Grouper:
             if sid in self.stories:
                 self._join(self.stories[sid], art, f, tvec, kvec, when, 1.0)
                 return Assignment(art.id, sid, False, 1.0)
-        best, best_margin, best_score = None, 0.0, 0.0
+        passed: list[tuple[float, float, Story]] = []
         for st in self._candidates(tvec, kvec, when):
             score, bar = self._similarity(tvec, kvec, f.language, st, when)
-            if score >= bar and score - bar >= best_margin:
-                if best is None or score - bar > best_margin:
-                    best, best_margin, best_score = st, score - bar, score
-        if best is not None:
+            if score >= bar:
+                passed.append((score - bar, score, st))
+        if passed:
+            passed.sort(key=lambda x: (-x[0], x[2].id))
+            _, best_score, best = passed[0]
             self._join(best, art, f, tvec, kvec, when, best_score)
+            # An article that clearly belongs to two stories shows they are one event
+            # (often the same event reported in two languages, met only now).
+            for margin, _, other in passed[1:]:
+                if margin >= s.bridge_margin and other.id in self.stories:
+                    keep, drop = sorted([best, other], key=_age)
+                    self.merge(keep.id, drop.id)
+                    best = self.stories[self.resolve(best.id)]
             return Assignment(art.id, best.id, False, best_score)
         st = self._start(art, f, tvec, kvec, when)
         return Assignment(art.id, st.id, True, 0.0)
@@ -218,46 +240,62 @@ class Grouper:
                     st: Story, when: datetime | None) -> tuple[float, float]:
         """(score, the bar it must clear) of an article against a story."""
         s = self.settings
-        gap_days = 0.0
+        gap_days = s.undated_gap_days if when is None else 0.0
         if when is not None and st.last_seen is not None and st.first_seen is not None:
             if when > st.last_seen:
                 gap_days = (when - st.last_seen).total_seconds() / 86400
             elif when < st.first_seen:
                 gap_days = (st.first_seen - when).total_seconds() / 86400
-        s_key = sum(w * st.keys.get(k, 0.0) for k, w in kvec.items()) / st.knorm \
-            if st.knorm else 0.0
-        if lang in st.languages or not lang:
+        best = (0.0, 1.0)
+        terms = st.terms.get(lang)
+        if terms:
             shared, dot = 0, 0.0
             for t, w in tvec.items():
-                c = st.terms.get(t)
+                c = terms.get(t)
                 if c is not None:
                     shared += 1
                     dot += w * c
-            if shared < s.min_shared:
-                return 0.0, 1.0
-            s_tok = dot / st.tnorm if st.tnorm else 0.0
-            score = (1 - s.key_weight) * s_tok + s.key_weight * s_key
-            return score, s.threshold + s.penalty_per_day * gap_days
-        shared = sum(1 for k in kvec if k in st.keys and not k.startswith("#"))
+            if shared >= s.min_shared:
+                s_key = sum(w * st.keys.get(k, 0.0) for k, w in kvec.items()) / st.knorm \
+                    if st.knorm else 0.0
+                score = (1 - s.key_weight) * dot / st.tnorm[lang] + s.key_weight * s_key
+                best = (score, s.threshold + s.penalty_per_day * gap_days)
+        if terms:  # the story speaks the article's language: its words have decided
+            return best
+        return self._names_score(kvec, st, when, gap_days)
+
+    def _names_score(self, kvec: dict[str, float], st: Story, when: datetime | None,
+                     gap_days: float) -> tuple[float, float]:
+        s = self.settings
+        # Across languages: how much of the article's name mass the story holds. Cosine
+        # would punish a story for having gathered names in many languages.
+        shared, held = 0, 0.0
+        for k, w in kvec.items():
+            if k in st.keys:
+                held += w * w
+                if not k.startswith("#"):
+                    shared += 1
         if shared < s.cross_min_shared:
             return 0.0, 1.0
-        return s_key, s.cross_threshold + s.penalty_per_day * gap_days
+        return held, s.cross_threshold + s.cross_penalty_per_day * gap_days
 
     def _candidates(self, tvec: dict[str, float], kvec: dict[str, float],
                     when: datetime | None) -> list[Story]:
         s = self.settings
         cutoff = when - timedelta(hours=s.window_hours) if when else None
-        votes: Counter[str] = Counter()
+        votes: dict[str, float] = {}
         probes = list(heapq.nlargest(s.index_terms, tvec.items(), key=lambda kv: kv[1]))
         probes += heapq.nlargest(s.index_terms, kvec.items(), key=lambda kv: kv[1])
+        get = votes.get
         for term, w in probes:
             posting = self.index.get(term)
+            # A word held by very many active stories finds none of them in particular.
             if not posting or len(posting) > s.max_postings:
                 continue
             for sid in posting:
-                votes[sid] += w
+                votes[sid] = get(sid, 0.0) + w
         out = []
-        for sid, _ in votes.most_common(s.max_candidates * 2):
+        for sid, _ in heapq.nlargest(s.max_candidates * 2, votes.items(), key=lambda kv: kv[1]):
             st = self.stories.get(sid)
             if st is None:
                 continue
@@ -293,15 +331,17 @@ class Grouper:
         if when is not None:
             st.first_seen = min(st.first_seen or when, when)
             st.last_seen = max(st.last_seen or when, when)
+        lang = f.language
+        terms = st.terms.setdefault(lang, {})
         for t, w in tvec.items():
-            st.terms[t] = st.terms.get(t, 0.0) + w
+            terms[t] = terms.get(t, 0.0) + w
         for k, w in kvec.items():
             st.keys[k] = st.keys.get(k, 0.0) + w
-        st.terms = _top(st.terms, s.centroid_terms)
+        st.terms[lang] = terms = _top(terms, s.centroid_terms)
         st.keys = _top(st.keys, s.centroid_keys)
-        st.tnorm, st.knorm = _norm(st.terms), _norm(st.keys)
+        st.tnorm[lang], st.knorm = _norm(terms), _norm(st.keys)
         # The headline is the title nearest the story's centre.
-        hscore = sum(w * st.terms.get(t, 0.0) for t, w in self._vector(f.title_terms).items())
+        hscore = sum(w * terms.get(t, 0.0) for t, w in self._vector(f.title_terms).items())
         if new or hscore > st.headline_score * (len(st.articles) - 1) / len(st.articles):
             st.headline, st.headline_score = art.title, hscore
         for t in _index_terms(tvec, kvec, s.index_terms):
@@ -331,22 +371,22 @@ class Grouper:
         a.first_seen = min(times) if times else None
         times = [t for t in (a.last_seen, b.last_seen) if t]
         a.last_seen = max(times) if times else None
-        for t, w in b.terms.items():
-            a.terms[t] = a.terms.get(t, 0.0) + w
+        for lang, bt in b.terms.items():
+            at = a.terms.setdefault(lang, {})
+            for t, w in bt.items():
+                at[t] = at.get(t, 0.0) + w
+            a.terms[lang] = _top(at, self.settings.centroid_terms)
+            a.tnorm[lang] = _norm(a.terms[lang])
         for k, w in b.keys.items():
             a.keys[k] = a.keys.get(k, 0.0) + w
-        a.terms = _top(a.terms, self.settings.centroid_terms * 2)
-        a.keys = _top(a.keys, self.settings.centroid_keys * 2)
-        a.tnorm, a.knorm = _norm(a.terms), _norm(a.keys)
-        for t in list(b.terms) + list(b.keys):
+        a.keys = _top(a.keys, self.settings.centroid_keys)
+        a.knorm = _norm(a.keys)
+        for t in [t for bt in b.terms.values() for t in bt] + list(b.keys):
             posting = self.index.get(t)
             if posting is not None:
                 posting.discard(drop)
                 posting.add(keep)
-        for url, sid in self.urls.items():
-            if sid == drop:
-                self.urls[url] = keep
-        self.aliases[drop] = keep
+        self.aliases[drop] = keep  # URLs that named `drop` resolve through the alias
         return a
 
     def reconcile(self, story_ids: Iterable[str]) -> list[tuple[str, str]]:
@@ -359,19 +399,19 @@ class Grouper:
             st = self.stories.get(sid)
             if st is None:
                 continue
-            tvec = {t: w / st.tnorm for t, w in st.terms.items()} if st.tnorm else {}
+            lang = st.languages[0] if st.languages else ""
+            tn = st.tnorm.get(lang)
+            tvec = {t: w / tn for t, w in st.terms.get(lang, {}).items()} if tn else {}
             kvec = {k: w / st.knorm for k, w in st.keys.items()} if st.knorm else {}
             best, best_margin = None, 0.0
             for other in self._candidates(tvec, kvec, st.first_seen):
                 if other.id == sid:
                     continue
-                score, bar = self._similarity(tvec, kvec, st.languages[0] if st.languages
-                                              else "", other, st.first_seen)
+                score, bar = self._similarity(tvec, kvec, lang, other, st.first_seen)
                 if score >= bar and (best is None or score - bar > best_margin):
                     best, best_margin = other, score - bar
             if best is not None:
-                keep, drop = sorted([best, st], key=lambda x: (
-                    x.first_seen or datetime.max.replace(tzinfo=UTC), x.id))
+                keep, drop = sorted([best, st], key=_age)
                 self.merge(keep.id, drop.id)
                 merged.append((keep.id, drop.id))
         return merged
@@ -387,7 +427,7 @@ class Grouper:
                 if st.last_seen is not None and st.last_seen < cutoff]
         for st in gone:
             del self.stories[st.id]
-            for t in list(st.terms) + list(st.keys):
+            for t in [t for tt in st.terms.values() for t in tt] + list(st.keys):
                 posting = self.index.get(t)
                 if posting is not None:
                     posting.discard(st.id)
@@ -436,9 +476,14 @@ class Grouper:
         for d in state.get("stories") or []:
             st = Story.from_dict(d)
             g.stories[st.id] = st
-            for t in _index_terms(st.terms, st.keys, g.settings.index_terms * 2):
+            for t in _index_terms({t: w for tt in st.terms.values() for t, w in tt.items()},
+                                  st.keys, g.settings.index_terms * 2):
                 g.index.setdefault(t, set()).add(st.id)
         return g
+
+
+def _age(st: Story) -> tuple[datetime, str]:
+    return (st.first_seen or datetime.max.replace(tzinfo=UTC), st.id)
 
 
 def _index_terms(tvec: dict[str, float], kvec: dict[str, float], n: int) -> list[str]:

@@ -68,7 +68,7 @@ _TURKIC = {"c": "j", "x": "kh", "q": "g"}
 
 # Consonant classes that survive a trip through another script (Persian writes no short
 # vowels, Arabic has no p, Russian renders h as g, Hebrew b and v are one letter...).
-_DIGRAPHS = (("shch", "s"), ("dzh", "c"), ("tch", "c"), ("kh", "k"), ("gh", "k"),
+_DIGRAPHS = (("shch", "s"), ("dzh", "c"), ("tch", "c"), ("kh", "h"), ("gh", "k"),
              ("sh", "s"), ("ch", "c"), ("zh", "c"), ("ts", "s"), ("th", "t"), ("ph", "f"),
              ("dj", "c"), ("dz", "s"), ("ck", "k"))
 _CLASS = {"b": "b", "p": "b", "f": "f", "v": "f", "w": "f", "k": "k", "q": "k", "g": "k",
@@ -123,10 +123,31 @@ def translit(word: str, lang: str | None = None) -> str:
     return "".join(out)
 
 
+# Case endings that hide a name: Russian instrumental/locative (Пашиняном, Алиевым),
+# Turkish and Azerbaijani genitive and locative (Pezeşkianın, Bakıda).
+_RU_ENDINGS = ("ами", "ями", "ом", "ем", "ым", "им", "ой", "ей", "ах", "ях")
+_TR_ENDINGS = ("nın", "nin", "nun", "nün", "ın", "in", "un", "ün", "da", "də", "de", "dan",
+               "dən", "den", "ya", "yə", "ye")
+
+
+def strip_ending(word: str, lang: str | None) -> str:
+    """A name without its case ending, for the languages that inflect names."""
+    w = word.lower()
+    for sep in ("'", "’", "׳"):
+        if sep in w:
+            w = w.split(sep, 1)[0]
+    endings = _RU_ENDINGS if lang in ("ru", "uk", "be") else \
+        _TR_ENDINGS if lang in ("tr", "az") else ()
+    for e in endings:
+        if w.endswith(e) and len(w) - len(e) >= 4:
+            return w[: -len(e)]
+    return w
+
+
 def skeleton(word: str, lang: str | None = None) -> str:
     """The consonant skeleton of a name: what stays the same across scripts.
     An initial vowel is kept as ``V`` (Persian and Hebrew write it as a letter too)."""
-    t = translit(word, lang)
+    t = translit(strip_ending(word, lang), lang)
     t = "".join(c for c in t if c.isalpha() or c == "'")
     if not t:
         return ""
