@@ -4,7 +4,6 @@ language-independent keys - names, numbers, months, weekdays (for any two langua
 from __future__ import annotations
 
 import importlib
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -135,12 +134,3 @@ def featurize(article: Article, gazetteer: Gazetteer, *, text_chars: int = 1000,
             if key:
                 keys[key] += weight
     return Features(terms, keys, title_terms, lang, weak)
-
-
-def unit_vector(counts: Counter[str], idf: dict[str, float]) -> dict[str, float]:
-    """Sublinear tf times idf, scaled to length 1."""
-    vec = {t: (1.0 + math.log(c)) * idf[t] for t, c in counts.items() if idf.get(t)}
-    norm = math.sqrt(sum(v * v for v in vec.values()))
-    if norm == 0:
-        return {}
-    return {t: v / norm for t, v in vec.items()}

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,7 +39,7 @@ class StorySettings:
     cross_min_shared: int = 3        # ... and this many shared name keys
     min_shared: int = 2              # shared words needed in one language
     cross_penalty_per_day: float = 0.2  # across languages time counts for more
-    undated_gap_days: float = 1.0    # an undated article is compared as if a day away
+    undated_gap_days: float = 3.0    # an undated article is held to the bar of 3 days away
     bridge_margin: float = 0.05      # an article this far over two stories' bars merges them
     key_weight: float = 0.35         # share of names/numbers in the same-language score
     penalty_per_day: float = 0.10    # added to the threshold per day between them
@@ -182,7 +184,7 @@ class Grouper:
         if art.published and (self.clock is None or art.published > self.clock):
             self.clock = art.published
         return self._start(art, f, self._vector(f.terms), self._vector(f.keys),
-                           art.published or self.clock)
+                           art.published)
 
     def _promote(self, f: Features) -> None:
         """Weak keys (Persian, Arabic... words) that some capitalised name shares."""
@@ -205,7 +207,9 @@ class Grouper:
 
     def _assign(self, art: Article, f: Features) -> Assignment:
         s = self.settings
-        when = art.published or self.clock
+        # An undated article is compared with every story the index finds, whatever its
+        # age, with the bar of a day's distance (the pipeline gives fetch time instead).
+        when = art.published
         if art.published and (self.clock is None or art.published > self.clock):
             self.clock = art.published
         tvec = self._vector(f.terms)
@@ -295,7 +299,9 @@ class Grouper:
             for sid in posting:
                 votes[sid] = get(sid, 0.0) + w
         out = []
-        for sid, _ in heapq.nlargest(s.max_candidates * 2, votes.items(), key=lambda kv: kv[1]):
+        ranked = heapq.nlargest(s.max_candidates * 2, votes, key=votes.__getitem__) \
+            if len(votes) > s.max_candidates * 2 else votes
+        for sid in ranked:
             st = self.stories.get(sid)
             if st is None:
                 continue
@@ -416,6 +422,22 @@ class Grouper:
                 merged.append((keep.id, drop.id))
         return merged
 
+    def absorb(self, stories: Iterable[Story | dict[str, Any]]) -> list[tuple[str, str]]:
+        """Take in stories another run started (from its ``to_state()["stories"]``) and
+        merge each into a matching story here. Returns the (kept, dropped) merges."""
+        new: list[str] = []
+        for d in stories:
+            st = d if isinstance(d, Story) else Story.from_dict(d)
+            sid = self.resolve(st.id)
+            if sid in self.stories:
+                continue
+            self.stories[st.id] = st
+            flat = {t: w for tt in st.terms.values() for t, w in tt.items()}
+            for t in _index_terms(flat, st.keys, self.settings.index_terms * 2):
+                self.index.setdefault(t, set()).add(st.id)
+            new.append(st.id)
+        return self.reconcile(new)
+
     def expire(self, now: datetime | None = None) -> list[Story]:
         """Drop stories idle longer than the window from memory (the store keeps them);
         returns them."""
@@ -494,10 +516,17 @@ def _index_terms(tvec: dict[str, float], kvec: dict[str, float], n: int) -> list
 
 
 def gazetteer_with_topics(topics_yaml: dict[str, Any] | None) -> Gazetteer:
-    """Babel's names plus the topics' per-language terms paired with their English term."""
-    base = cldr_gazetteer()
+    """Babel's names plus the topics' per-language terms paired with their English term
+    (built once per distinct set of term lists: it copies the CLDR tables)."""
     if not topics_yaml:
-        return base
+        return cldr_gazetteer()
+    return _gazetteer_for(json.dumps(topic_groups(topics_yaml), sort_keys=True,
+                                     ensure_ascii=False))
+
+
+@lru_cache(maxsize=8)
+def _gazetteer_for(groups_json: str) -> Gazetteer:
+    base = cldr_gazetteer()
     g = Gazetteer()
     g.exact, g.stems, g.phrases = dict(base.exact), dict(base.stems), dict(base.phrases)
     g._prefix4 = set(base._prefix4)
@@ -506,5 +535,5 @@ def gazetteer_with_topics(topics_yaml: dict[str, Any] | None) -> Gazetteer:
         from monitor.stories.names import fold, skeleton
         return base.lookup(fold(term)) or "N:" + skeleton(term)
 
-    add_topic_terms(g, topic_groups(topics_yaml), key_of)
+    add_topic_terms(g, json.loads(groups_json), key_of)
     return g

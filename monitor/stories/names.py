@@ -126,8 +126,9 @@ def translit(word: str, lang: str | None = None) -> str:
 # Case endings that hide a name: Russian instrumental/locative (Пашиняном, Алиевым),
 # Turkish and Azerbaijani genitive and locative (Pezeşkianın, Bakıda).
 _RU_ENDINGS = ("ами", "ями", "ом", "ем", "ым", "им", "ой", "ей", "ах", "ях")
-_TR_ENDINGS = ("nın", "nin", "nun", "nün", "ın", "in", "un", "ün", "da", "də", "de", "dan",
-               "dən", "den", "ya", "yə", "ye")
+# (The -nın form follows a vowel, but "Pezeşkia|nın" cannot be told from "Pezeşkian|ın":
+# names of people mostly end in a consonant; places come from the gazetteer.)
+_TR_ENDINGS = ("dan", "dən", "den", "ın", "in", "un", "ün", "da", "də", "de", "ya", "yə", "ye")
 
 
 def strip_ending(word: str, lang: str | None) -> str:
