@@ -1,0 +1,175 @@
+"""An article as the grouper sees it: its words (for articles in one language) and its
+language-independent keys - names, numbers, months, weekdays (for any two languages)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from monitor.stories.names import Gazetteer, fold, skeleton
+
+_TOKEN = re.compile(r"[^\W_]+(?:['’׳][^\W\d_]+)?", re.UNICODE)
+_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+STEM_CHARS = 6  # words are cut to this many letters: a cheap stemmer for every language
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One article to group. ``published`` None means "when it arrived"."""
+
+    id: str
+    title: str
+    text: str = ""
+    url: str = ""
+    published: datetime | None = None
+    language: str | None = None
+
+
+@dataclass(slots=True)
+class Features:
+    terms: Counter[str]  # stemmed words, title counted twice
+    keys: Counter[str]  # names (C:, T:, N:), numbers (#), months (M:), weekdays (D:)
+    title_terms: Counter[str]
+    language: str
+    # Skeletons of words in scripts without capitals (Persian, Arabic, Hebrew, Georgian):
+    # any word there may be a name, so they count only when a capitalised name somewhere
+    # else has the same skeleton (the grouper decides, it has seen the other articles).
+    weak_keys: Counter[str]
+
+
+@lru_cache(maxsize=64)
+def stop_words(lang: str | None) -> frozenset[str]:
+    """spaCy's stop words for the language, plus English's (every feed quotes English)."""
+    words: set[str] = set()
+    for code in {lang or "en", "en"}:
+        try:
+            mod = importlib.import_module(f"spacy.lang.{code}.stop_words")
+            words |= {fold(w) for w in mod.STOP_WORDS}
+        except (ImportError, AttributeError):
+            continue
+    return frozenset(words | _EXTRA_STOP)
+
+
+# Words of every news feed that say nothing about the event.
+_EXTRA_STOP = {
+    "said",
+    "says",
+    "say",
+    "told",
+    "news",
+    "reuters",
+    "ap",
+    "afp",
+    "according",
+    "reported",
+    "report",
+    "reports",
+    "new",
+    "year",
+    "years",
+    "week",
+    "day",
+    "time",
+    "people",
+    "also",
+    "would",
+    "could",
+    "will",
+    "one",
+    "two",
+    "first",
+    "last",
+    "photo",
+    "video",
+    "watch",
+    "live",
+    "updates",
+    "update",
+    "read",
+    "more",
+    "post",
+    "appeared",
+    "continue",
+    "reading",
+}
+
+_NO_CASE = re.compile(r"[\u0590-\u06ff\u0750-\u077f\u10a0-\u10ff\u3040-\u9fff]")
+
+
+def detect_language(text: str) -> str:
+    """ISO 639-1 code of the text (py3langid), for articles that do not say."""
+    import py3langid
+
+    lang, _ = py3langid.classify(text[:400])
+    return str(lang)
+
+
+def number_key(token: str) -> str | None:
+    t = token.translate(_DIGITS)
+    m = _NUMBER.fullmatch(t)
+    if not m:
+        return None
+    digits = (
+        t.replace(",", "").replace(".", "")
+        if re.fullmatch(r"\d{1,3}([.,]\d{3})+", t)
+        else t.replace(",", ".")
+    )
+    return "#" + digits.lstrip("0") if digits.strip("0") else "#0"
+
+
+def featurize(
+    article: Article, gazetteer: Gazetteer, *, text_chars: int = 1000, language: str | None = None
+) -> Features:
+    """Words and keys of an article's title and the first ``text_chars`` of its text: the
+    lede carries the event; the rest of a long article only adds noise and cost."""
+    title = article.title or ""
+    text = (article.text or "")[:text_chars]
+    if text and title and text.startswith(title):
+        text = text[len(title) :]
+    lang = (language or article.language or "").lower()[:2] or detect_language(f"{title}. {text}")
+    stops = stop_words(lang)
+    terms: Counter[str] = Counter()
+    keys: Counter[str] = Counter()
+    title_terms: Counter[str] = Counter()
+    weak: Counter[str] = Counter()
+    phrases = gazetteer.phrases
+    lookup = gazetteer.lookup
+    for part, weight in ((title, 2), (text, 1)):
+        prev = ""
+        for tok in _TOKEN.findall(part.replace("\u200c", "")):
+            if tok[0].isdigit() or tok[0] in "۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩":
+                k = number_key(tok)
+                if k:
+                    keys[k] += weight
+                prev = ""
+                continue
+            f = fold(tok)
+            if phrases and prev:
+                pk = phrases.get((prev, f))
+                if pk:
+                    keys[pk] += weight
+            prev = f
+            if len(f) < 2 or f in stops:
+                continue
+            term = f[:STEM_CHARS]
+            terms[term] += weight
+            if weight == 2:
+                title_terms[term] += 1
+            key = lookup(f) if len(f) >= 3 else None
+            if key is None and len(f) >= 3:
+                cased = tok[0].isupper()
+                if cased or _NO_CASE.match(tok):
+                    sk = skeleton(f, lang)
+                    # Two consonants match too many unrelated words in another script.
+                    if cased and len(sk) >= 3:
+                        key = "N:" + sk
+                    elif not cased and len(sk) >= 4:
+                        weak["N:" + sk] += weight
+            if key:
+                keys[key] += weight
+    return Features(terms, keys, title_terms, lang, weak)
