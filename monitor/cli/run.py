@@ -22,7 +22,8 @@ def _print_summary(s: dict[str, Any]) -> None:
     )
     echo(
         f"articles: {s['articles_new']} new, {s['articles_merged']} seen again "
-        f"({s['extraction_fallbacks']} from the feed summary only)"
+        f"({s['extraction_fallbacks']} from the feed summary only"
+        + (f", {s['pages_failed']} pages could not be fetched)" if s.get("pages_failed") else ")")
     )
     echo(f"hits: {s['hits_new']} new")
     echo(f"alerts: {s['alerts_sent']} sent, {s['alerts_failed']} failed{dead}")

@@ -152,7 +152,15 @@ class Fetcher:
     ) -> FetchResult:
         """GET ``url``; raise :class:`FetchError` for anything but a usable answer."""
         t0 = time.monotonic()
-        result = await self._fetch(url, etag, last_modified, accept)
+        try:
+            result = await self._fetch(url, etag, last_modified, accept)
+        except FetchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a stranger's URL must never fail its batch
+            # Whatever httpx, anyio or the socket layer raises on a hostile URL (an
+            # OverflowError for port 99999, an InvalidURL, an IDNA error, wrapped in an
+            # ExceptionGroup by anyio) stays with this URL, in words a person can read.
+            raise FetchError(f"{describe_error(exc)} (fetching {url[:200]})") from None
         result.elapsed_s = time.monotonic() - t0
         return result
 
@@ -176,7 +184,16 @@ class Fetcher:
                 location = resp_headers.get("location")
                 if not location:
                     raise FetchError(f"HTTP {status} without a Location header", status=status)
-                nxt = urljoin(current, location.strip())
+                try:
+                    nxt = urljoin(current, location.strip())
+                    check_url(nxt)
+                except FetchError as exc:
+                    raise FetchError(f"HTTP {status} redirect to an {exc}", status=status) from None
+                except ValueError as exc:
+                    raise FetchError(
+                        f"HTTP {status} redirect to an invalid URL ({exc}): {location[:200]!r}",
+                        status=status,
+                    ) from None
                 if nxt in seen:
                     raise FetchError(f"redirect loop: {' -> '.join(seen + [nxt])}", status=status)
                 all_permanent = all_permanent and status in (301, 308)
@@ -207,6 +224,7 @@ class Fetcher:
     async def _check(self, url: str) -> None:
         """Refuse what must not be fetched: a scheme other than http(s), a URL without a
         host, a host that resolves to any non-public address not on the allow-list."""
+        check_url(url)
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in {"http", "https"}:
@@ -278,10 +296,73 @@ class Fetcher:
             raise FetchError(f"cannot connect: {_reason(exc)}") from None
         except httpx.DecodingError as exc:
             raise FetchError(f"corrupt compressed body: {_reason(exc)}") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        except httpx.RemoteProtocolError as exc:
+            text = _reason(exc)
+            if text.startswith("Invalid URL in location header"):  # httpx reads Location too
+                problem = _url_problem(ValueError(text.split(":", 1)[1]))
+                raise FetchError(f"redirect to an invalid URL ({problem})") from None
+            if text.startswith("illegal header line"):  # e.g. a newline inside Location
+                raise FetchError(f"malformed HTTP response ({text[:200]})") from None
+            raise FetchError(f"connection broken: {text}") from None
+        except httpx.ReadError as exc:
             raise FetchError(f"connection broken: {_reason(exc)}") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"{type(exc).__name__}: {_reason(exc)}") from None
+
+
+# Characters never found in a host name or address literal: a host with any of them is
+# not a host (httpx would percent-encode a space and send it to the resolver).
+_BAD_HOST_CHARS = frozenset(' \t\r\n\x0b\x0c<>"{}|\\^`%')
+
+
+def check_url(url: str) -> None:
+    """Raise :class:`FetchError` ("invalid URL (why): url") for a URL no request can be
+    made to: a port outside 0-65535, a malformed IPv6 or IPv4 literal (``0177.0.0.1``),
+    spaces or control characters, a host name that cannot be encoded."""
+    shown = url[:200]
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise FetchError(f"invalid URL (it contains control characters): {shown!r}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname or ""
+    except ValueError as exc:
+        raise FetchError(f"invalid URL ({_url_problem(exc)}): {shown}") from None
+    if port == 0:
+        raise FetchError(f"invalid URL (port 0): {shown}")
+    if any(ch in _BAD_HOST_CHARS for ch in host):
+        raise FetchError(f"invalid URL (the host {host[:100]!r} is not a host name): {shown}")
+    try:
+        httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as exc:  # UnicodeError is a ValueError
+        raise FetchError(f"invalid URL ({_url_problem(exc)}): {shown}") from None
+
+
+def _url_problem(exc: BaseException) -> str:
+    text = str(exc).strip().rstrip(".") or type(exc).__name__
+    if "Port out of range" in text or "port must be 0-65535" in text:
+        return "the port is outside 0-65535"
+    if "Port could not be cast" in text:
+        return "the port is not a number"
+    if "Invalid IPv4 address" in text:
+        return "the host is not a valid IPv4 address: " + text.split(":", 1)[1].strip()
+    if "Invalid IPv6" in text:
+        return "the host is not a valid IPv6 address"
+    return text.splitlines()[0][:200]
+
+
+def describe_error(exc: BaseException) -> str:
+    """An unexpected error while fetching, in words: the innermost cause, never
+    "ExceptionGroup: unhandled errors in a TaskGroup"."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, OverflowError) and "port" in str(exc):
+        return "invalid URL (the port is outside 0-65535)"
+    if isinstance(exc, httpx.InvalidURL | UnicodeError):
+        return f"invalid URL ({_url_problem(exc)})"
+    if isinstance(exc, httpx.HTTPError):
+        return f"{type(exc).__name__}: {_reason(exc)}"
+    return f"unexpected error: {type(exc).__name__}: {_reason(exc)}"
 
 
 def _reason(exc: BaseException) -> str:

@@ -69,6 +69,7 @@ class CycleSummary:
     articles_new: int = 0
     articles_merged: int = 0
     extraction_fallbacks: int = 0
+    pages_failed: int = 0  # article pages that could not be fetched (stored from the summary)
     hits_new: int = 0
     alerts_sent: int = 0
     alerts_failed: int = 0
@@ -204,6 +205,8 @@ def process_articles(
         item = _article(c, a, fetch_error, verdicts.get(c.canonical_url))
         if item.extraction != "ok":
             summary.extraction_fallbacks += 1
+        if fetch_error:
+            summary.pages_failed += 1
         items.append(item)
     targets = alert.route_targets(config)
     stored = store.store_articles(items, deliveries_for=targets)

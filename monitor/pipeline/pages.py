@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from monitor.config.settings import FetchSettings
 from monitor.errors import FetchError
-from monitor.fetch.http import PAGE_ACCEPT, Fetcher
+from monitor.fetch.http import PAGE_ACCEPT, Fetcher, describe_error
 from monitor.fetch.loop import FetchLoop
 from monitor.pipeline.jobs import Analysis, PageJob
 from monitor.pipeline.pool import AnalysisPool
@@ -58,6 +58,8 @@ async def fetch_page(f: Fetcher, c: Candidate) -> tuple[bytes | None, str, str |
         res = await f.fetch(c.link, accept=PAGE_ACCEPT)
     except FetchError as exc:
         return None, c.link, f"page fetch failed: {exc}"
+    except Exception as exc:  # noqa: BLE001 - one article's link must never fail its batch
+        return None, c.link, f"page fetch failed: {describe_error(exc)}"
     ctype = res.content_type
     if ctype.startswith(NON_HTML) and res.body and res.body[:2] != b"\x1f\x8b":
         return None, res.url, f"not an HTML page ({ctype})"
@@ -176,7 +178,7 @@ class PageStream:
         try:
             body, url, error = await fetch_page(self.fetcher.fetcher, c)
         except Exception as exc:  # noqa: BLE001 - a page must never stop the cycle
-            body, url, error = None, c.link, f"page fetch failed: {type(exc).__name__}: {exc}"
+            body, url, error = None, c.link, f"page fetch failed: {describe_error(exc)}"
         finally:
             self._busy[host] -= 1
         if body is None or self.pool is None:

@@ -19,7 +19,7 @@ from monitor.errors import FetchError
 from monitor.feeds import health
 from monitor.feeds.health import FeedPoll
 from monitor.feeds.parse import Entry
-from monitor.fetch.http import Fetcher, FetchResult
+from monitor.fetch.http import Fetcher, FetchResult, describe_error
 from monitor.fetch.loop import FetchLoop
 from monitor.pipeline.jobs import FeedJob, FeedParse, parse_feed_job
 from monitor.pipeline.pages import Candidate
@@ -141,6 +141,8 @@ async def _fetch_feed(f: Fetcher, feed: Feed) -> FetchResult | FetchError:
         )
     except FetchError as exc:
         return exc
+    except Exception as exc:  # noqa: BLE001 - one feed's URL must never fail its batch
+        return FetchError(describe_error(exc))
 
 
 def prefetch_feeds(
