@@ -22,7 +22,7 @@ import re
 import threading
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 MASK = "****"
 MIN_SECRET = 4
@@ -73,6 +73,52 @@ def plain_parts(url: str) -> set[str]:
         if key.startswith(("+", " ")) or _SECRET_KEY.search(key):  # "+" reads as " "
             parts.add(value)
     return {p for p in parts if len(p) >= MIN_SECRET}
+
+
+Credentials = tuple[str, str]
+
+
+def split_credentials(url: str) -> tuple[str, Credentials | None]:
+    """(``url`` without its ``user:password@``, the (user, password) it carried or None).
+
+    A feed's credentials belong to its fetch only: the URL without them is what is
+    stored, resolved against, shown and exported."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url, None
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=hostport)), (unquote(user), unquote(password))
+
+
+def strip_credentials(url: str) -> str:
+    return split_credentials(url)[0]
+
+
+def with_credentials(url: str, creds: Credentials | None) -> str:
+    """``url`` carrying ``creds`` (httpx sends them as HTTP Basic auth)."""
+    if not creds:
+        return url
+    parts = urlsplit(strip_credentials(url))
+    userinfo = quote(creds[0], safe="") + (":" + quote(creds[1], safe="") if creds[1] else "")
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Scheme, host and port equal (RFC 6454), whatever credentials either carries."""
+    try:
+        pa, pb = urlsplit(a), urlsplit(b)
+        default = {"http": 80, "https": 443}
+        return (pa.scheme.lower(), pa.hostname, pa.port or default.get(pa.scheme.lower())) == (
+            pb.scheme.lower(),
+            pb.hostname,
+            pb.port or default.get(pb.scheme.lower()),
+        )
+    except ValueError:
+        return False
 
 
 def protect(values: Iterable[str]) -> None:

@@ -84,7 +84,7 @@ def hostile_item(**kw: Any) -> Item:
 
 
 def test_render_html_escapes_everything_from_outside() -> None:
-    title, body = render([hostile_item()], "html")
+    title, body = render([hostile_item()], "html", scheme="mailto")
     for raw in ("<img", "<script>", "<iframe>", "<b>realignment", '"><script'):
         assert raw not in body, raw
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; Iran &amp; Azerbaijan" in body
@@ -94,7 +94,9 @@ def test_render_html_escapes_everything_from_outside() -> None:
         "</blockquote>" in body
     )
     assert "score 0.71" in body and "date unknown" in body
-    assert title.startswith("[Caucasus <b>realignment</b>] ")  # titles are plain text
+    assert title.startswith("[Caucasus <b>realignment</b>] ")  # an e-mail subject is text
+    tg_title, _ = render([hostile_item()], "html", scheme="tgram")  # joins the HTML body
+    assert tg_title.startswith("[Caucasus &lt;b&gt;realignment&lt;/b&gt;] ")
 
 
 def test_render_markdown_and_text() -> None:

@@ -16,6 +16,7 @@ from monitor.config.settings import AlertSettings
 _BODY_FORMAT = {
     "html": apprise.NotifyFormat.HTML,
     "markdown": apprise.NotifyFormat.MARKDOWN,
+    "slack": apprise.NotifyFormat.MARKDOWN,  # escaped for Slack's mrkdwn by render
     "text": apprise.NotifyFormat.TEXT,
 }
 

@@ -1,4 +1,16 @@
-"""Alert messages: the title and body of one hit or a batch, in markdown, HTML or text."""
+"""Alert messages: the title and body of one hit or a batch, in markdown, HTML or text.
+
+Everything from a feed (titles, sources, evidence) is text from strangers. It is escaped
+for the target's format, and never able to address a room: an ``@`` before a word
+(``@everyone``, ``@here``, ``@channel``, a user) gets a zero-width space after it, so no
+chat service reads a mention (Discord's and Slack's mention parsers then find nothing).
+
+The format of each target comes from what its apprise plugin does with a body (checked
+against apprise 2.0's plugins): e-mail, Telegram and Matrix get HTML (Telegram keeps
+only a few tags and apprise maps ours; Matrix would pass raw HTML written in markdown
+through), Slack gets its own mrkdwn (no backslash escapes: ``& < >`` become entities,
+which also defuses ``<!here>``), other chats and webhooks get escaped markdown.
+"""
 
 from __future__ import annotations
 
@@ -22,55 +34,115 @@ class Item:
     sentences: list[str] = field(default_factory=list)
 
 
+_MENTION = re.compile(r"([@\uff20])(?=[\w#&!])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+# Targets whose apprise plugin shows the title as plain text or escapes it itself (an
+# e-mail subject; Slack's and Matrix's plugins escape titles): the title goes as plain
+# text. Elsewhere apprise passes the title into the rendered message (Telegram puts it
+# in the HTML body, Discord in the markdown content, a webhook hands it on), so it is
+# escaped like the body.
+_PLAIN_TITLE = {"mailto", "mailtos", "slack", "matrix", "matrixs"}
+
+
+def defuse(text: str) -> str:
+    """``text`` unable to mention anyone or to carry control characters."""
+    return _MENTION.sub("\\1\u200b", _CONTROL.sub("", text))
+
+
 def _md(text: str) -> str:
-    return re.sub(r"([\\`*_\[\]<>|])", r"\\\1", text)
+    return re.sub(r"([\\`*_\[\]<>|])", r"\\\1", defuse(text))
+
+
+def _slack(text: str) -> str:
+    # Slack's mrkdwn has no backslash escapes; these three are its documented escapes.
+    # It does not render [text](url) today; a zero-width space keeps it so if it does.
+    t = defuse(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return t.replace("](", "]\u200b(")
+
+
+def _html(text: str, quote: bool = True) -> str:
+    return html.escape(defuse(text), quote=quote)
+
+
+def _plain(text: str) -> str:
+    return " ".join(defuse(text).split())
+
+
+def escape_title(title: str, fmt: str, scheme: str) -> str:
+    """The message title as the target will show it: plain text, whatever the feed said."""
+    if scheme in _PLAIN_TITLE or fmt in {"text", "slack"}:
+        return _plain(title)
+    return _html(_plain(title)) if fmt == "html" else _md(_plain(title))
 
 
 def when_text(dt: datetime | None) -> str:
     return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else "date unknown"
 
 
-def render(items: Sequence[Item], fmt: str, *, digest: bool = False) -> tuple[str, str]:
-    """(title, body) in ``markdown``, ``html`` or ``text``."""
+def render(
+    items: Sequence[Item], fmt: str, *, digest: bool = False, scheme: str = ""
+) -> tuple[str, str]:
+    """(title, body) in ``markdown``, ``slack``, ``html`` or ``text``, for a target whose
+    URL scheme is ``scheme`` (which decides how its title is shown)."""
     if len(items) == 1 and not digest:
         it = items[0]
-        title = f"[{it.topic_name}] {it.title}"[:250]
+        title = f"[{it.topic_name}] {it.title}"
     else:
         topics = sorted({it.topic_name for it in items})
         kind = "digest" if digest else "new"
-        title = (
-            f"newsmon {kind}: {len(items)} hit{'s' * (len(items) != 1)} ({', '.join(topics)})"
-        )[:250]
+        title = f"newsmon {kind}: {len(items)} hit{'s' * (len(items) != 1)} ({', '.join(topics)})"
+    title = escape_title(title[:250], fmt, scheme)
     if fmt == "html":
         parts = []
         for it in items:
-            quotes = "".join(f"<blockquote>{html.escape(s)}</blockquote>" for s in it.sentences)
+            quotes = "".join(f"<blockquote>{_html(s)}</blockquote>" for s in it.sentences)
             parts.append(
-                f'<h3><a href="{html.escape(it.link, quote=True)}">{html.escape(it.title)}</a></h3>'
-                f"<p><b>{html.escape(it.topic_name)}</b> · score {it.score:.2f} · "
-                f"{html.escape(it.source)} · {when_text(it.published)}</p>{quotes}"
+                f'<h3><a href="{html.escape(it.link, quote=True)}">{_html(it.title)}</a></h3>'
+                f"<p><b>{_html(it.topic_name)}</b> · score {it.score:.2f} · "
+                f"{_html(it.source)} · {when_text(it.published)}</p>{quotes}"
             )
         return title, "<hr>".join(parts)
-    if fmt == "markdown":
+    if fmt in {"markdown", "slack"}:
+        esc, bold = (_md, "**") if fmt == "markdown" else (_slack, "*")
         parts = []
         for it in items:
-            quotes = "\n".join(f"> {_md(s)}" for s in it.sentences)
+            quotes = "\n".join(f"> {esc(s)}" for s in it.sentences)
             parts.append(
-                f"**{_md(it.title)}**\n{_md(it.topic_name)} · score {it.score:.2f} · "
-                f"{_md(it.source)} · {when_text(it.published)}\n{it.link}\n{quotes}".strip()
+                f"{bold}{esc(it.title)}{bold}\n{esc(it.topic_name)} · score {it.score:.2f} · "
+                f"{esc(it.source)} · {when_text(it.published)}\n{_link(it.link, fmt)}\n"
+                f"{quotes}".strip()
             )
         return title, "\n\n---\n\n".join(parts)
     parts = []
     for it in items:
-        quotes = "\n".join(f"  \u201c{s}\u201d" for s in it.sentences)
+        quotes = "\n".join(f"  \u201c{defuse(s)}\u201d" for s in it.sentences)
         parts.append(
-            f"{it.title}\n{it.topic_name} · score {it.score:.2f} · {it.source} · "
-            f"{when_text(it.published)}\n{it.link}\n{quotes}".strip()
+            f"{defuse(it.title)}\n{defuse(it.topic_name)} · score {it.score:.2f} · "
+            f"{defuse(it.source)} · {when_text(it.published)}\n{it.link}\n{quotes}".strip()
         )
     return title, "\n\n".join(parts)
 
 
+def _link(url: str, fmt: str) -> str:
+    # A link is a bare URL (chat services link it themselves); characters that could
+    # close it and start markup are percent-encoded.
+    safe = re.sub(r"[\s<>()\[\]|`*]", lambda m: f"%{ord(m.group()):02X}", url)
+    return safe
+
+
+_HTML_SCHEMES = {"mailto", "mailtos", "tgram", "matrix", "matrixs"}
+
+
+def url_scheme(url: str) -> str:
+    return url.split(":", 1)[0].lower()
+
+
 def message_format(route: Route, url: str) -> str:
-    if route.format != "auto":
-        return route.format
-    return "html" if url.split(":", 1)[0].lower() in {"mailto", "mailtos"} else "markdown"
+    """``html``, ``markdown``, ``slack`` or ``text``: ``route.format`` unless ``auto``;
+    Slack's markdown is always its own dialect."""
+    scheme = url_scheme(url)
+    fmt = route.format
+    if fmt == "auto":
+        fmt = "html" if scheme in _HTML_SCHEMES else "markdown"
+    return "slack" if fmt == "markdown" and scheme == "slack" else fmt

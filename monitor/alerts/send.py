@@ -22,7 +22,7 @@ from typing import Any
 
 from monitor.alerts.channel import SendReport, next_attempt, send
 from monitor.alerts.health import check_health, send_health_alerts
-from monitor.alerts.render import Item, message_format, render
+from monitor.alerts.render import Item, message_format, render, url_scheme
 from monitor.alerts.routes import mask_url, target_key
 from monitor.config import AlertSettings, Config
 from monitor.redact import redact
@@ -106,7 +106,7 @@ def deliver(
             else [[r] for r in rows]
         )
         for chunk, chunk_rows in zip(chunks, row_chunks, strict=True):
-            title, body = render(chunk, fmt, digest=mode == "digest")
+            title, body = render(chunk, fmt, digest=mode == "digest", scheme=url_scheme(url))
             error = send(url, route.name, title, body, fmt)
             rep.messages += 1
             store.record_send(

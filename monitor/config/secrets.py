@@ -33,7 +33,7 @@ def protect_secrets(
     """From now on, mask the secrets of this config in every log record of the process
     (apprise logs tokens and passwords at debug level; exception texts carry URLs), and
     in what newsmon prints: a feed URL's password or ``?apikey=`` value included."""
-    protect_plain(f.url for f in feeds or [])
+    protect_plain(f.fetch_url for f in feeds or [])
 
     secrets = [u for r in routes for u in r.urls]
     password = db_password(database)

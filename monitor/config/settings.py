@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from monitor.fetch.guard import parse_allow_entry
+from monitor.redact import Credentials, split_credentials, with_credentials
 
 
 def data_dir() -> Path:
@@ -187,6 +189,22 @@ class FeedConfig(Strict):
         if not re.match(r"^https?://[^/\s]+", v, re.I):
             raise ValueError(f"not an http(s) URL: {v!r}")
         return v
+
+    # ``https://user:secret@host/feed``: the credentials are kept apart from the URL,
+    # which is what is stored, shown and resolved against (see fetch_url).
+    _credentials: Credentials | None = PrivateAttr(None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.url, self._credentials = split_credentials(self.url)
+
+    @property
+    def credentials(self) -> Credentials | None:
+        return self._credentials
+
+    @property
+    def fetch_url(self) -> str:
+        """The URL as configured, credentials and all: for the feed's own fetch only."""
+        return with_credentials(self.url, self._credentials)
 
 
 class FeedsFile(Strict):

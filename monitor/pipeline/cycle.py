@@ -44,7 +44,7 @@ from monitor.pipeline.jobs import (
     make_classifier,
 )
 from monitor.pipeline.pages import Candidate, PageStream, fetch_pages
-from monitor.pipeline.poll import poll_feeds, prefetch_feeds, spread_by_host
+from monitor.pipeline.poll import feed_credentials, poll_feeds, prefetch_feeds, spread_by_host
 from monitor.pipeline.pool import AnalysisPool
 from monitor.pipeline.workers import release_memory
 from monitor.redact import redact
@@ -447,7 +447,7 @@ class _Batches:
             if not fb:
                 continue
             for ahead in self.feed_batches[n + 1 : n + 3]:
-                prefetch_feeds(self.fetcher, ahead)
+                prefetch_feeds(self.fetcher, ahead, feed_credentials(self.config))
             try:
                 polls, candidates = self.run_step(
                     poll_feeds, self.store, self.config, fb, fetcher=self.fetcher, pool=self.pool

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import re
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -24,6 +26,7 @@ from monitor.fetch.loop import FetchLoop
 from monitor.pipeline.jobs import FeedJob, FeedParse, parse_feed_job
 from monitor.pipeline.pages import Candidate
 from monitor.pipeline.pool import AnalysisPool
+from monitor.redact import Credentials, same_origin, strip_credentials, with_credentials
 from monitor.store import Feed, Store, utcnow
 
 log = logging.getLogger("newsmon.pipeline")
@@ -46,11 +49,14 @@ def poll_feeds(
     :data:`INLINE_PARSE_MAX_BYTES` are parsed in its workers under
     ``fetch.parse_timeout_s``; smaller ones here, while those run."""
     now = now or utcnow()
+    creds = feed_credentials(config)
     if fetcher is None:
-        results = asyncio.run(_fetch_feeds(config, feeds))
+        results = asyncio.run(_fetch_feeds(config, feeds, creds))
     else:
         futures = [
-            fetcher.take(("feed", feed.id, id(feed)), partial(_fetch_feed, fetcher.fetcher, feed))
+            fetcher.take(
+                ("feed", feed.id, id(feed)), partial(_fetch_feed, fetcher.fetcher, feed, creds)
+            )
             for feed in feeds
         ]
         results = [f.result() for f in futures]
@@ -99,7 +105,7 @@ def poll_feeds(
         new = _new_entries(store, feed, parsed.entries)
         poll.new_entries = len(new)
         feed.entries_total = len(new)
-        for e in new:
+        for e in map(_without_credentials, new):
             c = candidates.get(e.canonical_url)
             if c is None:
                 c = candidates[e.canonical_url] = Candidate(
@@ -129,28 +135,66 @@ def _start_parse(job: FeedJob, pool: AnalysisPool | None) -> Callable[[], FeedPa
     return lambda: pool.feed_outcome(job.key, fut)
 
 
-async def _fetch_feeds(config: Config, feeds: Sequence[Feed]) -> list[FetchResult | FetchError]:
+async def _fetch_feeds(
+    config: Config, feeds: Sequence[Feed], creds: Mapping[str, Credentials]
+) -> list[FetchResult | FetchError]:
     async with Fetcher(config.settings.fetch) as f:
-        return await asyncio.gather(*(_fetch_feed(f, feed) for feed in feeds))
+        return await asyncio.gather(*(_fetch_feed(f, feed, creds) for feed in feeds))
 
 
-async def _fetch_feed(f: Fetcher, feed: Feed) -> FetchResult | FetchError:
+def feed_credentials(config: Config) -> dict[str, Credentials]:
+    """The credentials of the feeds whose configured URL carries ``user:password@``,
+    by the URL stored (without them)."""
+    return {f.url: f.credentials for f in config.feeds if f.credentials}
+
+
+async def _fetch_feed(
+    f: Fetcher, feed: Feed, creds: Mapping[str, Credentials]
+) -> FetchResult | FetchError:
+    url = feed.fetch_url or feed.url
+    auth = creds.get(feed.url)
+    # The credentials go to the feed's own origin only: not to a URL it moved to on
+    # another origin (a relative redirect keeps them; an absolute one drops them).
+    secret = with_credentials(url, auth) if auth and same_origin(url, feed.url) else url
     try:
-        return await f.fetch(
-            feed.fetch_url or feed.url, etag=feed.etag, last_modified=feed.last_modified
-        )
+        res = await f.fetch(secret, etag=feed.etag, last_modified=feed.last_modified)
     except FetchError as exc:
-        return exc
+        if secret == url:
+            return exc
+        return FetchError(_scrub(str(exc)), status=exc.status, retry_after=exc.retry_after)
     except Exception as exc:  # noqa: BLE001 - one feed's URL must never fail its batch
-        return FetchError(describe_error(exc))
+        return FetchError(_scrub(describe_error(exc)))
+    # What is stored, parsed against and shown never carries them.
+    res.url = strip_credentials(res.url)
+    res.moved_to = strip_credentials(res.moved_to) if res.moved_to else None
+    return res
+
+
+_USERINFO = re.compile(r"(?<=//)[^/@\s]*@")
+
+
+def _scrub(text: str) -> str:
+    return _USERINFO.sub("", text)
+
+
+def _without_credentials(e: Entry) -> Entry:
+    """An entry whose link or guid carries ``user:password@`` (a feed that writes its
+    own credentials into its links) without them: they are not the article's."""
+    if "@" not in e.link and "@" not in (e.guid or ""):
+        return e
+    guid = strip_credentials(e.guid) if e.guid and "://" in e.guid else e.guid
+    key = strip_credentials(e.key) if "://" in e.key else e.key
+    return replace(e, link=strip_credentials(e.link), guid=guid, key=key)
 
 
 def prefetch_feeds(
-    fetcher: FetchLoop, feeds: Sequence[Feed]
+    fetcher: FetchLoop, feeds: Sequence[Feed], creds: Mapping[str, Credentials] | None = None
 ) -> list[concurrent.futures.Future[FetchResult | FetchError]]:
     """Start fetching feeds on the cycle's fetch loop, ahead of their poll step."""
     return [
-        fetcher.start(("feed", feed.id, id(feed)), partial(_fetch_feed, fetcher.fetcher, feed))
+        fetcher.start(
+            ("feed", feed.id, id(feed)), partial(_fetch_feed, fetcher.fetcher, feed, creds or {})
+        )
         for feed in feeds
     ]
 
