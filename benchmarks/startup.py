@@ -22,10 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.benchreport import ROOT as _ROOT  # noqa: E402
 from tests.support.benchreport import add_record_flag, record  # noqa: E402
 
-PERFORMANCE_MD = _ROOT / "docs" / "performance.md"
+PERFORMANCE_MD = ROOT / "docs" / "performance.md"
 
 GOAL_S = 0.3
 
