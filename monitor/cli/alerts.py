@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from monitor.cli.app import Ctx, JsonOpt, _ctx, _dump, _table, _when, app, clean, echo
-from monitor.config import Config
 from monitor.errors import ConfigError
-from monitor.store import mask_db_url
+
+if TYPE_CHECKING:
+    from monitor.config import Config
 
 
 def _config_or_none(c: Ctx) -> Config:
@@ -22,6 +23,8 @@ def _config_or_none(c: Ctx) -> Config:
         typer.echo(
             f"newsmon: config not read ({clean(exc, 200)}): routes from the database only", err=True
         )
+        from monitor.config import Config
+
         return Config()
 
 
@@ -152,6 +155,7 @@ def alerts(
 def status(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     """What is in the database, how the last runs went, and the alert routes' health."""
     from monitor.alerts.health import route_health
+    from monitor.store import mask_db_url
 
     c = _ctx(ctx)
     store = c.store()

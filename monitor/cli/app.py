@@ -17,14 +17,18 @@ import re
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from monitor.config import Config, RunSettings
 from monitor.errors import ConfigError, NewsmonError
 from monitor.redact import redact
-from monitor.store import Store
+
+# The config (pydantic, apprise, httpx) and the store (the SQL toolkit) are imported by
+# the commands that use them: `newsmon --help` starts in a fraction of a second.
+if TYPE_CHECKING:
+    from monitor.config import Config, RunSettings
+    from monitor.store import Store
 
 app = typer.Typer(
     help="newsmon: news monitoring - feeds, article text, topics, hits, alerts.",
@@ -69,6 +73,8 @@ class Ctx:
         """The run's settings: what a flow gets too. A database from the environment is
         passed on as the ``${NEWSMON_DB}`` reference, never as its value."""
         if self._settings is None:
+            from monitor.config import RunSettings
+
             self._settings = RunSettings.from_environment(
                 os.environ,
                 config_dir=self.config_dir,
@@ -92,10 +98,14 @@ class Ctx:
         try:
             return self.config.database_url
         except ConfigError:
+            from monitor.config import Config
+
             # Reviewing stored hits must not need a valid feed list.
             return Config().database_url
 
     def store(self) -> Store:
+        from monitor.store import Store
+
         return Store(self.db_url())
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import typer
 
 from monitor.cli.app import _ctx, config_app, echo
-from monitor.store import mask_db_url
 
 
 @config_app.command("check")
 def config_check(ctx: typer.Context) -> None:
     """Validate the config directory and show what it contains (secrets masked)."""
     from monitor.alerts.routes import mask_url
+    from monitor.store import mask_db_url
 
     c = _ctx(ctx)
     cfg = c.config

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from monitor.cli.app import _ctx, db_app, echo
-from monitor.store import Store, mask_db_url
 
 
 @db_app.command("upgrade")
@@ -18,7 +17,7 @@ def db_upgrade(
 
     Safe to run on an up-to-date database. Stop the workers first: a worker on the old
     schema may fail on the new one."""
-    from monitor.store import migrate
+    from monitor.store import Store, mask_db_url, migrate
 
     url = _ctx(ctx).db_url()
     store = Store(url, create=False)
@@ -36,7 +35,7 @@ def db_upgrade(
 @db_app.command("current")
 def db_current(ctx: typer.Context) -> None:
     """Show the database's schema revision and whether it needs an upgrade."""
-    from monitor.store import migrate
+    from monitor.store import Store, mask_db_url, migrate
 
     url = _ctx(ctx).db_url()
     store = Store(url, create=False)

@@ -8,15 +8,15 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from monitor.cli.app import _ctx, app, echo
-from monitor.config import RunSettings
-from monitor.demo.world import world
 from monitor.perms import private_dir
-from monitor.store import Store
+
+if TYPE_CHECKING:
+    from monitor.config import RunSettings
 
 
 @app.command()
@@ -38,6 +38,10 @@ def run_demo(
     topics_from: Path, out: Path, *, use_prefect: bool = True, echo: Callable[[str], None] = print
 ) -> dict[str, object]:
     """Two cycles over the demo world into ``out/newsmon-demo.db``; print what happened."""
+    from monitor.config import RunSettings
+    from monitor.demo.world import world
+    from monitor.store import Store
+
     private_dir(out)
     db_path = (out / "newsmon-demo.db").resolve()
     for suffix in ("", "-wal", "-shm"):
@@ -104,6 +108,7 @@ def _cycle(settings: RunSettings, use_prefect: bool) -> dict[str, Any]:
         return dict(cycle(settings=settings, force=True))
     from monitor.pipeline.cycle import run_cycle
     from monitor.pipeline.workers import WorkerPool
+    from monitor.store import Store
 
     config = settings.config()
     with WorkerPool.for_config(config) as pool:

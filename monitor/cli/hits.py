@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,8 +21,9 @@ from monitor.cli.app import (
     echo,
     hits_app,
 )
-from monitor.export import hit_record, iter_hits, lines
-from monitor.store import HitFilter
+
+if TYPE_CHECKING:
+    from monitor.store import HitFilter
 
 LABELS = {"relevant": "relevant", "irrelevant": "irrelevant", "clear": None}
 
@@ -57,6 +58,8 @@ def _filters(
 ) -> HitFilter:
     if label and label not in {"relevant", "irrelevant", "unreviewed"}:
         raise typer.BadParameter("--label must be relevant, irrelevant or unreviewed")
+    from monitor.store import HitFilter
+
     return HitFilter(
         topic=topic, since=_since(since), min_score=min_score, label=label, search=search
     )
@@ -76,6 +79,8 @@ def hits_list(
     """List stored hits, newest first."""
     if ctx.invoked_subcommand:
         return
+    from monitor.export import hit_record, iter_hits
+
     store = _ctx(ctx).store()
     rows = list(iter_hits(store, _filters(topic, since, min_score, label, search), limit))
     if json_out:
@@ -104,6 +109,8 @@ def hits_list(
 @hits_app.command("show")
 def hits_show(ctx: typer.Context, hit_id: int, json_out: JsonOpt = False) -> None:
     """One hit: the article, the score, and why it matched."""
+    from monitor.export import hit_record
+
     store = _ctx(ctx).store()
     h, a = store.hit(hit_id)
     if json_out:
@@ -195,6 +202,8 @@ def hits_export(
     """Export hits (all, or filtered) as CSV or JSON lines."""
     if fmt not in {"csv", "jsonl"}:
         raise typer.BadParameter("--format must be csv or jsonl")
+    from monitor.export import hit_record, iter_hits
+
     store = _ctx(ctx).store()
     rows = iter_hits(store, _filters(topic, since, min_score, label, search), None, with_text=full)
     from monitor.perms import open_private
@@ -212,6 +221,8 @@ def hits_export(
 
 
 def _write_hits(out: Any, fmt: str, records: Iterable[dict[str, Any]]) -> int:
+    from monitor.export import lines
+
     n = 0
 
     def counted() -> Iterator[dict[str, Any]]:

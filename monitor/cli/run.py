@@ -9,7 +9,6 @@ import typer
 
 from monitor.cli.app import AllowHostOpt, JsonOpt, _ctx, _dump, app, clean, echo
 from monitor.errors import ConfigError
-from monitor.store import Store, mask_db_url
 
 
 def _print_summary(s: dict[str, Any]) -> None:
@@ -82,6 +81,7 @@ def run(
     else:
         from monitor.pipeline.cycle import run_cycle
         from monitor.pipeline.workers import WorkerPool
+        from monitor.store import Store
 
         with WorkerPool.for_config(config) as pool:
             summary = run_cycle(
@@ -116,6 +116,7 @@ def serve(
             "or in settings.yaml with the password as a ${VARIABLE}",
         )
     from flows.serve import serve as serve_flows
+    from monitor.store import Store, mask_db_url
 
     store = Store(config.database_url)
     store.sync_feeds(config.feeds)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,6 +25,8 @@ from monitor.errors import ConfigError
 
 
 def _load_article(source: str, ctx: Ctx) -> Any:
+    import asyncio
+
     from monitor.extract.article import extract_file, extract_html
 
     if re.match(r"^https?://", source, re.I):
