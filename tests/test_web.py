@@ -23,9 +23,11 @@ from typer.testing import CliRunner
 from monitor.cli import app as cli_app
 from monitor.config import load_config
 from monitor.desk import create_app
-from monitor.desk.app import ago, bars, http_url, parse_filters
+from monitor.desk.filters import parse_filters
 from monitor.desk.highlight import Highlighter, term_pattern
+from monitor.desk.routes.topics import bars
 from monitor.desk.security import WebError, check_bind, safe_next
+from monitor.desk.views import ago, http_url
 from monitor.export import csv_cell as _cell
 from monitor.store import HitFilter, Store
 from tests.support.deskdata import CAUCASUS_TITLE, HOSTILE_ERROR, ROOT, desk_db, desk_topics
@@ -132,7 +134,7 @@ def test_hits_list_newest_first_with_filters(desk: Desk) -> None:
 
 
 def test_a_broad_filter_stops_counting(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("monitor.desk.app.COUNT_CAP", 3)
+    monkeypatch.setattr("monitor.desk.routes.hits.COUNT_CAP", 3)
     assert "<b>3+</b> hits match" in desk.client.get("/hits?lang=en").text
     total = desk.store.count_hits()
     assert f"<b>{total}</b> hits" in desk.client.get("/hits").text  # unfiltered: exact
@@ -140,7 +142,7 @@ def test_a_broad_filter_stops_counting(desk: Desk, monkeypatch: pytest.MonkeyPat
 
 
 def test_paging_links_walk_the_list(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("monitor.desk.app.PAGE_SIZE", 4)
+    monkeypatch.setattr("monitor.desk.routes.hits.PAGE_SIZE", 4)
     first = desk.client.get("/hits").text
     older = re.search(r'href="/hits\?(before=\d+)" rel="next"', first)
     assert older and 'rel="prev"' not in first
@@ -555,7 +557,7 @@ def test_labels_since_last_training_follow_the_learning_loop(
         in desk.client.get(f"/hits/{hid}").text
     )
     later = datetime.now(UTC) + timedelta(minutes=1)
-    monkeypatch.setattr("monitor.desk.app.last_trained", lambda topic: later)
+    monkeypatch.setattr("monitor.desk.training.last_trained", lambda topic: later)
     page = desk.client.get(f"/hits/{hid}").text
     assert "<b>0</b> labels on this topic since last training (" in page
     assert "newsmon topics train caucasus-realignment" in page
