@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from monitor.desk.filters import parse_filters
-from monitor.desk.routes import alerts, auth, export, feeds, hit, hits
+from monitor.desk.routes import alerts, auth, export, feeds, hit, hits, labels
 from monitor.desk.routes import topics as topic_pages
 from monitor.desk.security import Security, SecurityMiddleware
 from monitor.desk.views import HERE, Desk, http_error, not_found, store_error
@@ -46,6 +46,7 @@ def create_app(
         *auth.routes,
         *export.routes,  # before /hits/{id}: "export" is not an id, but keep it obvious
         *hits.routes,
+        *labels.routes,
         *hit.routes,
         *topic_pages.routes,
         *feeds.routes,

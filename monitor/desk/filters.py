@@ -85,5 +85,13 @@ def parse_filters(
     return f, {k: v for k, v in params.items() if v}, problems
 
 
+MAX_ID = 2**63 - 1  # SQLite's and PostgreSQL's largest integer
+
+
 def to_int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    """A positive database id from a query string, or None: only ASCII digits (``²``
+    is a digit to :meth:`str.isdigit`), never more than the database can hold."""
+    if not value or len(value) > 19 or not (value.isascii() and value.isdigit()):
+        return None
+    n = int(value)
+    return n if 0 < n <= MAX_ID else None

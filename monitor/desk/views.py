@@ -75,6 +75,15 @@ def qs(params: dict[str, Any], **extra: Any) -> str:
     return urlencode({k: v for k, v in merged.items() if v not in (None, "")})
 
 
+class Fields(dict[str, str]):
+    """A submitted form: the last value of each field, and every value with getlist."""
+
+    lists: dict[str, list[str]]
+
+    def getlist(self, key: str) -> list[str]:
+        return self.lists.get(key, [])
+
+
 @dataclass
 class Desk:
     """What the views share: the store, the topics from the config, the security."""
@@ -107,16 +116,18 @@ class Desk:
             html, status_code=code, headers={"server-timing": f"app;dur={elapsed:.1f}"}
         )
 
-    async def verified_form(self, request: Request) -> dict[str, str]:
+    async def verified_form(self, request: Request, max_fields: int = 20) -> Fields:
         """The submitted form, after the CSRF and origin checks (403 otherwise)."""
-        form = await request.form(max_files=0, max_fields=20)
+        form = await request.form(max_files=0, max_fields=max_fields)
         sec = self.security
         cookie = request.cookies.get(CSRF_COOKIE)
         if not sec.origin_ok(request) or not sec.csrf_ok(cookie, str(form.get(CSRF_FIELD, ""))):
             raise HTTPException(
                 403, "the form's CSRF token is missing or wrong: reload the page and try again"
             )
-        return {k: str(v) for k, v in form.items()}
+        fields = Fields({k: str(v) for k, v in form.items()})
+        fields.lists = {k: [str(v) for v in form.getlist(k)] for k in form}
+        return fields
 
 
 def desk_of(request: Request) -> Desk:

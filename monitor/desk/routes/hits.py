@@ -67,6 +67,7 @@ def hits_page(request: Request) -> Response:
         at_top=before is None and after is None,
         filter_qs=qs(params),
         export_qs=qs(params),
+        back=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     )
 
 
