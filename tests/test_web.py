@@ -23,9 +23,11 @@ from typer.testing import CliRunner
 from monitor.cli import app as cli_app
 from monitor.config import load_config
 from monitor.desk import create_app
-from monitor.desk.app import ago, bars, http_url, parse_filters
+from monitor.desk.filters import parse_filters
 from monitor.desk.highlight import Highlighter, term_pattern
+from monitor.desk.routes.topics import bars
 from monitor.desk.security import WebError, check_bind, safe_next
+from monitor.desk.views import ago, http_url
 from monitor.export import csv_cell as _cell
 from monitor.store import HitFilter, Store
 from tests.support.deskdata import CAUCASUS_TITLE, HOSTILE_ERROR, ROOT, desk_db, desk_topics
@@ -132,7 +134,7 @@ def test_hits_list_newest_first_with_filters(desk: Desk) -> None:
 
 
 def test_a_broad_filter_stops_counting(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("monitor.desk.app.COUNT_CAP", 3)
+    monkeypatch.setattr("monitor.desk.routes.hits.COUNT_CAP", 3)
     assert "<b>3+</b> hits match" in desk.client.get("/hits?lang=en").text
     total = desk.store.count_hits()
     assert f"<b>{total}</b> hits" in desk.client.get("/hits").text  # unfiltered: exact
@@ -140,7 +142,7 @@ def test_a_broad_filter_stops_counting(desk: Desk, monkeypatch: pytest.MonkeyPat
 
 
 def test_paging_links_walk_the_list(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("monitor.desk.app.PAGE_SIZE", 4)
+    monkeypatch.setattr("monitor.desk.routes.hits.PAGE_SIZE", 4)
     first = desk.client.get("/hits").text
     older = re.search(r'href="/hits\?(before=\d+)" rel="next"', first)
     assert older and 'rel="prev"' not in first
@@ -243,7 +245,7 @@ def post_routes(app) -> list[str]:
 def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
     hid = desk.hit_id(CAUCASUS_TITLE)
     paths = [p.replace("{hit_id:int}", str(hid)) for p in post_routes(desk.client.app)]
-    assert sorted(paths) == sorted(["/login", "/logout", f"/hits/{hid}/label"])
+    assert sorted(paths) == sorted(["/login", "/logout", f"/hits/{hid}/label", "/hits/labels"])
     good = desk.csrf()
     for path in paths:
         for data in (
@@ -555,7 +557,7 @@ def test_labels_since_last_training_follow_the_learning_loop(
         in desk.client.get(f"/hits/{hid}").text
     )
     later = datetime.now(UTC) + timedelta(minutes=1)
-    monkeypatch.setattr("monitor.desk.app.last_trained", lambda topic: later)
+    monkeypatch.setattr("monitor.desk.training.last_trained", lambda topic: later)
     page = desk.client.get(f"/hits/{hid}").text
     assert "<b>0</b> labels on this topic since last training (" in page
     assert "newsmon topics train caucasus-realignment" in page
@@ -595,3 +597,63 @@ def test_a_hit_with_no_evidence_or_text_still_renders(desk: Desk) -> None:
     assert "no feed recorded" in page.text and "No alert was sent" in page.text
     assert desk.client.get("/hits?topic=old-topic").status_code == 200
     assert "old-topic" in desk.client.get("/topics").text
+
+
+# --- labels from the list ---------------------------------------------------------------------
+
+
+def test_labels_in_place_need_the_csrf_header_and_can_be_undone(desk: Desk) -> None:
+    token = desk.csrf("/hits")
+    a, b = (h.id for h, _ in desk.store.find_hits(limit=2).rows)
+    desk.store.mark_hit(a or 0, "relevant", "kept note")
+    body = {"items": [{"id": a, "label": "irrelevant"}, {"id": b, "label": "relevant"}]}
+    refused = desk.client.post("/hits/labels", json=body)
+    assert refused.status_code == 403 and desk.store.hit(b or 0)[0].label is None
+    r = desk.client.post("/hits/labels", json=body, headers={"x-csrf-token": token})
+    assert r.status_code == 200
+    got = {i["id"]: i for i in r.json()["items"]}
+    assert got[a]["previous_label"] == "relevant" and got[a]["note"] == "kept note"
+    assert desk.store.hit(a or 0)[0].label == "irrelevant"
+    assert desk.store.hit(b or 0)[0].label == "relevant"
+    # Undo: the previous labels and notes, back as they were.
+    undo = [
+        {"id": i["id"], "label": i["previous_label"], "note": i["previous_note"]}
+        for i in got.values()
+    ]
+    desk.client.post("/hits/labels", json={"items": undo}, headers={"x-csrf-token": token})
+    assert (desk.store.hit(a or 0)[0].label, desk.store.hit(a or 0)[0].label_note) == (
+        "relevant",
+        "kept note",
+    )
+    assert desk.store.hit(b or 0)[0].label is None
+    # Bad input: a 400 that says why, nothing stored.
+    for bad in (
+        {"items": [{"id": 2**70, "label": "relevant"}]},
+        {"items": [{"id": a, "label": "maybe"}]},
+        {"items": []},
+        [1, 2],
+    ):
+        r = desk.client.post("/hits/labels", json=bad, headers={"x-csrf-token": token})
+        assert r.status_code == 400 and r.json()["error"]
+    r = desk.client.post(
+        "/hits/labels",
+        json={"items": [{"id": 424242, "label": "relevant"}]},
+        headers={"x-csrf-token": token},
+    )
+    assert r.status_code == 404
+
+
+def test_bulk_labels_work_as_a_plain_form_too(desk: Desk) -> None:
+    token = desk.csrf("/hits")
+    ids = [h.id for h, _ in desk.store.find_hits(limit=3).rows]
+    r = desk.client.post(
+        "/hits/labels",
+        data={
+            "csrf": token,
+            "id": [str(i) for i in ids],
+            "label": "irrelevant",
+            "back": "/hits?label=irrelevant",
+        },
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/hits?label=irrelevant"
+    assert [desk.store.hit(i or 0)[0].label for i in ids] == ["irrelevant"] * 3

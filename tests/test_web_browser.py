@@ -19,7 +19,14 @@ import pytest
 
 from monitor.desk import create_app
 from monitor.store import Store
-from tests.support.deskdata import CAUCASUS_TITLE, HOSTILE_TITLE, ROOT, desk_db, desk_topics
+from tests.support.deskdata import (
+    CAUCASUS_TITLE,
+    HOSTILE_TITLE,
+    ROOT,
+    add_plain_hits,
+    desk_db,
+    desk_topics,
+)
 from tests.support.pg_fixtures import in_ci
 from tests.support.webserver import running
 
@@ -199,3 +206,81 @@ def test_post_without_csrf_token_is_refused(desk: Desk, page: Any) -> None:
     assert "Refused" in page.locator("h1").inner_text()
     assert "CSRF token is missing or wrong" in page.content()
     assert desk.store.hit(hid or 0)[0].label is None
+
+
+def test_label_fifty_hits_from_the_list_with_the_keyboard(desk: Desk, page: Any) -> None:
+    ids = set(add_plain_hits(desk.store, 50))
+    loads: list[str] = []
+    page.goto(f"{desk.base}/hits?topic=bulk-topic")
+    page.on("load", lambda: loads.append(page.url))
+    page.evaluate("window.__same_page = 1")
+    rows = page.locator("table.hits tbody tr")
+    assert rows.count() == 50
+    presses = 0
+    for n in range(50):
+        # The labels alternate, so that each stored label is the one pressed.
+        page.keyboard.press("r" if n % 2 == 0 else "i")
+        presses += 1
+    page.wait_for_function("() => document.body.dataset.pending === '0'")
+    assert presses <= 60
+    assert loads == [] and page.evaluate("window.__same_page") == 1  # no page load
+    shown = page.locator("table.hits tbody tr .badge").all_inner_texts()
+    want = ["relevant" if n % 2 == 0 else "irrelevant" for n in range(50)]
+    assert shown == want
+    # Every label in the database, in the list's order.
+    listed = [int(x) for x in rows.evaluate_all("rs => rs.map(r => r.dataset.hit)")]
+    assert set(listed) == ids
+    assert [desk.store.hit(i)[0].label for i in listed] == want
+    # u undoes the last label; then x selects two and one key labels both.
+    page.keyboard.press("u")
+    page.wait_for_function("() => document.body.dataset.pending === '0'")
+    assert desk.store.hit(listed[-1])[0].label is None
+    page.keyboard.press("k")
+    page.keyboard.press("k")
+    page.keyboard.press("x")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    page.keyboard.press("c")
+    page.wait_for_function("() => document.body.dataset.pending === '0'")
+    assert [desk.store.hit(i)[0].label for i in listed[-3:-1]] == [None, None]
+    assert desk.store.hit(listed[-4])[0].label == want[-4]
+    assert loads == []
+
+
+def test_advance_preference_is_remembered(desk: Desk, page: Any) -> None:
+    add_plain_hits(desk.store, 3)
+    page.goto(f"{desk.base}/hits?topic=bulk-topic")
+    page.uncheck("#advance-pref")
+    page.keyboard.press("r")
+    page.wait_for_function("() => document.body.dataset.pending === '0'")
+    page.reload()
+    assert not page.is_checked("#advance-pref")
+    page.keyboard.press("i")  # stays on the first row: both presses label it
+    page.wait_for_function("() => document.body.dataset.pending === '0'")
+    first = int(page.locator("table.hits tbody tr").first.get_attribute("data-hit"))
+    assert desk.store.hit(first)[0].label == "irrelevant"
+    # The hit page's "then open the next older hit" follows the same choice.
+    page.goto(f"{desk.base}/hits/{first}?topic=bulk-topic")
+    assert not page.is_checked("#advance")
+    page.check("#advance")
+    page.goto(f"{desk.base}/hits?topic=bulk-topic")
+    assert page.is_checked("#advance-pref")
+
+
+def test_keys_help_and_bulk_buttons(desk: Desk, page: Any) -> None:
+    add_plain_hits(desk.store, 4)
+    page.goto(f"{desk.base}/hits?topic=bulk-topic")
+    page.keyboard.press("?")
+    assert page.locator("dialog#keys").is_visible()
+    page.keyboard.press("Escape")
+    page.check("#select-all")
+    assert page.locator("#selcount").inner_text() == "4 selected"
+    page.locator(".bulkbar").get_by_role("button", name="Irrelevant").click()
+    page.wait_for_function("() => document.body.dataset.pending === '0'")
+    ids = [
+        int(x)
+        for x in page.locator("table.hits tbody tr").evaluate_all(
+            "rs => rs.map(r => r.dataset.hit)"
+        )
+    ]
+    assert [desk.store.hit(i)[0].label for i in ids] == ["irrelevant"] * 4

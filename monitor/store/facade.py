@@ -6,12 +6,13 @@ from __future__ import annotations
 from monitor.store.articles import ArticleStore
 from monitor.store.feeds import FeedStore
 from monitor.store.hits import HitStore
+from monitor.store.labels import LabelStore
 from monitor.store.outbox import OutboxStore
 from monitor.store.review import ReviewStore
 from monitor.store.runs import RunStore
 
 
-class Store(FeedStore, ArticleStore, HitStore, OutboxStore, RunStore, ReviewStore):
+class Store(FeedStore, ArticleStore, HitStore, LabelStore, OutboxStore, RunStore, ReviewStore):
     """All database access. Safe to share between threads; one per process.
 
     ``Store(url)`` opens (and, for a new database, creates) the database at ``url``;

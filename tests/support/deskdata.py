@@ -198,3 +198,33 @@ def desk_topics() -> list[TopicConfig]:
     if _TEMPLATE is None:
         desk_db(Path(tempfile.mkdtemp(prefix="newsmon-desk-copy-")))
     return _TOPICS
+
+
+def add_plain_hits(
+    store: Store, n: int, topic: str = "bulk-topic", feed_id: int | None = None
+) -> list[int]:
+    """``n`` plain hits on ``topic`` (no evidence), newest last; their ids."""
+    now = datetime.now(UTC)
+    items = [
+        NewArticle(
+            canonical_url=f"https://bulk.example.org/{topic}/{i}",
+            url=f"https://bulk.example.org/{topic}/{i}",
+            guid=None,
+            title=f"Bulk story {i} about {topic}",
+            summary=f"Summary of bulk story {i}.",
+            text=None,
+            author=None,
+            published_at=now,
+            published_source="feed",
+            language="en",
+            fingerprint=None,
+            extraction="summary",
+            extraction_error=None,
+            sources=[(feed_id, f"bulk-{topic}-{i}", f"https://bulk.example.org/{topic}/{i}")]
+            if feed_id
+            else [],
+            hits=[(topic, 0.5 + i / (4 * n), "v1", {})],
+        )
+        for i in range(n)
+    ]
+    return list(store.store_articles(items).hit_ids or [])

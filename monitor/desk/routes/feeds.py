@@ -1,0 +1,55 @@
+"""Feeds and their health, most trouble first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from monitor.desk.views import desk_of, http_url
+from monitor.redact import redact
+from monitor.store import Feed
+
+
+def feed_state(f: Feed) -> str:
+    if f.gone:
+        return "gone"
+    if not f.enabled:
+        return "disabled"
+    if f.consecutive_failures:
+        return "failing"
+    if f.last_polled_at is None:
+        return "never polled"
+    return "ok"
+
+
+def _trouble(f: Feed) -> tuple[Any, ...]:
+    """Most trouble first (gone, then most consecutive failures), then newest poll."""
+    polled = f.last_polled_at.timestamp() if f.last_polled_at else 0
+    return (not f.gone, -(f.consecutive_failures or 0), not f.enabled, -polled, f.id or 0)
+
+
+def feeds_page(request: Request) -> Response:
+    desk = desk_of(request)
+    feeds = list(desk.store.feeds())
+    counts = desk.store.feed_counts()
+    return desk.render(
+        request,
+        "feeds.html",
+        rows=[
+            {
+                "feed": f,
+                "state": feed_state(f),
+                "articles": counts.get(f.id or 0, (0, 0))[0],
+                "hits": counts.get(f.id or 0, (0, 0))[1],
+                "url": redact(http_url(f.fetch_url or f.url)),
+            }
+            for f in sorted(feeds, key=_trouble)
+        ],
+        failing=sum(1 for f in feeds if f.consecutive_failures or f.gone),
+    )
+
+
+routes = [Route("/feeds", feeds_page)]

@@ -1,0 +1,60 @@
+"""Labels given on the desk: many hits at once, each change returned with what it
+replaced (so the desk can undo it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlmodel import col, select
+
+from monitor.errors import NotFound
+from monitor.store.engine import StoreBase, utcnow
+from monitor.store.models import Hit
+
+KEEP = object()  # "leave the note as it is"
+
+
+@dataclass
+class LabelChange:
+    """One hit's label set to ``label`` (None clears), ``note`` (KEEP leaves it)."""
+
+    hit_id: int
+    label: str | None
+    note: str | None | object = KEEP
+
+
+@dataclass
+class LabelResult:
+    hit_id: int
+    label: str | None
+    note: str | None
+    previous_label: str | None
+    previous_note: str | None
+
+
+class LabelStore(StoreBase):
+    """Labelling several hits in one transaction."""
+
+    def mark_hits(self, changes: Sequence[LabelChange]) -> list[LabelResult]:
+        """Apply ``changes`` at once (all or none); NotFound names a missing hit."""
+        ids = [c.hit_id for c in changes]
+        out: list[LabelResult] = []
+        with self.session(write=True) as s:
+            hits = {h.id: h for h in s.exec(select(Hit).where(col(Hit.id).in_(ids))).all()}
+            missing = [i for i in ids if i not in hits]
+            if missing:
+                raise NotFound(f"no hit with id {missing[0]}")
+            now = utcnow()
+            for c in changes:
+                h = hits[c.hit_id]
+                before = (h.label, h.label_note)
+                h.label = c.label
+                if c.label is None:
+                    h.label_note = None if c.note is KEEP else c.note  # type: ignore[assignment]
+                elif c.note is not KEEP:
+                    h.label_note = c.note  # type: ignore[assignment]
+                h.labeled_at = now if c.label else None
+                s.add(h)
+                out.append(LabelResult(c.hit_id, h.label, h.label_note, *before))
+        return out
