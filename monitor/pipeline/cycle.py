@@ -44,7 +44,13 @@ from monitor.pipeline.jobs import (
     classify_summary,
     make_classifier,
 )
-from monitor.pipeline.pages import Candidate, PageFailure, PageStream, fetch_pages
+from monitor.pipeline.pages import (
+    Candidate,
+    PageFailure,
+    PageStream,
+    fetch_pages,
+    page_retry_delay,
+)
 from monitor.pipeline.poll import poll_feeds, prefetch_feeds, spread_by_host
 from monitor.pipeline.pool import AnalysisPool
 from monitor.pipeline.workers import release_memory
@@ -284,8 +290,20 @@ def _article(
     # Extraction failed or timed out: the feed's own summary is what we have.
     error = str(fetch_error) if fetch_error else (a.error if a is not None else None)
     retry_in_s = fetch_error.retry_in_s if fetch_error else None
+    if a is not None and a.wall is not None:  # a consent wall or paywall today: ask again
+        retry_in_s = page_retry_delay(0)
     assert verdict is not None, "an article without text has its summary classified"
-    language, results = verdict.language, verdict.results
+    # Hits found on the summary say so: the page was not read (or was not the article).
+    marked = [
+        TopicScore(
+            r.topic,
+            r.matched,
+            r.score,
+            r.version,
+            dict(r.evidence, text_from="feed summary", page=error or "no page"),
+        )
+        for r in verdict.results
+    ]
     return NewArticle(
         canonical_url=c.canonical_url,
         url=c.link,
@@ -296,12 +314,12 @@ def _article(
         author=None,
         published_at=c.published or now,
         published_source="feed" if c.published else "first_seen",
-        language=language,
+        language=verdict.language,
         fingerprint=None,
         extraction="summary",
         extraction_error=error or "no page",
         sources=c.sources,
-        hits=_hits(results),
+        hits=_hits(marked),
         page_retry_in_s=retry_in_s,
     )
 

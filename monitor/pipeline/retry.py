@@ -128,12 +128,11 @@ def _failed(
     """A retry that gave no text: due again later with a longer wait, or given up (a
     page that now says 404, or the last attempt)."""
     reason = str(failure) if failure else (a.error if a is not None else None) or "no page"
-    again = failure is not None and failure.retry_in_s is not None
-    if not again or p.attempts + 1 >= MAX_PAGE_RETRIES:
+    wait = failure.retry_in_s if failure else (0.0 if a is not None and a.wall else None)
+    if wait is None or p.attempts + 1 >= MAX_PAGE_RETRIES:
         store.page_retry_failed(p.article_id, reason, None)
         report.gave_up += 1
         report.errors.append(f"page {p.url[:200]}: {reason[:200]} (given up)")
         return
-    assert failure is not None and failure.retry_in_s is not None
-    delay = max(page_retry_delay(p.attempts + 1), failure.retry_in_s)
+    delay = max(page_retry_delay(p.attempts + 1), wait)
     store.page_retry_failed(p.article_id, reason, utcnow() + timedelta(seconds=delay))
