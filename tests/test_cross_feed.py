@@ -8,6 +8,8 @@ Each failure stays with its own feed or article, in words, and is counted.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -210,3 +212,124 @@ def test_page_first_seen_while_throttled_is_read_later_and_alerted_once(tmp_path
     finally:
         srv.stop()
         hook.stop()
+
+
+# --- the cross-feed world of benchmarks/faults.py ------------------------------------------
+
+
+@dataclass
+class CrossRun:
+    """What the cross-feed world gave; every figure is a count of things gone wrong."""
+
+    feeds: int  # feeds in the one batch
+    pages: int  # article pages asked for
+    crashes: int  # batches that failed as a whole
+    silent: list[str]  # failures not recorded on their feed or article, or unreadable
+    lost: list[str]  # good articles not read from their page after the retry cycle
+    duplicates: int  # alerts beyond one per hit
+    seconds: float
+
+
+def run_cross_feed(tmp: Path) -> CrossRun:
+    """Several feeds per host with one throttled, hostile redirects for feeds and
+    article links, good feeds, and an article page throttled when first seen: all in
+    one batch; then the cycle that asks for the throttled pages again."""
+    pages = sorted(p.name for p in (DEMO_DATA / "pages").iterdir())
+    a, b = FixtureServer(DEMO_DATA).start(), FixtureServer(DEMO_DATA).start()
+    hook = WebhookReceiver().start()
+    t0 = time.monotonic()
+    try:
+        urls: list[str] = []
+        good: list[str] = []
+        for i, page in enumerate(pages):  # good feeds, on both hosts
+            srv = a if i % 2 else b
+            urls.append(
+                srv.add(
+                    f"good/{i}.xml",
+                    rss([item(f"{{BASE}}/pages/{page}", title=f"good {i}", guid=f"g{i}")]),
+                    "application/rss+xml",
+                )
+            )
+            good.append(f"pages/{page}")
+        for name in ("busy-429", "busy-503"):  # throttled feeds among them on host A
+            urls.append(a.add(f"feeds/{name}.xml", rss([]), "application/rss+xml"))
+            status = 429 if "429" in name else 503
+            a.faults[f"/feeds/{name}.xml"] = Fault(status=status, headers={"Retry-After": "3600"})
+        for name, (location, _) in HOSTILE_REDIRECTS.items():  # hostile feeds on host B
+            urls.append(b.url(f"bad/{name}.xml"))
+            b.faults[f"/bad/{name}.xml"] = Fault(status=302, headers={"Location": location})
+            b.faults[f"/article/{name}"] = Fault(status=301, headers={"Location": location})
+        urls.append(
+            b.add(
+                "good/links.xml",
+                rss([item(f"{{BASE}}/article/{n}", title=n, guid=n) for n in HOSTILE_REDIRECTS]),
+                "application/rss+xml",
+            )
+        )
+        body = (DEMO_DATA / "pages" / THAW).read_bytes()
+        for i in range(3):  # pages throttled when first seen, on host A
+            a.add(f"late/{i}.html", body, "text/html")
+            a.faults[f"/late/{i}.html"] = Fault(
+                status=429, headers={"Retry-After": "3600"}, times=1
+            )
+        urls.append(
+            a.add(
+                "good/late.xml",
+                rss(
+                    [
+                        item(f"{{BASE}}/late/{i}.html", title=f"late {i}", guid=f"l{i}")
+                        for i in range(3)
+                    ]
+                ),
+                "application/rss+xml",
+            )
+        )
+        good += [f"late/{i}.html" for i in range(3)]
+        cfg = write_config(
+            tmp / "config",
+            topics_from=TOPICS,
+            feed_urls=urls,
+            routes=[{"name": "chat", "topics": ["*"], "urls": [hook.apprise_url()]}],
+            settings=FAST,
+        )
+        config = load_config(cfg)
+        store = Store(f"sqlite:///{tmp / 'db.sqlite'}")
+        first = run_cycle(store, config, feed_batch=len(urls))  # one batch
+        _past_due(store)
+        later = run_cycle(store, config)
+        feeds = {f.url: f for f in store.feeds()}
+        articles = {a_.url: a_ for a_ in rows(store, Article)}
+        silent = []
+        for f in feeds.values():
+            if "/bad/" in f.url or "/busy-" in f.url:
+                if f.last_outcome != "error" or not f.last_error or "Group" in f.last_error:
+                    silent.append(f"feed {f.url}: {f.last_outcome} {f.last_error}")
+        for art in articles.values():
+            if "/article/" in art.url:
+                err = art.extraction_error or ""
+                if art.extraction != "summary" or not err or "Group" in err:
+                    silent.append(f"article {art.url}: {art.extraction} {err}")
+        by_path = {u.split("/", 3)[-1]: art for u, art in articles.items()}
+        lost = [p for p in good if p not in by_path or by_path[p].extraction != "ok"]
+        hits = rows(store, Hit)
+        return CrossRun(
+            feeds=len(urls),
+            pages=len(articles),
+            crashes=sum(1 for s in (first, later) for e in s.errors if e.startswith("batch")),
+            silent=silent,
+            lost=lost,
+            duplicates=max(0, len(hook.received) - len(hits)),
+            seconds=time.monotonic() - t0,
+        )
+    finally:
+        a.stop()
+        b.stop()
+        hook.stop()
+
+
+def test_cross_feed_world_loses_nothing(tmp_path: Path) -> None:
+    run = run_cross_feed(tmp_path)
+    assert run.crashes == 0
+    assert run.silent == []
+    assert run.lost == []
+    assert run.duplicates == 0
