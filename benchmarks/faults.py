@@ -128,6 +128,30 @@ def network(tmp: Path) -> list[dict[str, Any]]:
     ]
 
 
+def cross_feed(tmp: Path) -> list[dict[str, Any]]:
+    from tests import test_cross_feed as cf
+
+    run = cf.run_cross_feed(tmp / "cross-feed")
+    for line in run.silent + [f"lost: {x}" for x in run.lost]:
+        print(f"  cross-feed: {line}")
+    return [
+        dict(
+            what="cross-feed: several feeds per host with two throttled (429/503, Retry-After "
+            "3600), 7 hostile redirect feeds and 7 hostile article links (port 99999, octal "
+            "host, newline in Location, ...), good feeds, 3 pages throttled when first seen; "
+            "one batch",
+            tried=run.feeds + run.pages,
+            outcome=f"{run.feeds} feeds and {run.pages} articles; every good article read "
+            "from its page (the throttled ones on the next cycle's page retry)",
+            crashes=run.crashes,
+            silent=len(run.silent),
+            lost=len(run.lost),
+            duplicates=run.duplicates,
+            notes=f"{run.seconds:.0f}s, two cycles",
+        )
+    ]
+
+
 def crashes(
     tmp: Path, trials: int, db_url: str | None = None, store_name: str = "SQLite"
 ) -> list[dict[str, Any]]:
@@ -284,6 +308,7 @@ def main() -> None:
     t0 = time.monotonic()
     rows = inputs(tmp, 2_000 if args.quick else 10_000, wellformed=not args.quick)
     rows += network(tmp)
+    rows += cross_feed(tmp)
     rows += crashes(tmp, trials)
     pg_trials = args.pg_trials if args.pg_trials is not None else (6 if args.quick else 12)
     if pg_trials:
@@ -291,6 +316,13 @@ def main() -> None:
     rows += alerts()
     print(f"\n## Reliability (benchmarks/faults.py, {time.monotonic() - t0:.0f}s)\n")
     print(table(rows))
+    result = (
+        f"RESULT crashes={sum(r['crashes'] for r in rows)} "
+        f"silent={sum(r['silent'] for r in rows)} lost={sum(r['lost'] for r in rows)} "
+        f"duplicates={sum(r['duplicates'] for r in rows)} rows={len(rows)} "
+        f"seconds={time.monotonic() - t0:.0f}"
+    )
+    print(result)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     if args.record:
@@ -320,6 +352,7 @@ def main() -> None:
                 "duplicate alerts",
                 "notes",
             ),
+            result=result,
             notes="Goal: 0 in the last four columns. What each row is: "
             "[robustness.md](robustness.md).",
         )

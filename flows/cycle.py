@@ -37,6 +37,7 @@ _STEPS: tuple[Callable[..., Any], ...] = (
     poll.poll_feeds,
     pipeline.process_articles,
     pipeline.commit_feeds,
+    pipeline.retry_pages,
     pipeline.send_alerts,
     pipeline.prune,
 )

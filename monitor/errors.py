@@ -16,15 +16,27 @@ class ConfigError(NewsmonError):
         super().__init__(f"{where}: {problem}")
 
 
+# Answers that say "not now" rather than "no": worth asking again later.
+TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
 class FetchError(NewsmonError):
-    """An HTTP fetch failed (network, status, size, redirects)."""
+    """An HTTP fetch failed (network, status, size, redirects). ``transient``: it may
+    work later (a timeout, a broken connection, 429, 5xx), as opposed to a refusal, an
+    invalid URL, a 404 or a page too large."""
 
     def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        transient: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        self.transient = transient or status in TRANSIENT_STATUSES
 
 
 class FeedParseError(NewsmonError):

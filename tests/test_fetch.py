@@ -16,7 +16,7 @@ import pytest
 from monitor.config import FetchSettings
 from monitor.demo.servers import LAST_MODIFIED, Fault, FixtureServer
 from monitor.errors import FetchError
-from monitor.fetch.http import Fetcher, FetchResult, parse_retry_after
+from monitor.fetch.http import HOST_THROTTLE_PATHS, Fetcher, FetchResult, parse_retry_after
 
 FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
 <item><title>A</title><link>{BASE}/a</link></item></channel></rss>"""
@@ -263,25 +263,47 @@ def test_503_without_retry_after(server: CountingServer) -> None:
     assert err.status == 503 and err.retry_after is None
 
 
-def test_long_retry_after_blocks_the_host(server: CountingServer) -> None:
+def test_long_retry_after_blocks_its_url_not_the_host(server: CountingServer) -> None:
     server.faults["/busy.xml"] = Fault(status=429, headers={"Retry-After": "120"})
     other = server.add("other.xml", FEED, "application/rss+xml")
 
-    async def go() -> tuple[FetchError, FetchError, float]:
+    async def go() -> tuple[FetchError, FetchError, FetchResult, float]:
         async with Fetcher(loopback()) as f:
             with pytest.raises(FetchError) as first:
                 await f.fetch(server.url("busy.xml"))
             t0 = time.monotonic()
-            with pytest.raises(FetchError) as second:
-                await f.fetch(other)
-            return first.value, second.value, time.monotonic() - t0
+            with pytest.raises(FetchError) as again:
+                await f.fetch(server.url("busy.xml"))
+            res = await f.fetch(other)
+            return first.value, again.value, res, time.monotonic() - t0
 
-    first, second, waited = asyncio.run(go())
+    first, again, res, waited = asyncio.run(go())
     assert first.retry_after == 120
-    # the same host is not asked again while it said to wait; no sleeping either
-    assert second.status == 429 and second.retry_after is not None and second.retry_after > 100
-    assert waited < 1.0
-    assert server.hits("other.xml") == []
+    # the URL that said to wait is not asked again meanwhile; no sleeping either
+    assert again.status == 429 and again.retry_after is not None and again.retry_after > 100
+    assert "this URL said to wait" in str(again)
+    assert len(server.hits("busy.xml")) == 1 and waited < 1.0
+    # another path of the same host is still read (Retry-After concerns its URL)
+    assert res.status == 200 and len(server.hits("other.xml")) == 1
+
+
+def test_retry_after_on_several_paths_blocks_the_host(server: CountingServer) -> None:
+    for i in range(HOST_THROTTLE_PATHS):
+        server.faults[f"/busy{i}.xml"] = Fault(status=503, headers={"Retry-After": "600"})
+    other = server.add("other.xml", FEED, "application/rss+xml")
+
+    async def go() -> FetchError:
+        async with Fetcher(loopback()) as f:
+            for i in range(HOST_THROTTLE_PATHS):
+                with pytest.raises(FetchError):
+                    await f.fetch(server.url(f"busy{i}.xml"))
+            with pytest.raises(FetchError) as err:
+                await f.fetch(other)
+            return err.value
+
+    err = asyncio.run(go())
+    assert err.retry_after is not None and err.retry_after > 500
+    assert "the host" in str(err) and server.hits("other.xml") == []
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,7 @@ class FeedFault:
     fault: Fault | None = None
     error: str = ""  # phrase the recorded error must contain
     status: int | None = None  # the feed's recorded last_status
-    own_host: bool = False  # Retry-After blocks a whole host: give it a server of its own
+    own_host: bool = False  # a server of its own (a host throttled on many paths is held back)
     body: str = FEED_OK
 
 

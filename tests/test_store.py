@@ -506,6 +506,51 @@ def test_save_feeds_leaves_a_feed_another_worker_took_over(db_url: str, store: S
         other.close()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_save_feeds_after_a_takeover_never_overwrites_the_new_holders_poll(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    """Run A's lease runs out mid-cycle; run B takes the feeds over, polls and saves
+    (releasing them); then A, late, saves its stale poll: nothing of it may land."""
+    url = (
+        request.getfixturevalue("pg_url")
+        if backend == "postgresql"
+        else f"sqlite:///{tmp_path / 'two-runs.db'}"
+    )
+    a, b = Store(url), Store(url)
+    try:
+        a.sync_feeds(FEEDS)
+        mine = {f.url: f for f in a.claim_due_feeds("run-a", now=T0, lease=timedelta(minutes=1))}
+        theirs = {f.url: f for f in b.claim_due_feeds("run-b", now=T0 + timedelta(minutes=5))}
+        assert set(theirs) == set(mine)  # A's leases expired: B took every feed
+        for f in theirs.values():
+            f.etag, f.last_outcome, f.entries_total = '"fresh"', "ok", 3
+            f.next_poll_at = T0 + timedelta(minutes=35)
+        b.save_feeds(list(theirs.values()))
+        for f in mine.values():
+            f.etag, f.last_outcome, f.last_error, f.entries_total = '"stale"', "error", "x", 9
+            f.next_poll_at = T0 + timedelta(minutes=2)
+        a.save_feeds(list(mine.values()))  # too late
+        rows_ = {f.url: f for f in b.feeds()}
+        for u in mine:
+            r = rows_[u]
+            assert (r.etag, r.last_outcome, r.last_error) == ('"fresh"', "ok", None)
+            assert r.entries_total == 3 and r.next_poll_at == T0 + timedelta(minutes=35)
+            assert r.lease_owner is None
+        # and a lease that expired but nobody took is still the run's to write
+        again = a.claim_due_feeds("run-c", now=T0 + timedelta(hours=1), lease=timedelta(minutes=1))
+        assert again
+        for f in again:
+            f.etag = '"late-but-still-mine"'
+        a.save_feeds(again)
+        assert {f.etag for f in a.feeds() if f.url in {g.url for g in again}} == {
+            '"late-but-still-mine"'
+        }
+    finally:
+        a.close()
+        b.close()
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -24,6 +24,11 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"({s['extraction_fallbacks']} from the feed summary only"
         + (f", {s['pages_failed']} pages could not be fetched)" if s.get("pages_failed") else ")")
     )
+    if s.get("pages_retried"):
+        echo(
+            f"pages asked for again: {s['pages_retried']} "
+            f"({s.get('pages_recovered', 0)} read this time)"
+        )
     echo(f"hits: {s['hits_new']} new")
     echo(f"alerts: {s['alerts_sent']} sent, {s['alerts_failed']} failed{dead}")
     if s.get("health_sent") or s.get("health_failed"):

@@ -36,6 +36,9 @@ FEED_ACCEPT = (
 )
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 MAX_HOST_WAIT_S = 15.0
+# Retry-After concerns the URL that got it (as browsers, Scrapy and Miniflux read it);
+# a host is held back as a whole only when this many of its paths were throttled.
+HOST_THROTTLE_PATHS = 3
 
 
 @dataclass
@@ -86,8 +89,19 @@ class _Host:
         self.sem = asyncio.Semaphore(concurrency)
         self.lock = asyncio.Lock()
         self.next_start = 0.0
-        self.blocked_until = 0.0
+        self.blocked_until = 0.0  # the whole host: several of its paths were throttled
+        self.blocked_urls: dict[str, float] = {}  # URL -> until when it asked us to wait
         self.last_sent = -1e9  # when the last request to this host went out
+
+    def throttle(self, url: str, until: float) -> None:
+        """``url`` answered 429/503 with Retry-After: hold back that URL; hold back
+        the whole host once :data:`HOST_THROTTLE_PATHS` of its URLs were throttled (then
+        until the earliest of them may be asked again)."""
+        self.blocked_urls[url] = until
+        now = time.monotonic()
+        live = [u for u in self.blocked_urls.values() if u > now]
+        if len(live) >= HOST_THROTTLE_PATHS:
+            self.blocked_until = max(self.blocked_until, min(live))
 
 
 class Fetcher:
@@ -126,17 +140,23 @@ class Fetcher:
             h = self._hosts[key] = _Host(self.settings.per_host_concurrency)
         return h
 
-    async def _polite_start(self, host: _Host) -> None:
+    async def _polite_start(self, host: _Host, url: str) -> None:
         async with host.lock:
             now = time.monotonic()
-            wait_blocked = host.blocked_until - now
+            until = max(host.blocked_urls.get(url, 0.0), host.blocked_until)
+            wait_blocked = until - now
             if wait_blocked > MAX_HOST_WAIT_S:
+                whom = (
+                    "this URL"
+                    if host.blocked_urls.get(url, 0.0) >= host.blocked_until
+                    else f"the host (Retry-After on {HOST_THROTTLE_PATHS} or more of its URLs)"
+                )
                 raise FetchError(
-                    f"host asked us to wait {wait_blocked:.0f}s (Retry-After)",
+                    f"not asked: {whom} said to wait {wait_blocked:.0f}s more (Retry-After)",
                     status=429,
                     retry_after=wait_blocked,
                 )
-            start = max(now, host.next_start, host.blocked_until)
+            start = max(now, host.next_start, until)
             host.next_start = start + self.settings.per_host_delay_s
         delay = start - time.monotonic()
         if delay > 0:
@@ -206,7 +226,7 @@ class Fetcher:
             if status in (429, 503):
                 ra = parse_retry_after(resp_headers.get("retry-after"))
                 if ra is not None:
-                    self._host(current).blocked_until = time.monotonic() + min(ra, 3600)
+                    self._host(current).throttle(current, time.monotonic() + min(ra, 3600))
                 raise FetchError(
                     f"HTTP {status}" + (f", Retry-After {ra:.0f}s" if ra else ""),
                     status=status,
@@ -247,7 +267,7 @@ class Fetcher:
         # The host's slot and spacing first, then an overall slot: a request waiting out
         # one host's spacing must not hold a slot that a request to another host could use.
         async with host.sem:
-            await self._polite_start(host)
+            await self._polite_start(host, url)
             async with self._all:
                 # The spacing again, against when the last request to this host really went
                 # out: a request that waited for an overall slot (or for the event loop,
@@ -264,7 +284,7 @@ class Fetcher:
                     async with asyncio.timeout(total):
                         return await self._get(url, headers)
                 except TimeoutError:
-                    raise FetchError(f"timed out after {total:.0f}s") from None
+                    raise FetchError(f"timed out after {total:.0f}s", transient=True) from None
 
     async def _get(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         try:
@@ -291,9 +311,9 @@ class Fetcher:
         except FetchError:
             raise
         except httpx.TimeoutException as exc:
-            raise FetchError(f"timed out ({type(exc).__name__})") from None
+            raise FetchError(f"timed out ({type(exc).__name__})", transient=True) from None
         except httpx.ConnectError as exc:
-            raise FetchError(f"cannot connect: {_reason(exc)}") from None
+            raise FetchError(f"cannot connect: {_reason(exc)}", transient=True) from None
         except httpx.DecodingError as exc:
             raise FetchError(f"corrupt compressed body: {_reason(exc)}") from None
         except httpx.RemoteProtocolError as exc:
@@ -303,9 +323,9 @@ class Fetcher:
                 raise FetchError(f"redirect to an invalid URL ({problem})") from None
             if text.startswith("illegal header line"):  # e.g. a newline inside Location
                 raise FetchError(f"malformed HTTP response ({text[:200]})") from None
-            raise FetchError(f"connection broken: {text}") from None
+            raise FetchError(f"connection broken: {text}", transient=True) from None
         except httpx.ReadError as exc:
-            raise FetchError(f"connection broken: {_reason(exc)}") from None
+            raise FetchError(f"connection broken: {_reason(exc)}", transient=True) from None
         except httpx.HTTPError as exc:
             raise FetchError(f"{type(exc).__name__}: {_reason(exc)}") from None
 

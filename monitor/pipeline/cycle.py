@@ -33,6 +33,7 @@ from monitor.alerts import send as alert
 from monitor.config import Config
 from monitor.feeds.health import FeedPoll
 from monitor.fetch.loop import FetchLoop
+from monitor.pipeline import retry
 from monitor.pipeline.jobs import (
     Analysis,
     PageJob,
@@ -43,7 +44,13 @@ from monitor.pipeline.jobs import (
     classify_summary,
     make_classifier,
 )
-from monitor.pipeline.pages import Candidate, PageStream, fetch_pages
+from monitor.pipeline.pages import (
+    Candidate,
+    PageFailure,
+    PageStream,
+    fetch_pages,
+    page_retry_delay,
+)
 from monitor.pipeline.poll import feed_credentials, poll_feeds, prefetch_feeds, spread_by_host
 from monitor.pipeline.pool import AnalysisPool
 from monitor.pipeline.workers import release_memory
@@ -70,6 +77,8 @@ class CycleSummary:
     articles_merged: int = 0
     extraction_fallbacks: int = 0
     pages_failed: int = 0  # article pages that could not be fetched (stored from the summary)
+    pages_retried: int = 0  # pages of earlier articles asked for again (monitor.pipeline.retry)
+    pages_recovered: int = 0  # ... that gave their text this time
     hits_new: int = 0
     alerts_sent: int = 0
     alerts_failed: int = 0
@@ -248,7 +257,10 @@ def _summary_verdicts(
 
 
 def _article(
-    c: Candidate, a: Analysis | None, fetch_error: str | None, verdict: SummaryVerdict | None
+    c: Candidate,
+    a: Analysis | None,
+    fetch_error: PageFailure | None,
+    verdict: SummaryVerdict | None,
 ) -> NewArticle:
     now = utcnow()
     if a is not None and a.extracted is not None:
@@ -276,9 +288,22 @@ def _article(
             hits=_hits(a.results),
         )
     # Extraction failed or timed out: the feed's own summary is what we have.
-    error = fetch_error or (a.error if a is not None else "no page")
+    error = str(fetch_error) if fetch_error else (a.error if a is not None else None)
+    retry_in_s = fetch_error.retry_in_s if fetch_error else None
+    if a is not None and a.wall is not None:  # a consent wall or paywall today: ask again
+        retry_in_s = page_retry_delay(0)
     assert verdict is not None, "an article without text has its summary classified"
-    language, results = verdict.language, verdict.results
+    # Hits found on the summary say so: the page was not read (or was not the article).
+    marked = [
+        TopicScore(
+            r.topic,
+            r.matched,
+            r.score,
+            r.version,
+            dict(r.evidence, text_from="feed summary", page=error or "no page"),
+        )
+        for r in verdict.results
+    ]
     return NewArticle(
         canonical_url=c.canonical_url,
         url=c.link,
@@ -289,12 +314,13 @@ def _article(
         author=None,
         published_at=c.published or now,
         published_source="feed" if c.published else "first_seen",
-        language=language,
+        language=verdict.language,
         fingerprint=None,
         extraction="summary",
-        extraction_error=error,
+        extraction_error=error or "no page",
         sources=c.sources,
-        hits=_hits(results),
+        hits=_hits(marked),
+        page_retry_in_s=retry_in_s,
     )
 
 
@@ -328,6 +354,31 @@ def commit_feeds(store: Store, polls: Sequence[FeedPoll]) -> CycleSummary:
             s.feeds_failed += 1
             s.errors.append(f"feed {redact(p.feed.url)}: {p.error}")
     return s
+
+
+# --- 4b. pages asked for again ------------------------------------------------------------
+
+
+def retry_pages(
+    store: Store,
+    config: Config,
+    *,
+    fetcher: FetchLoop | None = None,
+    pool: AnalysisPool | None = None,
+) -> CycleSummary:
+    """Ask again for the pages of articles stored from their feed summary
+    (:mod:`monitor.pipeline.retry`)."""
+    try:
+        rep = retry.retry_pages(store, config, fetcher=fetcher, pool=pool)
+    except Exception as exc:
+        log.exception("page retries failed")
+        return CycleSummary(errors=[f"page retries failed: {exc!r}"])
+    return CycleSummary(
+        pages_retried=rep.retried,
+        pages_recovered=rep.recovered,
+        hits_new=rep.hits_new,
+        errors=rep.errors,
+    )
 
 
 # --- 5. alert and tidy -------------------------------------------------------------------
@@ -401,6 +452,7 @@ def run_cycle(
             list(batches(spread_by_host(feeds), feed_batch)),
         )
         batches_run.run()
+        summary.add(run(retry_pages, store, config, fetcher=fetcher, pool=pool))
     release_memory()
     summary.add(run(send_alerts, store, config))
     summary.add(run(prune, store, config))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.config import MAX_PAGE_BYTES
 from monitor.errors import ExtractError, FeedParseError
+from monitor.extract.walls import wall_kind
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.topics.language import TopicConfig
 
@@ -61,6 +62,7 @@ class Analysis:
     extracted: Page | None
     error: str | None = None
     results: list[TopicScore] = field(default_factory=list)
+    wall: str | None = None  # the page is a consent/JavaScript/login/paywall page (its kind)
 
 
 @dataclass
@@ -141,6 +143,11 @@ def analyse(job: PageJob, clf: Classifier) -> Analysis:
         ex = extract_html(job.html, job.url, job.max_bytes)
     except ExtractError as exc:
         return Analysis(job.key, None, str(exc))
+    wall = wall_kind(ex.title, ex.text)
+    if wall is not None:  # its text is the wall's, not the article's
+        return Analysis(
+            job.key, None, f"the page is {wall.description}, not the article", wall=wall.kind
+        )
     page = Page(ex.title, ex.text, ex.author, ex.published, ex.language, ex.fingerprint)
     return Analysis(
         job.key, page, None, scores(clf.classify(ex.title, ex.text, language=ex.language))

@@ -45,31 +45,64 @@ NON_HTML = (
 )
 
 
+# A page that could not be read now but may be later (a 429 or 503, a timeout, a broken
+# connection, a consent wall) is asked for again: first after Retry-After or this long,
+# then twice as long each time, at most MAX_PAGE_RETRIES times (about 10 hours in all).
+PAGE_RETRY_FIRST_S = 600.0
+PAGE_RETRY_MAX_S = 24 * 3600.0
+MAX_PAGE_RETRIES = 6
+
+
+def page_retry_delay(attempts: int, retry_after: float | None = None) -> float:
+    """Seconds until a page is asked for again after ``attempts`` retries failed."""
+    delay = PAGE_RETRY_FIRST_S * float(2**attempts)
+    return min(max(delay, retry_after or 0.0), PAGE_RETRY_MAX_S)
+
+
+@dataclass(frozen=True)
+class PageFailure:
+    """Why an article has no page text; ``retry_in_s``: ask for the page again after
+    this long (``None``: it will not get better - a 404, a PDF, a refused address)."""
+
+    message: str
+    retry_in_s: float | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def fetch_failure(exc: FetchError) -> PageFailure:
+    return PageFailure(
+        f"page fetch failed: {exc}",
+        page_retry_delay(0, exc.retry_after) if exc.transient else None,
+    )
+
+
 async def fetch_pages(
     settings: FetchSettings, todo: Sequence[Candidate]
-) -> list[tuple[bytes | None, str, str | None]]:
+) -> list[tuple[bytes | None, str, PageFailure | None]]:
     """Fetch the pages of ``todo`` (without a page stream): (body, final URL, error)."""
     async with Fetcher(settings) as f:
         return await asyncio.gather(*(fetch_page(f, c) for c in todo))
 
 
-async def fetch_page(f: Fetcher, c: Candidate) -> tuple[bytes | None, str, str | None]:
+async def fetch_page(f: Fetcher, c: Candidate) -> tuple[bytes | None, str, PageFailure | None]:
     try:
         res = await f.fetch(c.link, accept=PAGE_ACCEPT)
     except FetchError as exc:
-        return None, c.link, f"page fetch failed: {exc}"
+        return None, c.link, fetch_failure(exc)
     except Exception as exc:  # noqa: BLE001 - one article's link must never fail its batch
-        return None, c.link, f"page fetch failed: {describe_error(exc)}"
+        return None, c.link, PageFailure(f"page fetch failed: {describe_error(exc)}")
     ctype = res.content_type
     if ctype.startswith(NON_HTML) and res.body and res.body[:2] != b"\x1f\x8b":
-        return None, res.url, f"not an HTML page ({ctype})"
+        return None, res.url, PageFailure(f"not an HTML page ({ctype})")
     return res.body, res.url, None
 
 
 @dataclass
 class PageOutcome:
     url: str  # final URL
-    error: str | None = None  # the page could not be fetched
+    error: PageFailure | None = None  # the page could not be fetched
     body: bytes | None = None  # fetched, not analysed (a stream without a pool)
     analysis: Analysis | None = None
 
@@ -178,7 +211,11 @@ class PageStream:
         try:
             body, url, error = await fetch_page(self.fetcher.fetcher, c)
         except Exception as exc:  # noqa: BLE001 - a page must never stop the cycle
-            body, url, error = None, c.link, f"page fetch failed: {describe_error(exc)}"
+            body, url, error = (
+                None,
+                c.link,
+                PageFailure(f"page fetch failed: {describe_error(exc)}"),
+            )
         finally:
             self._busy[host] -= 1
         if body is None or self.pool is None:

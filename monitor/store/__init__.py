@@ -3,7 +3,8 @@
 - :mod:`~monitor.store.engine`: the engine, transactions, dialect helpers;
 - :mod:`~monitor.store.models`: the tables; :mod:`~monitor.store.search`: full-text search;
 - one module per aggregate: :mod:`~monitor.store.feeds` (feeds, leases),
-  :mod:`~monitor.store.articles` (articles, sources), :mod:`~monitor.store.hits` (hits,
+  :mod:`~monitor.store.articles` (articles, sources), :mod:`~monitor.store.retries`
+  (pages asked for again), :mod:`~monitor.store.hits` (hits,
   labels), :mod:`~monitor.store.outbox` (deliveries, route health, health alerts),
   :mod:`~monitor.store.runs`, :mod:`~monitor.store.review` (the desk's and review's
   queries);
@@ -21,9 +22,11 @@ from monitor.store.models import (
     Feed,
     HealthAlert,
     Hit,
+    PageRetry,
     RouteHealth,
     Run,
 )
+from monitor.store.retries import PendingPage, RecoveredPage
 from monitor.store.review import HitFilter, HitPage
 
 __all__ = [
@@ -36,6 +39,9 @@ __all__ = [
     "HitFilter",
     "HitPage",
     "NewArticle",
+    "PageRetry",
+    "PendingPage",
+    "RecoveredPage",
     "RouteHealth",
     "Run",
     "Store",

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from monitor.errors import NotFound
 from monitor.store.engine import StoreBase, chunks, utcnow
 from monitor.store.models import Article, ArticleSource, Delivery, Feed, Hit
+from monitor.store.retries import add_page_retries
 
 
 @dataclass
@@ -36,6 +37,8 @@ class NewArticle:
     extraction_error: str | None
     sources: list[tuple[int, str, str]]  # (feed_id, entry_key, link)
     hits: list[tuple[str, float, str, dict[str, Any]]]  # (topic_id, score, version, evidence)
+    # stored without its page, which may be read later: ask for it again after this long
+    page_retry_in_s: float | None = None
 
 
 @dataclass
@@ -192,6 +195,23 @@ class ArticleStore(StoreBase):
                     ids[i] = found
                     out.articles_merged += 1
             article_of = [t if isinstance(t, int) else ids[t[0]] for t in target]
+            add_page_retries(
+                s,
+                self.dialect,
+                [
+                    dict(
+                        article_id=ids[i],
+                        url=items[i].url,
+                        reason=(items[i].extraction_error or "no page")[:500],
+                        attempts=0,
+                        created_at=now,
+                        next_at=now + timedelta(seconds=retry_s),
+                    )
+                    for i in new_items
+                    if (retry_s := items[i].page_retry_in_s) is not None
+                    and items[i].canonical_url in inserted
+                ],
+            )
             sources = [
                 dict(article_id=aid, feed_id=f, entry_key=k, link=link, seen_at=now)
                 for it, aid in zip(items, article_of, strict=True)

@@ -8,17 +8,28 @@ from monitor.store.feeds import FeedStore
 from monitor.store.hits import HitStore
 from monitor.store.labels import LabelStore
 from monitor.store.outbox import OutboxStore
+from monitor.store.retries import PageRetryStore
 from monitor.store.review import ReviewStore
 from monitor.store.runs import RunStore
 
 
-class Store(FeedStore, ArticleStore, HitStore, LabelStore, OutboxStore, RunStore, ReviewStore):
+class Store(
+    FeedStore,
+    ArticleStore,
+    PageRetryStore,
+    HitStore,
+    LabelStore,
+    OutboxStore,
+    RunStore,
+    ReviewStore,
+):
     """All database access. Safe to share between threads; one per process.
 
     ``Store(url)`` opens (and, for a new database, creates) the database at ``url``;
     each group of methods lives with its tables: feeds and leases
     (:mod:`~monitor.store.feeds`), articles and sources (:mod:`~monitor.store.articles`),
-    hits and labels (:mod:`~monitor.store.hits`), deliveries and route health
+    pages asked for again (:mod:`~monitor.store.retries`), hits and labels
+    (:mod:`~monitor.store.hits`), deliveries and route health
     (:mod:`~monitor.store.outbox`), runs (:mod:`~monitor.store.runs`), the desk's and
     review's queries (:mod:`~monitor.store.review`).
     """

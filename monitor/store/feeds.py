@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import or_, update
+from sqlalchemy.engine import CursorResult
 from sqlmodel import col, select
 
 from monitor.errors import NotFound
@@ -16,6 +17,24 @@ from monitor.store.engine import StoreBase, utcnow
 from monitor.store.models import Feed
 
 log = logging.getLogger("monitor.store")
+
+# What a poll decides about a feed (monitor.feeds.health), written back by save_feeds.
+_POLL_STATE = (
+    "fetch_url",
+    "title",
+    "etag",
+    "last_modified",
+    "body_hash",
+    "last_polled_at",
+    "last_success_at",
+    "last_status",
+    "last_outcome",
+    "last_error",
+    "consecutive_failures",
+    "next_poll_at",
+    "gone",
+    "notice",
+)
 
 
 class FeedStore(StoreBase):
@@ -152,44 +171,40 @@ class FeedStore(StoreBase):
     def save_feeds(self, feeds: Sequence[Feed]) -> None:
         """Write back the health of polled feeds and release their leases, in one transaction.
 
-        A feed whose lease ran out and was taken by another worker meanwhile is left
-        alone: that worker polls it now and writes its own validators and health
-        (ours would overwrite them and release a lease that is not ours)."""
+        Each write is conditional on the lease: it happens only while the feed is still
+        leased to the run that polled it (``feed.lease_owner``, as claimed; a feed saved
+        without a lease only while nobody holds it). A run whose lease ran out and whose
+        feed another run took over - and perhaps polled and saved already - writes
+        nothing: the other run's validators, health and next poll stand. One UPDATE
+        ... WHERE lease_owner = ours per feed, so no read-then-write race on SQLite or
+        PostgreSQL."""
         if not feeds:
             return
         with self.session(write=True) as s:
-            rows = {r.id: r for r in s.exec(select(Feed).where(Feed.id.in_([f.id for f in feeds])))}  # type: ignore[union-attr]
             for feed in feeds:
-                row = rows.get(feed.id)
-                if row is None:
+                if feed.id is None:
                     continue
-                if row.lease_owner and feed.lease_owner and row.lease_owner != feed.lease_owner:
-                    log.warning(
-                        "feed %s: lease lost to %s while polling; not saving this poll",
-                        row.url,
-                        row.lease_owner,
+                owned = (
+                    col(Feed.lease_owner) == feed.lease_owner
+                    if feed.lease_owner
+                    else col(Feed.lease_owner).is_(None)
+                )
+                stmt = (
+                    update(Feed)
+                    .where(col(Feed.id) == feed.id)
+                    .where(owned)
+                    .values(
+                        **{k: getattr(feed, k) for k in _POLL_STATE},
+                        entries_total=col(Feed.entries_total) + (feed.entries_total or 0),
+                        lease_owner=None,
+                        lease_until=None,
                     )
-                    continue
-                for k in (
-                    "fetch_url",
-                    "title",
-                    "etag",
-                    "last_modified",
-                    "body_hash",
-                    "last_polled_at",
-                    "last_success_at",
-                    "last_status",
-                    "last_outcome",
-                    "last_error",
-                    "consecutive_failures",
-                    "next_poll_at",
-                    "gone",
-                    "notice",
-                ):
-                    setattr(row, k, getattr(feed, k))
-                row.entries_total = (row.entries_total or 0) + (feed.entries_total or 0)
-                row.lease_owner, row.lease_until = None, None
-                s.add(row)
+                )
+                if not cast("CursorResult[Any]", s.execute(stmt)).rowcount:
+                    log.warning(
+                        "feed %s: lease lost to another run while polling; not saving this poll",
+                        feed.url,
+                    )
 
     def release_feeds(self, feed_ids: Sequence[int], owner: str) -> None:
         """Give back leases without recording a poll (the batch failed before it finished)."""

@@ -209,3 +209,17 @@ class Run(SQLModel, table=True):
     started_at: datetime | None = _dt()
     finished_at: datetime | None = _dt()
     summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class PageRetry(SQLModel, table=True):
+    """An article stored without its page (the page could not be fetched, or was a
+    consent wall): its page is asked for again, with backoff, a bounded number of
+    times. The row goes once the page was read or given up on."""
+
+    __table_args__ = (Index("ix_pageretry_next_at", "next_at"),)
+    article_id: int = Field(foreign_key="article.id", primary_key=True)
+    url: str
+    reason: str  # why the page is wanted again (the last failure)
+    attempts: int = 0  # retries made so far
+    created_at: datetime | None = _dt()
+    next_at: datetime | None = _dt()  # due then; a claim moves it ahead (a lease)
