@@ -156,7 +156,21 @@ def load_yaml_model(path: Path, model: type[BaseModel]) -> Any:
         errors = exc.errors()
         best = max(errors, key=lambda e: (len(e["loc"]), e["type"] == "extra_forbidden"))
         loc = tuple(best["loc"])
-        raise ConfigError(file, _loc(loc), _friendly(loc, best, raw)) from None
+        raise ConfigError(
+            file, _loc(loc), _friendly(loc, best, raw) + _topic_of(loc, raw)
+        ) from None
+
+
+def _topic_of(loc: tuple[Any, ...], raw: Any) -> str:
+    """`` (topic 'ID')`` for an error inside ``topics[i]``: a person knows topics by id."""
+    if len(loc) > 2 and loc[0] == "topics" and isinstance(loc[1], int) and loc[2] != "id":
+        try:
+            tid = raw["topics"][loc[1]]["id"]
+        except (KeyError, IndexError, TypeError):
+            return ""
+        if isinstance(tid, str) and tid:
+            return f" (topic {tid!r})"
+    return ""
 
 
 def load_config(
