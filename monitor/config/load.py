@@ -30,6 +30,7 @@ from monitor.alerts.routes import AlertHealth, AlertsFile, Route, apprise_proble
 from monitor.config.secrets import exposed_secrets, protect_secrets
 from monitor.config.settings import FeedConfig, FeedsFile, Settings, default_db_url
 from monitor.errors import ConfigError
+from monitor.redact import redact, strip_credentials
 from monitor.topics.language import LANGUAGES, TopicConfig, TopicsFile
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -53,6 +54,26 @@ class Config(BaseModel):
     @property
     def database_url(self) -> str:
         return self.settings.database or default_db_url()
+
+    def configured_urls(self, urls: Sequence[str]) -> list[str]:
+        """The feeds of ``feeds.yaml`` that ``urls`` name (``--feed``): written with or
+        without their credentials or a trailing slash. A URL that is not configured is a
+        ConfigError: polling it would say "0 polled" and do nothing, and polling it as a
+        one-off would store articles of a feed nobody configured."""
+        known = {f.url.rstrip("/"): f.url for f in self.feeds}
+        out = []
+        for u in urls:
+            got = known.get(strip_credentials(u.strip()).rstrip("/"))
+            if got is None:
+                where = self.directory / "feeds.yaml" if self.directory else "feeds.yaml"
+                raise ConfigError(
+                    "--feed",
+                    "",
+                    f"{redact(strip_credentials(u.strip()))} is not a feed of {where}: add it "
+                    "there first (newsmon feeds import adds an OPML file's feeds)",
+                )
+            out.append(got)
+        return out
 
     def topic(self, topic_id: str) -> TopicConfig:
         for t in self.topics:
