@@ -13,7 +13,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.alerts.channel import SendReport, next_attempt, send
+from monitor.alerts.channel import (
+    SendReport,
+    idempotency_key,
+    next_attempt,
+    send,
+    with_idempotency_key,
+)
 from monitor.alerts.render import when_text
 from monitor.alerts.routes import mask_url, target_key
 from monitor.config import Config
@@ -275,13 +281,15 @@ def send_health_alerts(
     rep = rep if rep is not None else SendReport()
     urls = {(r.name, target_key(u)): (r, u) for r in config.routes for u in r.urls}
     settings = config.settings.alerts
-    for a in store.claim_health_alerts(now=now):
+    lease = timedelta(minutes=settings.sending_lease_minutes)
+    for a in store.claim_health_alerts(now=now, stale_after=lease):
         found = urls.get((a.route, a.target))
         if found is None:
             error: str | None = "route or URL no longer in alerts.yaml"
         else:
             route, url = found
-            error = send(url, route.name, a.title, a.body, "text")
+            keyed = with_idempotency_key(url, idempotency_key("health", a.id))
+            error = send(keyed, route.name, a.title, a.body, "text")
             store.record_send(
                 route.name, a.target, a.target_display, ok=error is None, error=error, now=now
             )

@@ -89,6 +89,19 @@ class OutboxStore(StoreBase):
                 s.add(d)
             return [(d, h, a) for d, h, a in rows]
 
+    def renew_deliveries(self, ids: Sequence[int], now: datetime) -> None:
+        """Renew this run's claim on rows it still holds 'sending' (not yet sent)."""
+        if not ids:
+            return
+        t = Delivery.__table__  # type: ignore[attr-defined]
+        with self.session(write=True) as s:
+            s.execute(
+                update(t)
+                .where(t.c.id.in_(list(ids)))
+                .where(t.c.status == "sending")
+                .values(next_attempt_at=now)
+            )
+
     def finish_deliveries(
         self,
         ids: Sequence[int],
