@@ -104,11 +104,16 @@ def _status(
 
 
 def _recipients(
-    config: Config, failing_route: str, *, skip: set[tuple[str, str]]
+    config: Config,
+    failing_route: str,
+    *,
+    skip: set[tuple[str, str]],
+    notify: str | list[str] | None = None,
 ) -> list[tuple[str, str, str]]:
     """(route, target key, masked URL) of every target to tell about ``failing_route``:
-    the configured notify routes, never the failing route itself, none in ``skip``."""
-    notify = config.alert_health.notify
+    the notify routes (``health.notify`` unless given), never the failing route itself,
+    none in ``skip``."""
+    notify = config.alert_health.notify if notify is None else notify
     names = {r.name for r in config.routes} if notify == "all" else set(notify)
     return [
         (r.name, target_key(u), mask_url(u))

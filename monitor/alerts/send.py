@@ -28,6 +28,7 @@ from monitor.alerts.channel import (
     send,
     with_idempotency_key,
 )
+from monitor.alerts.feed_health import check_feed_health
 from monitor.alerts.health import check_health, send_health_alerts
 from monitor.alerts.render import Item, message_format, render, url_scheme
 from monitor.alerts.routes import mask_url, target_key
@@ -146,6 +147,7 @@ def deliver(
     try:
         # After the sends, which decide each target's health; never in their way.
         rep.health_queued = check_health(store, config, now=now, rep=rep)
+        rep.health_queued += check_feed_health(store, config, now=now)
         send_health_alerts(store, config, now=now, rep=rep)
     except Exception as exc:
         log.exception("route health check failed")

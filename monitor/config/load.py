@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from monitor.alerts.routes import AlertHealth, AlertsFile, Route, apprise_problem
+from monitor.alerts.routes import AlertHealth, AlertsFile, FeedHealth, Route, apprise_problem
 from monitor.config.secrets import exposed_secrets, protect_secrets
 from monitor.config.settings import FeedConfig, FeedsFile, Settings, default_db_url
 from monitor.errors import ConfigError
@@ -48,6 +48,7 @@ class Config(BaseModel):
     topics: list[TopicConfig] = []
     routes: list[Route] = []
     alert_health: AlertHealth = AlertHealth()
+    feed_health: FeedHealth = FeedHealth()
     # Problems worth telling the user that do not stop anything (the CLI prints them).
     warnings: list[str] = []
 
@@ -314,14 +315,17 @@ def load_config(
             if problem:
                 raise ConfigError(str(d / "alerts.yaml"), f"routes[{i}].urls[{j}]", problem)
     names = {r.name for r in routes}
-    notify = alerts_file.health.notify
-    for i, name in enumerate(notify if isinstance(notify, list) else []):
-        if name not in names:
-            raise ConfigError(
-                str(d / "alerts.yaml"),
-                f"health.notify[{i}]",
-                f"unknown route {name!r} (routes: {', '.join(sorted(names))})",
-            )
+    for section, notify in (
+        ("health", alerts_file.health.notify),
+        ("feed_health", alerts_file.feed_health.notify),
+    ):
+        for i, name in enumerate(notify if isinstance(notify, list) else []):
+            if name not in names:
+                raise ConfigError(
+                    str(d / "alerts.yaml"),
+                    f"{section}.notify[{i}]",
+                    f"unknown route {name!r} (routes: {', '.join(sorted(names))})",
+                )
     warnings = exposed_secrets(d, settings, routes)
     if database:
         settings.database = database
@@ -332,5 +336,6 @@ def load_config(
         topics=topics,
         routes=routes,
         alert_health=alerts_file.health,
+        feed_health=alerts_file.feed_health,
         warnings=warnings,
     )

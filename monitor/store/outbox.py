@@ -263,6 +263,12 @@ class OutboxStore(StoreBase):
                 )
             )
 
+    def health_alerts_about(self, about_route: str) -> list[HealthAlert]:
+        """Every health alert about ``about_route`` (e.g. "feed": feed health), oldest first."""
+        with self.session() as s:
+            q = select(HealthAlert).where(HealthAlert.about_route == about_route)
+            return list(s.exec(q.order_by(col(HealthAlert.id))).all())
+
     def unrecovered_health_alerts(self) -> list[HealthAlert]:
         """ "Broken" alerts whose episode has no "recovered" alert to the same target yet."""
         with self.session() as s:
