@@ -142,3 +142,40 @@ def test_markdown_title_cannot_form_a_link() -> None:
     title, body = render([item()], "markdown", scheme="json")
     assert not re.search(r"(?<!\\)\[click(?<!\\)\]\(", title)
     assert "https://news.example/a_%28b%29" in body
+
+
+def test_health_alerts_carry_no_mention(store: Store, webhook: WebhookReceiver) -> None:
+    """A feed's own title ends up in "feed failing" messages, a server's words in
+    "alerting is broken": both are outside text, sent as plain text without mentions."""
+    from monitor.alerts.health import send_health_alerts
+    from monitor.alerts.routes import target_key
+
+    config = Config(
+        topics=load_config(ROOT / "config").topics,
+        routes=[Route(name="ops", urls=[webhook.apprise_url()])],
+    )
+    now = utcnow()
+    store.add_health_alerts(
+        [
+            dict(
+                about_route="feed",
+                about_target="1",
+                about_display="x",
+                episode=1,
+                kind="feed-failing",
+                route="ops",
+                target=target_key(webhook.apprise_url()),
+                target_display="json://127.0.0.1/hook",
+                title=f"newsmon: feed failing - {TITLE}",
+                body=f"Last error: {SENTENCE}",
+                status="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        ]
+    )
+    assert send_health_alerts(store, config, now=now).health_sent == 1
+    (got,) = webhook.received
+    for raw in MENTIONS[:3]:
+        assert raw not in got["title"] + got["message"], raw

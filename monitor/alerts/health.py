@@ -20,7 +20,7 @@ from monitor.alerts.channel import (
     send,
     with_idempotency_key,
 )
-from monitor.alerts.render import when_text
+from monitor.alerts.render import defuse, plain_for, when_text
 from monitor.alerts.routes import mask_url, target_key
 from monitor.config import Config
 from monitor.store import HealthAlert, RouteHealth, Store, utcnow
@@ -294,7 +294,9 @@ def send_health_alerts(
         else:
             route, url = found
             keyed = with_idempotency_key(url, idempotency_key("health", a.id))
-            error = send(keyed, route.name, a.title, a.body, "text")
+            # feed names and server errors are outside text: no mention, Slack-escaped
+            title, body = defuse(a.title), plain_for(url, a.body)
+            error = send(keyed, route.name, title, body, "text")
             store.record_send(
                 route.name, a.target, a.target_display, ok=error is None, error=error, now=now
             )
