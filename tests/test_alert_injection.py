@@ -145,37 +145,21 @@ def test_markdown_title_cannot_form_a_link() -> None:
 
 
 def test_health_alerts_carry_no_mention(store: Store, webhook: WebhookReceiver) -> None:
-    """A feed's own title ends up in "feed failing" messages, a server's words in
-    "alerting is broken": both are outside text, sent as plain text without mentions."""
-    from monitor.alerts.health import send_health_alerts
-    from monitor.alerts.routes import target_key
+    """A feed's own title ends up in "feed failing" messages, a server's words in its
+    last error: both are outside text, sent without mentions."""
+    from monitor.alerts.routes import FeedHealth
 
     config = Config(
         topics=load_config(ROOT / "config").topics,
         routes=[Route(name="ops", urls=[webhook.apprise_url()])],
+        feed_health=FeedHealth(after_failures=2),
     )
-    now = utcnow()
-    store.add_health_alerts(
-        [
-            dict(
-                about_route="feed",
-                about_target="1",
-                about_display="x",
-                episode=1,
-                kind="feed-failing",
-                route="ops",
-                target=target_key(webhook.apprise_url()),
-                target_display="json://127.0.0.1/hook",
-                title=f"newsmon: feed failing - {TITLE}",
-                body=f"Last error: {SENTENCE}",
-                status="pending",
-                attempts=0,
-                created_at=now,
-                next_attempt_at=now,
-            )
-        ]
-    )
-    assert send_health_alerts(store, config, now=now).health_sent == 1
+    store.sync_feeds([FeedConfig(url="https://feeds.example/hostile.xml")])
+    feed = next(f for f in store.feeds() if f.url.endswith("hostile.xml"))
+    feed.title, feed.last_error, feed.consecutive_failures = TITLE, SENTENCE, 3
+    store.save_feed(feed)
+    assert deliver(store, config).health_sent == 1
     (got,) = webhook.received
+    assert "feed failing" in got["title"]
     for raw in MENTIONS[:3]:
         assert raw not in got["title"] + got["message"], raw

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.alerts.health import _duration, _recipients
-from monitor.alerts.render import when_text
+from monitor.alerts.render import defuse, when_text
 from monitor.alerts.routes import FeedHealth
 from monitor.config import Config
 from monitor.redact import redact, strip_credentials
@@ -39,7 +39,7 @@ def feed_problem(
         since = when_text(feed.last_success_at) if feed.last_success_at else "never"
         return FAILING, (
             f"{feed.consecutive_failures} polls in a row failed; last success: {since}.\n"
-            f"Last error: {redact(feed.last_error or 'unknown')}"
+            f"Last error: {defuse(redact(feed.last_error or 'unknown'))}"
         )
     if activity is None:
         return None
@@ -104,7 +104,8 @@ def check_feed_health(store: Store, config: Config, *, now: datetime | None = No
 
 
 def _name(feed: Feed) -> str:
-    return feed.name or feed.title or strip_credentials(feed.url)
+    # feed.title is the feed's own words: it must not mention anyone
+    return feed.name or defuse(feed.title or "") or strip_credentials(feed.url)
 
 
 def _problem_message(feed: Feed, kind: str, detail: str) -> tuple[str, str]:

@@ -249,7 +249,7 @@ def _broken_message(h: RouteHealth, c: dict[str, int], now: datetime) -> tuple[s
             f"Failing since: {when_text(since)} ({_duration(now - since)}), "
             f"{h.consecutive_failures} attempts in a row failed.",
             f"Last success: {when_text(h.last_success_at) if h.last_success_at else 'never'}.",
-            f"Last error: {h.last_error or 'unknown'}",
+            f"Last error: {defuse(h.last_error or 'unknown')}",  # a server's words
             f"Alerts waiting for this route: {waiting}; given up (dead): {dead}.",
             "",
             "Waiting alerts are retried with backoff and go out once the channel works "
@@ -294,9 +294,7 @@ def send_health_alerts(
         else:
             route, url = found
             keyed = with_idempotency_key(url, idempotency_key("health", a.id))
-            # feed names and server errors are outside text: no mention, Slack-escaped
-            title, body = defuse(a.title), plain_for(url, a.body)
-            error = send(keyed, route.name, title, body, "text")
+            error = send(keyed, route.name, a.title, plain_for(url, a.body), "text")
             store.record_send(
                 route.name, a.target, a.target_display, ok=error is None, error=error, now=now
             )

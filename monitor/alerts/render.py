@@ -70,10 +70,12 @@ def _plain(text: str) -> str:
 
 
 def plain_for(url: str, text: str) -> str:
-    """Plain text (a health alert) as a ``text`` message to ``url`` may carry it: no
-    mention anywhere, and Slack's three escapes (apprise does not escape a body
-    declared as text, and Slack reads ``<!here>`` in it)."""
-    return _slack(text) if url_scheme(url) == "slack" else defuse(text)
+    """Plain text (a health alert, its outside parts already defused) as a
+    ``text`` message to ``url`` may carry it: Slack's three escapes (apprise does not
+    escape a body declared as text, and Slack reads ``<!here>`` in it)."""
+    if url_scheme(url) != "slack":
+        return text
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def escape_title(title: str, fmt: str, scheme: str) -> str:
