@@ -464,7 +464,8 @@ def test_health_alert_claimed_by_a_crashed_run_goes_out_later_once(
     store: Store, hook: WebhookReceiver, smtp: SmtpReceiver
 ) -> None:
     """A run that claimed a health alert and died (SIGKILL inside the send) leaves it
-    'sending': it is due again after 15 minutes, not before, and then sent once."""
+    'sending': it is due again after the lease (alerts.sending_lease_minutes, 2), not
+    before, and then sent once."""
     config = config_for(
         Route(name="chat", urls=[hook.apprise_url()]),
         Route(name="mail", urls=[smtp.apprise_url()]),
@@ -481,9 +482,9 @@ def test_health_alert_claimed_by_a_crashed_run_goes_out_later_once(
     )
     assert check_health(store, config, now=t0) == 1
     (claimed,) = store.claim_health_alerts(now=t0)  # ... and the run is killed here
-    assert deliver(store, config, now=t0 + timedelta(minutes=5)).health_sent == 0
+    assert deliver(store, config, now=t0 + timedelta(minutes=1)).health_sent == 0
     assert smtp.messages == []
-    assert deliver(store, config, now=t0 + timedelta(minutes=16)).health_sent == 1
+    assert deliver(store, config, now=t0 + timedelta(minutes=3)).health_sent == 1
     for minutes in (17, 60, 24 * 60):
         assert deliver(store, config, now=t0 + timedelta(minutes=minutes)).health_sent == 0
     assert len(broken(smtp.messages)) == 1 and len(smtp.messages) == 1
@@ -493,7 +494,7 @@ def test_health_alert_claimed_by_a_crashed_run_goes_out_later_once(
 
 def test_sigkill_inside_the_health_alert_send_then_restart(tmp_path: Path) -> None:
     """`newsmon run` is SIGKILLed while its "alerting is broken" e-mail is in the SMTP
-    server's hands. A restart inside the 15 minutes a claim is honoured sends nothing;
+    server's hands. A restart inside the 2 minutes a claim is honoured sends nothing;
     one after it delivers the message - at most once more, never lost - and no later run
     sends it again."""
     with WebhookReceiver() as hook, SmtpReceiver() as smtp:
@@ -552,11 +553,11 @@ def test_sigkill_inside_the_health_alert_send_then_restart(tmp_path: Path) -> No
         in_flight = len(smtp.messages)
         assert in_flight <= 1
 
-        run()  # a restart inside the claim's 15 minutes: not sent again yet
+        run()  # a restart inside the claim's lease: not sent again yet
         assert len(smtp.messages) == in_flight
-        with store.session(write=True) as s:  # as if 16 minutes had passed
+        with store.session(write=True) as s:  # as if 3 minutes had passed
             for row in s.exec(select(HealthAlert)).all():
-                row.next_attempt_at = (row.next_attempt_at or utcnow()) - timedelta(minutes=16)
+                row.next_attempt_at = (row.next_attempt_at or utcnow()) - timedelta(minutes=3)
                 s.add(row)
         run()
         run()

@@ -142,3 +142,24 @@ def test_markdown_title_cannot_form_a_link() -> None:
     title, body = render([item()], "markdown", scheme="json")
     assert not re.search(r"(?<!\\)\[click(?<!\\)\]\(", title)
     assert "https://news.example/a_%28b%29" in body
+
+
+def test_health_alerts_carry_no_mention(store: Store, webhook: WebhookReceiver) -> None:
+    """A feed's own title ends up in "feed failing" messages, a server's words in its
+    last error: both are outside text, sent without mentions."""
+    from monitor.alerts.routes import FeedHealth
+
+    config = Config(
+        topics=load_config(ROOT / "config").topics,
+        routes=[Route(name="ops", urls=[webhook.apprise_url()])],
+        feed_health=FeedHealth(after_failures=2),
+    )
+    store.sync_feeds([FeedConfig(url="https://feeds.example/hostile.xml")])
+    feed = next(f for f in store.feeds() if f.url.endswith("hostile.xml"))
+    feed.title, feed.last_error, feed.consecutive_failures = TITLE, SENTENCE, 3
+    store.save_feed(feed)
+    assert deliver(store, config).health_sent == 1
+    (got,) = webhook.received
+    assert "feed failing" in got["title"]
+    for raw in MENTIONS[:3]:
+        assert raw not in got["title"] + got["message"], raw

@@ -56,6 +56,34 @@ CASES: dict[str, tuple[str, str, str]] = {
         "topics:\n  - id: t1\n    name: T\n    groups:\n      g: {terms: []}\n",
         "topics[0].groups.g: a group needs terms",
     ),
+    "empty term": (
+        "topics.yaml",
+        "topics:\n  - id: t1\n    name: T\n    groups:\n      g: {terms: [a, '']}\n",
+        "topics[0].groups.g.terms: term '' is empty (terms[1]) (topic 't1')",
+    ),
+    "punctuation term": (
+        "topics.yaml",
+        "topics:\n  - id: t1\n    name: T\n    groups:\n      g: {ru: [да, '-']}\n",
+        "topics[0].groups.g: term '-' has no letter or digit (ru[1]) (topic 't1')",
+    ),
+    "match-all term": (
+        "topics.yaml",
+        "topics:\n  - id: t1\n    name: T\n    groups:\n      g: {terms: [a]}\n"
+        "    exclude: [{terms: ['*']}]\n",
+        "topics[0].exclude[0].terms: term '*' would match every word (terms[0]) (topic 't1')",
+    ),
+    "duplicate key": (
+        "settings.yaml",
+        "fetch:\n  timeout_s: 20\n  timeout_s: 5\n",
+        "line 3: invalid YAML: duplicate key 'timeout_s' (first on line 2)",
+    ),
+    "alias bomb": (
+        "feeds.yaml",
+        "a0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9))
+        + "feeds: *a8\n",
+        "line 1: invalid YAML: aliases expand to 926,177,115 values (limit 200,000)",
+    ),
     "missing env var": (
         "alerts.yaml",
         "routes:\n  - name: desk\n    urls: ['${NEWSMON_NO_SUCH_VAR}']\n",

@@ -3,6 +3,7 @@ outbox rows (deliveries and health alerts) share."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
@@ -36,6 +37,24 @@ def scrub(text: str, url: str) -> str:
         if len(piece) >= 4 and piece not in masked:
             out = out.replace(piece, "****")
     return out
+
+
+# apprise's generic webhooks send the URL's "+Name=value" parameters as headers.
+_HEADER_SCHEMES = {"json", "jsons", "form", "forms", "xml", "xmls"}
+
+
+def idempotency_key(*parts: object) -> str:
+    """A key that is the same for every attempt to send the same message."""
+    return "newsmon-" + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+def with_idempotency_key(url: str, key: str) -> str:
+    """``url`` sending an ``Idempotency-Key`` header (the IETF draft's name, as Stripe and
+    others use it) where apprise can send headers: a receiver that saw the key before can
+    drop a retry of a message whose answer never reached us. Other targets unchanged."""
+    if url.split(":", 1)[0].lower() not in _HEADER_SCHEMES:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}+Idempotency-Key={key}"
 
 
 def send(url: str, tag: str, title: str, body: str, fmt: str) -> str | None:

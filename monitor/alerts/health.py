@@ -13,8 +13,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.alerts.channel import SendReport, next_attempt, send
-from monitor.alerts.render import when_text
+from monitor.alerts.channel import (
+    SendReport,
+    idempotency_key,
+    next_attempt,
+    send,
+    with_idempotency_key,
+)
+from monitor.alerts.render import defuse, plain_for, when_text
 from monitor.alerts.routes import mask_url, target_key
 from monitor.config import Config
 from monitor.store import HealthAlert, RouteHealth, Store, utcnow
@@ -98,11 +104,16 @@ def _status(
 
 
 def _recipients(
-    config: Config, failing_route: str, *, skip: set[tuple[str, str]]
+    config: Config,
+    failing_route: str,
+    *,
+    skip: set[tuple[str, str]],
+    notify: str | list[str] | None = None,
 ) -> list[tuple[str, str, str]]:
     """(route, target key, masked URL) of every target to tell about ``failing_route``:
-    the configured notify routes, never the failing route itself, none in ``skip``."""
-    notify = config.alert_health.notify
+    the notify routes (``health.notify`` unless given), never the failing route itself,
+    none in ``skip``."""
+    notify = config.alert_health.notify if notify is None else notify
     names = {r.name for r in config.routes} if notify == "all" else set(notify)
     return [
         (r.name, target_key(u), mask_url(u))
@@ -238,7 +249,7 @@ def _broken_message(h: RouteHealth, c: dict[str, int], now: datetime) -> tuple[s
             f"Failing since: {when_text(since)} ({_duration(now - since)}), "
             f"{h.consecutive_failures} attempts in a row failed.",
             f"Last success: {when_text(h.last_success_at) if h.last_success_at else 'never'}.",
-            f"Last error: {h.last_error or 'unknown'}",
+            f"Last error: {defuse(h.last_error or 'unknown')}",  # a server's words
             f"Alerts waiting for this route: {waiting}; given up (dead): {dead}.",
             "",
             "Waiting alerts are retried with backoff and go out once the channel works "
@@ -275,13 +286,15 @@ def send_health_alerts(
     rep = rep if rep is not None else SendReport()
     urls = {(r.name, target_key(u)): (r, u) for r in config.routes for u in r.urls}
     settings = config.settings.alerts
-    for a in store.claim_health_alerts(now=now):
+    lease = timedelta(minutes=settings.sending_lease_minutes)
+    for a in store.claim_health_alerts(now=now, stale_after=lease):
         found = urls.get((a.route, a.target))
         if found is None:
             error: str | None = "route or URL no longer in alerts.yaml"
         else:
             route, url = found
-            error = send(url, route.name, a.title, a.body, "text")
+            keyed = with_idempotency_key(url, idempotency_key("health", a.id))
+            error = send(keyed, route.name, a.title, plain_for(url, a.body), "text")
             store.record_send(
                 route.name, a.target, a.target_display, ok=error is None, error=error, now=now
             )

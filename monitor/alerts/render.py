@@ -69,6 +69,15 @@ def _plain(text: str) -> str:
     return " ".join(defuse(text).split())
 
 
+def plain_for(url: str, text: str) -> str:
+    """Plain text (a health alert, its outside parts already defused) as a
+    ``text`` message to ``url`` may carry it: Slack's three escapes (apprise does not
+    escape a body declared as text, and Slack reads ``<!here>`` in it)."""
+    if url_scheme(url) != "slack":
+        return text
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def escape_title(title: str, fmt: str, scheme: str) -> str:
     """The message title as the target will show it: plain text, whatever the feed said."""
     if scheme in _PLAIN_TITLE or fmt in {"text", "slack"}:

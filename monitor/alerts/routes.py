@@ -47,9 +47,28 @@ class AlertHealth(Strict):
     after_minutes: float = Field(30, ge=0)
 
 
+class FeedHealth(Strict):
+    """When a feed's trouble is news for the operator: "feed failing" / "feed silent",
+    once per episode, and "feed recovered" when it works (and publishes) again.
+
+    Failing: ``after_failures`` polls in a row failed. Silent: no new entry for
+    ``silent_factor`` times the feed's usual gap between new entries (its average since
+    newsmon first saw it, once it has given ``silent_min_entries``), and never sooner
+    than ``silent_min_hours``. ``notify`` as for route health; ``[]`` switches these
+    alerts off.
+    """
+
+    notify: Literal["all"] | list[str] = "all"
+    after_failures: int = Field(5, ge=1)
+    silent_factor: float = Field(10, gt=1)
+    silent_min_hours: float = Field(24, gt=0)
+    silent_min_entries: int = Field(5, ge=2)
+
+
 class AlertsFile(Strict):
     routes: list[Route] = []
     health: AlertHealth = AlertHealth()
+    feed_health: FeedHealth = FeedHealth()
 
     @model_validator(mode="after")
     def _unique(self) -> AlertsFile:

@@ -15,12 +15,20 @@ Every send also updates its target's health row; after the sends,
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.alerts.channel import SendReport, next_attempt, send
+from monitor.alerts.channel import (
+    SendReport,
+    idempotency_key,
+    next_attempt,
+    send,
+    with_idempotency_key,
+)
+from monitor.alerts.feed_health import check_feed_health
 from monitor.alerts.health import check_health, send_health_alerts
 from monitor.alerts.render import Item, message_format, render, url_scheme
 from monitor.alerts.routes import mask_url, target_key
@@ -82,12 +90,14 @@ def deliver(
     rep = SendReport()
     by_name = {r.name: r for r in config.routes}
     urls = {(r.name, target_key(u)): u for r in config.routes for u in r.urls}
-    claimed = store.claim_deliveries(mode=mode, now=now, routes=routes)
+    settings = config.settings.alerts
+    lease = timedelta(minutes=settings.sending_lease_minutes)
+    claimed = store.claim_deliveries(mode=mode, now=now, routes=routes, stale_after=lease)
+    renew = _Lease(store, [d.id for d, _, _ in claimed if d.id is not None], now, lease)
     groups: dict[tuple[str, str], list[tuple[Delivery, Hit, Article]]] = defaultdict(list)
     for row in claimed:
         groups[(row[0].route, row[0].target)].append(row)
     sources = _sources(store, [h.article_id for _, h, _ in claimed])
-    settings = config.settings.alerts
     for (route_name, target), rows in groups.items():
         route, url = by_name.get(route_name), urls.get((route_name, target))
         ids = [d.id for d, _, _ in rows if d.id is not None]
@@ -107,7 +117,12 @@ def deliver(
         )
         for chunk, chunk_rows in zip(chunks, row_chunks, strict=True):
             title, body = render(chunk, fmt, digest=mode == "digest", scheme=url_scheme(url))
-            error = send(url, route.name, title, body, fmt)
+            chunk_ids = [d.id for d, _, _ in chunk_rows if d.id is not None]
+            renew.before_send()
+            # The same key on every attempt at this message: see docs/alerts.md.
+            key = idempotency_key(route.name, target, *sorted(chunk_ids))
+            error = send(with_idempotency_key(url, key), route.name, title, body, fmt)
+            renew.done(chunk_ids)
             rep.messages += 1
             store.record_send(
                 route.name,
@@ -117,7 +132,6 @@ def deliver(
                 error=error,
                 now=now,
             )
-            chunk_ids = [d.id for d, _, _ in chunk_rows if d.id is not None]
             if error is None:
                 store.finish_deliveries(chunk_ids, ok=True)
                 rep.sent += len(chunk_ids)
@@ -133,11 +147,31 @@ def deliver(
     try:
         # After the sends, which decide each target's health; never in their way.
         rep.health_queued = check_health(store, config, now=now, rep=rep)
+        rep.health_queued += check_feed_health(store, config, now=now)
         send_health_alerts(store, config, now=now, rep=rep)
     except Exception as exc:
         log.exception("route health check failed")
         rep.errors.append(f"route health check failed: {exc}")
     return rep
+
+
+class _Lease:
+    """Keeps this run's claim on the rows it has not sent yet: a claimed row is
+    'sending' for ``lease`` only (so a killed run's rows go out again soon), and a run
+    with many slow targets renews the claim on the rest before each send."""
+
+    def __init__(self, store: Store, ids: list[int], now: datetime, lease: timedelta) -> None:
+        self.store, self.left, self.now, self.lease = store, set(ids), now, lease
+        self.t0 = self.renewed = time.monotonic()
+
+    def before_send(self) -> None:
+        if self.left and time.monotonic() - self.renewed >= self.lease.total_seconds() / 3:
+            self.renewed = time.monotonic()
+            at = self.now + timedelta(seconds=self.renewed - self.t0)
+            self.store.renew_deliveries(sorted(self.left), at)
+
+    def done(self, ids: list[int]) -> None:
+        self.left.difference_update(ids)
 
 
 def _fail(

@@ -60,7 +60,9 @@ def run(
     feed: Annotated[
         list[str] | None,
         typer.Option(
-            "--feed", help="Poll only this feed URL (repeatable); polls it even if not due."
+            "--feed",
+            help="Poll only this feed of feeds.yaml (repeatable), due or not; "
+            "a URL not in feeds.yaml is an error.",
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Poll every feed now, due or not.")] = False,
@@ -77,6 +79,7 @@ def run(
     c = _ctx(ctx)
     c.allow(allow_host)
     config = c.config  # once: the flow is handed these same settings, config loaded
+    feed = config.configured_urls(feed) if feed else None  # before anything starts
     if not prefect:
         _log_progress()  # under Prefect, its handlers show newsmon's log lines
     if prefect:

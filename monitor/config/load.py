@@ -26,10 +26,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from monitor.alerts.routes import AlertHealth, AlertsFile, Route, apprise_problem
+from monitor.alerts.routes import AlertHealth, AlertsFile, FeedHealth, Route, apprise_problem
 from monitor.config.secrets import exposed_secrets, protect_secrets
 from monitor.config.settings import FeedConfig, FeedsFile, Settings, default_db_url
 from monitor.errors import ConfigError
+from monitor.redact import redact, strip_credentials
 from monitor.topics.language import LANGUAGES, TopicConfig, TopicsFile
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -47,12 +48,33 @@ class Config(BaseModel):
     topics: list[TopicConfig] = []
     routes: list[Route] = []
     alert_health: AlertHealth = AlertHealth()
+    feed_health: FeedHealth = FeedHealth()
     # Problems worth telling the user that do not stop anything (the CLI prints them).
     warnings: list[str] = []
 
     @property
     def database_url(self) -> str:
         return self.settings.database or default_db_url()
+
+    def configured_urls(self, urls: Sequence[str]) -> list[str]:
+        """The feeds of ``feeds.yaml`` that ``urls`` name (``--feed``): written with or
+        without their credentials or a trailing slash. A URL that is not configured is a
+        ConfigError: polling it would say "0 polled" and do nothing, and polling it as a
+        one-off would store articles of a feed nobody configured."""
+        known = {f.url.rstrip("/"): f.url for f in self.feeds}
+        out = []
+        for u in urls:
+            got = known.get(strip_credentials(u.strip()).rstrip("/"))
+            if got is None:
+                where = self.directory / "feeds.yaml" if self.directory else "feeds.yaml"
+                raise ConfigError(
+                    "--feed",
+                    "",
+                    f"{redact(strip_credentials(u.strip()))} is not a feed of {where}: add it "
+                    "there first (newsmon feeds import adds an OPML file's feeds)",
+                )
+            out.append(got)
+        return out
 
     def topic(self, topic_id: str) -> TopicConfig:
         for t in self.topics:
@@ -129,11 +151,77 @@ def _friendly(loc: tuple[Any, ...], err: Mapping[str, Any], data: Any) -> str:
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# A config document, its aliases expanded, is a few thousand nodes (1,000 feeds: ~4,000).
+# A "billion laughs" of aliases expands to billions: walking it took 13 s at 9 levels.
+MAX_YAML_NODES = 200_000
+
+
+class _StrictLoader(_SAFE_LOADER):  # type: ignore[misc, valid-type]
+    """The safe loader, refusing a key given twice in one mapping (YAML says keys are
+    unique; PyYAML keeps the last silently, so a typo'd copy would win unnoticed)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *defaults" then overriding a key is what merges are for
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line)
+            except TypeError:  # an unhashable key: the constructor reports it
+                continue
+            if first != key_node.start_mark.line:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first on line {first + 1})",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for with every alias expanded (linear: each
+    node is counted once, then its count reused wherever an alias repeats it)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    memo[id(node)] = 1  # a recursive alias counts once; PyYAML builds it as a cycle
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(n, memo) for n in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size
+    return size
+
+
+def _load_yaml(text: str) -> Any:
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > MAX_YAML_NODES:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"aliases expand to {size:,} values (limit {MAX_YAML_NODES:,}): "
+                "an alias bomb, or a config far larger than any real one",
+                node.start_mark,
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def load_yaml_model(path: Path, model: type[BaseModel]) -> Any:
     """Read one YAML file into ``model``; raise ConfigError naming file and key."""
     file = str(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
+        raw = _load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(file, "", "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -156,7 +244,21 @@ def load_yaml_model(path: Path, model: type[BaseModel]) -> Any:
         errors = exc.errors()
         best = max(errors, key=lambda e: (len(e["loc"]), e["type"] == "extra_forbidden"))
         loc = tuple(best["loc"])
-        raise ConfigError(file, _loc(loc), _friendly(loc, best, raw)) from None
+        raise ConfigError(
+            file, _loc(loc), _friendly(loc, best, raw) + _topic_of(loc, raw)
+        ) from None
+
+
+def _topic_of(loc: tuple[Any, ...], raw: Any) -> str:
+    """`` (topic 'ID')`` for an error inside ``topics[i]``: a person knows topics by id."""
+    if len(loc) > 2 and loc[0] == "topics" and isinstance(loc[1], int) and loc[2] != "id":
+        try:
+            tid = raw["topics"][loc[1]]["id"]
+        except (KeyError, IndexError, TypeError):
+            return ""
+        if isinstance(tid, str) and tid:
+            return f" (topic {tid!r})"
+    return ""
 
 
 def load_config(
@@ -213,14 +315,17 @@ def load_config(
             if problem:
                 raise ConfigError(str(d / "alerts.yaml"), f"routes[{i}].urls[{j}]", problem)
     names = {r.name for r in routes}
-    notify = alerts_file.health.notify
-    for i, name in enumerate(notify if isinstance(notify, list) else []):
-        if name not in names:
-            raise ConfigError(
-                str(d / "alerts.yaml"),
-                f"health.notify[{i}]",
-                f"unknown route {name!r} (routes: {', '.join(sorted(names))})",
-            )
+    for section, notify in (
+        ("health", alerts_file.health.notify),
+        ("feed_health", alerts_file.feed_health.notify),
+    ):
+        for i, name in enumerate(notify if isinstance(notify, list) else []):
+            if name not in names:
+                raise ConfigError(
+                    str(d / "alerts.yaml"),
+                    f"{section}.notify[{i}]",
+                    f"unknown route {name!r} (routes: {', '.join(sorted(names))})",
+                )
     warnings = exposed_secrets(d, settings, routes)
     if database:
         settings.database = database
@@ -231,5 +336,6 @@ def load_config(
         topics=topics,
         routes=routes,
         alert_health=alerts_file.health,
+        feed_health=alerts_file.feed_health,
         warnings=warnings,
     )

@@ -159,6 +159,12 @@ class AlertSettings(Strict):
     retry_max_minutes: float = Field(240, gt=0)
     dead_after_hours: float = Field(48, gt=0)
     evidence_sentences: int = Field(3, ge=0)
+    sending_lease_minutes: float = Field(
+        2,
+        gt=0,
+        description="a row claimed for sending and not finished (the run was killed) is "
+        "sent again after this long; longer than any one send takes (renewed between sends)",
+    )
     max_article_age_hours: float | None = Field(
         72, gt=0, description="hits on older articles are stored but not alerted; null: no limit"
     )

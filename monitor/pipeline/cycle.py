@@ -113,7 +113,9 @@ def claim_feeds(
     only_urls: Sequence[str] | None = None,
     force: bool = False,
 ) -> list[Feed]:
-    """Sync the feed table with the config, then lease the feeds that are due."""
+    """Sync the feed table with the config, then lease the feeds that are due (or
+    ``only_urls``, which must be configured feeds: :meth:`Config.configured_urls`)."""
+    only_urls = config.configured_urls(only_urls) if only_urls else None
     store.sync_feeds(config.feeds)
     return store.claim_due_feeds(
         owner,

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlalchemy.engine import CursorResult
 from sqlmodel import col, select
 
 from monitor.errors import NotFound
 from monitor.store.engine import StoreBase, utcnow
-from monitor.store.models import Feed
+from monitor.store.models import ArticleSource, Feed
 
 log = logging.getLogger("monitor.store")
 
@@ -35,6 +35,15 @@ _POLL_STATE = (
     "gone",
     "notice",
 )
+
+
+def _aware(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    when: datetime = (
+        datetime.fromisoformat(value) if isinstance(value, str) else value
+    )  # an aggregate SQLite may return as text
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 class FeedStore(StoreBase):
@@ -94,6 +103,18 @@ class FeedStore(StoreBase):
                     changed.append(dict(want, fid=fid))
             for row in changed:
                 s.execute(update(Feed).where(col(Feed.id) == row.pop("fid")).values(**row))
+
+    def feed_activity(self) -> dict[int, tuple[int, datetime | None, datetime | None]]:
+        """Per feed: how many entries newsmon has seen from it, the first and the last
+        time it saw a new one (the feed's publishing rhythm, as far as we know it)."""
+        with self.session() as s:
+            q = select(
+                ArticleSource.feed_id,
+                func.count(),
+                func.min(ArticleSource.seen_at),
+                func.max(ArticleSource.seen_at),
+            ).group_by(col(ArticleSource.feed_id))
+            return {int(f): (int(n), _aware(a), _aware(b)) for f, n, a, b in s.exec(q).all()}
 
     def feeds(self) -> list[Feed]:
         with self.session() as s:

@@ -89,6 +89,19 @@ class OutboxStore(StoreBase):
                 s.add(d)
             return [(d, h, a) for d, h, a in rows]
 
+    def renew_deliveries(self, ids: Sequence[int], now: datetime) -> None:
+        """Renew this run's claim on rows it still holds 'sending' (not yet sent)."""
+        if not ids:
+            return
+        t = Delivery.__table__  # type: ignore[attr-defined]
+        with self.session(write=True) as s:
+            s.execute(
+                update(t)
+                .where(t.c.id.in_(list(ids)))
+                .where(t.c.status == "sending")
+                .values(next_attempt_at=now)
+            )
+
     def finish_deliveries(
         self,
         ids: Sequence[int],
@@ -249,6 +262,12 @@ class OutboxStore(StoreBase):
                     ["about_route", "about_target", "episode", "kind", "route", "target"],
                 )
             )
+
+    def health_alerts_about(self, about_route: str) -> list[HealthAlert]:
+        """Every health alert about ``about_route`` (e.g. "feed": feed health), oldest first."""
+        with self.session() as s:
+            q = select(HealthAlert).where(HealthAlert.about_route == about_route)
+            return list(s.exec(q.order_by(col(HealthAlert.id))).all())
 
     def unrecovered_health_alerts(self) -> list[HealthAlert]:
         """ "Broken" alerts whose episode has no "recovered" alert to the same target yet."""

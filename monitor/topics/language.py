@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -44,6 +45,35 @@ class Term(Strict):
 
 
 TermSpec = str | Term
+_WORDISH = re.compile(r"[^\W_]")  # a letter or a digit, in any script
+
+
+def term_problem(text: str) -> str | None:
+    """Why a term cannot be matched sensibly, or None: a term needs a letter or digit in
+    every word (``""``, ``"-"`` match nothing and broke runs); a prefix (``Azer*``) needs
+    two before its star (``"*"`` matched every word)."""
+    body = text.strip()
+    star = body.endswith("*")
+    if star:
+        body = body[:-1].rstrip()
+    if not body:
+        return f"term {text!r} would match every word" if star else f"term {text!r} is empty"
+    for word in re.split(r"[\s\-\u2010\u2011]+", body):
+        if word and not _WORDISH.search(word):
+            return f"term {text!r} has a word with no letter or digit ({word!r})"
+    if not _WORDISH.search(body):
+        return f"term {text!r} has no letter or digit"
+    if star and len(_WORDISH.findall(re.split(r"\s+", body)[-1])) < 2:
+        return f"term {text!r}: a prefix needs at least two letters before '*'"
+    return None
+
+
+def _check_terms(terms: list[TermSpec], where: str) -> list[TermSpec]:
+    for i, t in enumerate(terms):
+        problem = term_problem(t if isinstance(t, str) else t.text)
+        if problem:
+            raise ValueError(f"{problem} ({where}[{i}])")
+    return terms
 
 
 # spaCy has a tokenizer (``spacy.blank``) for these; a group may list terms per language.
@@ -84,7 +114,13 @@ class Group(Strict):
         for code in v:
             if code not in LANGUAGES:
                 raise ValueError(f"unknown language code {code!r} (ISO 639-1, as spaCy uses)")
+            _check_terms(v[code], code)
         return v
+
+    @field_validator("terms")
+    @classmethod
+    def _usable_terms(cls, v: list[TermSpec]) -> list[TermSpec]:
+        return _check_terms(v, "terms")
 
     @model_validator(mode="after")
     def _has_terms(self) -> Group:
@@ -105,6 +141,11 @@ class Exclusion(Strict):
 
     terms: list[TermSpec] = Field(min_length=1)
     window: int = Field(6, ge=0)
+
+    @field_validator("terms")
+    @classmethod
+    def _usable_terms(cls, v: list[TermSpec]) -> list[TermSpec]:
+        return _check_terms(v, "terms")
 
 
 class GroupRef(Strict):

@@ -1,0 +1,162 @@
+"""Feed health as news for the operator: a feed that keeps failing, or has published
+nothing for far longer than it usually does, is announced once on the operator routes
+("feed failing" / "feed silent"), and once more when it is back ("feed recovered").
+
+The messages are health alerts (:class:`monitor.store.HealthAlert`, ``about_route``
+``"feed"``, ``about_target`` the feed's id): the same outbox, retries and idempotency as
+"alerting is broken". An episode opens with the first announcement and closes with its
+"recovered"; the outbox's unique key makes each message exist once, however many runs
+check at once. Thresholds: ``feed_health`` in alerts.yaml (:class:`FeedHealth`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.alerts.health import _duration, _recipients
+from monitor.alerts.render import defuse, when_text
+from monitor.alerts.routes import FeedHealth
+from monitor.config import Config
+from monitor.redact import redact, strip_credentials
+from monitor.store import Feed, HealthAlert, Store, utcnow
+
+log = logging.getLogger("newsmon.alert")
+ABOUT = "feed"
+FAILING, SILENT, RECOVERED = "feed-failing", "feed-silent", "feed-recovered"
+
+
+def feed_problem(
+    feed: Feed,
+    activity: tuple[int, datetime | None, datetime | None] | None,
+    fh: FeedHealth,
+    now: datetime,
+) -> tuple[str, str] | None:
+    """(kind, what is wrong in words) if ``feed`` is failing or silent, else None."""
+    if feed.consecutive_failures >= fh.after_failures:
+        since = when_text(feed.last_success_at) if feed.last_success_at else "never"
+        return FAILING, (
+            f"{feed.consecutive_failures} polls in a row failed; last success: {since}.\n"
+            f"Last error: {defuse(redact(feed.last_error or 'unknown'))}"
+        )
+    if activity is None:
+        return None
+    count, first, last = activity
+    if count < fh.silent_min_entries or first is None or last is None:
+        return None  # too little history to know the feed's rhythm
+    usual = (last - first) / (count - 1)
+    quiet_for = now - last
+    limit = max(usual * fh.silent_factor, timedelta(hours=fh.silent_min_hours))
+    if quiet_for < limit:
+        return None
+    return SILENT, (
+        f"No new entry for {_duration(quiet_for)} (last: {when_text(last)}); it usually "
+        f"brings one every {_duration(usual)} ({count} entries since {when_text(first)}).\n"
+        "The feed still answers, so it may have moved, changed its format or stopped "
+        "publishing."
+    )
+
+
+def check_feed_health(store: Store, config: Config, *, now: datetime | None = None) -> int:
+    """Queue "feed failing/silent" for feeds newly in trouble and "feed recovered" for
+    announced ones that are fine again; returns how many messages were queued."""
+    fh = config.feed_health
+    if fh.notify == []:
+        return 0
+    now = now or utcnow()
+    feeds = [f for f in store.feeds() if f.enabled and f.id is not None]
+    if not feeds:
+        return 0
+    activity = store.feed_activity()
+    # the episodes so far: per feed, the latest episode and whether it is still open
+    episodes: dict[str, dict[int, list[HealthAlert]]] = defaultdict(lambda: defaultdict(list))
+    for a in store.health_alerts_about(ABOUT):
+        episodes[a.about_target][a.episode].append(a)
+    queued = 0
+    for feed in feeds:
+        fid = str(feed.id)
+        past = episodes.get(fid, {})
+        latest = max(past) if past else 0
+        open_rows = past.get(latest, [])
+        is_open = bool(open_rows) and not any(a.kind == RECOVERED for a in open_rows)
+        problem = feed_problem(feed, activity.get(feed.id or 0), fh, now)
+        if problem is not None and not is_open:
+            kind, detail = problem
+            episode = latest + 1
+            title, body = _problem_message(feed, kind, detail)
+            recipients = _recipients(config, "", skip=set(), notify=fh.notify)
+            rows = [_row(feed, episode, kind, r, title, body, now) for r in recipients]
+            new = store.add_health_alerts(rows)
+            if new:
+                queued += new
+                log.warning("feed %s: %s (feed=%s)", kind.split("-")[1], _name(feed), fid)
+        elif problem is None and is_open:
+            title, body = _recovered_message(feed, open_rows[0], now)
+            told = {(a.route, a.target, a.target_display) for a in open_rows}
+            rows = [_row(feed, latest, RECOVERED, r, title, body, now) for r in sorted(told)]
+            new = store.add_health_alerts(rows)
+            if new:
+                queued += new
+                log.info("feed recovered: %s (feed=%s)", _name(feed), fid)
+    return queued
+
+
+def _name(feed: Feed) -> str:
+    # feed.title is the feed's own words: it must not mention anyone
+    return feed.name or defuse(feed.title or "") or strip_credentials(feed.url)
+
+
+def _problem_message(feed: Feed, kind: str, detail: str) -> tuple[str, str]:
+    word = "failing" if kind == FAILING else "silent"
+    title = f"newsmon: feed {word} - {_name(feed)}"
+    body = "\n".join(
+        [
+            f"Feed {_name(feed)} ({strip_credentials(feed.url)}) is {word}.",
+            detail,
+            "",
+            "Articles it would bring are not being seen. See `newsmon feeds --failing`. "
+            "You will get one message when it recovers.",
+        ]
+    )
+    return title, body
+
+
+def _recovered_message(feed: Feed, first: HealthAlert, now: datetime) -> tuple[str, str]:
+    title = f"newsmon: feed recovered - {_name(feed)}"
+    since = first.created_at or now
+    return title, (
+        f"Feed {_name(feed)} ({strip_credentials(feed.url)}) works again: "
+        f"{'it publishes again' if first.kind == SILENT else 'its polls succeed again'}.\n"
+        f"It was announced {first.kind.split('-')[1]} at {when_text(since)} "
+        f"({_duration(now - since)} ago)."
+    )
+
+
+def _row(
+    feed: Feed,
+    episode: int,
+    kind: str,
+    recipient: tuple[str, str, str],
+    title: str,
+    body: str,
+    now: datetime,
+) -> dict[str, Any]:
+    route, target, display = recipient
+    return dict(
+        about_route=ABOUT,
+        about_target=str(feed.id),
+        about_display=_name(feed)[:200],
+        episode=episode,
+        kind=kind,
+        route=route,
+        target=target,
+        target_display=display,
+        title=title[:250],
+        body=body,
+        status="pending",
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+    )
