@@ -173,6 +173,12 @@ class WorkerPool:
     def started(self) -> bool:
         return self._pool is not None
 
+    def start(self) -> None:
+        """Start the workers now, in the background, rather than with the first job: a
+        one-shot run starts them while it waits for something else (its Prefect server).
+        Jobs queued meanwhile wait for them; a second call does nothing."""
+        self._start_in_background()
+
     def _start_in_background(self) -> None:
         with self._start_lock:  # jobs come from the cycle's thread and its fetch loop
             if self._starter is not None or self._closed:
