@@ -93,12 +93,15 @@ def run(
             summary = cycle(settings=c.settings, feeds=feed or None, force=force)
     else:
         from monitor.pipeline.cycle import run_cycle
-        from monitor.pipeline.workers import WorkerPool
+        from monitor.pipeline.workers import WorkerPool, languages_to_share
         from monitor.store import Store
 
-        with WorkerPool.for_config(config) as pool:
+        store = Store(config.database_url)
+        # One run: its workers start with the pipelines recent articles needed, not the
+        # seconds of CPU every costly language takes to build.
+        with WorkerPool.for_config(config, languages=languages_to_share(store)) as pool:
             summary = run_cycle(
-                Store(config.database_url), config, only_urls=feed or None, force=force, pool=pool
+                store, config, only_urls=feed or None, force=force, pool=pool
             ).as_dict()
     if json_out:
         _dump(summary)
