@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/memory.py workers --pages 300      # PSS/USS per page
     .venv/bin/python benchmarks/memory.py languages                 # one spaCy pipeline each
+    .venv/bin/python benchmarks/memory.py soak --cycles 200         # does memory grow?
 
 ``workers`` starts :class:`monitor.pipeline.workers.WorkerPool` (its forkserver preloads what
 ``monitor/pipeline/warmup.py`` says), hands it the benchmark's real pages one at a time
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,6 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import world as W  # noqa: E402
 from tests.support.benchreport import add_record_flag, record  # noqa: E402
+
+PERFORMANCE_MD = ROOT / "docs" / "performance.md"
 
 
 def smaps(pid: int) -> dict[str, int]:
@@ -259,6 +263,133 @@ def run_languages(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tree_pss() -> dict[str, int]:
+    """PSS (kB) of this process, its forkserver and the workers below it."""
+    fs, ws = pool_processes()
+    return {
+        "main": smaps(os.getpid())["pss"],
+        "forkserver": smaps(fs)["pss"] if fs else 0,
+        "workers": sum(smaps(w)["pss"] for w in ws),
+    }
+
+
+def run_soak(args: argparse.Namespace) -> int:
+    """Cycle after cycle in one process, as a long-lived serve: does memory grow?"""
+    import gzip
+
+    from monitor.config import load_config
+    from monitor.demo.servers import FixtureServer
+    from monitor.demo.world import DEMO_DATA, write_config
+    from monitor.pipeline.cycle import run_cycle
+    from monitor.pipeline.workers import WorkerPool
+    from monitor.store import Store
+    from tests.support.hostile import FAST, TOPICS, item, merge, rss
+
+    feeds, per_feed = 6, 4
+    pages = []
+    for f in sorted((DEMO_DATA / "pages").iterdir()):
+        body = f.read_bytes()
+        pages.append(gzip.decompress(body) if f.suffix == ".gz" else body)
+    tmp = Path(tempfile.mkdtemp(prefix="newsmon-soak-"))
+    rows: list[tuple[int, dict[str, int], float]] = []
+    with FixtureServer(DEMO_DATA) as srv:
+
+        def publish(n: int) -> None:  # every feed's entries are new in cycle n
+            srv.requests.clear()  # the server's own record of requests would grow
+            for f in range(feeds):
+                items = []
+                for k in range(per_feed):
+                    path = f"x/p{f}-{n}-{k}.html"
+                    page = pages[(n * feeds * per_feed + f * per_feed + k) % len(pages)]
+                    # A different story each time: a word of its own in the text.
+                    srv.add(path, page.replace(b"</p>", f" soak{n}x{f}x{k}</p>".encode(), 1))
+                    items.append(
+                        item(f"{{BASE}}/{path}", title=f"story {f} {n} {k}", guid=f"g{f}-{n}-{k}")
+                    )
+                srv.add(f"x/f{f}.xml", rss(items), "application/rss+xml")
+
+        publish(0)
+        cfg = write_config(
+            tmp / "config",
+            topics_from=TOPICS,
+            feed_urls=[srv.url(f"x/f{f}.xml") for f in range(feeds)],
+            routes=[],
+            settings=merge(FAST, {"extract": {"workers": args.workers}}),
+        )
+        config = load_config(cfg)
+        store = Store(f"sqlite:///{tmp / 'soak.db'}")
+        print(
+            f"{args.cycles} cycles of {feeds * per_feed} new articles ({feeds} feeds), "
+            f"{args.workers} worker(s) recycled every "
+            f"{config.settings.extract.max_tasks_per_worker} jobs; PSS in MB",
+            flush=True,
+        )
+        print("cycle   main  forkserver  workers  total")
+        t0 = time.perf_counter()
+        try:
+            with WorkerPool.for_config(config) as pool:
+                for n in range(1, args.cycles + 1):
+                    publish(n)
+                    s = run_cycle(store, config, pool=pool, force=True, feed_batch=2)
+                    if s.articles_new + s.articles_merged != feeds * per_feed:
+                        print(f"cycle {n}: {s.as_dict()}", file=sys.stderr)
+                        return 1
+                    m = _tree_pss()
+                    rows.append((n, m, time.perf_counter() - t0))
+                    if n in {1, 2, 5} or n % max(1, args.cycles // 10) == 0:
+                        print(
+                            f"{n:5d}  {mb(m['main']):>5}  {mb(m['forkserver']):>10}  "
+                            f"{mb(m['workers']):>7}  {mb(sum(m.values())):>5}",
+                            flush=True,
+                        )
+        finally:
+            store.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+    # Growth: the second half against the second quarter (the first quarter warms up:
+    # caches, the languages met, the heap's high-water mark). Workers are recycled, so
+    # their memory is a saw: compare peaks, and the main process's median.
+    q = max(1, len(rows) // 4)
+    early, late = rows[q : 2 * q], rows[len(rows) // 2 :]
+    main_growth = statistics.median(r[1]["main"] for r in late) - statistics.median(
+        r[1]["main"] for r in early
+    )
+    total_growth = max(sum(r[1].values()) for r in late) - max(sum(r[1].values()) for r in early)
+    peak = max(sum(r[1].values()) for r in rows)
+    result = (
+        f"RESULT soak_cycles={len(rows)} soak_peak_pss_mb={mb(peak)} "
+        f"soak_main_growth_mb={main_growth / 1024:.1f} "
+        f"soak_peak_growth_mb={total_growth / 1024:.1f}"
+    )
+    print(
+        f"\nmain process, median PSS: second half vs second quarter {main_growth / 1024:+.1f} MB "
+        f"(goal: ~0); all processes, peak PSS: {total_growth / 1024:+.1f} MB; peak {mb(peak)} MB "
+        f"(goal <= 400 MB for the pipeline); {rows[-1][2]:.0f} s"
+    )
+    print(result)
+    if args.record:
+        record(
+            "memory-soak",
+            [
+                ("cycles, each with new articles", str(len(rows)), "200 for the soak"),
+                (
+                    "main process: PSS growth (median, 2nd half vs 2nd quarter)",
+                    f"{main_growth / 1024:+.1f} MB",
+                    "~0",
+                ),
+                (
+                    "all processes: peak PSS growth (2nd half vs 2nd quarter)",
+                    f"{total_growth / 1024:+.1f} MB",
+                    "~0 (workers are recycled)",
+                ),
+                ("all processes: peak PSS", f"{mb(peak)} MB", "<= 400 MB"),
+            ],
+            title="memory: cycle after cycle in one process",
+            result=result,
+            path=PERFORMANCE_MD,
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -273,8 +404,14 @@ def main(argv: list[str] | None = None) -> int:
         "--langs", default="en,de,fr,es,it,pt,ru,uk,ar,fa,tr,id,ja,ko,zh,nl,pl,sv,he,hi,vi"
     )
     add_record_flag(lg)
+    sk = sub.add_parser("soak", help="cycle after cycle in one process: does memory grow?")
+    sk.add_argument("--cycles", type=int, default=30, help="30 (the soak: 200)")
+    sk.add_argument("--workers", type=int, default=2)
+    add_record_flag(sk)
     args = ap.parse_args(argv)
     os.environ.setdefault("TMPDIR", tempfile.gettempdir())
+    if args.cmd == "soak":
+        return run_soak(args)
     return run_workers(args) if args.cmd == "workers" else run_languages(args)
 
 

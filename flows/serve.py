@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
@@ -41,6 +43,11 @@ class LocalPrefectServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> LocalPrefectServer:
+        """Start the server and wait until it is healthy."""
+        return self.launch().wait()
+
+    def launch(self) -> LocalPrefectServer:
+        """Start the server's process and return at once (:meth:`wait` for its health)."""
         self.home.mkdir(parents=True, exist_ok=True)
         prefect_bin = Path(sys.executable).with_name("prefect")
         env = dict(
@@ -64,6 +71,11 @@ class LocalPrefectServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        return self
+
+    def wait(self) -> LocalPrefectServer:
+        """Wait until the launched server answers its health check."""
+        assert self.proc is not None, "launch() first"
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -95,6 +107,37 @@ class LocalPrefectServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def prefect_api(meanwhile: Callable[[], object] | None = None) -> Iterator[str]:
+    """The Prefect API for flow runs in this block: ``$PREFECT_API_URL``, or else a local
+    server (:class:`LocalPrefectServer`) started now and stopped at the end.
+
+    A server of its own process rather than Prefect's temporary one: a flow call with no
+    API starts that too, but it also imports Prefect's whole server application (FastAPI,
+    the database layer, ~150 modules, ~60 MB) into this process. ``meanwhile`` runs while
+    the server starts (seconds): a one-shot run starts its worker pool there."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    api = os.environ.get("PREFECT_API_URL")
+    if api:
+        if meanwhile:
+            meanwhile()
+        yield api
+        return
+    server = LocalPrefectServer().launch()
+    try:
+        if meanwhile:
+            meanwhile()
+        server.wait()
+        with temporary_settings(updates={PREFECT_API_URL: server.url}):
+            try:
+                yield server.url
+            finally:
+                _drain_prefect_workers()
+    finally:
+        server.stop()
 
 
 def deployments(

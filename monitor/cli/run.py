@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Any
 
@@ -67,11 +68,14 @@ def run(
     ] = None,
     force: Annotated[bool, typer.Option(help="Poll every feed now, due or not.")] = False,
     prefect: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            help="Run as a Prefect flow (default); --no-prefect runs the same steps plainly."
+            "--prefect/--no-prefect",
+            help="Run as a Prefect flow, or the same steps plainly. Default: as a flow when "
+            "PREFECT_API_URL names a Prefect server, plainly otherwise (no server to start).",
+            show_default=False,
         ),
-    ] = True,
+    ] = None,
     allow_host: AllowHostOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -80,20 +84,33 @@ def run(
     c.allow(allow_host)
     config = c.config  # once: the flow is handed these same settings, config loaded
     feed = config.configured_urls(feed) if feed else None  # before anything starts
+    if prefect is None:
+        # A one-shot run reports to a Prefect server if there is one; starting one just
+        # for this run costs seconds and hundreds of MB and records the run nowhere the
+        # user looks.
+        prefect = bool(os.environ.get("PREFECT_API_URL"))
     if not prefect:
         _log_progress()  # under Prefect, its handlers show newsmon's log lines
     if prefect:
         from flows.cycle import cycle
+        from flows.serve import prefect_api
+        from monitor.pipeline.workers import WorkerPool
 
-        summary = cycle(settings=c.settings, feeds=feed or None, force=force)
+        # The worker pool (seconds of CPU to load spaCy and trafilatura) starts while
+        # the local Prefect server does; the flow takes the same shared pool.
+        with prefect_api(meanwhile=WorkerPool.shared(config).start):
+            summary = cycle(settings=c.settings, feeds=feed or None, force=force)
     else:
         from monitor.pipeline.cycle import run_cycle
-        from monitor.pipeline.workers import WorkerPool
+        from monitor.pipeline.workers import WorkerPool, languages_to_share
         from monitor.store import Store
 
-        with WorkerPool.for_config(config) as pool:
+        store = Store(config.database_url)
+        # One run: its workers start with the pipelines recent articles needed, not the
+        # seconds of CPU every costly language takes to build.
+        with WorkerPool.for_config(config, languages=languages_to_share(store)) as pool:
             summary = run_cycle(
-                Store(config.database_url), config, only_urls=feed or None, force=force, pool=pool
+                store, config, only_urls=feed or None, force=force, pool=pool
             ).as_dict()
     if json_out:
         _dump(summary)

@@ -10,8 +10,10 @@ first pages (``benchmarks/memory.py workers`` shows where a worker grows):
 - justext's stoplist of every language (trafilatura's fallback extractor uses it for
   pages whose language it is not told: ~150,000 words, ~27 MB as a tuple and the
   frozenset justext caches of it);
-- the spaCy pipelines of the languages whose tokenizer exceptions are large
-  (:data:`SHARED_LANGUAGES`; the others cost a worker 0-4 MB each).
+- the spaCy pipelines the pool asks for (``$NEWSMON_PRELOAD_LANGUAGES``, set by
+  :class:`~monitor.pipeline.workers.WorkerPool` before its forkserver starts; by default
+  :data:`~monitor.pipeline.workers.SHARED_LANGUAGES`, whose tokenizer exceptions are
+  large; the others cost a worker 0-4 MB each, built when it first meets the language).
 
 Then ``gc.freeze()``: the objects made so far are left out of every later garbage
 collection, so a worker's full collection does not write to their headers and copy
@@ -19,18 +21,17 @@ the pages it shares with the forkserver into its own memory.
 """
 
 import gc
+import os
 
 from monitor.extract.article import detect_language, extract_html
+from monitor.pipeline.workers import PRELOAD_ENV, SHARED_LANGUAGES
 from monitor.topics.text import pipeline
 
-# What a pipeline costs a worker the first time it meets the language (MB of its own
-# memory; benchmarks/memory.py languages, spaCy 3.8): id 48, fr 34, ms 32, nl 12;
-# every other language 4 or less. English is the default pipeline.
-SHARED_LANGUAGES = ("en", "id", "fr", "ms", "nl")
-
 detect_language("The language identification model is loaded once, in the forkserver.")
-for _lang in SHARED_LANGUAGES:
-    pipeline(_lang)
+_wanted = os.environ.get(PRELOAD_ENV)
+for _lang in ["en", *(_wanted.split(",") if _wanted is not None else SHARED_LANGUAGES)]:
+    if _lang:
+        pipeline(_lang)
 
 
 def _justext_stoplist() -> None:

@@ -49,12 +49,31 @@ from monitor.pipeline.pool import analyse_in_order
 from monitor.topics.language import TopicConfig
 
 if TYPE_CHECKING:
+    from monitor.store import Store
     from monitor.topics.match import Classifier
 
 # The main process imports this module for the pool only; spaCy, trafilatura and the
 # language model are imported by the workers (their forkserver preloads them, see
 # monitor/pipeline/warmup.py). A worker's classifier, built once by _init:
 _classifier: Classifier | None = None
+
+
+# The languages whose spaCy pipeline costs a worker tens of MB the first time it meets
+# one (tokenizer exceptions; benchmarks/memory.py languages, spaCy 3.8: id 48-77, fr
+# 9-34, ms 20-32, nl 8-12; every other language 4 or less) and seconds of CPU to build
+# (id 3.8, fr 2.5, ms 1.9, nl 0.7). A long-lived pool builds them once in its forkserver,
+# where its workers share them; a one-shot run builds only those recent articles were
+# in (languages_to_share), the rest when an article in that language arrives.
+SHARED_LANGUAGES = ("en", "id", "fr", "ms", "nl")
+# Read by monitor/pipeline/warmup.py in the forkserver: the languages to build there.
+PRELOAD_ENV = "NEWSMON_PRELOAD_LANGUAGES"
+
+
+def languages_to_share(store: Store, recent: int = 1000, at_least: int = 2) -> list[str]:
+    """The costly languages (:data:`SHARED_LANGUAGES`) at least ``at_least`` of the last
+    ``recent`` stored articles were in: the ones worth building before the workers fork."""
+    seen = store.recent_languages(recent)
+    return [lang for lang in SHARED_LANGUAGES if seen.get(lang, 0) >= at_least]
 
 
 _malloc_trim: Any = None
@@ -122,6 +141,25 @@ class _Waiting:
     out: Future[Any]
 
 
+def _start_forkserver(languages: tuple[str, ...] | None) -> None:
+    """Start the process's forkserver (if it is not running) with ``languages`` in its
+    environment only: the variable must not leak into other processes started later."""
+    from multiprocessing import forkserver
+
+    before = os.environ.get(PRELOAD_ENV)
+    if languages is None:
+        os.environ.pop(PRELOAD_ENV, None)
+    else:
+        os.environ[PRELOAD_ENV] = ",".join(languages)
+    try:
+        forkserver.ensure_running()  # spawns it and returns: the preloading runs there
+    finally:
+        if before is None:
+            os.environ.pop(PRELOAD_ENV, None)
+        else:
+            os.environ[PRELOAD_ENV] = before
+
+
 def default_workers() -> int:
     return max(
         1,
@@ -144,7 +182,12 @@ class WorkerPool:
         timeout_s: float = 30,
         max_tasks: int = 500,
         parse_timeout_s: float = 20,
+        languages: Sequence[str] | None = None,
     ) -> None:
+        """``languages``: the spaCy pipelines built in the forkserver, shared by the
+        workers (None: :data:`SHARED_LANGUAGES`; English always). It takes effect if this
+        pool is the first of the process: a process has one forkserver."""
+        self.languages = None if languages is None else tuple(languages)
         self.timeout_s = timeout_s
         self.parse_timeout_s = parse_timeout_s
         self.workers = workers or default_workers()
@@ -173,6 +216,12 @@ class WorkerPool:
     def started(self) -> bool:
         return self._pool is not None
 
+    def start(self) -> None:
+        """Start the workers now, in the background, rather than with the first job: a
+        one-shot run starts them while it waits for something else (its Prefect server).
+        Jobs queued meanwhile wait for them; a second call does nothing."""
+        self._start_in_background()
+
     def _start_in_background(self) -> None:
         with self._start_lock:  # jobs come from the cycle's thread and its fetch loop
             if self._starter is not None or self._closed:
@@ -180,6 +229,7 @@ class WorkerPool:
             ctx = multiprocessing.get_context("forkserver")
             # Workers fork from a server that already imported the heavy modules.
             ctx.set_forkserver_preload(["monitor.pipeline.workers", "monitor.pipeline.warmup"])
+            _start_forkserver(self.languages)
             self._pool = ProcessPool(
                 max_workers=self.workers,
                 max_tasks=self._max_tasks,
@@ -202,7 +252,7 @@ class WorkerPool:
         self._pump()
 
     @classmethod
-    def for_config(cls, config: Config) -> WorkerPool:
+    def for_config(cls, config: Config, languages: Sequence[str] | None = None) -> WorkerPool:
         e = config.settings.extract
         return cls(
             config.topics,
@@ -210,6 +260,7 @@ class WorkerPool:
             timeout_s=e.timeout_s,
             max_tasks=e.max_tasks_per_worker,
             parse_timeout_s=config.settings.fetch.parse_timeout_s,
+            languages=languages,
         )
 
     def __enter__(self) -> WorkerPool:

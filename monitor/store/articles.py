@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.engine import CursorResult
 from sqlmodel import col, select
 
@@ -287,6 +287,18 @@ class ArticleStore(StoreBase):
                 .values(text=None, text_pruned_at=utcnow())
             )
             return int(cast("CursorResult[Any]", s.execute(stmt)).rowcount or 0)
+
+    def recent_languages(self, limit: int = 1000) -> dict[str, int]:
+        """How many of the last ``limit`` articles stored are in each language."""
+        with self.session() as s:
+            recent = (
+                select(col(Article.language).label("language"))
+                .order_by(col(Article.id).desc())
+                .limit(limit)
+                .subquery()
+            )
+            rows = s.exec(select(recent.c.language, func.count()).group_by(recent.c.language)).all()
+        return {str(lang): int(n) for lang, n in rows if lang}
 
     def article_ids(self) -> list[int]:
         """Every stored article's id."""

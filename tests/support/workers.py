@@ -77,3 +77,10 @@ def kill_busy_worker_when(
     t = threading.Thread(target=killer, daemon=True)
     t.start()
     return t, killed
+
+
+def pipelines_built(_: object = None) -> int:
+    """In a worker: how many spaCy pipelines it holds (at first, what its forkserver built)."""
+    from monitor.topics.text import pipeline
+
+    return pipeline.cache_info().currsize
