@@ -109,7 +109,7 @@ def test_hits_list_newest_first_with_filters(desk: Desk) -> None:
     html = desk.client.get("/hits?topic=caucasus-realignment").text
     n = desk.store.count_hits(HitFilter(topic="caucasus-realignment"))
     assert (
-        re.findall(r'<a class="topic" href="[^"]*">([^<]*)</a>', html)
+        re.findall(r'<a class="topic" href="/hits\?topic=([^"]*)"', html)
         == ["caucasus-realignment"] * n
     )
     assert f"<b>{n}</b> hits match" in html
@@ -415,6 +415,14 @@ def test_export_is_the_filtered_view(desk: Desk) -> None:
     csv_text = desk.client.get("/hits/export?format=csv&q=baku").text
     lines = csv_text.strip().splitlines()
     assert lines[0].startswith("id,topic,score,label") and len(lines) == 3
+    # Each row names the feeds its article came from (by name, never by URL).
+    import csv
+
+    names = {f.name or f.title for f in desk.store.feeds()}
+    rows = list(csv.DictReader(lines))
+    assert "feed" in rows[0] and all(
+        r["feed"] and set(r["feed"].split(" | ")) <= names for r in rows
+    )
     assert desk.client.get("/hits/export?format=xml").status_code == 400
     assert _cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert _cell("-1") == "'-1" and _cell("Baku") == "Baku" and _cell(["a", "b"]) == "a | b"
@@ -657,3 +665,73 @@ def test_bulk_labels_work_as_a_plain_form_too(desk: Desk) -> None:
     )
     assert r.status_code == 303 and r.headers["location"] == "/hits?label=irrelevant"
     assert [desk.store.hit(i or 0)[0].label for i in ids] == ["irrelevant"] * 3
+
+
+# --- the small things ---------------------------------------------------------------------
+
+
+def test_a_form_from_before_a_restart_is_shown_again_with_a_fresh_token(desk: Desk) -> None:
+    hid = desk.hit_id(CAUCASUS_TITLE)
+    old = desk.csrf(f"/hits/{hid}")
+    # The restart: a new app (new secret) over the same database; the browser keeps its
+    # cookie and the page it had open.
+    cookies = dict(desk.client.cookies)
+    restarted = TestClient(
+        create_app(desk.store, desk_topics()), base_url=BASE, follow_redirects=False
+    )
+    restarted.cookies.update(cookies)
+    form = {"csrf": old, "label": "relevant", "note": "seen <twice>", "back": f"/hits/{hid}"}
+    r = restarted.post(f"/hits/{hid}/label", data=form, headers={"origin": BASE})
+    assert r.status_code == 409 and "Nothing was saved" in r.text
+    assert "seen &lt;twice&gt;" in r.text and 'name="label" value="relevant"' in r.text
+    assert desk.store.hit(hid)[0].label is None
+    fresh = re.search(r'name="csrf" value="([0-9a-f]{64})"', r.text)
+    assert fresh and fresh.group(1) != old
+    again = restarted.post(
+        f"/hits/{hid}/label", data={**form, "csrf": fresh.group(1)}, headers={"origin": BASE}
+    )
+    assert again.status_code == 303 and desk.store.hit(hid)[0].label == "relevant"
+    # From another site, or with no Origin at all: refused as before, nothing replayed.
+    for headers in ({"origin": "http://evil.example"}, {}):
+        r = restarted.post(f"/hits/{hid}/label", data=form, headers=headers)
+        assert r.status_code == 403 and "seen" not in r.text
+    restarted.close()
+
+
+def test_topic_names_snippets_and_no_database_url(desk: Desk) -> None:
+    from monitor.desk.routes.hits import snippet
+
+    html = desk.client.get("/hits").text
+    names = {t.name for t in desk_topics()}
+    shown = set(re.findall(r'<a class="topic" href="[^"]*" title="[^"]*">([^<]*)</a>', html))
+    assert shown and shown <= names
+    assert "sqlite:" not in html and str(desk.db) not in html
+    assert ".." not in "".join(re.findall(r'<div class="snippet">([^<]*)</div>', html))
+    long = "First sentence here. " + "word " * 60
+    assert snippet(long, 21) == "First sentence here…"
+    assert snippet("Ends with a stop.", 220) == "Ends with a stop."
+
+
+def test_the_model_file_is_read_once_per_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.desk import training
+    from monitor.topics import model as topic_model
+
+    path = tmp_path / "t.active.json"
+    monkeypatch.setattr(topic_model, "model_path", lambda t, kind="active", d=None: path)
+    reads: list[Path] = []
+
+    class Model:
+        def __init__(self, p: Path) -> None:
+            reads.append(p)
+            self.trained_at = p.read_text()
+
+    monkeypatch.setattr(topic_model, "load_model", Model)
+    path.write_text("2026-01-02T03:04:05+00:00")
+    for _ in range(5):
+        assert training.last_trained("t") is not None
+    assert len(reads) == 1
+    path.write_text("2026-02-02T03:04:05.250+00:00")  # retrained: a new file
+    assert training.last_trained("t").month == 2  # type: ignore[union-attr]
+    assert len(reads) == 2

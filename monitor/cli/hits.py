@@ -21,7 +21,7 @@ from monitor.cli.app import (
     echo,
     hits_app,
 )
-from monitor.export import hit_record, iter_hits, lines
+from monitor.export import hit_record, iter_hits, lines, with_feeds
 from monitor.store import HitFilter
 
 LABELS = {"relevant": "relevant", "irrelevant": "irrelevant", "clear": None}
@@ -203,7 +203,7 @@ def hits_export(
     out = open_private(output, "w", encoding="utf-8", newline="") if output else sys.stdout
     n = 0
     try:
-        n = _write_hits(out, fmt, (hit_record(h, a, full=full) for h, a in rows))
+        n = _write_hits(out, fmt, with_feeds(store, rows, full=full))
     finally:
         if output:
             out.close()

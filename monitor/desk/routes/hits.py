@@ -15,6 +15,19 @@ PAGE_SIZE = 50
 COUNT_CAP = 10_000  # a filtered list says "10,000+" rather than counting further
 
 
+SNIPPET = 220
+
+
+def snippet(text: str, limit: int = SNIPPET) -> str:
+    """``text`` cut at a word before ``limit`` with one ellipsis: never "end.…" or "..."
+    after a full stop."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return cut.rstrip(" .,;:!?…-–—") + "…"
+
+
 def hits_page(request: Request) -> Response:
     desk = desk_of(request)
     store = desk.store
@@ -43,7 +56,7 @@ def hits_page(request: Request) -> Response:
                 "hit": h,
                 "article": a,
                 "feeds": feeds_of.get(a.id or 0, []),
-                "snippet": sents[0]["text"] if sents else (a.summary or "")[:300],
+                "snippet": snippet(sents[0]["text"] if sents else (a.summary or "")),
                 "threshold": ev.get("threshold"),
             }
         )
