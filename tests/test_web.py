@@ -735,3 +735,62 @@ def test_the_model_file_is_read_once_per_version(
     path.write_text("2026-02-02T03:04:05.250+00:00")  # retrained: a new file
     assert training.last_trained("t").month == 2  # type: ignore[union-attr]
     assert len(reads) == 2
+
+
+# --- hostile query parameters (issue 20, L1) ------------------------------------------------
+
+HUGE = "9" * 25
+CRAFTED = [
+    HUGE,
+    str(2**63),
+    str(2**64),
+    "-1",
+    "0",
+    "²",
+    "١٢",
+    "1e309",
+    "nan",
+    "inf",
+    "%00",
+    "1" * 300,
+]
+
+
+@pytest.mark.parametrize("value", CRAFTED)
+def test_crafted_parameters_never_give_a_500(desk: Desk, value: str) -> None:
+    paths = [
+        f"/hits?before={value}",
+        f"/hits?after={value}",
+        f"/hits?feed={value}",
+        f"/hits?min_score={value}&max_score={value}",
+        f"/hits?from={value}&to={value}&within={value}&label={value}&lang={value}&q={value}",
+        f"/hits/{value}",
+        f"/hits/1?before={value}&feed={value}",
+        f"/alerts?before={value}&status={value}",
+        f"/hits/export?format=jsonl&feed={value}&min_score={value}",
+        f"/login?next={value}",
+    ]
+    for path in paths:
+        r = desk.client.get(path)
+        assert r.status_code < 500, (path, r.status_code)
+        assert "default-src 'none'" in r.headers["content-security-policy"], path
+    token = desk.csrf("/hits")
+    r = desk.client.post(f"/hits/{value}/label", data={"csrf": token, "label": "relevant"})
+    assert 400 <= r.status_code < 500 and r.headers["content-security-policy"]
+
+
+def test_huge_ids_are_not_found(desk: Desk) -> None:
+    r = desk.client.get(f"/hits/{HUGE}")
+    assert r.status_code == 404 and "no hit with id" in r.text
+    assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_a_bug_still_answers_with_the_security_headers(desk: Desk) -> None:
+    def broken(*a: object, **k: object) -> None:
+        raise RuntimeError("boom")
+
+    desk.store.hit_topics = broken  # type: ignore[method-assign]
+    client = TestClient(desk.client.app, base_url=BASE, raise_server_exceptions=False)
+    r = client.get("/hits")
+    assert r.status_code == 500 and "boom" not in r.text
+    assert "default-src 'none'" in r.headers["content-security-policy"]

@@ -3,10 +3,13 @@ problems to show for what was ignored."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta
 
 from starlette.datastructures import QueryParams
+from starlette.requests import Request
 
+from monitor.errors import NotFound
 from monitor.store import HitFilter, utcnow
 
 WITHIN = {
@@ -40,10 +43,13 @@ def _float(value: str, name: str, problems: list[str]) -> float | None:
     if not value:
         return None
     try:
-        return float(value)
+        x = float(value)
     except ValueError:
+        x = math.nan
+    if not math.isfinite(x):  # "nan" and "inf" are floats to Python, not scores
         problems.append(f"{name} must be a number (ignored: {value!r})")
         return None
+    return x
 
 
 def parse_filters(
@@ -61,9 +67,8 @@ def parse_filters(
         problems.append(f"unknown label {params['label']!r} (ignored)")
         params["label"] = ""
     if params["feed"]:
-        if params["feed"].isdigit():
-            f.feed_id = int(params["feed"])
-        else:
+        f.feed_id = to_int(params["feed"])
+        if f.feed_id is None:
             problems.append("feed must be a feed id (ignored)")
             params["feed"] = ""
     if params["within"] in WITHIN:
@@ -95,3 +100,12 @@ def to_int(value: str | None) -> int | None:
         return None
     n = int(value)
     return n if 0 < n <= MAX_ID else None
+
+
+def path_id(request: Request, name: str = "hit_id") -> int:
+    """An id from the URL's path; one no database can hold is simply not there (404)."""
+    value = request.path_params[name]
+    n = value if isinstance(value, int) else to_int(str(value))
+    if n is None or not 0 < n <= MAX_ID:
+        raise NotFound(f"no hit with id {str(value)[:30]}")
+    return n

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from monitor.desk import training
-from monitor.desk.filters import parse_filters, to_int
+from monitor.desk.filters import parse_filters, path_id, to_int
 from monitor.desk.highlight import Highlighter, group_order, legend, sentence_groups
 from monitor.desk.security import safe_next
 from monitor.desk.views import desk_of, qs
@@ -25,7 +25,7 @@ MAX_NOTE = 2000
 def hit_page(request: Request) -> Response:
     desk = desk_of(request)
     store = desk.store
-    hit_id = request.path_params["hit_id"]
+    hit_id = path_id(request)
     h, a = store.hit(hit_id)
     f, params, _ = parse_filters(request.query_params)
     try:
@@ -76,7 +76,7 @@ def hit_page(request: Request) -> Response:
 async def label_hit(request: Request) -> Response:
     desk = desk_of(request)
     form = await desk.verified_form(request)
-    hit_id = request.path_params["hit_id"]
+    hit_id = path_id(request)
     label = form.get("label", "")
     if label not in LABELS:
         raise HTTPException(400, "label must be relevant, irrelevant or clear")
