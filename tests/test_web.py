@@ -244,8 +244,22 @@ def post_routes(app) -> list[str]:
 
 def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
     hid = desk.hit_id(CAUCASUS_TITLE)
-    paths = [p.replace("{hit_id:int}", str(hid)) for p in post_routes(desk.client.app)]
-    assert sorted(paths) == sorted(["/login", "/logout", f"/hits/{hid}/label", "/hits/labels"])
+    view = desk.store.save_view("v", "topic=x")
+    paths = [
+        p.replace("{hit_id:int}", str(hid)).replace("{view_id:int}", str(view.id))
+        for p in post_routes(desk.client.app)
+    ]
+    assert sorted(paths) == sorted(
+        [
+            "/login",
+            "/logout",
+            f"/hits/{hid}/label",
+            "/hits/labels",
+            "/hits/read",
+            "/views",
+            f"/views/{view.id}/delete",
+        ]
+    )
     good = desk.csrf()
     for path in paths:
         for data in (
@@ -265,6 +279,7 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
         == 403
     )
     assert desk.store.hit(hid)[0].label is None
+    assert [v.name for v in desk.store.views()] == ["v"]
 
 
 def test_cross_site_post_is_refused_even_with_a_token(desk: Desk) -> None:
@@ -794,3 +809,63 @@ def test_a_bug_still_answers_with_the_security_headers(desk: Desk) -> None:
     r = client.get("/hits")
     assert r.status_code == 500 and "boom" not in r.text
     assert "default-src 'none'" in r.headers["content-security-policy"]
+
+
+# --- ranking and views --------------------------------------------------------------------
+
+
+def test_sort_by_score_pages_through_every_hit_once(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.deskdata import add_plain_hits
+
+    add_plain_hits(desk.store, 9)
+    monkeypatch.setattr("monitor.desk.routes.hits.PAGE_SIZE", 4)
+    import html as htmllib
+
+    seen: list[str] = []
+    html = desk.client.get("/hits?sort=score").text
+    while True:
+        seen += [htmllib.unescape(t) for t in titles(html)]
+        older = re.search(r'href="/hits\?([^"]*before=\d+[^"]*)" rel="next"', html)
+        if not older:
+            break
+        html = desk.client.get("/hits?" + older.group(1).replace("&amp;", "&")).text
+    scores = {a.title: h.score for h, a in desk.store.find_hits(limit=100).rows}
+    assert len(seen) == len(scores) == len(set(seen))
+    assert [scores[t] for t in seen] == sorted(scores.values(), reverse=True)
+    assert titles(desk.client.get("/hits").text) != seen[:4]  # the default is newest first
+    # Each row says its rank in its topic, which tells crowded scores apart.
+    page = desk.client.get("/hits?topic=bulk-topic&sort=score").text
+    assert re.findall(r"#(\d+) of 9<", page) == ["1", "2", "3", "4"]
+
+
+def test_read_state_mark_all_read_and_saved_views(desk: Desk) -> None:
+    token = desk.csrf("/hits")
+    total = desk.store.count_hits()
+    assert len(titles(desk.client.get("/hits?read=unread").text)) == total
+    hid = desk.hit_id(CAUCASUS_TITLE)
+    desk.client.get(f"/hits/{hid}")  # opening a hit reads it
+    unread = titles(desk.client.get("/hits?read=unread").text)
+    assert len(unread) == total - 1 and not any(CAUCASUS_TITLE in t for t in unread)
+    # A saved view keeps the cleaned query; its count is of unread hits.
+    r = desk.client.post(
+        "/views",
+        data={
+            "csrf": token,
+            "name": " Iran  morning ",
+            "back": "/hits?topic=iran-nuclear&before=3&bogus=1",
+        },
+    )
+    assert r.status_code == 303
+    (view,) = desk.store.views()
+    assert (view.name, view.query) == ("Iran morning", "topic=iran-nuclear")
+    page = desk.client.get("/hits").text
+    assert 'href="/hits?topic=iran-nuclear"' in page and "2 new" in page
+    # Mark all read: for the list as filtered, every page.
+    desk.client.post("/hits/read", data={"csrf": token, "back": "/hits?topic=iran-nuclear"})
+    assert titles(desk.client.get("/hits?topic=iran-nuclear&read=unread").text) == []
+    assert "0 new" in desk.client.get("/hits").text
+    assert len(titles(desk.client.get("/hits?read=unread").text)) == total - 3
+    desk.client.post(f"/views/{view.id}/delete", data={"csrf": token, "back": "/hits"})
+    assert desk.store.views() == []

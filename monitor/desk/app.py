@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from monitor.desk.filters import parse_filters
-from monitor.desk.routes import alerts, auth, export, feeds, hit, hits, labels
+from monitor.desk.routes import alerts, auth, export, feeds, hit, hits, labels, reading
 from monitor.desk.routes import topics as topic_pages
 from monitor.desk.security import Security, SecurityMiddleware
 from monitor.desk.views import (
@@ -55,6 +55,7 @@ def create_app(
         *export.routes,  # before /hits/{id}: "export" is not an id, but keep it obvious
         *hits.routes,
         *labels.routes,
+        *reading.routes,
         *hit.routes,
         *topic_pages.routes,
         *feeds.routes,

@@ -10,7 +10,8 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from monitor.errors import NotFound
-from monitor.store import HitFilter, utcnow
+from monitor.store import utcnow
+from monitor.store.reading import DeskFilter
 
 WITHIN = {
     "24h": timedelta(hours=24),
@@ -29,7 +30,10 @@ FILTER_KEYS = (
     "to",
     "min_score",
     "max_score",
+    "read",
+    "sort",
 )
+SORTS = ("time", "score")
 
 
 def _date(value: str) -> datetime | None:
@@ -53,14 +57,26 @@ def _float(value: str, name: str, problems: list[str]) -> float | None:
 
 
 def parse_filters(
-    qp: QueryParams, now: datetime | None = None
-) -> tuple[HitFilter, dict[str, str], list[str]]:
-    """Query parameters -> a HitFilter, the cleaned parameters, and problems to show."""
+    qp: QueryParams, now: datetime | None = None, reader: str = ""
+) -> tuple[DeskFilter, dict[str, str], list[str]]:
+    """Query parameters -> a filter, the cleaned parameters, and problems to show.
+    ``read=unread`` keeps what ``reader`` has not read; ``sort`` (time or score) is
+    left in the parameters for the list to order by."""
     params = {k: qp.get(k, "").strip()[:200] for k in FILTER_KEYS}
     problems: list[str] = []
-    f = HitFilter(
+    f = DeskFilter(
         topic=params["topic"] or None, search=params["q"] or None, language=params["lang"] or None
     )
+    if params["read"] == "unread":
+        f.unread_by = reader
+    elif params["read"]:
+        problems.append(f"read must be unread or empty (ignored: {params['read']!r})")
+        params["read"] = ""
+    if params["sort"] not in ("", *SORTS):
+        problems.append(f"sort must be time or score (ignored: {params['sort']!r})")
+        params["sort"] = ""
+    elif params["sort"] == "time":
+        params["sort"] = ""  # the default: the URL stays short
     if params["label"] in ("relevant", "irrelevant", "unreviewed"):
         f.label = params["label"]
     elif params["label"]:
@@ -107,5 +123,5 @@ def path_id(request: Request, name: str = "hit_id") -> int:
     value = request.path_params[name]
     n = value if isinstance(value, int) else to_int(str(value))
     if n is None or not 0 < n <= MAX_ID:
-        raise NotFound(f"no hit with id {str(value)[:30]}")
+        raise NotFound(f"no {name.removesuffix('_id')} with id {str(value)[:30]}")
     return n

@@ -109,6 +109,11 @@ class Desk:
     def topic(self, topic_id: str) -> TopicConfig | None:
         return next((t for t in self.topics if t.id == topic_id), None)
 
+    def reader(self, request: Request) -> str:
+        """Whose read state and saved views these are: the logged-in user's name, ""
+        on a desk without user accounts."""
+        return str(request.scope.get("state", {}).get("user") or "")
+
     def topic_name(self, topic_id: str) -> str:
         """The topic's name from the config; its id when it is not configured."""
         t = self.topic(topic_id)

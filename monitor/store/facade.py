@@ -8,11 +8,14 @@ from monitor.store.feeds import FeedStore
 from monitor.store.hits import HitStore
 from monitor.store.labels import LabelStore
 from monitor.store.outbox import OutboxStore
+from monitor.store.reading import ReadingStore
 from monitor.store.review import ReviewStore
 from monitor.store.runs import RunStore
 
 
-class Store(FeedStore, ArticleStore, HitStore, LabelStore, OutboxStore, RunStore, ReviewStore):
+class Store(
+    FeedStore, ArticleStore, HitStore, LabelStore, OutboxStore, RunStore, ReadingStore, ReviewStore
+):
     """All database access. Safe to share between threads; one per process.
 
     ``Store(url)`` opens (and, for a new database, creates) the database at ``url``;

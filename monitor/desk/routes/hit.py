@@ -27,7 +27,8 @@ def hit_page(request: Request) -> Response:
     store = desk.store
     hit_id = path_id(request)
     h, a = store.hit(hit_id)
-    f, params, _ = parse_filters(request.query_params)
+    store.mark_read([hit_id], desk.reader(request))
+    f, params, _ = parse_filters(request.query_params, reader=desk.reader(request))
     try:
         newer, older = store.hit_neighbours(f, hit_id)
     except NotFound:
