@@ -8,8 +8,9 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
-from monitor.store import Article, Hit, HitFilter, Store
+from monitor.store import Article, Feed, Hit, HitFilter, Store
 
 # Cells a spreadsheet would run as a formula get a leading quote (CSV injection).
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -36,6 +37,34 @@ def hit_record(h: Hit, a: Article, *, full: bool = False) -> dict[str, Any]:
         rec["extraction"] = a.extraction
         rec["extraction_error"] = a.extraction_error
     return rec
+
+
+def with_feeds(
+    store: Store, rows: Iterable[tuple[Hit, Article]], *, full: bool = False, chunk: int = 500
+) -> Iterator[dict[str, Any]]:
+    """:func:`hit_record` of each row with ``feed``: the names of the feeds the article
+    came from (looked up a chunk of rows at a time)."""
+    batch: list[tuple[Hit, Article]] = []
+
+    def flush() -> Iterator[dict[str, Any]]:
+        feeds = store.feeds_of_articles([a.id for _, a in batch if a.id is not None])
+        for h, a in batch:
+            rec = hit_record(h, a, full=full)
+            names = [_feed_name(f) for f in feeds.get(a.id or 0, [])]
+            # after the url, so a spreadsheet reads title, url, feed side by side
+            yield {**{k: rec[k] for k in list(rec)[:7]}, "feed": names, **rec}
+        batch.clear()
+
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= chunk:
+            yield from flush()
+    yield from flush()
+
+
+def _feed_name(f: Feed) -> str:
+    """The feed's name, title, or host: never its URL (which may carry credentials)."""
+    return f.name or f.title or urlsplit(f.url).hostname or "?"
 
 
 def iter_hits(

@@ -22,7 +22,7 @@ from monitor.cli import app
 from monitor.config import load_config
 from monitor.demo.servers import FixtureServer, SmtpReceiver, WebhookReceiver
 from monitor.demo.world import write_config
-from monitor.feeds.parse import parse_feed, plain_text
+from monitor.feeds.parse import parse_feed, plain_text, plain_title
 from monitor.pipeline.cycle import run_cycle
 from monitor.store import Store
 
@@ -79,9 +79,26 @@ def test_plain_text_leaves_no_markup() -> None:
             .replace("&quot;", '"')
             .replace("&amp;", "&")
         )
-        out = plain_text(decoded, 4000)
-        assert not FORBIDDEN.search(out), (value, out)
+        for clean in (plain_text, plain_title):
+            out = clean(decoded, 4000)
+            assert not FORBIDDEN.search(out), (value, out)
     assert plain_text("1 < 2 and 3 > 2, AT&amp;T", 100) == "1 < 2 and 3 > 2, AT&T"
+
+
+def test_titles_keep_angle_bracket_tokens_that_are_no_tags() -> None:
+    # An RSS title "BP &lt;BP&gt; may..." is the text "BP <BP> may...": <BP> opens no
+    # HTML element, so it is the headline's own text (a ticker), not markup.
+    assert plain_title("BP <BP> may cut 3 <b>more</b> jobs", 300) == "BP <BP> may cut 3 more jobs"
+    assert plain_title("x <y and <Ticker:ABC>", 300) == "x <y and <Ticker:ABC>"
+    assert plain_title("<script>alert(1)</script>BP <BP>", 300) == "BP <BP>"
+    parsed = parse_feed(
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+        b"<title>BP &lt;BP&gt; may sell assets</title><link>http://127.0.0.1:9/a</link>"
+        b"</item></channel></rss>",
+        url="http://127.0.0.1:9/f",
+        headers={"content-type": "application/rss+xml"},
+    )
+    assert parsed.entries[0].title == "BP <BP> may sell assets"
 
 
 @pytest.mark.parametrize("ctype", ["application/rss+xml", "text/xml"])

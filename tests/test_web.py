@@ -109,7 +109,7 @@ def test_hits_list_newest_first_with_filters(desk: Desk) -> None:
     html = desk.client.get("/hits?topic=caucasus-realignment").text
     n = desk.store.count_hits(HitFilter(topic="caucasus-realignment"))
     assert (
-        re.findall(r'<a class="topic" href="[^"]*">([^<]*)</a>', html)
+        re.findall(r'<a class="topic" href="/hits\?topic=([^"]*)"', html)
         == ["caucasus-realignment"] * n
     )
     assert f"<b>{n}</b> hits match" in html
@@ -244,8 +244,22 @@ def post_routes(app) -> list[str]:
 
 def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
     hid = desk.hit_id(CAUCASUS_TITLE)
-    paths = [p.replace("{hit_id:int}", str(hid)) for p in post_routes(desk.client.app)]
-    assert sorted(paths) == sorted(["/login", "/logout", f"/hits/{hid}/label", "/hits/labels"])
+    view = desk.store.save_view("v", "topic=x")
+    paths = [
+        p.replace("{hit_id:int}", str(hid)).replace("{view_id:int}", str(view.id))
+        for p in post_routes(desk.client.app)
+    ]
+    assert sorted(paths) == sorted(
+        [
+            "/login",
+            "/logout",
+            f"/hits/{hid}/label",
+            "/hits/labels",
+            "/hits/read",
+            "/views",
+            f"/views/{view.id}/delete",
+        ]
+    )
     good = desk.csrf()
     for path in paths:
         for data in (
@@ -265,6 +279,7 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
         == 403
     )
     assert desk.store.hit(hid)[0].label is None
+    assert [v.name for v in desk.store.views()] == ["v"]
 
 
 def test_cross_site_post_is_refused_even_with_a_token(desk: Desk) -> None:
@@ -415,6 +430,14 @@ def test_export_is_the_filtered_view(desk: Desk) -> None:
     csv_text = desk.client.get("/hits/export?format=csv&q=baku").text
     lines = csv_text.strip().splitlines()
     assert lines[0].startswith("id,topic,score,label") and len(lines) == 3
+    # Each row names the feeds its article came from (by name, never by URL).
+    import csv
+
+    names = {f.name or f.title for f in desk.store.feeds()}
+    rows = list(csv.DictReader(lines))
+    assert "feed" in rows[0] and all(
+        r["feed"] and set(r["feed"].split(" | ")) <= names for r in rows
+    )
     assert desk.client.get("/hits/export?format=xml").status_code == 400
     assert _cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert _cell("-1") == "'-1" and _cell("Baku") == "Baku" and _cell(["a", "b"]) == "a | b"
@@ -657,3 +680,192 @@ def test_bulk_labels_work_as_a_plain_form_too(desk: Desk) -> None:
     )
     assert r.status_code == 303 and r.headers["location"] == "/hits?label=irrelevant"
     assert [desk.store.hit(i or 0)[0].label for i in ids] == ["irrelevant"] * 3
+
+
+# --- the small things ---------------------------------------------------------------------
+
+
+def test_a_form_from_before_a_restart_is_shown_again_with_a_fresh_token(desk: Desk) -> None:
+    hid = desk.hit_id(CAUCASUS_TITLE)
+    old = desk.csrf(f"/hits/{hid}")
+    # The restart: a new app (new secret) over the same database; the browser keeps its
+    # cookie and the page it had open.
+    cookies = dict(desk.client.cookies)
+    restarted = TestClient(
+        create_app(desk.store, desk_topics()), base_url=BASE, follow_redirects=False
+    )
+    restarted.cookies.update(cookies)
+    form = {"csrf": old, "label": "relevant", "note": "seen <twice>", "back": f"/hits/{hid}"}
+    r = restarted.post(f"/hits/{hid}/label", data=form, headers={"origin": BASE})
+    assert r.status_code == 409 and "Nothing was saved" in r.text
+    assert "seen &lt;twice&gt;" in r.text and 'name="label" value="relevant"' in r.text
+    assert desk.store.hit(hid)[0].label is None
+    fresh = re.search(r'name="csrf" value="([0-9a-f]{64})"', r.text)
+    assert fresh and fresh.group(1) != old
+    again = restarted.post(
+        f"/hits/{hid}/label", data={**form, "csrf": fresh.group(1)}, headers={"origin": BASE}
+    )
+    assert again.status_code == 303 and desk.store.hit(hid)[0].label == "relevant"
+    # From another site, or with no Origin at all: refused as before, nothing replayed.
+    for headers in ({"origin": "http://evil.example"}, {}):
+        r = restarted.post(f"/hits/{hid}/label", data=form, headers=headers)
+        assert r.status_code == 403 and "seen" not in r.text
+    restarted.close()
+
+
+def test_topic_names_snippets_and_no_database_url(desk: Desk) -> None:
+    from monitor.desk.routes.hits import snippet
+
+    html = desk.client.get("/hits").text
+    names = {t.name for t in desk_topics()}
+    shown = set(re.findall(r'<a class="topic" href="[^"]*" title="[^"]*">([^<]*)</a>', html))
+    assert shown and shown <= names
+    assert "sqlite:" not in html and str(desk.db) not in html
+    assert ".." not in "".join(re.findall(r'<div class="snippet">([^<]*)</div>', html))
+    long = "First sentence here. " + "word " * 60
+    assert snippet(long, 21) == "First sentence here…"
+    assert snippet("Ends with a stop.", 220) == "Ends with a stop."
+
+
+def test_the_model_file_is_read_once_per_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.desk import training
+    from monitor.topics import model as topic_model
+
+    path = tmp_path / "t.active.json"
+    monkeypatch.setattr(topic_model, "model_path", lambda t, kind="active", d=None: path)
+    reads: list[Path] = []
+
+    class Model:
+        def __init__(self, p: Path) -> None:
+            reads.append(p)
+            self.trained_at = p.read_text()
+
+    monkeypatch.setattr(topic_model, "load_model", Model)
+    path.write_text("2026-01-02T03:04:05+00:00")
+    for _ in range(5):
+        assert training.last_trained("t") is not None
+    assert len(reads) == 1
+    path.write_text("2026-02-02T03:04:05.250+00:00")  # retrained: a new file
+    assert training.last_trained("t").month == 2  # type: ignore[union-attr]
+    assert len(reads) == 2
+
+
+# --- hostile query parameters (issue 20, L1) ------------------------------------------------
+
+HUGE = "9" * 25
+CRAFTED = [
+    HUGE,
+    str(2**63),
+    str(2**64),
+    "-1",
+    "0",
+    "²",
+    "١٢",
+    "1e309",
+    "nan",
+    "inf",
+    "%00",
+    "1" * 300,
+]
+
+
+@pytest.mark.parametrize("value", CRAFTED)
+def test_crafted_parameters_never_give_a_500(desk: Desk, value: str) -> None:
+    paths = [
+        f"/hits?before={value}",
+        f"/hits?after={value}",
+        f"/hits?feed={value}",
+        f"/hits?min_score={value}&max_score={value}",
+        f"/hits?from={value}&to={value}&within={value}&label={value}&lang={value}&q={value}",
+        f"/hits/{value}",
+        f"/hits/1?before={value}&feed={value}",
+        f"/alerts?before={value}&status={value}",
+        f"/hits/export?format=jsonl&feed={value}&min_score={value}",
+        f"/login?next={value}",
+    ]
+    for path in paths:
+        r = desk.client.get(path)
+        assert r.status_code < 500, (path, r.status_code)
+        assert "default-src 'none'" in r.headers["content-security-policy"], path
+    token = desk.csrf("/hits")
+    r = desk.client.post(f"/hits/{value}/label", data={"csrf": token, "label": "relevant"})
+    assert 400 <= r.status_code < 500 and r.headers["content-security-policy"]
+
+
+def test_huge_ids_are_not_found(desk: Desk) -> None:
+    r = desk.client.get(f"/hits/{HUGE}")
+    assert r.status_code == 404 and "no hit with id" in r.text
+    assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_a_bug_still_answers_with_the_security_headers(desk: Desk) -> None:
+    def broken(*a: object, **k: object) -> None:
+        raise RuntimeError("boom")
+
+    desk.store.hit_topics = broken  # type: ignore[method-assign]
+    client = TestClient(desk.client.app, base_url=BASE, raise_server_exceptions=False)
+    r = client.get("/hits")
+    assert r.status_code == 500 and "boom" not in r.text
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+
+
+# --- ranking and views --------------------------------------------------------------------
+
+
+def test_sort_by_score_pages_through_every_hit_once(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.deskdata import add_plain_hits
+
+    add_plain_hits(desk.store, 9)
+    monkeypatch.setattr("monitor.desk.routes.hits.PAGE_SIZE", 4)
+    import html as htmllib
+
+    seen: list[str] = []
+    html = desk.client.get("/hits?sort=score").text
+    while True:
+        seen += [htmllib.unescape(t) for t in titles(html)]
+        older = re.search(r'href="/hits\?([^"]*before=\d+[^"]*)" rel="next"', html)
+        if not older:
+            break
+        html = desk.client.get("/hits?" + older.group(1).replace("&amp;", "&")).text
+    scores = {a.title: h.score for h, a in desk.store.find_hits(limit=100).rows}
+    assert len(seen) == len(scores) == len(set(seen))
+    assert [scores[t] for t in seen] == sorted(scores.values(), reverse=True)
+    assert titles(desk.client.get("/hits").text) != seen[:4]  # the default is newest first
+    # Each row says its rank in its topic, which tells crowded scores apart.
+    page = desk.client.get("/hits?topic=bulk-topic&sort=score").text
+    assert re.findall(r"#(\d+) of 9<", page) == ["1", "2", "3", "4"]
+
+
+def test_read_state_mark_all_read_and_saved_views(desk: Desk) -> None:
+    token = desk.csrf("/hits")
+    total = desk.store.count_hits()
+    assert len(titles(desk.client.get("/hits?read=unread").text)) == total
+    hid = desk.hit_id(CAUCASUS_TITLE)
+    desk.client.get(f"/hits/{hid}")  # opening a hit reads it
+    unread = titles(desk.client.get("/hits?read=unread").text)
+    assert len(unread) == total - 1 and not any(CAUCASUS_TITLE in t for t in unread)
+    # A saved view keeps the cleaned query; its count is of unread hits.
+    r = desk.client.post(
+        "/views",
+        data={
+            "csrf": token,
+            "name": " Iran  morning ",
+            "back": "/hits?topic=iran-nuclear&before=3&bogus=1",
+        },
+    )
+    assert r.status_code == 303
+    (view,) = desk.store.views()
+    assert (view.name, view.query) == ("Iran morning", "topic=iran-nuclear")
+    page = desk.client.get("/hits").text
+    assert 'href="/hits?topic=iran-nuclear"' in page and "2 new" in page
+    # Mark all read: for the list as filtered, every page.
+    desk.client.post("/hits/read", data={"csrf": token, "back": "/hits?topic=iran-nuclear"})
+    assert titles(desk.client.get("/hits?topic=iran-nuclear&read=unread").text) == []
+    assert "0 new" in desk.client.get("/hits").text
+    assert len(titles(desk.client.get("/hits?read=unread").text)) == total - 3
+    desk.client.post(f"/views/{view.id}/delete", data={"csrf": token, "back": "/hits"})
+    assert desk.store.views() == []

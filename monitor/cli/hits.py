@@ -202,7 +202,7 @@ def hits_export(
     """Export hits (all, or filtered) as CSV or JSON lines."""
     if fmt not in {"csv", "jsonl"}:
         raise typer.BadParameter("--format must be csv or jsonl")
-    from monitor.export import hit_record, iter_hits
+    from monitor.export import iter_hits, with_feeds
 
     store = _ctx(ctx).store()
     rows = iter_hits(store, _filters(topic, since, min_score, label, search), None, with_text=full)
@@ -212,7 +212,7 @@ def hits_export(
     out = open_private(output, "w", encoding="utf-8", newline="") if output else sys.stdout
     n = 0
     try:
-        n = _write_hits(out, fmt, (hit_record(h, a, full=full) for h, a in rows))
+        n = _write_hits(out, fmt, with_feeds(store, rows, full=full))
     finally:
         if output:
             out.close()

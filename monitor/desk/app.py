@@ -18,10 +18,18 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from monitor.desk.filters import parse_filters
-from monitor.desk.routes import alerts, auth, export, feeds, hit, hits, labels
+from monitor.desk.routes import alerts, auth, export, feeds, hit, hits, labels, reading
 from monitor.desk.routes import topics as topic_pages
 from monitor.desk.security import Security, SecurityMiddleware
-from monitor.desk.views import HERE, Desk, http_error, not_found, store_error
+from monitor.desk.views import (
+    HERE,
+    Desk,
+    StaleForm,
+    http_error,
+    not_found,
+    stale_form,
+    store_error,
+)
 from monitor.errors import NotFound, StoreError
 from monitor.store import Store
 from monitor.topics.language import TopicConfig
@@ -47,6 +55,7 @@ def create_app(
         *export.routes,  # before /hits/{id}: "export" is not an id, but keep it obvious
         *hits.routes,
         *labels.routes,
+        *reading.routes,
         *hit.routes,
         *topic_pages.routes,
         *feeds.routes,
@@ -58,6 +67,7 @@ def create_app(
         middleware=[Middleware(SecurityMiddleware, security=desk.security)],
         exception_handlers={
             NotFound: not_found,
+            StaleForm: stale_form,
             404: not_found,
             HTTPException: http_error,
             StoreError: store_error,

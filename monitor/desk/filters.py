@@ -3,11 +3,15 @@ problems to show for what was ignored."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta
 
 from starlette.datastructures import QueryParams
+from starlette.requests import Request
 
-from monitor.store import HitFilter, utcnow
+from monitor.errors import NotFound
+from monitor.store import utcnow
+from monitor.store.reading import DeskFilter
 
 WITHIN = {
     "24h": timedelta(hours=24),
@@ -26,7 +30,10 @@ FILTER_KEYS = (
     "to",
     "min_score",
     "max_score",
+    "read",
+    "sort",
 )
+SORTS = ("time", "score")
 
 
 def _date(value: str) -> datetime | None:
@@ -40,30 +47,44 @@ def _float(value: str, name: str, problems: list[str]) -> float | None:
     if not value:
         return None
     try:
-        return float(value)
+        x = float(value)
     except ValueError:
+        x = math.nan
+    if not math.isfinite(x):  # "nan" and "inf" are floats to Python, not scores
         problems.append(f"{name} must be a number (ignored: {value!r})")
         return None
+    return x
 
 
 def parse_filters(
-    qp: QueryParams, now: datetime | None = None
-) -> tuple[HitFilter, dict[str, str], list[str]]:
-    """Query parameters -> a HitFilter, the cleaned parameters, and problems to show."""
+    qp: QueryParams, now: datetime | None = None, reader: str = ""
+) -> tuple[DeskFilter, dict[str, str], list[str]]:
+    """Query parameters -> a filter, the cleaned parameters, and problems to show.
+    ``read=unread`` keeps what ``reader`` has not read; ``sort`` (time or score) is
+    left in the parameters for the list to order by."""
     params = {k: qp.get(k, "").strip()[:200] for k in FILTER_KEYS}
     problems: list[str] = []
-    f = HitFilter(
+    f = DeskFilter(
         topic=params["topic"] or None, search=params["q"] or None, language=params["lang"] or None
     )
+    if params["read"] == "unread":
+        f.unread_by = reader
+    elif params["read"]:
+        problems.append(f"read must be unread or empty (ignored: {params['read']!r})")
+        params["read"] = ""
+    if params["sort"] not in ("", *SORTS):
+        problems.append(f"sort must be time or score (ignored: {params['sort']!r})")
+        params["sort"] = ""
+    elif params["sort"] == "time":
+        params["sort"] = ""  # the default: the URL stays short
     if params["label"] in ("relevant", "irrelevant", "unreviewed"):
         f.label = params["label"]
     elif params["label"]:
         problems.append(f"unknown label {params['label']!r} (ignored)")
         params["label"] = ""
     if params["feed"]:
-        if params["feed"].isdigit():
-            f.feed_id = int(params["feed"])
-        else:
+        f.feed_id = to_int(params["feed"])
+        if f.feed_id is None:
             problems.append("feed must be a feed id (ignored)")
             params["feed"] = ""
     if params["within"] in WITHIN:
@@ -95,3 +116,12 @@ def to_int(value: str | None) -> int | None:
         return None
     n = int(value)
     return n if 0 < n <= MAX_ID else None
+
+
+def path_id(request: Request, name: str = "hit_id") -> int:
+    """An id from the URL's path; one no database can hold is simply not there (404)."""
+    value = request.path_params[name]
+    n = value if isinstance(value, int) else to_int(str(value))
+    if n is None or not 0 < n <= MAX_ID:
+        raise NotFound(f"no {name.removesuffix('_id')} with id {str(value)[:30]}")
+    return n

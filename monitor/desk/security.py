@@ -180,7 +180,23 @@ class SecurityMiddleware:
         if response is not None:
             await response(scope, receive, send_wrapper)
             return
-        await self.app(scope, receive, send_wrapper)
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_wrapper(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception:
+            # A bug still answers with this desk's headers (the CSP above all), not a
+            # bare page from the server; the error goes on to be logged.
+            if not started:
+                await PlainTextResponse("internal error: see the server's log", 500)(
+                    scope, receive, send_wrapper
+                )
+            raise
 
 
 _SECURITY_HEADERS = [

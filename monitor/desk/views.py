@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, Response
 
 from monitor.desk.security import CSRF_COOKIE, CSRF_FIELD, Security
 from monitor.errors import NotFound
-from monitor.store import Store, mask_db_url, utcnow
+from monitor.store import Store, utcnow
 from monitor.topics.language import TopicConfig
 
 HERE = Path(__file__).parent
@@ -75,6 +75,18 @@ def qs(params: dict[str, Any], **extra: Any) -> str:
     return urlencode({k: v for k, v in merged.items() if v not in (None, "")})
 
 
+STALE_DROP = {CSRF_FIELD, "token", "password"}  # never written back into a page
+
+
+class StaleForm(Exception):
+    """A form from this desk's own page whose CSRF token has expired (the desk restarted
+    since the page was loaded): shown again, filled in, with a fresh token."""
+
+    def __init__(self, action: str, fields: list[tuple[str, str]]) -> None:
+        super().__init__(action)
+        self.action, self.fields = action, fields
+
+
 class Fields(dict[str, str]):
     """A submitted form: the last value of each field, and every value with getlist."""
 
@@ -97,6 +109,16 @@ class Desk:
     def topic(self, topic_id: str) -> TopicConfig | None:
         return next((t for t in self.topics if t.id == topic_id), None)
 
+    def reader(self, request: Request) -> str:
+        """Whose read state and saved views these are: the logged-in user's name, ""
+        on a desk without user accounts."""
+        return str(request.scope.get("state", {}).get("user") or "")
+
+    def topic_name(self, topic_id: str) -> str:
+        """The topic's name from the config; its id when it is not configured."""
+        t = self.topic(topic_id)
+        return t.name if t is not None and t.name else topic_id
+
     def render(self, request: Request, name: str, code: int = 200, **ctx: Any) -> HTMLResponse:
         """``name`` rendered with the page's security context, timed in Server-Timing."""
         state = request.scope.get("state", {})
@@ -105,7 +127,7 @@ class Desk:
             "request": request,
             "csrf_field": CSRF_FIELD,
             "csrf_token": self.security.csrf_token(state["csrf_cookie"]),
-            "database": mask_db_url(self.store.url),
+            "topic_name": self.topic_name,
             "auth": bool(self.security.token),
             "config_problem": self.config_problem,
             "path": request.url.path,
@@ -122,6 +144,12 @@ class Desk:
         sec = self.security
         cookie = request.cookies.get(CSRF_COOKIE)
         if not sec.origin_ok(request) or not sec.csrf_ok(cookie, str(form.get(CSRF_FIELD, ""))):
+            if cookie and request.headers.get("origin") and sec.origin_ok(request):
+                # This desk's own page, but its token was made before a restart.
+                raise StaleForm(
+                    request.url.path,
+                    [(k, str(v)) for k, v in form.multi_items() if k not in STALE_DROP],
+                )
             raise HTTPException(
                 403, "the form's CSRF token is missing or wrong: reload the page and try again"
             )
@@ -158,6 +186,18 @@ def http_error(request: Request, exc: Exception) -> Response:
         code=exc.status_code,
         title={403: "Refused", 400: "Bad request"}.get(exc.status_code, "Error"),
         message=exc.detail,
+    )
+
+
+def stale_form(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StaleForm)
+    return desk_of(request).render(
+        request,
+        "stale.html",
+        code=409,
+        action=exc.action,
+        fields=exc.fields,
+        label=dict(exc.fields).get("label"),
     )
 
 

@@ -90,6 +90,43 @@ def plain_text(value: str | None, limit: int) -> str:
 
 _MARKUP = re.compile(r"<[A-Za-z/!?]")
 
+# Every HTML element name (and SVG/MathML roots): a "<" before anything else in a
+# title is text, as in "BP <BP> may...", and is kept.
+_ELEMENTS = (
+    "a abbr address area article aside audio b base bdi bdo blockquote body br button "
+    "canvas caption cite code col colgroup data datalist dd del details dfn dialog div dl "
+    "dt em embed fieldset figcaption figure footer form frame frameset h1 h2 h3 h4 h5 h6 "
+    "head header hgroup hr html i iframe img input ins kbd label legend li link main map "
+    "mark marquee math menu meta meter nav noembed noframes noscript object ol optgroup "
+    "option output p param picture plaintext portal pre progress q rp rt ruby s samp "
+    "script search section select slot small source span strike strong style sub summary "
+    "sup svg table tbody td template textarea tfoot th thead time title tr track tt u ul "
+    "var video wbr xmp image font center big nobr blink applet basefont isindex keygen"
+).split()
+_NOT_A_TAG = re.compile(
+    r"<(?!/?(?:" + "|".join(sorted(_ELEMENTS, key=len, reverse=True)) + r")[\s/>]|[!?])",
+    re.IGNORECASE,
+)
+
+
+def plain_title(value: str | None, limit: int) -> str:
+    """A title as plain text: :func:`plain_text`, except that a ``<`` that opens no HTML
+    element (``BP <BP> may...``, ``x <y``) is the title's own text and is kept."""
+    if not value or not isinstance(value, str):
+        return ""
+    for _ in range(3):  # markup escaped twice is markup again: look after each round
+        if "<" not in value and "&" not in value:
+            break
+        value = html.unescape(
+            nh3.clean(_NOT_A_TAG.sub("&lt;", value), tags=set(), strip_comments=True)
+        )
+        if not _MARKUP.search(_NOT_A_TAG.sub("", value)):
+            break
+    else:
+        value = value.replace("<", " ").replace(">", " ")
+    value = re.sub(r"\s+", " ", value).strip()
+    return value[:limit]
+
 
 def _when(entry: feedparser.FeedParserDict, now: datetime) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
@@ -126,7 +163,7 @@ def parsed_feed(
         seen.add(entry.key)
         entries.append(entry)
     return ParsedFeed(
-        title=plain_text(title, MAX_TITLE) or None,
+        title=plain_title(title, MAX_TITLE) or None,
         entries=entries,
         skipped=skipped,
         warning=warning,
@@ -166,7 +203,7 @@ def _entry(e: feedparser.FeedParserDict, base: str, now: datetime) -> Entry | No
     canon = canonical_url(link)
     if canon == canonical_url(base):
         return None  # the feed itself ("http://" or "" resolved against it): not an article
-    title = plain_text(e.get("title"), MAX_TITLE)
+    title = plain_title(e.get("title"), MAX_TITLE)
     summary_src = e.get("summary") or ""
     if not summary_src and e.get("content"):
         summary_src = e["content"][0].get("value", "")

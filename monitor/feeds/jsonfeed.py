@@ -12,6 +12,7 @@ from monitor.feeds.entry import (
     ParsedFeed,
     canonical_url,
     plain_text,
+    plain_title,
     safe_link,
 )
 
@@ -70,11 +71,11 @@ def parse_json_feed(body: bytes, *, url: str, max_entries: int, now: datetime) -
                 link=link,
                 canonical_url=canon,
                 guid=guid,
-                title=plain_text(item.get("title"), MAX_TITLE),
+                title=plain_title(item.get("title"), MAX_TITLE),
                 summary=summary,
                 published=published,
             )
         )
     return ParsedFeed(
-        title=plain_text(data.get("title"), MAX_TITLE) or None, entries=entries, skipped=skipped
+        title=plain_title(data.get("title"), MAX_TITLE) or None, entries=entries, skipped=skipped
     )

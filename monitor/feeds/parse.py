@@ -28,6 +28,7 @@ from monitor.feeds.entry import (
     canonical_url,
     parsed_feed,
     plain_text,
+    plain_title,
     safe_link,
 )
 from monitor.feeds.jsonfeed import looks_like_json_feed, parse_json_feed
@@ -46,6 +47,7 @@ __all__ = [
     "discover_feed_links",
     "parse_feed",
     "plain_text",
+    "plain_title",
 ]
 
 # feedparser has no limits of its own: it reads every entry (100,000 tiny ones take it a

@@ -8,6 +8,7 @@ from monitor.store.feeds import FeedStore
 from monitor.store.hits import HitStore
 from monitor.store.labels import LabelStore
 from monitor.store.outbox import OutboxStore
+from monitor.store.reading import ReadingStore
 from monitor.store.retries import PageRetryStore
 from monitor.store.review import ReviewStore
 from monitor.store.runs import RunStore
@@ -21,6 +22,7 @@ class Store(
     LabelStore,
     OutboxStore,
     RunStore,
+    ReadingStore,
     ReviewStore,
 ):
     """All database access. Safe to share between threads; one per process.

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from monitor.desk import training
-from monitor.desk.filters import parse_filters, to_int
+from monitor.desk.filters import parse_filters, path_id, to_int
 from monitor.desk.highlight import Highlighter, group_order, legend, sentence_groups
 from monitor.desk.security import safe_next
 from monitor.desk.views import desk_of, qs
@@ -25,9 +25,10 @@ MAX_NOTE = 2000
 def hit_page(request: Request) -> Response:
     desk = desk_of(request)
     store = desk.store
-    hit_id = request.path_params["hit_id"]
+    hit_id = path_id(request)
     h, a = store.hit(hit_id)
-    f, params, _ = parse_filters(request.query_params)
+    store.mark_read([hit_id], desk.reader(request))
+    f, params, _ = parse_filters(request.query_params, reader=desk.reader(request))
     try:
         newer, older = store.hit_neighbours(f, hit_id)
     except NotFound:
@@ -76,7 +77,7 @@ def hit_page(request: Request) -> Response:
 async def label_hit(request: Request) -> Response:
     desk = desk_of(request)
     form = await desk.verified_form(request)
-    hit_id = request.path_params["hit_id"]
+    hit_id = path_id(request)
     label = form.get("label", "")
     if label not in LABELS:
         raise HTTPException(400, "label must be relevant, irrelevant or clear")

@@ -2,38 +2,73 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from monitor.desk.filters import WITHIN, parse_filters, to_int
-from monitor.desk.views import desk_of, qs
+from monitor.desk.views import Desk, desk_of, qs
 from monitor.errors import NotFound
-from monitor.store import HitFilter
+from monitor.store.reading import DeskFilter
 
 PAGE_SIZE = 50
 COUNT_CAP = 10_000  # a filtered list says "10,000+" rather than counting further
 
 
+SNIPPET = 220
+
+
+def snippet(text: str, limit: int = SNIPPET) -> str:
+    """``text`` cut at a word before ``limit`` with one ellipsis: never "end.…" or "..."
+    after a full stop."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return cut.rstrip(" .,;:!?…-–—") + "…"
+
+
+NEW_CAP = 999  # a saved view says "999+" new rather than counting further
+
+
+def views_with_counts(desk: Desk, reader: str) -> list[dict[str, Any]]:
+    """The reader's saved views, each with how many of its hits are unread."""
+    out = []
+    for v in desk.store.views(reader):
+        f, _, _ = parse_filters(QueryParams(v.query), reader=reader)
+        f.unread_by = reader
+        n = desk.store.count_hits(f, at_most=NEW_CAP + 1)
+        out.append({"view": v, "new": n, "more": n > NEW_CAP})
+    return out
+
+
 def hits_page(request: Request) -> Response:
     desk = desk_of(request)
     store = desk.store
-    f, params, problems = parse_filters(request.query_params)
+    f, params, problems = parse_filters(request.query_params, reader=desk.reader(request))
     before, after = (
         to_int(request.query_params.get("before")),
         to_int(request.query_params.get("after")),
     )
+    find = store.find_hits_by_score if params.get("sort") == "score" else store.find_hits
     try:
-        page = store.find_hits(f, limit=PAGE_SIZE, before=before, after=after)
+        page = find(f, limit=PAGE_SIZE, before=before, after=after)
     except NotFound:
-        page = store.find_hits(f, limit=PAGE_SIZE)
-        problems.append("that page no longer exists: showing the newest hits")
+        page = find(f, limit=PAGE_SIZE)
+        problems.append("that page no longer exists: showing the first page")
     # Unfiltered, the exact count is cheap; filtered, counting stops at COUNT_CAP.
-    filtered = f != HitFilter()
+    filtered = f != DeskFilter()
     total = store.count_hits(f, at_most=COUNT_CAP + 1 if filtered else None)
     feeds_of = store.feeds_of_articles([a.id for _, a in page.rows if a.id is not None])
     all_feeds = store.feeds()
     topic_ids = sorted({t.id for t in desk.topics} | set(store.hit_topics()))
+    reader = desk.reader(request)
+    hit_ids = [h.id for h, _ in page.rows if h.id is not None]
+    read = store.read_ids(hit_ids, reader)
+    ranks = store.topic_ranks([h for h, _ in page.rows])
     rows = []
     for h, a in page.rows:
         ev = h.evidence or {}
@@ -43,8 +78,10 @@ def hits_page(request: Request) -> Response:
                 "hit": h,
                 "article": a,
                 "feeds": feeds_of.get(a.id or 0, []),
-                "snippet": sents[0]["text"] if sents else (a.summary or "")[:300],
+                "snippet": snippet(sents[0]["text"] if sents else (a.summary or "")),
                 "threshold": ev.get("threshold"),
+                "read": h.id in read,
+                "rank": ranks.get(h.id or 0),
             }
         )
     first = page.rows[0][0].id if page.rows else None
@@ -67,6 +104,8 @@ def hits_page(request: Request) -> Response:
         at_top=before is None and after is None,
         filter_qs=qs(params),
         export_qs=qs(params),
+        views=views_with_counts(desk, reader),
+        sort=params.get("sort", "time"),
         back=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     )
 

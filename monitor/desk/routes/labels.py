@@ -74,6 +74,7 @@ async def _json_labels(request: Request) -> Response:
         results = await run_in_threadpool(desk.store.mark_hits, changes)
     except NotFound as exc:
         return JSONResponse({"error": str(exc)}, 404)
+    await run_in_threadpool(desk.store.mark_read, [c.hit_id for c in changes], desk.reader(request))
     return JSONResponse(
         {
             "items": [

@@ -1,0 +1,211 @@
+"""What each reader of the desk has read, the views they saved, and the hit list in
+score order (the desk's own state, beside the pipeline's tables).
+
+``reader`` is the desk user's name ("" for a desk without user accounts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, UniqueConstraint, and_, exists, func, or_
+from sqlalchemy.orm import defer
+from sqlmodel import Field, SQLModel, col, select
+
+from monitor.errors import NotFound
+from monitor.store.engine import utcnow
+from monitor.store.models import Article, Hit, UTCDateTime
+from monitor.store.review import HitFilter, HitPage, ReviewStore
+
+# The score order and each hit's rank in its topic, from the index alone.
+Index("ix_hit_topic_score", Hit.topic_id, Hit.score, Hit.id)  # type: ignore[arg-type]
+Index("ix_hit_score", Hit.score, Hit.id)  # type: ignore[arg-type]
+
+
+class HitRead(SQLModel, table=True):
+    """One reader has read one hit (opened it, labelled it, or marked it read)."""
+
+    __table_args__ = (UniqueConstraint("hit_id", "reader"),)
+    id: int | None = Field(default=None, primary_key=True)
+    hit_id: int = Field(foreign_key="hit.id")
+    reader: str = ""
+    read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SavedView(SQLModel, table=True):
+    """A named list a reader comes back to: the list's query string (topic, filters,
+    sort), as it is in the URL."""
+
+    __table_args__ = (UniqueConstraint("owner", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = ""
+    name: str
+    query: str = ""
+    created_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+@dataclass
+class DeskFilter(HitFilter):
+    """A :class:`HitFilter` with the reader's own state: only what ``unread_by`` has
+    not read (None: read or not)."""
+
+    unread_by: str | None = None
+
+
+class ReadingStore(ReviewStore):
+    """Read state, saved views, and the list by score."""
+
+    def _hit_conditions(self, f: HitFilter) -> list[Any]:
+        c = super()._hit_conditions(f)
+        reader = getattr(f, "unread_by", None)
+        if reader is not None:
+            c.append(
+                ~exists()
+                .where(col(HitRead.hit_id) == col(Hit.id))
+                .where(col(HitRead.reader) == reader)
+            )
+        return c
+
+    # --- read state -------------------------------------------------------------------
+
+    def mark_read(self, hit_ids: Sequence[int], reader: str = "") -> int:
+        """Mark these hits read by ``reader``; how many were unread."""
+        if not hit_ids:
+            return 0
+        now = utcnow()
+        with self.session(write=True) as s:
+            new = self._insert_ignore(
+                s,
+                HitRead,
+                [{"hit_id": i, "reader": reader, "read_at": now} for i in dict.fromkeys(hit_ids)],
+                ["hit_id", "reader"],
+            )
+        return len(new)
+
+    def mark_all_read(self, f: HitFilter, reader: str = "") -> int:
+        """Mark every hit matching ``f`` read by ``reader`` (one statement); how many."""
+        f = DeskFilter(**{**f.__dict__, "unread_by": reader})
+        q = select(col(Hit.id)).where(*self._hit_conditions(f))
+        now = utcnow()
+        with self.session(write=True) as s:
+            ids = list(s.exec(q).all())
+            for at in range(0, len(ids), 2000):
+                rows = [
+                    {"hit_id": i, "reader": reader, "read_at": now} for i in ids[at : at + 2000]
+                ]
+                self._insert_ignore(s, HitRead, rows, ["hit_id", "reader"])
+        return len(ids)
+
+    def read_ids(self, hit_ids: Sequence[int], reader: str = "") -> set[int]:
+        """Which of these hits ``reader`` has read."""
+        if not hit_ids:
+            return set()
+        with self.session() as s:
+            q = select(HitRead.hit_id).where(
+                col(HitRead.hit_id).in_(list(hit_ids)), HitRead.reader == reader
+            )
+            return set(s.exec(q).all())
+
+    # --- scores that rank -------------------------------------------------------------
+
+    def topic_ranks(self, hits: Sequence[Hit]) -> dict[int, tuple[int, int]]:
+        """Per hit id: (its rank by score in its topic, how many hits the topic has).
+        Scores crowd near 1.0; "3rd of 120" tells them apart."""
+        out: dict[int, tuple[int, int]] = {}
+        if not hits:
+            return out
+        with self.session() as s:
+            topics = {h.topic_id for h in hits}
+            totals = dict(
+                s.exec(
+                    select(Hit.topic_id, func.count())
+                    .where(col(Hit.topic_id).in_(topics))
+                    .group_by(col(Hit.topic_id))
+                ).all()
+            )
+            for h in hits:
+                above = s.exec(
+                    select(func.count())
+                    .select_from(Hit)
+                    .where(Hit.topic_id == h.topic_id)
+                    .where(
+                        or_(
+                            col(Hit.score) > h.score,
+                            and_(col(Hit.score) == h.score, col(Hit.id) > (h.id or 0)),
+                        )
+                    )
+                ).one()
+                out[h.id or 0] = (int(above) + 1, int(totals.get(h.topic_id, 0)))
+        return out
+
+    def find_hits_by_score(
+        self,
+        f: HitFilter | None = None,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+        after: int | None = None,
+    ) -> HitPage:
+        """As :meth:`find_hits`, highest score first (then newest id); keyset paging by
+        (score, id) the same way."""
+        f = f or HitFilter()
+        score, hid = col(Hit.score), col(Hit.id)
+        with self.session() as s:
+            q = select(hid).where(*self._hit_conditions(f))
+            cursor = before if before is not None else after
+            if cursor is not None:
+                at = s.exec(select(Hit.score).where(Hit.id == cursor)).first()
+                if at is None:
+                    raise NotFound(f"no hit with id {cursor}")
+                if before is not None:
+                    q = q.where(score <= at).where(or_(score < at, hid < cursor))
+                else:
+                    q = q.where(score >= at).where(or_(score > at, hid > cursor))
+            order = (score.asc(), hid.asc()) if after is not None else (score.desc(), hid.desc())
+            ids = list(s.exec(q.order_by(*order).limit(limit + 1)).all())
+            more = len(ids) > limit
+            ids = ids[:limit]
+            rq = (
+                select(Hit, Article)
+                .join(Article, col(Article.id) == col(Hit.article_id))
+                .where(hid.in_(ids))
+                .options(defer(Article.text))  # type: ignore[arg-type]
+            )
+            by_id = {h.id: (h, a) for h, a in s.exec(rq).all()}
+            rows = [by_id[i] for i in ids if i in by_id]
+        if after is not None:
+            return HitPage(rows=rows[::-1], has_newer=more, has_older=True)
+        return HitPage(rows=rows, has_newer=before is not None, has_older=more)
+
+    # --- saved views ------------------------------------------------------------------
+
+    def save_view(self, name: str, query: str, owner: str = "") -> SavedView:
+        """Save (or replace) ``owner``'s view called ``name``."""
+        with self.session(write=True) as s:
+            v = s.exec(
+                select(SavedView).where(SavedView.owner == owner, SavedView.name == name)
+            ).first()
+            if v is None:
+                v = SavedView(owner=owner, name=name, created_at=utcnow())
+            v.query = query
+            s.add(v)
+            s.flush()
+            return v
+
+    def views(self, owner: str = "") -> list[SavedView]:
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(SavedView).where(SavedView.owner == owner).order_by(col(SavedView.name))
+                ).all()
+            )
+
+    def delete_view(self, view_id: int, owner: str = "") -> None:
+        with self.session(write=True) as s:
+            v = s.get(SavedView, view_id)
+            if v is None or v.owner != owner:
+                raise NotFound(f"no saved view {view_id}")
+            s.delete(v)
