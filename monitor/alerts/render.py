@@ -20,6 +20,23 @@ class Item:
     published: datetime | None
     score: float
     sentences: list[str] = field(default_factory=list)
+    # The story the article belongs to (monitor.stories): 0 sources means none known.
+    story_sources: int = 0
+    story_first_seen: datetime | None = None
+    story_last_seen: datetime | None = None
+    story_update: bool = False  # a later article of a story that alerted already
+
+
+def story_line(it: Item) -> str:
+    """ "3 sources · first seen ... · latest ..." (empty without a story)."""
+    if not it.story_sources:
+        return ""
+    n = it.story_sources
+    grew = "story grew: " if it.story_update else ""
+    return (
+        f"{grew}{n} source{'s' * (n != 1)} · first seen {when_text(it.story_first_seen)}"
+        f" · latest {when_text(it.story_last_seen)}"
+    )
 
 
 def _md(text: str) -> str:
@@ -34,7 +51,8 @@ def render(items: Sequence[Item], fmt: str, *, digest: bool = False) -> tuple[st
     """(title, body) in ``markdown``, ``html`` or ``text``."""
     if len(items) == 1 and not digest:
         it = items[0]
-        title = f"[{it.topic_name}] {it.title}"[:250]
+        grew = f"story grew to {it.story_sources} sources: " if it.story_update else ""
+        title = f"[{it.topic_name}] {grew}{it.title}"[:250]
     else:
         topics = sorted({it.topic_name for it in items})
         kind = "digest" if digest else "new"
@@ -48,7 +66,9 @@ def render(items: Sequence[Item], fmt: str, *, digest: bool = False) -> tuple[st
             parts.append(
                 f'<h3><a href="{html.escape(it.link, quote=True)}">{html.escape(it.title)}</a></h3>'
                 f"<p><b>{html.escape(it.topic_name)}</b> · score {it.score:.2f} · "
-                f"{html.escape(it.source)} · {when_text(it.published)}</p>{quotes}"
+                f"{html.escape(it.source)} · {when_text(it.published)}</p>"
+                + (f"<p>{html.escape(story_line(it))}</p>" if it.story_sources else "")
+                + quotes
             )
         return title, "<hr>".join(parts)
     if fmt == "markdown":
@@ -57,7 +77,9 @@ def render(items: Sequence[Item], fmt: str, *, digest: bool = False) -> tuple[st
             quotes = "\n".join(f"> {_md(s)}" for s in it.sentences)
             parts.append(
                 f"**{_md(it.title)}**\n{_md(it.topic_name)} · score {it.score:.2f} · "
-                f"{_md(it.source)} · {when_text(it.published)}\n{it.link}\n{quotes}".strip()
+                f"{_md(it.source)} · {when_text(it.published)}\n"
+                + (f"{_md(story_line(it))}\n" if it.story_sources else "")
+                + f"{it.link}\n{quotes}".strip()
             )
         return title, "\n\n---\n\n".join(parts)
     parts = []
@@ -65,7 +87,9 @@ def render(items: Sequence[Item], fmt: str, *, digest: bool = False) -> tuple[st
         quotes = "\n".join(f"  \u201c{s}\u201d" for s in it.sentences)
         parts.append(
             f"{it.title}\n{it.topic_name} · score {it.score:.2f} · {it.source} · "
-            f"{when_text(it.published)}\n{it.link}\n{quotes}".strip()
+            f"{when_text(it.published)}\n"
+            + (f"{story_line(it)}\n" if it.story_sources else "")
+            + f"{it.link}\n{quotes}".strip()
         )
     return title, "\n\n".join(parts)
 

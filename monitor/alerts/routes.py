@@ -14,6 +14,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Escalate(Strict):
+    """When a later article of a story alerts again: the story reached ``sources``
+    sources within ``within_hours`` of its first article, or an article came from one
+    of ``hosts`` (e.g. reuters.com). Once per route and story."""
+
+    sources: int | None = Field(None, ge=2)
+    within_hours: float = Field(24, gt=0)
+    hosts: list[str] = []
+
+
 class Route(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     topics: list[str] = Field(["*"], min_length=1)
@@ -21,6 +31,9 @@ class Route(Strict):
     urls: list[str] = []
     mode: Literal["instant", "digest"] = "instant"
     format: Literal["auto", "markdown", "html", "text"] = "auto"
+    # first: a story alerts once, its later articles update it; every: each article alerts
+    stories: Literal["first", "every"] = "first"
+    escalate: Escalate | None = None
 
     @field_validator("urls")
     @classmethod

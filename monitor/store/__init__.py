@@ -23,14 +23,18 @@ from monitor.store.models import (
     Hit,
     RouteHealth,
     Run,
+    Story,
+    StoryArticle,
 )
 from monitor.store.review import HitFilter, HitPage
+from monitor.store.stories import GroupInput, StoryTxn
 
 __all__ = [
     "Article",
     "ArticleSource",
     "Delivery",
     "Feed",
+    "GroupInput",
     "HealthAlert",
     "Hit",
     "HitFilter",
@@ -38,8 +42,11 @@ __all__ = [
     "NewArticle",
     "RouteHealth",
     "Run",
+    "Story",
+    "StoryArticle",
     "Store",
     "StoredBatch",
+    "StoryTxn",
     "mask_db_url",
     "utcnow",
 ]

@@ -9,9 +9,10 @@ from monitor.store.hits import HitStore
 from monitor.store.outbox import OutboxStore
 from monitor.store.review import ReviewStore
 from monitor.store.runs import RunStore
+from monitor.store.stories import StoryStore
 
 
-class Store(FeedStore, ArticleStore, HitStore, OutboxStore, RunStore, ReviewStore):
+class Store(FeedStore, ArticleStore, HitStore, OutboxStore, RunStore, ReviewStore, StoryStore):
     """All database access. Safe to share between threads; one per process.
 
     ``Store(url)`` opens (and, for a new database, creates) the database at ``url``;
@@ -19,5 +20,5 @@ class Store(FeedStore, ArticleStore, HitStore, OutboxStore, RunStore, ReviewStor
     (:mod:`~monitor.store.feeds`), articles and sources (:mod:`~monitor.store.articles`),
     hits and labels (:mod:`~monitor.store.hits`), deliveries and route health
     (:mod:`~monitor.store.outbox`), runs (:mod:`~monitor.store.runs`), the desk's and
-    review's queries (:mod:`~monitor.store.review`).
+    review's queries (:mod:`~monitor.store.review`), stories (:mod:`~monitor.store.stories`).
     """

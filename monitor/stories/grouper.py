@@ -75,6 +75,8 @@ class Story:
     headline_score: float = field(default=0.0, repr=False)
     tnorm: dict[str, float] = field(default_factory=dict, repr=False)
     knorm: float = field(default=0.0, repr=False)
+    # Stories a person split from this one: never merged with it again.
+    apart: list[str] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -394,9 +396,10 @@ class Grouper:
         """Merge story ``drop`` into ``keep`` (a correction by hand, or two runs that
         started the same event). ``drop`` stays resolvable as an alias."""
         keep, drop = self.resolve(keep), self.resolve(drop)
-        if keep == drop:
+        if keep == drop or self.kept_apart(keep, drop):
             return self.stories[keep]
         a, b = self.stories[keep], self.stories.pop(drop)
+        a.apart += [x for x in b.apart if x not in a.apart]
         a.articles += [x for x in b.articles if x not in a.articles]
         a.sources += [x for x in b.sources if x not in a.sources]
         a.languages += [x for x in b.languages if x not in a.languages]
@@ -421,6 +424,15 @@ class Grouper:
                 posting.add(keep)
         self.aliases[drop] = keep  # URLs that named `drop` resolve through the alias
         return a
+
+    def kept_apart(self, a: str, b: str) -> bool:
+        """True when a person split these two stories apart (they stay two)."""
+        sa, sb = self.stories.get(self.resolve(a)), self.stories.get(self.resolve(b))
+        if sa is None or sb is None:
+            return False
+        return any(self.resolve(x) == sb.id for x in sa.apart) or any(
+            self.resolve(x) == sa.id for x in sb.apart
+        )
 
     def reconcile(self, story_ids: Iterable[str]) -> list[tuple[str, str]]:
         """Merge each given story into an older active story it matches by the same rule
