@@ -297,6 +297,7 @@ def instrument_steps() -> None:
     Done before ``flows.cycle`` is imported, so the Prefect tasks wrap the timed
     functions and ``run_cycle`` calls them by the same names: the flow is unchanged."""
     from monitor.pipeline import cycle as pipeline
+    from monitor.pipeline import poll
 
     for name in (
         "claim_feeds",
@@ -328,6 +329,8 @@ def instrument_steps() -> None:
         functools.update_wrapper(timed, fn)
         timed._timed = True  # type: ignore[attr-defined]
         setattr(pipeline, name, timed)
+        if hasattr(poll, name):  # flows.cycle takes poll_feeds from its own module
+            setattr(poll, name, timed)
 
 
 # --- 1. feed parsing ---------------------------------------------------------------------

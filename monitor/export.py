@@ -15,7 +15,9 @@ from monitor.store import Article, Hit, HitFilter, Store
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-def hit_record(h: Hit, a: Article, *, full: bool = False) -> dict[str, Any]:
+def hit_record(
+    h: Hit, a: Article, *, full: bool = False, story: str | None = None
+) -> dict[str, Any]:
     rec: dict[str, Any] = {
         "id": h.id,
         "topic": h.topic_id,
@@ -29,6 +31,7 @@ def hit_record(h: Hit, a: Article, *, full: bool = False) -> dict[str, Any]:
         "language": a.language,
         "topic_version": h.topic_version,
         "evidence_sentences": [s["text"] for s in (h.evidence or {}).get("sentences", [])[:3]],
+        "story": story,  # the story (monitor.stories) the article belongs to
     }
     if full:
         rec["evidence"] = h.evidence
@@ -59,6 +62,26 @@ def iter_hits(
         if not p.has_older or not p.rows:
             return
         before = p.rows[-1][0].id
+
+
+def hit_records(
+    store: Store, rows: Iterable[tuple[Hit, Article]], *, full: bool = False, page: int = 500
+) -> Iterator[dict[str, Any]]:
+    """:func:`hit_record` of each row, with the story its article belongs to (looked up
+    a page of rows at a time)."""
+    chunk: list[tuple[Hit, Article]] = []
+
+    def flush() -> Iterator[dict[str, Any]]:
+        stories = store.story_ids_of([a.id for _, a in chunk if a.id is not None])
+        for h, a in chunk:
+            yield hit_record(h, a, full=full, story=stories.get(a.id or 0))
+        chunk.clear()
+
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= page:
+            yield from flush()
+    yield from flush()
 
 
 def csv_cell(v: Any) -> Any:

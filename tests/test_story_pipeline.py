@@ -253,3 +253,62 @@ def test_old_news_joins_its_story_without_alerting(store: Store, webhook: Webhoo
         art.published_at = (art.published_at or utcnow()) - timedelta(days=30)
     out = store_and_group(store, config, arts)
     assert out.stories_new == 1 and out.alerts_queued == 0
+
+
+# --- by hand: the CLI, merge and split, exports ------------------------------------------
+
+
+def _cli(store: Store, *args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    result = CliRunner().invoke(app, ["--db", store.url, *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_stories_list_show_and_the_story_id_in_exports(store: Store) -> None:
+    recs = _records()
+    feed = store.feeds()[0].id or 0
+    config = Config(topics=TOPICS)
+    out = store_and_group(store, config, items(recs, VISIT, feed))
+    (sid,) = out.story_ids
+    listed = json.loads(_cli(store, "stories", "list", "--json"))
+    assert [s["id"] for s in listed] == [sid]
+    assert listed[0]["n_sources"] == 3 and listed[0]["topics"] == [TOPIC]
+    assert sid in _cli(store, "stories", "list")
+    shown = json.loads(_cli(store, "stories", "show", sid, "--json"))
+    assert {a["url"] for a in shown["articles"]} == {recs[i]["url"] for i in VISIT}
+    assert "3 sources" in _cli(store, "stories", "show", sid)
+    exported = [json.loads(line) for line in _cli(store, "hits", "export").splitlines()]
+    assert len(exported) == 3 and {r["story"] for r in exported} == {sid}
+    assert {r["story"] for r in json.loads(_cli(store, "hits", "--json"))} == {sid}
+
+
+def test_split_by_hand_is_kept_and_merge_undoes_it(store: Store) -> None:
+    from monitor.pipeline.story_edits import merge_stories
+
+    recs = _records()
+    feed = store.feeds()[0].id or 0
+    config = Config(topics=TOPICS)
+    (sid,) = store_and_group(store, config, items(recs, VISIT, feed)).story_ids
+    arts = store.story_articles(sid)
+    russian = [a.id or 0 for a in arts if a.language == "ru"]
+    out = _cli(store, "stories", "split", sid, *map(str, russian))
+    assert "1 articles moved" in out
+    (new,) = [s for s in store.list_stories() if s.id != sid]
+    assert new.languages == ["ru"] and store.story(sid).n_articles == 2
+    assert {m.story_id for m in rows(store, StoryArticle)} == {sid, new.id}
+
+    # A later report that matches both does not bridge them again: the split is kept.
+    later = store_and_group(store, config, items(recs, ["c005", LATER], feed))
+    assert later.stories_merged == 0
+    assert len(store.list_stories()) == 2
+
+    merged = merge_stories(store, config, sid, new.id)
+    assert merged.id == sid and store.story(new.id).id == sid  # the old id is an alias
+    assert {m.story_id for m in rows(store, StoryArticle)} == {sid}
+    assert set(merged.languages) >= {"en", "ru"}
+    with pytest.raises(Exception, match="same story"):
+        merge_stories(store, config, sid, new.id)

@@ -21,7 +21,7 @@ from monitor.cli.app import (
     echo,
     hits_app,
 )
-from monitor.export import hit_record, iter_hits, lines
+from monitor.export import hit_record, hit_records, iter_hits, lines
 from monitor.store import HitFilter
 
 LABELS = {"relevant": "relevant", "irrelevant": "irrelevant", "clear": None}
@@ -79,7 +79,7 @@ def hits_list(
     store = _ctx(ctx).store()
     rows = list(iter_hits(store, _filters(topic, since, min_score, label, search), limit))
     if json_out:
-        _dump([hit_record(h, a) for h, a in rows])
+        _dump(list(hit_records(store, rows)))
         return
     if not rows:
         echo("no hits match")
@@ -107,7 +107,7 @@ def hits_show(ctx: typer.Context, hit_id: int, json_out: JsonOpt = False) -> Non
     store = _ctx(ctx).store()
     h, a = store.hit(hit_id)
     if json_out:
-        rec = hit_record(h, a, full=True)
+        rec = hit_record(h, a, full=True, story=store.story_ids_of([a.id or 0]).get(a.id or 0))
         rec["sources"] = [
             {"feed": f.name or f.url, "link": src.link}
             for src, f in store.article_sources(a.id or 0)
@@ -203,7 +203,7 @@ def hits_export(
     out = open_private(output, "w", encoding="utf-8", newline="") if output else sys.stdout
     n = 0
     try:
-        n = _write_hits(out, fmt, (hit_record(h, a, full=full) for h, a in rows))
+        n = _write_hits(out, fmt, hit_records(store, rows, full=full))
     finally:
         if output:
             out.close()

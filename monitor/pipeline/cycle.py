@@ -429,8 +429,8 @@ def run_cycle(
         )
         batches_run.run()
     release_memory()
-    if config.settings.stories.enabled:
-        summary.add(run(_stories, store, config, [], [], True))
+    if config.settings.stories.enabled:  # a plain call: milliseconds, no task needed
+        summary.add(_stories(store, config, [], [], recover=True))
     summary.add(run(send_alerts, store, config))
     summary.add(run(prune, store, config))
     store.save_run("cycle", started, summary.as_dict())

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, true, update
 from sqlmodel import Session, col, select
 
 from monitor.errors import NotFound
@@ -69,12 +69,21 @@ class StoryTxn:
         storing and grouping them)."""
         return self._inputs(None, (since, limit))
 
+    def story_inputs(self, story_id: str) -> list[GroupInput]:
+        """The articles of a story, as grouping reads them (for a split by hand)."""
+        ids = list(
+            self.s.exec(select(StoryArticle.article_id).where(StoryArticle.story_id == story_id))
+        )
+        return self._inputs(ids, None, grouped=True)
+
     def _inputs(
-        self, ids: list[int] | None, since: tuple[datetime, int] | None
+        self, ids: list[int] | None, since: tuple[datetime, int] | None, grouped: bool = False
     ) -> list[GroupInput]:
         has_story = select(StoryArticle.article_id).where(
             col(StoryArticle.article_id) == col(Article.id)
         )
+        # grouped: a story's own articles; otherwise only articles with no story yet
+        cond: Any = true() if grouped else ~has_story.exists()
         cols: Any = (
             Article.id,
             Article.title,
@@ -88,14 +97,14 @@ class StoryTxn:
         if ids is not None:
             for chunk in chunks(ids, 500):
                 rows += self.s.exec(
-                    select(*cols).where(col(Article.id).in_(chunk)).where(~has_story.exists())
+                    select(*cols).where(col(Article.id).in_(chunk)).where(cond)
                 ).all()
         elif since is not None:
             rows = list(
                 self.s.exec(
                     select(*cols)
                     .where(col(Article.first_seen_at) >= since[0])
-                    .where(~has_story.exists())
+                    .where(cond)
                     .order_by(col(Article.id))
                     .limit(since[1])
                 ).all()
@@ -194,11 +203,23 @@ class StoryTxn:
         )
         self.s.execute(stmt)
 
-    def move(self, drop: str, keep: str) -> None:
-        """Every article of story ``drop`` now belongs to ``keep``."""
-        self.s.execute(
-            update(StoryArticle).where(col(StoryArticle.story_id) == drop).values(story_id=keep)
-        )
+    def move(self, drop: str, keep: str, article_ids: Sequence[int] | None = None) -> None:
+        """Every article of story ``drop`` (or only the given ones) now belongs to ``keep``."""
+        stmt = update(StoryArticle).where(col(StoryArticle.story_id) == drop)
+        if article_ids is not None:
+            stmt = stmt.where(col(StoryArticle.article_id).in_(list(article_ids)))
+        self.s.execute(stmt.values(story_id=keep))
+
+    def keep_apart(self, pairs: Sequence[tuple[int, int]]) -> None:
+        """Record "these two articles are not one event" (a split by hand)."""
+        now = utcnow()
+        for a, b in pairs:
+            if not self.s.exec(
+                select(StoryRule.id).where(
+                    StoryRule.kind == "apart", StoryRule.a == a, StoryRule.b == b
+                )
+            ).first():
+                self.s.add(StoryRule(kind="apart", a=a, b=b, created_at=now))
 
     def enqueue(self, rows: Sequence[dict[str, Any]]) -> None:
         """Outbox rows (deliveries) decided with the stories: same transaction."""
@@ -314,6 +335,20 @@ class StoryStore(StoreBase):
                 .order_by(col(Article.published_at), col(Article.id))
             )
             return list(s.exec(q).all())
+
+    def story_ids_of(self, article_ids: Sequence[int]) -> dict[int, str]:
+        """Each given article's story id (articles not grouped are left out)."""
+        out: dict[int, str] = {}
+        with self.session() as s:
+            for chunk in chunks(list(set(article_ids)), 500):
+                out.update(
+                    s.exec(
+                        select(StoryArticle.article_id, StoryArticle.story_id).where(
+                            col(StoryArticle.article_id).in_(chunk)
+                        )
+                    ).all()
+                )
+        return out
 
     def stories_of_articles(self, article_ids: Sequence[int]) -> dict[int, Story]:
         """Each given article's story (articles not grouped are left out)."""

@@ -187,6 +187,29 @@ class Grouper:
             self.clock = art.published
         return self._start(art, f, self._vector(f.terms), self._vector(f.keys), art.published)
 
+    def story_from(self, articles: Iterable[Article], story_id: str) -> Story:
+        """One story made of exactly these articles, under ``story_id`` (a correction by
+        hand: a split); it looks for no other story to join."""
+        ordered = batch_order(articles)
+        if not ordered:
+            raise ValueError("a story needs at least one article")
+        st = self.seed_story(ordered[0])
+        for art in ordered[1:]:
+            f = featurize(art, self.gazetteer, text_chars=self.settings.text_chars)
+            self.df.update(set(f.terms) | set(f.keys))
+            self.n_docs += 1
+            self._promote(f)
+            tvec, kvec = self._vector(f.terms), self._vector(f.keys)
+            self._join(st, art, f, tvec, kvec, art.published, 1.0)
+        if st.id != story_id:
+            self.stories[story_id] = self.stories.pop(st.id)
+            for posting in self.index.values():
+                if st.id in posting:
+                    posting.discard(st.id)
+                    posting.add(story_id)
+            st.id = story_id
+        return st
+
     def _promote(self, f: Features) -> None:
         """Weak keys (Persian, Arabic... words) that some capitalised name shares."""
         for k, c in f.weak_keys.items():
