@@ -312,3 +312,28 @@ def test_split_by_hand_is_kept_and_merge_undoes_it(store: Store) -> None:
     assert set(merged.languages) >= {"en", "ru"}
     with pytest.raises(Exception, match="same story"):
         merge_stories(store, config, sid, new.id)
+
+
+# --- the offline demo ----------------------------------------------------------------------
+
+
+def test_the_demo_shows_one_story_from_three_outlets_as_one_alert(tmp_path: Path) -> None:
+    from monitor.demo.world import world
+    from monitor.pipeline.cycle import run_cycle
+
+    with world(ROOT / "config" / "topics.yaml", directory=tmp_path, outlets=True) as w:
+        config = load_config(w.config_dir)
+        store = Store(f"sqlite:///{tmp_path / 'newsmon.db'}")
+        try:
+            s = run_cycle(store, config)
+            assert s.feeds_polled == 5 and s.feeds_failed == 0, s.errors
+            visit = [st for st in store.list_stories() if TOPIC in (st.topics or [])]
+            assert len(visit) == 1, [(st.headline, st.sources) for st in visit]
+            assert len(visit[0].sources) == 3 and "ru" in visit[0].languages
+            assert s.hits_new >= 2 and s.alerts_folded >= 1
+        finally:
+            store.close()
+        # one email, one chat message - each saying "3 sources"
+        assert len(w.smtp.messages) == 1 and len(w.webhook.received) == 1
+        assert "3 sources" in w.webhook.received[0]["message"]
+        assert "3 sources" in w.smtp.text_of(w.smtp.messages[0])

@@ -107,11 +107,15 @@ def story_id_for(article_id: str) -> str:
 
 
 def host_of(url: str) -> str:
+    """The source of an article: its host, without ``www.``; with the port when the URL
+    names one (two servers on one address are two sources)."""
     try:
-        host = (urlsplit(url).hostname or "").lower()
+        parts = urlsplit(url)
+        host, port = (parts.hostname or "").lower(), parts.port
     except ValueError:
         return ""
-    return host[4:] if host.startswith("www.") else host
+    host = host[4:] if host.startswith("www.") else host
+    return f"{host}:{port}" if port and host else host
 
 
 def _norm(vec: dict[str, float]) -> float:
