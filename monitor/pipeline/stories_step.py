@@ -25,7 +25,8 @@ from monitor.store import GroupInput, Store, StoryTxn, utcnow
 from monitor.store import Story as StoryRow
 from monitor.stories import Article, Grouper, Story, StorySettings
 from monitor.stories.cluster import load_topics_yaml
-from monitor.stories.grouper import gazetteer_with_topics, host_of
+from monitor.stories.grouper import host_of
+from monitor.stories.names import gazetteer_with_topics
 
 log = logging.getLogger("newsmon.stories")
 DF_SAVE_EVERY_S = 60.0  # the word statistics are written at most this often

@@ -22,7 +22,7 @@ from monitor.store import Store, utcnow
 from monitor.store import Story as StoryRow
 from monitor.stories import Grouper
 from monitor.stories.cluster import load_topics_yaml
-from monitor.stories.grouper import gazetteer_with_topics
+from monitor.stories.names import gazetteer_with_topics
 
 
 class StoryEditError(NewsmonError):

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.stories.features import Article, Features, featurize
-from monitor.stories.names import Gazetteer, add_topic_terms, cldr_gazetteer, topic_groups
+from monitor.stories.names import Gazetteer, cldr_gazetteer, gazetteer_with_topics
 
 STATE_VERSION = 1
 
@@ -587,27 +585,3 @@ def _index_terms(tvec: dict[str, float], kvec: dict[str, float], n: int) -> list
     out = [t for t, _ in heapq.nlargest(n * 2, tvec.items(), key=lambda kv: kv[1])]
     out += [k for k, _ in heapq.nlargest(n, kvec.items(), key=lambda kv: kv[1])]
     return out
-
-
-def gazetteer_with_topics(topics_yaml: dict[str, Any] | None) -> Gazetteer:
-    """Babel's names plus the topics' per-language terms paired with their English term
-    (built once per distinct set of term lists: it copies the CLDR tables)."""
-    if not topics_yaml:
-        return cldr_gazetteer()
-    return _gazetteer_for(json.dumps(topic_groups(topics_yaml), sort_keys=True, ensure_ascii=False))
-
-
-@lru_cache(maxsize=8)
-def _gazetteer_for(groups_json: str) -> Gazetteer:
-    base = cldr_gazetteer()
-    g = Gazetteer()
-    g.exact, g.stems, g.phrases = dict(base.exact), dict(base.stems), dict(base.phrases)
-    g._prefix4 = set(base._prefix4)
-
-    def key_of(term: str) -> str:
-        from monitor.stories.names import fold, skeleton
-
-        return base.lookup(fold(term)) or "N:" + skeleton(term)
-
-    add_topic_terms(g, json.loads(groups_json), key_of)
-    return g
