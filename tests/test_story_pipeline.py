@@ -337,3 +337,62 @@ def test_the_demo_shows_one_story_from_three_outlets_as_one_alert(tmp_path: Path
         assert len(w.smtp.messages) == 1 and len(w.webhook.received) == 1
         assert "3 sources" in w.webhook.received[0]["message"]
         assert "3 sources" in w.smtp.text_of(w.smtp.messages[0])
+
+
+# --- spikes -----------------------------------------------------------------------------
+
+
+def _stories_at(store: Store, topic: str, times: list[datetime], tag: str) -> None:
+    with store.grouping() as tx:
+        tx.put_stories(
+            [
+                StoryRow(
+                    id=f"s{tag}{i}",
+                    headline=f"{tag} event {i}",
+                    first_seen=t,
+                    last_seen=t,
+                    topics=[topic],
+                )
+                for i, t in enumerate(times)
+            ]
+        )
+
+
+def test_a_spike_of_new_stories_alerts_once_against_the_topics_own_hours(
+    store: Store, webhook: WebhookReceiver
+) -> None:
+    from monitor.alerts.routes import Spikes
+    from monitor.alerts.spikes import check_spikes
+
+    now = utcnow().replace(minute=30, second=0, microsecond=0)
+    quiet, busy = TOPIC, "iran-nuclear"
+    config = Config(
+        topics=TOPICS,
+        routes=[Route(name="chat", topics=[quiet], urls=[webhook.apprise_url()])],
+        spikes=Spikes(route="chat", min_stories=3, factor=3.0),
+    )
+    # Usually: the quiet topic has one new story in this hour of the day; the busy one
+    # has five in this hour every day (its rush hour), and none at other hours.
+    days = [now - timedelta(days=d, minutes=20) for d in range(1, 8)]
+    _stories_at(store, quiet, days, "q")
+    _stories_at(store, busy, [t - timedelta(minutes=k) for t in days for k in range(5)], "b")
+    # This hour: 4 new stories for each: a spike for the quiet topic only.
+    _stories_at(store, quiet, [now - timedelta(minutes=k + 1) for k in range(4)], "qn")
+    _stories_at(store, busy, [now - timedelta(minutes=k + 1) for k in range(4)], "bn")
+
+    rep = check_spikes(store, config, now=now)
+    assert rep.started == [quiet] and rep.sent == 1
+    (msg,) = webhook.received
+    assert "spike: 4 new stories in the last hour, usually 0.7" in msg["title"]
+    assert "qn event 0" in msg["message"]
+
+    # Still spiking ten minutes later: not repeated.
+    rep = check_spikes(store, config, now=now + timedelta(minutes=10))
+    assert rep.started == [] and rep.sent == 0 and len(webhook.received) == 1
+    # Two hours on, the hour is quiet again: the spike ends; the next one alerts anew.
+    rep = check_spikes(store, config, now=now + timedelta(hours=2))
+    assert rep.ended == [quiet]
+    later = now + timedelta(hours=5)
+    _stories_at(store, quiet, [later - timedelta(minutes=k + 1) for k in range(3)], "ql")
+    rep = check_spikes(store, config, now=later)
+    assert rep.started == [quiet] and len(webhook.received) == 2

@@ -60,9 +60,20 @@ class AlertHealth(Strict):
     after_minutes: float = Field(30, ge=0)
 
 
+class Spikes(Strict):
+    """A "spike" message when a topic gets many more new stories in an hour than it
+    usually does at that time of day and on that weekday; once per spike."""
+
+    route: str | None = None  # the route told; None: spikes are not announced
+    topics: list[str] = ["*"]
+    min_stories: int = Field(3, ge=1)  # fewer new stories in the hour is never a spike
+    factor: float = Field(3.0, gt=1)  # ... and at least this many times the usual
+
+
 class AlertsFile(Strict):
     routes: list[Route] = []
     health: AlertHealth = AlertHealth()
+    spikes: Spikes = Spikes()
 
     @model_validator(mode="after")
     def _unique(self) -> AlertsFile:

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from monitor.alerts.routes import AlertHealth, AlertsFile, Route, apprise_problem
+from monitor.alerts.routes import AlertHealth, AlertsFile, Route, Spikes, apprise_problem
 from monitor.config.secrets import exposed_secrets, protect_secrets
 from monitor.config.settings import FeedConfig, FeedsFile, Settings, default_db_url
 from monitor.errors import ConfigError
@@ -47,6 +47,7 @@ class Config(BaseModel):
     topics: list[TopicConfig] = []
     routes: list[Route] = []
     alert_health: AlertHealth = AlertHealth()
+    spikes: Spikes = Spikes()
     # Problems worth telling the user that do not stop anything (the CLI prints them).
     warnings: list[str] = []
 
@@ -221,6 +222,12 @@ def load_config(
                 f"health.notify[{i}]",
                 f"unknown route {name!r} (routes: {', '.join(sorted(names))})",
             )
+    if alerts_file.spikes.route is not None and alerts_file.spikes.route not in names:
+        raise ConfigError(
+            str(d / "alerts.yaml"),
+            "spikes.route",
+            f"unknown route {alerts_file.spikes.route!r} (routes: {', '.join(sorted(names))})",
+        )
     warnings = exposed_secrets(d, settings, routes)
     if database:
         settings.database = database
@@ -231,5 +238,6 @@ def load_config(
         topics=topics,
         routes=routes,
         alert_health=alerts_file.health,
+        spikes=alerts_file.spikes,
         warnings=warnings,
     )

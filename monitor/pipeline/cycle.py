@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.alerts import send as alert
+from monitor.alerts.spikes import check_spikes
 from monitor.config import Config
 from monitor.feeds.health import FeedPoll
 from monitor.fetch.loop import FetchLoop
@@ -80,6 +81,7 @@ class CycleSummary:
     stories_new: int = 0
     stories_joined: int = 0  # articles that joined a story already there
     alerts_folded: int = 0  # later hits of a story: the story updated, no alert
+    spikes_started: int = 0  # topics whose new stories per hour spiked (monitor.alerts.spikes)
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: CycleSummary) -> None:
@@ -220,6 +222,16 @@ def process_articles(
     summary.articles_merged += stored.articles_merged
     summary.hits_new += stored.hits_new
     return summary
+
+
+def _spikes(store: Store, config: Config) -> CycleSummary:
+    """Topics' spikes of new stories (monitor.alerts.spikes): started, ended, announced."""
+    try:
+        rep = check_spikes(store, config)
+    except Exception as exc:  # a spike check must not stop the cycle's alerts
+        log.exception("spike check failed")
+        return CycleSummary(errors=[f"spikes: {exc!r}"])
+    return CycleSummary(spikes_started=len(rep.started), errors=rep.errors)
 
 
 def _stories(
@@ -429,8 +441,9 @@ def run_cycle(
         )
         batches_run.run()
     release_memory()
-    if config.settings.stories.enabled:  # a plain call: milliseconds, no task needed
+    if config.settings.stories.enabled:  # plain calls: milliseconds, no task needed
         summary.add(_stories(store, config, [], [], recover=True))
+        summary.add(_spikes(store, config))
     summary.add(run(send_alerts, store, config))
     summary.add(run(prune, store, config))
     store.save_run("cycle", started, summary.as_dict())

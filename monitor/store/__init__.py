@@ -25,6 +25,7 @@ from monitor.store.models import (
     Run,
     Story,
     StoryArticle,
+    TopicSpike,
 )
 from monitor.store.review import HitFilter, HitPage
 from monitor.store.stories import GroupInput, StoryTxn
@@ -47,6 +48,7 @@ __all__ = [
     "Store",
     "StoredBatch",
     "StoryTxn",
+    "TopicSpike",
     "mask_db_url",
     "utcnow",
 ]

@@ -9,10 +9,13 @@ from monitor.store.hits import HitStore
 from monitor.store.outbox import OutboxStore
 from monitor.store.review import ReviewStore
 from monitor.store.runs import RunStore
+from monitor.store.spikes import SpikeStore
 from monitor.store.stories import StoryStore
 
 
-class Store(FeedStore, ArticleStore, HitStore, OutboxStore, RunStore, ReviewStore, StoryStore):
+class Store(
+    FeedStore, ArticleStore, HitStore, OutboxStore, RunStore, ReviewStore, StoryStore, SpikeStore
+):
     """All database access. Safe to share between threads; one per process.
 
     ``Store(url)`` opens (and, for a new database, creates) the database at ``url``;

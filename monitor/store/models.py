@@ -216,7 +216,10 @@ class Story(SQLModel, table=True):
     merged into another keeps its row with ``merged_into`` set, so links, alerts and
     labels that named it still find the event."""
 
-    __table_args__ = (Index("ix_story_active", "merged_into", "last_seen"),)
+    __table_args__ = (
+        Index("ix_story_active", "merged_into", "last_seen"),
+        Index("ix_story_first_seen", "first_seen"),
+    )
     id: str = Field(primary_key=True)
     headline: str = ""
     first_seen: datetime | None = _dt()
@@ -264,3 +267,20 @@ class StoryRule(SQLModel, table=True):
     a: int
     b: int
     created_at: datetime | None = _dt()
+
+
+class TopicSpike(SQLModel, table=True):
+    """A topic's spike of new stories: one row per spike (its start), so the message is
+    sent once however long it lasts; ``ended_at`` is set when the hour is usual again."""
+
+    __table_args__ = (UniqueConstraint("topic", "started_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(index=True)
+    started_at: datetime | None = _dt()
+    ended_at: datetime | None = _dt()
+    stories: int = 0  # new stories in the hour that started it
+    usual: float = 0.0  # what that hour usually has
+    status: str = "pending"  # pending / sent / failed
+    attempts: int = 0
+    last_error: str | None = None
+    sent_at: datetime | None = _dt()

@@ -1,5 +1,5 @@
-"""Stories: the story table, each article's story, the grouping state row, and the
-corrections by hand the grouper keeps to.
+"""Stories: the story table, each article's story, the grouping state row, the
+corrections by hand the grouper keeps to, and topics' spikes of new stories.
 
 Only new tables: no existing table is rebuilt or altered. Written out, not imported
 from monitor/store/models.py: a migration must not change when the live code does.
@@ -47,6 +47,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_story_active", "story", ["merged_into", "last_seen"], unique=False,
                     if_not_exists=True)
+    op.create_index("ix_story_first_seen", "story", ["first_seen"], unique=False,
+                    if_not_exists=True)
     op.create_table(
         "storyarticle",
         sa.Column("article_id", sa.Integer(), nullable=False),
@@ -83,10 +85,33 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "topicspike",
+        sa.Column("id", sa.Integer(), nullable=False),
+        _str("topic"),
+        sa.Column("started_at", sa.DateTime(), nullable=True),
+        sa.Column("ended_at", sa.DateTime(), nullable=True),
+        sa.Column("stories", sa.Integer(), nullable=False),
+        sa.Column("usual", sa.Float(), nullable=False),
+        _str("status"),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        _str("last_error", nullable=True),
+        sa.Column("sent_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("topic", "started_at"),
+        if_not_exists=True,
+    )
+    op.create_index("ix_topicspike_topic", "topicspike", ["topic"], unique=False,
+                    if_not_exists=True)
+
+
 def downgrade() -> None:
+    op.drop_index("ix_topicspike_topic", table_name="topicspike", if_exists=True)
+    op.drop_table("topicspike")
     op.drop_table("storyrule")
     op.drop_table("storystate")
     op.drop_index("ix_storyarticle_story_id", table_name="storyarticle", if_exists=True)
     op.drop_table("storyarticle")
+    op.drop_index("ix_story_first_seen", table_name="story", if_exists=True)
     op.drop_index("ix_story_active", table_name="story", if_exists=True)
     op.drop_table("story")
