@@ -396,3 +396,38 @@ def test_a_spike_of_new_stories_alerts_once_against_the_topics_own_hours(
     _stories_at(store, quiet, [later - timedelta(minutes=k + 1) for k in range(3)], "ql")
     rep = check_spikes(store, config, now=later)
     assert rep.started == [quiet] and len(webhook.received) == 2
+
+
+def test_a_digest_lists_each_story_once_with_its_sources(
+    store: Store, webhook: WebhookReceiver
+) -> None:
+    recs = _records()
+    feed = store.feeds()[0].id or 0
+    config = Config(
+        topics=TOPICS, routes=[Route(name="daily", mode="digest", urls=[webhook.apprise_url()])]
+    )
+    store_and_group(store, config, items(recs, VISIT, feed))
+    (other,) = items(recs, [_other_event(recs)], feed)
+    other.published_at = utcnow()
+    store_and_group(store, config, [other])
+    rep = deliver(store, config, mode="digest")
+    assert rep.sent == 2 and len(webhook.received) == 1
+    body = webhook.received[0]["message"]
+    assert "3 sources" in body and "1 source" in body and "first seen" in body
+
+
+def test_spikes_route_must_be_a_route(tmp_path: Path) -> None:
+    from monitor.demo.world import write_config
+    from monitor.errors import ConfigError
+
+    cfg = write_config(
+        tmp_path / "config",
+        topics_from=ROOT / "config" / "topics.yaml",
+        feed_urls=[],
+        routes=[{"name": "chat", "urls": []}],
+    )
+    (cfg / "alerts.yaml").write_text(
+        "routes:\n  - name: chat\n    urls: []\nspikes:\n  route: nowhere\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match="spikes.route"):
+        load_config(cfg)
