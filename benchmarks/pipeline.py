@@ -42,6 +42,7 @@ from benchmarks import world as W  # noqa: E402
 from tests.support.benchreport import add_record_flag, record  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
+STORIES = True  # --no-stories: the cycle without its stories step (the "before" figure)
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
@@ -546,7 +547,11 @@ def write_cfg(directory: Path, urls: list[str], db: Path, webhook_url: str, cap:
         topics_from=topics_file(directory.parent),
         feed_urls=urls,
         routes=[{"name": "desk", "topics": ["*"], "urls": [webhook_url]}],
-        settings={"database": f"sqlite:///{db}", "fetch": {"max_entries_per_feed": cap}},
+        settings={
+            "database": f"sqlite:///{db}",
+            "fetch": {"max_entries_per_feed": cap},
+            "stories": {"enabled": STORIES},
+        },
     )
 
 
@@ -654,8 +659,15 @@ def main(argv: list[str] | None = None) -> int:
         "did not after the warm-up: tracemalloc (slows that process) and live "
         "objects by type, written to FILE",
     )
+    ap.add_argument(
+        "--no-stories",
+        action="store_true",
+        help="run the cycle without grouping stories (to measure what the step costs)",
+    )
     add_record_flag(ap)
     args = ap.parse_args(argv)
+    global STORIES
+    STORIES = not args.no_stories
     target = args.articles or (360 if args.quick else 10_000)
     limit_pages = min(target, 240 if args.quick else 2000)
     naive_feeds = 2 if args.quick else 12

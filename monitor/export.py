@@ -16,7 +16,9 @@ from monitor.store import Article, Feed, Hit, HitFilter, Store
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-def hit_record(h: Hit, a: Article, *, full: bool = False) -> dict[str, Any]:
+def hit_record(
+    h: Hit, a: Article, *, full: bool = False, story: str | None = None
+) -> dict[str, Any]:
     rec: dict[str, Any] = {
         "id": h.id,
         "topic": h.topic_id,
@@ -30,6 +32,7 @@ def hit_record(h: Hit, a: Article, *, full: bool = False) -> dict[str, Any]:
         "language": a.language,
         "topic_version": h.topic_version,
         "evidence_sentences": [s["text"] for s in (h.evidence or {}).get("sentences", [])[:3]],
+        "story": story,  # the story (monitor.stories) the article belongs to
     }
     if full:
         rec["evidence"] = h.evidence
@@ -37,29 +40,6 @@ def hit_record(h: Hit, a: Article, *, full: bool = False) -> dict[str, Any]:
         rec["extraction"] = a.extraction
         rec["extraction_error"] = a.extraction_error
     return rec
-
-
-def with_feeds(
-    store: Store, rows: Iterable[tuple[Hit, Article]], *, full: bool = False, chunk: int = 500
-) -> Iterator[dict[str, Any]]:
-    """:func:`hit_record` of each row with ``feed``: the names of the feeds the article
-    came from (looked up a chunk of rows at a time)."""
-    batch: list[tuple[Hit, Article]] = []
-
-    def flush() -> Iterator[dict[str, Any]]:
-        feeds = store.feeds_of_articles([a.id for _, a in batch if a.id is not None])
-        for h, a in batch:
-            rec = hit_record(h, a, full=full)
-            names = [_feed_name(f) for f in feeds.get(a.id or 0, [])]
-            # after the url, so a spreadsheet reads title, url, feed side by side
-            yield {**{k: rec[k] for k in list(rec)[:7]}, "feed": names, **rec}
-        batch.clear()
-
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= chunk:
-            yield from flush()
-    yield from flush()
 
 
 def _feed_name(f: Feed) -> str:
@@ -88,6 +68,31 @@ def iter_hits(
         if not p.has_older or not p.rows:
             return
         before = p.rows[-1][0].id
+
+
+def hit_records(
+    store: Store, rows: Iterable[tuple[Hit, Article]], *, full: bool = False, chunk: int = 500
+) -> Iterator[dict[str, Any]]:
+    """:func:`hit_record` of each row with ``feed`` (the names of the feeds the article
+    came from) and ``story`` (the story it belongs to), looked up a chunk at a time."""
+    batch: list[tuple[Hit, Article]] = []
+
+    def flush() -> Iterator[dict[str, Any]]:
+        ids = [a.id for _, a in batch if a.id is not None]
+        feeds = store.feeds_of_articles(ids)
+        stories = store.story_ids_of(ids)
+        for h, a in batch:
+            rec = hit_record(h, a, full=full, story=stories.get(a.id or 0))
+            names = [_feed_name(f) for f in feeds.get(a.id or 0, [])]
+            # after the url, so a spreadsheet reads title, url, feed side by side
+            yield {**{k: rec[k] for k in list(rec)[:7]}, "feed": names, **rec}
+        batch.clear()
+
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= chunk:
+            yield from flush()
+    yield from flush()
 
 
 def csv_cell(v: Any) -> Any:

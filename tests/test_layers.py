@@ -18,7 +18,10 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("base", ["monitor", "monitor.errors", "monitor.redact", "monitor.perms", "monitor.demo"]),
     ("schemas", ["monitor.topics.language", "monitor.alerts.routes", "monitor.fetch.guard"]),
     ("config", ["monitor.config"]),
-    ("stages", ["monitor.feeds", "monitor.fetch", "monitor.extract", "monitor.topics"]),
+    (
+        "stages",
+        ["monitor.feeds", "monitor.fetch", "monitor.extract", "monitor.topics", "monitor.stories"],
+    ),
     ("store", ["monitor.store"]),
     (
         "services",

@@ -32,6 +32,23 @@ class Item:
     published: datetime | None
     score: float
     sentences: list[str] = field(default_factory=list)
+    # The story the article belongs to (monitor.stories): 0 sources means none known.
+    story_sources: int = 0
+    story_first_seen: datetime | None = None
+    story_last_seen: datetime | None = None
+    story_update: bool = False  # a later article of a story that alerted already
+
+
+def story_line(it: Item) -> str:
+    """ "3 sources · first seen ... · latest ..." (empty without a story)."""
+    if not it.story_sources:
+        return ""
+    n = it.story_sources
+    grew = "story grew: " if it.story_update else ""
+    return (
+        f"{grew}{n} source{'s' * (n != 1)} · first seen {when_text(it.story_first_seen)}"
+        f" · latest {when_text(it.story_last_seen)}"
+    )
 
 
 _MENTION = re.compile(r"([@\uff20])(?=[\w#&!])")
@@ -96,7 +113,8 @@ def render(
     URL scheme is ``scheme`` (which decides how its title is shown)."""
     if len(items) == 1 and not digest:
         it = items[0]
-        title = f"[{it.topic_name}] {it.title}"
+        grew = f"story grew to {it.story_sources} sources: " if it.story_update else ""
+        title = f"[{it.topic_name}] {grew}{it.title}"[:250]
     else:
         topics = sorted({it.topic_name for it in items})
         kind = "digest" if digest else "new"
@@ -109,7 +127,9 @@ def render(
             parts.append(
                 f'<h3><a href="{html.escape(it.link, quote=True)}">{_html(it.title)}</a></h3>'
                 f"<p><b>{_html(it.topic_name)}</b> · score {it.score:.2f} · "
-                f"{_html(it.source)} · {when_text(it.published)}</p>{quotes}"
+                f"{_html(it.source)} · {when_text(it.published)}</p>"
+                + (f"<p>{_html(story_line(it))}</p>" if it.story_sources else "")
+                + quotes
             )
         return title, "<hr>".join(parts)
     if fmt in {"markdown", "slack"}:
@@ -119,8 +139,9 @@ def render(
             quotes = "\n".join(f"> {esc(s)}" for s in it.sentences)
             parts.append(
                 f"{bold}{esc(it.title)}{bold}\n{esc(it.topic_name)} · score {it.score:.2f} · "
-                f"{esc(it.source)} · {when_text(it.published)}\n{_link(it.link, fmt)}\n"
-                f"{quotes}".strip()
+                f"{esc(it.source)} · {when_text(it.published)}\n"
+                + (f"{esc(story_line(it))}\n" if it.story_sources else "")
+                + f"{_link(it.link, fmt)}\n{quotes}".strip()
             )
         return title, "\n\n---\n\n".join(parts)
     parts = []
@@ -128,7 +149,9 @@ def render(
         quotes = "\n".join(f"  \u201c{defuse(s)}\u201d" for s in it.sentences)
         parts.append(
             f"{defuse(it.title)}\n{defuse(it.topic_name)} · score {it.score:.2f} · "
-            f"{defuse(it.source)} · {when_text(it.published)}\n{it.link}\n{quotes}".strip()
+            f"{defuse(it.source)} · {when_text(it.published)}\n"
+            + (f"{story_line(it)}\n" if it.story_sources else "")
+            + f"{it.link}\n{quotes}".strip()
         )
     return title, "\n\n".join(parts)
 

@@ -14,6 +14,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Escalate(Strict):
+    """When a later article of a story alerts again: the story reached ``sources``
+    sources within ``within_hours`` of its first article, or an article came from one
+    of ``hosts`` (e.g. reuters.com). Once per route and story."""
+
+    sources: int | None = Field(None, ge=2)
+    within_hours: float = Field(24, gt=0)
+    hosts: list[str] = []
+
+
 class Route(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     topics: list[str] = Field(["*"], min_length=1)
@@ -21,6 +31,9 @@ class Route(Strict):
     urls: list[str] = []
     mode: Literal["instant", "digest"] = "instant"
     format: Literal["auto", "markdown", "html", "text"] = "auto"
+    # first: a story alerts once, its later articles update it; every: each article alerts
+    stories: Literal["first", "every"] = "first"
+    escalate: Escalate | None = None
 
     @field_validator("urls")
     @classmethod
@@ -65,10 +78,21 @@ class FeedHealth(Strict):
     silent_min_entries: int = Field(5, ge=2)
 
 
+class Spikes(Strict):
+    """A "spike" message when a topic gets many more new stories in an hour than it
+    usually does at that time of day and on that weekday; once per spike."""
+
+    route: str | None = None  # the route told; None: spikes are not announced
+    topics: list[str] = ["*"]
+    min_stories: int = Field(3, ge=1)  # fewer new stories in the hour is never a spike
+    factor: float = Field(3.0, gt=1)  # ... and at least this many times the usual
+
+
 class AlertsFile(Strict):
     routes: list[Route] = []
     health: AlertHealth = AlertHealth()
     feed_health: FeedHealth = FeedHealth()
+    spikes: Spikes = Spikes()
 
     @model_validator(mode="after")
     def _unique(self) -> AlertsFile:

@@ -32,6 +32,7 @@ from monitor.alerts.feed_health import check_feed_health
 from monitor.alerts.health import check_health, send_health_alerts
 from monitor.alerts.render import Item, message_format, render, url_scheme
 from monitor.alerts.routes import mask_url, target_key
+from monitor.alerts.stories import with_story
 from monitor.config import AlertSettings, Config
 from monitor.redact import redact
 from monitor.store import Article, Delivery, Hit, Store, utcnow
@@ -98,6 +99,7 @@ def deliver(
     for row in claimed:
         groups[(row[0].route, row[0].target)].append(row)
     sources = _sources(store, [h.article_id for _, h, _ in claimed])
+    stories = store.stories_of_articles([h.article_id for _, h, _ in claimed]) if claimed else {}
     for (route_name, target), rows in groups.items():
         route, url = by_name.get(route_name), urls.get((route_name, target))
         ids = [d.id for d, _, _ in rows if d.id is not None]
@@ -105,7 +107,10 @@ def deliver(
             # The route or URL left the config: keep the rows, say why, try later.
             _fail(store, rows, "route or URL no longer in alerts.yaml", settings, now, rep)
             continue
-        items = [_item(config, h, a, sources, settings.evidence_sentences) for _, h, a in rows]
+        items = [
+            with_story(_item(config, h, a, sources, settings.evidence_sentences), h, stories)
+            for _, h, a in rows
+        ]
         fmt = message_format(route, url)
         chunks = (
             [items] if (mode == "digest" or len(items) > BATCH_AFTER) else [[it] for it in items]

@@ -48,7 +48,7 @@ def run_demo(
         Path(str(db_path) + suffix).unlink(missing_ok=True)
     db_url = f"sqlite:///{db_path}"
     result: dict[str, object] = {}
-    with world(topics_from, directory=out) as w:
+    with world(topics_from, directory=out, outlets=True) as w:
         settings = RunSettings(config_dir=str(w.config_dir), database=db_url)
         echo(
             f"demo world on {w.server.base}: {len(w.feed_urls)} feeds, "
@@ -77,6 +77,14 @@ def run_demo(
                 echo(f"    > {sent['text'][:220]}")
         misses = [a for a in store.article_ids() if a not in {x.id for _, x in hits}]
         echo(f"({len(misses)} other articles stored, not hits)")
+        stories = [st for st in store.list_stories(limit=100) if st.topics]
+        echo("\n== stories (one event, one alert)")
+        for st in stories:
+            n = len(st.sources or [])
+            echo(
+                f"{st.id} {n} source{'s' * (n != 1)} ({', '.join(st.languages or [])}): "
+                f"{st.headline}"
+            )
         echo("\n== what the alert channels received")
         for m in w.smtp.messages:
             echo(f"email to {m['To']}: {m['Subject']}")
@@ -85,6 +93,7 @@ def run_demo(
         result = {
             "summaries": summaries,
             "hits": len(hits),
+            "stories": [(len(st.sources or []), st.headline) for st in stories],
             "emails": len(w.smtp.messages),
             "webhooks": len(w.webhook.received),
         }

@@ -79,12 +79,12 @@ def hits_list(
     """List stored hits, newest first."""
     if ctx.invoked_subcommand:
         return
-    from monitor.export import hit_record, iter_hits
+    from monitor.export import hit_records, iter_hits
 
     store = _ctx(ctx).store()
     rows = list(iter_hits(store, _filters(topic, since, min_score, label, search), limit))
     if json_out:
-        _dump([hit_record(h, a) for h, a in rows])
+        _dump(list(hit_records(store, rows)))
         return
     if not rows:
         echo("no hits match")
@@ -114,7 +114,7 @@ def hits_show(ctx: typer.Context, hit_id: int, json_out: JsonOpt = False) -> Non
     store = _ctx(ctx).store()
     h, a = store.hit(hit_id)
     if json_out:
-        rec = hit_record(h, a, full=True)
+        rec = hit_record(h, a, full=True, story=store.story_ids_of([a.id or 0]).get(a.id or 0))
         rec["sources"] = [
             {"feed": f.name or f.url, "link": src.link}
             for src, f in store.article_sources(a.id or 0)
@@ -202,7 +202,7 @@ def hits_export(
     """Export hits (all, or filtered) as CSV or JSON lines."""
     if fmt not in {"csv", "jsonl"}:
         raise typer.BadParameter("--format must be csv or jsonl")
-    from monitor.export import iter_hits, with_feeds
+    from monitor.export import hit_records, iter_hits
 
     store = _ctx(ctx).store()
     rows = iter_hits(store, _filters(topic, since, min_score, label, search), None, with_text=full)
@@ -212,7 +212,7 @@ def hits_export(
     out = open_private(output, "w", encoding="utf-8", newline="") if output else sys.stdout
     n = 0
     try:
-        n = _write_hits(out, fmt, with_feeds(store, rows, full=full))
+        n = _write_hits(out, fmt, hit_records(store, rows, full=full))
     finally:
         if output:
             out.close()

@@ -26,7 +26,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from monitor.alerts.routes import AlertHealth, AlertsFile, FeedHealth, Route, apprise_problem
+from monitor.alerts.routes import (
+    AlertHealth,
+    AlertsFile,
+    FeedHealth,
+    Route,
+    Spikes,
+    apprise_problem,
+)
 from monitor.config.secrets import exposed_secrets, protect_secrets
 from monitor.config.settings import FeedConfig, FeedsFile, Settings, default_db_url
 from monitor.errors import ConfigError
@@ -49,6 +56,7 @@ class Config(BaseModel):
     routes: list[Route] = []
     alert_health: AlertHealth = AlertHealth()
     feed_health: FeedHealth = FeedHealth()
+    spikes: Spikes = Spikes()
     # Problems worth telling the user that do not stop anything (the CLI prints them).
     warnings: list[str] = []
 
@@ -326,6 +334,12 @@ def load_config(
                     f"{section}.notify[{i}]",
                     f"unknown route {name!r} (routes: {', '.join(sorted(names))})",
                 )
+    if alerts_file.spikes.route is not None and alerts_file.spikes.route not in names:
+        raise ConfigError(
+            str(d / "alerts.yaml"),
+            "spikes.route",
+            f"unknown route {alerts_file.spikes.route!r} (routes: {', '.join(sorted(names))})",
+        )
     warnings = exposed_secrets(d, settings, routes)
     if database:
         settings.database = database
@@ -337,5 +351,6 @@ def load_config(
         routes=routes,
         alert_health=alerts_file.health,
         feed_health=alerts_file.feed_health,
+        spikes=alerts_file.spikes,
         warnings=warnings,
     )

@@ -170,6 +170,13 @@ class AlertSettings(Strict):
     )
 
 
+class StoriesSettings(Strict):
+    enabled: bool = True
+    window_hours: float = Field(
+        72, gt=0, description="a story takes articles this long after its last one"
+    )
+
+
 class Settings(Strict):
     database: str | None = None
     schedule: Schedule = Schedule()
@@ -177,6 +184,7 @@ class Settings(Strict):
     extract: ExtractSettings = ExtractSettings()
     retention: RetentionSettings = RetentionSettings()
     alerts: AlertSettings = AlertSettings()
+    stories: StoriesSettings = StoriesSettings()
 
 
 # --- feeds.yaml ---------------------------------------------------------------------

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,9 @@ from monitor.perms import private_dir, write_private_text
 
 DEMO_DATA = Path(__file__).parent / "data"
 DEMO_FEEDS = ("feeds/world.xml", "feeds/regional.xml", "feeds/f1metrics.xml")
+# Two more outlets reporting the Baku visit (one in Russian), each on a server of its own
+# (a source is a host): with them the demo shows one story, three sources, one alert.
+OUTLET_FEEDS = ("feeds/mideast.xml", "feeds/kavkaz.xml")
 
 
 @dataclass
@@ -30,10 +33,13 @@ class World:
     webhook: WebhookReceiver
     smtp: SmtpReceiver
     config_dir: Path
+    outlets: list[FixtureServer] = field(default_factory=list)
 
     @property
     def feed_urls(self) -> list[str]:
-        return [self.server.url(p) for p in DEMO_FEEDS]
+        return [self.server.url(p) for p in DEMO_FEEDS] + [
+            o.url(p) for o, p in zip(self.outlets, OUTLET_FEEDS, strict=False)
+        ]
 
 
 def write_config(
@@ -73,9 +79,14 @@ def write_config(
 
 @contextmanager
 def world(
-    topics_from: Path, directory: Path | None = None, settings: dict[str, Any] | None = None
+    topics_from: Path,
+    directory: Path | None = None,
+    settings: dict[str, Any] | None = None,
+    *,
+    outlets: bool = False,
 ) -> Iterator[World]:
-    """Start the loopback world and write a config for it; stop everything on exit."""
+    """Start the loopback world and write a config for it; stop everything on exit.
+    ``outlets``: also the two other outlets of the Baku visit (``OUTLET_FEEDS``)."""
     tmp = None
     if directory is None:
         tmp = tempfile.mkdtemp(prefix="newsmon-demo-")
@@ -83,6 +94,7 @@ def world(
     server = FixtureServer(DEMO_DATA).start()
     webhook = WebhookReceiver().start()
     smtp = SmtpReceiver().start()
+    extra = [FixtureServer(DEMO_DATA).start() for _ in OUTLET_FEEDS] if outlets else []
     try:
         routes: list[dict[str, Any]] = [
             {"name": "analysts-email", "topics": ["*"], "urls": [smtp.apprise_url()]},
@@ -95,12 +107,15 @@ def world(
         cfg = write_config(
             directory / "config",
             topics_from=topics_from,
-            feed_urls=[server.url(p) for p in DEMO_FEEDS],
+            feed_urls=[server.url(p) for p in DEMO_FEEDS]
+            + [o.url(p) for o, p in zip(extra, OUTLET_FEEDS, strict=False)],
             routes=routes,
             settings=settings,
         )
-        yield World(server, webhook, smtp, cfg)
+        yield World(server, webhook, smtp, cfg, extra)
     finally:
+        for o in extra:
+            o.stop()
         smtp.stop()
         webhook.stop()
         server.stop()

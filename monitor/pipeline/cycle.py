@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.alerts import send as alert
+from monitor.alerts.spikes import check_spikes
 from monitor.config import Config
 from monitor.feeds.health import FeedPoll
 from monitor.fetch.loop import FetchLoop
@@ -53,6 +54,7 @@ from monitor.pipeline.pages import (
 )
 from monitor.pipeline.poll import feed_credentials, poll_feeds, prefetch_feeds, spread_by_host
 from monitor.pipeline.pool import AnalysisPool
+from monitor.pipeline.stories_step import group_stories, recover_stories
 from monitor.pipeline.workers import release_memory
 from monitor.redact import redact
 from monitor.store import Feed, NewArticle, Store, utcnow
@@ -86,6 +88,10 @@ class CycleSummary:
     health_sent: int = 0  # "alerting is broken" / "recovered" messages (monitor.alerts.health)
     health_failed: int = 0
     texts_pruned: int = 0
+    stories_new: int = 0
+    stories_joined: int = 0  # articles that joined a story already there
+    alerts_folded: int = 0  # later hits of a story: the story updated, no alert
+    spikes_started: int = 0  # topics whose new stories per hour spiked (monitor.alerts.spikes)
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: CycleSummary) -> None:
@@ -219,12 +225,48 @@ def process_articles(
         if fetch_error:
             summary.pages_failed += 1
         items.append(item)
-    targets = alert.route_targets(config)
-    stored = store.store_articles(items, deliveries_for=targets)
+    if config.settings.stories.enabled:
+        # Alerts are decided by story (the first hit of a story alerts): in the stories
+        # step, which queues them in the same transaction as the grouping.
+        stored = store.store_articles(items)
+        summary.add(_stories(store, config, stored.article_ids or [], stored.hit_ids or []))
+    else:
+        stored = store.store_articles(items, deliveries_for=alert.route_targets(config))
     summary.articles_new += stored.articles_new
     summary.articles_merged += stored.articles_merged
     summary.hits_new += stored.hits_new
     return summary
+
+
+def _spikes(store: Store, config: Config) -> CycleSummary:
+    """Topics' spikes of new stories (monitor.alerts.spikes): started, ended, announced."""
+    try:
+        rep = check_spikes(store, config)
+    except Exception as exc:  # a spike check must not stop the cycle's alerts
+        log.exception("spike check failed")
+        return CycleSummary(errors=[f"spikes: {exc!r}"])
+    return CycleSummary(spikes_started=len(rep.started), errors=rep.errors)
+
+
+def _stories(
+    store: Store, config: Config, article_ids: list[int], hit_ids: list[int], recover: bool = False
+) -> CycleSummary:
+    """The stories step (monitor.pipeline.stories_step). Articles it could not group
+    stay stored; the next cycle's recovery pass groups them and queues their alerts."""
+    try:
+        out = (
+            recover_stories(store, config)
+            if recover
+            else group_stories(store, config, article_ids, hit_ids)
+        )
+    except Exception as exc:  # grouping must not lose the stored batch
+        log.exception("grouping stories failed; the next cycle retries")
+        return CycleSummary(errors=[f"stories: {exc!r}"])
+    return CycleSummary(
+        stories_new=out.stories_new,
+        stories_joined=out.articles_grouped - out.stories_new,
+        alerts_folded=out.alerts_folded,
+    )
 
 
 def _summary_verdicts(
@@ -456,6 +498,9 @@ def run_cycle(
         batches_run.run()
         summary.add(run(retry_pages, store, config, fetcher=fetcher, pool=pool))
     release_memory()
+    if config.settings.stories.enabled:  # plain calls: milliseconds, no task needed
+        summary.add(_stories(store, config, [], [], recover=True))
+        summary.add(_spikes(store, config))
     summary.add(run(send_alerts, store, config))
     summary.add(run(prune, store, config))
     store.save_run("cycle", started, summary.as_dict())

@@ -25,15 +25,20 @@ from monitor.store.models import (
     PageRetry,
     RouteHealth,
     Run,
+    Story,
+    StoryArticle,
+    TopicSpike,
 )
 from monitor.store.retries import PendingPage, RecoveredPage
 from monitor.store.review import HitFilter, HitPage
+from monitor.store.stories import GroupInput, StoryTxn
 
 __all__ = [
     "Article",
     "ArticleSource",
     "Delivery",
     "Feed",
+    "GroupInput",
     "HealthAlert",
     "Hit",
     "HitFilter",
@@ -44,8 +49,12 @@ __all__ = [
     "RecoveredPage",
     "RouteHealth",
     "Run",
+    "Story",
+    "StoryArticle",
     "Store",
     "StoredBatch",
+    "StoryTxn",
+    "TopicSpike",
     "mask_db_url",
     "utcnow",
 ]

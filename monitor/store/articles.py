@@ -47,6 +47,7 @@ class StoredBatch:
     articles_merged: int = 0  # same story seen again (other feed, other URL)
     hits_new: int = 0
     hit_ids: list[int] | None = None
+    article_ids: list[int] | None = None  # the articles this batch added
 
 
 class ArticleStore(StoreBase):
@@ -97,7 +98,7 @@ class ArticleStore(StoreBase):
 
         Idempotent: an article, source, hit or delivery that exists is left alone.
         """
-        out = StoredBatch(hit_ids=[])
+        out = StoredBatch(hit_ids=[], article_ids=[])
         if not items:
             return out
         now = utcnow()
@@ -189,6 +190,7 @@ class ArticleStore(StoreBase):
                 if url in inserted:
                     ids[i] = inserted[url]
                     out.articles_new += 1
+                    out.article_ids.append(ids[i])  # type: ignore[union-attr]
                 else:  # a concurrent run stored it first
                     found = s.exec(select(Article.id).where(Article.canonical_url == url)).one()
                     assert found is not None

@@ -12,6 +12,8 @@ from monitor.store.reading import ReadingStore
 from monitor.store.retries import PageRetryStore
 from monitor.store.review import ReviewStore
 from monitor.store.runs import RunStore
+from monitor.store.spikes import SpikeStore
+from monitor.store.stories import StoryStore
 
 
 class Store(
@@ -24,6 +26,8 @@ class Store(
     RunStore,
     ReadingStore,
     ReviewStore,
+    StoryStore,
+    SpikeStore,
 ):
     """All database access. Safe to share between threads; one per process.
 
@@ -33,5 +37,5 @@ class Store(
     pages asked for again (:mod:`~monitor.store.retries`), hits and labels
     (:mod:`~monitor.store.hits`), deliveries and route health
     (:mod:`~monitor.store.outbox`), runs (:mod:`~monitor.store.runs`), the desk's and
-    review's queries (:mod:`~monitor.store.review`).
+    review's queries (:mod:`~monitor.store.review`), stories (:mod:`~monitor.store.stories`).
     """

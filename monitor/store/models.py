@@ -223,3 +223,78 @@ class PageRetry(SQLModel, table=True):
     attempts: int = 0  # retries made so far
     created_at: datetime | None = _dt()
     next_at: datetime | None = _dt()  # due then; a claim moves it ahead (a lease)
+
+
+class Story(SQLModel, table=True):
+    """One event: the articles that report it (monitor.stories decides which). A story
+    merged into another keeps its row with ``merged_into`` set, so links, alerts and
+    labels that named it still find the event."""
+
+    __table_args__ = (
+        Index("ix_story_active", "merged_into", "last_seen"),
+        Index("ix_story_first_seen", "first_seen"),
+    )
+    id: str = Field(primary_key=True)
+    headline: str = ""
+    first_seen: datetime | None = _dt()
+    last_seen: datetime | None = _dt()
+    n_articles: int = 0
+    sources: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    languages: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    topics: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    merged_into: str | None = None
+    # The grouper's view of the story (centroids, headline score, articles) and what the
+    # alerts decided (the hit that alerted per topic, the routes that were escalated).
+    state: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_at: datetime | None = _dt()
+    updated_at: datetime | None = _dt()
+
+
+class StoryArticle(SQLModel, table=True):
+    """The story an article belongs to (one per article)."""
+
+    article_id: int = Field(foreign_key="article.id", primary_key=True)
+    story_id: str = Field(index=True)
+    score: float = 0.0
+    joined_at: datetime | None = _dt()
+
+
+class StoryState(SQLModel, table=True):
+    """The one row grouping is serialised on: its version changes with every grouping
+    step (a run whose in-memory grouper is older reloads the active stories), and it
+    keeps the word statistics the grouper weighs words by."""
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = 0
+    clock: datetime | None = _dt()
+    n_docs: int = 0
+    df: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    df_saved_at: datetime | None = _dt()
+
+
+class StoryRule(SQLModel, table=True):
+    """A correction by hand the grouper respects later: two articles kept apart."""
+
+    __table_args__ = (UniqueConstraint("kind", "a", "b"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = "apart"
+    a: int
+    b: int
+    created_at: datetime | None = _dt()
+
+
+class TopicSpike(SQLModel, table=True):
+    """A topic's spike of new stories: one row per spike (its start), so the message is
+    sent once however long it lasts; ``ended_at`` is set when the hour is usual again."""
+
+    __table_args__ = (UniqueConstraint("topic", "started_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(index=True)
+    started_at: datetime | None = _dt()
+    ended_at: datetime | None = _dt()
+    stories: int = 0  # new stories in the hour that started it
+    usual: float = 0.0  # what that hour usually has
+    status: str = "pending"  # pending / sent / failed
+    attempts: int = 0
+    last_error: str | None = None
+    sent_at: datetime | None = _dt()

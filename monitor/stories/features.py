@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from monitor.stories.names import Gazetteer, fold, skeleton
+from monitor.stories.names import Gazetteer
+from monitor.stories.translit import fold, skeleton
 
 _TOKEN = re.compile(r"[^\W_]+(?:['’׳][^\W\d_]+)?", re.UNICODE)
 _DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.stories.features import Article, Features, featurize
-from monitor.stories.names import Gazetteer, add_topic_terms, cldr_gazetteer, topic_groups
+from monitor.stories.names import Gazetteer, cldr_gazetteer, gazetteer_with_topics
 
 STATE_VERSION = 1
 
@@ -75,6 +73,8 @@ class Story:
     headline_score: float = field(default=0.0, repr=False)
     tnorm: dict[str, float] = field(default_factory=dict, repr=False)
     knorm: float = field(default=0.0, repr=False)
+    # Stories a person split from this one: never merged with it again.
+    apart: list[str] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -105,11 +105,15 @@ def story_id_for(article_id: str) -> str:
 
 
 def host_of(url: str) -> str:
+    """The source of an article: its host, without ``www.``; with the port when the URL
+    names one (two servers on one address are two sources)."""
     try:
-        host = (urlsplit(url).hostname or "").lower()
+        parts = urlsplit(url)
+        host, port = (parts.hostname or "").lower(), parts.port
     except ValueError:
         return ""
-    return host[4:] if host.startswith("www.") else host
+    host = host[4:] if host.startswith("www.") else host
+    return f"{host}:{port}" if port and host else host
 
 
 def _norm(vec: dict[str, float]) -> float:
@@ -184,6 +188,29 @@ class Grouper:
         if art.published and (self.clock is None or art.published > self.clock):
             self.clock = art.published
         return self._start(art, f, self._vector(f.terms), self._vector(f.keys), art.published)
+
+    def story_from(self, articles: Iterable[Article], story_id: str) -> Story:
+        """One story made of exactly these articles, under ``story_id`` (a correction by
+        hand: a split); it looks for no other story to join."""
+        ordered = batch_order(articles)
+        if not ordered:
+            raise ValueError("a story needs at least one article")
+        st = self.seed_story(ordered[0])
+        for art in ordered[1:]:
+            f = featurize(art, self.gazetteer, text_chars=self.settings.text_chars)
+            self.df.update(set(f.terms) | set(f.keys))
+            self.n_docs += 1
+            self._promote(f)
+            tvec, kvec = self._vector(f.terms), self._vector(f.keys)
+            self._join(st, art, f, tvec, kvec, art.published, 1.0)
+        if st.id != story_id:
+            self.stories[story_id] = self.stories.pop(st.id)
+            for posting in self.index.values():
+                if st.id in posting:
+                    posting.discard(st.id)
+                    posting.add(story_id)
+            st.id = story_id
+        return st
 
     def _promote(self, f: Features) -> None:
         """Weak keys (Persian, Arabic... words) that some capitalised name shares."""
@@ -394,9 +421,10 @@ class Grouper:
         """Merge story ``drop`` into ``keep`` (a correction by hand, or two runs that
         started the same event). ``drop`` stays resolvable as an alias."""
         keep, drop = self.resolve(keep), self.resolve(drop)
-        if keep == drop:
+        if keep == drop or self.kept_apart(keep, drop):
             return self.stories[keep]
         a, b = self.stories[keep], self.stories.pop(drop)
+        a.apart += [x for x in b.apart if x not in a.apart]
         a.articles += [x for x in b.articles if x not in a.articles]
         a.sources += [x for x in b.sources if x not in a.sources]
         a.languages += [x for x in b.languages if x not in a.languages]
@@ -421,6 +449,15 @@ class Grouper:
                 posting.add(keep)
         self.aliases[drop] = keep  # URLs that named `drop` resolve through the alias
         return a
+
+    def kept_apart(self, a: str, b: str) -> bool:
+        """True when a person split these two stories apart (they stay two)."""
+        sa, sb = self.stories.get(self.resolve(a)), self.stories.get(self.resolve(b))
+        if sa is None or sb is None:
+            return False
+        return any(self.resolve(x) == sb.id for x in sa.apart) or any(
+            self.resolve(x) == sa.id for x in sb.apart
+        )
 
     def reconcile(self, story_ids: Iterable[str]) -> list[tuple[str, str]]:
         """Merge each given story into an older active story it matches by the same rule
@@ -548,27 +585,3 @@ def _index_terms(tvec: dict[str, float], kvec: dict[str, float], n: int) -> list
     out = [t for t, _ in heapq.nlargest(n * 2, tvec.items(), key=lambda kv: kv[1])]
     out += [k for k, _ in heapq.nlargest(n, kvec.items(), key=lambda kv: kv[1])]
     return out
-
-
-def gazetteer_with_topics(topics_yaml: dict[str, Any] | None) -> Gazetteer:
-    """Babel's names plus the topics' per-language terms paired with their English term
-    (built once per distinct set of term lists: it copies the CLDR tables)."""
-    if not topics_yaml:
-        return cldr_gazetteer()
-    return _gazetteer_for(json.dumps(topic_groups(topics_yaml), sort_keys=True, ensure_ascii=False))
-
-
-@lru_cache(maxsize=8)
-def _gazetteer_for(groups_json: str) -> Gazetteer:
-    base = cldr_gazetteer()
-    g = Gazetteer()
-    g.exact, g.stems, g.phrases = dict(base.exact), dict(base.stems), dict(base.phrases)
-    g._prefix4 = set(base._prefix4)
-
-    def key_of(term: str) -> str:
-        from monitor.stories.names import fold, skeleton
-
-        return base.lookup(fold(term)) or "N:" + skeleton(term)
-
-    add_topic_terms(g, json.loads(groups_json), key_of)
-    return g

@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from monitor.desk.filters import parse_filters
 from monitor.desk.views import desk_of
-from monitor.export import iter_hits, lines, with_feeds
+from monitor.export import hit_records, iter_hits, lines
 from monitor.store import utcnow
 
 
@@ -19,7 +19,7 @@ def export(request: Request) -> Response:
     if fmt not in ("csv", "jsonl"):
         raise HTTPException(400, "format must be csv or jsonl")
     f, _, _ = parse_filters(request.query_params)
-    records = with_feeds(store, iter_hits(store, f))
+    records = hit_records(store, iter_hits(store, f))
     stamp = utcnow().strftime("%Y%m%d-%H%M")
     return StreamingResponse(
         lines(records, fmt),
