@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -131,8 +132,15 @@ def test_apply_writes_the_topics_file_and_keeps_comments(tmp_path: Path) -> None
     assert set(others) <= set(orig)
 
 
-def test_articles_per_language(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'newsmon.db'}")
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return f"sqlite:///{tmp_path / 'newsmon.db'}"
+
+
+def test_articles_per_language(db_url: str) -> None:
+    store = Store(db_url)
     try:
         store.sync_feeds([FeedConfig(url="https://feeds.example/a.xml", name="A")])
         fid = store.feeds()[0].id or 0
@@ -149,7 +157,10 @@ def test_articles_per_language(tmp_path: Path) -> None:
                 for i, lg in enumerate(langs)
             ]
         )
-        assert store.articles_per_language() == {"ru": 3, "": 1, "en": 1, "fa": 1}
+        counts = store.articles_per_language()
+        assert counts == {"ru": 3, "": 1, "en": 1, "fa": 1}
+        assert list(counts)[0] == "ru"  # most first
+        assert store.articles_per_language(since=datetime.now(UTC) + timedelta(days=1)) == {}
     finally:
         store.close()
 
