@@ -296,6 +296,7 @@ def test_short_texts_score_like_the_article_they_open(clf: Classifier) -> None:
     )
     r = next(x for x in clf.classify(title, lede) if x.topic == "caucasus-realignment")
     assert r.evidence["rule_passed"] and r.matched, r.evidence
+    assert r.evidence["length"] == {"words": 18, "factor": round(18 / 120, 3)}
     filler = "The council debated the budget for schools and roads at length. " * 60
     long_r = next(
         x
@@ -304,4 +305,5 @@ def test_short_texts_score_like_the_article_they_open(clf: Classifier) -> None:
     )
     # the same sentence deep in a long unrelated page scores far lower
     assert long_r.score < r.score - 0.2
+    assert "length" not in long_r.evidence
     assert length_factor(10) < length_factor(60) < length_factor(500) == 1.0

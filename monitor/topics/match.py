@@ -476,6 +476,8 @@ class Classifier:
         }
         if cancelled:
             evidence["cancelled"] = cancelled[:20]
+        if kept and short < 1.0:  # scored as a short text (see length_factor)
+            evidence["length"] = {"words": tokens.n_words, "factor": round(short, 3)}
         r = TopicResult(
             topic=topic.id,
             name=topic.name,
