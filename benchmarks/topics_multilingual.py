@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             header=("language", *splits, "goal"),
             result=result,
             notes="; ".join(verdicts),
+            path=ROOT / "docs" / "benchmarks.md",
         )
     return 0
 

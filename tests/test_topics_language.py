@@ -16,7 +16,7 @@ from monitor.config import load_config, load_yaml_model
 from monitor.errors import ConfigError
 from monitor.extract.article import detect_language, extract_file, extract_html, extract_text
 from monitor.topics.language import TopicConfig, TopicsFile
-from monitor.topics.match import Classifier, TopicResult
+from monitor.topics.match import Classifier, TopicResult, length_factor
 from monitor.topics.text import normalize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,7 +224,8 @@ threshold: 0.5
 """
     mean = one_topic(base)
     rule = one_topic(base + "scoring: rule\n")
-    text = "alpha alpha alpha alpha."
+    # an article's length (scores of short texts are calibrated: test_short_texts_...)
+    text = "alpha alpha alpha alpha. " + "The rest of the article says nothing. " * 20
     m = Classifier([mean], models={}).classify("", text)[0]
     r = Classifier([rule], models={}).classify("", text)[0]
     # mean over all groups: one group of three caps the score at a third
@@ -283,3 +284,26 @@ def test_near_rule_naming_unknown_group(tmp_path: Path) -> None:
         load_yaml_model(f, TopicsFile)
     assert err.value.key == "topics[0].rule"
     assert "unknown group 'h'" in err.value.problem
+
+
+def test_short_texts_score_like_the_article_they_open(clf: Classifier) -> None:
+    """Issue 18: a headline and lede with both countries and a relation is a hit; the
+    same evidence in a long page about something else is not."""
+    title = "Pezeshkian visits Baku"
+    lede = (
+        "Iranian President Pezeshkian arrived in Baku for talks with Aliyev on the "
+        "North-South corridor."
+    )
+    r = next(x for x in clf.classify(title, lede) if x.topic == "caucasus-realignment")
+    assert r.evidence["rule_passed"] and r.matched, r.evidence
+    assert r.evidence["length"] == {"words": 18, "factor": round(18 / 120, 3)}
+    filler = "The council debated the budget for schools and roads at length. " * 60
+    long_r = next(
+        x
+        for x in clf.classify("City council budget", filler + lede + " " + filler)
+        if x.topic == "caucasus-realignment"
+    )
+    # the same sentence deep in a long unrelated page scores far lower
+    assert long_r.score < r.score - 0.2
+    assert "length" not in long_r.evidence
+    assert length_factor(10) < length_factor(60) < length_factor(500) == 1.0

@@ -22,10 +22,12 @@ TOPICS = ROOT / "config" / "topics.yaml"
 
 pytestmark = pytest.mark.skipif(not DATA.is_file(), reason=f"labelled set absent: {DATA}")
 
-# Floors on the dev part: below what the committed topic reaches, above what it
-# reached before scores were calibrated for short texts (recall 0.16).
-DEV_RECALL = 0.15
+# Floors on the dev part: a little below what the committed topic reaches (recall 0.95,
+# precision 0.97), far above what it reached before scores were calibrated for short
+# texts and the gazetteer's names were added (recall 0.16).
+DEV_RECALL = 0.90
 DEV_PRECISION = 0.95
+DEV_LANGUAGE_RECALL = 0.70  # every language with at least five relevant texts
 
 
 def test_caucasus_topic_on_dev_headlines() -> None:
@@ -38,3 +40,9 @@ def test_caucasus_topic_on_dev_headlines() -> None:
     missed = [f"{it.language} {sc:.3f} {it.title[:60]}" for it, sc in dev.misses]
     assert dev.overall.recall >= DEV_RECALL, "\n".join(missed)
     assert dev.overall.precision >= DEV_PRECISION, [it.title for it, _ in dev.false_hits]
+    weak = {
+        lang: round(c.recall, 2)
+        for lang, c in dev.by_language.items()
+        if c.relevant >= 5 and c.recall < DEV_LANGUAGE_RECALL
+    }
+    assert not weak, weak

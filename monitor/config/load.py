@@ -38,7 +38,7 @@ from monitor.config.secrets import exposed_secrets, protect_secrets
 from monitor.config.settings import FeedConfig, FeedsFile, Settings, default_db_url
 from monitor.errors import ConfigError
 from monitor.redact import redact, strip_credentials
-from monitor.topics.language import LANGUAGES, TopicConfig, TopicsFile
+from monitor.topics.language import TERM_LANGUAGES, TopicConfig, TopicsFile
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 CONFIG_FILES = ("settings.yaml", "feeds.yaml", "topics.yaml", "alerts.yaml")
@@ -133,7 +133,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
             out += f"[{part}]"
             if prev in {"all", "any", "none", "of"}:
                 tags = _RULE_TAGS
-            elif prev == "terms" or (prev in LANGUAGES and out.endswith(f".{prev}[{part}]")):
+            elif prev == "terms" or (prev in TERM_LANGUAGES and out.endswith(f".{prev}[{part}]")):
                 tags = _TERM_TAGS
         elif part == "languages" and prev != "groups":
             pass  # "ru:" is written on the group itself

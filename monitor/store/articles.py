@@ -267,6 +267,19 @@ class ArticleStore(StoreBase):
                 raise NotFound(f"no article with id {article_id}")
             return a
 
+    def articles_per_language(self, since: datetime | None = None) -> dict[str, int]:
+        """How many stored articles arrived in each language (detected at extraction;
+        ``""`` for those without one), most first; ``since``: first seen from then on."""
+        with self.session() as s:
+            q = select(Article.language, func.count()).group_by(col(Article.language))
+            if since is not None:
+                q = q.where(col(Article.first_seen_at) >= since)
+            rows = [(lang or "", int(n)) for lang, n in s.exec(q).all()]
+        out: dict[str, int] = {}
+        for lang, n in rows:  # None and "" are both "unknown"
+            out[lang] = out.get(lang, 0) + n
+        return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
     def article_sources(self, article_id: int) -> list[tuple[ArticleSource, Feed]]:
         with self.session() as s:
             q = (

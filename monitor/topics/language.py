@@ -82,6 +82,9 @@ LANGUAGES = frozenset(
     "hy id is it ja kn ko ky la lb lg lij lt lv mk ml mr ms nb ne nl nn pl pt ro ru sa si sk "
     "sl sq sr sv ta te th ti tl tn tr tt uk ur vi xx yo zh".split()
 )
+# Languages a group may list terms for although spaCy has no tokenizer for them: their
+# articles are tokenised by the default pipeline (whitespace and punctuation).
+TERM_LANGUAGES = LANGUAGES | frozenset({"ka"})
 
 
 class Group(Strict):
@@ -102,7 +105,7 @@ class Group(Strict):
         data = dict(data)
         langs = dict(data.get("languages") or {})
         for key in list(data):
-            if key not in cls.model_fields and isinstance(key, str) and key in LANGUAGES:
+            if key not in cls.model_fields and isinstance(key, str) and key in TERM_LANGUAGES:
                 langs[key] = data.pop(key)
         if langs:
             data["languages"] = langs
@@ -112,7 +115,7 @@ class Group(Strict):
     @classmethod
     def _known_languages(cls, v: dict[str, list[TermSpec]]) -> dict[str, list[TermSpec]]:
         for code in v:
-            if code not in LANGUAGES:
+            if code not in TERM_LANGUAGES:
                 raise ValueError(f"unknown language code {code!r} (ISO 639-1, as spaCy uses)")
             _check_terms(v[code], code)
         return v

@@ -66,6 +66,11 @@ from monitor.topics.text import (
 log = logging.getLogger("newsmon.classify")
 
 EXCLUDE = "!exclude"
+# Texts shorter than this many words (a headline, a lede, a feed summary) are scored as
+# the opening of an article: see length_factor and docs/topics.md.
+FULL_TEXT_WORDS = 120
+MIN_LENGTH_FACTOR = 0.15
+SHORT_TEXT_ROOM = 4  # groups a short text is expected to have room for, at least
 _CACHE_LIMIT = 400_000  # token texts remembered per classifier (bounded memory)
 
 
@@ -87,6 +92,19 @@ class TopicResult:
             "version": self.version,
             "evidence": self.evidence,
         }
+
+
+def length_factor(n_words: int) -> float:
+    """How much room a text of ``n_words`` words has for a topic's evidence, compared with
+    a full article: 1 from ``FULL_TEXT_WORDS`` words on, down to ``MIN_LENGTH_FACTOR``
+    for a bare headline. A group's saturation count shrinks with its square root (one
+    mention in a headline is worth several in a long page) and, in the mean score, the
+    groups a short text does not mention count with this weight (a headline names two
+    or three groups, not nine; the mean is never over fewer than ``SHORT_TEXT_ROOM``
+    average groups, so one group alone stays low): a headline with both countries and a
+    relation scores
+    like an article that develops them, and a long page scores exactly as before."""
+    return max(MIN_LENGTH_FACTOR, min(1.0, n_words / FULL_TEXT_WORDS))
 
 
 # --- the term index ------------------------------------------------------------------
@@ -405,15 +423,24 @@ class Classifier:
         by_group: dict[str, list[Match]] = defaultdict(list)
         for m in kept:
             by_group[m.group].append(m)
+        short = length_factor(tokens.n_words)
         for gname, group in topic.groups.items():
             weighted = sum(getattr(w, m.field) * m.weight for m in by_group.get(gname, ()))
             weighted_by[gname] = weighted
-            sats[gname] = 1.0 - math.exp(-weighted / (group.saturation or topic.saturation))
+            saturation = (group.saturation or topic.saturation) * math.sqrt(short)
+            sats[gname] = 1.0 - math.exp(-weighted / saturation)
         if topic.scoring == "rule" and topic.rule is not None:
             score, shares = rule_score(topic.rule, sats, topic)
         else:
-            total_w = sum(g.weight for g in topic.groups.values()) or 1.0
-            shares = {g: topic.groups[g].weight / total_w for g in topic.groups}
+            # absent groups weigh less in a short text: a headline has room for a few
+            weights = {
+                g: grp.weight * (1.0 if g in by_group else short) for g, grp in topic.groups.items()
+            }
+            # (never fewer than SHORT_TEXT_ROOM groups' worth: one group alone stays low)
+            full = sum(g.weight for g in topic.groups.values())
+            room = min(full, SHORT_TEXT_ROOM * full / max(1, len(topic.groups)))
+            total_w = max(sum(weights.values()), room) or 1.0
+            shares = {g: weights[g] / total_w for g in topic.groups}
             score = sum(shares[g] * sats[g] for g in topic.groups)
         groups: dict[str, dict[str, Any]] = {}
         for gname in topic.groups:
@@ -449,6 +476,8 @@ class Classifier:
         }
         if cancelled:
             evidence["cancelled"] = cancelled[:20]
+        if kept and short < 1.0:  # scored as a short text (see length_factor)
+            evidence["length"] = {"words": tokens.n_words, "factor": round(short, 3)}
         r = TopicResult(
             topic=topic.id,
             name=topic.name,

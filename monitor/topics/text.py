@@ -381,6 +381,14 @@ class Tokens:
             self._info, self._inv, self.candidates, self.hyphen = [], [], [], []
             self.idx, self.ends, self.punct, self.sent_starts = [], [], [], []
         self._norms: list[str] | None = None
+        self._n_words: int | None = None
+
+    @property
+    def n_words(self) -> int:
+        """Tokens that are not punctuation or space: the length scores are calibrated on."""
+        if self._n_words is None:
+            self._n_words = len(self.punct) - sum(1 for p in self.punct if p)
+        return self._n_words
 
     def __len__(self) -> int:
         return len(self._inv)
