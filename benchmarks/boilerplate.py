@@ -4,9 +4,12 @@ from articles? (:func:`monitor.extract.walls.wall_kind`)
 Every real article page of the corpora (``news-pages``: 258 pages from publishers in 41
 countries; ``article-extraction-benchmark``: 181) is extracted as the pipeline does
 and must NOT be flagged: a real article flagged loses its text. The walls are pages
-written for this (``tests/fixtures/walls/``): a dev set the detector was tuned on, and
-a held-out set written before the detector and never tuned on. A wall whose page gives
-no text at all is counted apart (it falls back to the summary anyway).
+written for this (``tests/fixtures/walls/``): a dev set the detector was tuned on, a
+held-out set written before the detector (7 of 12 caught when first measured; the same
+author then enlarged the dev set and broadened the vocabulary, so it is no longer
+strictly blind), and a second held-out set written before that second round and never
+tuned on. A wall whose page gives no text at all is counted apart (it falls back to the
+summary anyway).
 
     .venv/bin/python benchmarks/boilerplate.py [--show] [--record]
 """
@@ -32,6 +35,11 @@ WALLS = ROOT / "tests" / "fixtures" / "walls"
 GOAL_FALSE_FLAGS = 0
 GOAL_DEV_CAUGHT = 1.0
 GOAL_HELDOUT_CAUGHT = 0.8
+PARTS = {
+    "dev": "dev (tuned on)",
+    "heldout": "held out 1 (written before the detector; 7/12 when first measured)",
+    "heldout2": "held out 2 (written before the second tuning round, never tuned on)",
+}
 
 
 def real_pages() -> Iterator[tuple[str, Path]]:
@@ -80,7 +88,7 @@ def main() -> None:
             for name in f:
                 print(f"  FALSE FLAG {corpus}: {name}")
     caught: dict[str, tuple[int, int, int]] = {}
-    for part in ("dev", "heldout"):
+    for part in PARTS:
         pages = sorted((WALLS / part).glob("*.html"))
         hit = no_text = 0
         for p in pages:
@@ -100,8 +108,7 @@ def main() -> None:
         goal = GOAL_DEV_CAUGHT if part == "dev" else GOAL_HELDOUT_CAUGHT
         rows.append(
             [
-                f"walls caught: {part}"
-                + (" (held out, never tuned on)" if part == "heldout" else ""),
+                f"walls caught: {PARTS[part]}",
                 f"{hit} of {len(pages)}" + (f" (+{no_text} gave no text)" if no_text else ""),
                 f">= {goal:.0%} (goal)",
             ]
@@ -114,10 +121,11 @@ def main() -> None:
     for r in rows:
         print(f"{r[0]!s:{width}}  {r[1]!s:24}  {r[2]}")
     false_flags = sum(len(v) for v in flagged.values())
-    dev, held = caught["dev"], caught["heldout"]
+    dev, held, held2 = caught["dev"], caught["heldout"], caught["heldout2"]
     result = (
         f"RESULT false_flags={false_flags} real_pages={sum(checked.values())} "
         f"dev_caught={dev[0]}/{dev[2]} heldout_caught={held[0]}/{held[2]} "
+        f"heldout2_caught={held2[0]}/{held2[2]} "
         f"seconds={time.monotonic() - t0:.0f}"
     )
     print(result)

@@ -21,41 +21,53 @@ MAX_WALL_WORDS = 350
 # The share of the text (in characters) in wall lines from which a short page is a wall.
 MIN_WALL_SHARE = 0.4
 
-_COOKIE = re.compile(r"\bcookies?\b|\bcookie-", re.I)
+_COOKIE = re.compile(r"\bcookies?\b|\bcookie-|\bkakor\b|файл\w* cookie", re.I)
 _CONSENT_WORDS = re.compile(
     r"\b(accept|reject|decline|consent|agree|partners?|privacy|preferences|choices|"
-    r"personal data|personali[sz]e|"
-    r"legitimate interest|einwilligung|zustimm|akzeptier|datenschutz|consentement|"
-    r"accepter|partenaires|vie priv[ée]e|consentimiento|aceptar|socios|privacidad|"
-    r"consenso|accett|rifiut|toestemming|akkoord|weiger)",
+    r"personal data|personali[sz]e|legitimate interest|"
+    r"einwilligung|zustimm|akzeptier|datenschutz|"  # de
+    r"consentement|accepter|partenaires|vie priv[ée]e|"  # fr
+    r"consentimiento|aceptar|socios|privacidad|"  # es
+    r"consenso|accett|rifiut|"  # it
+    r"toestemming|akkoord|weiger|"  # nl
+    r"aceitar|concorda|parceiros|privacidade|"  # pt
+    r"zgod|akceptuj|prywatno|partner[oó]w|"  # pl
+    r"godk[äa]nn|samtycker|integritet|"  # sv
+    r"принять|соглаша|партн[её]р|персональн)",  # ru
     re.I,
 )
 # A consent page speaks to the reader about itself ("we use cookies", "your consent"); an
 # article about cookie banners speaks about others.
 _WE_YOU = re.compile(
     r"\b(we|our|us|you|your|wir|unsere?|ihre?|nous|nos|notre|vous|votre|vos|nosotros|"
-    r"nuestros?|tu|tus|noi|nostri|tuo|wij|onze|uw)\b",
+    r"nuestros?|tu|tus|noi|nostri|tuo|wij|onze|uw|n[óo]s|nossos?|sua|seu|voc[êe]|"
+    r"twoj\w*|twoich|nas|naszych|vi|v[åa]ra|du|din)\b|\b(мы|наши|ваш\w*|вы)\b",
     re.I,
 )
 # Consent-manager wording that does not name cookies.
 _CONSENT_ONLY = re.compile(
-    r"\bwe and our (\d+ )?partners (store|process|use)|legitimate interest.*consent|"
-    r"withdraw (your )?consent|\bstrictly necessary cookies|\bwe use cookies\b|"
-    r"\bmanag\w* (your |my )?(privacy|cookie) (settings|preferences|choices)",
+    r"\bwe,? and our (\d+ )?(trusted )?partners,? (store|process|use|may)|"
+    r"legitimate interest.*consent|withdraw (your )?consent|\bstrictly necessary cookies|"
+    r"\bwe use cookies\b|\bmanag\w* (your |my )?(privacy|cookie) (settings|preferences|choices)|"
+    r"click(ing)? .{1,30} to consent",
     re.I,
 )
 _JAVASCRIPT = re.compile(
     r"\b(enable|turn on|activate|switch on) javascript|javascript (is )?(disabled|blocked|"
-    r"required|must be enabled)|(requires?|needs?) javascript|javascript and cookies|"
+    r"required|must be enabled|turned (on|off)|enabled)|(requires?|needs?) javascript|"
+    r"turn javascript on|javascript and cookies|supports? javascript|"
     r"javascript aktivieren|activez javascript|activa javascript|habilita javascript|"
-    r"verify (that )?you are (a )?human|automation tools to browse",
+    r"verify (that )?you are (a )?human|automation tools to browse|not a robot|"
+    r"checking (if the site connection is secure|your browser)|complete the security check|"
+    r"unusual (activity|traffic) from your",
     re.I,
 )
 _LOGIN = re.compile(
     r"\b(sign|log) ?in (to|and) (continue|read|keep reading|view|access)|"
     r"(must|need to) (be )?(signed|logged) in|create an? (free )?account|"
     r"register (now )?(for free|to (read|continue|keep reading))|"
-    r"\bregister (now )?with your e-?mail|already registered\?|forgot (your )?password|"
+    r"\bregister (now )?with your e-?mail|already (registered|a member)\?|"
+    r"forgot (your )?password|\b(sign in|continue) with (google|apple|facebook|your e-?mail)|"
     r"melden sie sich an|connectez-vous pour|inicia sesi[oó]n para",
     re.I,
 )
@@ -63,10 +75,13 @@ _PAYWALL = re.compile(
     r"\bsubscribe (now |today )?to (continue|keep) reading|\b(become|already) a subscriber|"
     r"\b(exclusive|reserved|available) (to|for) (our )?(premium |paying )?(subscribers|members)|"
     r"\bfor (premium )?subscribers only|with an? (premium )?subscription|"
-    r"\bunlimited (digital )?access to|you have read your (last )?free article|"
+    r"\bunlimited (digital )?access|you have read your (last )?free article|"
+    r"\b(\d+|no) free articles? (left|remaining)|\bstart your (free )?(trial|subscription)|"
     r"unlock this article|r[ée]serv[ée] aux abonn[ée]s|d[ée]j[àa] abonn[ée]|abonnez-vous|"
-    r"vous reste \d+ ?% de l.article|exclusivo para suscriptores|suscr[íi]bete|"
-    r"ya eres suscriptor|exklusiv f[üu]r abonnenten|bereits abonnent",
+    r"vous reste \d+ ?% de l.article|exclusivo para (suscriptores|assinantes)|suscr[íi]bete|"
+    r"ya eres suscriptor|exklusiv f[üu]r abonnenten|bereits (ein )?abonnent|weiterlesen mit|"
+    r"riservato agli abbonati|abbonati per|gi[àa] abbonato|\bcancel any ?time|"
+    r"(monatlich|jederzeit) k[üu]ndbar",
     re.I,
 )
 
