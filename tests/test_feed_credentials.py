@@ -99,3 +99,12 @@ def test_feed_credentials_stay_with_the_feeds_own_fetch(tmp_path: Path) -> None:
         stored = b"".join(p.read_bytes() for p in tmp_path.glob("newsmon.db*"))
         for text in (exported, sent, listed.stdout, stored.decode("latin-1")):
             assert SECRET not in text and f"{USER}:" not in text
+
+
+def test_importing_a_feed_with_credentials_again_adds_nothing(tmp_path: Path) -> None:
+    from monitor.config.edit import add_feeds
+
+    url = f"https://{USER}:{SECRET}@news.example/private"
+    (tmp_path / "feeds.yaml").write_text(f'feeds:\n  - url: "{url}"\n')
+    added, skipped = add_feeds(tmp_path, [{"url": url}, {"url": url + "/"}])
+    assert added == [] and len(skipped) == 2

@@ -10,6 +10,7 @@ from monitor.config.load import load_yaml_model
 from monitor.config.settings import FeedsFile
 from monitor.errors import ConfigError
 from monitor.perms import write_private_text
+from monitor.redact import strip_credentials
 
 
 def add_feeds(
@@ -25,7 +26,7 @@ def add_feeds(
     added: list[dict[str, str]] = []
     skipped: list[dict[str, str]] = []
     for f in feeds:
-        key = f["url"].strip().rstrip("/")
+        key = strip_credentials(f["url"].strip()).rstrip("/")  # as FeedConfig keeps it
         (skipped if key in known else added).append(f)
         known.add(key)
     if dry_run or not added:
