@@ -296,6 +296,8 @@ def run_soak(args: argparse.Namespace) -> int:
 
         def publish(n: int) -> None:  # every feed's entries are new in cycle n
             srv.requests.clear()  # the server's own record of requests would grow
+            for old in [k for k in srv.files if k.startswith("/x/p")]:
+                del srv.files[old]  # the server runs in this process: its pages would too
             for f in range(feeds):
                 items = []
                 for k in range(per_feed):

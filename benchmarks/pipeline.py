@@ -22,6 +22,7 @@ The last line printed is the RESULT line. Exit status 2 when the corpora are mis
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import multiprocessing
@@ -692,6 +693,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.pop("PREFECT_API_URL", None)
     os.environ.pop("NEWSMON_DB", None)
+    os.environ["NEWSMON_HOME"] = str(tmp / "newsmon-home")  # the local Prefect server's
+    prefect_ctx = contextlib.ExitStack()
     # The harness's own processes are spawned: the forkserver is left to the worker pool,
     # which preloads the heavy modules into it (a forkserver starts once per process).
     ctx = multiprocessing.get_context("spawn")
@@ -725,20 +728,20 @@ def main(argv: list[str] | None = None) -> int:
         sampler.exclude.add(server_proc.pid)
         conn = parent
         # -- 1. feed parsing (CPU time of its own process: the setup beside it does not
-        # change it much), while the temporary Prefect server starts here
+        # change it much), while the local Prefect server starts
         q = ctx.Queue()
         p = ctx.Process(target=_parse_bench, args=(str(root), q))
         p.start()
         sampler.exclude.add(p.pid)
         instrument_steps()
         t1 = time.perf_counter()
-        from prefect import flow
+        # Prefect's server in a process of its own, as `newsmon run --prefect` and
+        # `newsmon serve` start it (flows.serve.prefect_api), its state in the run's
+        # folder: Prefect's temporary server would also import its server application
+        # into the flow's process, which a production setup does not have.
+        from flows.serve import prefect_api
 
-        @flow(name="bench-warm-up")
-        def _start_prefect() -> int:
-            return 1
-
-        _start_prefect()
+        prefect_ctx.enter_context(prefect_api())
         prefect_start = time.perf_counter() - t1
         parse = q.get()
         p.join()
@@ -810,7 +813,7 @@ def main(argv: list[str] | None = None) -> int:
         cycle(config_dir=str(cfg_warm))
         warm_s = time.perf_counter() - t0
         say(
-            f"[prefect] temporary server up in {prefect_start:.1f}s; warm-up cycle "
+            f"[prefect] local server up in {prefect_start:.1f}s; warm-up cycle "
             f"(1 feed, worker pool start) {warm_s:.1f}s"
         )
         e2e_rate = e2e_peak = 0.0
@@ -1037,6 +1040,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         sampler.stop()
+        prefect_ctx.close()
         if webhook is not None:
             webhook.stop()
         if conn is not None:

@@ -94,11 +94,18 @@ def run(
     if prefect:
         from flows.cycle import cycle
         from flows.serve import prefect_api
-        from monitor.pipeline.workers import WorkerPool
+        from monitor.pipeline.workers import WorkerPool, languages_to_share
+        from monitor.store import Store
 
         # The worker pool (seconds of CPU to load spaCy and trafilatura) starts while
-        # the local Prefect server does; the flow takes the same shared pool.
-        with prefect_api(meanwhile=WorkerPool.shared(config).start):
+        # the local Prefect server does, with the languages a one-shot run needs; the
+        # flow takes the same shared pool.
+        store = Store(config.database_url)
+        try:
+            langs = languages_to_share(store)
+        finally:
+            store.close()  # the flow keeps a store of its own
+        with prefect_api(meanwhile=WorkerPool.shared(config, langs).start):
             summary = cycle(settings=c.settings, feeds=feed or None, force=force)
     else:
         from monitor.pipeline.cycle import run_cycle

@@ -397,10 +397,10 @@ class WorkerPool:
     _shared_lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
-    def shared(cls, config: Config) -> WorkerPool:
+    def shared(cls, config: Config, languages: Sequence[str] | None = None) -> WorkerPool:
         """A pool kept for the life of the process (a long-lived ``serve``), so each flow
         run does not pay for starting workers again. A change of topics or extraction
-        settings replaces it."""
+        settings replaces it. ``languages`` is for a new pool only (see ``__init__``)."""
         e = config.settings.extract
         key = json.dumps(
             [
@@ -423,7 +423,7 @@ class WorkerPool:
             cls._shared.clear()
             if not cls._shared:
                 atexit.register(cls.close_shared)
-            pool = cls._shared[key] = cls.for_config(config)
+            pool = cls._shared[key] = cls.for_config(config, languages)
             return pool
 
     @classmethod
