@@ -41,13 +41,14 @@ def create_app(
     *,
     token: str | None = None,
     config_problem: str | None = None,
+    behind_https: bool = False,
 ) -> Starlette:
     """The review desk over ``store``. ``topics`` (from the config) give definitions and
     colours; without them the desk still lists and labels every stored hit."""
     desk = Desk(
         store=store,
         topics=list(topics or []),
-        security=Security(token=token),
+        security=Security(token=token, sessions=store, behind_https=behind_https),
         config_problem=config_problem,
     )
     routes: list[BaseRoute] = [

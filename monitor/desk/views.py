@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from monitor.desk.accounts import may
 from monitor.desk.security import CSRF_COOKIE, CSRF_FIELD, Security
 from monitor.errors import NotFound
 from monitor.store import Store, utcnow
@@ -114,6 +115,12 @@ class Desk:
         on a desk without user accounts."""
         return str(request.scope.get("state", {}).get("user") or "")
 
+    def require(self, request: Request, role: str) -> None:
+        """403 unless the one asking has at least ``role`` (viewer < analyst < admin)."""
+        have = str(request.scope.get("state", {}).get("role") or "viewer")
+        if not may(have, role):
+            raise HTTPException(403, f"this needs the {role} role (yours is {have})")
+
     def topic_name(self, topic_id: str) -> str:
         """The topic's name from the config; its id when it is not configured."""
         t = self.topic(topic_id)
@@ -128,7 +135,9 @@ class Desk:
             "csrf_field": CSRF_FIELD,
             "csrf_token": self.security.csrf_token(state["csrf_cookie"]),
             "topic_name": self.topic_name,
-            "auth": bool(self.security.token),
+            "auth": self.security.login_required(),
+            "user": state.get("user", ""),
+            "role": state.get("role", "viewer"),
             "config_problem": self.config_problem,
             "path": request.url.path,
         }

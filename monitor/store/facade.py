@@ -8,13 +8,22 @@ from monitor.store.feeds import FeedStore
 from monitor.store.hits import HitStore
 from monitor.store.labels import LabelStore
 from monitor.store.outbox import OutboxStore
+from monitor.store.people import PeopleStore
 from monitor.store.reading import ReadingStore
 from monitor.store.review import ReviewStore
 from monitor.store.runs import RunStore
 
 
 class Store(
-    FeedStore, ArticleStore, HitStore, LabelStore, OutboxStore, RunStore, ReadingStore, ReviewStore
+    FeedStore,
+    ArticleStore,
+    HitStore,
+    LabelStore,
+    PeopleStore,
+    OutboxStore,
+    RunStore,
+    ReadingStore,
+    ReviewStore,
 ):
     """All database access. Safe to share between threads; one per process.
 
