@@ -246,7 +246,9 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
     hid = desk.hit_id(CAUCASUS_TITLE)
     view = desk.store.save_view("v", "topic=x")
     paths = [
-        p.replace("{hit_id:int}", str(hid)).replace("{view_id:int}", str(view.id))
+        p.replace("{hit_id:int}", str(hid))
+        .replace("{view_id:int}", str(view.id))
+        .replace("{feed_id:int}", "1")
         for p in post_routes(desk.client.app)
     ]
     assert sorted(paths) == sorted(
@@ -258,6 +260,7 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
             "/hits/read",
             "/views",
             f"/views/{view.id}/delete",
+            "/feeds/1/poll",
         ]
     )
     good = desk.csrf()

@@ -45,8 +45,10 @@ def web(
         check_bind(host, token, accounts=exists and c.store().has_users())
     topics: list[Any] = []
     problem = None
+    config = None
     try:
-        topics = list(c.config.topics)
+        config = c.config
+        topics = list(config.topics)
     except ConfigError as exc:  # reviewing stored hits must not need a valid config
         problem = str(exc)
     serve_desk(
@@ -58,4 +60,5 @@ def web(
         config_problem=problem,
         echo=echo,
         behind_https=behind_https,
+        config=config,
     )

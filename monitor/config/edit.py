@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from monitor.config.load import load_yaml_model
 from monitor.config.settings import FeedsFile
@@ -13,8 +14,12 @@ from monitor.perms import write_private_text
 
 
 def add_feeds(
-    directory: str | Path, feeds: list[dict[str, str]], *, dry_run: bool = False
-) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    directory: str | Path,
+    feeds: list[dict[str, Any]],
+    *,
+    dry_run: bool = False,
+    source: str = "imported from OPML",
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Append feeds to ``feeds.yaml`` (comments kept); skip URLs already there.
 
     The file is re-validated after the change and restored if it no longer loads.
@@ -22,8 +27,8 @@ def add_feeds(
     path = Path(directory) / "feeds.yaml"
     existing = load_yaml_model(path, FeedsFile).feeds if path.exists() else []
     known = {f.url.rstrip("/") for f in existing}
-    added: list[dict[str, str]] = []
-    skipped: list[dict[str, str]] = []
+    added: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
     for f in feeds:
         key = f["url"].strip().rstrip("/")
         (skipped if key in known else added).append(f)
@@ -37,11 +42,13 @@ def add_feeds(
     # Follow the file's own list indentation (yaml.safe_dump writes "- url:" at column 0).
     m = re.search(r"^([ \t]*)- ", text[re.search(r"^feeds\s*:", text, re.M).end() :], re.M)  # type: ignore[union-attr]
     ind = m.group(1) if m else "  "
-    text += f"{ind}# imported from OPML\n"
+    text += f"{ind}# {source}\n"
     for f in added:
         text += f"{ind}- url: {json.dumps(f['url'])}\n"
         if f.get("name"):
             text += f"{ind}  name: {json.dumps(f['name'], ensure_ascii=False)}\n"
+        if f.get("tags"):
+            text += f"{ind}  tags: {json.dumps(list(f['tags']), ensure_ascii=False)}\n"
     # A new feeds.yaml is owner-only (private feed URLs carry keys); an existing one keeps
     # the mode its owner gave it.
     write_private_text(path, text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+from monitor.config import Config
 from monitor.desk.security import check_bind
 from monitor.store import Store, mask_db_url
 from monitor.topics.language import TopicConfig
@@ -22,6 +23,7 @@ def serve(
     config_problem: str | None = None,
     echo: Callable[[str], None] = print,
     behind_https: bool = False,
+    config: Config | None = None,
 ) -> None:
     """Serve the desk until interrupted. Refuses a non-loopback ``host`` without a token."""
     import uvicorn
@@ -32,7 +34,12 @@ def serve(
     check_bind(host, token, accounts=accounts)
     store.ensure_indexes()  # a database from before the desk gets its search index once
     app = create_app(
-        store, topics, token=token, config_problem=config_problem, behind_https=behind_https
+        store,
+        topics,
+        token=token,
+        config_problem=config_problem,
+        behind_https=behind_https,
+        config=config,
     )
     shown = f"[{host}]" if ":" in host else host
     echo(

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from monitor.desk.accounts import may
+from monitor.desk.health import HealthBanners
 from monitor.desk.security import CSRF_COOKIE, CSRF_FIELD, Security
 from monitor.errors import NotFound
 from monitor.store import Store, utcnow
@@ -106,6 +107,7 @@ class Desk:
     security: Security = field(default_factory=Security)
     config_problem: str | None = None
     env: jinja2.Environment = field(default_factory=make_env)
+    health: HealthBanners | None = None
 
     def topic(self, topic_id: str) -> TopicConfig | None:
         return next((t for t in self.topics if t.id == topic_id), None)
@@ -135,6 +137,7 @@ class Desk:
             "csrf_field": CSRF_FIELD,
             "csrf_token": self.security.csrf_token(state["csrf_cookie"]),
             "topic_name": self.topic_name,
+            "banners": self.health.now() if self.health else [],
             "auth": self.security.login_required(),
             "user": state.get("user", ""),
             "role": state.get("role", "viewer"),

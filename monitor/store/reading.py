@@ -17,7 +17,7 @@ from sqlmodel import Field, SQLModel, col, select
 
 from monitor.errors import NotFound
 from monitor.store.engine import utcnow
-from monitor.store.models import Article, Hit, UTCDateTime
+from monitor.store.models import Article, ArticleSource, Feed, Hit, UTCDateTime
 from monitor.store.review import HitFilter, HitPage, ReviewStore
 
 # The score order and each hit's rank in its topic, from the index alone.
@@ -179,6 +179,25 @@ class ReadingStore(ReviewStore):
         if after is not None:
             return HitPage(rows=rows[::-1], has_newer=more, has_older=True)
         return HitPage(rows=rows, has_newer=before is not None, has_older=more)
+
+    # --- feeds, as the desk shows and acts on them --------------------------------------
+
+    def feeds_last_new(self) -> dict[int, datetime]:
+        """Per feed id: when it last brought an article newsmon had not seen."""
+        with self.session() as s:
+            q = select(ArticleSource.feed_id, func.max(ArticleSource.seen_at)).group_by(
+                col(ArticleSource.feed_id)
+            )
+            return {fid: at for fid, at in s.exec(q).all() if at is not None}
+
+    def poll_soon(self, feed_id: int) -> None:
+        """Make the feed due now: the next run (or the running service) polls it."""
+        with self.session(write=True) as s:
+            f = s.get(Feed, feed_id)
+            if f is None:
+                raise NotFound(f"no feed with id {feed_id}")
+            f.next_poll_at = utcnow()
+            s.add(f)
 
     # --- saved views ------------------------------------------------------------------
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from monitor.desk.accounts import may
+from monitor.desk.filters import path_id
 from monitor.desk.views import desk_of, http_url
 from monitor.redact import redact
 from monitor.store import Feed
@@ -35,6 +39,7 @@ def feeds_page(request: Request) -> Response:
     desk = desk_of(request)
     feeds = list(desk.store.feeds())
     counts = desk.store.feed_counts()
+    last_new = desk.store.feeds_last_new()
     return desk.render(
         request,
         "feeds.html",
@@ -45,11 +50,29 @@ def feeds_page(request: Request) -> Response:
                 "articles": counts.get(f.id or 0, (0, 0))[0],
                 "hits": counts.get(f.id or 0, (0, 0))[1],
                 "url": redact(http_url(f.fetch_url or f.url)),
+                "last_new": last_new.get(f.id or 0),
             }
             for f in sorted(feeds, key=_trouble)
         ],
         failing=sum(1 for f in feeds if f.consecutive_failures or f.gone),
+        admin=may(str(request.scope.get("state", {}).get("role")), "admin"),
+        done=request.query_params.get("done", "")[:200],
     )
 
 
-routes = [Route("/feeds", feeds_page)]
+async def poll_now(request: Request) -> Response:
+    """Make a feed due now (admin): the next run polls it first."""
+    desk = desk_of(request)
+    await desk.verified_form(request)
+    desk.require(request, "admin")
+    fid = path_id(request, "feed_id")
+    await run_in_threadpool(desk.store.poll_soon, fid)
+    if desk.health:
+        desk.health.forget()
+    return RedirectResponse(f"/feeds?done={quote('feed ' + str(fid) + ' is due now')}", 303)
+
+
+routes = [
+    Route("/feeds", feeds_page),
+    Route("/feeds/{feed_id:int}/poll", poll_now, methods=["POST"]),
+]
