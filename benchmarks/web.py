@@ -349,16 +349,23 @@ def main() -> None:
         )
     if args.record:
         db = "postgresql" if args.pg or args.pg_url else "sqlite"
-        slowest = max(w for _, _, w, _ in results)
+        slowest = max(w for p, _, w, _ in results if not p.endswith("(server time)"))
         record(
             f"web-{db}",
             [
-                (p, f"{m:.0f} ms", f"{w:.0f} ms", f"< {REFERENCE_MS:.0f} ms")
+                (
+                    p,
+                    f"{m:.0f} ms",
+                    f"{w:.0f} ms",
+                    f"median ≤ {LIST_GOAL_MS:.0f} ms"
+                    if p.endswith("(server time)")
+                    else f"< {REFERENCE_MS:.0f} ms",
+                )
                 for p, m, w, _ in results
             ]
             + [
                 (
-                    "**slowest page, worst case**",
+                    "**slowest page, worst case** (all but the lists' server time)",
                     "",
                     f"**{slowest:.0f} ms**",
                     f"< {REFERENCE_MS:.0f} ms",

@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from monitor.config import Config
 from monitor.desk.filters import parse_filters
 from monitor.desk.health import HealthBanners
+from monitor.desk.ranks import Ranks
 from monitor.desk.routes import alerts, auth, export, feeds, hit, hits, labels, reading
 from monitor.desk.routes import topics as topic_pages
 from monitor.desk.security import Security, SecurityMiddleware
@@ -55,6 +56,7 @@ def create_app(
         security=Security(token=token, sessions=store, behind_https=behind_https),
         config_problem=config_problem,
         health=HealthBanners(store, config),
+        ranks=Ranks(store),
     )
     routes: list[BaseRoute] = [
         *auth.routes,

@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, Response
 
 from monitor.desk.accounts import may
 from monitor.desk.health import HealthBanners
+from monitor.desk.ranks import Ranks
 from monitor.desk.security import CSRF_COOKIE, CSRF_FIELD, Security
 from monitor.errors import NotFound
 from monitor.store import Store, utcnow
@@ -108,6 +109,7 @@ class Desk:
     config_problem: str | None = None
     env: jinja2.Environment = field(default_factory=make_env)
     health: HealthBanners | None = None
+    ranks: Ranks | None = None
 
     def topic(self, topic_id: str) -> TopicConfig | None:
         return next((t for t in self.topics if t.id == topic_id), None)

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # tests/support/ -> the repository
 BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
 
 # Load when the benchmark started: every benchmark imports this module at its top.

@@ -75,7 +75,7 @@ def hits_page(request: Request) -> Response:
     reader = desk.reader(request)
     hit_ids = [h.id for h, _ in page.rows if h.id is not None]
     read = store.read_ids(hit_ids, reader)
-    ranks = store.topic_ranks([h for h, _ in page.rows])
+    ranks = desk.ranks.of([h for h, _ in page.rows]) if desk.ranks else {}
     rows = []
     for h, a in page.rows:
         ev = h.evidence or {}
