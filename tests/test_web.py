@@ -249,6 +249,7 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
         p.replace("{hit_id:int}", str(hid))
         .replace("{view_id:int}", str(view.id))
         .replace("{feed_id:int}", "1")
+        .replace("{action:str}", "pause")
         for p in post_routes(desk.client.app)
     ]
     assert sorted(paths) == sorted(
@@ -261,6 +262,7 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
             "/views",
             f"/views/{view.id}/delete",
             "/feeds/1/poll",
+            "/feeds/1/pause",
         ]
     )
     good = desk.csrf()

@@ -119,3 +119,69 @@ def test_feeds_add_and_opml_export_round_trip(tmp_path: Path) -> None:
         ("https://a.example/rss", None),
         ("https://b.example/feed", "B news"),
     ]
+
+
+FEEDS_YAML = """# feeds we watch
+feeds:
+  # the wires
+  - url: https://a.example/rss
+    name: A wire
+  - url: "https://b.example/feed"
+    tags: [x]
+# end
+"""
+
+
+def _config(tmp_path: Path) -> Path:
+    import shutil
+
+    from tests.support.deskdata import ROOT
+
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    (config / "feeds.yaml").write_text(FEEDS_YAML)
+    return config
+
+
+def test_feeds_pause_resume_remove_from_the_cli(tmp_path: Path) -> None:
+    from monitor.config import load_config
+
+    config = _config(tmp_path)
+    run = CliRunner()
+    base = ["-c", str(config), "--db", f"sqlite:///{tmp_path / 'x.db'}"]
+    assert run.invoke(cli_app, [*base, "feeds", "pause", "https://b.example/feed/"]).exit_code == 0
+    assert [f.paused for f in load_config(config).feeds] == [False, True]
+    assert run.invoke(cli_app, [*base, "feeds", "resume", "https://b.example/feed"]).exit_code == 0
+    assert (config / "feeds.yaml").read_text() == FEEDS_YAML
+    assert run.invoke(cli_app, [*base, "feeds", "remove", "https://a.example/rss"]).exit_code == 0
+    text = (config / "feeds.yaml").read_text()
+    assert "A wire" not in text and "# the wires" in text and "# end" in text
+    assert [f.url for f in load_config(config).feeds] == ["https://b.example/feed"]
+    r = run.invoke(cli_app, [*base, "feeds", "remove", "https://nope.example/"])
+    assert r.exit_code != 0 and "no feed with the URL" in r.output + str(r.exception)
+
+
+def test_feed_actions_on_the_desk_edit_feeds_yaml(tmp_path: Path) -> None:
+    from monitor.config import load_config
+
+    config_dir = _config(tmp_path)
+    config = load_config(config_dir)
+    store = Store(f"sqlite:///{tmp_path / 'd.db'}")
+    store.sync_feeds(config.feeds)
+    c = TestClient(
+        create_app(store, config.topics, config=config), base_url=BASE, follow_redirects=False
+    )
+    page = c.get("/feeds").text
+    token = re.search(r'name="csrf" value="([0-9a-f]{64})"', page).group(1)  # type: ignore[union-attr]
+    b = next(f for f in store.feeds() if f.url == "https://b.example/feed")
+    r = c.post(f"/feeds/{b.id}/pause", data={"csrf": token})
+    assert r.status_code == 303 and "paused" in r.headers["location"]
+    assert [f.paused for f in load_config(config_dir).feeds] == [False, True]
+    assert not next(f for f in store.feeds() if f.id == b.id).enabled  # not polled now
+    assert "Resume" in c.get("/feeds").text
+    c.post(f"/feeds/{b.id}/resume", data={"csrf": token})
+    assert next(f for f in store.feeds() if f.id == b.id).enabled
+    c.post(f"/feeds/{b.id}/remove", data={"csrf": token})
+    assert [f.url for f in load_config(config_dir).feeds] == ["https://a.example/rss"]
+    assert c.post(f"/feeds/{b.id}/explode", data={"csrf": token}).status_code == 404
+    store.close()

@@ -107,3 +107,39 @@ def feeds_export(
         echo(f"{len(c.config.feeds)} feeds written to {output}")
     else:
         typer.echo(text, nl=False)
+
+
+@feeds_app.command("remove")
+def feeds_remove(
+    ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL.")]
+) -> None:
+    """Take a feed out of feeds.yaml; its stored articles and hits stay."""
+    from monitor.config import remove_feed
+
+    c = _ctx(ctx)
+    remove_feed(c.config.directory or Path("config"), url)
+    echo(f"removed: {clean(url)}")
+
+
+@feeds_app.command("pause")
+def feeds_pause(
+    ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL.")]
+) -> None:
+    """Stop polling a feed but keep it in feeds.yaml (paused: true)."""
+    from monitor.config import pause_feed
+
+    c = _ctx(ctx)
+    pause_feed(c.config.directory or Path("config"), url)
+    echo(f"paused: {clean(url)}")
+
+
+@feeds_app.command("resume")
+def feeds_resume(
+    ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL.")]
+) -> None:
+    """Poll a paused feed again."""
+    from monitor.config import pause_feed
+
+    c = _ctx(ctx)
+    pause_feed(c.config.directory or Path("config"), url, paused=False)
+    echo(f"resumed: {clean(url)}")

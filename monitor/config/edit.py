@@ -1,4 +1,5 @@
-"""Changes newsmon makes to the config files itself: feeds imported from OPML."""
+"""Changes newsmon makes to the config files itself: feeds added (one, or imported
+from OPML), removed, paused and resumed, with the file's comments kept."""
 
 from __future__ import annotations
 
@@ -58,3 +59,80 @@ def add_feeds(
         write_private_text(path, before)
         raise
     return added, skipped
+
+
+def _items(lines: list[str]) -> list[tuple[int, int, str]]:
+    """The feeds list's items: (first line, end line, the item's url) of each."""
+    import yaml
+
+    start = next((i for i, ln in enumerate(lines) if re.match(r"^feeds\s*:", ln)), None)
+    if start is None:
+        return []
+    out: list[tuple[int, int, str]] = []
+    i = start + 1
+    while i < len(lines):
+        m = re.match(r"^([ \t]*)- ", lines[i])
+        if not m:
+            if (
+                lines[i].strip()
+                and not lines[i].lstrip().startswith("#")
+                and not lines[i][:1].isspace()
+            ):
+                break  # the next top-level key
+            i += 1
+            continue
+        ind = len(m.group(1))
+        j = i + 1
+        while j < len(lines):
+            ln = lines[j]
+            if ln.strip() and not ln.lstrip().startswith("#") and len(ln) - len(ln.lstrip()) <= ind:
+                break
+            j += 1
+        while j > i + 1 and (not lines[j - 1].strip() or lines[j - 1].lstrip().startswith("#")):
+            j -= 1  # comments after an item belong to what follows
+        try:
+            item = yaml.safe_load("\n".join(ln[ind:] for ln in lines[i:j]))
+        except yaml.YAMLError:
+            item = None
+        if isinstance(item, list) and item and isinstance(item[0], dict):
+            out.append((i, j, str(item[0].get("url", "")).strip()))
+        i = j
+    return out
+
+
+def _edit_feed(directory: str | Path, url: str, change: Any) -> None:
+    path = Path(directory) / "feeds.yaml"
+    before = path.read_text(encoding="utf-8") if path.exists() else ""
+    lines = before.splitlines()
+    key = url.strip().rstrip("/")
+    found = [it for it in _items(lines) if it[2].rstrip("/") == key]
+    if not found:
+        raise ConfigError(str(path), "feeds", f"no feed with the URL {url!r}")
+    first, end, _ = found[0]
+    lines[first:end] = change(lines[first:end])
+    write_private_text(path, "\n".join(lines) + "\n")
+    try:
+        load_yaml_model(path, FeedsFile)
+    except ConfigError:
+        write_private_text(path, before)
+        raise
+
+
+def remove_feed(directory: str | Path, url: str) -> None:
+    """Take the feed with ``url`` out of feeds.yaml (its stored articles stay)."""
+    _edit_feed(directory, url, lambda block: [])
+
+
+def pause_feed(directory: str | Path, url: str, paused: bool = True) -> None:
+    """Mark the feed ``paused: true`` in feeds.yaml (kept, not polled), or resume it."""
+
+    def change(block: list[str]) -> list[str]:
+        m = re.match(r"^([ \t]*)- ", block[0])
+        assert m
+        pad = m.group(1) + "  "
+        kept = [ln for ln in block if not re.match(r"^[ \t]*(- )?paused\s*:", ln)]
+        if re.match(r"^[ \t]*- \{", block[0]):
+            raise ConfigError("feeds.yaml", "feeds", "a feed written as {...} cannot be edited")
+        return kept[:1] + ([f"{pad}paused: true"] if paused else []) + kept[1:]
+
+    _edit_feed(directory, url, change)

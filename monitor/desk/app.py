@@ -57,6 +57,7 @@ def create_app(
         config_problem=config_problem,
         health=HealthBanners(store, config),
         ranks=Ranks(store),
+        config=config,
     )
     routes: list[BaseRoute] = [
         *auth.routes,

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from monitor.config import Config
 from monitor.desk.accounts import may
 from monitor.desk.health import HealthBanners
 from monitor.desk.ranks import Ranks
@@ -110,6 +111,7 @@ class Desk:
     env: jinja2.Environment = field(default_factory=make_env)
     health: HealthBanners | None = None
     ranks: Ranks | None = None
+    config: Config | None = None  # the loaded config: its directory is what feed actions edit
 
     def topic(self, topic_id: str) -> TopicConfig | None:
         return next((t for t in self.topics if t.id == topic_id), None)
