@@ -246,7 +246,10 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
     hid = desk.hit_id(CAUCASUS_TITLE)
     view = desk.store.save_view("v", "topic=x")
     paths = [
-        p.replace("{hit_id:int}", str(hid)).replace("{view_id:int}", str(view.id))
+        p.replace("{hit_id:int}", str(hid))
+        .replace("{view_id:int}", str(view.id))
+        .replace("{feed_id:int}", "1")
+        .replace("{action:str}", "pause")
         for p in post_routes(desk.client.app)
     ]
     assert sorted(paths) == sorted(
@@ -258,6 +261,8 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
             "/hits/read",
             "/views",
             f"/views/{view.id}/delete",
+            "/feeds/1/poll",
+            "/feeds/1/pause",
         ]
     )
     good = desk.csrf()
@@ -869,3 +874,16 @@ def test_read_state_mark_all_read_and_saved_views(desk: Desk) -> None:
     assert len(titles(desk.client.get("/hits?read=unread").text)) == total - 3
     desk.client.post(f"/views/{view.id}/delete", data={"csrf": token, "back": "/hits"})
     assert desk.store.views() == []
+
+
+def test_page_size_is_one_of_three(desk: Desk) -> None:
+    from tests.support.deskdata import add_plain_hits
+
+    add_plain_hits(desk.store, 30)
+    assert len(titles(desk.client.get("/hits?n=25").text)) == 25
+    assert len(titles(desk.client.get("/hits?n=100").text)) == desk.store.count_hits()
+    r = desk.client.get("/hits?n=7")
+    assert "n must be one of 25, 50, 100" in r.text
+    assert len(titles(r.text)) == min(50, desk.store.count_hits())
+    older = re.search(r'href="/hits\?([^"]*)" rel="next"', desk.client.get("/hits?n=25").text)
+    assert older and "n=25" in older.group(1)  # the size survives paging

@@ -44,11 +44,13 @@ topics_app = typer.Typer(
 )
 config_app = typer.Typer(help="Check the configuration.")
 db_app = typer.Typer(help="The database schema: show its version, upgrade it (Alembic).")
+users_app = typer.Typer(help="The review desk's user accounts: add, list, remove.")
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(hits_app, name="hits")
 app.add_typer(topics_app, name="topics")
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # \t and \n too: a title cannot forge lines
 

@@ -66,3 +66,80 @@ def feeds_import(
         f"{len(added)} added, {len(skipped)} already there"
         f"{' (dry run: nothing written)' if dry_run else ''}"
     )
+
+
+@feeds_app.command("add")
+def feeds_add(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="The feed's URL (http or https).")],
+    name: Annotated[str | None, typer.Option(help="A name to show for it.")] = None,
+    tags: Annotated[str | None, typer.Option(help="Tags, comma-separated.")] = None,
+) -> None:
+    """Add a feed to feeds.yaml (its comments kept); the next run polls it."""
+    from monitor.config import add_feeds
+
+    c = _ctx(ctx)
+    feed: dict[str, object] = {"url": url.strip()}
+    if name:
+        feed["name"] = name
+    if tags:
+        feed["tags"] = [t.strip() for t in tags.split(",") if t.strip()]
+    added, _ = add_feeds(c.config.directory or Path("config"), [feed], source="added by newsmon")
+    echo(f"added: {clean(url)}" if added else f"already there: {clean(url)}")
+
+
+@feeds_app.command("export")
+def feeds_export(
+    ctx: typer.Context,
+    opml: Annotated[bool, typer.Option("--opml", help="As OPML (the only format).")] = True,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write.")] = None,
+) -> None:
+    """The configured feeds as OPML, for a feed reader or `newsmon feeds import`.
+
+    A URL's credentials are written as they are configured: keep the file private."""
+    from monitor.feeds.opml import write_opml
+    from monitor.perms import write_private_text
+
+    c = _ctx(ctx)
+    text = write_opml([{"url": f.url, "name": f.name or ""} for f in c.config.feeds])
+    if output:
+        write_private_text(output, text)
+        echo(f"{len(c.config.feeds)} feeds written to {output}")
+    else:
+        typer.echo(text, nl=False)
+
+
+@feeds_app.command("remove")
+def feeds_remove(
+    ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL.")]
+) -> None:
+    """Take a feed out of feeds.yaml; its stored articles and hits stay."""
+    from monitor.config import remove_feed
+
+    c = _ctx(ctx)
+    remove_feed(c.config.directory or Path("config"), url)
+    echo(f"removed: {clean(url)}")
+
+
+@feeds_app.command("pause")
+def feeds_pause(
+    ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL.")]
+) -> None:
+    """Stop polling a feed but keep it in feeds.yaml (paused: true)."""
+    from monitor.config import pause_feed
+
+    c = _ctx(ctx)
+    pause_feed(c.config.directory or Path("config"), url)
+    echo(f"paused: {clean(url)}")
+
+
+@feeds_app.command("resume")
+def feeds_resume(
+    ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL.")]
+) -> None:
+    """Poll a paused feed again."""
+    from monitor.config import pause_feed
+
+    c = _ctx(ctx)
+    pause_feed(c.config.directory or Path("config"), url, paused=False)
+    echo(f"resumed: {clean(url)}")

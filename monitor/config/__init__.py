@@ -13,7 +13,7 @@ The topic rule language lives in :mod:`monitor.topics.language`, the alert route
 :mod:`monitor.alerts.routes`, the fetch allow-list in :mod:`monitor.fetch.guard`.
 """
 
-from monitor.config.edit import add_feeds
+from monitor.config.edit import add_feeds, pause_feed, remove_feed
 from monitor.config.load import Config, load_config, load_yaml_model
 from monitor.config.run import ALLOW_HOSTS_ENV, CONFIG_ENV, DB_ENV, RunSettings
 from monitor.config.settings import (
@@ -47,6 +47,8 @@ __all__ = [
     "Schedule",
     "Settings",
     "add_feeds",
+    "pause_feed",
+    "remove_feed",
     "check_cron",
     "data_dir",
     "default_db_url",

@@ -195,6 +195,7 @@ class FeedConfig(Strict):
     name: str | None = None
     tags: list[str] = []
     interval_minutes: float | None = Field(None, gt=0)
+    paused: bool = False  # kept, not polled (newsmon feeds pause / resume)
 
     @field_validator("url")
     @classmethod

@@ -17,7 +17,10 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from monitor.config import Config
 from monitor.desk.filters import parse_filters
+from monitor.desk.health import HealthBanners
+from monitor.desk.ranks import Ranks
 from monitor.desk.routes import alerts, auth, export, feeds, hit, hits, labels, reading
 from monitor.desk.routes import topics as topic_pages
 from monitor.desk.security import Security, SecurityMiddleware
@@ -41,14 +44,20 @@ def create_app(
     *,
     token: str | None = None,
     config_problem: str | None = None,
+    behind_https: bool = False,
+    config: Config | None = None,
 ) -> Starlette:
     """The review desk over ``store``. ``topics`` (from the config) give definitions and
-    colours; without them the desk still lists and labels every stored hit."""
+    colours; without them the desk still lists and labels every stored hit. ``config``
+    (when it loads) gives the alert routes whose health the banner shows."""
     desk = Desk(
         store=store,
         topics=list(topics or []),
-        security=Security(token=token),
+        security=Security(token=token, sessions=store, behind_https=behind_https),
         config_problem=config_problem,
+        health=HealthBanners(store, config),
+        ranks=Ranks(store),
+        config=config,
     )
     routes: list[BaseRoute] = [
         *auth.routes,

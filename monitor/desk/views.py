@@ -16,6 +16,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from monitor.config import Config
+from monitor.desk.accounts import may
+from monitor.desk.health import HealthBanners
+from monitor.desk.ranks import Ranks
 from monitor.desk.security import CSRF_COOKIE, CSRF_FIELD, Security
 from monitor.errors import NotFound
 from monitor.store import Store, utcnow
@@ -105,6 +109,9 @@ class Desk:
     security: Security = field(default_factory=Security)
     config_problem: str | None = None
     env: jinja2.Environment = field(default_factory=make_env)
+    health: HealthBanners | None = None
+    ranks: Ranks | None = None
+    config: Config | None = None  # the loaded config: its directory is what feed actions edit
 
     def topic(self, topic_id: str) -> TopicConfig | None:
         return next((t for t in self.topics if t.id == topic_id), None)
@@ -113,6 +120,12 @@ class Desk:
         """Whose read state and saved views these are: the logged-in user's name, ""
         on a desk without user accounts."""
         return str(request.scope.get("state", {}).get("user") or "")
+
+    def require(self, request: Request, role: str) -> None:
+        """403 unless the one asking has at least ``role`` (viewer < analyst < admin)."""
+        have = str(request.scope.get("state", {}).get("role") or "viewer")
+        if not may(have, role):
+            raise HTTPException(403, f"this needs the {role} role (yours is {have})")
 
     def topic_name(self, topic_id: str) -> str:
         """The topic's name from the config; its id when it is not configured."""
@@ -128,7 +141,10 @@ class Desk:
             "csrf_field": CSRF_FIELD,
             "csrf_token": self.security.csrf_token(state["csrf_cookie"]),
             "topic_name": self.topic_name,
-            "auth": bool(self.security.token),
+            "banners": self.health.now() if self.health else [],
+            "auth": self.security.login_required(),
+            "user": state.get("user", ""),
+            "role": state.get("role", "viewer"),
             "config_problem": self.config_problem,
             "path": request.url.path,
         }

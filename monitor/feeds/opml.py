@@ -22,7 +22,26 @@ def read_opml(path: str | Path) -> list[dict[str, str]]:
             continue
         seen.add(url)
         name = (outline.get("title") or outline.get("text") or "").strip()
+        name = "" if name == url else name  # a reader's stand-in for "no name"
         out.append({"url": url, "name": name})
     if not out and root.tag.lower() != "opml":
         raise FeedParseError(f"{path}: not an OPML file (root element <{root.tag}>)")
     return out
+
+
+def write_opml(feeds: list[dict[str, str]], title: str = "newsmon feeds") -> str:
+    """An OPML document of ``[{"url": ..., "name": ...}]``, as feed readers import it
+    (and :func:`read_opml` reads back). Credentials in a URL are the caller's to mask."""
+    root = ElementTree.Element("opml", version="2.0")
+    head = ElementTree.SubElement(root, "head")
+    ElementTree.SubElement(head, "title").text = title
+    body = ElementTree.SubElement(root, "body")
+    for f in feeds:
+        name = f.get("name") or f["url"]
+        ElementTree.SubElement(body, "outline", type="rss", text=name, title=name, xmlUrl=f["url"])
+    ElementTree.indent(root)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        + ElementTree.tostring(root, encoding="unicode")
+        + "\n"
+    )

@@ -8,6 +8,7 @@ from monitor.store.feeds import FeedStore
 from monitor.store.hits import HitStore
 from monitor.store.labels import LabelStore
 from monitor.store.outbox import OutboxStore
+from monitor.store.people import PeopleStore
 from monitor.store.reading import ReadingStore
 from monitor.store.retries import PageRetryStore
 from monitor.store.review import ReviewStore
@@ -22,6 +23,7 @@ class Store(
     PageRetryStore,
     HitStore,
     LabelStore,
+    PeopleStore,
     OutboxStore,
     RunStore,
     ReadingStore,

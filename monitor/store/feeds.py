@@ -59,7 +59,7 @@ class FeedStore(StoreBase):
                     url=f.url,
                     name=f.name,
                     tags=list(f.tags),
-                    enabled=True,
+                    enabled=not getattr(f, "paused", False),
                     interval_minutes=f.interval_minutes,
                     added_at=now,
                     consecutive_failures=0,
@@ -89,7 +89,7 @@ class FeedStore(StoreBase):
                     want = dict(enabled=False, name=name, tags=tags, interval_minutes=interval)
                 else:
                     want = dict(
-                        enabled=True,
+                        enabled=not getattr(cfg, "paused", False),
                         name=cfg.name,
                         tags=list(cfg.tags),
                         interval_minutes=cfg.interval_minutes,

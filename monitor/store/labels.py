@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from monitor.errors import NotFound
 from monitor.store.engine import StoreBase, utcnow
 from monitor.store.models import Hit
+from monitor.store.people import LabelEvent
 
 KEEP = object()  # "leave the note as it is"
 
@@ -36,8 +37,10 @@ class LabelResult:
 class LabelStore(StoreBase):
     """Labelling several hits in one transaction."""
 
-    def mark_hits(self, changes: Sequence[LabelChange]) -> list[LabelResult]:
-        """Apply ``changes`` at once (all or none); NotFound names a missing hit."""
+    def mark_hits(self, changes: Sequence[LabelChange], by: str = "") -> list[LabelResult]:
+        """Apply ``changes`` at once (all or none), each recorded in the audit as ``by``'s
+        (a desk user's name; "" for the shared token or the command line); NotFound
+        names a missing hit."""
         ids = [c.hit_id for c in changes]
         out: list[LabelResult] = []
         with self.session(write=True) as s:
@@ -57,4 +60,15 @@ class LabelStore(StoreBase):
                 h.labeled_at = now if c.label else None
                 s.add(h)
                 out.append(LabelResult(c.hit_id, h.label, h.label_note, *before))
+                s.add(
+                    LabelEvent(
+                        hit_id=c.hit_id,
+                        user_name=by,
+                        label=h.label,
+                        note=h.label_note,
+                        previous_label=before[0],
+                        previous_note=before[1],
+                        at=now,
+                    )
+                )
         return out

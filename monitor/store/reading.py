@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint, and_, exists, func, or_
+from sqlalchemy import Index, Integer, UniqueConstraint, exists, func, or_
 from sqlalchemy.orm import defer
 from sqlmodel import Field, SQLModel, col, select
 
 from monitor.errors import NotFound
 from monitor.store.engine import utcnow
-from monitor.store.models import Article, Hit, UTCDateTime
+from monitor.store.models import Article, ArticleSource, Feed, Hit, UTCDateTime
 from monitor.store.review import HitFilter, HitPage, ReviewStore
 
 # The score order and each hit's rank in its topic, from the index alone.
@@ -111,34 +111,25 @@ class ReadingStore(ReviewStore):
 
     # --- scores that rank -------------------------------------------------------------
 
-    def topic_ranks(self, hits: Sequence[Hit]) -> dict[int, tuple[int, int]]:
-        """Per hit id: (its rank by score in its topic, how many hits the topic has).
-        Scores crowd near 1.0; "3rd of 120" tells them apart."""
-        out: dict[int, tuple[int, int]] = {}
-        if not hits:
+    def score_buckets(
+        self, topics: Sequence[str], resolution: int = 10_000
+    ) -> dict[str, list[tuple[int, int]]]:
+        """Per topic: how many hits have each score, in buckets of 1/``resolution``,
+        highest first; one pass over the index ``(topic_id, score, id)``."""
+        out: dict[str, list[tuple[int, int]]] = {t: [] for t in topics}
+        if not topics:
             return out
+        bucket = func.cast(col(Hit.score) * resolution, Integer)
         with self.session() as s:
-            topics = {h.topic_id for h in hits}
-            totals = dict(
-                s.exec(
-                    select(Hit.topic_id, func.count())
-                    .where(col(Hit.topic_id).in_(topics))
-                    .group_by(col(Hit.topic_id))
-                ).all()
+            q = (
+                select(Hit.topic_id, bucket, func.count())
+                .where(col(Hit.topic_id).in_(list(topics)))
+                .group_by(col(Hit.topic_id), bucket)
             )
-            for h in hits:
-                above = s.exec(
-                    select(func.count())
-                    .select_from(Hit)
-                    .where(Hit.topic_id == h.topic_id)
-                    .where(
-                        or_(
-                            col(Hit.score) > h.score,
-                            and_(col(Hit.score) == h.score, col(Hit.id) > (h.id or 0)),
-                        )
-                    )
-                ).one()
-                out[h.id or 0] = (int(above) + 1, int(totals.get(h.topic_id, 0)))
+            for t, b, n in s.exec(q).all():
+                out[t].append((int(b), int(n)))
+        for rows in out.values():
+            rows.sort(reverse=True)
         return out
 
     def find_hits_by_score(
@@ -179,6 +170,25 @@ class ReadingStore(ReviewStore):
         if after is not None:
             return HitPage(rows=rows[::-1], has_newer=more, has_older=True)
         return HitPage(rows=rows, has_newer=before is not None, has_older=more)
+
+    # --- feeds, as the desk shows and acts on them --------------------------------------
+
+    def feeds_last_new(self) -> dict[int, datetime]:
+        """Per feed id: when it last brought an article newsmon had not seen."""
+        with self.session() as s:
+            q = select(ArticleSource.feed_id, func.max(ArticleSource.seen_at)).group_by(
+                col(ArticleSource.feed_id)
+            )
+            return {fid: at for fid, at in s.exec(q).all() if at is not None}
+
+    def poll_soon(self, feed_id: int) -> None:
+        """Make the feed due now: the next run (or the running service) polls it."""
+        with self.session(write=True) as s:
+            f = s.get(Feed, feed_id)
+            if f is None:
+                raise NotFound(f"no feed with id {feed_id}")
+            f.next_poll_at = utcnow()
+            s.add(f)
 
     # --- saved views ------------------------------------------------------------------
 

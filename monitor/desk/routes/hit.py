@@ -17,6 +17,7 @@ from monitor.desk.highlight import Highlighter, group_order, legend, sentence_gr
 from monitor.desk.security import safe_next
 from monitor.desk.views import desk_of, qs
 from monitor.errors import NotFound
+from monitor.store.labels import LabelChange
 
 LABELS = {"relevant": "relevant", "irrelevant": "irrelevant", "clear": None}
 MAX_NOTE = 2000
@@ -70,6 +71,7 @@ def hit_page(request: Request) -> Response:
         labels_on_topic=labels,
         trained=trained,
         current_version=topic.version if topic else None,
+        history=store.label_history(hit_id)[:10],
         back=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     )
 
@@ -77,14 +79,14 @@ def hit_page(request: Request) -> Response:
 async def label_hit(request: Request) -> Response:
     desk = desk_of(request)
     form = await desk.verified_form(request)
+    desk.require(request, "analyst")
     hit_id = path_id(request)
     label = form.get("label", "")
     if label not in LABELS:
         raise HTTPException(400, "label must be relevant, irrelevant or clear")
     note = (form.get("note") or "").strip()[:MAX_NOTE] or None
-    await run_in_threadpool(
-        desk.store.mark_hit, hit_id, LABELS[label], note if LABELS[label] else None
-    )
+    change = LabelChange(hit_id, LABELS[label], note if LABELS[label] else None)
+    await run_in_threadpool(desk.store.mark_hits, [change], desk.reader(request))
     target = safe_next(form.get("back"), f"/hits/{hit_id}")
     if form.get("advance") and form.get("older"):
         older = to_int(form.get("older"))

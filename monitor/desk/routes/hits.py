@@ -15,6 +15,7 @@ from monitor.errors import NotFound
 from monitor.store.reading import DeskFilter
 
 PAGE_SIZE = 50
+PAGE_SIZES = (25, 50, 100)  # ?n= : hits per page
 COUNT_CAP = 10_000  # a filtered list says "10,000+" rather than counting further
 
 
@@ -53,11 +54,17 @@ def hits_page(request: Request) -> Response:
         to_int(request.query_params.get("before")),
         to_int(request.query_params.get("after")),
     )
+    size = to_int(request.query_params.get("n")) or PAGE_SIZE
+    if size not in PAGE_SIZES:
+        problems.append(f"n must be one of {', '.join(map(str, PAGE_SIZES))} (ignored)")
+        size = PAGE_SIZE
+    elif size != PAGE_SIZE:
+        params["n"] = str(size)
     find = store.find_hits_by_score if params.get("sort") == "score" else store.find_hits
     try:
-        page = find(f, limit=PAGE_SIZE, before=before, after=after)
+        page = find(f, limit=size, before=before, after=after)
     except NotFound:
-        page = find(f, limit=PAGE_SIZE)
+        page = find(f, limit=size)
         problems.append("that page no longer exists: showing the first page")
     # Unfiltered, the exact count is cheap; filtered, counting stops at COUNT_CAP.
     filtered = f != DeskFilter()
@@ -68,7 +75,7 @@ def hits_page(request: Request) -> Response:
     reader = desk.reader(request)
     hit_ids = [h.id for h, _ in page.rows if h.id is not None]
     read = store.read_ids(hit_ids, reader)
-    ranks = store.topic_ranks([h for h, _ in page.rows])
+    ranks = desk.ranks.of([h for h, _ in page.rows]) if desk.ranks else {}
     rows = []
     for h, a in page.rows:
         ev = h.evidence or {}

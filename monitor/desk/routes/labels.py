@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from monitor.desk.accounts import may
 from monitor.desk.filters import MAX_ID, to_int
 from monitor.desk.security import CSRF_COOKIE, safe_next
 from monitor.desk.views import desk_of
@@ -61,6 +62,8 @@ async def _json_labels(request: Request) -> Response:
             },
             403,
         )
+    if not may(str(request.scope.get("state", {}).get("role")), "analyst"):
+        return JSONResponse({"error": "labelling needs the analyst role"}, 403)
     try:
         body = json.loads(await request.body())
         items = body.get("items") if isinstance(body, dict) else None
@@ -71,7 +74,7 @@ async def _json_labels(request: Request) -> Response:
         msg = str(exc) if isinstance(exc, Refused) else "the body must be JSON"
         return JSONResponse({"error": msg}, 400)
     try:
-        results = await run_in_threadpool(desk.store.mark_hits, changes)
+        results = await run_in_threadpool(desk.store.mark_hits, changes, desk.reader(request))
     except NotFound as exc:
         return JSONResponse({"error": str(exc)}, 404)
     await run_in_threadpool(desk.store.mark_read, [c.hit_id for c in changes], desk.reader(request))
@@ -97,12 +100,14 @@ async def label_hits(request: Request) -> Response:
         return await _json_labels(request)
     desk = desk_of(request)
     form = await desk.verified_form(request, max_fields=MAX_ITEMS + 10)
+    desk.require(request, "analyst")
     back = safe_next(form.get("back"), "/hits")
     label = form.get("label", "")
     ids = [i for i in (to_int(v) for v in form.getlist("id")) if i is not None]
     if label not in LABELS or not ids:
         return RedirectResponse(back, 303)
-    await run_in_threadpool(desk.store.mark_hits, [LabelChange(i, LABELS[label]) for i in ids])
+    changes = [LabelChange(i, LABELS[label]) for i in ids]
+    await run_in_threadpool(desk.store.mark_hits, changes, desk.reader(request))
     return RedirectResponse(back, 303)
 
 

@@ -1,0 +1,167 @@
+"""The desk's people: user accounts with a role, their server-side login sessions,
+and the audit of every label change (who, when, from what to what)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Index, UniqueConstraint, delete
+from sqlmodel import Field, SQLModel, col, select
+
+from monitor.errors import NotFound, StoreError
+from monitor.store.engine import StoreBase, utcnow
+from monitor.store.models import UTCDateTime
+
+ROLES = ("viewer", "analyst", "admin")
+
+
+def _dt() -> datetime | None:
+    return Field(default=None, sa_type=UTCDateTime)  # type: ignore[no-any-return]
+
+
+class DeskUser(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    role: str = "analyst"  # viewer / analyst / admin
+    password_hash: str
+    created_at: datetime | None = _dt()
+
+
+class DeskSession(SQLModel, table=True):
+    """A login: the cookie's value is only ever stored hashed."""
+
+    __table_args__ = (UniqueConstraint("token_hash"),)
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str
+    user_name: str = ""  # "" for a login with the shared token
+    role: str = "admin"
+    created_at: datetime | None = _dt()
+    expires_at: datetime | None = _dt()
+
+
+class LabelEvent(SQLModel, table=True):
+    """One label change on one hit, by one person (the audit)."""
+
+    __table_args__ = (Index("ix_labelevent_hit", "hit_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    hit_id: int = Field(foreign_key="hit.id")
+    user_name: str = ""
+    label: str | None = None
+    note: str | None = None
+    previous_label: str | None = None
+    previous_note: str | None = None
+    at: datetime | None = _dt()
+
+
+@dataclass
+class Login:
+    user_name: str
+    role: str
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class PeopleStore(StoreBase):
+    """Users, sessions and the label audit."""
+
+    def add_user(self, name: str, role: str, password_hash: str) -> DeskUser:
+        if role not in ROLES:
+            raise StoreError(f"role must be one of {', '.join(ROLES)}")
+        with self.session(write=True) as s:
+            if s.exec(select(DeskUser).where(DeskUser.name == name)).first() is not None:
+                raise StoreError(f"a user called {name!r} exists already")
+            u = DeskUser(name=name, role=role, password_hash=password_hash, created_at=utcnow())
+            s.add(u)
+            s.flush()
+            return u
+
+    def users(self) -> list[DeskUser]:
+        with self.session() as s:
+            return list(s.exec(select(DeskUser).order_by(col(DeskUser.name))).all())
+
+    def user(self, name: str) -> DeskUser | None:
+        with self.session() as s:
+            return s.exec(select(DeskUser).where(DeskUser.name == name)).first()
+
+    def has_users(self) -> bool:
+        with self.session() as s:
+            return s.exec(select(DeskUser.id).limit(1)).first() is not None
+
+    def remove_user(self, name: str) -> None:
+        """Remove the account and end its sessions; its labels and audit stay."""
+        with self.session(write=True) as s:
+            u = s.exec(select(DeskUser).where(DeskUser.name == name)).first()
+            if u is None:
+                raise NotFound(f"no user called {name!r}")
+            s.delete(u)
+            s.execute(delete(DeskSession).where(col(DeskSession.user_name) == name))
+
+    # --- sessions -----------------------------------------------------------------------
+
+    def start_session(self, user_name: str, role: str, ttl: timedelta) -> str:
+        """A new login; returns the token for the cookie (stored only hashed)."""
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        with self.session(write=True) as s:
+            s.add(
+                DeskSession(
+                    token_hash=_hash(token),
+                    user_name=user_name,
+                    role=role,
+                    created_at=now,
+                    expires_at=now + ttl,
+                )
+            )
+        return token
+
+    def session_login(self, token: str) -> Login | None:
+        """Whose live session ``token`` is (the user's current role), or None."""
+        if not token:
+            return None
+        with self.session() as s:
+            row = s.exec(select(DeskSession).where(DeskSession.token_hash == _hash(token))).first()
+            if row is None or (row.expires_at is not None and row.expires_at < utcnow()):
+                return None
+            if not row.user_name:
+                return Login("", row.role)
+            u = s.exec(select(DeskUser).where(DeskUser.name == row.user_name)).first()
+            return Login(u.name, u.role) if u is not None else None
+
+    def end_session(self, token: str) -> None:
+        with self.session(write=True) as s:
+            s.execute(delete(DeskSession).where(col(DeskSession.token_hash) == _hash(token)))
+
+    # --- the label audit ----------------------------------------------------------------
+
+    def label_history(self, hit_id: int) -> list[LabelEvent]:
+        """Every label change of the hit, newest first."""
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(LabelEvent)
+                    .where(LabelEvent.hit_id == hit_id)
+                    .order_by(col(LabelEvent.id).desc())
+                ).all()
+            )
+
+    def label_events(self, hit_ids: Sequence[int]) -> dict[int, LabelEvent]:
+        """The latest label change of each of these hits (who labelled it)."""
+        out: dict[int, LabelEvent] = {}
+        if not hit_ids:
+            return out
+        with self.session() as s:
+            q = (
+                select(LabelEvent)
+                .where(col(LabelEvent.hit_id).in_(list(hit_ids)))
+                .order_by(col(LabelEvent.id))
+            )
+            for e in s.exec(q).all():
+                out[e.hit_id] = e
+        return out
