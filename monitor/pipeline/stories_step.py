@@ -32,6 +32,26 @@ log = logging.getLogger("newsmon.stories")
 DF_SAVE_EVERY_S = 60.0  # the word statistics are written at most this often
 RECOVER_HOURS = 24.0  # articles stored but left ungrouped (a crash) are taken this far back
 
+# config directory -> (topics.yaml's mtime, its parsed data): parsed once, not per batch
+_TOPICS: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+
+def _topics_of(config: Config) -> dict[str, Any] | None:
+    """The parsed topics file of the config (its per-language names help grouping)."""
+    if not config.directory:
+        return None
+    path = config.directory / "topics.yaml"
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return None
+    cached = _TOPICS.get(str(path))
+    if cached is None or cached[0] != mtime:
+        cached = (mtime, load_topics_yaml(path))
+        _TOPICS[str(path)] = cached
+    return cached[1]
+
+
 # store URL -> (state version, grouper): a grouper is kept between steps and cycles
 _CACHE: dict[str, tuple[int, Grouper, float]] = {}
 _CACHE_LOCK = threading.Lock()
@@ -113,7 +133,7 @@ class StoryStep:
     def __init__(self, store: Store, config: Config) -> None:
         self.store, self.config = store, config
         self.settings = story_settings(config)
-        self.topics = load_topics_yaml(config.directory) if config.directory else None
+        self.topics = _topics_of(config)
         self.targets = story_targets(config)
 
     def run(self, article_ids: list[int], hit_ids: list[int]) -> StoryOutcome:

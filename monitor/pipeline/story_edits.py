@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from monitor.config import Config
 from monitor.errors import NewsmonError, NotFound
 from monitor.pipeline.stories_step import (
+    _topics_of,
     group_input,
     story_settings,
     to_grouper_story,
@@ -21,7 +22,6 @@ from monitor.pipeline.stories_step import (
 from monitor.store import Store, utcnow
 from monitor.store import Story as StoryRow
 from monitor.stories import Grouper
-from monitor.stories.cluster import load_topics_yaml
 from monitor.stories.names import gazetteer_with_topics
 
 
@@ -79,9 +79,7 @@ def split_story(
                 "df": dict(tx.state.df or {}),
                 "clock": None,
             },
-            gazetteer=gazetteer_with_topics(
-                load_topics_yaml(config.directory) if config.directory else None
-            ),
+            gazetteer=gazetteer_with_topics(_topics_of(config)),
             settings=story_settings(config),
         )
         now = utcnow()

@@ -179,10 +179,10 @@ class StoryTxn:
 
     def put_stories(self, stories: Sequence[Story]) -> None:
         now = utcnow()
-        for st in stories:
+        for st in stories:  # rows read in this transaction, or new ones
             st.updated_at = now
             st.created_at = st.created_at or now
-            self.s.merge(st)
+            self.s.add(st)
 
     def join(self, rows: Sequence[tuple[int, str, float]]) -> None:
         """(article, story, score): the articles' stories, first decision wins."""
