@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
     import time
 
-    from topics_reuters import dev_split  # type: ignore[import-not-found]
+    from topics_reuters import dev_split
 
     from monitor.config import load_yaml_model
     from monitor.topics.evaluate import feedback_run, load_dataset, rules_run
