@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import NewsmonError
+from monitor.topics.estimate import Choice, simulate_review
 from monitor.topics.language import TopicConfig
 from monitor.topics.learn import (
     TrainSettings,
@@ -120,6 +121,7 @@ class Run:
     name: str
     per_topic: dict[str, Scores] = field(default_factory=dict)
     labels_used: dict[str, int] = field(default_factory=dict)
+    choices: dict[str, Choice] = field(default_factory=dict)  # learner "estimate": what decided
     seconds: float = 0.0
 
     @property
@@ -260,6 +262,7 @@ def feedback_run(
     settings: TrainSettings | None = None,
     space: FeatureSpace | None = None,
     log: Callable[[str], None] | None = None,
+    learner: str = "prevalence",
 ) -> Run:
     """Simulated review: per topic, ``n_labels`` stories of the train split proposed by
     the engine, labelled from the truth, a model trained, the test split scored."""
@@ -284,6 +287,32 @@ def feedback_run(
             continue
         rules_all, names = rule_matrix(t, data.rule_rows[t.id])
         R_tr, R_te = rules_all[train_idx], rules_all[test_idx]
+        if learner == "estimate":
+            # proposals across hits and non-hits, threshold and decider from the labels
+            # (monitor.topics.estimate); not yet the default: see docs/topics.md
+            choice, est_labels, _ = simulate_review(
+                t,
+                space,
+                X_tr,
+                R_tr,
+                names,
+                data.matched[t.id][train_idx],
+                data.rule_score[t.id][train_idx],
+                data.rule_passed[t.id][train_idx],
+                truth[train_idx],
+                n_labels,
+                s,
+                ROUND,
+            )
+            run.labels_used[t.id] = len(est_labels)
+            run.choices[t.id] = choice
+            if choice.model is None:
+                pred = data.matched[t.id][test_idx]
+            else:
+                thr = t.model.threshold or choice.model.threshold
+                pred = predict_matrix(choice.model, space, X_te, R_te, names) >= thr
+            run.per_topic[t.id] = score(truth[test_idx], pred)
+            continue
         weak = data.matched[t.id][train_idx]
         conf = (
             weak_confidence(

@@ -111,6 +111,8 @@ def fit(
     clf = LogisticRegression(
         C=s.C,
         solver="liblinear",
+        # the dual problem: many more features than articles, ten times faster
+        dual=True,
         max_iter=200,
         random_state=0,
         class_weight="balanced" if s.balanced else None,

@@ -1,0 +1,330 @@
+"""What the labels say about the rules, and which decision to trust: rules, rules with a
+calibrated threshold, or the learned model.
+
+Why
+    A model trained on the rules' decisions (weak labels) inherits their breadth: if
+    its threshold is set to flag as many articles as the rules do, a rule that fires on
+    three times too many articles teaches a model that does too. The labels tell how
+    precise and how complete the rules really are; the threshold must come from them.
+
+How
+    1. The model is trained (:func:`monitor.topics.learn.fit`: weak labels from the
+       rules, reviewed labels 50 times stronger) and, for every label, a copy that has
+       not seen it gives its out-of-fold P(relevant) (:func:`out_of_fold`).
+    2. The threshold starts where the rules' hit count puts it
+       (:func:`monitor.topics.learn.prevalence_threshold`) and moves to where the labels
+       put the boundary: among the thresholds whose F1 on the out-of-fold labels is within
+       :data:`TOLERANCE` of the best, the closest to the start (:func:`best_threshold`).
+       Rules that are about right keep their breadth; rules that fire three times too
+       often, or on a third of what they should, do not hand it to the model.
+    3. The same on the rule score gives the *calibrated rules*: the written threshold
+       moved only as far as the labels require.
+    4. With the model's decisions on the pool (the labelled articles as labelled), the
+       rules' precision and recall are estimated (:class:`RuleEstimate`): how many rule
+       hits the model keeps, and how many of its hits the rules found. The labels of
+       random hits and random non-hits (:mod:`monitor.topics.active`) keep the boundary
+       honest away from where the model is unsure.
+    5. Rules, calibrated rules and model are compared out of fold on the labels; the
+       model is kept unless it loses to the better of the others by more than
+       :data:`TOLERANCE` (:class:`Choice`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from monitor.topics.active import RANDOM_HIT, RANDOM_MISS
+from monitor.topics.language import TopicConfig
+from monitor.topics.learn import (
+    TrainSettings,
+    fit,
+    predict_matrix,
+    prevalence_threshold,
+    weak_confidence,
+)
+from monitor.topics.model import FeatureSpace, ModelError, TopicModel
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
+
+RULES = "rules"
+CALIBRATED = "calibrated rules"
+MODEL = "model"
+TOLERANCE = 0.02  # F1 on the labels within which thresholds count as equally good
+
+
+@dataclass
+class RuleEstimate:
+    """How good the rules are on the pool, estimated from the labels."""
+
+    pool: int
+    rule_hits: int
+    expected_relevant: float
+    precision: float
+    recall: float
+    labels: int
+    labels_relevant: int
+    random_hits: int = 0  # labels drawn at random among rule hits
+    random_misses: int = 0  # ... and among non-hits
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+@dataclass
+class Choice:
+    """The decision kept for a topic and the evidence for it."""
+
+    kind: str  # RULES, CALIBRATED or MODEL
+    model: TopicModel | None  # what decides (calibrated rules are a tiny model too)
+    threshold: float
+    estimate: RuleEstimate
+    rule_threshold: float  # the calibrated threshold on the rule score
+    cv_f1: dict[str, float] = field(default_factory=dict)  # out of fold on the labels
+    p: np.ndarray | None = None  # the model's P(relevant) on the pool
+
+
+def _f1(truth: np.ndarray, pred: np.ndarray) -> float:
+    tp = float((truth & pred).sum())
+    d = 2 * tp + float((truth & ~pred).sum()) + float((~truth & pred).sum())
+    return 2 * tp / d if d else 1.0
+
+
+def rule_model(topic: TopicConfig, threshold: float) -> TopicModel:
+    """The rules with another threshold, as a model the classifier can load: a hit when
+    the rule passes and its score reaches ``threshold``."""
+    steep = 40.0
+    return TopicModel(
+        topic=topic.id,
+        topic_version=topic.version,
+        threshold=0.5,
+        intercept=-steep * threshold - steep + steep * 1e-3,
+        weights={},
+        idf={},
+        rule_weights={"rule:score": steep, "rule:passed": steep},
+        settings={"kind": CALIBRATED, "rule_threshold": threshold},
+    )
+
+
+def choose(
+    topic: TopicConfig,
+    space: FeatureSpace,
+    X: csr_matrix,
+    rules: np.ndarray,
+    rule_names: list[str],
+    weak: np.ndarray,
+    score: np.ndarray,
+    passed: np.ndarray,
+    labels: Mapping[int, bool],
+    kinds: Mapping[int, str] | None = None,
+    settings: TrainSettings | None = None,
+    folds: int = 5,
+) -> Choice:
+    """Train, estimate and choose for one topic on a pool (see the module docstring).
+
+    ``weak`` are the rules' decisions, ``score``/``passed`` the rule score and whether the
+    rule's structure holds; ``labels`` the reviewed rows; ``kinds`` how each label was
+    proposed (:mod:`monitor.topics.active`; unknown ones count as uncertain)."""
+    s = settings or TrainSettings()
+    kinds = kinds or {}
+    conf = weak_confidence(score, passed, topic.threshold) if s.confidence else None
+    idx = np.array(sorted(labels), dtype=int)
+    y = np.array([labels[int(i)] for i in idx], dtype=bool)
+    n_pos = int(y.sum())
+    est0 = RuleEstimate(
+        pool=len(weak),
+        rule_hits=int(weak.sum()),
+        expected_relevant=float(weak.sum()),
+        precision=float("nan"),
+        recall=float("nan"),
+        labels=len(idx),
+        labels_relevant=n_pos,
+        random_hits=sum(1 for v in kinds.values() if v == RANDOM_HIT),
+        random_misses=sum(1 for v in kinds.values() if v == RANDOM_MISS),
+    )
+    model: TopicModel | None = None
+    p: np.ndarray | None = None
+    if topic.model.use:
+        try:
+            model = fit(topic, space, X, rules, rule_names, weak, labels, s, conf)
+            p = predict_matrix(model, space, X, rules, rule_names)
+        except ModelError:
+            model = None
+    both = n_pos >= 2 and len(idx) - n_pos >= 2
+    hits = weak.astype(bool)
+    # the rule threshold that the labels support, as close to the written one as they allow
+    cand = np.unique(np.round(score[idx][passed[idx]], 4))
+    rule_thr = best_threshold(
+        cand, lambda t: _f1(y, passed[idx] & (score[idx] >= t)), topic.threshold
+    )
+    cv: dict[str, float] = {
+        RULES: _f1(y, hits[idx]),
+        CALIBRATED: _f1(y, passed[idx] & (score[idx] >= rule_thr)),
+    }
+    thr = 0.5
+    decided = hits.copy()
+    if model is not None and p is not None:
+        thr = prevalence_threshold(p, weak, labels)
+        if both:
+            oof = out_of_fold(topic, space, X, rules, rule_names, weak, labels, s, conf, folds)
+            # the labels say where the boundary is; the rules' hit count is only the prior
+            mids = np.sort(np.unique(oof))
+            cand = np.concatenate([[thr], (mids[1:] + mids[:-1]) / 2])
+            cand = cand[(cand >= 0.02) & (cand <= 0.95)]
+            thr = best_threshold(cand, lambda t: _f1(y, oof >= t), thr, logit=True)
+            cv[MODEL] = _f1(y, oof >= thr)
+        model.threshold = thr
+        decided = p >= thr
+        decided[idx] = y
+    flagged = float(decided.sum())
+    est = est0
+    est.expected_relevant = flagged
+    est.precision = float((decided & hits).sum() / hits.sum()) if hits.any() else 0.0
+    est.recall = float((decided & hits).sum() / flagged) if flagged else 0.0
+    best_rule = CALIBRATED if cv[CALIBRATED] > cv[RULES] else RULES
+    kind = best_rule
+    if model is not None and cv.get(MODEL, 1.0) >= cv[best_rule] - 0.02:
+        kind = MODEL
+    metrics = {
+        "estimate": _est_json(est),
+        "rule_threshold": round(rule_thr, 4),
+        "cv_f1": {k2: round(v, 4) for k2, v in cv.items()},
+        "kind": kind,
+    }
+    chosen: TopicModel | None
+    if kind == MODEL and model is not None:
+        chosen, threshold = model, thr
+    elif kind == CALIBRATED:
+        chosen, threshold = rule_model(topic, rule_thr), 0.5
+    else:
+        chosen, threshold = None, topic.threshold
+    if chosen is not None:
+        chosen.metrics = metrics
+    return Choice(kind, chosen, threshold, est, rule_thr, cv, p)
+
+
+def best_threshold(
+    cand: np.ndarray, f1: Callable[[float], float], prior: float, logit: bool = False
+) -> float:
+    """Among the candidate thresholds whose F1 on the labels is within ``TOLERANCE`` of
+    the best, the one closest to ``prior`` (the written threshold, or the one the rules'
+    hit count implies): a few labels move a threshold only as far as they must."""
+    if not len(cand):
+        return prior
+    scores = np.array([f1(float(t)) for t in cand])
+    ok = cand[scores >= scores.max() - TOLERANCE]
+
+    def dist(t: float) -> float:
+        if not logit:
+            return abs(t - prior)
+        return abs(math.log(t / (1 - t)) - math.log(prior / (1 - prior)))
+
+    return float(min(ok, key=lambda t: dist(float(t))))
+
+
+def out_of_fold(
+    topic: TopicConfig,
+    space: FeatureSpace,
+    X: csr_matrix,
+    rules: np.ndarray,
+    rule_names: list[str],
+    weak: np.ndarray,
+    labels: Mapping[int, bool],
+    settings: TrainSettings,
+    conf: np.ndarray | None,
+    folds: int = 5,
+) -> np.ndarray:
+    """P(relevant) of every labelled row (in sorted row order) from a model that has not
+    seen its label."""
+    idx = np.array(sorted(labels), dtype=int)
+    out = np.zeros(len(idx))
+    order = np.random.default_rng(0).permutation(len(idx))
+    k = min(folds, len(idx))
+    for f in range(k):
+        held = order[f::k]
+        skip = set(idx[held].tolist())
+        known = {i: v for i, v in labels.items() if i not in skip}
+        m = fit(topic, space, X, rules, rule_names, weak, known, settings, conf)
+        out[held] = predict_matrix(m, space, X[idx[held]], rules[idx[held]], rule_names)
+    return out
+
+
+def _est_json(e: RuleEstimate) -> dict[str, Any]:
+    return {
+        "pool": e.pool,
+        "rule_hits": e.rule_hits,
+        "expected_relevant": round(e.expected_relevant, 1),
+        "rule_precision": round(e.precision, 3) if not math.isnan(e.precision) else None,
+        "rule_recall": round(e.recall, 3) if not math.isnan(e.recall) else None,
+        "labels": e.labels,
+    }
+
+
+def simulate_review(
+    topic: TopicConfig,
+    space: FeatureSpace,
+    X: csr_matrix,
+    rules: np.ndarray,
+    rule_names: list[str],
+    weak: np.ndarray,
+    score: np.ndarray,
+    passed: np.ndarray,
+    truth: np.ndarray,
+    n_labels: int,
+    settings: TrainSettings | None = None,
+    round_size: int = 10,
+) -> tuple[Choice, dict[int, bool], dict[int, str]]:
+    """A reviewer who labels, round after round, exactly what the engine proposes
+    (:func:`monitor.topics.active.propose_round`), answering from ``truth``; then
+    :func:`choose` on the labels. Returns the choice, the labels and their kinds."""
+    from monitor.topics.active import propose_round
+
+    s = settings or TrainSettings()
+    labels: dict[int, bool] = {}
+    kinds: dict[int, str] = {}
+    conf = weak_confidence(score, passed, topic.threshold) if s.confidence else None
+    while len(labels) < n_labels:
+        k = min(round_size, n_labels - len(labels))
+        cur, thr = proposal_scores(
+            topic, space, X, rules, rule_names, weak, score, passed, labels, s, conf
+        )
+        for pr in propose_round(cur, thr, weak, set(labels), k, seed=topic.id, X=X):
+            labels[pr.row] = bool(truth[pr.row])
+            kinds[pr.row] = pr.kind
+    return (
+        choose(topic, space, X, rules, rule_names, weak, score, passed, labels, kinds, s),
+        labels,
+        kinds,
+    )
+
+
+def proposal_scores(
+    topic: TopicConfig,
+    space: FeatureSpace,
+    X: csr_matrix,
+    rules: np.ndarray,
+    rule_names: list[str],
+    weak: np.ndarray,
+    score: np.ndarray,
+    passed: np.ndarray,
+    labels: Mapping[int, bool],
+    settings: TrainSettings,
+    conf: np.ndarray | None,
+) -> tuple[np.ndarray, float]:
+    """The scores and threshold that proposals are made around: the current model's
+    P(relevant) around 0.5 (where the weak and reviewed labels balance), or the rule
+    score around the topic's threshold while no model can be trained."""
+    if topic.model.use:
+        try:
+            m = fit(topic, space, X, rules, rule_names, weak, labels, settings, conf)
+            return predict_matrix(m, space, X, rules, rule_names), settings.threshold
+        except ModelError:
+            pass
+    return np.where(passed, score, 0.0), max(topic.threshold, 1e-6)

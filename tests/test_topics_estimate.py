@@ -1,0 +1,94 @@
+"""Learning that corrects the rules both ways: proposals across hits and non-hits, the
+rules' precision and recall estimated from labels, and the model's threshold set from the
+labels rather than from the rules' hit count. Real Reuters-21578 text (skips without it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.config import load_yaml_model
+from monitor.topics.active import ACTIVE, RANDOM_HIT, RANDOM_MISS, propose_round
+from monitor.topics.evaluate import Item, Prepared, feedback_run, prepare, rules_run
+from monitor.topics.language import TopicConfig, TopicsFile
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpora" / "reuters21578"
+TOPICS = ROOT / "benchmarks" / "reuters_topics.yaml"
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not present: {CORPUS}")
+
+
+def test_proposals_mix_random_hits_random_misses_and_uncertain_rows() -> None:
+    p = np.array([0.05, 0.4, 0.55, 0.9, 0.02, 0.42, 0.7, 0.3, 0.01, 0.6])
+    hits = np.array([0, 1, 1, 1, 0, 0, 1, 0, 0, 1], dtype=bool)
+    got = propose_round(p, 0.5, hits, set(), 5, seed="t")
+    kinds = [pr.kind for pr in got]
+    assert kinds.count(RANDOM_HIT) == 1 and kinds.count(RANDOM_MISS) == 1
+    assert all(hits[pr.row] for pr in got if pr.kind == RANDOM_HIT)
+    assert all(not hits[pr.row] for pr in got if pr.kind == RANDOM_MISS)
+    assert len({pr.row for pr in got}) == 5
+    # uncertain rows alternate above and below the threshold; below it, row 1 (0.40, a rule
+    # hit: rules and model disagree) counts as twice as close, before row 5 (0.42, agreement)
+    only = propose_round(p, 0.5, hits, set(), 3, seed="t", random_hits=0, random_misses=0)
+    assert [pr.row for pr in only] == [2, 1, 9]
+    # the same seed and labels give the same proposals; labelled rows are never proposed
+    assert propose_round(p, 0.5, hits, set(), 5, seed="t") == got
+    again = propose_round(p, 0.5, hits, {pr.row for pr in got}, 5, seed="t")
+    assert not {pr.row for pr in again} & {pr.row for pr in got}
+    # once enough labels are in, every proposal is an uncertain one
+    late = propose_round(np.tile(p, 4), 0.5, np.tile(hits, 4), set(range(30)), 3, seed="t")
+    assert [pr.kind for pr in late] == [ACTIVE] * 3
+
+
+def _sample() -> list[Item]:
+    from tests.support.reuters import stories
+
+    all_ = list(stories(CORPUS))
+    train = [s for s in all_ if s["split"] == "train"][::3]
+    test = [s for s in all_ if s["split"] == "test"][::3]
+    return [Item(s["id"], s["title"], s["text"], s["labels"], s["split"]) for s in train + test]
+
+
+@pytest.fixture(scope="module")
+def acq_doubled() -> tuple[TopicConfig, Prepared]:
+    """The committed ``acq`` topic with its threshold doubled: rules that miss most
+    takeovers (a blind topic's typical error), on a third of Reuters."""
+    acq = next(t for t in load_yaml_model(TOPICS, TopicsFile).topics if t.id == "acq")
+    spoiled = TopicConfig.model_validate(
+        {**acq.model_dump(exclude_defaults=True), "threshold": min(0.95, 2 * acq.threshold)}
+    )
+    return spoiled, prepare([spoiled], _sample())
+
+
+@needs_corpus
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 18 part 2 not met yet: with 50 labels the estimate still follows "
+    "too-narrow rules (estimated recall 0.67, true below 0.5); see docs/topics.md",
+)
+def test_labels_widen_a_model_whose_rules_are_too_narrow(
+    acq_doubled: tuple[TopicConfig, Prepared],
+) -> None:
+    topic, data = acq_doubled
+    truth = data.truth("acq")
+    train = data.split("train")
+    rules = rules_run([topic], data).per_topic["acq"]
+    calibrated = rules_run([topic], data, calibrate=True).per_topic["acq"]
+    run = feedback_run([topic], data, 50, learner="estimate")
+    got = run.per_topic["acq"]
+    choice = run.choices["acq"]
+    assert run.labels_used == {"acq": 50}
+    # the estimate sees that the rules miss most relevant stories of the pool ...
+    hits = data.matched["acq"][train]
+    true_recall = (hits & truth[train]).sum() / truth[train].sum()
+    assert true_recall < 0.5
+    assert choice.estimate.recall < 0.6
+    assert abs(choice.estimate.expected_relevant - truth[train].sum()) < 0.35 * truth[train].sum()
+    # ... and the model flags about as many as are relevant, not as many as the rules do
+    assert choice.kind == "model" and choice.p is not None
+    flagged = int((choice.p >= choice.threshold).sum())
+    assert flagged > 1.5 * hits.sum()
+    # so 50 labels do at least as well as the rules and the rules calibrated on every label
+    assert got.f1 >= max(rules.f1, calibrated.f1) - 0.01, (rules, calibrated, got)
