@@ -124,9 +124,11 @@ def test_hostile_feeds_reach_alerts_cli_and_exports_as_plain_text(tmp_path: Path
             tmp_path / "config",
             topics_from=TOPICS,
             feed_urls=[fast, slow],
+            # Every hit alerts: the four items share one story text (so one story), and
+            # each hostile title must be seen rendered in its own message.
             routes=[
-                {"name": "chat", "topics": ["*"], "urls": [hook.apprise_url()]},
-                {"name": "mail", "topics": ["*"], "urls": [smtp.apprise_url()]},
+                {"name": "chat", "topics": ["*"], "urls": [hook.apprise_url()], "stories": "every"},
+                {"name": "mail", "topics": ["*"], "urls": [smtp.apprise_url()], "stories": "every"},
             ],
         )
         db = f"sqlite:///{tmp_path / 'newsmon.db'}"

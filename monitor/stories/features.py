@@ -3,12 +3,14 @@ language-independent keys - names, numbers, months, weekdays (for any two langua
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from monitor.stories.names import Gazetteer
 from monitor.stories.translit import fold, skeleton
@@ -48,12 +50,24 @@ def stop_words(lang: str | None) -> frozenset[str]:
     """spaCy's stop words for the language, plus English's (every feed quotes English)."""
     words: set[str] = set()
     for code in {lang or "en", "en"}:
-        try:
-            mod = importlib.import_module(f"spacy.lang.{code}.stop_words")
-            words |= {fold(w) for w in mod.STOP_WORDS}
-        except (ImportError, AttributeError):
-            continue
+        words |= {fold(w) for w in _spacy_stop_words(code)}
     return frozenset(words | _EXTRA_STOP)
+
+
+def _spacy_stop_words(code: str) -> set[str]:
+    """``spacy/lang/<code>/stop_words.py`` read as a file: importing it would import all of
+    spaCy (half a second, 160 modules) into the process that runs the story step, which
+    otherwise needs none of it. The files define one set and import nothing."""
+    spec = importlib.util.find_spec("spacy")
+    if spec is None or not spec.submodule_search_locations or not code.isalpha():
+        return set()
+    path = Path(spec.submodule_search_locations[0]) / "lang" / code / "stop_words.py"
+    try:
+        ns: dict[str, Any] = {}
+        exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), ns)
+        return set(ns.get("STOP_WORDS") or ())
+    except (OSError, SyntaxError, NameError, TypeError):
+        return set()
 
 
 # Words of every news feed that say nothing about the event.
