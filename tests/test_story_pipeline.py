@@ -18,7 +18,7 @@ from monitor.alerts.send import deliver
 from monitor.config import Config, FeedConfig, load_config
 from monitor.demo.servers import WebhookReceiver
 from monitor.pipeline.stories_step import group_stories, recover_stories
-from monitor.store import Delivery, NewArticle, Store, StoryArticle, utcnow
+from monitor.store import Article, Delivery, NewArticle, Store, StoryArticle, utcnow
 from monitor.store import Story as StoryRow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,6 +219,28 @@ def test_articles_left_ungrouped_by_a_stopped_run_are_grouped_and_alerted(
     assert recover_stories(store, config).articles_grouped == 0
     deliver(store, config)
     assert len(webhook.received) == 1 and "3 sources" in webhook.received[0]["message"]
+
+
+def test_a_stopped_run_days_before_the_next_run_still_gets_its_alerts(
+    store: Store, webhook: WebhookReceiver
+) -> None:
+    """Recovery looks back a day, and further when the last finished run started earlier:
+    a run killed before grouping, then no run for three days, loses no alert."""
+    recs = _records()
+    feed = store.feeds()[0].id or 0
+    config = Config(topics=TOPICS, routes=[Route(name="chat", urls=[webhook.apprise_url()])])
+    store.store_articles(items(recs, VISIT, feed))
+    three_days = timedelta(days=3)
+    with store.session(write=True) as s:
+        for a in s.exec(select(Article)).all():
+            a.first_seen_at = a.first_seen_at - three_days
+            s.add(a)
+    assert recover_stories(store, config).articles_grouped == 0  # no run on record: a day
+    store.save_run("cycle", utcnow() - three_days - timedelta(hours=1), {})
+    out = recover_stories(store, config)
+    assert (out.articles_grouped, out.alerts_queued) == (3, 1)
+    deliver(store, config)
+    assert len(webhook.received) == 1
 
 
 def test_a_grouper_kept_in_memory_is_rebuilt_when_another_run_grouped(store: Store) -> None:

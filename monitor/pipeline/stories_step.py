@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.alerts.stories import StoryFacts, story_targets
@@ -155,6 +155,19 @@ class StoryStep:
                 _CACHE.pop(self.store.url, None)
                 raise
 
+    def _recover_since(self) -> datetime:
+        """How far back the recovery pass looks: a day, and further when the last run
+        that finished started longer ago (a run killed, then no run for days: its
+        articles still get their story and their alerts)."""
+        since = utcnow() - timedelta(hours=RECOVER_HOURS)
+        last = self.store.last_runs(1)
+        started = last[0].started_at if last else None
+        if started is not None:
+            if started.tzinfo is None:
+                started = started.replace(tzinfo=UTC)
+            since = min(since, started - timedelta(hours=RECOVER_HOURS))
+        return since
+
     def _run(self, article_ids: list[int], hit_ids: list[int], *, recover: bool) -> StoryOutcome:
         out = StoryOutcome()
         with self.store.grouping() as tx:
@@ -164,7 +177,7 @@ class StoryStep:
             else:
                 g, df_saved = load_grouper(tx, self.settings, self.topics), time.monotonic()
             if recover:
-                inputs = tx.ungrouped_since(utcnow() - timedelta(hours=RECOVER_HOURS))
+                inputs = tx.ungrouped_since(self._recover_since())
             else:
                 hits = tx.hits_of(hit_ids) if hit_ids else []
                 inputs = tx.inputs(list(article_ids) + [a for _, a, _, _ in hits])
