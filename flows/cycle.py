@@ -29,6 +29,7 @@ from monitor.config import Config, RunSettings
 from monitor.pipeline import cycle as pipeline
 from monitor.pipeline import poll
 from monitor.pipeline.pool import AnalysisPool
+from monitor.pipeline.summary import CycleSummary
 from monitor.pipeline.workers import WorkerPool
 from monitor.store import Store
 
@@ -139,7 +140,7 @@ def digest(config_dir: str | None = None, settings: RunSettings | None = None) -
     """Send the pending digest alerts, one message per route and target."""
     config = run_config(settings, config_dir)
     store = shared_store(config.database_url)
-    summary: pipeline.CycleSummary = as_task(pipeline.send_alerts, store, config, mode="digest")
+    summary: CycleSummary = as_task(pipeline.send_alerts, store, config, mode="digest")
     return summary.as_dict()
 
 

@@ -15,7 +15,8 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from monitor.config import load_config
-from monitor.pipeline.cycle import CycleSummary, run_cycle
+from monitor.pipeline.cycle import run_cycle
+from monitor.pipeline.summary import CycleSummary
 from monitor.store import Article, ArticleSource, Delivery, Feed, Hit, Store
 from tests.support.manyfeeds import ManyFeeds, many_feeds
 

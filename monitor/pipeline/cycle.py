@@ -11,8 +11,9 @@ batch or article batch; :func:`run_cycle` chains them without Prefect.
 Nothing is lost on a crash: a feed's new validators (ETag, Last-Modified, body
 hash) are written only after the articles of its new entries are stored, so an
 interrupted cycle re-reads the same entries next time and the unique
-constraints make the second pass add nothing twice. Hits and their outbox rows
-are written in one transaction.
+constraints make the second pass add nothing twice. Hits are written with their
+article; their outbox rows with the story decision (:mod:`monitor.pipeline.stories_step`),
+and a recovery pass each cycle groups what a stopped run left ungrouped.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,73 +35,30 @@ from monitor.config import Config
 from monitor.feeds.health import FeedPoll
 from monitor.fetch.loop import FetchLoop
 from monitor.pipeline import retry
+from monitor.pipeline.articles import new_article, summary_verdicts
 from monitor.pipeline.jobs import (
     Analysis,
     PageJob,
-    SummaryJob,
-    SummaryVerdict,
-    TopicScore,
     analyse,
-    classify_summary,
     make_classifier,
 )
 from monitor.pipeline.pages import (
     Candidate,
-    PageFailure,
     PageStream,
     fetch_pages,
-    page_retry_delay,
 )
 from monitor.pipeline.poll import feed_credentials, poll_feeds, prefetch_feeds, spread_by_host
 from monitor.pipeline.pool import AnalysisPool
 from monitor.pipeline.stories_step import group_stories, recover_stories
+from monitor.pipeline.summary import CycleSummary
 from monitor.pipeline.workers import release_memory
 from monitor.redact import redact
-from monitor.store import Feed, NewArticle, Store, utcnow
+from monitor.store import Feed, NewArticle, Store
 
 if TYPE_CHECKING:
     from monitor.topics.match import Classifier
 
 log = logging.getLogger("newsmon.pipeline")
-
-
-@dataclass
-class CycleSummary:
-    feeds_due: int = 0
-    feeds_polled: int = 0
-    feeds_ok: int = 0
-    feeds_not_modified: int = 0
-    feeds_unchanged: int = 0
-    feeds_failed: int = 0
-    feeds_gone: int = 0
-    entries_new: int = 0
-    articles_new: int = 0
-    articles_merged: int = 0
-    extraction_fallbacks: int = 0
-    pages_failed: int = 0  # article pages that could not be fetched (stored from the summary)
-    pages_retried: int = 0  # pages of earlier articles asked for again (monitor.pipeline.retry)
-    pages_recovered: int = 0  # ... that gave their text this time
-    hits_new: int = 0
-    alerts_sent: int = 0
-    alerts_failed: int = 0
-    alerts_dead: int = 0
-    health_sent: int = 0  # "alerting is broken" / "recovered" messages (monitor.alerts.health)
-    health_failed: int = 0
-    texts_pruned: int = 0
-    stories_new: int = 0
-    stories_joined: int = 0  # articles that joined a story already there
-    alerts_folded: int = 0  # later hits of a story: the story updated, no alert
-    spikes_started: int = 0  # topics whose new stories per hour spiked (monitor.alerts.spikes)
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, other: CycleSummary) -> None:
-        for k, v in asdict(other).items():
-            if isinstance(v, int):
-                setattr(self, k, getattr(self, k) + v)
-        self.errors.extend(other.errors)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def worker_id() -> str:
@@ -215,11 +172,11 @@ def process_articles(
     no_text = [
         c for c in todo if (a := analyses.get(c.canonical_url)) is None or a.extracted is None
     ]
-    verdicts = _summary_verdicts(no_text, pool, inline_classifier)
+    verdicts = summary_verdicts(no_text, pool, inline_classifier)
     items: list[NewArticle] = []
     for c, (_, _, fetch_error) in zip(todo, pages, strict=True):
         a = analyses.get(c.canonical_url)
-        item = _article(c, a, fetch_error, verdicts.get(c.canonical_url))
+        item = new_article(c, a, fetch_error, verdicts.get(c.canonical_url))
         if item.extraction != "ok":
             summary.extraction_fallbacks += 1
         if fetch_error:
@@ -267,109 +224,6 @@ def _stories(
         stories_joined=out.articles_grouped - out.stories_new,
         alerts_folded=out.alerts_folded,
     )
-
-
-def _summary_verdicts(
-    candidates: Sequence[Candidate],
-    pool: AnalysisPool | None,
-    inline_classifier: Callable[[], Classifier],
-) -> dict[str, SummaryVerdict]:
-    """Classify articles whose page gave no text by their feed summary: in the pool when
-    it can (so this process never loads spaCy), here otherwise."""
-    jobs = [SummaryJob(c.canonical_url, c.title, c.summary) for c in candidates]
-    out: dict[str, SummaryVerdict] = {}
-    if pool is not None and jobs and not pool.closed:
-        futures = []
-        try:
-            futures = [(j, pool.submit_summary(j)) for j in jobs]
-        except RuntimeError:  # the pool was closed meanwhile
-            pass
-        wait_s = 4 * (pool.timeout_s or 30)  # a Dask task cannot be killed
-        for j, fut in futures:
-            try:
-                out[j.key] = fut.result(timeout=wait_s)
-            except Exception as exc:  # noqa: BLE001 - classified here instead
-                log.warning(
-                    "summary classification in the pool failed (%s: %s); classifying here",
-                    type(exc).__name__,
-                    exc,
-                )
-    for j in jobs:
-        if j.key not in out:
-            out[j.key] = classify_summary(j, inline_classifier())
-    return out
-
-
-def _article(
-    c: Candidate,
-    a: Analysis | None,
-    fetch_error: PageFailure | None,
-    verdict: SummaryVerdict | None,
-) -> NewArticle:
-    now = utcnow()
-    if a is not None and a.extracted is not None:
-        ex = a.extracted
-        published, source = (
-            (c.published, "feed")
-            if c.published
-            else ((ex.published, "page") if ex.published else (now, "first_seen"))
-        )
-        return NewArticle(
-            canonical_url=c.canonical_url,
-            url=c.link,
-            guid=c.guid,
-            title=c.title or ex.title,
-            summary=c.summary,
-            text=ex.text,
-            author=ex.author,
-            published_at=published,
-            published_source=source,
-            language=ex.language,
-            fingerprint=ex.fingerprint,
-            extraction="ok",
-            extraction_error=None,
-            sources=c.sources,
-            hits=_hits(a.results),
-        )
-    # Extraction failed or timed out: the feed's own summary is what we have.
-    error = str(fetch_error) if fetch_error else (a.error if a is not None else None)
-    retry_in_s = fetch_error.retry_in_s if fetch_error else None
-    if a is not None and a.wall is not None:  # a consent wall or paywall today: ask again
-        retry_in_s = page_retry_delay(0)
-    assert verdict is not None, "an article without text has its summary classified"
-    # Hits found on the summary say so: the page was not read (or was not the article).
-    marked = [
-        TopicScore(
-            r.topic,
-            r.matched,
-            r.score,
-            r.version,
-            dict(r.evidence, text_from="feed summary", page=error or "no page"),
-        )
-        for r in verdict.results
-    ]
-    return NewArticle(
-        canonical_url=c.canonical_url,
-        url=c.link,
-        guid=c.guid,
-        title=c.title,
-        summary=c.summary,
-        text=c.summary,
-        author=None,
-        published_at=c.published or now,
-        published_source="feed" if c.published else "first_seen",
-        language=verdict.language,
-        fingerprint=None,
-        extraction="summary",
-        extraction_error=error or "no page",
-        sources=c.sources,
-        hits=_hits(marked),
-        page_retry_in_s=retry_in_s,
-    )
-
-
-def _hits(results: list[TopicScore]) -> list[tuple[str, float, str, dict[str, Any]]]:
-    return [(r.topic, round(r.score, 4), r.version, r.evidence) for r in results if r.matched]
 
 
 # --- 4. commit -------------------------------------------------------------------------
