@@ -262,6 +262,7 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
             f"/hits/{hid}/label",
             "/hits/labels",
             "/hits/read",
+            "/prefs",
             "/views",
             f"/views/{view.id}/delete",
             "/feeds/1/poll",

@@ -60,8 +60,16 @@ def hits_page(request: Request) -> Response:
         size = PAGE_SIZE
     elif size != PAGE_SIZE:
         params["n"] = str(size)
+    # Without a sort in the URL, the user's default; "newest first" named in the URL
+    # stays in the links when that default is another order.
+    default = (desk.prefs(request) or {}).get("sort") or "time"
+    sort = params.get("sort") or default
+    if request.query_params.get("sort", "").strip() == "time":
+        sort = "time"
+        if default != "time":
+            params["sort"] = "time"
     find = {"score": store.find_hits_by_score, "story": store.find_hits_by_story}.get(
-        params.get("sort", ""), store.find_hits
+        sort, store.find_hits
     )
     try:
         page = find(f, limit=size, before=before, after=after)
@@ -116,8 +124,8 @@ def hits_page(request: Request) -> Response:
         filter_qs=qs(params),
         export_qs=qs(params),
         views=views_with_counts(desk, reader),
-        sort=params.get("sort", "time"),
-        stories=bool(sizes) or params.get("sort") == "story" or store.has_stories(),
+        sort=sort,
+        stories=bool(sizes) or sort == "story" or store.has_stories(),
         back=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     )
 
