@@ -2,9 +2,9 @@
 
 :func:`create_app` puts the pages together; each lives in its own module of
 :mod:`monitor.desk.routes`: the hit list (``hits``), one hit and its label (``hit``),
-the export (``export``), topics, feeds, alerts, and logging in (``auth``). What they
-share (the store, topics, security, templates) is the :class:`~monitor.desk.views.Desk`
-on ``app.state.desk``.
+the export (``export``), topics, feeds, alerts, a user's preferences (``prefs``) and
+logging in (``auth``). What they share (the store, topics, security, templates) is the
+:class:`~monitor.desk.views.Desk` on ``app.state.desk``.
 """
 
 from __future__ import annotations
