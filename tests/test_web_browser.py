@@ -332,6 +332,28 @@ def test_preferences_follow_the_user_not_the_browser(desk: Desk, browser: Any) -
     assert desk.store.preferences("bob") == {}
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_list_with_an_account_is_accessible(
+    desk: Desk, browser: Any, axe: str, scheme: str
+) -> None:
+    """What only a user account shows (the default-sort button, the user's name) and
+    the story sizes pass the same checks, on a phone."""
+    from monitor.desk.accounts import hash_password
+    from tests.support.axe import violations
+
+    desk.store.add_user("ana", "analyst", hash_password(PASSWORD))
+    ctx, pg = _log_in(browser, desk.base, "ana")
+    try:
+        pg.set_viewport_size({"width": 390, "height": 900})
+        pg.emulate_media(color_scheme=scheme)
+        pg.goto(f"{desk.base}/hits?sort=story")
+        assert pg.is_visible("#sort-default")
+        assert violations(pg, axe) == []
+        assert pg.evaluate("() => document.documentElement.scrollWidth") <= 390
+    finally:
+        ctx.close()
+
+
 def test_keys_help_and_bulk_buttons(desk: Desk, page: Any) -> None:
     add_plain_hits(desk.store, 4)
     page.goto(f"{desk.base}/hits?topic=bulk-topic")
