@@ -8,7 +8,9 @@
 Rows are synthetic but shaped like real ones: article bodies of ~250 words built
 from news sentences (so full-text search has common and rare words), evidence from
 the real classifier on those bodies, 3 topics, 5 languages, 200 feeds, 90 days of
-found times, 5 % labelled, an outbox of 30,000 deliveries. Rows go in by bulk insert
+found times, 5 % labelled, an outbox of 30,000 deliveries, and stories: runs of
+neighbouring articles, 60 % of stories a single article, the rest of 2 to 60 (a long
+tail, as events are). Rows go in by bulk insert
 through the same tables, indexes and search triggers the pipeline writes through.
 
 Each page is requested through the whole app (security middleware, templates) with
@@ -36,7 +38,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from monitor.config import load_config  # noqa: E402
-from monitor.store import Article, ArticleSource, Delivery, Feed, Hit, Store  # noqa: E402
+from monitor.store import (  # noqa: E402
+    Article,
+    ArticleSource,
+    Delivery,
+    Feed,
+    Hit,
+    Store,
+    Story,
+    StoryArticle,
+)
 from monitor.topics.match import Classifier  # noqa: E402
 from tests.support.benchreport import add_record_flag, record  # noqa: E402
 
@@ -110,11 +121,13 @@ def build(store: Store, n: int, seed: int = 7) -> None:
                 for i in range(1, 201)
             ],
         )
+    story_of, stories = _stories(n, rng)
     chunk = 5000
     for start in range(1, n + 1, chunk):
         ids = range(start, min(start + chunk, n + 1))
-        arts, srcs, hits, dels = [], [], [], []
+        arts, srcs, hits, dels, members = [], [], [], [], []
         for i in ids:
+            members.append(dict(article_id=i, story_id=story_of[i], score=0.5, joined_at=now))
             body, topic, score, version, ev = templates[rng.randrange(len(templates))]
             found = now - timedelta(minutes=(n - i) * 90 * 24 * 60 / n)  # 90 days, newest last
             arts.append(
@@ -178,10 +191,14 @@ def build(store: Store, n: int, seed: int = 7) -> None:
                 (ArticleSource, srcs),
                 (Hit, hits),
                 (Delivery, dels),
+                (StoryArticle, members),
             ):
                 if rows:
                     c.execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
         print(f"  {ids[-1]:,} / {n:,} rows", end="\r", flush=True)
+    with store.engine.begin() as c:
+        for at in range(0, len(stories), 5000):
+            c.execute(Story.__table__.insert(), stories[at : at + 5000])  # type: ignore[attr-defined]
     # The steady state of a database in use: statistics gathered (and on PostgreSQL the
     # visibility map set, as autovacuum would), the SQLite log checkpointed.
     raw = store.engine.raw_connection()
@@ -195,6 +212,32 @@ def build(store: Store, n: int, seed: int = 7) -> None:
     finally:
         raw.close()
     print()
+
+
+def _stories(n: int, rng: random.Random) -> tuple[dict[int, str], list[dict[str, Any]]]:
+    """Each article's story id, and the story rows: runs of neighbouring articles."""
+    story_of: dict[int, str] = {}
+    rows: list[dict[str, Any]] = []
+    i = 1
+    while i <= n:
+        size = 1 if rng.random() < 0.6 else min(60, 1 + int(rng.paretovariate(1.1)))
+        members = list(range(i, min(n, i + size - 1) + 1))
+        sid = f"s{i:07d}"
+        for a in members:
+            story_of[a] = sid
+        rows.append(
+            dict(
+                id=sid,
+                headline=f"Story {i}",
+                n_articles=len(members),
+                sources=sorted({f"feed-{rng.randint(1, 200):03d}" for _ in members}),
+                languages=["en"],
+                topics=[],
+                state={"articles": members, "terms": {"w": {str(a): 1.0 for a in members}}},
+            )
+        )
+        i += len(members)
+    return story_of, rows
 
 
 def measure(client: Any, path: str, runs: int) -> tuple[float, float, int]:
@@ -273,6 +316,8 @@ def run(url: str, n: int, build_first: bool, runs: int) -> list[tuple[str, float
     lists = [
         ("list of 100: newest", "/hits?n=100"),
         ("list of 100: by score", "/hits?n=100&sort=score"),
+        ("list of 100: by story size", "/hits?n=100&sort=story"),
+        ("list of 100: by story, topic", "/hits?n=100&sort=story&topic=caucasus-realignment"),
         ("list of 100: topic, unread", "/hits?n=100&topic=caucasus-realignment&read=unread"),
         ("list of 100: deep page", f"/hits?n=100&before={deep}"),
     ]

@@ -291,6 +291,62 @@ def test_keyset_paging_visits_every_hit_once_in_order(store: Store) -> None:
     assert store.hit_neighbours(None, expected[0]) == (None, expected[1])
 
 
+def test_story_size_order_pages_every_hit_once(store: Store) -> None:
+    from monitor.store import Story, StoryArticle
+
+    store.sync_feeds(FEEDS)
+    fid = store.feeds()[0].id or 0
+    batch = store.store_articles(  # one batch: shared found times, the id breaks ties
+        [
+            _article(f"s{i}", f"Story {i}", "Baku text", "en", fid, "ab"[i % 2], 0.5)
+            for i in range(23)
+        ]
+    )
+    hits = {h.id: h for h, _ in store.find_hits(limit=100).rows}
+    ids = sorted(hits)
+    with store.session(write=True) as s:  # stories of 4, 4, 2, 1 (a merged-away one too)
+        for sid, n, members in (("x", 4, ids[0:4]), ("y", 4, ids[10:14]), ("z", 2, ids[20:22])):
+            s.add(Story(id=sid, n_articles=n))
+            s.add_all(StoryArticle(article_id=hits[i].article_id, story_id=sid) for i in members)
+        s.add(Story(id="gone", n_articles=9, merged_into="x"))
+        s.add(Story(id="one", n_articles=1))
+        s.add(StoryArticle(article_id=hits[ids[5]].article_id, story_id="one"))
+    assert batch.hit_ids
+    size = {i: 4 for i in ids[0:4] + ids[10:14]} | {i: 2 for i in ids[20:22]}
+    expected = sorted(ids, key=lambda i: (size.get(i, 1), hits[i].created_at, i), reverse=True)
+    seen, before = [], None
+    while True:
+        page = store.find_hits_by_story(limit=5, before=before)
+        assert page.has_newer == (before is not None)
+        seen += [h.id for h, _ in page.rows]
+        if not page.has_older:
+            break
+        before = page.rows[-1][0].id
+    assert seen == expected
+    back, after = [], expected[-1]
+    while after is not None:
+        page = store.find_hits_by_story(limit=5, after=after)
+        back = [h.id for h, _ in page.rows] + back
+        after = page.rows[0][0].id if page.has_newer else None
+    assert back == expected[:-1]
+    topic_b = [i for i in expected if hits[i].topic_id == "b"]
+    assert [h.id for h, _ in store.find_hits_by_story(HitFilter(topic="b"), limit=50).rows] == (
+        topic_b
+    )
+    sizes = store.story_sizes([hits[i].article_id for i in (ids[0], ids[5], ids[7])])
+    assert sizes == {hits[ids[0]].article_id: (4, 0), hits[ids[5]].article_id: (1, 0)}
+    with pytest.raises(NotFound):
+        store.find_hits_by_story(before=999_999)
+
+
+def test_preferences_per_user(store: Store) -> None:
+    assert store.preferences("ana") == {}
+    store.set_preferences("ana", {"advance": False})
+    store.set_preferences("ana", {"sort": "story"})
+    assert store.preferences("ana") == {"advance": False, "sort": "story"}
+    assert store.preferences("bob") == {}
+
+
 def test_list_rows_do_not_load_the_text_unless_asked(store: Store) -> None:
     fill(store)
     row = store.find_hits(limit=1).rows[0][1]

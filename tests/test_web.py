@@ -29,7 +29,7 @@ from monitor.desk.routes.topics import bars
 from monitor.desk.security import WebError, check_bind, safe_next
 from monitor.desk.views import ago, http_url
 from monitor.export import csv_cell as _cell
-from monitor.store import HitFilter, Store
+from monitor.store import Hit, HitFilter, Store, Story, StoryArticle
 from tests.support.deskdata import CAUCASUS_TITLE, HOSTILE_ERROR, ROOT, desk_db, desk_topics
 
 BASE = "http://127.0.0.1:8080"
@@ -262,6 +262,7 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
             f"/hits/{hid}/label",
             "/hits/labels",
             "/hits/read",
+            "/prefs",
             "/views",
             f"/views/{view.id}/delete",
             "/feeds/1/poll",
@@ -846,6 +847,73 @@ def test_sort_by_score_pages_through_every_hit_once(
     # Each row says its rank in its topic, which tells crowded scores apart.
     page = desk.client.get("/hits?topic=bulk-topic&sort=score").text
     assert re.findall(r"#(\d+) of 9<", page) == ["1", "2", "3", "4"]
+
+
+def _group_into_stories(store: Store, sizes: list[int], article_ids: list[int]) -> None:
+    """Stories of the given sizes over the articles, in order (the rest stay alone)."""
+    with store.session(write=True) as s:
+        at = 0
+        for k, size in enumerate(sizes):
+            members = article_ids[at : at + size]
+            at += size
+            s.add(Story(id=f"st{k}", n_articles=size, sources=[f"src{j}" for j in range(size)]))
+            for a in members:
+                s.add(StoryArticle(article_id=a, story_id=f"st{k}"))
+
+
+def test_sort_by_story_size_pages_through_every_hit_once(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import html as htmllib
+
+    from sqlalchemy import delete
+
+    from tests.support.deskdata import add_plain_hits
+
+    with desk.store.session(write=True) as s:  # the demo run's stories: start with none
+        s.execute(delete(StoryArticle))
+        s.execute(delete(Story))
+    assert 'value="story"' not in desk.client.get("/hits").text  # offered with stories only
+    ids = add_plain_hits(desk.store, 12)
+    with desk.store.session() as s:
+        articles = [s.get(Hit, i).article_id for i in ids]  # type: ignore[union-attr]
+    # Two stories of 3 (a tie: newest first), one of 2, one of 1; the rest have none.
+    _group_into_stories(desk.store, [3, 2, 3, 1], articles)
+    size = {a: n for a, n in zip(articles, [3, 3, 3, 2, 2, 3, 3, 3, 1], strict=False)}
+    monkeypatch.setattr("monitor.desk.routes.hits.PAGE_SIZE", 4)
+    pages: list[list[str]] = []
+    html = desk.client.get("/hits?sort=story").text
+    assert 'value="story" selected' in html and "story of 3 articles · 3 sources" in html
+    while True:
+        pages.append([htmllib.unescape(t) for t in titles(html)])
+        older = re.search(r'href="/hits\?([^"]*before=\d+[^"]*)" rel="next"', html)
+        if not older:
+            break
+        html = desk.client.get("/hits?" + older.group(1).replace("&amp;", "&")).text
+    seen = [t for p in pages for t in p]
+    rows = {a.title: (h, a) for h, a in desk.store.find_hits(limit=100).rows}
+    assert len(seen) == len(rows) == len(set(seen))
+
+    def key(t: str) -> tuple[int, object, int]:
+        h, a = rows[t]
+        return (size.get(a.id, 1), h.created_at, h.id)  # type: ignore[return-value]
+
+    assert seen == sorted(rows, key=key, reverse=True)
+    assert [size.get(rows[t][1].id, 1) for t in seen[:8]] == [3] * 6 + [2] * 2
+    # Back up through the pages ("newer") gives the same pages in reverse.
+    back = [pages[-1]]
+    while True:
+        newer = re.search(r'href="/hits\?([^"]*after=\d+[^"]*)" rel="prev"', html)
+        if not newer:
+            break
+        html = desk.client.get("/hits?" + newer.group(1).replace("&amp;", "&")).text
+        back.append([htmllib.unescape(t) for t in titles(html)])
+    assert back[::-1] == pages
+    # Filters apply: one topic's hits, in story order.
+    html = desk.client.get("/hits?sort=story&topic=bulk-topic&n=25").text
+    assert [htmllib.unescape(t) for t in titles(html)] == [
+        t for t in seen if rows[t][0].topic_id == "bulk-topic"
+    ]
 
 
 def test_read_state_mark_all_read_and_saved_views(desk: Desk) -> None:

@@ -267,6 +267,93 @@ def test_advance_preference_is_remembered(desk: Desk, page: Any) -> None:
     assert page.is_checked("#advance-pref")
 
 
+PASSWORD = "a-long-enough-password"
+
+
+def _log_in(browser: Any, base: str, name: str) -> tuple[Any, Any]:
+    """A fresh browser context (no cookies, no local storage) logged in as ``name``."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(15_000)
+    pg.goto(f"{base}/login?next=/hits")
+    pg.fill('input[name="name"]', name)
+    pg.fill('input[name="password"]', PASSWORD)
+    pg.click('button:has-text("Log in")')
+    pg.wait_for_url("**/hits**")
+    return context, pg
+
+
+def test_preferences_follow_the_user_not_the_browser(desk: Desk, browser: Any) -> None:
+    from monitor.desk.accounts import hash_password
+
+    add_plain_hits(desk.store, 3)
+    for name in ("ana", "bob"):
+        desk.store.add_user(name, "analyst", hash_password(PASSWORD))
+    ctx, pg = _log_in(browser, desk.base, "ana")
+    pg.goto(f"{desk.base}/hits?topic=bulk-topic")
+    assert pg.is_checked("#advance-pref")  # the default
+    pg.uncheck("#advance-pref")
+    pg.select_option("#f-sort", "score")
+    pg.click("#sort-default")
+    pg.wait_for_function("() => document.body.dataset.saving === '0'")
+    assert pg.inner_text("#sort-default") == "your default sort"
+    ctx.close()
+    assert desk.store.preferences("ana") == {"advance": False, "sort": "score"}
+    # Another browser, the same user: both preferences are in effect from the first page.
+    ctx, pg = _log_in(browser, desk.base, "ana")
+    pg.goto(f"{desk.base}/hits")
+    assert pg.eval_on_selector("#f-sort", "s => s.value") == "score"
+    order = pg.locator("table.hits tbody tr").evaluate_all("rows => rows.map(r => +r.dataset.hit)")
+    by_score = [h.id for h, _ in desk.store.find_hits_by_score(limit=len(order)).rows]
+    assert order == by_score
+    pg.goto(f"{desk.base}/hits?topic=bulk-topic")
+    assert not pg.is_checked("#advance-pref")
+    pg.keyboard.press("r")  # no advance: the cursor stays on the first row
+    pg.wait_for_function("() => document.body.dataset.pending === '0'")
+    assert pg.eval_on_selector("tr.cursor", "r => r.dataset.hit") == pg.locator(
+        "table.hits tbody tr"
+    ).first.get_attribute("data-hit")
+    first = int(pg.locator("table.hits tbody tr").first.get_attribute("data-hit"))
+    pg.goto(f"{desk.base}/hits/{first}?topic=bulk-topic")
+    pg.check("#advance")  # the hit page's choice is the same preference
+    pg.wait_for_function("() => document.body.dataset.saving === '0'")
+    assert desk.store.preferences("ana")["advance"] is True
+    # "Newest first" named in the URL wins over the default, and stays in the links.
+    pg.goto(f"{desk.base}/hits?sort=time")
+    assert pg.eval_on_selector("#f-sort", "s => s.value") == "time"
+    assert "sort=time" in (pg.locator("a.title").first.get_attribute("href") or "")
+    ctx.close()
+    # Another user keeps the defaults, in a browser of their own.
+    ctx, pg = _log_in(browser, desk.base, "bob")
+    pg.goto(f"{desk.base}/hits?topic=bulk-topic")
+    assert pg.eval_on_selector("#f-sort", "s => s.value") == "time"
+    assert pg.is_checked("#advance-pref")
+    ctx.close()
+    assert desk.store.preferences("bob") == {}
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_list_with_an_account_is_accessible(
+    desk: Desk, browser: Any, axe: str, scheme: str
+) -> None:
+    """What only a user account shows (the default-sort button, the user's name) and
+    the story sizes pass the same checks, on a phone."""
+    from monitor.desk.accounts import hash_password
+    from tests.support.axe import violations
+
+    desk.store.add_user("ana", "analyst", hash_password(PASSWORD))
+    ctx, pg = _log_in(browser, desk.base, "ana")
+    try:
+        pg.set_viewport_size({"width": 390, "height": 900})
+        pg.emulate_media(color_scheme=scheme)
+        pg.goto(f"{desk.base}/hits?sort=story")
+        assert pg.is_visible("#sort-default")
+        assert violations(pg, axe) == []
+        assert pg.evaluate("() => document.documentElement.scrollWidth") <= 390
+    finally:
+        ctx.close()
+
+
 def test_keys_help_and_bulk_buttons(desk: Desk, page: Any) -> None:
     add_plain_hits(desk.store, 4)
     page.goto(f"{desk.base}/hits?topic=bulk-topic")

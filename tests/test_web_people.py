@@ -156,3 +156,37 @@ def test_secure_cookies_behind_https(store: Store) -> None:
     assert behind and all("Secure" in x for x in behind if "newsmon_session" in x)
     forwarded = cookies(client(store), {"x-forwarded-proto": "https"})
     assert any("newsmon_session" in x and "Secure" in x for x in forwarded)
+
+
+def test_preferences_are_kept_per_user(store: Store) -> None:
+    store.add_user("ana", "viewer", hash_password(PASSWORD))
+    c = client(store)
+    assert login(c, "ana") == 303
+    token = csrf(c, "/hits")
+    headers = {"x-csrf-token": token, "origin": BASE}
+    r = c.post("/prefs", json={"advance": False, "sort": "story"}, headers=headers)
+    assert r.status_code == 200 and r.json()["prefs"] == {"advance": False, "sort": "story"}
+    assert c.post("/prefs", json={"sort": "time"}, headers=headers).json()["prefs"] == {
+        "advance": False,
+        "sort": "time",
+    }
+    for bad in ({"sort": "random"}, {"advance": "yes"}, {"colour": "red"}, [], {}):
+        assert c.post("/prefs", json=bad, headers=headers).status_code == 400, bad
+    # Without the CSRF token, or from another site: refused, nothing stored.
+    assert c.post("/prefs", json={"sort": "score"}).status_code == 403
+    evil = {"x-csrf-token": token, "origin": "https://evil.example"}
+    assert c.post("/prefs", json={"sort": "score"}, headers=evil).status_code == 403
+    assert store.preferences("ana") == {"advance": False, "sort": "time"}
+    # The page brings them; removing the user removes them.
+    assert 'data-prefs=\'{"advance": false, "sort": "time"}\'' in c.get("/hits").text
+    store.remove_user("ana")
+    assert store.preferences("ana") == {}
+
+
+def test_without_accounts_preferences_stay_in_the_browser(store: Store) -> None:
+    c = client(store)
+    page = c.get("/hits").text
+    assert "data-prefs" not in page and 'id="sort-default"' not in page
+    token = csrf(c, "/hits")
+    r = c.post("/prefs", json={"sort": "score"}, headers={"x-csrf-token": token, "origin": BASE})
+    assert r.status_code == 400 and "per user account" in r.json()["error"]

@@ -2,9 +2,9 @@
 
 :func:`create_app` puts the pages together; each lives in its own module of
 :mod:`monitor.desk.routes`: the hit list (``hits``), one hit and its label (``hit``),
-the export (``export``), topics, feeds, alerts, and logging in (``auth``). What they
-share (the store, topics, security, templates) is the :class:`~monitor.desk.views.Desk`
-on ``app.state.desk``.
+the export (``export``), topics, feeds, alerts, a user's preferences (``prefs``) and
+logging in (``auth``). What they share (the store, topics, security, templates) is the
+:class:`~monitor.desk.views.Desk` on ``app.state.desk``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from monitor.config import Config
 from monitor.desk.filters import parse_filters
 from monitor.desk.health import HealthBanners
 from monitor.desk.ranks import Ranks
-from monitor.desk.routes import alerts, auth, export, feeds, hit, hits, labels, reading
+from monitor.desk.routes import alerts, auth, export, feeds, hit, hits, labels, prefs, reading
 from monitor.desk.routes import topics as topic_pages
 from monitor.desk.security import Security, SecurityMiddleware
 from monitor.desk.views import (
@@ -64,6 +64,7 @@ def create_app(
         *export.routes,  # before /hits/{id}: "export" is not an id, but keep it obvious
         *hits.routes,
         *labels.routes,
+        *prefs.routes,
         *reading.routes,
         *hit.routes,
         *topic_pages.routes,

@@ -33,7 +33,7 @@ FILTER_KEYS = (
     "read",
     "sort",
 )
-SORTS = ("time", "score")
+SORTS = ("time", "score", "story")
 
 
 def _date(value: str) -> datetime | None:
@@ -60,8 +60,8 @@ def parse_filters(
     qp: QueryParams, now: datetime | None = None, reader: str = ""
 ) -> tuple[DeskFilter, dict[str, str], list[str]]:
     """Query parameters -> a filter, the cleaned parameters, and problems to show.
-    ``read=unread`` keeps what ``reader`` has not read; ``sort`` (time or score) is
-    left in the parameters for the list to order by."""
+    ``read=unread`` keeps what ``reader`` has not read; ``sort`` (time, score or story)
+    is left in the parameters for the list to order by."""
     params = {k: qp.get(k, "").strip()[:200] for k in FILTER_KEYS}
     problems: list[str] = []
     f = DeskFilter(
@@ -73,7 +73,7 @@ def parse_filters(
         problems.append(f"read must be unread or empty (ignored: {params['read']!r})")
         params["read"] = ""
     if params["sort"] not in ("", *SORTS):
-        problems.append(f"sort must be time or score (ignored: {params['sort']!r})")
+        problems.append(f"sort must be time, score or story (ignored: {params['sort']!r})")
         params["sort"] = ""
     elif params["sort"] == "time":
         params["sort"] = ""  # the default: the URL stays short

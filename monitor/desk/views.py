@@ -21,7 +21,7 @@ from monitor.desk.accounts import may
 from monitor.desk.health import HealthBanners
 from monitor.desk.ranks import Ranks
 from monitor.desk.security import CSRF_COOKIE, CSRF_FIELD, Security
-from monitor.errors import NotFound
+from monitor.errors import NotFound, StoreError
 from monitor.store import Store, utcnow
 from monitor.topics.language import TopicConfig
 
@@ -121,6 +121,21 @@ class Desk:
         on a desk without user accounts."""
         return str(request.scope.get("state", {}).get("user") or "")
 
+    def prefs(self, request: Request) -> dict[str, Any] | None:
+        """The logged-in user's preferences (read once per request); None on a desk
+        without user accounts, where the page's script keeps them in the browser."""
+        state = request.scope.setdefault("state", {})
+        user = self.reader(request)
+        if not user:
+            return None
+        if "prefs" not in state:
+            try:
+                state["prefs"] = self.store.preferences(user)
+            except StoreError:  # the page that says the database is unavailable
+                return None
+        prefs: dict[str, Any] = state["prefs"]
+        return prefs
+
     def require(self, request: Request, role: str) -> None:
         """403 unless the one asking has at least ``role`` (viewer < analyst < admin)."""
         have = str(request.scope.get("state", {}).get("role") or "viewer")
@@ -145,6 +160,7 @@ class Desk:
             "auth": self.security.login_required(),
             "user": state.get("user", ""),
             "role": state.get("role", "viewer"),
+            "prefs": self.prefs(request),
             "config_problem": self.config_problem,
             "path": request.url.path,
         }

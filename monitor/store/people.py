@@ -1,5 +1,5 @@
 """The desk's people: user accounts with a role, their server-side login sessions,
-and the audit of every label change (who, when, from what to what)."""
+their preferences, and the audit of every label change (who, when, from what to what)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint, delete
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, delete
 from sqlmodel import Field, SQLModel, col, select
 
 from monitor.errors import NotFound, StoreError
@@ -58,6 +59,16 @@ class LabelEvent(SQLModel, table=True):
     at: datetime | None = _dt()
 
 
+class DeskPreference(SQLModel, table=True):
+    """One user's desk preferences (sort, "next hit after labelling", ...), as JSON."""
+
+    __table_args__ = (UniqueConstraint("user_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_name: str
+    prefs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    updated_at: datetime | None = _dt()
+
+
 @dataclass
 class Login:
     user_name: str
@@ -102,6 +113,7 @@ class PeopleStore(StoreBase):
                 raise NotFound(f"no user called {name!r}")
             s.delete(u)
             s.execute(delete(DeskSession).where(col(DeskSession.user_name) == name))
+            s.execute(delete(DeskPreference).where(col(DeskPreference.user_name) == name))
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -137,6 +149,29 @@ class PeopleStore(StoreBase):
     def end_session(self, token: str) -> None:
         with self.session(write=True) as s:
             s.execute(delete(DeskSession).where(col(DeskSession.token_hash) == _hash(token)))
+
+    # --- preferences ------------------------------------------------------------------
+
+    def preferences(self, user_name: str) -> dict[str, Any]:
+        """``user_name``'s stored preferences ({} when none)."""
+        with self.session() as s:
+            row = s.exec(
+                select(DeskPreference).where(DeskPreference.user_name == user_name)
+            ).first()
+            return dict(row.prefs or {}) if row is not None else {}
+
+    def set_preferences(self, user_name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``changes`` into ``user_name``'s preferences; the result."""
+        with self.session(write=True) as s:
+            row = s.exec(
+                select(DeskPreference).where(DeskPreference.user_name == user_name)
+            ).first()
+            if row is None:
+                row = DeskPreference(user_name=user_name)
+            row.prefs = {**(row.prefs or {}), **changes}
+            row.updated_at = utcnow()
+            s.add(row)
+            return dict(row.prefs)
 
     # --- the label audit ----------------------------------------------------------------
 

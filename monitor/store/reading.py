@@ -1,5 +1,5 @@
 """What each reader of the desk has read, the views they saved, and the hit list in
-score order (the desk's own state, beside the pipeline's tables).
+score order and in story-size order (the desk's own state, beside the pipeline's tables).
 
 ``reader`` is the desk user's name ("" for a desk without user accounts).
 """
@@ -11,18 +11,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, UniqueConstraint, exists, func, or_
+from sqlalchemy import Index, Integer, UniqueConstraint, and_, exists, func, or_
 from sqlalchemy.orm import defer
 from sqlmodel import Field, SQLModel, col, select
 
 from monitor.errors import NotFound
 from monitor.store.engine import utcnow
-from monitor.store.models import Article, ArticleSource, Feed, Hit, UTCDateTime
+from monitor.store.models import (
+    Article,
+    ArticleSource,
+    Feed,
+    Hit,
+    Story,
+    StoryArticle,
+    UTCDateTime,
+)
 from monitor.store.review import HitFilter, HitPage, ReviewStore
 
 # The score order and each hit's rank in its topic, from the index alone.
 Index("ix_hit_topic_score", Hit.topic_id, Hit.score, Hit.id)  # type: ignore[arg-type]
 Index("ix_hit_score", Hit.score, Hit.id)  # type: ignore[arg-type]
+# The story-size order walks the stories of two articles or more from the largest down.
+Index("ix_story_size", Story.n_articles, Story.id)  # type: ignore[arg-type]
 
 
 class HitRead(SQLModel, table=True):
@@ -170,6 +180,122 @@ class ReadingStore(ReviewStore):
         if after is not None:
             return HitPage(rows=rows[::-1], has_newer=more, has_older=True)
         return HitPage(rows=rows, has_newer=before is not None, has_older=more)
+
+    # --- the list by story size ---------------------------------------------------------
+
+    def find_hits_by_story(
+        self,
+        f: HitFilter | None = None,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+        after: int | None = None,
+    ) -> HitPage:
+        """As :meth:`find_hits`, the hits of the largest stories first (by the story's
+        articles; a hit whose article has no story counts as a story of one), ties newest
+        first; keyset paging by (size, found time, id).
+
+        Two segments, each read from indexes in its own order: the hits of stories of two
+        articles or more, driven from ``ix_story_size``; then the rest, by found time
+        (the bulk of the hits, so never sorted as a whole)."""
+        f = f or HitFilter()
+        conds = self._hit_conditions(f)
+        n, created, hid = col(Story.n_articles), col(Hit.created_at), col(Hit.id)
+        big = (
+            select(hid)
+            .select_from(Story)
+            .join(StoryArticle, col(StoryArticle.story_id) == col(Story.id))
+            .join(Hit, col(Hit.article_id) == col(StoryArticle.article_id))
+            .where(n >= 2, *conds)
+        )
+        in_big = (
+            exists()
+            .where(col(StoryArticle.article_id) == col(Hit.article_id))
+            .where(col(Story.id) == col(StoryArticle.story_id))
+            .where(n >= 2)
+        )
+        single = select(hid).where(~in_big, *conds)
+        up = after is not None  # towards the largest: the segments in reverse
+        with self.session() as s:
+            cursor = before if before is not None else after
+            at: tuple[int, Any] | None = None
+            if cursor is not None:
+                row = s.exec(
+                    select(Hit.created_at, n)
+                    .select_from(Hit)
+                    .outerjoin(StoryArticle, col(StoryArticle.article_id) == col(Hit.article_id))
+                    .outerjoin(Story, col(Story.id) == col(StoryArticle.story_id))
+                    .where(hid == cursor)
+                ).first()
+                if row is None:
+                    raise NotFound(f"no hit with id {cursor}")
+                at = (max(int(row[1] or 1), 1), row[0])
+            if at is not None and at[0] >= 2:
+                size, c = at
+                if up:  # the first condition bounds the index range; the rest break ties
+                    big = big.where(
+                        n >= size, or_(n > size, created > c, and_(created == c, hid > cursor))
+                    )
+                else:
+                    big = big.where(
+                        n <= size, or_(n < size, created < c, and_(created == c, hid < cursor))
+                    )
+            if at is not None and at[0] == 1:
+                c = at[1]
+                if up:
+                    single = single.where(created >= c, or_(created > c, hid > cursor))
+                else:
+                    single = single.where(created <= c, or_(created < c, hid < cursor))
+            order = (
+                (n.asc(), created.asc(), hid.asc())
+                if up
+                else (n.desc(), created.desc(), hid.desc())
+            )
+            t_order = (created.asc(), hid.asc()) if up else (created.desc(), hid.desc())
+            big_q, single_q = big.order_by(*order), single.order_by(*t_order)
+            segments: list[Any]
+            if up:
+                segments = [big_q] if at is not None and at[0] >= 2 else [single_q, big_q]
+            else:
+                segments = [single_q] if at is not None and at[0] == 1 else [big_q, single_q]
+            ids: list[int] = []
+            for q in segments:
+                want = limit + 1 - len(ids)
+                if want <= 0:
+                    break
+                ids += [int(i) for i in s.exec(q.limit(want)).all()]
+            more = len(ids) > limit
+            ids = ids[:limit]
+            rq = (
+                select(Hit, Article)
+                .join(Article, col(Article.id) == col(Hit.article_id))
+                .where(hid.in_(ids))
+                .options(defer(Article.text))  # type: ignore[arg-type]
+            )
+            by_id = {h.id: (h, a) for h, a in s.exec(rq).all()}
+            rows = [by_id[i] for i in ids if i in by_id]
+        if up:
+            return HitPage(rows=rows[::-1], has_newer=more, has_older=True)
+        return HitPage(rows=rows, has_newer=before is not None, has_older=more)
+
+    def story_sizes(self, article_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """Per article that has a story: (the story's articles, its sources)."""
+        out: dict[int, tuple[int, int]] = {}
+        if not article_ids:
+            return out
+        with self.session() as s:
+            q = (
+                select(StoryArticle.article_id, Story.n_articles, Story.sources)
+                .join(Story, col(Story.id) == col(StoryArticle.story_id))
+                .where(col(StoryArticle.article_id).in_(list(article_ids)))
+            )
+            for aid, n, sources in s.exec(q).all():
+                out[aid] = (max(int(n or 1), 1), len(sources or []))
+        return out
+
+    def has_stories(self) -> bool:
+        with self.session() as s:
+            return s.exec(select(StoryArticle.article_id).limit(1)).first() is not None
 
     # --- feeds, as the desk shows and acts on them --------------------------------------
 

@@ -60,7 +60,17 @@ def hits_page(request: Request) -> Response:
         size = PAGE_SIZE
     elif size != PAGE_SIZE:
         params["n"] = str(size)
-    find = store.find_hits_by_score if params.get("sort") == "score" else store.find_hits
+    # Without a sort in the URL, the user's default; "newest first" named in the URL
+    # stays in the links when that default is another order.
+    default = (desk.prefs(request) or {}).get("sort") or "time"
+    sort = params.get("sort") or default
+    if request.query_params.get("sort", "").strip() == "time":
+        sort = "time"
+        if default != "time":
+            params["sort"] = "time"
+    find = {"score": store.find_hits_by_score, "story": store.find_hits_by_story}.get(
+        sort, store.find_hits
+    )
     try:
         page = find(f, limit=size, before=before, after=after)
     except NotFound:
@@ -76,6 +86,7 @@ def hits_page(request: Request) -> Response:
     hit_ids = [h.id for h, _ in page.rows if h.id is not None]
     read = store.read_ids(hit_ids, reader)
     ranks = desk.ranks.of([h for h, _ in page.rows]) if desk.ranks else {}
+    sizes = store.story_sizes([a.id for _, a in page.rows if a.id is not None])
     rows = []
     for h, a in page.rows:
         ev = h.evidence or {}
@@ -89,6 +100,7 @@ def hits_page(request: Request) -> Response:
                 "threshold": ev.get("threshold"),
                 "read": h.id in read,
                 "rank": ranks.get(h.id or 0),
+                "story": sizes.get(a.id or 0),
             }
         )
     first = page.rows[0][0].id if page.rows else None
@@ -112,7 +124,8 @@ def hits_page(request: Request) -> Response:
         filter_qs=qs(params),
         export_qs=qs(params),
         views=views_with_counts(desk, reader),
-        sort=params.get("sort", "time"),
+        sort=sort,
+        stories=bool(sizes) or sort == "story" or store.has_stories(),
         back=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     )
 

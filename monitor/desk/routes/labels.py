@@ -44,24 +44,28 @@ def _change(item: Any) -> LabelChange:
     return LabelChange(hid, LABELS.get(label) if label else None, note)
 
 
-async def _json_labels(request: Request) -> Response:
-    desk = desk_of(request)
-    sec = desk.security
-    if not sec.origin_ok(request) or not sec.csrf_ok(
+def csrf_refused(request: Request) -> Response | None:
+    """None when a JSON request's origin and ``X-CSRF-Token`` header are right; else 403."""
+    sec = desk_of(request).security
+    if sec.origin_ok(request) and sec.csrf_ok(
         request.cookies.get(CSRF_COOKIE), request.headers.get("x-csrf-token")
     ):
-        # A same-origin page whose token is stale (the desk restarted) gets a fresh one
-        # to retry with; another site cannot read this response.
-        fresh = None
-        if request.headers.get("origin") and request.cookies.get(CSRF_COOKIE):
-            fresh = sec.csrf_token(request.cookies.get(CSRF_COOKIE) or "")
-        return JSONResponse(
-            {
-                "error": "the page's CSRF token is out of date (the desk restarted?)",
-                "csrf": fresh,
-            },
-            403,
-        )
+        return None
+    # A same-origin page whose token is stale (the desk restarted) gets a fresh one
+    # to retry with; another site cannot read this response.
+    fresh = None
+    if request.headers.get("origin") and request.cookies.get(CSRF_COOKIE):
+        fresh = sec.csrf_token(request.cookies.get(CSRF_COOKIE) or "")
+    return JSONResponse(
+        {"error": "the page's CSRF token is out of date (the desk restarted?)", "csrf": fresh},
+        403,
+    )
+
+
+async def _json_labels(request: Request) -> Response:
+    desk = desk_of(request)
+    if (refused := csrf_refused(request)) is not None:
+        return refused
     if not may(str(request.scope.get("state", {}).get("role")), "analyst"):
         return JSONResponse({"error": "labelling needs the analyst role"}, 403)
     try:

@@ -1,29 +1,91 @@
 // Keyboard-first triage. The desk works without this file (plain forms and links).
 // Hits list: j/k move, x select, r/i/c label (the selection, or the current hit) in
 // place, o open, u undo, / search, ? the keys. Hit page: r/i/c label, j older,
-// k newer, u back to the list. The "next hit after labelling" choice is remembered.
+// k newer, u back to the list. Preferences ("next hit after labelling", the default
+// sort) are kept on the server for a user account (the page brings them in the body's
+// data-prefs and they are saved with POST /prefs); without accounts, in the browser.
 (function () {
   "use strict";
-  var ADVANCE_KEY = "newsmon.advance";
   var LABEL_OF = { r: "relevant", i: "irrelevant", c: "clear" };
+  var SERVER = (function () {
+    var raw = document.body.getAttribute("data-prefs");
+    if (raw === null) { return null; }
+    try { return JSON.parse(raw) || {}; } catch (e) { return null; }
+  }());
+  var saving = 0;
 
   function typing(el) {
     if (!el) { return false; }
     if (el.tagName === "INPUT") { return !/^(checkbox|radio|button|submit|reset)$/.test(el.type); }
     return el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable;
   }
-  function pref(name, fallback) {
-    try {
-      var v = window.localStorage.getItem(name);
-      return v === null ? fallback : v === "1";
-    } catch (e) { return fallback; }
-  }
-  function setPref(name, on) {
-    try { window.localStorage.setItem(name, on ? "1" : "0"); } catch (e) { /* private mode */ }
-  }
   function csrf() {
     var m = document.querySelector('meta[name="csrf-token"]');
     return m ? m.getAttribute("content") : "";
+  }
+  function postJSON(url, payload, retried) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "content-type": "application/json", "x-csrf-token": csrf() },
+      body: JSON.stringify(payload)
+    }).then(function (resp) {
+      return resp.json().then(function (body) {
+        if (resp.status === 403 && body.csrf && !retried) {
+          // The desk restarted since this page loaded: take the fresh token, once.
+          document.querySelector('meta[name="csrf-token"]').setAttribute("content", body.csrf);
+          return postJSON(url, payload, true);
+        }
+        if (!resp.ok) { throw new Error(body.error || ("HTTP " + resp.status)); }
+        return body;
+      });
+    });
+  }
+  function pref(name, fallback) {
+    if (SERVER) { return Object.prototype.hasOwnProperty.call(SERVER, name) ? SERVER[name] : fallback; }
+    try {
+      var v = window.localStorage.getItem("newsmon." + name);
+      return v === null ? fallback : v === "1";
+    } catch (e) { return fallback; }
+  }
+  function setPref(name, value) {
+    if (!SERVER) {
+      try { window.localStorage.setItem("newsmon." + name, value ? "1" : "0"); } catch (e) { /* private mode */ }
+      return Promise.resolve();
+    }
+    var body = {};
+    body[name] = value;
+    SERVER[name] = value;
+    saving += 1;
+    document.body.setAttribute("data-saving", String(saving));
+    return postJSON("/prefs", body).catch(function (err) {
+      var status = document.getElementById("status");
+      if (status) { status.textContent = "Preference not saved: " + err.message; }
+      throw err;
+    }).finally(function () {
+      saving -= 1;
+      document.body.setAttribute("data-saving", String(saving));
+    });
+  }
+  function sortDefault() {
+    var button = document.getElementById("sort-default");
+    var select = document.getElementById("f-sort");
+    if (!button || !select || !SERVER) { return; }
+    function update() {
+      var mine = select.value === button.getAttribute("data-default");
+      button.disabled = mine;
+      button.textContent = mine ? "your default sort" : "Make this my default sort";
+    }
+    button.hidden = false;
+    select.addEventListener("change", update);
+    button.addEventListener("click", function () {
+      var value = select.value;
+      setPref("sort", value).then(function () {
+        button.setAttribute("data-default", value);
+        update();
+      }, function () { /* said in the status line */ });
+    });
+    update();
   }
   function go(id) {
     var a = document.getElementById(id);
@@ -35,8 +97,8 @@
     var form = document.getElementById("labelform");
     var advance = document.getElementById("advance");
     if (advance) {
-      advance.checked = pref(ADVANCE_KEY, advance.checked);
-      advance.addEventListener("change", function () { setPref(ADVANCE_KEY, advance.checked); });
+      advance.checked = pref("advance", advance.checked);
+      advance.addEventListener("change", function () { setPref("advance", advance.checked); });
     }
     function press(value) {
       if (!form) { return; }
@@ -66,9 +128,9 @@
     var queue = Promise.resolve();
     var pending = 0;
 
-    advance.checked = pref(ADVANCE_KEY, true);
+    advance.checked = pref("advance", true);
     advance.closest("label").hidden = false;
-    advance.addEventListener("change", function () { setPref(ADVANCE_KEY, advance.checked); });
+    advance.addEventListener("change", function () { setPref("advance", advance.checked); });
     keysButton.hidden = false;
     keysButton.addEventListener("click", function () { dialog.showModal(); });
 
@@ -104,24 +166,7 @@
     function byId(id) {
       return rows.filter(function (r) { return r.getAttribute("data-hit") === String(id); })[0];
     }
-    function post(items, retried) {
-      return fetch("/hits/labels", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "content-type": "application/json", "x-csrf-token": csrf() },
-        body: JSON.stringify({ items: items })
-      }).then(function (resp) {
-        return resp.json().then(function (body) {
-          if (resp.status === 403 && body.csrf && !retried) {
-            // The desk restarted since this page loaded: take the fresh token, once.
-            document.querySelector('meta[name="csrf-token"]').setAttribute("content", body.csrf);
-            return post(items, true);
-          }
-          if (!resp.ok) { throw new Error(body.error || ("HTTP " + resp.status)); }
-          return body;
-        });
-      });
-    }
+    function post(items) { return postJSON("/hits/labels", { items: items }); }
     function send(items, describe, onDone) {
       pending += 1;
       document.body.setAttribute("data-pending", String(pending));
@@ -202,6 +247,7 @@
     };
   }
 
+  sortDefault();
   var table = document.querySelector("table.hits");
   var handle = table && document.getElementById("triage") ? listPage(table) : hitPage();
   document.addEventListener("keydown", function (ev) {
