@@ -27,6 +27,7 @@ import functools
 import json
 import multiprocessing
 import os
+import queue
 import shutil
 import sys
 import tempfile
@@ -565,13 +566,13 @@ def prime_validators(config_dir: Path) -> int:
     from monitor.feeds import health
     from monitor.pipeline import cycle as pipeline
     from monitor.pipeline import poll
-    from monitor.store import Store
+    from monitor.store import Store, utcnow
 
     config = load_config(config_dir)
     store = Store(config.database_url)
     feeds = pipeline.claim_feeds(store, config, owner="bench-prime", force=True)
-    results = asyncio.run(poll._fetch_feeds(config, feeds))
-    now = pipeline.utcnow()
+    results = asyncio.run(poll._fetch_feeds(config, feeds, poll.feed_credentials(config)))
+    now = utcnow()
     for f, r in zip(feeds, results, strict=True):
         health.apply_fetch(config, f, r, now)
         f.last_outcome = "ok"
@@ -593,7 +594,16 @@ def in_own_process(fn: Any, *args: Any, exclude: set[int] | None = None) -> Any:
     p.start()
     if exclude is not None and p.pid is not None:
         exclude.add(p.pid)
-    out = q.get()
+    # A child that died before answering must fail the benchmark, not hang it.
+    while True:
+        try:
+            out = q.get(timeout=5)
+            break
+        except queue.Empty:
+            if not p.is_alive():
+                raise RuntimeError(
+                    f"{fn.__name__} failed in its process (exit {p.exitcode})"
+                ) from None
     p.join()
     return out
 
@@ -613,7 +623,7 @@ def http_only(config_dir: Path) -> tuple[float, int]:
     store = Store(config.database_url)
     feeds = pipeline.claim_feeds(store, config, owner="bench-http", force=True)
     t0 = time.perf_counter()
-    results = asyncio.run(poll._fetch_feeds(config, feeds))
+    results = asyncio.run(poll._fetch_feeds(config, feeds, poll.feed_credentials(config)))
     seconds = time.perf_counter() - t0
     store.release_feeds([f.id for f in feeds if f.id is not None], "bench-http")
     store.close()
