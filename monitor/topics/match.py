@@ -72,6 +72,7 @@ FULL_TEXT_WORDS = 120
 MIN_LENGTH_FACTOR = 0.15
 SHORT_TEXT_ROOM = 4  # groups a short text is expected to have room for, at least
 _CACHE_LIMIT = 400_000  # token texts remembered per classifier (bounded memory)
+SENTENCE_ENDS = (".", "!", "?", "…", "。", "؟", "।")  # a title ending so needs no full stop
 
 
 @dataclass
@@ -303,7 +304,10 @@ class Classifier:
         nlp = pipeline(lang) if lang != self.lang else self.nlp
         title = (title or "").strip()
         body = (text or "")[:MAX_TEXT_CHARS]
-        joined = f"{title}.\n\n{body}" if title else body
+        # A full stop ends the title's sentence, unless the title has its own ("visit.."
+        # would glue the title to the body's first sentence).
+        end = "" if title.endswith(SENTENCE_ENDS) else "."
+        joined = f"{title}{end}\n\n{body}" if title else body
         arr = tokenize(nlp, joined)
         return Tokens(nlp.vocab, joined, len(title) + 1 if title else 0, lang, arr, self._index)
 
