@@ -261,3 +261,12 @@ def test_tokenizing_in_pieces_gives_the_tokens_of_the_whole_text(lang: str) -> N
         parts = tokenize(nlp, text, piece)
         assert parts.shape == whole.shape
         assert np.array_equal(parts, whole), piece
+
+
+def test_a_title_with_its_own_full_stop_is_a_sentence_shown_once(classifier: Classifier) -> None:
+    # Feeds often give a lede as the title and repeat it as the text's first sentence.
+    title = "Iranian President Pezeshkian arrived in Baku on Monday for an official visit."
+    r = caucasus(classifier, title, f"{title} Aliyev and Pezeshkian discussed the corridor.")
+    texts = [s["text"] for s in r.evidence["sentences"]]
+    assert texts[0] == title  # not glued to the next sentence as "visit.. Iranian ..."
+    assert len(texts) == len(set(texts)) and not any(".." in t for t in texts)

@@ -185,10 +185,16 @@ def best_sentences(tokens: Tokens, kept: list[Match], limit: int = 5) -> list[di
         by_sent.items(), key=lambda kv: (-len({m.group for m in kv[1]}), -len(kv[1]), kv[0])
     )
     starts = tokens.sent_starts
-    out = []
-    for idx, ms in ranked[:limit]:
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for idx, ms in ranked:
+        if len(out) >= limit:
+            break
         end = starts[idx + 1] if idx + 1 < len(starts) else len(tokens.idx)
         text = re.sub(r"\s+", " ", tokens.span(starts[idx], end)).strip()
+        if text in seen:  # a body that repeats its title (common in feeds): shown once
+            continue
+        seen.add(text)
         if len(text) > MAX_SENTENCE_CHARS:
             text = text[: MAX_SENTENCE_CHARS - 1] + "…"
         out.append(
