@@ -270,3 +270,12 @@ def test_a_title_with_its_own_full_stop_is_a_sentence_shown_once(classifier: Cla
     texts = [s["text"] for s in r.evidence["sentences"]]
     assert texts[0] == title  # not glued to the next sentence as "visit.. Iranian ..."
     assert len(texts) == len(set(texts)) and not any(".." in t for t in texts)
+
+
+def test_a_title_cut_short_with_an_ellipsis_is_still_its_own_sentence(
+    classifier: Classifier,
+) -> None:
+    title = "Aliyev and Pezeshkian meet in Baku…"
+    r = caucasus(classifier, title, "The ministers signed a corridor agreement.")
+    texts = [s["text"] for s in r.evidence["sentences"]]
+    assert all("The ministers" not in t for t in texts if t.startswith("Aliyev")), texts

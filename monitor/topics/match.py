@@ -72,7 +72,9 @@ FULL_TEXT_WORDS = 120
 MIN_LENGTH_FACTOR = 0.15
 SHORT_TEXT_ROOM = 4  # groups a short text is expected to have room for, at least
 _CACHE_LIMIT = 400_000  # token texts remembered per classifier (bounded memory)
-SENTENCE_ENDS = (".", "!", "?", "…", "。", "؟", "।")  # a title ending so needs no full stop
+# A title ending so needs no full stop (spaCy's sentencizer ends sentences on these; not
+# on "…", which feeds use to cut titles short).
+SENTENCE_ENDS = (".", "!", "?", "。", "؟", "।")
 
 
 @dataclass
@@ -309,7 +311,9 @@ class Classifier:
         end = "" if title.endswith(SENTENCE_ENDS) else "."
         joined = f"{title}{end}\n\n{body}" if title else body
         arr = tokenize(nlp, joined)
-        return Tokens(nlp.vocab, joined, len(title) + 1 if title else 0, lang, arr, self._index)
+        return Tokens(
+            nlp.vocab, joined, len(title) + len(end) if title else 0, lang, arr, self._index
+        )
 
     def classify(self, title: str, text: str, language: str | None = None) -> list[TopicResult]:
         """Every topic's decision for one article, with its evidence.
