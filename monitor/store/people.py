@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, delete
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, select
 
 from monitor.errors import NotFound, StoreError
@@ -161,17 +162,27 @@ class PeopleStore(StoreBase):
             return dict(row.prefs or {}) if row is not None else {}
 
     def set_preferences(self, user_name: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """Merge ``changes`` into ``user_name``'s preferences; the result."""
-        with self.session(write=True) as s:
-            row = s.exec(
-                select(DeskPreference).where(DeskPreference.user_name == user_name)
-            ).first()
-            if row is None:
-                row = DeskPreference(user_name=user_name)
-            row.prefs = {**(row.prefs or {}), **changes}
-            row.updated_at = utcnow()
-            s.add(row)
-            return dict(row.prefs)
+        """Merge ``changes`` into ``user_name``'s preferences; the result. Two saves at
+        once (two tabs) both land: the row is locked while merged (PostgreSQL), and a
+        first save that lost the race to create it merges into the winner's row."""
+        for attempt in (1, 2):
+            try:
+                with self.session(write=True) as s:
+                    row = s.exec(
+                        select(DeskPreference)
+                        .where(DeskPreference.user_name == user_name)
+                        .with_for_update()
+                    ).first()
+                    if row is None:
+                        row = DeskPreference(user_name=user_name)
+                    row.prefs = {**(row.prefs or {}), **changes}
+                    row.updated_at = utcnow()
+                    s.add(row)
+                    return dict(row.prefs)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     # --- the label audit ----------------------------------------------------------------
 
