@@ -235,12 +235,29 @@ def test_a_stopped_run_days_before_the_next_run_still_gets_its_alerts(
         for a in s.exec(select(Article)).all():
             a.first_seen_at = a.first_seen_at - three_days
             s.add(a)
-    assert recover_stories(store, config).articles_grouped == 0  # no run on record: a day
+    store.save_run("cycle", utcnow() - timedelta(hours=1), {})  # a run since: a day back
+    assert recover_stories(store, config).articles_grouped == 0
     store.save_run("cycle", utcnow() - three_days - timedelta(hours=1), {})
     out = recover_stories(store, config)
     assert (out.articles_grouped, out.alerts_queued) == (3, 1)
     deliver(store, config)
     assert len(webhook.received) == 1
+
+
+def test_a_first_run_killed_before_grouping_is_recovered_whenever_the_next_comes(
+    store: Store, webhook: WebhookReceiver
+) -> None:
+    recs = _records()
+    feed = store.feeds()[0].id or 0
+    config = Config(topics=TOPICS, routes=[Route(name="chat", urls=[webhook.apprise_url()])])
+    store.store_articles(items(recs, VISIT, feed))
+    with store.session(write=True) as s:
+        for a in s.exec(select(Article)).all():
+            a.first_seen_at = a.first_seen_at - timedelta(days=5)
+            s.add(a)
+    assert store.last_runs(1) == []  # no run ever finished
+    out = recover_stories(store, config)
+    assert (out.articles_grouped, out.alerts_queued) == (3, 1)
 
 
 def test_a_grouper_kept_in_memory_is_rebuilt_when_another_run_grouped(store: Store) -> None:

@@ -158,10 +158,13 @@ class StoryStep:
     def _recover_since(self) -> datetime:
         """How far back the recovery pass looks: a day, and further when the last run
         that finished started longer ago (a run killed, then no run for days: its
-        articles still get their story and their alerts)."""
+        articles still get their story and their alerts); all the way when no run has
+        finished yet (the first run was killed)."""
         since = utcnow() - timedelta(hours=RECOVER_HOURS)
         last = self.store.last_runs(1)
-        started = last[0].started_at if last else None
+        if not last:  # no run ever finished here: everything stored is this database's
+            return datetime(1970, 1, 1, tzinfo=UTC)
+        started = last[0].started_at
         if started is not None:
             if started.tzinfo is None:
                 started = started.replace(tzinfo=UTC)
