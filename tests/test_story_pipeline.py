@@ -206,13 +206,23 @@ def test_two_runs_at_once_do_not_split_one_event(store: Store, db_url: str) -> N
     assert len({m.story_id for m in rows(store, StoryArticle)}) == 2  # the visit, the other
 
 
+def _left_ungrouped(store: Store, webhook: WebhookReceiver, age: timedelta) -> Config:
+    """The visit's three reports stored ``age`` ago by a run that stopped before grouping
+    them; the config of a chat route for every topic."""
+    feed = store.feeds()[0].id or 0
+    store.store_articles(items(_records(), VISIT, feed))
+    if age:
+        with store.session(write=True) as s:
+            for a in s.exec(select(Article)).all():
+                a.first_seen_at = a.first_seen_at - age
+                s.add(a)
+    return Config(topics=TOPICS, routes=[Route(name="chat", urls=[webhook.apprise_url()])])
+
+
 def test_articles_left_ungrouped_by_a_stopped_run_are_grouped_and_alerted(
     store: Store, webhook: WebhookReceiver
 ) -> None:
-    recs = _records()
-    feed = store.feeds()[0].id or 0
-    config = Config(topics=TOPICS, routes=[Route(name="chat", urls=[webhook.apprise_url()])])
-    store.store_articles(items(recs, VISIT, feed))  # stored; the run stopped before grouping
+    config = _left_ungrouped(store, webhook, timedelta(0))
     assert rows(store, StoryArticle) == [] and rows(store, Delivery) == []
     out = recover_stories(store, config)
     assert (out.articles_grouped, out.stories_new, out.alerts_queued) == (3, 1, 1)
@@ -226,15 +236,8 @@ def test_a_stopped_run_days_before_the_next_run_still_gets_its_alerts(
 ) -> None:
     """Recovery looks back a day, and further when the last finished run started earlier:
     a run killed before grouping, then no run for three days, loses no alert."""
-    recs = _records()
-    feed = store.feeds()[0].id or 0
-    config = Config(topics=TOPICS, routes=[Route(name="chat", urls=[webhook.apprise_url()])])
-    store.store_articles(items(recs, VISIT, feed))
     three_days = timedelta(days=3)
-    with store.session(write=True) as s:
-        for a in s.exec(select(Article)).all():
-            a.first_seen_at = a.first_seen_at - three_days
-            s.add(a)
+    config = _left_ungrouped(store, webhook, three_days)
     store.save_run("cycle", utcnow() - timedelta(hours=1), {})  # a run since: a day back
     assert recover_stories(store, config).articles_grouped == 0
     store.save_run("cycle", utcnow() - three_days - timedelta(hours=1), {})
@@ -247,14 +250,7 @@ def test_a_stopped_run_days_before_the_next_run_still_gets_its_alerts(
 def test_a_first_run_killed_before_grouping_is_recovered_whenever_the_next_comes(
     store: Store, webhook: WebhookReceiver
 ) -> None:
-    recs = _records()
-    feed = store.feeds()[0].id or 0
-    config = Config(topics=TOPICS, routes=[Route(name="chat", urls=[webhook.apprise_url()])])
-    store.store_articles(items(recs, VISIT, feed))
-    with store.session(write=True) as s:
-        for a in s.exec(select(Article)).all():
-            a.first_seen_at = a.first_seen_at - timedelta(days=5)
-            s.add(a)
+    config = _left_ungrouped(store, webhook, timedelta(days=5))
     assert store.last_runs(1) == []  # no run ever finished
     out = recover_stories(store, config)
     assert (out.articles_grouped, out.alerts_queued) == (3, 1)
