@@ -169,14 +169,7 @@ class ReadingStore(ReviewStore):
             ids = list(s.exec(q.order_by(*order).limit(limit + 1)).all())
             more = len(ids) > limit
             ids = ids[:limit]
-            rq = (
-                select(Hit, Article)
-                .join(Article, col(Article.id) == col(Hit.article_id))
-                .where(hid.in_(ids))
-                .options(defer(Article.text))  # type: ignore[arg-type]
-            )
-            by_id = {h.id: (h, a) for h, a in s.exec(rq).all()}
-            rows = [by_id[i] for i in ids if i in by_id]
+            rows = _rows_in_order(s, ids)
         if after is not None:
             return HitPage(rows=rows[::-1], has_newer=more, has_older=True)
         return HitPage(rows=rows, has_newer=before is not None, has_older=more)
@@ -266,14 +259,7 @@ class ReadingStore(ReviewStore):
                 ids += [int(i) for i in s.exec(q.limit(want)).all()]
             more = len(ids) > limit
             ids = ids[:limit]
-            rq = (
-                select(Hit, Article)
-                .join(Article, col(Article.id) == col(Hit.article_id))
-                .where(hid.in_(ids))
-                .options(defer(Article.text))  # type: ignore[arg-type]
-            )
-            by_id = {h.id: (h, a) for h, a in s.exec(rq).all()}
-            rows = [by_id[i] for i in ids if i in by_id]
+            rows = _rows_in_order(s, ids)
         if up:
             return HitPage(rows=rows[::-1], has_newer=more, has_older=True)
         return HitPage(rows=rows, has_newer=before is not None, has_older=more)
@@ -345,3 +331,15 @@ class ReadingStore(ReviewStore):
             if v is None or v.owner != owner:
                 raise NotFound(f"no saved view {view_id}")
             s.delete(v)
+
+
+def _rows_in_order(s: Any, ids: Sequence[int | None]) -> list[tuple[Hit, Article]]:
+    """The (hit, article) rows of these hit ids, in the ids' order, without the text."""
+    rq = (
+        select(Hit, Article)
+        .join(Article, col(Article.id) == col(Hit.article_id))
+        .where(col(Hit.id).in_(ids))
+        .options(defer(Article.text))  # type: ignore[arg-type]
+    )
+    by_id = {h.id: (h, a) for h, a in s.exec(rq).all()}
+    return [by_id[i] for i in ids if i in by_id]
