@@ -25,7 +25,13 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("store", ["monitor.store"]),
     (
         "services",
-        ["monitor.feeds.health", "monitor.alerts", "monitor.topics.review", "monitor.export"],
+        [
+            "monitor.feeds.health",
+            "monitor.alerts",
+            "monitor.topics.review",
+            "monitor.topics.loop",
+            "monitor.export",
+        ],
     ),
     ("pipeline", ["monitor.pipeline"]),
     ("desk", ["monitor.desk"]),

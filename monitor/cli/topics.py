@@ -232,6 +232,9 @@ def topics_train(
     )
 
 
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")]
+
+
 @topics_app.command("test")
 def topics_test(
     ctx: typer.Context,
@@ -240,47 +243,95 @@ def topics_test(
         str, typer.Option(help="candidate (default if one exists), active, or none (rules alone).")
     ] = "auto",
     show: Annotated[int, typer.Option(help="List at most this many of each.")] = 15,
+    store: Annotated[
+        bool, typer.Option("--store", help="Store the new hits (after a confirmation).")
+    ] = False,
+    alert: Annotated[
+        bool, typer.Option("--alert", help="With --store: queue the stored hits' alerts.")
+    ] = False,
+    yes: YesOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Re-score the stored articles with the current definition (and model): new hits,
-    lost hits, labelled hits affected, seed examples - before anything is used."""
-    from monitor.topics.model import load_model, model_path
+    lost hits, labelled hits affected, seed examples - before anything is used; with
+    --store, store the new hits (and with --alert, alert them once)."""
+    from monitor.topics.loop import change_warnings, model_of, store_new_hits
     from monitor.topics.review import compare_topic
 
     c = _ctx(ctx)
     topic = _topic_or_exit(c, topic_id)
     if model not in {"auto", "candidate", "active", "none"}:
         raise typer.BadParameter("--model must be candidate, active or none")
-    chosen = None
-    kind = model
-    if model == "auto":
-        kind = (
-            "candidate"
-            if model_path(topic.id, "candidate").exists()
-            else ("active" if model_path(topic.id, "active").exists() else "none")
-        )
-    if kind != "none":
-        chosen = load_model(model_path(topic.id, kind))
+    if alert and not store:
+        raise typer.BadParameter("--alert alerts the hits --store stores: give both")
+    if store and json_out and not yes:
+        raise typer.BadParameter("--store with --json cannot ask: add --yes")
+    chosen = model_of(topic.id, model)
+    kind = model if model != "auto" else ("none" if chosen is None else _kind_of(topic.id))
     rep = compare_topic(c.store(), topic, chosen, config_dir=c.config.directory)
+    warnings = change_warnings(rep)
     if json_out:
-        _dump(
-            {
-                "topic": rep.topic,
-                "version": rep.version,
-                "model": rep.model,
-                "model_kind": kind,
-                "articles": rep.articles,
-                "stored_hits": rep.stored_hits,
-                "hits_now": rep.hits_now,
-                "kept": rep.kept,
-                "new_hits": [vars(x) for x in rep.new_hits],
-                "lost_hits": [vars(x) for x in rep.lost_hits],
-                "seeds": [
-                    {"ref": r, "expected_hit": e, "hit": h, "score": s} for r, e, h, s in rep.seeds
-                ],
-            }
-        )
+        out: dict[str, Any] = {
+            "topic": rep.topic,
+            "version": rep.version,
+            "model": rep.model,
+            "model_kind": kind,
+            "articles": rep.articles,
+            "stored_hits": rep.stored_hits,
+            "hits_now": rep.hits_now,
+            "kept": rep.kept,
+            "new_hits": [vars(x) for x in rep.new_hits],
+            "lost_hits": [vars(x) for x in rep.lost_hits],
+            "seeds": [
+                {"ref": r, "expected_hit": e, "hit": h, "score": s} for r, e, h, s in rep.seeds
+            ],
+            "labels_by_language": rep.labels_by_language,
+            "warnings": [w.as_dict() for w in warnings],
+        }
+        if store:
+            done = store_new_hits(c.store(), rep, topic, _targets(c) if alert else None)
+            out["stored"] = {"hit_ids": done.hit_ids, "deliveries": done.deliveries}
+        _dump(out)
         return
+    _echo_report(rep, kind, chosen, topic, show)
+    _echo_warnings(warnings)
+    if not store:
+        return
+    if not rep.new_hits:
+        echo("\nno new hits to store")
+        return
+    what = f"store {len(rep.new_hits)} new hits for {topic.id} (version {rep.version})"
+    what += " and queue their alerts" if alert else " without alerting them"
+    if warnings:
+        what += " (see the warnings above)"
+    if not yes and not typer.confirm(f"\n{what}?", default=False):
+        echo("nothing stored")
+        return
+    done = store_new_hits(c.store(), rep, topic, _targets(c) if alert else None)
+    echo(
+        f"stored {len(done.hit_ids)} hits"
+        + (f", {done.deliveries} alert deliveries queued" if alert else "")
+        + (
+            f" ({len(rep.new_hits) - len(done.hit_ids)} were stored meanwhile: left alone)"
+            if len(done.hit_ids) < len(rep.new_hits)
+            else ""
+        )
+    )
+
+
+def _kind_of(topic_id: str) -> str:
+    from monitor.topics.model import model_path
+
+    return "candidate" if model_path(topic_id, "candidate").exists() else "active"
+
+
+def _targets(c: Ctx) -> Any:
+    from monitor.alerts.send import route_targets
+
+    return route_targets(c.config)
+
+
+def _echo_report(rep: Any, kind: str, chosen: Any, topic: Any, show: int) -> None:
     using = f"{kind} model {rep.model}" if rep.model else "rules alone"
     if chosen is not None and chosen.topic_version != topic.version:
         echo(
@@ -304,7 +355,7 @@ def topics_test(
         for x in rows[:show]:
             lab = {True: "relevant", False: "irrelevant", None: "-"}[x.label]
             was = f" (was {x.old_score:.2f})" if x.old_score is not None else ""
-            echo(f"    {x.score:.2f}{was}  [{lab}]  {clean(x.title, 90)}")
+            echo(f"    {x.score:.2f}{was}  [{lab}]  ({x.language or '?'}) {clean(x.title, 90)}")
         if len(rows) > show:
             echo(f"    ... {len(rows) - show} more (--show N, or --json)")
 
@@ -320,15 +371,35 @@ def topics_test(
             )
 
 
+def _echo_warnings(warnings: list[Any]) -> None:
+    for w in warnings:
+        echo(f"\nWARNING: {w.message}:")
+        for x in w.changes[:10]:
+            echo(f"    ({x.language or '?'}) {clean(x.title, 90)}")
+        if len(w.changes) > 10:
+            echo(f"    ... {len(w.changes) - 10} more")
+
+
 @topics_app.command("activate")
 def topics_activate(
-    ctx: typer.Context, topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")]
+    ctx: typer.Context,
+    topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")],
+    yes: YesOpt = False,
 ) -> None:
-    """Use the topic's candidate model from now on (the previous one is kept)."""
-    from monitor.topics.model import activate
+    """Use the topic's candidate model from now on (the previous one is kept). When it
+    would drop a hit labelled relevant, or hits in a language with few labels, it asks."""
+    from monitor.topics.loop import activate, check_candidate
 
     c = _ctx(ctx)
     topic = _topic_or_exit(c, topic_id)
+    rep, warnings = check_candidate(c.store(), topic, config_dir=c.config.directory)
+    if warnings:
+        _echo_warnings(warnings)
+        if not yes and not typer.confirm(
+            f"\nactivate model {rep.model} for {topic.id} all the same?", default=False
+        ):
+            echo("nothing changed")
+            raise typer.Exit(1)
     m = activate(topic.id)
     note = (
         ""
@@ -339,6 +410,18 @@ def topics_activate(
         )
     )
     echo(f"{topic.id}: model {m.model_id} is active ({m.n_labels} reviewed labels){note}")
+
+
+@topics_app.command("rollback")
+def topics_rollback(
+    ctx: typer.Context, topic_id: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic id.")]
+) -> None:
+    """Use the topic's previous model again (the one it replaces becomes the previous)."""
+    from monitor.topics.loop import rollback
+
+    topic = _topic_or_exit(_ctx(ctx), topic_id)
+    m = rollback(topic.id)
+    echo(f"{topic.id}: model {m.model_id} (trained {m.trained_at}) is active again")
 
 
 @topics_app.command("deactivate")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_
 from sqlmodel import col, select
 
 from monitor.errors import NotFound
-from monitor.store.engine import StoreBase, utcnow
-from monitor.store.models import Article, Hit
+from monitor.store.engine import StoreBase, chunks, utcnow
+from monitor.store.models import Article, Delivery, Hit
 
 
 class HitStore(StoreBase):
@@ -54,6 +56,63 @@ class HitStore(StoreBase):
             a = s.get(Article, h.article_id)
             assert a is not None
             return h, a
+
+    def add_hits(
+        self,
+        rows: Sequence[tuple[int, str, float, str, dict[str, Any]]],
+        deliveries_for: Callable[[str, float, datetime | None], list[dict[str, Any]]] | None = None,
+    ) -> tuple[list[int], int]:
+        """Store hits found later on stored articles - (article, topic, score, version,
+        evidence) - and, with ``deliveries_for``, their outbox rows, in one transaction.
+        A hit that exists is left alone and queues nothing: stored twice or asked twice,
+        each hit is alerted at most once. Returns the new hits' ids and the rows queued."""
+        if not rows:
+            return [], 0
+        now = utcnow()
+        with self.session(write=True) as s:
+            new: dict[tuple[int, str], int] = {}
+            for chunk in chunks(list(rows), 200):
+                new.update(
+                    ((aid, topic), hid)
+                    for hid, aid, topic in self._insert_ignore(
+                        s,
+                        Hit,
+                        [
+                            dict(
+                                article_id=aid,
+                                topic_id=topic,
+                                score=score,
+                                topic_version=version,
+                                evidence=evidence,
+                                created_at=now,
+                            )
+                            for aid, topic, score, version, evidence in chunk
+                        ],
+                        ["article_id", "topic_id"],
+                        Hit.article_id,
+                        Hit.topic_id,
+                    )
+                )
+            queued: list[dict[str, Any]] = []
+            if deliveries_for is not None and new:
+                published: dict[int, datetime | None] = {}
+                for ids in chunks(sorted({aid for aid, _ in new}), 500):
+                    published.update(
+                        (aid, when)
+                        for aid, when in s.exec(
+                            select(Article.id, Article.published_at).where(col(Article.id).in_(ids))
+                        ).all()
+                        if aid is not None
+                    )
+                for aid, topic, score, _, _ in rows:
+                    if (hid := new.get((aid, topic))) is not None:
+                        queued += [
+                            dict(r, hit_id=hid)
+                            for r in deliveries_for(topic, score, published.get(aid))
+                        ]
+            for chunk in chunks(queued, 500):
+                self._insert_ignore(s, Delivery, chunk, ["hit_id", "route", "target"])
+            return sorted(new.values()), len(queued)
 
     def mark_hit(self, hit_id: int, label: str | None, note: str | None = None) -> Hit:
         with self.session(write=True) as s:

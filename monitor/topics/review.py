@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,6 +255,9 @@ class Change:
     label: bool | None
     score: float
     old_score: float | None = None
+    language: str | None = None
+    version: str = ""  # the definition (and model) version that decided it
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -268,6 +272,7 @@ class ChangeReport:
     lost_hits: list[Change]
     kept: int
     seeds: list[tuple[str, bool, bool, float]]  # (ref, expected hit, is hit, score)
+    labels_by_language: dict[str, int] = field(default_factory=dict)  # "" = unknown
 
     @property
     def lost_relevant(self) -> int:
@@ -298,9 +303,25 @@ def compare_topic(
         was = aid in stored
         hits += r.matched
         if r.matched and not was:
-            new.append(Change(p.key, p.title, p.url, p.label, r.score))
+            new.append(
+                Change(
+                    p.key, p.title, p.url, p.label, r.score, None, p.language, r.version, r.evidence
+                )
+            )
         elif was and not r.matched:
-            lost.append(Change(p.key, p.title, p.url, p.label, r.score, stored[aid]))
+            lost.append(
+                Change(
+                    p.key,
+                    p.title,
+                    p.url,
+                    p.label,
+                    r.score,
+                    stored[aid],
+                    p.language,
+                    r.version,
+                    r.evidence,
+                )
+            )
         elif was:
             kept += 1
     seeds = []
@@ -323,4 +344,7 @@ def compare_topic(
         lost_hits=lost,
         kept=kept,
         seeds=seeds,
+        labels_by_language=dict(
+            Counter(p.language or "" for p in pool if p.label is not None).most_common()
+        ),
     )

@@ -1,0 +1,236 @@
+"""The loop after training: `topics test --store [--alert]` stores what a new definition
+or model finds in the stored history (alerted exactly once), and the warnings that make
+`topics test` and `topics activate` ask first (a hit labelled relevant, or hits in a
+language with few labels, would be dropped). Real SQLite, a real model trained on the
+test database's labels, a real loopback webhook."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from monitor.alerts.send import deliver
+from monitor.cli import app
+from monitor.config import load_config
+from monitor.demo.servers import WebhookReceiver
+from monitor.store import NewArticle, Store
+from monitor.topics.loop import change_warnings, check_candidate, rollback
+from monitor.topics.model import load_model, model_path
+from tests import test_topics_learn as learn
+from tests.support import alerting
+from tests.test_topics_learn import TOPIC, ok, runner
+
+# the learning tests' database (pages and texts stored and classified as the pipeline does)
+stored_items = learn.stored_items
+world = learn.world
+webhook, webhook_server = alerting.webhook, alerting.webhook_server
+
+
+def cli(w: dict[str, Any], *args: str, input: str | None = None) -> Any:
+    return runner.invoke(
+        app,
+        ["--config", str(w["cfg"]), "--db", w["db"], *args],
+        env={"NEWSMON_CONFIG": None, "NEWSMON_DB": None, "NEWSMON_MODELS": str(w["models"])},
+        input=input,
+    )
+
+
+def _lower_threshold(w: dict[str, Any]) -> None:
+    """A broader definition: no rule (any group matches) and a lower threshold - the
+    kind of edit that finds more in the stored history."""
+    path = w["cfg"] / "topics.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    topic = next(t for t in data["topics"] if t["id"] == TOPIC)
+    topic.pop("rule")
+    topic["threshold"] = 0.15
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
+def _route_to(w: dict[str, Any], hook: WebhookReceiver) -> None:
+    (w["cfg"] / "alerts.yaml").write_text(
+        f"routes:\n  - name: desk\n    topics: [{TOPIC}]\n    urls: ['{hook.apprise_url()}']\n"
+    )
+
+
+def test_store_asks_first_and_stores_new_hits_with_evidence(world: dict[str, Any]) -> None:
+    _lower_threshold(world)
+    rep = json.loads(ok(world, "topics", "test", TOPIC, "--model", "none", "--json"))
+    new = rep["new_hits"]
+    assert new, "a lower threshold finds more in the stored history"
+    assert all(x["evidence"]["score"] == pytest.approx(x["score"], abs=1e-4) for x in new)
+
+    r = cli(world, "topics", "test", TOPIC, "--model", "none", "--store", input="n\n")
+    assert r.exit_code == 0, r.output
+    assert f"store {len(new)} new hits" in r.output and "nothing stored" in r.output
+    store = Store(world["db"])
+    assert len(store.topic_hit_scores(TOPIC)) == world["n_hits"]
+
+    r = cli(world, "topics", "test", TOPIC, "--model", "none", "--store", input="y\n")
+    assert r.exit_code == 0, r.output
+    assert f"stored {len(new)} hits" in r.output
+    hits = {a.url: h for h, a in store.hits(topic=TOPIC, limit=500)}
+    assert len(hits) == world["n_hits"] + len(new)
+    for x in new:
+        h = hits[x["url"]]
+        assert h.topic_version == rep["version"] and h.score == pytest.approx(x["score"], abs=1e-4)
+        assert h.evidence["rule_passed"] and h.evidence["groups"] and not h.label
+    assert store.deliveries() == []  # stored, not alerted: --alert was not given
+    again = json.loads(ok(world, "topics", "test", TOPIC, "--model", "none", "--json"))
+    assert again["new_hits"] == [] and again["stored_hits"] == len(hits)
+    store.close()
+
+
+def test_alert_queues_each_new_hit_once(
+    world: dict[str, Any],
+    webhook: WebhookReceiver,
+) -> None:
+    _lower_threshold(world)
+    _route_to(world, webhook)
+    r = cli(world, "topics", "test", TOPIC, "--alert")
+    assert r.exit_code == 2 and "give both" in r.output
+    out = json.loads(
+        ok(
+            world,
+            "topics",
+            "test",
+            TOPIC,
+            "--model",
+            "none",
+            "--store",
+            "--alert",
+            "--yes",
+            "--json",
+        )
+    )
+    n = len(out["new_hits"])
+    assert n and len(out["stored"]["hit_ids"]) == n and out["stored"]["deliveries"] == n
+    store = Store(world["db"])
+    config = load_config(world["cfg"])
+    assert deliver(store, config).sent == n
+    assert len(webhook.received) == n
+    # asked again: nothing new to store, nothing queued, nothing sent twice
+    out = json.loads(
+        ok(
+            world,
+            "topics",
+            "test",
+            TOPIC,
+            "--model",
+            "none",
+            "--store",
+            "--alert",
+            "--yes",
+            "--json",
+        )
+    )
+    assert out["new_hits"] == [] and out["stored"] == {"hit_ids": [], "deliveries": 0}
+    assert deliver(store, config).sent == 0 and len(webhook.received) == n
+    store.close()
+
+
+def _hit_the_rules_no_longer_find(w: dict[str, Any], language: str, label: str | None) -> str:
+    """A stored hit an earlier definition made on an article today's rules (and any model
+    trained on them) do not take: a Persian text about something else."""
+    store = Store(w["db"])
+    url = f"https://example.org/old-{language}"
+    store.store_articles(
+        [
+            NewArticle(
+                canonical_url=url,
+                url=url,
+                guid=None,
+                title="گزارش هواشناسی تهران",
+                summary="",
+                text="فردا در تهران هوا آفتابی است و دما به بیست درجه می رسد.",
+                author=None,
+                published_at=datetime.now(UTC),
+                published_source="feed",
+                language=language,
+                fingerprint=None,
+                extraction="ok",
+                extraction_error=None,
+                sources=[],
+                hits=[(TOPIC, 0.5, "an-older-version", {"score": 0.5})],
+            )
+        ]
+    )
+    if label:
+        hit = next(h for h, a in store.hits(topic=TOPIC, limit=500) if a.url == url)
+        store.mark_hit(hit.id or 0, label)
+    store.close()
+    return url
+
+
+def test_warnings_for_a_relevant_hit_and_a_language_with_few_labels(
+    world: dict[str, Any],
+) -> None:
+    url = _hit_the_rules_no_longer_find(world, "fa", None)
+    rep = json.loads(ok(world, "topics", "test", TOPIC, "--model", "none", "--json"))
+    assert rep["labels_by_language"].get("fa", 0) < 5
+    kinds = {w["kind"]: w for w in rep["warnings"]}
+    assert set(kinds) == {"language"}
+    lost = {x["key"]: x["url"] for x in rep["lost_hits"]}
+    assert [lost[k] for k in kinds["language"]["articles"]] == [url]
+    text = ok(world, "topics", "test", TOPIC, "--model", "none")
+    assert "WARNING: drops 1 hit(s) in fa, where the topic has 0 label(s)" in text
+
+    # labelled relevant by an analyst: both warnings
+    store = Store(world["db"])
+    hit = next(h for h, a in store.hits(topic=TOPIC, limit=500) if a.url == url)
+    store.mark_hit(hit.id or 0, "relevant")
+    store.close()
+    rep = json.loads(ok(world, "topics", "test", TOPIC, "--model", "none", "--json"))
+    assert {w["kind"] for w in rep["warnings"]} == {"relevant", "language"}
+
+
+def test_no_language_warning_where_the_labels_are() -> None:
+    from monitor.topics.review import Change, ChangeReport
+
+    lost = [Change("article:1", "t", "u", None, 0.1, 0.5, "en")]
+    rep = ChangeReport("t", "v", None, 10, 5, 4, [], lost, 4, [], {"en": 5, "fa": 1})
+    assert change_warnings(rep) == []
+    rep.labels_by_language = {"en": 4, "fa": 9}
+    assert [w.kind for w in change_warnings(rep)] == ["language"]
+
+
+def test_activate_asks_when_the_candidate_drops_such_hits(world: dict[str, Any]) -> None:
+    _hit_the_rules_no_longer_find(world, "fa", None)
+    ok(world, "topics", "train", TOPIC)
+    store = Store(world["db"])
+    topic = load_config(world["cfg"]).topic(TOPIC)
+    _, warnings = check_candidate(store, topic, directory=world["models"])
+    store.close()
+    assert "language" in {w.kind for w in warnings}
+    cand = model_path(TOPIC, "candidate", world["models"])
+    r = cli(world, "topics", "activate", TOPIC, input="n\n")
+    assert r.exit_code == 1 and "nothing changed" in r.output
+    assert "WARNING: drops 1 hit(s) in fa, where the topic has 0 label(s)" in r.output
+    assert cand.exists() and not model_path(TOPIC, "active", world["models"]).exists()
+    first = load_model(cand).model_id
+    assert "is active" in ok(world, "topics", "activate", TOPIC, "--yes")
+
+    # a second model, then back to the first
+    ok(world, "topics", "train", TOPIC)
+    second = load_model(cand).model_id
+    ok(world, "topics", "activate", TOPIC, "--yes")
+    assert load_model(model_path(TOPIC, "active", world["models"])).model_id == second
+    out = ok(world, "topics", "rollback", TOPIC)
+    assert f"model {first}" in out and "active again" in out
+    assert load_model(model_path(TOPIC, "active", world["models"])).model_id == first
+    assert rollback(TOPIC, world["models"]).model_id == second  # a rollback undone
+
+
+def test_activate_without_warnings_does_not_ask(world: dict[str, Any], tmp_path: Path) -> None:
+    ok(world, "topics", "train", TOPIC)
+    store = Store(world["db"])
+    _, warnings = check_candidate(
+        store, load_config(world["cfg"]).topic(TOPIC), directory=world["models"]
+    )
+    store.close()
+    r = cli(world, "topics", "activate", TOPIC)  # no input: a question would abort
+    assert (r.exit_code == 0) == (not warnings), r.output
