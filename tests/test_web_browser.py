@@ -373,7 +373,15 @@ def test_keys_help_and_bulk_buttons(desk: Desk, page: Any) -> None:
     assert [desk.store.hit(i)[0].label for i in ids] == ["irrelevant"] * 4
 
 
-PAGES = ["/hits", "/hits/{hit}", "/topics", "/feeds", "/alerts", "/hits?topic=nope"]
+PAGES = [
+    "/hits",
+    "/hits/{hit}",
+    "/topics",
+    "/topics/caucasus-realignment/model",
+    "/feeds",
+    "/alerts",
+    "/hits?topic=nope",
+]
 
 
 @pytest.fixture(scope="module")

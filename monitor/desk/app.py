@@ -22,6 +22,7 @@ from monitor.desk.filters import parse_filters
 from monitor.desk.health import HealthBanners
 from monitor.desk.ranks import Ranks
 from monitor.desk.routes import alerts, auth, export, feeds, hit, hits, labels, prefs, reading
+from monitor.desk.routes import learning as model_pages
 from monitor.desk.routes import topics as topic_pages
 from monitor.desk.security import Security, SecurityMiddleware
 from monitor.desk.views import (
@@ -68,6 +69,7 @@ def create_app(
         *reading.routes,
         *hit.routes,
         *topic_pages.routes,
+        *model_pages.routes,
         *feeds.routes,
         *alerts.routes,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

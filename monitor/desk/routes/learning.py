@@ -1,0 +1,167 @@
+"""A topic's model from the desk: train (in the background), test against the stored
+history (new and dropped hits with their evidence, and the warnings), activate (a
+confirmation ticked when the test warned) and roll back.
+
+Training and testing need the analyst role (they change nothing that is used);
+activating and rolling back change what is alerted, so they need the admin role, like
+the feeds' actions. Every action is a CSRF-checked POST.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from monitor.desk.learning import Busy, LoopJobs, history_work, train_work
+from monitor.desk.views import Desk, desk_of
+from monitor.errors import NotFound
+from monitor.topics.language import TopicConfig
+from monitor.topics.model import ModelError, TopicModel, load_model, model_path
+
+KINDS = ("candidate", "active", "previous")
+
+
+def jobs_of(request: Request) -> LoopJobs:
+    state = request.app.state
+    if getattr(state, "loop_jobs", None) is None:
+        state.loop_jobs = LoopJobs()
+    jobs: LoopJobs = state.loop_jobs
+    return jobs
+
+
+def _topic(request: Request) -> tuple[Desk, TopicConfig]:
+    desk = desk_of(request)
+    tid = str(request.path_params["topic_id"])
+    topic = desk.topic(tid)
+    if topic is None:
+        raise NotFound(f"no configured topic {tid[:80]!r}")
+    return desk, topic
+
+
+def _models(topic_id: str) -> dict[str, TopicModel | None]:
+    out: dict[str, TopicModel | None] = {}
+    for kind in KINDS:
+        path = model_path(topic_id, kind)
+        try:
+            out[kind] = load_model(path) if path.exists() else None
+        except ModelError:
+            out[kind] = None
+    return out
+
+
+def _tested_candidate(jobs: LoopJobs, topic_id: str, cand: TopicModel | None) -> Any:
+    """The last test's result when it tested the current candidate, else None."""
+    job = jobs.last(topic_id, "test")
+    if cand is None or job is None or job.result is None:
+        return None
+    r = job.result
+    return r if r["kind"] == "candidate" and r["model"] == cand.model_id else None
+
+
+def model_page(request: Request) -> Response:
+    desk, topic = _topic(request)
+    jobs = jobs_of(request)
+    models = _models(topic.id)
+    running = jobs.running(topic.id)
+    resp = desk.render(
+        request,
+        "topic_model.html",
+        topic=topic,
+        models=models,
+        running=running,
+        trained=jobs.last(topic.id, "train"),
+        tested=jobs.last(topic.id, "test"),
+        tested_candidate=_tested_candidate(jobs, topic.id, models["candidate"]),
+        done=request.query_params.get("done", "")[:300],
+        refused=request.query_params.get("refused", "")[:300],
+    )
+    if running is not None:
+        resp.headers["refresh"] = "2"  # until the job is done; no script needed
+    return resp
+
+
+def _back(topic: TopicConfig, **msg: str) -> RedirectResponse:
+    q = "&".join(f"{k}={quote(v)}" for k, v in msg.items())
+    return RedirectResponse(f"/topics/{quote(topic.id)}/model{'?' + q if q else ''}", 303)
+
+
+async def start_job(request: Request) -> Response:
+    """POST /topics/{id}/train or /test (analyst): start the job, back to the page."""
+    desk = desk_of(request)
+    form = await desk.verified_form(request)
+    desk.require(request, "analyst")
+    _, topic = _topic(request)
+    kind = request.url.path.rsplit("/", 1)[-1]  # train or test
+    config_dir = desk.config.directory if desk.config else None
+    if kind == "train":
+
+        def work() -> dict[str, Any]:
+            return train_work(desk.store, topic, config_dir)
+
+    else:
+        which = form.get("model", "auto")
+        if which not in ("auto", "candidate", "active", "none"):
+            which = "auto"
+
+        def work() -> dict[str, Any]:
+            return history_work(desk.store, topic, config_dir, which)
+
+    try:
+        jobs_of(request).start(topic.id, kind, desk.reader(request), work)
+    except Busy as exc:
+        return _back(topic, refused=str(exc))
+    return _back(topic)
+
+
+async def activate_model(request: Request) -> Response:
+    """POST /topics/{id}/activate (admin): only a candidate tested against the stored
+    history, and with the confirmation ticked when that test warned."""
+    from monitor.topics.loop import activate
+
+    desk = desk_of(request)
+    form = await desk.verified_form(request)
+    desk.require(request, "admin")
+    _, topic = _topic(request)
+    jobs = jobs_of(request)
+    cand = _models(topic.id)["candidate"]
+    if cand is None:
+        return _back(topic, refused="there is no candidate model to activate: train one")
+    tested = _tested_candidate(jobs, topic.id, cand)
+    if tested is None:
+        return _back(topic, refused=f"test candidate {cand.model_id} against the history first")
+    if tested["warnings"] and form.get("confirm") != "yes":
+        return _back(
+            topic, refused="the test warned: tick the confirmation to activate all the same"
+        )
+    m = await run_in_threadpool(activate, topic.id)
+    jobs.forget_test(topic.id)
+    return _back(topic, done=f"model {m.model_id} is active")
+
+
+async def rollback_model(request: Request) -> Response:
+    """POST /topics/{id}/rollback (admin): the previous model in use again."""
+    from monitor.topics.loop import rollback
+
+    desk = desk_of(request)
+    await desk.verified_form(request)
+    desk.require(request, "admin")
+    _, topic = _topic(request)
+    if not model_path(topic.id, "previous").exists():
+        return _back(topic, refused="there is no previous model to roll back to")
+    m = await run_in_threadpool(rollback, topic.id)
+    jobs_of(request).forget_test(topic.id)
+    return _back(topic, done=f"model {m.model_id} is active again")
+
+
+routes = [
+    Route("/topics/{topic_id:str}/model", model_page),
+    Route("/topics/{topic_id:str}/train", start_job, methods=["POST"]),
+    Route("/topics/{topic_id:str}/test", start_job, methods=["POST"]),
+    Route("/topics/{topic_id:str}/activate", activate_model, methods=["POST"]),
+    Route("/topics/{topic_id:str}/rollback", rollback_model, methods=["POST"]),
+]
