@@ -1,0 +1,415 @@
+"""A new topic from a few example articles: a definition in the rule language, proposed
+and explained, to edit and to test on the stored history (``newsmon topics new``).
+
+What is proposed, and why:
+
+- **one group per country** of the gazetteer (:mod:`monitor.topics.gazetteer`) that the
+  examples name (the matcher itself finds them, in any language and script), with the
+  country's names in every language the gazetteer has: the actors of the story;
+- **places and people**: the gazetteer's cities, leaders, places and routes that occur;
+- **names**: capitalised names of one to four words that recur in the examples and are
+  rare in the background (the stored articles, when there are some);
+- **phrases**: word pairs and triples (and, with a background, single words) that recur
+  in the examples and are rare in the background: the vocabulary of the story;
+- **a rule**: the strictest of "two actors and the story's vocabulary", "one actor and
+  the vocabulary" and "any group" that every example passes;
+- **a threshold**: four fifths of the lowest example score, so each example is a hit.
+
+The result is YAML ready to paste (or append with ``--write``), validated by loading it
+through the same model as ``topics.yaml``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from monitor.errors import ConfigError
+from monitor.topics.gazetteer import Gazetteer, _flow, _scalar
+from monitor.topics.language import TopicConfig, TopicsFile
+from monitor.topics.match import Classifier
+from monitor.topics.text import normalize
+
+MAX_NAMES = 12
+MAX_PHRASES = 12
+BACKGROUND_RATE = 0.02  # in more than 2 % of the background articles: not distinctive
+
+_WORD = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
+_SENTENCE_END = re.compile(r"[.!?…]\s+|\n")
+
+
+@dataclass
+class Example:
+    title: str
+    text: str
+    language: str | None
+    ref: str = ""
+
+
+@dataclass
+class ProposedGroup:
+    name: str
+    why: str
+    terms: list[str] = field(default_factory=list)
+    languages: dict[str, list[str]] = field(default_factory=dict)
+    weight: float = 1.0
+
+
+@dataclass
+class Proposal:
+    topic_id: str
+    groups: list[ProposedGroup]
+    rule: dict[str, Any] | None
+    rule_why: str
+    threshold: float
+    scores: list[tuple[str, float, bool]]  # (example, score, hit) under the proposal
+    background: int  # articles the distinctiveness was measured against
+    background_hits: int | None = None  # of those, hits under the proposal
+    examples: int = 0
+    yaml: str = ""
+
+    def topic(self) -> TopicConfig:
+        return load_proposal(self.yaml)
+
+
+def _stopwords(language: str | None) -> set[str]:
+    try:
+        import spacy
+
+        return {w.lower() for w in spacy.blank(language or "en").Defaults.stop_words}
+    except Exception:  # noqa: BLE001 - a language spaCy lacks: no stop words
+        return set()
+
+
+def _sentences(ex: Example) -> list[list[str]]:
+    return [_WORD.findall(s) for s in _SENTENCE_END.split(f"{ex.title}.\n{ex.text}") if s.strip()]
+
+
+def _grams(
+    sentences: list[list[str]], stop: set[str]
+) -> tuple[set[str], set[str], set[str], Counter[str]]:
+    """An article's capitalised names, phrases (2-3 words) and words, normalised, and
+    how each name was written most often."""
+    names: set[str] = set()
+    phrases: set[str] = set()
+    words: set[str] = set()
+    written: Counter[str] = Counter()
+    for toks in sentences:
+        low = [t.lower() for t in toks]
+        for i, t in enumerate(toks):
+            if low[i] not in stop and len(t) > 3:
+                words.add(normalize(t))
+            for n in (2, 3):
+                part = low[i : i + n]
+                if len(part) == n and part[0] not in stop and part[-1] not in stop:
+                    phrases.add(normalize(" ".join(toks[i : i + n])))
+        i = 1  # the first word of a sentence is capitalised anyway
+        while i < len(toks):
+            if toks[i][:1].isupper() and low[i] not in stop:
+                j = i
+                while j + 1 < len(toks) and j - i < 3 and toks[j + 1][:1].isupper():
+                    j += 1
+                name = " ".join(toks[i : j + 1])
+                if len(name) > 2:
+                    key = normalize(name)
+                    names.add(key)
+                    written[f"{key}\t{name}"] += 1
+                i = j + 1
+            else:
+                i += 1
+    return names, phrases, words, written
+
+
+def _gazetteer_topic(gaz: Gazetteer) -> TopicConfig:
+    """Every gazetteer entry as a group, to find the entries an article names with the
+    matcher itself (normalisation, prefixes, proclitics, every script)."""
+    groups = {
+        eid: {("terms" if lang == "en" else lang): names for lang, names in e.names.items()}
+        for eid, e in gaz.entries.items()
+        if any(e.names.values())
+    }
+    return TopicConfig.model_validate(
+        {"id": "gazetteer", "name": "gazetteer", "groups": groups, "threshold": 1.0}
+    )
+
+
+def _entry_group(eid: str, gaz: Gazetteer, why: str) -> ProposedGroup:
+    names = gaz.entries[eid].names
+    return ProposedGroup(
+        name=eid,
+        why=why,
+        terms=list(names.get("en", [])),
+        languages={k: list(v) for k, v in names.items() if k != "en" and v},
+    )
+
+
+def _distinctive(
+    per_example: list[set[str]], background: list[set[str]], min_examples: int, limit: int
+) -> list[str]:
+    df = Counter(t for s in per_example for t in s)
+    bg = Counter(t for s in background for t in s) if background else Counter()
+    n_bg = len(background)
+    scored = []
+    for t, n in df.items():
+        if n < min_examples:
+            continue
+        rate = bg[t] / n_bg if n_bg else 0.0
+        if rate > BACKGROUND_RATE:
+            continue
+        idf = math.log((n_bg + 1) / (bg[t] + 1)) + 1 if n_bg else 1.0
+        scored.append((-(n * idf), -len(t), t))
+    return [t for _, _, t in sorted(scored)[:limit]]
+
+
+def propose_topic(
+    topic_id: str,
+    examples: Sequence[Example],
+    gazetteer: Gazetteer,
+    background: Sequence[Example] = (),
+    name: str | None = None,
+) -> Proposal:
+    """A definition for ``topic_id`` from ``examples`` (see the module's docstring)."""
+    if not examples:
+        raise ConfigError("topics new", "--example", "give at least one example article")
+    n = len(examples)
+    min_ex = 1 if n == 1 else max(2, math.ceil(n / 2))
+    gclf = Classifier([_gazetteer_topic(gazetteer)], models={})
+    found: Counter[str] = Counter()
+    gaz_keys: set[str] = set()
+    for e in gazetteer.entries.values():
+        gaz_keys.update(normalize(x.rstrip("*")) for names in e.names.values() for x in names)
+    for ex in examples:
+        groups = gclf.classify(ex.title, ex.text, ex.language)[0].evidence.get("groups") or {}
+        found.update(g for g, info in groups.items() if info.get("count"))
+    countries = [
+        eid
+        for eid, k in found.most_common()
+        if k >= min_ex and gazetteer.entries[eid].kind == "country"
+    ]
+    others = [
+        eid
+        for eid, k in found.most_common()
+        if k >= min_ex and gazetteer.entries[eid].kind != "country"
+    ]
+
+    stop: set[str] = set()
+    for lang in {ex.language or "en" for ex in [*examples, *background]}:
+        stop |= _stopwords(lang)
+    ex_grams = [_grams(_sentences(ex), stop) for ex in examples]
+    bg_grams = [_grams(_sentences(ex), stop) for ex in background]
+    written: Counter[str] = Counter()
+    for *_, w in ex_grams:
+        written.update(w)
+    spelled: dict[str, str] = {}
+    for kw, _ in written.most_common():
+        key, name_as = kw.split("\t", 1)
+        spelled.setdefault(key, name_as)
+
+    names = [
+        spelled.get(t, t)
+        for t in _distinctive(
+            [g[0] for g in ex_grams], [g[0] for g in bg_grams], min_ex, MAX_NAMES * 2
+        )
+        if t not in gaz_keys
+    ][:MAX_NAMES]
+    name_keys = {normalize(x) for x in names}
+    phrases = [
+        t
+        for t in _distinctive(
+            [g[1] for g in ex_grams], [g[1] for g in bg_grams], min_ex, MAX_PHRASES * 2
+        )
+        if t not in name_keys and not any(t in k or k in t for k in gaz_keys if len(k) > 3)
+    ][:MAX_PHRASES]
+    if background:  # single words are only distinctive against something
+        words = _distinctive(
+            [g[2] for g in ex_grams], [g[2] for g in bg_grams], min_ex, MAX_PHRASES
+        )
+        phrases += [
+            w
+            for w in words
+            if w not in gaz_keys and w not in name_keys and not any(w in p for p in phrases)
+        ][: MAX_PHRASES // 2]
+
+    groups = [
+        _entry_group(
+            c,
+            gazetteer,
+            f"the examples name {c} ({found[c]} of {n}); its names in every language "
+            f"the gazetteer has",
+        )
+        for c in countries
+    ]
+    context: list[str] = []
+    if others:
+        g = ProposedGroup(
+            "places",
+            f"cities, people, places and routes of the gazetteer the examples name: "
+            f"{', '.join(others)}",
+        )
+        for eid in others:
+            eg = _entry_group(eid, gazetteer, "")
+            g.terms += [t for t in eg.terms if t not in g.terms]
+            for lang, ts in eg.languages.items():
+                have = g.languages.setdefault(lang, [])
+                have += [t for t in ts if t not in have]
+        groups.append(g)
+        context.append("places")
+    if names:
+        groups.append(
+            ProposedGroup(
+                "names",
+                f"capitalised names in at least {min_ex} of the {n} examples"
+                + (", rare in the stored articles" if background else ""),
+                names,
+                weight=1.5,
+            )
+        )
+        context.append("names")
+    if phrases:
+        groups.append(
+            ProposedGroup(
+                "phrases",
+                f"word pairs and triples{' and words' if background else ''} in at least "
+                f"{min_ex} of the {n} examples"
+                + (", rare in the stored articles" if background else ""),
+                phrases,
+            )
+        )
+        context.append("phrases")
+    if not groups:
+        raise ConfigError(
+            "topics new",
+            "--example",
+            "no names, places or recurring phrases found in the examples: give more or longer "
+            "examples",
+        )
+
+    rules = _rules(countries, context)
+    base = {"id": topic_id, "name": name or topic_id.replace("-", " ").capitalize()}
+    base["description"] = "Proposed from: " + ", ".join(ex.ref or ex.title for ex in examples)
+    chosen = rules[-1]
+    for rule, why in rules:
+        topic = _topic(base, groups, rule, 0.0)
+        clf = Classifier([topic], models={})
+        if all(
+            clf.classify(e.title, e.text, e.language)[0].evidence["rule_passed"] for e in examples
+        ):
+            chosen = (rule, why)
+            break
+    rule, rule_why = chosen
+    topic = _topic(base, groups, rule, 0.0)
+    clf = Classifier([topic], models={})
+    raw = [clf.classify(e.title, e.text, e.language)[0].score for e in examples]
+    threshold = max(0.1, min(0.6, math.floor(min(raw) * 0.8 * 100) / 100))
+    prop = Proposal(topic_id, groups, rule, rule_why, threshold, [], len(background), None, n)
+    prop.yaml = proposal_yaml(base, prop)
+    topic = prop.topic()
+    clf = Classifier([topic], models={})
+    prop.scores = [
+        (e.ref or e.title, r.score, r.matched)
+        for e in examples
+        for r in [clf.classify(e.title, e.text, e.language)[0]]
+    ]
+    if background:
+        prop.background_hits = sum(
+            clf.classify(e.title, e.text, e.language)[0].matched for e in background
+        )
+    return prop
+
+
+def _rules(countries: list[str], context: list[str]) -> list[tuple[dict[str, Any] | None, str]]:
+    """Candidate rules, strictest first."""
+    out: list[tuple[dict[str, Any] | None, str]] = []
+    ctx: dict[str, Any] | None = None
+    if context:
+        ctx = {"any": list(context)} if len(context) > 1 else {"group": context[0]}
+    if len(countries) >= 2 and ctx:
+        out.append(
+            (
+                {"all": [{"at_least": 2, "of": list(countries)}, ctx]},
+                "two of the actors and the story's own names or vocabulary, as in the examples",
+            )
+        )
+    if countries and ctx:
+        out.append(
+            (
+                {"all": [{"any": list(countries)}, ctx]},
+                "one of the actors and the story's own names or vocabulary (the examples do "
+                "not all name two actors)",
+            )
+        )
+    if len(context) + len(countries) >= 2:
+        out.append(
+            (
+                {"at_least": 2, "of": [*countries, *context]},
+                "any two of the groups (the examples share no stricter pattern)",
+            )
+        )
+    out.append((None, "any group (the examples share no stricter pattern)"))
+    return out
+
+
+def _topic(
+    base: dict[str, Any], groups: list[ProposedGroup], rule: Any, threshold: float
+) -> TopicConfig:
+    data: dict[str, Any] = dict(base, threshold=threshold, groups={})
+    for g in groups:
+        d: dict[str, Any] = {"weight": g.weight}
+        if g.terms:
+            d["terms"] = g.terms
+        d.update(g.languages)
+        data["groups"][g.name] = d
+    if rule is not None:
+        data["rule"] = rule
+    return TopicConfig.model_validate(data)
+
+
+def _rule_yaml(rule: Any, indent: int) -> list[str]:
+    text = yaml.safe_dump(rule, allow_unicode=True, default_flow_style=None, sort_keys=False)
+    return [" " * indent + ln for ln in text.rstrip().splitlines()]
+
+
+def proposal_yaml(base: dict[str, Any], prop: Proposal) -> str:
+    """The proposal as a ``topics:`` list item, with the reasons as comments."""
+    lines = [
+        f"  # proposed by `newsmon topics new` from {prop.examples} examples: edit it, then "
+        f"`newsmon topics test {prop.topic_id}`",
+        f"  - id: {prop.topic_id}",
+        f"    name: {_scalar(base['name'])}",
+        f"    description: {_scalar(base['description'][:300])}",
+        "    groups:",
+    ]
+    for g in prop.groups:
+        lines.append(f"      # {g.why}")
+        lines.append(f"      {g.name}:")
+        if g.weight != 1:
+            lines.append(f"        weight: {g.weight:g}")
+        if g.terms:
+            lines.append(f"        terms: {_flow(g.terms)}")
+        for lang, ts in g.languages.items():
+            lines.append(f"        {lang}: {_flow(ts)}")
+    lines.append(f"    # rule: {prop.rule_why}")
+    if prop.rule is not None:
+        lines.append("    rule:")
+        lines += _rule_yaml(prop.rule, 6)
+    lines.append("    # threshold: four fifths of the lowest score of an example")
+    lines.append(f"    threshold: {prop.threshold:g}")
+    return "\n".join(lines) + "\n"
+
+
+def load_proposal(text: str) -> TopicConfig:
+    """The proposed topic, loaded by the model ``topics.yaml`` is loaded with."""
+    data = yaml.safe_load("topics:\n" + text)
+    try:
+        return TopicsFile.model_validate(data).topics[0]
+    except ValueError as exc:
+        raise ConfigError("proposed topic", "", str(exc)) from None
+
+
+__all__ = ["Example", "Proposal", "ProposedGroup", "load_proposal", "propose_topic"]

@@ -1,0 +1,136 @@
+"""`newsmon topics new`: a topic proposed from example articles (real pages from the demo
+data, one fetched over loopback HTTP, texts in Russian and Persian), explained, loadable,
+and appended to topics.yaml only when asked."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from monitor.cli import app
+from monitor.config import load_config
+from monitor.demo.servers import FixtureServer
+from monitor.extract.article import extract_file
+from monitor.topics.gazetteer import load_gazetteer
+from monitor.topics.match import Classifier
+from monitor.topics.propose import Example, load_proposal, propose_topic
+from tests.test_topics_learn import _item
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ROOT / "monitor" / "demo" / "data" / "pages"
+FIXTURES = ROOT / "tests" / "fixtures" / "topics"
+EXAMPLES = [
+    PAGES / "jpost-2025-04-28-pezeshkian-baku.html",
+    PAGES / "vestikavkaza-2025-04-28-aliev-pezeshkian.html",  # Russian
+    FIXTURES / "caucasus-fa.txt",  # Persian
+]
+OTHERS = [
+    p
+    for p in sorted(PAGES.iterdir())
+    if p.name.split("-")[0] in {"f1metrics", "guardian", "apnews", "timeslive"}
+]
+runner = CliRunner()
+
+
+def _example(p: Path) -> Example:
+    ex = extract_file(p)
+    return Example(ex.title, ex.text, ex.language, p.name)
+
+
+def test_a_proposal_from_three_languages_is_explained_and_finds_its_examples() -> None:
+    examples = [_example(p) for p in EXAMPLES]
+    background = [_example(p) for p in OTHERS]
+    prop = propose_topic("iran-azerbaijan", examples, load_gazetteer(), background)
+    topic = load_proposal(prop.yaml)  # the YAML loads through the topics.yaml model
+    assert topic.id == "iran-azerbaijan"
+    # the countries all three examples name, with their names in other scripts too
+    assert {"azerbaijan", "iran"} <= set(topic.groups)
+    assert "Азербайджан*" in topic.groups["azerbaijan"].languages["ru"]
+    assert "ایران" in topic.groups["iran"].languages["fa"]
+    assert "places" in topic.groups  # Baku, Aliyev, Pezeshkian from the gazetteer
+    assert "# the examples name azerbaijan (3 of 3)" in prop.yaml
+    assert "# rule: two of the actors" in prop.yaml
+    clf = Classifier([topic], models={})
+    for ex in examples:
+        assert clf.classify(ex.title, ex.text, ex.language)[0].matched, ex.ref
+    assert [h for _, _, h in prop.scores] == [True, True, True]
+    for ex in background:  # Formula 1, other news: not the topic
+        assert not clf.classify(ex.title, ex.text, ex.language)[0].matched, ex.ref
+    assert prop.background == len(background) and prop.background_hits == 0
+
+
+def test_names_and_phrases_come_from_the_examples_not_the_background() -> None:
+    f1 = [_example(p) for p in sorted(PAGES.glob("f1metrics-*"))]
+    others = [_example(p) for p in OTHERS if not p.name.startswith("f1metrics")]
+    prop = propose_topic("f1-ratings", f1, load_gazetteer(), others)
+    topic = load_proposal(prop.yaml)
+    words = {str(t).lower() for g in topic.groups.values() for t in g.terms}
+    assert not ({"iran", "azerbaijan"} & set(topic.groups))
+    assert any("f1" in w or "driver" in w or "formula" in w for w in words), words
+    assert not {"the", "and", "said"} & words
+    assert [h for _, _, h in prop.scores] == [True] * len(f1)
+
+
+@pytest.fixture()
+def cfg(tmp_path: Path) -> dict[str, Any]:
+    c = tmp_path / "config"
+    shutil.copytree(ROOT / "config", c)
+    db = f"sqlite:///{tmp_path / 'news.db'}"
+    from monitor.store import Store
+
+    store = Store(db)
+    stored = []
+    for i, p in enumerate(OTHERS):
+        ex = extract_file(p)
+        stored.append(_item(i, ex.title, ex.text, [], ex.language))
+    store.store_articles(stored)
+    store.close()
+    return {"cfg": c, "db": db}
+
+
+def cli(w: dict[str, Any], *args: str, input: str | None = None) -> Any:
+    return runner.invoke(
+        app,
+        ["--config", str(w["cfg"]), "--db", w["db"], "topics", "new", *args],
+        env={"NEWSMON_CONFIG": None, "NEWSMON_DB": None},
+        input=input,
+    )
+
+
+def test_cli_fetches_a_url_and_writes_only_when_asked(cfg: dict[str, Any]) -> None:
+    with FixtureServer() as server:
+        url = server.add("news/pezeshkian.html", EXAMPLES[0].read_bytes(), "text/html")
+        args = ["thaw", "-e", url, "-e", str(EXAMPLES[1]), "-e", str(EXAMPLES[2])]
+        r = cli(cfg, *args, "--allow-host", "127.0.0.1", "--json")
+        assert r.exit_code == 0, r.output
+        out = json.loads(r.stdout)
+        assert server.hits("news/pezeshkian.html")
+        assert out["examples"][0]["ref"] == url and all(e["hit"] for e in out["examples"])
+        assert out["background"] == len(OTHERS) and out["background_hits"] == 0
+        before = (cfg["cfg"] / "topics.yaml").read_text(encoding="utf-8")
+        r = cli(cfg, *args, "--allow-host", "127.0.0.1", "--write", input="n\n")
+        assert r.exit_code == 0 and "nothing changed" in r.output
+        assert (cfg["cfg"] / "topics.yaml").read_text(encoding="utf-8") == before
+        r = cli(cfg, *args, "--allow-host", "127.0.0.1", "--write", input="y\n")
+        assert r.exit_code == 0, r.output
+        assert "thaw appended to" in r.output
+    text = (cfg["cfg"] / "topics.yaml").read_text(encoding="utf-8")
+    assert text.startswith(before)  # appended: the file's comments are kept
+    topics = load_config(cfg["cfg"]).topics
+    assert [t.id for t in topics][-1] == "thaw"
+    assert topics[-1].model_dump() == load_proposal(out["yaml"]).model_dump()
+    r = cli(cfg, "thaw", "-e", str(EXAMPLES[0]))
+    assert r.exit_code == 2 and "exists already" in r.output
+
+
+def test_examples_with_nothing_to_go_on_are_refused(cfg: dict[str, Any], tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("it is and was what it is\n\nand so on.\n", encoding="utf-8")
+    r = cli(cfg, "nothing", "-e", str(empty), "--background", "0")
+    assert r.exit_code != 0
+    assert "no names, places or recurring phrases" in str(r.exception) + r.output
