@@ -22,13 +22,11 @@ from monitor.store import NewArticle, Store
 from monitor.topics.loop import change_warnings, check_candidate, rollback
 from monitor.topics.model import load_model, model_path
 from tests import test_topics_learn as learn
-from tests.support import alerting
 from tests.test_topics_learn import TOPIC, ok, runner
 
 # the learning tests' database (pages and texts stored and classified as the pipeline does)
 stored_items = learn.stored_items
 world = learn.world
-webhook, webhook_server = alerting.webhook, alerting.webhook_server
 
 
 def cli(w: dict[str, Any], *args: str, input: str | None = None) -> Any:
@@ -234,3 +232,47 @@ def test_activate_without_warnings_does_not_ask(world: dict[str, Any], tmp_path:
     store.close()
     r = cli(world, "topics", "activate", TOPIC)  # no input: a question would abort
     assert (r.exit_code == 0) == (not warnings), r.output
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_hits_stored_at_once_twice_are_alerted_once(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two `--store --alert` at the same time (or one after the pipeline stored the hit):
+    one hit, one delivery per target, on SQLite and PostgreSQL."""
+    import threading
+
+    from monitor.alerts.routes import Route
+    from monitor.alerts.send import route_targets
+    from monitor.config import Config
+    from tests.test_topics_learn import _item
+
+    url = (
+        request.getfixturevalue("pg_url")
+        if backend == "postgresql"
+        else f"sqlite:///{tmp_path}/n.db"
+    )
+    store = Store(url)
+    store.store_articles([_item(i, f"title {i}", "text", [], "en") for i in range(20)])
+    aids = sorted(store.article_ids())
+    config = Config(routes=[Route(name="r", urls=["json://127.0.0.1:9/a", "json://127.0.0.1:9/b"])])
+    targets = route_targets(config)
+    rows = [(a, TOPIC, 0.5, "v1", {"score": 0.5}) for a in aids]
+    results: list[tuple[list[int], int]] = []
+    start = threading.Barrier(2)
+
+    def run() -> None:
+        start.wait()
+        results.append(store.add_hits(rows, targets))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 2 and sum(len(ids) for ids, _ in results) == 20
+    assert sum(q for _, q in results) == 40  # two targets for each of 20 hits, once
+    assert len(store.topic_hit_scores(TOPIC)) == 20
+    assert len(store.deliveries(limit=1000)) == 40
+    assert store.add_hits(rows, targets) == ([], 0)
+    store.close()
