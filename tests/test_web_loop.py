@@ -11,6 +11,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -19,6 +20,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from monitor.config import load_config
+from monitor.demo.servers import WebhookReceiver
 from monitor.desk import create_app
 from monitor.desk.accounts import hash_password
 from monitor.store import Store
@@ -70,6 +72,11 @@ def settled(c: TestClient, timeout: float = 120) -> str:
 
 def post(c: TestClient, action: str, **data: str) -> Any:
     return c.post(f"/topics/{TOPIC}/{action}", data={"csrf": csrf(c), **data})
+
+
+def said(r: Any) -> str:
+    """The message a POST's redirect carries back to the page."""
+    return unquote(r.headers["location"])
 
 
 def active_id(w: dict[str, Any]) -> str | None:
@@ -150,6 +157,7 @@ def test_roles_train_is_for_analysts_activate_for_admins(world: dict[str, Any]) 
     settled(ana)
     assert post(ana, "activate", confirm="yes").status_code == 403
     assert post(ana, "rollback").status_code == 403
+    assert post(ana, "store", alert="yes").status_code == 403
     assert active_id(world) is None
     # the hit page's Retrain starts the same job, for an analyst
     hid = next(h.id for h, _ in store.hits(topic=TOPIC, limit=1))
@@ -157,6 +165,31 @@ def test_roles_train_is_for_analysts_activate_for_admins(world: dict[str, Any]) 
     assert 'id="retrain"' not in vic.get(f"/hits/{hid}").text
     for c in clients.values():
         c.close()
+    store.close()
+
+
+def test_store_a_tests_new_hits_and_alert_them_once(
+    world: dict[str, Any], webhook: WebhookReceiver
+) -> None:
+    from monitor.alerts.send import deliver
+
+    loop._lower_threshold(world)  # a broader definition finds more in the history
+    loop._route_to(world, webhook)
+    store, app = app_for(world)
+    with TestClient(app, base_url="http://127.0.0.1:8080", follow_redirects=False) as c:
+        assert "test against the history first" in said(post(c, "store"))
+        post(c, "test", model="none")
+        page = settled(c)
+        n = page[page.index('id="new-hits"') : page.index('id="lost-hits"')].count("<tr>") - 1
+        assert n > 0 and f"Store these {n} new hits" in page
+        r = post(c, "store", alert="yes")
+        assert f"{n} new hits stored, {n} alert deliveries queued" in said(r)
+        assert deliver(store, load_config(world["cfg"])).sent == n
+        assert len(webhook.received) == n
+        r = post(c, "store", alert="yes")  # the same test's hits again: nothing twice
+        assert "0 new hits stored, 0 alert deliveries queued" in said(r)
+        assert deliver(store, load_config(world["cfg"])).sent == 0
+        assert len(webhook.received) == n
     store.close()
 
 

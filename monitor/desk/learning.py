@@ -172,6 +172,7 @@ def history_work(
         "lost_hits": [_change(c) for c in rep.lost_hits],
         "labels_by_language": rep.labels_by_language,
         "warnings": [w.message for w in change_warnings(rep)],
+        "report": rep,  # for storing its new hits (not shown)
     }
 
 

@@ -143,6 +143,32 @@ async def activate_model(request: Request) -> Response:
     return _back(topic, done=f"model {m.model_id} is active")
 
 
+async def store_hits(request: Request) -> Response:
+    """POST /topics/{id}/store (admin): store the last test's new hits, as ``topics test
+    --store`` does; with ``alert=yes`` also queue their alerts (each hit once). A test
+    that warned needs the confirmation ticked here too."""
+    from monitor.alerts.send import route_targets
+    from monitor.topics.loop import store_new_hits
+
+    desk = desk_of(request)
+    form = await desk.verified_form(request)
+    desk.require(request, "admin")
+    _, topic = _topic(request)
+    job = jobs_of(request).last(topic.id, "test")
+    if job is None or job.result is None:
+        return _back(topic, refused="test against the history first")
+    r = job.result
+    if r["warnings"] and form.get("confirm") != "yes":
+        return _back(topic, refused="the test warned: tick the confirmation to store all the same")
+    alert = form.get("alert") == "yes" and desk.config is not None
+    targets = route_targets(desk.config) if alert and desk.config is not None else None
+    done = await run_in_threadpool(store_new_hits, desk.store, r["report"], topic, targets)
+    msg = f"{len(done.hit_ids)} new hits stored"
+    if alert:
+        msg += f", {done.deliveries} alert deliveries queued"
+    return _back(topic, done=msg)
+
+
 async def rollback_model(request: Request) -> Response:
     """POST /topics/{id}/rollback (admin): the previous model in use again."""
     from monitor.topics.loop import rollback
@@ -164,4 +190,5 @@ routes = [
     Route("/topics/{topic_id:str}/test", start_job, methods=["POST"]),
     Route("/topics/{topic_id:str}/activate", activate_model, methods=["POST"]),
     Route("/topics/{topic_id:str}/rollback", rollback_model, methods=["POST"]),
+    Route("/topics/{topic_id:str}/store", store_hits, methods=["POST"]),
 ]
