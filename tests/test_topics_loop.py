@@ -198,6 +198,8 @@ def test_no_language_warning_where_the_labels_are() -> None:
 
 def test_activate_asks_when_the_candidate_drops_such_hits(world: dict[str, Any]) -> None:
     _hit_the_rules_no_longer_find(world, "fa", None)
+    r = cli(world, "topics", "rollback", TOPIC)
+    assert r.exit_code != 0 and "no previous model to roll back to" in str(r.exception)
     ok(world, "topics", "train", TOPIC)
     store = Store(world["db"])
     topic = load_config(world["cfg"]).topic(TOPIC)

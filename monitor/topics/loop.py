@@ -20,6 +20,7 @@ from typing import Any
 from monitor.store import Store
 from monitor.topics.language import TopicConfig
 from monitor.topics.model import (
+    ModelError,
     TopicModel,
     activate,
     load_model,
@@ -137,6 +138,8 @@ def rollback(topic_id: str, directory: Path | None = None) -> TopicModel:
     """Put the previous model back in use; the one it replaces becomes the previous (so a
     second rollback undoes the first)."""
     prev = model_path(topic_id, "previous", directory)
+    if not prev.exists():
+        raise ModelError(f"{topic_id}: no previous model to roll back to")
     model = load_model(prev)
     active = model_path(topic_id, "active", directory)
     swap = model_path(topic_id, "swap", directory)

@@ -9,6 +9,8 @@ the feeds' actions. Every action is a CSRF-checked POST.
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -43,14 +45,34 @@ def _topic(request: Request) -> tuple[Desk, TopicConfig]:
     return desk, topic
 
 
+_loaded: dict[Path, tuple[tuple[int, int], TopicModel | None]] = {}
+_loaded_lock = threading.Lock()
+
+
 def _models(topic_id: str) -> dict[str, TopicModel | None]:
+    """The topic's models, each read once per version of its file (a model is megabytes
+    of JSON, and the page refreshes itself while a job runs)."""
     out: dict[str, TopicModel | None] = {}
     for kind in KINDS:
         path = model_path(topic_id, kind)
         try:
-            out[kind] = load_model(path) if path.exists() else None
-        except ModelError:
+            st = path.stat()
+        except OSError:
             out[kind] = None
+            continue
+        key = (st.st_mtime_ns, st.st_size)
+        with _loaded_lock:
+            hit = _loaded.get(path)
+        if hit is not None and hit[0] == key:
+            out[kind] = hit[1]
+            continue
+        try:
+            model: TopicModel | None = load_model(path)
+        except ModelError:
+            model = None
+        with _loaded_lock:
+            _loaded[path] = (key, model)
+        out[kind] = model
     return out
 
 
@@ -128,6 +150,8 @@ async def activate_model(request: Request) -> Response:
     desk.require(request, "admin")
     _, topic = _topic(request)
     jobs = jobs_of(request)
+    if (running := jobs.running(topic.id)) is not None:
+        return _back(topic, refused=f"wait for the running {running.kind} job to finish")
     cand = _models(topic.id)["candidate"]
     if cand is None:
         return _back(topic, refused="there is no candidate model to activate: train one")
