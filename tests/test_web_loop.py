@@ -15,8 +15,8 @@ from urllib.parse import unquote
 
 import pytest
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
+with warnings.catch_warnings():  # "install httpx2": the test client works with httpx as is
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from monitor.config import load_config
