@@ -134,3 +134,66 @@ def test_examples_with_nothing_to_go_on_are_refused(cfg: dict[str, Any], tmp_pat
     r = cli(cfg, "nothing", "-e", str(empty), "--background", "0")
     assert r.exit_code != 0
     assert "no names, places or recurring phrases" in str(r.exception) + r.output
+
+
+# --- the same from the desk ---------------------------------------------------------------
+
+
+def test_the_desk_proposes_from_a_url_and_a_pasted_text(cfg: dict[str, Any]) -> None:
+    import re
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from monitor.desk import create_app
+    from monitor.store import Store
+
+    settings = cfg["cfg"] / "settings.yaml"
+    settings.write_text(
+        settings.read_text(encoding="utf-8").replace(
+            "allow_hosts: []", 'allow_hosts: ["127.0.0.1"]'
+        ),
+        encoding="utf-8",
+    )
+    config = load_config(cfg["cfg"])
+    store = Store(cfg["db"])
+    client = TestClient(
+        create_app(store, config.topics, config=config),
+        base_url="http://127.0.0.1:8080",
+        follow_redirects=False,
+    )
+    page = client.get("/topics/new").text
+    m = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
+    assert m and 'id="new-topic"' in page
+    assert 'href="/topics/new"' in client.get("/topics").text
+    pasted = "\n---\n".join(
+        f"{e.title}\n{e.text}" for e in (extract_file(EXAMPLES[1]), extract_file(EXAMPLES[2]))
+    )
+    with FixtureServer() as server:
+        url = server.add("news/pezeshkian.html", EXAMPLES[0].read_bytes(), "text/html")
+        form = {"csrf": m.group(1), "id": "thaw", "urls": url, "texts": pasted}
+        assert client.post("/topics/new", data={**form, "csrf": "0" * 64}).status_code == 403
+        r = client.post("/topics/new", data=form)
+        assert r.status_code == 200, r.text
+        assert server.hits("news/pezeshkian.html")
+    html = r.text
+    assert 'id="proposal"' in html and "MISS" not in html
+    yaml_text = re.search(r'<pre class="rule" id="proposal-yaml">(.*?)</pre>', html, re.S)
+    assert yaml_text
+    import html as html_lib
+
+    topic = load_proposal(html_lib.unescape(yaml_text.group(1)))
+    assert topic.id == "thaw" and {"azerbaijan", "iran"} <= set(topic.groups)
+    assert f"of the {len(OTHERS)} newest stored articles, <b>0</b> would be hits" in html
+    # refused with a reason: an existing id, a URL that is not http, a private address
+    for data, reason in (
+        ({"id": "caucasus-realignment", "texts": pasted}, "exists already"),
+        ({"id": "x", "urls": "file:///etc/passwd"}, "http:// or https://"),
+        ({"id": "x", "urls": "http://10.1.2.3/a"}, "non-public address"),  # never sent
+    ):
+        r = client.post("/topics/new", data={"csrf": m.group(1), **data})
+        assert r.status_code == 200 and reason in html_lib.unescape(r.text), reason
+    client.close()
+    store.close()

@@ -273,6 +273,7 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
             "/topics/caucasus-realignment/activate",
             "/topics/caucasus-realignment/rollback",
             "/topics/caucasus-realignment/store",
+            "/topics/new",
         ]
     )
     good = desk.csrf()

@@ -378,6 +378,7 @@ PAGES = [
     "/hits/{hit}",
     "/topics",
     "/topics/caucasus-realignment/model",
+    "/topics/new",
     "/feeds",
     "/alerts",
     "/hits?topic=nope",

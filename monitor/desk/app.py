@@ -21,7 +21,18 @@ from monitor.config import Config
 from monitor.desk.filters import parse_filters
 from monitor.desk.health import HealthBanners
 from monitor.desk.ranks import Ranks
-from monitor.desk.routes import alerts, auth, export, feeds, hit, hits, labels, prefs, reading
+from monitor.desk.routes import (
+    alerts,
+    auth,
+    export,
+    feeds,
+    hit,
+    hits,
+    labels,
+    prefs,
+    reading,
+    topic_new,
+)
 from monitor.desk.routes import learning as model_pages
 from monitor.desk.routes import topics as topic_pages
 from monitor.desk.security import Security, SecurityMiddleware
@@ -68,6 +79,7 @@ def create_app(
         *prefs.routes,
         *reading.routes,
         *hit.routes,
+        *topic_new.routes,
         *topic_pages.routes,
         *model_pages.routes,
         *feeds.routes,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,8 @@ from typing import Any
 
 import yaml
 
-from monitor.errors import ConfigError
+from monitor.config import FetchSettings
+from monitor.errors import ConfigError, NewsmonError
 from monitor.topics.gazetteer import Gazetteer, _flow, _scalar
 from monitor.topics.language import TopicConfig, TopicsFile
 from monitor.topics.match import Classifier
@@ -403,6 +405,37 @@ def proposal_yaml(base: dict[str, Any], prop: Proposal) -> str:
     return "\n".join(lines) + "\n"
 
 
+_EXTRACTING = threading.Lock()  # trafilatura is not safe from several threads at once
+
+
+def fetch_examples(urls: Sequence[str], settings: FetchSettings) -> list[Example]:
+    """Example articles from ``urls``, fetched (with the address checks and size cap of
+    ``settings``) and extracted as the pipeline does; a URL that gives no article text
+    is an error naming it."""
+    import asyncio
+
+    from monitor.extract.article import extract_html
+    from monitor.fetch.http import PAGE_ACCEPT, Fetcher
+
+    async def get() -> list[Any]:
+        async with Fetcher(settings) as f:
+            return await asyncio.gather(
+                *(f.fetch(u, accept=PAGE_ACCEPT) for u in urls), return_exceptions=True
+            )
+
+    out = []
+    for url, res in zip(urls, asyncio.run(get()), strict=True):
+        if isinstance(res, BaseException):
+            raise NewsmonError(f"example {url[:200]}: {res}") from None
+        try:
+            with _EXTRACTING:
+                ex = extract_html(res.body or b"", res.url, settings.max_bytes)
+        except NewsmonError as exc:
+            raise NewsmonError(f"example {url[:200]}: {exc}") from None
+        out.append(Example(ex.title, ex.text, ex.language, url))
+    return out
+
+
 def load_proposal(text: str) -> TopicConfig:
     """The proposed topic, loaded by the model ``topics.yaml`` is loaded with."""
     data = yaml.safe_load("topics:\n" + text)
@@ -412,4 +445,11 @@ def load_proposal(text: str) -> TopicConfig:
         raise ConfigError("proposed topic", "", str(exc)) from None
 
 
-__all__ = ["Example", "Proposal", "ProposedGroup", "load_proposal", "propose_topic"]
+__all__ = [
+    "Example",
+    "Proposal",
+    "ProposedGroup",
+    "fetch_examples",
+    "load_proposal",
+    "propose_topic",
+]
