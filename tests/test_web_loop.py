@@ -23,6 +23,7 @@ from monitor.config import load_config
 from monitor.demo.servers import WebhookReceiver
 from monitor.desk import create_app
 from monitor.desk.accounts import hash_password
+from monitor.desk.learning import LoopJobs
 from monitor.store import Store
 from monitor.topics.model import load_model, model_path
 from tests import test_topics_learn as learn
@@ -35,10 +36,16 @@ PAGE = f"/topics/{TOPIC}/model"
 PASSWORD = "a-long-enough-password"
 
 
-def app_for(w: dict[str, Any]) -> tuple[Store, Any]:
+def app_for(w: dict[str, Any], isolate: bool = False) -> tuple[Store, Any]:
+    """The desk over the learning tests' database. Jobs run in the desk's thread here
+    (a spawned process costs seconds per job); the Chromium test runs them as the desk
+    does by default, in a worker process."""
     store = Store(w["db"])
     config = load_config(w["cfg"])
-    return store, create_app(store, config.topics, config=config)
+    app = create_app(store, config.topics, config=config)
+    if not isolate:
+        app.state.loop_jobs = LoopJobs(isolate=False)
+    return store, app
 
 
 @pytest.fixture
@@ -208,7 +215,7 @@ def test_the_loop_in_chromium(world: dict[str, Any], tmp_path: Any) -> None:
     except ImportError:
         _unavailable("playwright is not installed")
     loop._hit_the_rules_no_longer_find(world, "fa", None)
-    store, app = app_for(world)
+    store, app = app_for(world, isolate=True)
     hid = next(h.id for h, _ in store.hits(topic=TOPIC, limit=1))
     with running(app) as base, sync_playwright() as p:
         b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)

@@ -1,6 +1,7 @@
 """The learning loop from the desk: training and testing a topic's model run in a
-background thread (a request only starts them and a page shows their state), one job at
-a time per topic; the last test's report is what activation is checked against.
+worker process, watched by a background thread (a request only starts them and a page
+shows their state; the desk's own process keeps answering at full speed), one job at a
+time per topic; the last test's report is what activation is checked against.
 
 The work itself is the library's (:mod:`monitor.topics.review`,
 :mod:`monitor.topics.loop`): the desk shows the same numbers and warnings as
@@ -52,7 +53,10 @@ class LoopJobs:
     """The desk's running and last jobs, per topic (in memory: a restart forgets them,
     the models they wrote stay)."""
 
-    def __init__(self) -> None:
+    def __init__(self, isolate: bool = True) -> None:
+        # isolate: each job in a spawned process (about 3 s to start; the desk stays
+        # fast and a failing job cannot take it down); False runs it in the thread.
+        self.isolate = isolate
         self._lock = threading.Lock()
         self._running: dict[str, Job] = {}
         self._last: dict[tuple[str, str], Job] = {}
@@ -65,8 +69,16 @@ class LoopJobs:
         with self._lock:
             return self._last.get((topic_id, kind))
 
-    def start(self, topic_id: str, kind: str, by: str, work: Callable[[], dict[str, Any]]) -> Job:
-        """Run ``work`` in a thread as this topic's job; :class:`Busy` if one runs."""
+    def start(
+        self,
+        topic_id: str,
+        kind: str,
+        by: str,
+        fn: Callable[..., dict[str, Any]],
+        *args: Any,
+    ) -> Job:
+        """Run ``fn(*args)`` as this topic's job (in a worker process watched by a thread,
+        or in the thread); :class:`Busy` if one runs."""
         with self._lock:
             if topic_id in self._running:
                 raise Busy(f"{topic_id}: a {self._running[topic_id].kind} job is running")
@@ -75,7 +87,7 @@ class LoopJobs:
 
         def run() -> None:
             try:
-                job.result = work()
+                job.result = in_process(fn, *args) if self.isolate else fn(*args)
             except Exception as exc:
                 log.exception("topic %s: %s failed", topic_id, kind)
                 job.error = str(exc) or type(exc).__name__
@@ -94,14 +106,31 @@ class LoopJobs:
             self._last.pop((topic_id, "test"), None)
 
 
-def train_work(store: Store, topic: TopicConfig, config_dir: Path | None) -> dict[str, Any]:
+def in_process(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """``fn(*args)`` in a fresh worker process (spawned: no state shared with the desk,
+    and training's CPU time does not slow the desk's requests down)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def train_work(
+    db_url: str, topic: TopicConfig, config_dir: Path | None, models: Path
+) -> dict[str, Any]:
     """Train a candidate as ``newsmon topics train`` does; a summary for the page."""
     from monitor.topics.model import save_model
     from monitor.topics.review import load_pool, train_topic
 
-    pool = load_pool(store, topic, config_dir=config_dir)
+    store = Store(db_url)
+    try:
+        pool = load_pool(store, topic, config_dir=config_dir)
+    finally:
+        store.close()
     rep = train_topic(topic, pool)
-    save_model(rep.model, "candidate")
+    save_model(rep.model, "candidate", models)
     chk = rep.check
     return {
         "model": rep.model.model_id,
@@ -145,7 +174,7 @@ def _change(c: Any) -> dict[str, Any]:
 
 
 def history_work(
-    store: Store, topic: TopicConfig, config_dir: Path | None, kind: str
+    db_url: str, topic: TopicConfig, config_dir: Path | None, kind: str, models: Path
 ) -> dict[str, Any]:
     """Re-score the stored history with the topic's ``kind`` model (as ``newsmon topics
     test``): new and dropped hits with their evidence, and the warnings."""
@@ -155,10 +184,15 @@ def history_work(
 
     if kind == "auto":
         kind = next(
-            (k for k in ("candidate", "active") if model_path(topic.id, k).exists()), "none"
+            (k for k in ("candidate", "active") if model_path(topic.id, k, models).exists()),
+            "none",
         )
-    model = model_of(topic.id, kind)
-    rep = compare_topic(store, topic, model, config_dir=config_dir)
+    model = model_of(topic.id, kind, models)
+    store = Store(db_url)
+    try:
+        rep = compare_topic(store, topic, model, config_dir=config_dir)
+    finally:
+        store.close()
     return {
         "kind": kind if model is not None else "none",
         "model": rep.model,
@@ -176,4 +210,4 @@ def history_work(
     }
 
 
-__all__ = ["Busy", "Job", "LoopJobs", "history_work", "train_work"]
+__all__ = ["Busy", "Job", "LoopJobs", "history_work", "in_process", "train_work"]

@@ -23,7 +23,7 @@ from monitor.desk.learning import Busy, LoopJobs, history_work, train_work
 from monitor.desk.views import Desk, desk_of
 from monitor.errors import NotFound
 from monitor.topics.language import TopicConfig
-from monitor.topics.model import ModelError, TopicModel, load_model, model_path
+from monitor.topics.model import ModelError, TopicModel, load_model, model_path, models_dir
 
 KINDS = ("candidate", "active", "previous")
 
@@ -120,21 +120,17 @@ async def start_job(request: Request) -> Response:
     _, topic = _topic(request)
     kind = request.url.path.rsplit("/", 1)[-1]  # train or test
     config_dir = desk.config.directory if desk.config else None
-    if kind == "train":
-
-        def work() -> dict[str, Any]:
-            return train_work(desk.store, topic, config_dir)
-
-    else:
-        which = form.get("model", "auto")
-        if which not in ("auto", "candidate", "active", "none"):
-            which = "auto"
-
-        def work() -> dict[str, Any]:
-            return history_work(desk.store, topic, config_dir, which)
-
+    models = models_dir()
+    jobs, by = jobs_of(request), desk.reader(request)
     try:
-        jobs_of(request).start(topic.id, kind, desk.reader(request), work)
+        if kind == "train":
+            jobs.start(topic.id, kind, by, train_work, desk.store.url, topic, config_dir, models)
+        else:
+            which = form.get("model", "auto")
+            if which not in ("auto", "candidate", "active", "none"):
+                which = "auto"
+            args = (desk.store.url, topic, config_dir, which, models)
+            jobs.start(topic.id, kind, by, history_work, *args)
     except Busy as exc:
         return _back(topic, refused=str(exc))
     return _back(topic)
