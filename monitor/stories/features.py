@@ -137,6 +137,19 @@ def number_key(token: str) -> str | None:
     return "#" + digits.lstrip("0") if digits.strip("0") else "#0"
 
 
+def _elide(word: str) -> str:
+    """A Latin-script word without what an apostrophe glues to it: the suffix of a name in
+    Turkish, Azerbaijani and English (Aliyev'den, İran'a, Trump's) or the article before
+    it in French and Italian (l'Iran, d'Azerbaïdjan). Hebrew's geresh (ג'ורג') is a
+    letter, not a joint, and stays."""
+    if "'" not in word or "\u0590" <= word[0] <= "\u05ff":
+        return word
+    head, _, tail = word.partition("'")
+    if len(head) <= 2 and len(tail) >= 2:
+        return tail
+    return head if len(head) >= 2 else word
+
+
 def featurize(
     article: Article, gazetteer: Gazetteer, *, text_chars: int = 1000, language: str | None = None
 ) -> Features:
@@ -163,7 +176,8 @@ def featurize(
                     keys[k] += weight
                 prev = ""
                 continue
-            f = fold(tok)
+            raw = fold(tok)
+            f = _elide(raw)
             if phrases and prev:
                 pk = phrases.get((prev, f))
                 if pk:
@@ -179,7 +193,8 @@ def featurize(
             if key is None and len(f) >= 3:
                 cased = tok[0].isupper()
                 if cased or _NO_CASE.match(tok):
-                    sk = skeleton(f, lang)
+                    # After a cut suffix (Nasirzade'nin) no case ending is cut again.
+                    sk = skeleton(raw if raw.startswith(f + "'") else f, lang)
                     # Two consonants match too many unrelated words in another script.
                     if cased and len(sk) >= 3:
                         key = "N:" + sk

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.stories.features import Article, Features, featurize
-from monitor.stories.names import Gazetteer, cldr_gazetteer, gazetteer_with_topics
+from monitor.stories.names import Gazetteer, entries_gazetteer, gazetteer_with_topics
 
 STATE_VERSION = 1
 
@@ -141,7 +141,7 @@ class Grouper:
         self, settings: StorySettings | None = None, *, gazetteer: Gazetteer | None = None
     ) -> None:
         self.settings = settings or StorySettings()
-        self.gazetteer = gazetteer or cldr_gazetteer()
+        self.gazetteer = gazetteer or entries_gazetteer()
         self.stories: dict[str, Story] = {}
         self.aliases: dict[str, str] = {}  # merged-away story -> the one it joined
         self.df: Counter[str] = Counter()  # articles seen per word or key
@@ -257,14 +257,27 @@ class Grouper:
             self._join(best, art, f, tvec, kvec, when, best_score)
             # An article that clearly belongs to two stories shows they are one event
             # (often the same event reported in two languages, met only now).
-            for margin, _, other in passed[1:]:
-                if margin >= s.bridge_margin and other.id in self.stories:
+            # An undated article cannot tell a story of 2022 from one of 2025: it does
+            # not bridge, and no bridge spans more than the window.
+            for margin, _, other in passed[1:] if when is not None else ():
+                if (
+                    margin >= s.bridge_margin
+                    and other.id in self.stories
+                    and self._within_window(best, other)
+                ):
                     keep, drop = sorted([best, other], key=_age)
                     self.merge(keep.id, drop.id)
                     best = self.stories[self.resolve(best.id)]
             return Assignment(art.id, best.id, False, best_score)
         st = self._start(art, f, tvec, kvec, when)
         return Assignment(art.id, st.id, True, 0.0)
+
+    def _within_window(self, a: Story, b: Story) -> bool:
+        """Whether two stories' times are no further apart than the window."""
+        if not (a.first_seen and a.last_seen and b.first_seen and b.last_seen):
+            return False
+        gap = max(a.first_seen - b.last_seen, b.first_seen - a.last_seen, timedelta(0))
+        return gap <= timedelta(hours=self.settings.window_hours)
 
     def _similarity(
         self,
