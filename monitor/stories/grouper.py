@@ -326,7 +326,7 @@ class Grouper:
         for k, w in kvec.items():
             if k in st.keys:
                 held += w * w
-                if not k.startswith("#"):
+                if not k.startswith(("#", "W:")):  # numbers and kinds of event are no names
                     shared += 1
         if shared < s.cross_min_shared:
             return 0.0, 1.0

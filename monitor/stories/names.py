@@ -314,9 +314,19 @@ def entries_gazetteer() -> Gazetteer:
     try:
         data = yaml.safe_load(SHIPPED.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):  # a broken install: CLDR and transliteration remain
-        return g
+        data = {}
     add_entries(g, data.get("entries") or {})
+    _add_event_words(g)
     return g
+
+
+def _add_event_words(g: Gazetteer) -> None:
+    """The kinds of event (monitor/stories/events.py) under ``W:`` keys; a name already
+    known keeps its key."""
+    from monitor.stories.events import event_words
+
+    for word, key, stem in event_words():
+        g.add(word, key, stem=stem)
 
 
 def gazetteer_with_topics(topics_yaml: dict[str, Any] | None) -> Gazetteer:
