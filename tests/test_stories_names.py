@@ -100,3 +100,19 @@ def test_previews_and_reports_in_other_languages_join_their_event() -> None:
     assert out["c014"] == out["c018"] == out["c124"]
     assert out["c117"] == out["c026"] == out["c037"]
     assert out["c012"] != out["c014"]
+
+
+def test_an_office_is_no_name() -> None:
+    # "Cumhurbaşkanı" (president) is capitalised before every Turkish head of state: as
+    # a rare "name" it outweighed Aliyev and Pezeshkian.
+    tr = keys_of("Azerbaycan Cumhurbaşkanı Aliyev'den İran'a mesaj", "tr")
+    assert tr == {"C:AZ", "C:IR", key_of("Aliyev")}
+    assert not {k for k in keys_of("Президент Ирана прибыл", "ru") if k.startswith("N:")}
+
+
+def test_a_phone_call_in_russian_and_turkish_is_one_story() -> None:
+    # Aliyev's call with Pezeshkian, 30-31 Jan 2026: Russian and Turkish reports.
+    dev = _caucasus_dev()
+    grouper = Grouper.with_topics(load_topics_yaml(ROOT / "config"))
+    out = {r["id"]: r["story"] for r in cluster_records(list(dev.values()), grouper=grouper)}
+    assert out["c012"] == out["c125"]

@@ -181,12 +181,38 @@ EVENT_WORDS: dict[str, dict[str, list[str]]] = {
 }
 
 
+# The key of words that look like names (capitalised, or in a script without capitals)
+# but are offices: "President", "Cumhurbaşkanı", "رئیس‌جمهور" are in every article about
+# any head of state, and as rare "names" in a small batch they outweighed real ones.
+NOT_A_NAME = "-"
+
+TITLE_WORDS: dict[str, list[str]] = {
+    "en": ["president*", "prime", "minister*", "premier", "chancellor", "leader*", "secretary"],
+    "ru": ["президент*", "премьер*", "министр*", "лидер*", "глава", "председател*"],
+    "uk": ["президент*", "прем'єр*", "міністр*", "лідер*"],
+    "az": ["prezident*", "nazir*", "sədr*", "lider*"],
+    "tr": ["cumhurbaşkan*", "başbakan*", "bakan*", "lider*", "başkan*"],
+    "fa": ["رئیس‌جمهور", "رئیس‌جمهوری", "رئیس", "وزیر", "رهبر", "نخست‌وزیر"],
+    "ar": ["رئيس", "الرئيس", "وزير", "زعيم"],
+    "he": ["נשיא", "הנשיא", "ראש", "שר", "מנהיג"],
+    "hy": ["նախագահ*", "վարչապետ*", "նախարար*"],
+    "ka": ["პრეზიდენტ*", "პრემიერ*", "მინისტრ*"],
+    "de": ["Präsident*", "Kanzler*", "Minister*", "Premierminister*"],
+    "fr": ["président*", "ministre*", "premier"],
+    "es": ["presidente*", "ministro*"],
+    "it": ["presidente*", "ministro*"],
+}
+
+
 def event_words() -> list[tuple[str, str, bool]]:
-    """(word, key, is a stem) for every word of every kind, folded."""
+    """(word, key, is a stem) for every word of every kind, folded; the offices under
+    :data:`NOT_A_NAME`."""
     out = []
     for kind, by_lang in EVENT_WORDS.items():
         for words in by_lang.values():
             for w in words:
-                stem = w.endswith("*")
-                out.append((fold(w.rstrip("*")), f"W:{kind}", stem))
+                out.append((fold(w.rstrip("*")), f"W:{kind}", w.endswith("*")))
+    for words in TITLE_WORDS.values():
+        for w in words:
+            out.append((fold(w.rstrip("*")), NOT_A_NAME, w.endswith("*")))
     return out

@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from monitor.stories.events import NOT_A_NAME
 from monitor.stories.names import Gazetteer
 from monitor.stories.translit import fold, skeleton
 
@@ -200,6 +201,6 @@ def featurize(
                         key = "N:" + sk
                     elif not cased and len(sk) >= 4:
                         weak["N:" + sk] += weight
-            if key:
+            if key and key != NOT_A_NAME:
                 keys[key] += weight
     return Features(terms, keys, title_terms, lang, weak)
