@@ -39,7 +39,7 @@ class StorySettings:
     cross_penalty_per_day: float = 0.2  # across languages time counts for more
     undated_gap_days: float = 3.0  # an undated article is held to the bar of 3 days away
     bridge_margin: float = 0.05  # an article this far over two stories' bars merges them
-    key_weight: float = 0.35  # share of names/numbers in the same-language score
+    key_weight: float = 0.30  # share of names/numbers in the same-language score
     penalty_per_day: float = 0.10  # added to the threshold per day between them
     max_candidates: int = 15  # stories scored exactly per article
     index_terms: int = 8  # an article's rarest words used to find candidates
@@ -305,11 +305,10 @@ class Grouper:
                     shared += 1
                     dot += w * c
             if shared >= s.min_shared:
-                s_key = (
-                    sum(w * st.keys.get(k, 0.0) for k, w in kvec.items()) / st.knorm
-                    if st.knorm
-                    else 0.0
-                )
+                # Kinds of event are for crossing languages: within one, the words
+                # ("talks") already count, and counted twice they pulled every analysis
+                # of a round of talks into the round's story.
+                s_key = _cosine_without_kinds(kvec, st.keys)
                 score = (1 - s.key_weight) * dot / st.tnorm[lang] + s.key_weight * s_key
                 best = (score, s.threshold + s.penalty_per_day * gap_days)
         if terms:  # the story speaks the article's language: its words have decided
@@ -587,6 +586,22 @@ class Grouper:
             ):
                 g.index.setdefault(t, set()).add(st.id)
         return g
+
+
+def _cosine_without_kinds(a: dict[str, float], b: dict[str, float]) -> float:
+    """Cosine of two key vectors over their names, numbers and dates (``W:`` kinds of
+    event left out)."""
+    dot = na = nb = 0.0
+    for k, w in a.items():
+        if k[:2] != "W:":
+            na += w * w
+            dot += w * b.get(k, 0.0)
+    if not dot:
+        return 0.0
+    for k, w in b.items():
+        if k[:2] != "W:":
+            nb += w * w
+    return dot / math.sqrt(na * nb)
 
 
 def _age(st: Story) -> tuple[datetime, str]:
