@@ -141,11 +141,6 @@ def number_key(token: str) -> str | None:
 _SENTENCE_END = frozenset('.!?:;"«»“”„—–|')
 
 
-def _sentence_start(part: str, start: int) -> bool:
-    before = part[:start].rstrip()
-    return not before or before[-1] in _SENTENCE_END
-
-
 def _elide(word: str) -> str:
     """A Latin-script word without what an apostrophe glues to it: the suffix of a name in
     Turkish, Azerbaijani and English (Aliyev'den, İran'a, Trump's) or the article before
@@ -183,8 +178,14 @@ def featurize(
         # counts as a name only when some other article has it as one (a weak key, like
         # the words of scripts without capitals). (Title Case headlines likewise cost
         # more precision than they gave recall on the dev parts.)
+        last_end = 0
         for m in _TOKEN.finditer(part):
             tok = m.group()
+            # What stands between the previous word and this one: a sentence starts
+            # after . ! ? : and quotes, or at the start of the part.
+            gap = part[last_end : m.start()].rstrip()
+            initial = gap[-1] in _SENTENCE_END if gap else last_end == 0
+            last_end = m.end()
             if tok[0].isdigit() or tok[0] in "۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩":
                 k = number_key(tok)
                 if k:
@@ -207,7 +208,7 @@ def featurize(
             key = lookup(f) if len(f) >= 3 else None
             if key is None and len(f) >= 3:
                 cased = tok[0].isupper()
-                if cased and _sentence_start(part, m.start()):
+                if cased and initial:
                     sk = skeleton(raw if raw.startswith(f + "'") else f, lang)
                     if len(sk) >= 3:
                         weak["N:" + sk] += weight
