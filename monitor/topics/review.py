@@ -3,8 +3,10 @@ definition or model before it is used.
 
 ``train_topic``: the pool is every stored article with text (the rules' decision
 is its weak label), plus the topic's seed examples; the labels are the hits marked
-with ``newsmon hits mark`` and the seeds. The new model is written as a
-*candidate*: nothing changes until ``newsmon topics activate``.
+with ``newsmon hits mark``, the articles marked for the topic although it did not hit
+them (``newsmon articles mark``, "Teach as hit" on the desk: a rule miss), and the
+seeds. The new model is written as a *candidate*: nothing changes until ``newsmon
+topics activate``.
 
 ``compare_topic``: re-scores the stored articles with the current definition and the
 candidate (or active) model and compares with the hits stored so far: new hits,
@@ -79,10 +81,14 @@ def load_pool(
     limit: int = 20_000,
     with_seeds: bool = True,
 ) -> list[PoolArticle]:
-    """Stored articles (newest first, at most ``limit``) with their labels for the topic,
-    then the topic's seed examples (labelled)."""
+    """Stored articles (newest first, at most ``limit``, and every labelled one) with
+    their labels for the topic (on hits and on non-hits), then the topic's seed
+    examples (labelled)."""
     labels = store.topic_labels(topic.id)
     rows = store.recent_articles(limit)
+    # a labelled article older than the window still teaches (a hit's or a near miss's)
+    seen = {a.id for a in rows}
+    rows += store.articles_by_id([i for i in labels if i not in seen])
     pool = []
     for a in rows:
         text = a.text or a.summary or ""
