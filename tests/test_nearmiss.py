@@ -5,6 +5,7 @@ all stored articles. On SQLite and PostgreSQL, with the committed topics' real d
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -213,3 +214,61 @@ def test_browse_all_articles(store: Store, topics: list[Any]) -> None:
     assert [h.topic_id for h in hits[ids["thaw"]]] == [TOPIC]
     assert TOPIC in {n.topic_id for n in marks[ids["marathon"]]}
     assert TOPIC not in {n.topic_id for n in marks.get(ids["thaw"], [])}
+
+
+# --- the command line ------------------------------------------------------------------
+
+
+def _cli(db: str, *args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    return CliRunner().invoke(
+        app,
+        ["--config", str(ROOT / "config"), "--db", db, *args],
+        env={"NEWSMON_CONFIG": None, "NEWSMON_DB": None},
+    )
+
+
+def test_cli_articles_mark_and_near_misses(tmp_path: Path, topics: list[Any]) -> None:
+    db = f"sqlite:///{tmp_path / 'n.db'}"
+    s = Store(db)
+    ids = _fill(s, topics)
+    s.close()
+    r = _cli(db, "articles")
+    assert r.exit_code == 0, r.output
+    # every stored article, hits or not, newest first
+    assert "Sunny weekend in London" in r.output and "Baku marathon" in r.output
+    assert f"{TOPIC}" in r.output  # the hit's topic is shown
+    rows = json.loads(_cli(db, "articles", "--search", "marathon", "--json").output)
+    assert [x["id"] for x in rows] == [ids["marathon"]]
+    assert rows[0]["hits"] == [] and TOPIC in {n["topic"] for n in rows[0]["non_hits"]}
+    assert json.loads(_cli(db, "articles", "--lang", "ru", "--json").output) == []
+    assert len(json.loads(_cli(db, "articles", "--limit", "2", "--json").output)) == 2
+
+    inbox = json.loads(_cli(db, "topics", "near-misses", TOPIC, "--json").output)
+    assert [x["article"] for x in inbox] == [ids["marathon"]]
+    assert inbox[0]["reason"] == "close" and inbox[0]["title"].startswith("Baku marathon")
+    text = _cli(db, "topics", "near-misses", TOPIC).output
+    assert "Baku marathon" in text and "close" in text
+
+    r = _cli(db, "articles", "mark", str(ids["marathon"]), "relevant", "-t", TOPIC, "--note", "x")
+    assert r.exit_code == 0 and "not a hit" in r.output and "relevant" in r.output, r.output
+    assert "no near misses" in _cli(db, "topics", "near-misses", TOPIC).output
+    done = json.loads(
+        _cli(db, "topics", "near-misses", TOPIC, "--label", "relevant", "--json").output
+    )
+    assert [(x["article"], x["label_note"], x["labeled_by"]) for x in done] == [
+        (ids["marathon"], "x", "")
+    ]
+    r = _cli(db, "articles", "mark", str(ids["thaw"]), "irrelevant", "--topic", TOPIC)
+    assert r.exit_code == 0 and "hit " in r.output, r.output
+    assert f"{TOPIC}=irrelevant" in _cli(db, "articles").output
+    r = _cli(db, "articles", "mark", str(ids["weather"]), "relevant", "--topic", "nope")
+    assert r.exit_code == 2 and "unknown topic" in r.output
+    r = _cli(db, "articles", "mark", str(ids["weather"]), "maybe", "--topic", TOPIC)
+    assert r.exit_code == 2
+    s = Store(db)
+    assert s.topic_labels(TOPIC) == {ids["marathon"]: "relevant", ids["thaw"]: "irrelevant"}
+    s.close()
