@@ -17,12 +17,12 @@ from sqlmodel import select
 from monitor.config import load_config
 from monitor.errors import NotFound
 from monitor.pipeline.articles import new_article
-from monitor.pipeline.jobs import Analysis, Page, scores
+from monitor.pipeline.jobs import Analysis, Page, SummaryVerdict, scores
 from monitor.pipeline.pages import Candidate
 from monitor.store import NearMiss, NewArticle, Store
 from monitor.store.people import LabelEvent
 from monitor.topics.match import Classifier
-from monitor.topics.nearmiss import near_miss
+from monitor.topics.nearmiss import NEAR_BAND, near_miss
 from monitor.topics.review import load_pool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +99,10 @@ def test_a_near_miss_is_decided_from_the_topic_decision(topics: list[Any]) -> No
     disagree = near_miss(False, 0.2, ev_model)
     assert disagree is not None and disagree.reason == "disagree"
     assert disagree.priority > passed.priority
+    # a failed rule is kept only close to the threshold (NEAR_BAND), not far under it
+    failed = dict(r.evidence, rule_passed=False, threshold=0.4)
+    assert near_miss(False, 0.4 * NEAR_BAND + 0.001, failed) is not None
+    assert near_miss(False, 0.4 * NEAR_BAND - 0.001, failed) is None
     # nothing matched: not kept (most article x topic pairs)
     none = {x.topic: x for x in clf.classify(*TEXTS[2][1:], language="en")}[TOPIC]
     assert near_miss(none.matched, none.score, none.evidence) is None
@@ -121,6 +125,16 @@ def test_near_misses_are_stored_with_the_hits(store: Store, topics: list[Any]) -
     _fill(store, topics)
     with store.session() as s:
         assert len(s.exec(select(NearMiss)).all()) == len(rows)
+
+
+def test_an_article_classified_by_its_summary_keeps_its_near_misses(topics: list[Any]) -> None:
+    clf = Classifier(topics, models={})
+    key, title, text = TEXTS[1]
+    url = f"https://news.example/{key}"
+    verdict = SummaryVerdict(url, "en", scores(clf.classify(title, text, language="en")))
+    item = new_article(Candidate(url, url, key, title, text, T0, []), None, None, verdict)
+    near = {n.topic: n for n in item.near_misses}
+    assert TOPIC in near and near[TOPIC].evidence["text_from"] == "feed summary"
 
 
 def test_inbox_order_and_filters(store: Store, topics: list[Any]) -> None:
