@@ -23,7 +23,7 @@ from monitor.store import NearMiss, NewArticle, Store
 from monitor.store.people import LabelEvent
 from monitor.topics.match import Classifier
 from monitor.topics.nearmiss import NEAR_BAND, near_miss
-from monitor.topics.review import load_pool
+from monitor.topics.review import load_pool, rescan_near_misses
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "caucasus-realignment"
@@ -241,7 +241,12 @@ def _cli(db: str, *args: str) -> Any:
     return CliRunner().invoke(
         app,
         ["--config", str(ROOT / "config"), "--db", db, *args],
-        env={"NEWSMON_CONFIG": None, "NEWSMON_DB": None},
+        # no trained model: the rescan decides with rules alone
+        env={
+            "NEWSMON_CONFIG": None,
+            "NEWSMON_DB": None,
+            "NEWSMON_MODELS": db.removeprefix("sqlite:///") + ".models",
+        },
     )
 
 
@@ -267,6 +272,12 @@ def test_cli_articles_mark_and_near_misses(tmp_path: Path, topics: list[Any]) ->
     text = _cli(db, "topics", "near-misses", TOPIC).output
     assert "Baku marathon" in text and "close" in text
 
+    r = _cli(db, "topics", "near-misses", TOPIC, "--rescan", "--json")
+    assert (
+        r.exit_code == 0
+        and "rescanned 4 stored articles: 1 near misses (0 new, 1 updated" in r.stderr
+    )
+    assert [x["article"] for x in json.loads(r.stdout)] == [ids["marathon"]]
     r = _cli(db, "articles", "mark", str(ids["marathon"]), "relevant", "-t", TOPIC, "--note", "x")
     assert r.exit_code == 0 and "not a hit" in r.output and "relevant" in r.output, r.output
     assert "no near misses" in _cli(db, "topics", "near-misses", TOPIC).output
@@ -286,3 +297,28 @@ def test_cli_articles_mark_and_near_misses(tmp_path: Path, topics: list[Any]) ->
     s = Store(db)
     assert s.topic_labels(TOPIC) == {ids["marathon"]: "relevant", ids["thaw"]: "irrelevant"}
     s.close()
+
+
+def test_rescan_keeps_near_misses_of_articles_stored_before(
+    store: Store, topics: list[Any]
+) -> None:
+    ids = _fill(store, topics)
+    topic = next(t for t in topics if t.id == TOPIC)
+    with store.session(write=True) as s:  # a database from before near misses were kept
+        for row in s.exec(select(NearMiss)).all():
+            s.delete(row)
+        s.add(NearMiss(article_id=ids["cricket"], topic_id=TOPIC, reason="close", priority=0.9))
+    assert [a.id for _, a in store.near_misses(TOPIC)] == [ids["cricket"]]
+    scan = rescan_near_misses(store, topic)
+    assert (scan.articles, scan.near_misses, scan.added, scan.removed) == (4, 1, 1, 1)
+    inbox = store.near_misses(TOPIC)
+    assert [a.id for _, a in inbox] == [ids["marathon"]]  # the hit is not scanned
+    assert inbox[0][0].evidence["groups"] and inbox[0][0].reason == "close"
+    # the topic edited so that the marathon is far from it: its label stays, as a label
+    store.mark_article(ids["marathon"], TOPIC, "irrelevant", by="ana")
+    strict = topic.model_copy(update={"threshold": 0.99})
+    scan = rescan_near_misses(store, strict, classifier=Classifier([strict], models={}))
+    assert scan.near_misses == 0 and scan.updated == 1 and store.near_misses(TOPIC) == []
+    assert store.topic_labels(TOPIC) == {ids["marathon"]: "irrelevant"}
+    store.mark_article(ids["marathon"], TOPIC, None)  # then cleared: nothing left
+    assert store.near_misses(TOPIC, label=None) == []

@@ -144,6 +144,17 @@ def topics_near_misses(
         typer.Option(help="unreviewed (the inbox), relevant, irrelevant, or all."),
     ] = "unreviewed",
     limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    rescan: Annotated[
+        bool,
+        typer.Option(
+            "--rescan",
+            help="First re-score the stored articles with the current definition and "
+            "active model (a database older than near misses, or a topic just edited).",
+        ),
+    ] = False,
+    articles: Annotated[
+        int, typer.Option(help="With --rescan: the newest this many stored articles.")
+    ] = 20_000,
     json_out: JsonOpt = False,
 ) -> None:
     """A topic's near misses: articles it did not hit that are most worth a look
@@ -154,6 +165,16 @@ def topics_near_misses(
     _known_topic(ctx, topic)
     from monitor.export import near_miss_record
 
+    if rescan:
+        from monitor.topics.review import rescan_near_misses
+
+        c = _ctx(ctx)
+        scan = rescan_near_misses(c.store(), c.config.topic(topic), limit=articles)
+        typer.echo(
+            f"rescanned {scan.articles} stored articles: {scan.near_misses} near misses "
+            f"({scan.added} new, {scan.updated} updated, {scan.removed} no longer)",
+            err=json_out,
+        )
     rows = (
         _ctx(ctx).store().near_misses(topic, label=None if label == "all" else label, limit=limit)
     )

@@ -200,6 +200,52 @@ class NearMissStore(LabelStore):
             s.add(row)
             return ArticleMark(article_id, topic, row.label, row.label_note, None, before)
 
+    def refresh_near_misses(
+        self, topic: str, scanned: Sequence[int], found: Sequence[tuple[int, FoundNearMiss]]
+    ) -> tuple[int, int, int]:
+        """After re-scoring the ``scanned`` articles for ``topic`` (a rescan: the topic or
+        its model changed, or the articles were stored before near misses were kept):
+        ``found`` (article id, near miss) are added or brought up to date, and the
+        scanned articles' other rows go - but a labelled row stays, its label kept.
+        Returns (added, updated, removed)."""
+        added = updated = removed = 0
+        by_article = {aid: n for aid, n in found}
+        now = utcnow()
+        with self.session(write=True) as s:
+            for chunk in chunks(list(scanned), 500):
+                rows = s.exec(
+                    select(NearMiss).where(
+                        NearMiss.topic_id == topic, col(NearMiss.article_id).in_(chunk)
+                    )
+                ).all()
+                existing = {r.article_id: r for r in rows}
+                for aid in chunk:
+                    row, n = existing.get(aid), by_article.get(aid)
+                    if n is None:
+                        if row is None or row.reason == LABELLED:
+                            continue
+                        if row.label is None:
+                            s.delete(row)
+                            removed += 1
+                        else:  # no longer a near miss, but its label still teaches
+                            row.reason = LABELLED
+                            s.add(row)
+                            updated += 1
+                        continue
+                    if row is None:
+                        row = NearMiss(article_id=aid, topic_id=topic, created_at=now, reason="")
+                        added += 1
+                    else:
+                        updated += 1
+                    row.reason, row.score, row.threshold = n.reason, n.score, n.threshold
+                    row.priority, row.topic_version, row.evidence = (
+                        n.priority,
+                        n.version,
+                        n.evidence,
+                    )
+                    s.add(row)
+        return added, updated, removed
+
     def nonhit_labels(self, topic: str) -> dict[int, str]:
         """Article id -> the label given to it for ``topic`` although it is no hit."""
         with self.session() as s:

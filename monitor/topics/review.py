@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import ExtractError, NewsmonError
-from monitor.store import Store
+from monitor.store import FoundNearMiss, Store
 from monitor.topics.language import TopicConfig
 from monitor.topics.learn import TrainSettings, rule_matrix, train, weak_confidence
 from monitor.topics.match import Classifier
 from monitor.topics.model import FeatureSpace, ModelError, TopicModel, word_counts
+from monitor.topics.nearmiss import near_miss
 
 
 class ReviewError(NewsmonError):
@@ -330,3 +331,54 @@ def compare_topic(
         kept=kept,
         seeds=seeds,
     )
+
+
+# --- near misses of the stored articles ---------------------------------------------------
+
+
+@dataclass
+class NearMissScan:
+    topic: str
+    articles: int
+    near_misses: int
+    added: int
+    updated: int
+    removed: int
+
+
+def rescan_near_misses(
+    store: Store, topic: TopicConfig, *, limit: int = 20_000, classifier: Classifier | None = None
+) -> NearMissScan:
+    """Re-score the stored articles (the newest ``limit``, and every labelled one) with
+    the topic's current definition and active model, as the pipeline would, and keep
+    their near misses (:mod:`monitor.topics.nearmiss`): what a database stored before
+    near misses were kept, or a topic just edited, needs. Hits are left as they are."""
+    clf = classifier or Classifier([topic])
+    pool = load_pool(store, topic, limit=limit, with_seeds=False)
+    stored = store.topic_hit_scores(topic.id)
+    scanned: list[int] = []
+    found: list[tuple[int, FoundNearMiss]] = []
+    for p in pool:
+        aid = int(p.key.split(":", 1)[1])
+        if aid in stored:
+            continue
+        scanned.append(aid)
+        r = next(x for x in clf.classify(p.title, p.text, p.language) if x.topic == topic.id)
+        v = near_miss(r.matched, r.score, r.evidence)
+        if v is not None:
+            found.append(
+                (
+                    aid,
+                    FoundNearMiss(
+                        topic.id,
+                        round(r.score, 4),
+                        v.threshold,
+                        v.reason,
+                        v.priority,
+                        r.version,
+                        r.evidence,
+                    ),
+                )
+            )
+    added, updated, removed = store.refresh_near_misses(topic.id, scanned, found)
+    return NearMissScan(topic.id, len(pool), len(found), added, updated, removed)
