@@ -23,7 +23,8 @@ from monitor.store import NearMiss, NewArticle, Store
 from monitor.store.people import LabelEvent
 from monitor.topics.match import Classifier
 from monitor.topics.nearmiss import NEAR_BAND, near_miss
-from monitor.topics.review import load_pool, rescan_near_misses
+from monitor.topics.review import load_pool, rescan_near_misses, train_topic
+from tests.test_topics_learn import NOT_RELEVANT, RELEVANT, stored_items  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "caucasus-realignment"
@@ -322,3 +323,34 @@ def test_rescan_keeps_near_misses_of_articles_stored_before(
     assert store.topic_labels(TOPIC) == {ids["marathon"]: "irrelevant"}
     store.mark_article(ids["marathon"], TOPIC, None)  # then cleared: nothing left
     assert store.near_misses(TOPIC, label=None) == []
+
+
+def test_rules_and_a_trained_model_disagreeing_come_first(
+    tmp_path: Path,
+    topics: list[Any],
+    stored_items: list[NewArticle],  # noqa: F811 - test_topics_learn's fixture
+) -> None:
+    """A real model trained on labels: where it says no and the rules say yes, the
+    article is a near miss of the "disagree" kind, first in the inbox."""
+    store = Store(f"sqlite:///{tmp_path / 'm.db'}")
+    store.store_articles(stored_items)
+    topic = next(t for t in topics if t.id == TOPIC)
+    hits = {a.title: h for h, a in store.hits(topic=TOPIC, limit=100)}
+    for title, _ in NOT_RELEVANT:
+        store.mark_article(hits[title].article_id, TOPIC, "irrelevant")
+    for title, _ in RELEVANT:
+        store.mark_article(hits[title].article_id, TOPIC, "relevant")
+    model = train_topic(topic, load_pool(store, topic, with_seeds=False)).model
+    clf = Classifier([topic], models={TOPIC: model})
+    title, text = NOT_RELEVANT[0]
+    r = clf.classify(title, text, language="en")[0]
+    assert r.evidence["rule_matched"] and not r.matched  # the model learnt the label
+    item = _classified(clf, "chess-again", title, text)
+    assert [(n.topic, n.reason) for n in item.near_misses] == [(TOPIC, "disagree")]
+    store.store_articles([item])
+    first, article = store.near_misses(TOPIC)[0]
+    assert (first.reason, article.guid) == ("disagree", "chess-again")
+    assert first.evidence["model"]["used"] and first.threshold == pytest.approx(
+        model.threshold, abs=1e-4
+    )
+    store.close()
