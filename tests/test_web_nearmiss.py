@@ -15,7 +15,7 @@ import pytest
 
 from monitor.desk import create_app
 from monitor.store import Store
-from tests.support.deskdata import ROOT, desk_db, desk_topics
+from tests.support.deskdata import HOSTILE_TITLE, ROOT, desk_db, desk_topics
 from tests.support.pg_fixtures import in_ci
 from tests.support.webserver import running
 
@@ -118,6 +118,14 @@ def test_all_articles_search_and_label_any_article(desk: tuple[str, Store], page
     page.get_by_role("link", name="All articles").click()
     page.wait_for_url("**/articles")
     assert _ids(page) == everything and len(everything) > store.count_hits()
+    # a hostile title is shown as text, on the list and on its article page
+    assert HOSTILE_TITLE in page.locator("#review-list").inner_text()
+    page.get_by_role("link", name=HOSTILE_TITLE).click()
+    page.wait_for_url("**/articles/*")
+    assert page.locator("h1.title").inner_text() == HOSTILE_TITLE
+    assert page.locator("h1.title script, h1.title img").count() == 0
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    page.go_back()
     page.fill("#search", "Gaza")
     page.get_by_role("button", name="Search").click()
     page.wait_for_url("**/articles?q=Gaza*")

@@ -185,7 +185,8 @@ def train_topic(
     if not labels:
         raise ReviewError(
             f"topic {topic.id}: no reviewed examples yet - mark hits with "
-            f"`newsmon hits mark ID relevant|irrelevant` or add seeds to the topic"
+            f"`newsmon hits mark ID relevant|irrelevant`, articles it missed with "
+            f"`newsmon articles mark ID --topic {topic.id} relevant`, or add seeds to the topic"
         )
     if progress:
         progress(f"analysing {len(pool)} articles with the rules of {topic.id}")
