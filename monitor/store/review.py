@@ -3,7 +3,7 @@ figures, and the stored articles and labels that training and testing a topic re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -181,10 +181,19 @@ class ReviewStore(StoreBase):
                 s.exec(select(func.count()).select_from(inner.limit(at_most).subquery())).one()
             )
 
-    def hit_neighbours(self, f: HitFilter | None, hit_id: int) -> tuple[int | None, int | None]:
-        """The ids of the next newer and next older hit in the filtered list (or None)."""
-        newer = self.find_hits(f, limit=1, after=hit_id).rows
-        older = self.find_hits(f, limit=1, before=hit_id).rows
+    def hit_neighbours(
+        self,
+        f: HitFilter | None,
+        hit_id: int,
+        *,
+        find: Callable[..., HitPage] | None = None,
+    ) -> tuple[int | None, int | None]:
+        """The ids of the hits before and after ``hit_id`` in the filtered list (or
+        None): newer and older by default, or in the order of ``find`` (one of the
+        keyset-paged ``find_hits*`` queries, e.g. by score)."""
+        find = find or self.find_hits
+        newer = find(f, limit=1, after=hit_id).rows
+        older = find(f, limit=1, before=hit_id).rows
         return (newer[0][0].id if newer else None), (older[0][0].id if older else None)
 
     def feeds_of_articles(self, article_ids: Sequence[int]) -> dict[int, list[Feed]]:
