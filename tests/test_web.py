@@ -277,6 +277,7 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
         p.replace("{hit_id:int}", str(hid))
         .replace("{view_id:int}", str(view.id))
         .replace("{feed_id:int}", "1")
+        .replace("{article_id:int}", "1")
         .replace("{action:str}", "pause")
         for p in post_routes(desk.client.app)
     ]
@@ -292,6 +293,7 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
             f"/views/{view.id}/delete",
             "/feeds/1/poll",
             "/feeds/1/pause",
+            "/articles/1/label",
         ]
     )
     good = desk.csrf()

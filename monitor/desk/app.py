@@ -2,8 +2,9 @@
 
 :func:`create_app` puts the pages together; each lives in its own module of
 :mod:`monitor.desk.routes`: the hit list (``hits``), one hit and its label (``hit``),
-the export (``export``), topics, feeds, alerts, a user's preferences (``prefs``) and
-logging in (``auth``). What they share (the store, topics, security, templates) is the
+the export (``export``), topics, near misses and all articles (``articles``), feeds,
+alerts, a user's preferences (``prefs``) and logging in (``auth``). What they share (the
+store, topics, security, templates) is the
 :class:`~monitor.desk.views.Desk` on ``app.state.desk``.
 """
 
@@ -22,6 +23,7 @@ from monitor.desk.filters import parse_filters
 from monitor.desk.health import HealthBanners
 from monitor.desk.ranks import Ranks
 from monitor.desk.routes import alerts, auth, export, feeds, hit, hits, labels, prefs, reading
+from monitor.desk.routes import articles as article_pages
 from monitor.desk.routes import topics as topic_pages
 from monitor.desk.security import Security, SecurityMiddleware
 from monitor.desk.views import (
@@ -68,6 +70,7 @@ def create_app(
         *reading.routes,
         *hit.routes,
         *topic_pages.routes,
+        *article_pages.routes,
         *feeds.routes,
         *alerts.routes,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
