@@ -13,8 +13,9 @@ Then grouping speed with 100,000 stories stored: a grouper is filled with storie
 from real titles and texts (Reuters-21578 and the real feeds in ../shared/corpora), all
 inside the active window, and new articles are timed against it on one core.
 
-Usage: python benchmarks/stories.py [--quick] [--doc docs/stories.md]
-The last line is ``RESULT key=value ...``.
+Usage: python benchmarks/stories.py [--quick] [--record]
+``--record`` writes the table into docs/benchmarks.md (section ``stories``, or
+``stories-quick``). The last line is ``RESULT key=value ...``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from monitor.stories import Article, Grouper, cluster_file  # noqa: E402
 from monitor.stories.cluster import load_topics_yaml  # noqa: E402
+from tests.support.benchreport import add_record_flag, record  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "stories"
 SETS = {
@@ -301,11 +303,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="10,000 stored stories, not 100,000")
     ap.add_argument("--topics", type=Path, default=ROOT / "config" / "topics.yaml")
-    ap.add_argument(
-        "--doc",
-        type=Path,
-        help="write the figures table into this page (between <!-- stories-figures --> markers)",
-    )
+    add_record_flag(ap)
     args = ap.parse_args()
 
     rows: list[list[str]] = []
@@ -393,32 +391,21 @@ def main() -> int:
         print(line)
     load = os.getloadavg()[0]
     print(f"load average: {load:.2f}")
-    if args.doc:
-        _write_doc(args.doc, table, line, best_t, load)
-    print("RESULT " + " ".join(f"{k}={v}" for k, v in result.items()))
+    result_line = "RESULT " + " ".join(f"{k}={v}" for k, v in result.items())
+    if args.record:
+        record(
+            "stories-quick" if args.quick else "stories",
+            rows,
+            title="stories: grouping articles into events" + (", --quick" if args.quick else ""),
+            header=header,
+            result=result_line,
+            notes=f"{line}.\n\nThe online TF-IDF baseline uses threshold {best_t} (its best "
+            "on the dev parts). The held-out parts were never tuned on. What each figure "
+            "measures: [stories.md](stories.md#figures); the sets and their labelling rule: "
+            "benchmarks/data/stories/README.md.",
+        )
+    print(result_line)
     return 0
-
-
-def _write_doc(path: Path, table: list[str], speed: str, t: float, load: float) -> None:
-    text = path.read_text(encoding="utf-8")
-    begin, end = "<!-- stories-figures:begin -->", "<!-- stories-figures:end -->"
-    if begin not in text or end not in text:
-        raise SystemExit(f"{path}: no {begin} ... {end} block to fill")
-    block = "\n".join(
-        [
-            begin,
-            "",
-            *table,
-            "",
-            f"{speed} (load average {load:.2f}).",
-            "",
-            f"The online TF-IDF baseline uses threshold {t} (its best on the dev parts).",
-            "",
-            end,
-        ]
-    )
-    head, rest = text.split(begin, 1)
-    path.write_text(head + block + rest.split(end, 1)[1], encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -6,11 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.store import Article, Feed, Hit, HitFilter, Store
+from monitor.store import Article, Feed, Hit, HitFilter, NearMiss, Store
 
 # Cells a spreadsheet would run as a formula get a leading quote (CSV injection).
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -123,3 +123,59 @@ def lines(records: Iterable[dict[str, Any]], fmt: str) -> Iterator[str]:
             buf.seek(0)
             buf.truncate()
     yield buf.getvalue()
+
+
+def article_records(store: Store, articles: Sequence[Article]) -> list[dict[str, Any]]:
+    """Stored articles, hits or not, each with its hits and its labels and near misses
+    for the topics it did not hit (``newsmon articles --json``)."""
+    ids = [a.id for a in articles if a.id is not None]
+    hits, marks = store.article_reviews(ids)
+    feeds = store.feeds_of_articles(ids)
+    out = []
+    for a in articles:
+        aid = a.id or 0
+        out.append(
+            {
+                "id": a.id,
+                "title": a.title,
+                "url": a.url,
+                "feed": [_feed_name(f) for f in feeds.get(aid, [])],
+                "published_at": a.published_at,
+                "first_seen_at": a.first_seen_at,
+                "language": a.language,
+                "extraction": a.extraction,
+                "hits": [
+                    {"topic": h.topic_id, "hit": h.id, "score": h.score, "label": h.label}
+                    for h in hits.get(aid, [])
+                ],
+                "non_hits": [near_miss_record(n) for n in marks.get(aid, [])],
+            }
+        )
+    return out
+
+
+def near_miss_record(n: NearMiss, a: Article | None = None) -> dict[str, Any]:
+    """A topic's near miss or labelled non-hit; with its article's title and link."""
+    rec: dict[str, Any] = {
+        "topic": n.topic_id,
+        "article": n.article_id,
+        "reason": n.reason,
+        "score": n.score,
+        "threshold": n.threshold,
+        "priority": n.priority,
+        "label": n.label,
+        "label_note": n.label_note,
+        "labeled_by": n.labeled_by,
+        "labeled_at": n.labeled_at,
+        "found_at": n.created_at,
+    }
+    if a is not None:
+        rec |= {
+            "title": a.title,
+            "url": a.url,
+            "language": a.language,
+            "published_at": a.published_at,
+            "rule": (n.evidence or {}).get("rule"),
+            "evidence_sentences": [s["text"] for s in (n.evidence or {}).get("sentences", [])[:3]],
+        }
+    return rec

@@ -278,3 +278,21 @@ def test_hits_stored_at_once_twice_are_alerted_once(
     assert len(store.deliveries(limit=1000)) == 40
     assert store.add_hits(rows, targets) == ([], 0)
     store.close()
+
+
+def test_a_taught_near_miss_stored_as_a_hit_keeps_its_label(world: dict[str, Any]) -> None:
+    """ "Teach as hit" on an article, then a broader definition finds it: the stored hit
+    carries the analyst's label and the article leaves the near-miss inbox."""
+    _lower_threshold(world)
+    rep = json.loads(ok(world, "topics", "test", TOPIC, "--model", "none", "--json"))
+    taught = int(rep["new_hits"][0]["key"].split(":")[1])
+    store = Store(world["db"])
+    store.mark_article(taught, TOPIC, "relevant", "the relation is in the lede", by="ana")
+    assert store.nonhit_labels(TOPIC) == {taught: "relevant"}
+    ok(world, "topics", "test", TOPIC, "--model", "none", "--store", "--yes")
+    hit = next(h for h, a in store.hits(topic=TOPIC, limit=500) if a.id == taught)
+    assert (hit.label, hit.label_note) == ("relevant", "the relation is in the lede")
+    assert hit.labeled_at is not None
+    assert store.nonhit_labels(TOPIC) == {}
+    assert store.topic_labels(TOPIC)[taught] == "relevant"
+    store.close()

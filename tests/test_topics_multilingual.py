@@ -14,7 +14,8 @@ import pytest
 
 from monitor.config import load_yaml_model
 from monitor.topics.labelled import evaluate_topic, load_labelled
-from monitor.topics.language import TopicsFile
+from monitor.topics.language import TopicConfig, TopicsFile
+from monitor.topics.match import Classifier
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data" / "topics" / "caucasus-realignment.jsonl"
@@ -22,20 +23,29 @@ TOPICS = ROOT / "config" / "topics.yaml"
 
 pytestmark = pytest.mark.skipif(not DATA.is_file(), reason=f"labelled set absent: {DATA}")
 
-# Floors on the dev part: a little below what the committed topic reaches (recall 0.95,
-# precision 0.97), far above what it reached before scores were calibrated for short
-# texts and the gazetteer's names were added (recall 0.16).
-DEV_RECALL = 0.90
-DEV_PRECISION = 0.95
+# Floors on the dev part: a little below what the committed topic reaches (recall 0.94,
+# precision 0.99 on 229 relevant texts), far above what it reached before scores were
+# calibrated for short texts and the gazetteer's names were added (recall 0.16), and above
+# what it reached on the second search round before it knew Georgia, the US and the CSTO
+# (recall 0.83).
+DEV_RECALL = 0.92
+DEV_PRECISION = 0.97
 DEV_LANGUAGE_RECALL = 0.70  # every language with at least five relevant texts
 
 
+def _topic() -> TopicConfig:
+    topics: list[TopicConfig] = load_yaml_model(TOPICS, TopicsFile).topics
+    return next(t for t in topics if t.id == "caucasus-realignment")
+
+
+def _hit(title: str, text: str, language: str = "en") -> bool:
+    return Classifier([_topic()], models={}).classify(title, text, language)[0].matched
+
+
 def test_caucasus_topic_on_dev_headlines() -> None:
-    topic = next(
-        t for t in load_yaml_model(TOPICS, TopicsFile).topics if t.id == "caucasus-realignment"
-    )
+    topic = _topic()
     items = [it for it in load_labelled(DATA) if it.split == "dev"]
-    assert sum(it.relevant for it in items) >= 100
+    assert sum(it.relevant for it in items) >= 200
     dev = evaluate_topic(topic, items)["dev"]
     missed = [f"{it.language} {sc:.3f} {it.title[:60]}" for it, sc in dev.misses]
     assert dev.overall.recall >= DEV_RECALL, "\n".join(missed)
@@ -46,3 +56,40 @@ def test_caucasus_topic_on_dev_headlines() -> None:
         if c.relevant >= 5 and c.recall < DEV_LANGUAGE_RECALL
     }
     assert not weak, weak
+
+
+def test_georgia_and_the_us_are_parties_but_not_the_us_state() -> None:
+    # Georgia is a South Caucasus state, the United States a partner of the region
+    assert _hit(
+        "US suspends strategic partnership with Georgia",
+        "The United States has suspended its strategic partnership with Georgia.",
+    )
+    assert _hit(
+        "Kobakhidze in Baku",
+        "Georgia's prime minister met Azerbaijan's president for talks on the railway.",
+    )
+    # tourists are people, not states; Georgia the US state, next to Atlanta: no hit
+    assert not _hit(
+        "Russian tourists in Georgia",
+        "A record number of Russian tourists crossed the border into Georgia this summer.",
+    )
+    assert not _hit(
+        "Trump meets Georgia Republicans in Atlanta",
+        "Donald Trump met Georgia Republicans in Atlanta for talks on the state's election.",
+    )
+
+
+def test_irans_azerbaijan_provinces_are_not_the_republic() -> None:
+    assert _hit(
+        "Iran's president visits Azerbaijan",
+        "Iran's president arrived in Baku for talks with Azerbaijan's president.",
+    )
+    assert not _hit(
+        "Governor of Iran's West Azerbaijan visits Khoy",
+        "The governor of West Azerbaijan, Iran, visited Khoy after the earthquake.",
+    )
+    assert not _hit(
+        "زلزله در خوی",
+        "زلزله شهرستان خوی در استان آذربایجان غربی ایران را لرزاند و اتفاق افتاد.",
+        "fa",
+    )

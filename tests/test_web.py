@@ -238,6 +238,31 @@ def test_mark_and_advance_opens_the_next_older_hit(desk: Desk) -> None:
     assert r.headers["location"] == f"/hits/{older}?label=unreviewed"
 
 
+def test_the_hit_page_walks_the_list_in_the_order_it_was_opened_from(desk: Desk) -> None:
+    """Opened from the list by score, Previous/Next (k/j) follow the score order, not
+    the time order."""
+    html = desk.client.get("/hits?sort=score").text
+    by_score = [int(x) for x in re.findall(r'href="/hits/(\d+)\?sort=score"', html)]
+    by_score = list(dict.fromkeys(by_score))
+    by_time = list(
+        dict.fromkeys(
+            int(x) for x in re.findall(r'href="/hits/(\d+)"', desk.client.get("/hits").text)
+        )
+    )
+    assert len(by_score) >= 3 and by_score != by_time  # the two orders differ here
+    middle = by_score[1]
+    page = desk.client.get(f"/hits/{middle}?sort=score").text
+    assert f'href="/hits/{by_score[0]}?sort=score" id="newer"' in page
+    assert f'href="/hits/{by_score[2]}?sort=score" id="older"' in page
+    assert "↓ Next" in page and "↓ Older" not in page
+    # in time order the same page walks by time and says so
+    page = desk.client.get(f"/hits/{middle}").text
+    at = by_time.index(middle)
+    if at + 1 < len(by_time):
+        assert f'href="/hits/{by_time[at + 1]}" id="older"' in page
+    assert "↓ Older" in page
+
+
 # --- security -----------------------------------------------------------------------------
 
 
@@ -252,6 +277,7 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
         p.replace("{hit_id:int}", str(hid))
         .replace("{view_id:int}", str(view.id))
         .replace("{feed_id:int}", "1")
+        .replace("{article_id:int}", "1")
         .replace("{action:str}", "pause")
         .replace("{topic_id:str}", "caucasus-realignment")
         for p in post_routes(desk.client.app)
@@ -274,6 +300,7 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
             "/topics/caucasus-realignment/rollback",
             "/topics/caucasus-realignment/store",
             "/topics/new",
+            "/articles/1/label",
         ]
     )
     good = desk.csrf()

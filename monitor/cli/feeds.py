@@ -109,37 +109,36 @@ def feeds_export(
         typer.echo(text, nl=False)
 
 
-@feeds_app.command("remove")
-def feeds_remove(
-    ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL.")]
-) -> None:
-    """Take a feed out of feeds.yaml; its stored articles and hits stay."""
-    from monitor.config import remove_feed
+UrlArg = Annotated[str, typer.Argument(help="The feed's URL.")]
 
-    c = _ctx(ctx)
-    remove_feed(c.config.directory or Path("config"), url)
-    echo(f"removed: {clean(url)}")
+
+def _edit_feed(
+    ctx: typer.Context, url: str, done: str, *, remove: bool = False, paused: bool = True
+) -> None:
+    """Edit one feed's entry in feeds.yaml (the config module keeps comments and layout)."""
+    from monitor.config import pause_feed, remove_feed
+
+    directory = _ctx(ctx).config.directory or Path("config")
+    if remove:
+        remove_feed(directory, url)
+    else:
+        pause_feed(directory, url, paused=paused)
+    echo(f"{done}: {clean(url)}")
+
+
+@feeds_app.command("remove")
+def feeds_remove(ctx: typer.Context, url: UrlArg) -> None:
+    """Take a feed out of feeds.yaml; its stored articles and hits stay."""
+    _edit_feed(ctx, url, "removed", remove=True)
 
 
 @feeds_app.command("pause")
-def feeds_pause(
-    ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL.")]
-) -> None:
+def feeds_pause(ctx: typer.Context, url: UrlArg) -> None:
     """Stop polling a feed but keep it in feeds.yaml (paused: true)."""
-    from monitor.config import pause_feed
-
-    c = _ctx(ctx)
-    pause_feed(c.config.directory or Path("config"), url)
-    echo(f"paused: {clean(url)}")
+    _edit_feed(ctx, url, "paused")
 
 
 @feeds_app.command("resume")
-def feeds_resume(
-    ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL.")]
-) -> None:
+def feeds_resume(ctx: typer.Context, url: UrlArg) -> None:
     """Poll a paused feed again."""
-    from monitor.config import pause_feed
-
-    c = _ctx(ctx)
-    pause_feed(c.config.directory or Path("config"), url, paused=False)
-    echo(f"resumed: {clean(url)}")
+    _edit_feed(ctx, url, "resumed", paused=False)

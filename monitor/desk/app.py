@@ -2,8 +2,9 @@
 
 :func:`create_app` puts the pages together; each lives in its own module of
 :mod:`monitor.desk.routes`: the hit list (``hits``), one hit and its label (``hit``),
-the export (``export``), topics, feeds, alerts, a user's preferences (``prefs``) and
-logging in (``auth``). What they share (the store, topics, security, templates) is the
+the export (``export``), topics, near misses and all articles (``articles``), feeds,
+alerts, a user's preferences (``prefs``) and logging in (``auth``). What they share (the
+store, topics, security, templates) is the
 :class:`~monitor.desk.views.Desk` on ``app.state.desk``.
 """
 
@@ -33,6 +34,7 @@ from monitor.desk.routes import (
     reading,
     topic_new,
 )
+from monitor.desk.routes import articles as article_pages
 from monitor.desk.routes import learning as model_pages
 from monitor.desk.routes import topics as topic_pages
 from monitor.desk.security import Security, SecurityMiddleware
@@ -82,6 +84,7 @@ def create_app(
         *topic_new.routes,
         *topic_pages.routes,
         *model_pages.routes,
+        *article_pages.routes,
         *feeds.routes,
         *alerts.routes,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

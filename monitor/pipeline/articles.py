@@ -17,7 +17,8 @@ from monitor.pipeline.jobs import (
 )
 from monitor.pipeline.pages import Candidate, PageFailure, page_retry_delay
 from monitor.pipeline.pool import AnalysisPool
-from monitor.store import NewArticle, utcnow
+from monitor.store import FoundNearMiss, NewArticle, utcnow
+from monitor.topics.nearmiss import near_miss
 
 if TYPE_CHECKING:
     from monitor.topics.match import Classifier
@@ -86,6 +87,7 @@ def new_article(
             extraction_error=None,
             sources=c.sources,
             hits=_hits(a.results),
+            near_misses=_near_misses(a.results),
         )
     # Extraction failed or timed out: the feed's own summary is what we have.
     error = str(fetch_error) if fetch_error else (a.error if a is not None else None)
@@ -120,9 +122,30 @@ def new_article(
         extraction_error=error or "no page",
         sources=c.sources,
         hits=_hits(marked),
+        near_misses=_near_misses(marked),
         page_retry_in_s=retry_in_s,
     )
 
 
 def _hits(results: list[TopicScore]) -> list[tuple[str, float, str, dict[str, Any]]]:
     return [(r.topic, round(r.score, 4), r.version, r.evidence) for r in results if r.matched]
+
+
+def _near_misses(results: list[TopicScore]) -> list[FoundNearMiss]:
+    """The topics the article is no hit for but worth a look (kept with it for review)."""
+    out = []
+    for r in results:
+        v = near_miss(r.matched, r.score, r.evidence)
+        if v is not None:
+            out.append(
+                FoundNearMiss(
+                    r.topic,
+                    round(r.score, 4),
+                    v.threshold,
+                    v.reason,
+                    v.priority,
+                    r.version,
+                    r.evidence,
+                )
+            )
+    return out

@@ -5,7 +5,8 @@
 - one module per aggregate: :mod:`~monitor.store.feeds` (feeds, leases),
   :mod:`~monitor.store.articles` (articles, sources), :mod:`~monitor.store.retries`
   (pages asked for again), :mod:`~monitor.store.hits` (hits,
-  labels), :mod:`~monitor.store.outbox` (deliveries, route health, health alerts),
+  labels), :mod:`~monitor.store.nearmiss` (near misses, labels on non-hits, all
+  articles), :mod:`~monitor.store.outbox` (deliveries, route health, health alerts),
   :mod:`~monitor.store.runs`, :mod:`~monitor.store.review` (the desk's and review's
   queries);
 - :mod:`~monitor.store.facade`: :class:`Store`, the one object that has them all;
@@ -29,20 +30,24 @@ from monitor.store.models import (
     StoryArticle,
     TopicSpike,
 )
+from monitor.store.nearmiss import ArticleMark, FoundNearMiss, NearMiss
 from monitor.store.retries import PendingPage, RecoveredPage
 from monitor.store.review import HitFilter, HitPage
 from monitor.store.stories import GroupInput, StoryTxn
 
 __all__ = [
     "Article",
+    "ArticleMark",
     "ArticleSource",
     "Delivery",
     "Feed",
+    "FoundNearMiss",
     "GroupInput",
     "HealthAlert",
     "Hit",
     "HitFilter",
     "HitPage",
+    "NearMiss",
     "NewArticle",
     "PageRetry",
     "PendingPage",

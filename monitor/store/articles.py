@@ -4,7 +4,7 @@ with their hits and the hits' outbox rows in the same transaction."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from monitor.errors import NotFound
 from monitor.store.engine import StoreBase, chunks, utcnow
 from monitor.store.models import Article, ArticleSource, Delivery, Feed, Hit
+from monitor.store.nearmiss import FoundNearMiss, NearMiss
 from monitor.store.retries import add_page_retries
 
 
@@ -39,6 +40,8 @@ class NewArticle:
     hits: list[tuple[str, float, str, dict[str, Any]]]  # (topic_id, score, version, evidence)
     # stored without its page, which may be read later: ask for it again after this long
     page_retry_in_s: float | None = None
+    # the topics it is no hit for but worth a look (monitor.topics.nearmiss)
+    near_misses: list[FoundNearMiss] = field(default_factory=list)
 
 
 @dataclass
@@ -239,6 +242,23 @@ class ArticleStore(StoreBase):
                     s, Hit, chunk, ["article_id", "topic_id"], Hit.article_id, Hit.topic_id
                 ):
                     new_hits[(aid, topic)] = hid
+            near = [
+                dict(
+                    article_id=aid,
+                    topic_id=n.topic,
+                    reason=n.reason,
+                    score=n.score,
+                    threshold=n.threshold,
+                    priority=n.priority,
+                    topic_version=n.version,
+                    evidence=n.evidence,
+                    created_at=now,
+                )
+                for it, aid in zip(items, article_of, strict=True)
+                for n in it.near_misses
+            ]
+            for chunk in chunks(near, 200):
+                self._insert_ignore(s, NearMiss, chunk, ["article_id", "topic_id"])
             deliveries: list[dict[str, Any]] = []
             for it, aid in zip(items, article_of, strict=True):
                 for topic, score, _, _ in it.hits:
@@ -290,15 +310,23 @@ class ArticleStore(StoreBase):
             return [(a, f) for a, f in s.exec(q).all()]
 
     def prune_text(self, older_than_days: int, *, now: datetime | None = None) -> int:
-        """Drop the text of articles that hit nothing and are older than N days."""
+        """Drop the text of articles that hit nothing and are older than N days (an
+        article labelled for a topic it did not hit keeps its text: training reads it)."""
         cutoff = (now or utcnow()) - timedelta(days=older_than_days)
         with self.session(write=True) as s:
             has_hit = select(Hit.id).where(col(Hit.article_id) == col(Article.id)).exists()
+            labelled = (
+                select(NearMiss.id)
+                .where(col(NearMiss.article_id) == col(Article.id))
+                .where(col(NearMiss.label).is_not(None))
+                .exists()
+            )
             stmt = (
                 update(Article)
                 .where(col(Article.first_seen_at) < cutoff)
                 .where(col(Article.text).is_not(None))
                 .where(~has_hit)
+                .where(~labelled)
                 .values(text=None, text_pruned_at=utcnow())
             )
             return int(cast("CursorResult[Any]", s.execute(stmt)).rowcount or 0)

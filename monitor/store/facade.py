@@ -7,6 +7,7 @@ from monitor.store.articles import ArticleStore
 from monitor.store.feeds import FeedStore
 from monitor.store.hits import HitStore
 from monitor.store.labels import LabelStore
+from monitor.store.nearmiss import NearMissStore
 from monitor.store.outbox import OutboxStore
 from monitor.store.people import PeopleStore
 from monitor.store.reading import ReadingStore
@@ -22,6 +23,7 @@ class Store(
     ArticleStore,
     PageRetryStore,
     HitStore,
+    NearMissStore,
     LabelStore,
     PeopleStore,
     OutboxStore,
@@ -37,7 +39,8 @@ class Store(
     each group of methods lives with its tables: feeds and leases
     (:mod:`~monitor.store.feeds`), articles and sources (:mod:`~monitor.store.articles`),
     pages asked for again (:mod:`~monitor.store.retries`), hits and labels
-    (:mod:`~monitor.store.hits`), deliveries and route health
+    (:mod:`~monitor.store.hits`), near misses, labels on non-hits and all articles
+    (:mod:`~monitor.store.nearmiss`), deliveries and route health
     (:mod:`~monitor.store.outbox`), runs (:mod:`~monitor.store.runs`), the desk's and
     review's queries (:mod:`~monitor.store.review`), stories (:mod:`~monitor.store.stories`).
     """

@@ -6,12 +6,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, tuple_
 from sqlmodel import col, select
 
 from monitor.errors import NotFound
 from monitor.store.engine import StoreBase, chunks, utcnow
 from monitor.store.models import Article, Delivery, Hit
+from monitor.store.nearmiss import NearMiss
 
 
 class HitStore(StoreBase):
@@ -93,6 +94,22 @@ class HitStore(StoreBase):
                         Hit.topic_id,
                     )
                 )
+            # A near miss that is now a hit leaves the inbox; a label it had ("teach as
+            # hit", "not a hit") becomes the hit's, so the review is not lost.
+            for chunk in chunks(sorted(new), 200):
+                rows_nm = s.exec(
+                    select(NearMiss).where(
+                        tuple_(col(NearMiss.article_id), col(NearMiss.topic_id)).in_(chunk)
+                    )
+                ).all()
+                for nm in rows_nm:
+                    if nm.label is not None:
+                        h = s.get(Hit, new[(nm.article_id, nm.topic_id)])
+                        if h is not None:
+                            h.label, h.label_note = nm.label, nm.label_note
+                            h.labeled_at = nm.labeled_at
+                            s.add(h)
+                    s.delete(nm)
             queued: list[dict[str, Any]] = []
             if deliveries_for is not None and new:
                 published: dict[int, datetime | None] = {}

@@ -3,7 +3,7 @@ figures, and the stored articles and labels that training and testing a topic re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from monitor.errors import NotFound
 from monitor.store.engine import StoreBase
 from monitor.store.models import Article, ArticleSource, Feed, Hit
+from monitor.store.nearmiss import NearMiss
 from monitor.store.search import (
     FTS_TABLE,
     create_fts,
@@ -180,10 +181,19 @@ class ReviewStore(StoreBase):
                 s.exec(select(func.count()).select_from(inner.limit(at_most).subquery())).one()
             )
 
-    def hit_neighbours(self, f: HitFilter | None, hit_id: int) -> tuple[int | None, int | None]:
-        """The ids of the next newer and next older hit in the filtered list (or None)."""
-        newer = self.find_hits(f, limit=1, after=hit_id).rows
-        older = self.find_hits(f, limit=1, before=hit_id).rows
+    def hit_neighbours(
+        self,
+        f: HitFilter | None,
+        hit_id: int,
+        *,
+        find: Callable[..., HitPage] | None = None,
+    ) -> tuple[int | None, int | None]:
+        """The ids of the hits before and after ``hit_id`` in the filtered list (or
+        None): newer and older by default, or in the order of ``find`` (one of the
+        keyset-paged ``find_hits*`` queries, e.g. by score)."""
+        find = find or self.find_hits
+        newer = find(f, limit=1, after=hit_id).rows
+        older = find(f, limit=1, before=hit_id).rows
         return (newer[0][0].id if newer else None), (older[0][0].id if older else None)
 
     def feeds_of_articles(self, article_ids: Sequence[int]) -> dict[int, list[Feed]]:
@@ -271,7 +281,16 @@ class ReviewStore(StoreBase):
                 q = q.where(Hit.topic_id == topic)
             if since is not None:
                 q = q.where(col(Hit.labeled_at) > since)
-            return {t: int(n) for t, n in s.exec(q.group_by(col(Hit.topic_id))).all()}
+            out = {t: int(n) for t, n in s.exec(q.group_by(col(Hit.topic_id))).all()}
+            # labels on articles the topic did not hit teach the same
+            nq = select(NearMiss.topic_id, func.count()).where(col(NearMiss.label).is_not(None))
+            if topic is not None:
+                nq = nq.where(NearMiss.topic_id == topic)
+            if since is not None:
+                nq = nq.where(col(NearMiss.labeled_at) > since)
+            for t, n in s.exec(nq.group_by(col(NearMiss.topic_id))).all():
+                out[t] = out.get(t, 0) + int(n)
+            return out
 
     def feed_counts(self) -> dict[int, tuple[int, int]]:
         """Per feed id: (articles, hits) that came from it."""
@@ -296,9 +315,16 @@ class ReviewStore(StoreBase):
     # --- training and testing a topic (monitor.topics.review) ---------------------------
 
     def topic_labels(self, topic_id: str) -> dict[int, str]:
-        """Article id -> the label an analyst gave its hit for ``topic_id``."""
+        """Article id -> the label an analyst gave it for ``topic_id``: on its hit, or
+        on an article the topic did not hit ("teach as hit" is a rule miss to learn)."""
         with self.session() as s:
-            return {
+            nonhits = s.exec(
+                select(NearMiss.article_id, NearMiss.label).where(
+                    NearMiss.topic_id == topic_id, col(NearMiss.label).is_not(None)
+                )
+            )
+            out = {aid: lab for aid, lab in nonhits if lab is not None}
+            return out | {
                 aid: lab
                 for aid, lab in s.exec(
                     select(Hit.article_id, Hit.label).where(
@@ -317,6 +343,15 @@ class ReviewStore(StoreBase):
                     select(Hit.article_id, Hit.score).where(Hit.topic_id == topic_id)
                 )
             }
+
+    def articles_by_id(self, article_ids: Sequence[int]) -> list[Article]:
+        """These stored articles (those that exist), in no particular order."""
+        out: list[Article] = []
+        with self.session() as s:
+            for i in range(0, len(article_ids), 500):
+                chunk = list(article_ids[i : i + 500])
+                out += s.exec(select(Article).where(col(Article.id).in_(chunk))).all()
+        return out
 
     def recent_articles(self, limit: int) -> list[Article]:
         """The newest ``limit`` stored articles, newest first."""

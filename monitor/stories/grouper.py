@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.stories.features import Article, Features, featurize
-from monitor.stories.names import Gazetteer, cldr_gazetteer, gazetteer_with_topics
+from monitor.stories.names import Gazetteer, entries_gazetteer, gazetteer_with_topics
 
 STATE_VERSION = 1
 
@@ -39,7 +39,7 @@ class StorySettings:
     cross_penalty_per_day: float = 0.2  # across languages time counts for more
     undated_gap_days: float = 3.0  # an undated article is held to the bar of 3 days away
     bridge_margin: float = 0.05  # an article this far over two stories' bars merges them
-    key_weight: float = 0.35  # share of names/numbers in the same-language score
+    key_weight: float = 0.30  # share of names/numbers in the same-language score
     penalty_per_day: float = 0.10  # added to the threshold per day between them
     max_candidates: int = 15  # stories scored exactly per article
     index_terms: int = 8  # an article's rarest words used to find candidates
@@ -141,7 +141,7 @@ class Grouper:
         self, settings: StorySettings | None = None, *, gazetteer: Gazetteer | None = None
     ) -> None:
         self.settings = settings or StorySettings()
-        self.gazetteer = gazetteer or cldr_gazetteer()
+        self.gazetteer = gazetteer or entries_gazetteer()
         self.stories: dict[str, Story] = {}
         self.aliases: dict[str, str] = {}  # merged-away story -> the one it joined
         self.df: Counter[str] = Counter()  # articles seen per word or key
@@ -257,14 +257,27 @@ class Grouper:
             self._join(best, art, f, tvec, kvec, when, best_score)
             # An article that clearly belongs to two stories shows they are one event
             # (often the same event reported in two languages, met only now).
-            for margin, _, other in passed[1:]:
-                if margin >= s.bridge_margin and other.id in self.stories:
+            # An undated article cannot tell a story of 2022 from one of 2025: it does
+            # not bridge, and no bridge spans more than the window.
+            for margin, _, other in passed[1:] if when is not None else ():
+                if (
+                    margin >= s.bridge_margin
+                    and other.id in self.stories
+                    and self._within_window(best, other)
+                ):
                     keep, drop = sorted([best, other], key=_age)
                     self.merge(keep.id, drop.id)
                     best = self.stories[self.resolve(best.id)]
             return Assignment(art.id, best.id, False, best_score)
         st = self._start(art, f, tvec, kvec, when)
         return Assignment(art.id, st.id, True, 0.0)
+
+    def _within_window(self, a: Story, b: Story) -> bool:
+        """Whether two stories' times are no further apart than the window."""
+        if not (a.first_seen and a.last_seen and b.first_seen and b.last_seen):
+            return False
+        gap = max(a.first_seen - b.last_seen, b.first_seen - a.last_seen, timedelta(0))
+        return gap <= timedelta(hours=self.settings.window_hours)
 
     def _similarity(
         self,
@@ -292,11 +305,10 @@ class Grouper:
                     shared += 1
                     dot += w * c
             if shared >= s.min_shared:
-                s_key = (
-                    sum(w * st.keys.get(k, 0.0) for k, w in kvec.items()) / st.knorm
-                    if st.knorm
-                    else 0.0
-                )
+                # Kinds of event are for crossing languages: within one, the words
+                # ("talks") already count, and counted twice they pulled every analysis
+                # of a round of talks into the round's story.
+                s_key = _cosine_without_kinds(kvec, st.keys)
                 score = (1 - s.key_weight) * dot / st.tnorm[lang] + s.key_weight * s_key
                 best = (score, s.threshold + s.penalty_per_day * gap_days)
         if terms:  # the story speaks the article's language: its words have decided
@@ -313,7 +325,7 @@ class Grouper:
         for k, w in kvec.items():
             if k in st.keys:
                 held += w * w
-                if not k.startswith("#"):
+                if not k.startswith(("#", "W:")):  # numbers and kinds of event are no names
                     shared += 1
         if shared < s.cross_min_shared:
             return 0.0, 1.0
@@ -574,6 +586,22 @@ class Grouper:
             ):
                 g.index.setdefault(t, set()).add(st.id)
         return g
+
+
+def _cosine_without_kinds(a: dict[str, float], b: dict[str, float]) -> float:
+    """Cosine of two key vectors over their names, numbers and dates (``W:`` kinds of
+    event left out)."""
+    dot = na = nb = 0.0
+    for k, w in a.items():
+        if k[:2] != "W:":
+            na += w * w
+            dot += w * b.get(k, 0.0)
+    if not dot:
+        return 0.0
+    for k, w in b.items():
+        if k[:2] != "W:":
+            nb += w * w
+    return dot / math.sqrt(na * nb)
 
 
 def _age(st: Story) -> tuple[datetime, str]:

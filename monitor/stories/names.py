@@ -6,9 +6,12 @@ sources, most trusted first:
 
 1. Babel's CLDR data: country names, time-zone cities, month and weekday names in every
    locale (``C:AZ``, ``T:Asia/Baku``, ``M:4``, ``D:0``).
-2. The topics' per-language term lists (config/topics.yaml): within one group, a term
+2. The gazetteer newsmon ships (monitor/topics/gazetteer.yaml): the region's countries,
+   cities, leaders and places, written per language and script (``علی‌اف``, ``Алиев*``,
+   ``Əliyev*``), each mapped to one key.
+3. The topics' per-language term lists (config/topics.yaml): within one group, a term
    in another language is paired with the English term it transliterates to.
-3. Transliteration to Latin letters and a consonant skeleton (``N:bskn`` for
+4. Transliteration to Latin letters and a consonant skeleton (``N:bskn`` for
    Pezeshkian, Пезешкиан and پزشکیان alike): the fallback for any other name.
 """
 
@@ -33,6 +36,7 @@ __all__ = [  # the transliteration helpers are re-exported: names' callers use t
     "Gazetteer",
     "add_topic_terms",
     "cldr_gazetteer",
+    "entries_gazetteer",
     "fold",
     "gazetteer_with_topics",
     "skeleton",
@@ -87,7 +91,9 @@ class Gazetteer:
         self._prefix4: set[str] = set()
 
     def add(self, name: str, key: str, *, stem: bool = True, overwrite: bool = False) -> None:
-        words = [fold(w) for w in _WORD.findall(name)]
+        # Persian writes a name's parts joined by a zero-width non-joiner (علی‌اف): one
+        # word, as the articles' tokens are read.
+        words = [fold(w) for w in _WORD.findall(name.replace("\u200c", ""))]
         if not words:
             return
         if len(words) > 1:
@@ -248,20 +254,94 @@ def add_topic_terms(g: Gazetteer, groups: Iterable[Mapping[str, list[str]]], key
     return paired
 
 
+def _copy(base: Gazetteer) -> Gazetteer:
+    g = Gazetteer()
+    g.exact, g.stems, g.phrases = dict(base.exact), dict(base.stems), dict(base.phrases)
+    g._prefix4 = set(base._prefix4)
+    return g
+
+
+def entry_key(base: Gazetteer, names: Mapping[str, list[str]]) -> str | None:
+    """The one key of a gazetteer entry: the CLDR key one of its names already has
+    (``C:AZ``, ``T:Asia/Baku``), else the skeleton of its English one-word name - the
+    key transliteration gives that name anyway, so a spelling the entry does not list
+    still meets it."""
+    words = [n.strip().rstrip("*") for ns in names.values() for n in ns if n]
+    english = [n.strip().rstrip("*") for n in names.get("en", []) if n]
+    for w in english + words:
+        if " " not in w:
+            k = base.lookup(fold(w))
+            if k is not None:
+                return k
+    for w in english:
+        if " " not in w and len(skeleton(w)) >= 3:
+            return "N:" + skeleton(w)
+    return None
+
+
+def add_entries(g: Gazetteer, entries: Mapping[str, Any]) -> int:
+    """Every name of every entry (``{id: {"names": {lang: [...]}}}``, the format of
+    monitor/topics/gazetteer.yaml) under its entry's key; a trailing ``*`` is a stem.
+    A name CLDR already knows keeps CLDR's key. Returns how many names were added."""
+    added = 0
+    for entry in entries.values():
+        names = (entry or {}).get("names") if isinstance(entry, Mapping) else None
+        if not isinstance(names, Mapping):
+            continue
+        key = entry_key(g, names)
+        if key is None:
+            continue
+        for lang_names in names.values():
+            for name in lang_names or []:
+                word = str(name).strip()
+                stem = word.endswith("*")
+                word = word.rstrip("*").strip()
+                if len(fold(word)) < 3:
+                    continue
+                g.add(word, key, stem=stem or len(word) >= 6)
+                added += 1
+    return added
+
+
+@lru_cache(maxsize=1)
+def entries_gazetteer() -> Gazetteer:
+    """Babel's names plus the gazetteer newsmon ships (monitor/topics/gazetteer.yaml)."""
+    import yaml
+
+    from monitor.topics.gazetteer import SHIPPED
+
+    g = _copy(cldr_gazetteer())
+    try:
+        data = yaml.safe_load(SHIPPED.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):  # a broken install: CLDR and transliteration remain
+        data = {}
+    add_entries(g, data.get("entries") or {})
+    _add_event_words(g)
+    return g
+
+
+def _add_event_words(g: Gazetteer) -> None:
+    """The kinds of event (monitor/stories/events.py) under ``W:`` keys; a name already
+    known keeps its key."""
+    from monitor.stories.events import event_words
+
+    for word, key, stem in event_words():
+        g.add(word, key, stem=stem)
+
+
 def gazetteer_with_topics(topics_yaml: dict[str, Any] | None) -> Gazetteer:
-    """Babel's names plus the topics' per-language terms paired with their English term
-    (built once per distinct set of term lists: it copies the CLDR tables)."""
+    """Babel's names and the shipped gazetteer, plus the topics' per-language terms paired
+    with their English term (built once per distinct set of term lists: it copies the
+    tables)."""
     if not topics_yaml:
-        return cldr_gazetteer()
+        return entries_gazetteer()
     return _gazetteer_for(json.dumps(topic_groups(topics_yaml), sort_keys=True, ensure_ascii=False))
 
 
 @lru_cache(maxsize=8)
 def _gazetteer_for(groups_json: str) -> Gazetteer:
-    base = cldr_gazetteer()
-    g = Gazetteer()
-    g.exact, g.stems, g.phrases = dict(base.exact), dict(base.stems), dict(base.phrases)
-    g._prefix4 = set(base._prefix4)
+    base = entries_gazetteer()
+    g = _copy(base)
 
     def key_of(term: str) -> str:
         return base.lookup(fold(term)) or "N:" + skeleton(term)

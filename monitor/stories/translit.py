@@ -418,7 +418,9 @@ def strip_ending(word: str, lang: str | None) -> str:
     w = word.lower()
     for sep in ("'", "’", "׳"):
         if sep in w:
-            w = w.split(sep, 1)[0]
+            # Turkish and Azerbaijani write a name's suffix after an apostrophe
+            # (Nasirzade'nin): what precedes it is the whole name, endings and all.
+            return w.split(sep, 1)[0]
     endings = (
         _RU_ENDINGS if lang in ("ru", "uk", "be") else _TR_ENDINGS if lang in ("tr", "az") else ()
     )

@@ -3,8 +3,10 @@ definition or model before it is used.
 
 ``train_topic``: the pool is every stored article with text (the rules' decision
 is its weak label), plus the topic's seed examples; the labels are the hits marked
-with ``newsmon hits mark`` and the seeds. The new model is written as a
-*candidate*: nothing changes until ``newsmon topics activate``.
+with ``newsmon hits mark``, the articles marked for the topic although it did not hit
+them (``newsmon articles mark``, "Teach as hit" on the desk: a rule miss), and the
+seeds. The new model is written as a *candidate*: nothing changes until ``newsmon
+topics activate``.
 
 ``compare_topic``: re-scores the stored articles with the current definition and the
 candidate (or active) model and compares with the hits stored so far: new hits,
@@ -24,11 +26,12 @@ from typing import Any
 import numpy as np
 
 from monitor.errors import ExtractError, NewsmonError
-from monitor.store import Store
+from monitor.store import FoundNearMiss, Store
 from monitor.topics.language import TopicConfig
 from monitor.topics.learn import TrainSettings, rule_matrix, train, weak_confidence
 from monitor.topics.match import Classifier
 from monitor.topics.model import FeatureSpace, ModelError, TopicModel, word_counts
+from monitor.topics.nearmiss import near_miss
 
 
 class ReviewError(NewsmonError):
@@ -80,10 +83,14 @@ def load_pool(
     limit: int = 20_000,
     with_seeds: bool = True,
 ) -> list[PoolArticle]:
-    """Stored articles (newest first, at most ``limit``) with their labels for the topic,
-    then the topic's seed examples (labelled)."""
+    """Stored articles (newest first, at most ``limit``, and every labelled one) with
+    their labels for the topic (on hits and on non-hits), then the topic's seed
+    examples (labelled)."""
     labels = store.topic_labels(topic.id)
     rows = store.recent_articles(limit)
+    # a labelled article older than the window still teaches (a hit's or a near miss's)
+    seen = {a.id for a in rows}
+    rows += store.articles_by_id([i for i in labels if i not in seen])
     pool = []
     for a in rows:
         text = a.text or a.summary or ""
@@ -179,7 +186,8 @@ def train_topic(
     if not labels:
         raise ReviewError(
             f"topic {topic.id}: no reviewed examples yet - mark hits with "
-            f"`newsmon hits mark ID relevant|irrelevant` or add seeds to the topic"
+            f"`newsmon hits mark ID relevant|irrelevant`, articles it missed with "
+            f"`newsmon articles mark ID --topic {topic.id} relevant`, or add seeds to the topic"
         )
     if progress:
         progress(f"analysing {len(pool)} articles with the rules of {topic.id}")
@@ -348,3 +356,54 @@ def compare_topic(
             Counter(p.language or "" for p in pool if p.label is not None).most_common()
         ),
     )
+
+
+# --- near misses of the stored articles ---------------------------------------------------
+
+
+@dataclass
+class NearMissScan:
+    topic: str
+    articles: int
+    near_misses: int
+    added: int
+    updated: int
+    removed: int
+
+
+def rescan_near_misses(
+    store: Store, topic: TopicConfig, *, limit: int = 20_000, classifier: Classifier | None = None
+) -> NearMissScan:
+    """Re-score the stored articles (the newest ``limit``, and every labelled one) with
+    the topic's current definition and active model, as the pipeline would, and keep
+    their near misses (:mod:`monitor.topics.nearmiss`): what a database stored before
+    near misses were kept, or a topic just edited, needs. Hits are left as they are."""
+    clf = classifier or Classifier([topic])
+    pool = load_pool(store, topic, limit=limit, with_seeds=False)
+    stored = store.topic_hit_scores(topic.id)
+    scanned: list[int] = []
+    found: list[tuple[int, FoundNearMiss]] = []
+    for p in pool:
+        aid = int(p.key.split(":", 1)[1])
+        if aid in stored:
+            continue
+        scanned.append(aid)
+        r = next(x for x in clf.classify(p.title, p.text, p.language) if x.topic == topic.id)
+        v = near_miss(r.matched, r.score, r.evidence)
+        if v is not None:
+            found.append(
+                (
+                    aid,
+                    FoundNearMiss(
+                        topic.id,
+                        round(r.score, 4),
+                        v.threshold,
+                        v.reason,
+                        v.priority,
+                        r.version,
+                        r.evidence,
+                    ),
+                )
+            )
+    added, updated, removed = store.refresh_near_misses(topic.id, scanned, found)
+    return NearMissScan(topic.id, len(pool), len(found), added, updated, removed)

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from monitor.desk import training
 from monitor.desk.filters import parse_filters, path_id, to_int
 from monitor.desk.highlight import Highlighter, group_order, legend, sentence_groups
+from monitor.desk.routes.hits import finder, list_sort
 from monitor.desk.security import safe_next
 from monitor.desk.views import desk_of, qs
 from monitor.errors import NotFound
@@ -30,8 +31,10 @@ def hit_page(request: Request) -> Response:
     h, a = store.hit(hit_id)
     store.mark_read([hit_id], desk.reader(request))
     f, params, _ = parse_filters(request.query_params, reader=desk.reader(request))
+    # j/k walk the list in the order it was opened from (time, score or story)
+    sort = list_sort(request, params)
     try:
-        newer, older = store.hit_neighbours(f, hit_id)
+        newer, older = store.hit_neighbours(f, hit_id, find=finder(store, sort))
     except NotFound:
         newer = older = None
     topic = desk.topic(h.topic_id)
@@ -68,6 +71,7 @@ def hit_page(request: Request) -> Response:
         newer=newer,
         older=older,
         filter_qs=qs(params),
+        in_time_order=sort == "time",
         labels_on_topic=labels,
         trained=trained,
         current_version=topic.version if topic else None,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -13,6 +14,9 @@ from monitor.desk.filters import WITHIN, parse_filters, to_int
 from monitor.desk.views import Desk, desk_of, qs
 from monitor.errors import NotFound
 from monitor.store.reading import DeskFilter
+
+if TYPE_CHECKING:
+    from monitor.store import HitPage, Store
 
 PAGE_SIZE = 50
 PAGE_SIZES = (25, 50, 100)  # ?n= : hits per page
@@ -46,6 +50,25 @@ def views_with_counts(desk: Desk, reader: str) -> list[dict[str, Any]]:
     return out
 
 
+def list_sort(request: Request, params: dict[str, str]) -> str:
+    """The list's order: the URL's ``sort``, else the user's default. "Newest first"
+    named in the URL stays in the links (``params``) when that default is another order."""
+    default = (desk_of(request).prefs(request) or {}).get("sort") or "time"
+    sort = params.get("sort") or default
+    if request.query_params.get("sort", "").strip() == "time":
+        sort = "time"
+        if default != "time":
+            params["sort"] = "time"
+    return sort
+
+
+def finder(store: Store, sort: str) -> Callable[..., HitPage]:
+    """The store's keyset-paged query for a list order (time, score or story)."""
+    return {"score": store.find_hits_by_score, "story": store.find_hits_by_story}.get(
+        sort, store.find_hits
+    )
+
+
 def hits_page(request: Request) -> Response:
     desk = desk_of(request)
     store = desk.store
@@ -60,17 +83,8 @@ def hits_page(request: Request) -> Response:
         size = PAGE_SIZE
     elif size != PAGE_SIZE:
         params["n"] = str(size)
-    # Without a sort in the URL, the user's default; "newest first" named in the URL
-    # stays in the links when that default is another order.
-    default = (desk.prefs(request) or {}).get("sort") or "time"
-    sort = params.get("sort") or default
-    if request.query_params.get("sort", "").strip() == "time":
-        sort = "time"
-        if default != "time":
-            params["sort"] = "time"
-    find = {"score": store.find_hits_by_score, "story": store.find_hits_by_story}.get(
-        sort, store.find_hits
-    )
+    sort = list_sort(request, params)
+    find = finder(store, sort)
     try:
         page = find(f, limit=size, before=before, after=after)
     except NotFound:

@@ -1,0 +1,300 @@
+"""Every stored article reviewable: the near misses the pipeline keeps per topic
+(:mod:`monitor.topics.nearmiss` decides which), labels on articles that are no hit
+("teach as hit" / "not a hit"), and the list and search of all stored articles.
+
+A ``nearmiss`` row is one (article, topic) that is not a hit: kept by the pipeline
+with its score, threshold and evidence when it was worth a look, or made by a label
+given to any article for a topic it did not hit. Its label is stored as a hit's is
+(who, when, note) and training reads both (:meth:`ReviewStore.topic_labels`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, column, func, literal_column, table
+from sqlalchemy import text as sql_text
+from sqlalchemy.orm import defer
+from sqlmodel import Field, SQLModel, col, select
+
+from monitor.errors import NotFound, StoreError
+from monitor.store.engine import chunks, utcnow
+from monitor.store.labels import LabelChange, LabelStore
+from monitor.store.models import Article, Hit, UTCDateTime
+from monitor.store.search import FTS_TABLE, fts5_query, parse_search, pg_search_document, tsquery
+
+LABELS = ("relevant", "irrelevant")
+LABELLED = "labelled"  # the reason of a row made by a label alone
+
+
+def _dt(**kw: Any) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, **kw)
+
+
+class NearMiss(SQLModel, table=True):
+    """A topic's non-hit worth a look, or labelled (see the module)."""
+
+    __table_args__ = (
+        UniqueConstraint("article_id", "topic_id"),
+        # a topic's inbox: most worth a look first
+        Index("ix_nearmiss_inbox", "topic_id", "priority", "id"),
+        Index(
+            "ix_nearmiss_labelled",
+            "topic_id",
+            "label",
+            "labeled_at",
+            sqlite_where=sql_text("label IS NOT NULL"),
+            postgresql_where=sql_text("label IS NOT NULL"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="article.id", index=True)
+    topic_id: str
+    reason: str  # disagree / rule passed / close / labelled
+    score: float | None = None
+    threshold: float | None = None
+    priority: float = 0.0
+    topic_version: str = ""
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_at: datetime | None = _dt()
+    label: str | None = None  # relevant ("teach as hit") / irrelevant ("not a hit")
+    label_note: str | None = None
+    labeled_at: datetime | None = _dt()
+    labeled_by: str | None = None  # a desk user's name; "" for the token or the CLI
+
+
+@dataclass
+class FoundNearMiss:
+    """A near miss found when an article was classified (stored with it)."""
+
+    topic: str
+    score: float
+    threshold: float
+    reason: str
+    priority: float
+    version: str
+    evidence: dict[str, Any]
+
+
+@dataclass
+class ArticleMark:
+    """What a label on an article for a topic changed: its hit's label, or its row's."""
+
+    article_id: int
+    topic: str
+    label: str | None
+    note: str | None
+    hit_id: int | None  # the article is a hit for the topic: the hit was labelled
+    previous_label: str | None
+
+
+def _matching_articles(dialect: str, search: str) -> Any | None:
+    """A select of the ids of articles whose title or text match ``search`` (full-text
+    index), or None when the search has no words."""
+    phrases = parse_search(search)
+    if not phrases:
+        return None
+    if dialect == "sqlite":
+        fts = table(FTS_TABLE, column("rowid"), column(FTS_TABLE))
+        return select(fts.c.rowid).where(fts.c[FTS_TABLE].op("MATCH")(fts5_query(phrases)))
+    return select(Article.id).where(
+        pg_search_document().op("@@")(
+            func.to_tsquery(literal_column("'simple'::regconfig"), tsquery(phrases))
+        )
+    )
+
+
+class NearMissStore(LabelStore):
+    """Near misses, labels on non-hits, and all stored articles."""
+
+    def near_misses(
+        self,
+        topic: str,
+        *,
+        label: str | None = "unreviewed",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[tuple[NearMiss, Article]]:
+        """A topic's near misses, most worth a look first (see monitor.topics.nearmiss);
+        ``label``: unreviewed (the inbox), relevant, irrelevant, or None for all. An
+        article that became a hit for the topic since is left out."""
+        with self.session() as s:
+            is_hit = (
+                select(Hit.id)
+                .where(col(Hit.article_id) == col(NearMiss.article_id))
+                .where(col(Hit.topic_id) == topic)
+                .exists()
+            )
+            q = (
+                select(NearMiss, Article)
+                .join(Article, col(Article.id) == col(NearMiss.article_id))
+                .where(NearMiss.topic_id == topic)
+                .where(~is_hit)
+                .options(defer(Article.text))  # type: ignore[arg-type]
+            )
+            if label == "unreviewed":
+                q = q.where(col(NearMiss.label).is_(None))
+            elif label:
+                q = q.where(NearMiss.label == label)
+            q = q.order_by(col(NearMiss.priority).desc(), col(NearMiss.id).desc())
+            return [(n, a) for n, a in s.exec(q.offset(offset).limit(limit)).all()]
+
+    def near_miss_counts(self) -> dict[str, dict[str, int]]:
+        """Per topic: near misses unreviewed, and non-hits labelled relevant / irrelevant."""
+        out: dict[str, dict[str, int]] = {}
+        with self.session() as s:
+            q = select(NearMiss.topic_id, NearMiss.label, func.count()).group_by(
+                col(NearMiss.topic_id), col(NearMiss.label)
+            )
+            for t, lab, n in s.exec(q).all():
+                row = out.setdefault(t, {"unreviewed": 0, "relevant": 0, "irrelevant": 0})
+                row[lab or "unreviewed"] = row.get(lab or "unreviewed", 0) + int(n)
+        return out
+
+    def mark_article(
+        self,
+        article_id: int,
+        topic: str,
+        label: str | None,
+        note: str | None = None,
+        *,
+        by: str = "",
+    ) -> ArticleMark:
+        """Label ``article_id`` for ``topic``: relevant (teach as hit), irrelevant (not a
+        hit) or None (clear). A hit for the topic gets the label as any hit label; any
+        other article gets it on its near-miss row (made if it has none), with who and
+        when. NotFound names a missing article."""
+        if label is not None and label not in LABELS:
+            raise StoreError(f"label must be one of {', '.join(LABELS)} (or none to clear)")
+        with self.session() as s:
+            if s.get(Article, article_id) is None:
+                raise NotFound(f"no article with id {article_id}")
+            hid = s.exec(
+                select(Hit.id).where(Hit.article_id == article_id, Hit.topic_id == topic)
+            ).first()
+        if hid is not None:
+            r = self.mark_hits([LabelChange(hid, label, note)], by=by)[0]
+            return ArticleMark(article_id, topic, r.label, r.note, hid, r.previous_label)
+        with self.session(write=True) as s:
+            row = s.exec(
+                select(NearMiss)
+                .where(NearMiss.article_id == article_id, NearMiss.topic_id == topic)
+                .with_for_update()
+            ).first()
+            before = row.label if row is not None else None
+            if row is None:
+                if label is None:
+                    return ArticleMark(article_id, topic, None, None, None, None)
+                row = NearMiss(
+                    article_id=article_id, topic_id=topic, reason=LABELLED, created_at=utcnow()
+                )
+            if label is None and row.reason == LABELLED:
+                s.delete(row)  # made by the label alone: nothing left to keep
+                return ArticleMark(article_id, topic, None, None, None, before)
+            row.label, row.label_note = label, (note if label else None)
+            row.labeled_at = utcnow() if label else None
+            row.labeled_by = by if label else None
+            s.add(row)
+            return ArticleMark(article_id, topic, row.label, row.label_note, None, before)
+
+    def refresh_near_misses(
+        self, topic: str, scanned: Sequence[int], found: Sequence[tuple[int, FoundNearMiss]]
+    ) -> tuple[int, int, int]:
+        """After re-scoring the ``scanned`` articles for ``topic`` (a rescan: the topic or
+        its model changed, or the articles were stored before near misses were kept):
+        ``found`` (article id, near miss) are added or brought up to date, and the
+        scanned articles' other rows go - but a labelled row stays, its label kept.
+        Returns (added, updated, removed)."""
+        added = updated = removed = 0
+        by_article = {aid: n for aid, n in found}
+        now = utcnow()
+        with self.session(write=True) as s:
+            for chunk in chunks(list(scanned), 500):
+                rows = s.exec(
+                    select(NearMiss).where(
+                        NearMiss.topic_id == topic, col(NearMiss.article_id).in_(chunk)
+                    )
+                ).all()
+                existing = {r.article_id: r for r in rows}
+                for aid in chunk:
+                    row, n = existing.get(aid), by_article.get(aid)
+                    if n is None:
+                        if row is None or row.reason == LABELLED:
+                            continue
+                        if row.label is None:
+                            s.delete(row)
+                            removed += 1
+                        else:  # no longer a near miss, but its label still teaches
+                            row.reason = LABELLED
+                            s.add(row)
+                            updated += 1
+                        continue
+                    if row is None:
+                        row = NearMiss(article_id=aid, topic_id=topic, created_at=now, reason="")
+                        added += 1
+                    else:
+                        updated += 1
+                    row.reason, row.score, row.threshold = n.reason, n.score, n.threshold
+                    row.priority, row.topic_version, row.evidence = (
+                        n.priority,
+                        n.version,
+                        n.evidence,
+                    )
+                    s.add(row)
+        return added, updated, removed
+
+    def nonhit_labels(self, topic: str) -> dict[int, str]:
+        """Article id -> the label given to it for ``topic`` although it is no hit."""
+        with self.session() as s:
+            q = select(NearMiss.article_id, NearMiss.label).where(
+                NearMiss.topic_id == topic, col(NearMiss.label).is_not(None)
+            )
+            return {aid: lab for aid, lab in s.exec(q).all() if lab is not None}
+
+    def browse_articles(
+        self,
+        *,
+        search: str | None = None,
+        since: datetime | None = None,
+        language: str | None = None,
+        limit: int = 50,
+        before: int | None = None,
+    ) -> list[Article]:
+        """Stored articles, hits or not, newest first (by id; ``before=ID`` pages on),
+        filtered by full-text ``search``, first seen ``since``, ``language``. Their text
+        is not loaded."""
+        with self.session() as s:
+            q = select(Article).options(defer(Article.text))  # type: ignore[arg-type]
+            matching = _matching_articles(self.dialect, search or "")
+            if matching is not None:
+                q = q.where(col(Article.id).in_(matching))
+            if since is not None:
+                q = q.where(col(Article.first_seen_at) >= since)
+            if language:
+                q = q.where(Article.language == language)
+            if before is not None:
+                q = q.where(col(Article.id) < before)
+            return list(s.exec(q.order_by(col(Article.id).desc()).limit(limit)).all())
+
+    def article_reviews(
+        self, article_ids: Sequence[int]
+    ) -> tuple[dict[int, list[Hit]], dict[int, list[NearMiss]]]:
+        """For each article: its hits, and its near-miss rows (kept or labelled)."""
+        hits: dict[int, list[Hit]] = {}
+        marks: dict[int, list[NearMiss]] = {}
+        ids = list(article_ids)
+        if not ids:
+            return hits, marks
+        with self.session() as s:
+            for chunk in chunks(ids, 500):
+                for h in s.exec(select(Hit).where(col(Hit.article_id).in_(chunk))).all():
+                    hits.setdefault(h.article_id, []).append(h)
+                for n in s.exec(select(NearMiss).where(col(NearMiss.article_id).in_(chunk))).all():
+                    marks.setdefault(n.article_id, []).append(n)
+        for aid, ns in list(marks.items()):  # a hit's own label is on the hit
+            topics = {h.topic_id for h in hits.get(aid, [])}
+            marks[aid] = [n for n in ns if n.topic_id not in topics]
+        return hits, marks
