@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from monitor.stories.features import Article, Features, featurize
 from monitor.stories.names import Gazetteer, entries_gazetteer, gazetteer_with_topics
+from monitor.stories.vectors import cosine_without_kinds, index_terms, norm, top
 
 STATE_VERSION = 1
 
@@ -114,16 +115,6 @@ def host_of(url: str) -> str:
         return ""
     host = host[4:] if host.startswith("www.") else host
     return f"{host}:{port}" if port and host else host
-
-
-def _norm(vec: dict[str, float]) -> float:
-    return math.sqrt(sum(v * v for v in vec.values()))
-
-
-def _top(vec: dict[str, float], n: int) -> dict[str, float]:
-    if len(vec) <= n:
-        return vec
-    return dict(heapq.nlargest(n, vec.items(), key=lambda kv: kv[1]))
 
 
 def batch_order(articles: Iterable[Article]) -> list[Article]:
@@ -228,8 +219,8 @@ class Grouper:
             w = (1.0 + math.log(c)) * self._idf(t)
             if w > 0:
                 vec[t] = w
-        norm = _norm(vec)
-        return {t: v / norm for t, v in vec.items()} if norm else {}
+        length = norm(vec)
+        return {t: v / length for t, v in vec.items()} if length else {}
 
     def _assign(self, art: Article, f: Features) -> Assignment:
         s = self.settings
@@ -308,7 +299,7 @@ class Grouper:
                 # Kinds of event are for crossing languages: within one, the words
                 # ("talks") already count, and counted twice they pulled every analysis
                 # of a round of talks into the round's story.
-                s_key = _cosine_without_kinds(kvec, st.keys)
+                s_key = cosine_without_kinds(kvec, st.keys)
                 score = (1 - s.key_weight) * dot / st.tnorm[lang] + s.key_weight * s_key
                 best = (score, s.threshold + s.penalty_per_day * gap_days)
         if terms:  # the story speaks the article's language: its words have decided
@@ -409,14 +400,14 @@ class Grouper:
             terms[t] = terms.get(t, 0.0) + w
         for k, w in kvec.items():
             st.keys[k] = st.keys.get(k, 0.0) + w
-        st.terms[lang] = terms = _top(terms, s.centroid_terms)
-        st.keys = _top(st.keys, s.centroid_keys)
-        st.tnorm[lang], st.knorm = _norm(terms), _norm(st.keys)
+        st.terms[lang] = terms = top(terms, s.centroid_terms)
+        st.keys = top(st.keys, s.centroid_keys)
+        st.tnorm[lang], st.knorm = norm(terms), norm(st.keys)
         # The headline is the title nearest the story's centre.
         hscore = sum(w * terms.get(t, 0.0) for t, w in self._vector(f.title_terms).items())
         if new or hscore > st.headline_score * (len(st.articles) - 1) / len(st.articles):
             st.headline, st.headline_score = art.title, hscore
-        for t in _index_terms(tvec, kvec, s.index_terms):
+        for t in index_terms(tvec, kvec, s.index_terms):
             self.index.setdefault(t, set()).add(st.id)
         if art.url:
             self.urls[art.url] = st.id
@@ -448,12 +439,12 @@ class Grouper:
             at = a.terms.setdefault(lang, {})
             for t, w in bt.items():
                 at[t] = at.get(t, 0.0) + w
-            a.terms[lang] = _top(at, self.settings.centroid_terms)
-            a.tnorm[lang] = _norm(a.terms[lang])
+            a.terms[lang] = top(at, self.settings.centroid_terms)
+            a.tnorm[lang] = norm(a.terms[lang])
         for k, w in b.keys.items():
             a.keys[k] = a.keys.get(k, 0.0) + w
-        a.keys = _top(a.keys, self.settings.centroid_keys)
-        a.knorm = _norm(a.keys)
+        a.keys = top(a.keys, self.settings.centroid_keys)
+        a.knorm = norm(a.keys)
         for t in [t for bt in b.terms.values() for t in bt] + list(b.keys):
             posting = self.index.get(t)
             if posting is not None:
@@ -509,7 +500,7 @@ class Grouper:
                 continue
             self.stories[st.id] = st
             flat = {t: w for tt in st.terms.values() for t, w in tt.items()}
-            for t in _index_terms(flat, st.keys, self.settings.index_terms * 2):
+            for t in index_terms(flat, st.keys, self.settings.index_terms * 2):
                 self.index.setdefault(t, set()).add(st.id)
             new.append(st.id)
         return self.reconcile(new)
@@ -579,7 +570,7 @@ class Grouper:
         for d in state.get("stories") or []:
             st = Story.from_dict(d)
             g.stories[st.id] = st
-            for t in _index_terms(
+            for t in index_terms(
                 {t: w for tt in st.terms.values() for t, w in tt.items()},
                 st.keys,
                 g.settings.index_terms * 2,
@@ -588,28 +579,5 @@ class Grouper:
         return g
 
 
-def _cosine_without_kinds(a: dict[str, float], b: dict[str, float]) -> float:
-    """Cosine of two key vectors over their names, numbers and dates (``W:`` kinds of
-    event left out)."""
-    dot = na = nb = 0.0
-    for k, w in a.items():
-        if k[:2] != "W:":
-            na += w * w
-            dot += w * b.get(k, 0.0)
-    if not dot:
-        return 0.0
-    for k, w in b.items():
-        if k[:2] != "W:":
-            nb += w * w
-    return dot / math.sqrt(na * nb)
-
-
 def _age(st: Story) -> tuple[datetime, str]:
     return (st.first_seen or datetime.max.replace(tzinfo=UTC), st.id)
-
-
-def _index_terms(tvec: dict[str, float], kvec: dict[str, float], n: int) -> list[str]:
-    """The words and keys a story is found by: its heaviest ones."""
-    out = [t for t, _ in heapq.nlargest(n * 2, tvec.items(), key=lambda kv: kv[1])]
-    out += [k for k, _ in heapq.nlargest(n, kvec.items(), key=lambda kv: kv[1])]
-    return out
