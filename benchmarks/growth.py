@@ -239,7 +239,7 @@ def seed(db_path: Path, n: int) -> float:
                 extraction="ok",
                 extraction_error=None,
                 sources=[(feed_ids[i % len(feed_ids)], url, url)],  # type: ignore[list-item]
-                hits=[(BENCH_TOPIC["id"], 1.0, "v1", {})] if i % 10 == 0 else [],
+                hits=[(str(BENCH_TOPIC["id"]), 1.0, "v1", {})] if i % 10 == 0 else [],
             )
         )
         if len(batch) == 2000:
@@ -288,7 +288,7 @@ def _reset_hwm() -> None:
         f.write("5")
 
 
-def case(config_dir: str, q: Any) -> None:
+def case(config_dir: str, q: Any, profile: str | None = None) -> None:
     """Warm-up cycle, then the measured one; puts the figures on ``q``."""
     from monitor.config import load_config
     from monitor.pipeline.cycle import run_cycle
@@ -301,9 +301,25 @@ def case(config_dir: str, q: Any) -> None:
     warm = run_cycle(store, config, pool=pool, force=True)
     before = _rss_mb()
     _reset_hwm()
+    prof = None
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
     t0, c0 = time.perf_counter(), time.process_time()
     s = run_cycle(store, config, pool=pool, force=True)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if prof is not None:
+        import io
+        import pstats
+
+        prof.disable()
+        buf = io.StringIO()
+        st = pstats.Stats(prof, stream=buf)
+        st.sort_stats("tottime").print_stats(40)
+        st.sort_stats("cumulative").print_stats(60)
+        Path(str(profile)).write_text(buf.getvalue())
     peak = _hwm_mb()
     pool.close()
     store.close()
@@ -331,6 +347,7 @@ def run_case(
     port: int,
     per_host: int,
     webhook_url: str,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     from monitor.demo.world import write_config
 
@@ -354,7 +371,7 @@ def run_case(
     )
     ctx = multiprocessing.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=case, args=(str(cfg), q))
+    p = ctx.Process(target=case, args=(str(cfg), q, profile))
     p.start()
     out: dict[str, Any] = q.get(timeout=3600)
     p.join(60)
@@ -371,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency", type=float, default=0.01, help="seconds per response (0.01)")
     ap.add_argument("--feeds-per-host", type=int, default=10, help="feeds per host (10)")
     ap.add_argument("--json", help="write the figures here too")
+    ap.add_argument("--profile", help="cProfile each measured cycle into FILE.<articles>-<feeds>")
     add_record_flag(ap)
     args = ap.parse_args(argv)
     sizes = tuple(args.articles or ARTICLE_SIZES)
@@ -402,7 +420,14 @@ def main(argv: list[str] | None = None) -> int:
             say(f"[seed] {n:,} articles in {seeds[n]:.1f}s")
         for a, f in cases:
             r = run_case(
-                tmp, tmp / f"seed-{a}.db", a, f, port, args.feeds_per_host, webhook.apprise_url()
+                tmp,
+                tmp / f"seed-{a}.db",
+                a,
+                f,
+                port,
+                args.feeds_per_host,
+                webhook.apprise_url(),
+                f"{args.profile}.{a}-{f}" if args.profile else None,
             )
             results.append(r)
             say(
