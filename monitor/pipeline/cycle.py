@@ -406,6 +406,7 @@ class _Batches:
         # text): one classifier per cycle, not per step; built when first needed.
         self.clf: Classifier | None = None
         self.stream = PageStream(fetcher, pool)
+        self.creds = feed_credentials(config)  # once a cycle, not once a batch
         # Batches that brought nothing new wait here and are committed together (a cycle
         # where nothing is new makes one or two commit steps, not one per batch): with no
         # articles to store first, when their feeds are written does not matter for
@@ -420,10 +421,16 @@ class _Batches:
             if not fb:
                 continue
             for ahead in self.feed_batches[n + 1 : n + 3]:
-                prefetch_feeds(self.fetcher, ahead, feed_credentials(self.config))
+                prefetch_feeds(self.fetcher, ahead, self.creds)
             try:
                 polls, candidates = self.run_step(
-                    poll_feeds, self.store, self.config, fb, fetcher=self.fetcher, pool=self.pool
+                    poll_feeds,
+                    self.store,
+                    self.config,
+                    fb,
+                    fetcher=self.fetcher,
+                    pool=self.pool,
+                    creds=self.creds,
                 )
             except Exception as exc:  # noqa: BLE001
                 self._failed(fb, exc)
