@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Integer, String, Table, bindparam, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import CursorResult
 from sqlmodel import col, select
 
@@ -111,14 +112,31 @@ class FeedStore(StoreBase):
     def feed_activity(self) -> dict[int, tuple[int, datetime | None, datetime | None]]:
         """Per feed: how many entries newsmon has seen from it, the first and the last
         time it saw a new one (the feed's publishing rhythm, as far as we know it)."""
+        return self.feed_activity_after(0)[0]
+
+    def feed_activity_after(
+        self, after_id: int
+    ) -> tuple[dict[int, tuple[int, datetime | None, datetime | None]], int]:
+        """:meth:`feed_activity` over the entries stored after ``after_id`` only (a range
+        of the primary key: what was added since an earlier read), and the last id read
+        (``after_id`` if none)."""
         with self.session() as s:
-            q = select(
-                ArticleSource.feed_id,
-                func.count(),
-                func.min(ArticleSource.seen_at),
-                func.max(ArticleSource.seen_at),
-            ).group_by(col(ArticleSource.feed_id))
-            return {int(f): (int(n), _aware(a), _aware(b)) for f, n, a, b in s.exec(q).all()}
+            q = (
+                sa_select(  # five columns: past sqlmodel's typed overloads
+                    col(ArticleSource.feed_id),
+                    func.count(),
+                    func.min(ArticleSource.seen_at),
+                    func.max(ArticleSource.seen_at),
+                    func.max(ArticleSource.id),
+                )
+                .where(col(ArticleSource.id) > after_id)
+                .group_by(col(ArticleSource.feed_id))
+            )
+            out, last = {}, after_id
+            for f, n, a, b, top in s.execute(q).all():
+                out[int(f)] = (int(n), _aware(a), _aware(b))
+                last = max(last, int(top))
+            return out, last
 
     def feeds(self) -> list[Feed]:
         with self.session() as s:
