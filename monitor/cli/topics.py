@@ -400,7 +400,7 @@ def topics_activate(
         ):
             echo("nothing changed")
             raise typer.Exit(1)
-    m = activate(topic.id)
+    m = activate(topic.id, expected=rep.model)  # refused if retrained since the check
     note = (
         ""
         if m.topic_version == topic.version

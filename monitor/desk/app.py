@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from monitor.config import Config
 from monitor.desk.filters import parse_filters
 from monitor.desk.health import HealthBanners
+from monitor.desk.learning import LoopJobs
 from monitor.desk.ranks import Ranks
 from monitor.desk.routes import (
     alerts,
@@ -101,6 +102,7 @@ def create_app(
         },
     )
     app.state.desk = desk
+    app.state.loop_jobs = LoopJobs()  # the learning loop's jobs, one tracker per desk
     return app
 
 
