@@ -167,10 +167,10 @@ async def activate_model(request: Request) -> Response:
 
 async def store_hits(request: Request) -> Response:
     """POST /topics/{id}/store (admin): store the last test's new hits, as ``topics test
-    --store`` does; with ``alert=yes`` also queue their alerts (each hit once). A test
+    --store`` does; with ``alert=yes`` also queue their alerts (each hit once; by story
+    when stories are on). A test
     that warned needs the confirmation ticked here too."""
-    from monitor.alerts.send import route_targets
-    from monitor.topics.loop import store_new_hits
+    from monitor.pipeline.found_hits import store_found_hits
 
     desk = desk_of(request)
     form = await desk.verified_form(request)
@@ -183,11 +183,15 @@ async def store_hits(request: Request) -> Response:
     if r["warnings"] and form.get("confirm") != "yes":
         return _back(topic, refused="the test warned: tick the confirmation to store all the same")
     alert = form.get("alert") == "yes" and desk.config is not None
-    targets = route_targets(desk.config) if alert and desk.config is not None else None
-    done = await run_in_threadpool(store_new_hits, desk.store, r["report"], topic, targets)
+    # alerted as the pipeline would: by story when stories are on
+    done = await run_in_threadpool(
+        store_found_hits, desk.store, r["report"], topic, desk.config, alert
+    )
     msg = f"{len(done.hit_ids)} new hits stored"
     if alert:
         msg += f", {done.deliveries} alert deliveries queued"
+    if done.folded:
+        msg += f" ({done.folded} only updated their story's alert)"
     return _back(topic, done=msg)
 
 
