@@ -32,25 +32,23 @@ How
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
 from monitor.topics.active import RANDOM_HIT, RANDOM_MISS
 from monitor.topics.language import TopicConfig
 from monitor.topics.learn import (
+    LabelledPool,
     TrainSettings,
     fit,
+    predict,
     predict_matrix,
     prevalence_threshold,
-    weak_confidence,
 )
-from monitor.topics.model import FeatureSpace, ModelError, TopicModel
-
-if TYPE_CHECKING:
-    from scipy.sparse import csr_matrix
+from monitor.topics.model import ModelError, TopicModel
 
 RULES = "rules"
 CALIBRATED = "calibrated rules"
@@ -113,28 +111,12 @@ def rule_model(topic: TopicConfig, threshold: float) -> TopicModel:
     )
 
 
-def choose(
-    topic: TopicConfig,
-    space: FeatureSpace,
-    X: csr_matrix,
-    rules: np.ndarray,
-    rule_names: list[str],
-    weak: np.ndarray,
-    score: np.ndarray,
-    passed: np.ndarray,
-    labels: Mapping[int, bool],
-    kinds: Mapping[int, str] | None = None,
-    settings: TrainSettings | None = None,
-    folds: int = 5,
-) -> Choice:
-    """Train, estimate and choose for one topic on a pool (see the module docstring).
-
-    ``weak`` are the rules' decisions, ``score``/``passed`` the rule score and whether the
-    rule's structure holds; ``labels`` the reviewed rows; ``kinds`` how each label was
-    proposed (:mod:`monitor.topics.active`; unknown ones count as uncertain)."""
+def choose(pool: LabelledPool, settings: TrainSettings | None = None, folds: int = 5) -> Choice:
+    """Train, estimate and choose for one topic on a labelled pool (see the module
+    docstring); ``pool.kinds`` says how each label was proposed (unknown: uncertain)."""
     s = settings or TrainSettings()
-    kinds = kinds or {}
-    conf = weak_confidence(score, passed, topic.threshold) if s.confidence else None
+    topic, labels, kinds, weak = pool.topic, pool.labels, pool.kinds, pool.weak
+    score, passed = pool.score, pool.passed
     idx = np.array(sorted(labels), dtype=int)
     y = np.array([labels[int(i)] for i in idx], dtype=bool)
     n_pos = int(y.sum())
@@ -153,8 +135,8 @@ def choose(
     p: np.ndarray | None = None
     if topic.model.use:
         try:
-            model = fit(topic, space, X, rules, rule_names, weak, labels, s, conf)
-            p = predict_matrix(model, space, X, rules, rule_names)
+            model = fit(pool, s)
+            p = predict(model, pool)
         except ModelError:
             model = None
     both = n_pos >= 2 and len(idx) - n_pos >= 2
@@ -173,7 +155,7 @@ def choose(
     if model is not None and p is not None:
         thr = prevalence_threshold(p, weak, labels)
         if both:
-            oof = out_of_fold(topic, space, X, rules, rule_names, weak, labels, s, conf, folds)
+            oof = out_of_fold(pool, s, folds)
             # the labels say where the boundary is; the rules' hit count is only the prior
             mids = np.sort(np.unique(oof))
             cand = np.concatenate([[thr], (mids[1:] + mids[:-1]) / 2])
@@ -229,20 +211,10 @@ def best_threshold(
     return float(min(ok, key=lambda t: dist(float(t))))
 
 
-def out_of_fold(
-    topic: TopicConfig,
-    space: FeatureSpace,
-    X: csr_matrix,
-    rules: np.ndarray,
-    rule_names: list[str],
-    weak: np.ndarray,
-    labels: Mapping[int, bool],
-    settings: TrainSettings,
-    conf: np.ndarray | None,
-    folds: int = 5,
-) -> np.ndarray:
+def out_of_fold(pool: LabelledPool, settings: TrainSettings, folds: int = 5) -> np.ndarray:
     """P(relevant) of every labelled row (in sorted row order) from a model that has not
     seen its label."""
+    labels = pool.labels
     idx = np.array(sorted(labels), dtype=int)
     out = np.zeros(len(idx))
     order = np.random.default_rng(0).permutation(len(idx))
@@ -250,9 +222,9 @@ def out_of_fold(
     for f in range(k):
         held = order[f::k]
         skip = set(idx[held].tolist())
-        known = {i: v for i, v in labels.items() if i not in skip}
-        m = fit(topic, space, X, rules, rule_names, weak, known, settings, conf)
-        out[held] = predict_matrix(m, space, X[idx[held]], rules[idx[held]], rule_names)
+        m = fit(pool.with_labels({i: v for i, v in labels.items() if i not in skip}), settings)
+        sub = idx[held]
+        out[held] = predict_matrix(m, pool.space, pool.X[sub], pool.rules[sub], pool.rule_names)
     return out
 
 
@@ -268,63 +240,37 @@ def _est_json(e: RuleEstimate) -> dict[str, Any]:
 
 
 def simulate_review(
-    topic: TopicConfig,
-    space: FeatureSpace,
-    X: csr_matrix,
-    rules: np.ndarray,
-    rule_names: list[str],
-    weak: np.ndarray,
-    score: np.ndarray,
-    passed: np.ndarray,
+    pool: LabelledPool,
     truth: np.ndarray,
     n_labels: int,
     settings: TrainSettings | None = None,
     round_size: int = 10,
-) -> tuple[Choice, dict[int, bool], dict[int, str]]:
+) -> tuple[Choice, LabelledPool]:
     """A reviewer who labels, round after round, exactly what the engine proposes
     (:func:`monitor.topics.active.propose_round`), answering from ``truth``; then
-    :func:`choose` on the labels. Returns the choice, the labels and their kinds."""
+    :func:`choose` on the labels. Returns the choice and the pool with its labels."""
     from monitor.topics.active import propose_round
 
     s = settings or TrainSettings()
-    labels: dict[int, bool] = {}
-    kinds: dict[int, str] = {}
-    conf = weak_confidence(score, passed, topic.threshold) if s.confidence else None
+    labels: dict[int, bool] = dict(pool.labels)
+    kinds: dict[int, str] = dict(pool.kinds)
     while len(labels) < n_labels:
         k = min(round_size, n_labels - len(labels))
-        cur, thr = proposal_scores(
-            topic, space, X, rules, rule_names, weak, score, passed, labels, s, conf
-        )
-        for pr in propose_round(cur, thr, weak, set(labels), k, seed=topic.id, X=X):
+        cur, thr = proposal_scores(pool.with_labels(labels), s)
+        for pr in propose_round(cur, thr, pool.weak, set(labels), k, seed=pool.topic.id, X=pool.X):
             labels[pr.row] = bool(truth[pr.row])
             kinds[pr.row] = pr.kind
-    return (
-        choose(topic, space, X, rules, rule_names, weak, score, passed, labels, kinds, s),
-        labels,
-        kinds,
-    )
+    done = replace(pool, labels=labels, kinds=kinds)
+    return choose(done, s), done
 
 
-def proposal_scores(
-    topic: TopicConfig,
-    space: FeatureSpace,
-    X: csr_matrix,
-    rules: np.ndarray,
-    rule_names: list[str],
-    weak: np.ndarray,
-    score: np.ndarray,
-    passed: np.ndarray,
-    labels: Mapping[int, bool],
-    settings: TrainSettings,
-    conf: np.ndarray | None,
-) -> tuple[np.ndarray, float]:
+def proposal_scores(pool: LabelledPool, settings: TrainSettings) -> tuple[np.ndarray, float]:
     """The scores and threshold that proposals are made around: the current model's
     P(relevant) around 0.5 (where the weak and reviewed labels balance), or the rule
     score around the topic's threshold while no model can be trained."""
-    if topic.model.use:
+    if pool.topic.model.use:
         try:
-            m = fit(topic, space, X, rules, rule_names, weak, labels, settings, conf)
-            return predict_matrix(m, space, X, rules, rule_names), settings.threshold
+            return predict(fit(pool, settings), pool), settings.threshold
         except ModelError:
             pass
-    return np.where(passed, score, 0.0), max(topic.threshold, 1e-6)
+    return np.where(pool.passed, pool.score, 0.0), max(pool.topic.threshold, 1e-6)

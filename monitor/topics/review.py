@@ -25,7 +25,7 @@ import numpy as np
 from monitor.errors import ExtractError, NewsmonError
 from monitor.store import Store
 from monitor.topics.language import TopicConfig
-from monitor.topics.learn import TrainSettings, rule_matrix, train, weak_confidence
+from monitor.topics.learn import LabelledPool, TrainSettings, rule_matrix, train
 from monitor.topics.match import Classifier
 from monitor.topics.model import FeatureSpace, ModelError, TopicModel, word_counts
 
@@ -186,12 +186,12 @@ def train_topic(
     space = FeatureSpace.fit(data.counts, min_df=2 if len(pool) >= 50 else 1)
     X = space.transform(data.counts)
     R, names = rule_matrix(topic, data.rows)
-    conf = weak_confidence(data.score, data.passed, topic.threshold) if s.confidence else None
+    lp = LabelledPool(topic, space, X, R, names, data.matched, labels)
     try:
-        model, p = train(topic, space, X, R, names, data.matched, labels, s, conf)
+        model, p = train(lp, s)
     except ModelError as exc:
         raise ReviewError(str(exc)) from None
-    check = _cross_check(topic, space, X, R, names, data, labels, s, conf)
+    check = _cross_check(lp, s)
     model.metrics = {
         "pool": len(pool),
         "labels": len(labels),
@@ -213,21 +213,12 @@ def train_topic(
     )
 
 
-def _cross_check(
-    topic: TopicConfig,
-    space: FeatureSpace,
-    X: Any,
-    R: np.ndarray,
-    names: list[str],
-    data: Analysed,
-    labels: dict[int, bool],
-    s: TrainSettings,
-    conf: np.ndarray | None,
-) -> LabelCheck:
+def _cross_check(lp: LabelledPool, s: TrainSettings) -> LabelCheck:
     """k-fold over the labels: would the model have decided each reviewed article as the
     reviewer did without having seen that label? Compared with the rules alone."""
+    labels = lp.labels
     idx = sorted(labels)
-    rules_ok = sum(1 for i in idx if bool(data.matched[i]) == labels[i])
+    rules_ok = sum(1 for i in idx if bool(lp.weak[i]) == labels[i])
     folds = min(5, len(idx))
     if len(idx) < 6 or len(set(labels.values())) < 2:
         return LabelCheck(len(idx), rules_ok, None)
@@ -236,7 +227,7 @@ def _cross_check(
         held = idx[k::folds]
         known = {i: labels[i] for i in idx if i not in held}
         try:
-            m, p = train(topic, space, X, R, names, data.matched, known, s, conf)
+            m, p = train(lp.with_labels(known), s)
         except ModelError:
             return LabelCheck(len(idx), rules_ok, None)
         ok += sum(1 for i in held if bool(p[i] >= m.threshold) == labels[i])
