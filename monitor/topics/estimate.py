@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,10 @@ def _f1(truth: np.ndarray, pred: np.ndarray) -> float:
     return 2 * tp / d if d else 1.0
 
 
+def _oof_f1(y: np.ndarray, oof: np.ndarray, t: float) -> float:
+    return _f1(y, oof >= t)
+
+
 def rule_model(topic: TopicConfig, threshold: float) -> TopicModel:
     """The rules with another threshold, as a model the classifier can load: a hit when
     the rule passes and its score reaches ``threshold``."""
@@ -131,40 +136,47 @@ def choose(pool: LabelledPool, settings: TrainSettings | None = None, folds: int
         random_hits=sum(1 for v in kinds.values() if v == RANDOM_HIT),
         random_misses=sum(1 for v in kinds.values() if v == RANDOM_MISS),
     )
-    model: TopicModel | None = None
-    p: np.ndarray | None = None
-    if topic.model.use:
-        try:
-            model = fit(pool, s)
-            p = predict(model, pool)
-        except ModelError:
-            model = None
     both = n_pos >= 2 and len(idx) - n_pos >= 2
     hits = weak.astype(bool)
-    # the rule threshold that the labels support, as close to the written one as they allow
-    cand = np.unique(np.round(score[idx][passed[idx]], 4))
-    rule_thr = best_threshold(
-        cand, lambda t: _f1(y, passed[idx] & (score[idx] >= t)), topic.threshold
-    )
+    rule_thr = calibrated_threshold(pool)
     cv: dict[str, float] = {
         RULES: _f1(y, hits[idx]),
         CALIBRATED: _f1(y, passed[idx] & (score[idx] >= rule_thr)),
     }
+    model: TopicModel | None = None
+    p: np.ndarray | None = None
     thr = 0.5
     decided = hits.copy()
-    if model is not None and p is not None:
-        thr = prevalence_threshold(p, weak, labels)
-        if both:
-            oof = out_of_fold(pool, s, folds)
-            # the labels say where the boundary is; the rules' hit count is only the prior
-            mids = np.sort(np.unique(oof))
-            cand = np.concatenate([[thr], (mids[1:] + mids[:-1]) / 2])
-            cand = cand[(cand >= 0.02) & (cand <= 0.95)]
-            thr = best_threshold(cand, lambda t: _f1(y, oof >= t), thr, logit=True)
-            cv[MODEL] = _f1(y, oof >= thr)
-        model.threshold = thr
-        decided = p >= thr
-        decided[idx] = y
+    if topic.model.use:
+        # weak labels from the rules as written, and from the rules at the threshold the
+        # labels support: rules three times too broad (or narrow) teach the model less
+        bases = [pool]
+        if both and abs(rule_thr - pool.threshold) > 1e-9:
+            bases.insert(0, pool.rethreshold(rule_thr))
+        for base in bases:
+            try:
+                m = fit(base, s)
+            except ModelError:
+                continue
+            pm = predict(m, base)
+            t = prevalence_threshold(pm, base.weak, labels)
+            f = -1.0
+            if both:
+                oof = out_of_fold(base, s, folds)
+                # the labels say where the boundary is; the rules' hit count is the prior
+                mids = np.sort(np.unique(oof))
+                cand = np.concatenate([[t], (mids[1:] + mids[:-1]) / 2])
+                cand = cand[(cand >= 0.02) & (cand <= 0.95)]
+                t = best_threshold(cand, partial(_oof_f1, y, oof), t, logit=True)
+                f = _f1(y, oof >= t)
+            if model is None or f > cv.get(MODEL, -1.0) + TOLERANCE / 2:
+                model, p, thr = m, pm, t
+                if both:
+                    cv[MODEL] = f
+        if model is not None and p is not None:
+            model.threshold = thr
+            decided = p >= thr
+            decided[idx] = y
     flagged = float(decided.sum())
     est = est0
     est.expected_relevant = flagged
@@ -190,6 +202,18 @@ def choose(pool: LabelledPool, settings: TrainSettings | None = None, folds: int
     if chosen is not None:
         chosen.metrics = metrics
     return Choice(kind, chosen, threshold, est, rule_thr, cv, p)
+
+
+def calibrated_threshold(pool: LabelledPool) -> float:
+    """The rule threshold that the labels support, as close to the written one as they
+    allow (:func:`best_threshold`)."""
+    idx = np.array(sorted(pool.labels), dtype=int)
+    if not len(idx):
+        return pool.topic.threshold
+    y = np.array([pool.labels[int(i)] for i in idx], dtype=bool)
+    score, passed = pool.score[idx], pool.passed[idx]
+    cand = np.unique(np.round(score[passed], 4))
+    return best_threshold(cand, lambda t: _f1(y, passed & (score >= t)), pool.topic.threshold)
 
 
 def best_threshold(
@@ -269,6 +293,9 @@ def proposal_scores(pool: LabelledPool, settings: TrainSettings) -> tuple[np.nda
     P(relevant) around 0.5 (where the weak and reviewed labels balance), or the rule
     score around the topic's threshold while no model can be trained."""
     if pool.topic.model.use:
+        if len(set(pool.labels.values())) == 2:
+            # weak labels from the rules at the threshold the labels support so far
+            pool = pool.rethreshold(calibrated_threshold(pool))
         try:
             return predict(fit(pool, settings), pool), settings.threshold
         except ModelError:
