@@ -3,15 +3,18 @@ a blind ``crude`` topic on real Reuters-21578 stories (skips without the corpus)
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from monitor.config import load_yaml_model
+from monitor.config import load_config, load_yaml_model
 from monitor.topics.edit import apply_edit, history, versions
 from monitor.topics.language import TopicConfig, TopicsFile
 from monitor.topics.match import Classifier
 from monitor.topics.suggest import ADD, EXCLUDE, Article, suggest, variant
+from tests.test_topics_learn import TOPIC, ok, stored_items, world  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpora" / "reuters21578"
@@ -125,3 +128,31 @@ def test_an_exclusion_and_a_block_list_edit_keep_the_file_valid(tmp_path: Path) 
         assert topic.model_dump() == want.model_dump()
     assert len(versions(tmp_path, "crude")) == 3
     assert [b for _, b, _ in history(tmp_path, topic)][-1] == "current"
+
+
+def test_suggest_apply_and_history_from_the_cli(world: dict[str, Any]) -> None:  # noqa: F811
+    """On a database with reviewed hits: the festival stories are false hits of the
+    Caucasus topic, the suggestion to exclude what they share is applied, and the topic's
+    history shows the change."""
+    rep = json.loads(ok(world, "topics", "suggest", TOPIC, "--json"))
+    assert rep["labelled"] == 7 and rep["relevant"] == 4
+    assert rep["edits"], rep
+    first = rep["edits"][0]
+    assert first["labelled"]["after"]["f1"] > first["labelled"]["before"]["f1"]
+    assert first["history"]["articles"] == world["n_articles"]
+    assert "no saved versions" in ok(world, "topics", "history", TOPIC)
+    out = ok(world, "topics", "suggest", TOPIC, "--apply", "1", "--yes")
+    assert "written to" in out and "topics.history" in out
+    topic = load_config(world["cfg"]).topic(TOPIC)
+    if first["kind"] == "exclude":
+        assert [first["term"]] in [e.terms for e in topic.exclude]
+    else:
+        assert first["term"] in topic.groups[first["group"]].terms
+    text = ok(world, "topics", "history", TOPIC)
+    assert "-> current" in text and first["term"] in text
+    # the edit as measured: the labelled articles now decide as the suggestion said
+    again = json.loads(ok(world, "topics", "suggest", TOPIC, "--json"))
+    assert (
+        again["edits"] == []
+        or again["edits"][0]["labelled"]["before"] == first["labelled"]["after"]
+    )

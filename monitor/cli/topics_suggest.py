@@ -112,7 +112,7 @@ def topics_history(
         out: list[dict[str, Any]] = [{"from": a, "to": b, "diff": d} for a, b, d in changes]
         _dump(out)
         return
-    if len(changes) == 1 and not changes[0][2]:
+    if not changes:
         echo(f"{topic.id}: no saved versions")
         return
     for a, b, d in changes:
