@@ -192,6 +192,8 @@ def topics_train(
             {
                 "topic": topic.id,
                 "model": rep.model.model_id,
+                "kind": rep.kind,
+                "cv_f1": rep.model.metrics.get("cv_f1"),
                 "path": str(path),
                 "pool": rep.pool,
                 "labels": {"relevant": rep.labels_relevant, "irrelevant": rep.labels_irrelevant},
@@ -214,6 +216,13 @@ def topics_train(
         f"  on the stored articles: rules {rep.rule_hits} hits, model {rep.model_hits} hits "
         f"(P(relevant) >= {rep.model.threshold:.2f})"
     )
+    cv = rep.model.metrics.get("cv_f1") or {}
+    if cv:
+        echo(
+            f"  decides: {rep.kind} (F1 on the labels, out of fold: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in cv.items())
+            + ")"
+        )
     if chk.model_correct is not None:
         echo(
             f"  reviewed labels: rules agree on {chk.rules_correct}/{chk.n}, the model on "

@@ -55,6 +55,7 @@ RULES = "rules"
 CALIBRATED = "calibrated rules"
 MODEL = "model"
 TOLERANCE = 0.02  # F1 on the labels within which thresholds count as equally good
+MANY_LABELS = 300  # from this many labels on, three folds are enough
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Choice:
     rule_threshold: float  # the calibrated threshold on the rule score
     cv_f1: dict[str, float] = field(default_factory=dict)  # out of fold on the labels
     p: np.ndarray | None = None  # the model's P(relevant) on the pool
+    correct: int | None = None  # labels the kept decision agrees with (the model: out of fold)
 
 
 def _f1(truth: np.ndarray, pred: np.ndarray) -> float:
@@ -100,9 +102,10 @@ def _oof_f1(y: np.ndarray, oof: np.ndarray, t: float) -> float:
     return _f1(y, oof >= t)
 
 
-def rule_model(topic: TopicConfig, threshold: float) -> TopicModel:
+def rule_model(topic: TopicConfig, threshold: float, kind: str = CALIBRATED) -> TopicModel:
     """The rules with another threshold, as a model the classifier can load: a hit when
-    the rule passes and its score reaches ``threshold``."""
+    the rule passes and its score reaches ``threshold`` (``kind`` RULES: the topic's own
+    threshold, what ``newsmon topics train`` saves when the rules are kept)."""
     steep = 40.0
     return TopicModel(
         topic=topic.id,
@@ -112,7 +115,7 @@ def rule_model(topic: TopicConfig, threshold: float) -> TopicModel:
         weights={},
         idf={},
         rule_weights={"rule:score": steep, "rule:passed": steep},
-        settings={"kind": CALIBRATED, "rule_threshold": threshold},
+        settings={"kind": kind, "rule_threshold": threshold},
     )
 
 
@@ -137,6 +140,8 @@ def choose(pool: LabelledPool, settings: TrainSettings | None = None, folds: int
         random_misses=sum(1 for v in kinds.values() if v == RANDOM_MISS),
     )
     both = n_pos >= 2 and len(idx) - n_pos >= 2
+    if len(idx) >= MANY_LABELS:
+        folds = min(folds, 3)  # enough labels per fold; training stays within seconds
     hits = weak.astype(bool)
     rule_thr = calibrated_threshold(pool)
     cv: dict[str, float] = {
@@ -147,12 +152,15 @@ def choose(pool: LabelledPool, settings: TrainSettings | None = None, folds: int
     p: np.ndarray | None = None
     thr = 0.5
     decided = hits.copy()
+    model_ok: int | None = None
     if topic.model.use:
         # weak labels from the rules as written, and from the rules at the threshold the
         # labels support: rules three times too broad (or narrow) teach the model less
         bases = [pool]
         if both and abs(rule_thr - pool.threshold) > 1e-9:
             bases.insert(0, pool.rethreshold(rule_thr))
+            if len(idx) >= MANY_LABELS:
+                bases = bases[:1]  # many labels: their threshold is a safe bet
         for base in bases:
             try:
                 m = fit(base, s)
@@ -173,6 +181,7 @@ def choose(pool: LabelledPool, settings: TrainSettings | None = None, folds: int
                 model, p, thr = m, pm, t
                 if both:
                     cv[MODEL] = f
+                    model_ok = int(((oof >= t) == y).sum())
         if model is not None and p is not None:
             model.threshold = thr
             decided = p >= thr
@@ -194,14 +203,15 @@ def choose(pool: LabelledPool, settings: TrainSettings | None = None, folds: int
     }
     chosen: TopicModel | None
     if kind == MODEL and model is not None:
-        chosen, threshold = model, thr
+        chosen, threshold, correct = model, thr, model_ok
     elif kind == CALIBRATED:
         chosen, threshold = rule_model(topic, rule_thr), 0.5
+        correct = int(((passed[idx] & (score[idx] >= rule_thr)) == y).sum())
     else:
-        chosen, threshold = None, topic.threshold
+        chosen, threshold, correct = None, topic.threshold, int((hits[idx] == y).sum())
     if chosen is not None:
         chosen.metrics = metrics
-    return Choice(kind, chosen, threshold, est, rule_thr, cv, p)
+    return Choice(kind, chosen, threshold, est, rule_thr, cv, p, correct)
 
 
 def calibrated_threshold(pool: LabelledPool) -> float:

@@ -24,8 +24,9 @@ import numpy as np
 
 from monitor.errors import ExtractError, NewsmonError
 from monitor.store import Store
+from monitor.topics.estimate import RULES, choose, rule_model
 from monitor.topics.language import TopicConfig
-from monitor.topics.learn import LabelledPool, TrainSettings, rule_matrix, train
+from monitor.topics.learn import LabelledPool, TrainSettings, predict, rule_matrix, train
 from monitor.topics.match import Classifier
 from monitor.topics.model import FeatureSpace, ModelError, TopicModel, word_counts
 
@@ -164,6 +165,7 @@ class TrainReport:
     check: LabelCheck
     top_positive: list[tuple[str, float]] = field(default_factory=list)
     top_negative: list[tuple[str, float]] = field(default_factory=list)
+    kind: str = "model"  # what decides: model, calibrated rules or rules
 
 
 def train_topic(
@@ -171,8 +173,12 @@ def train_topic(
     pool: Sequence[PoolArticle],
     settings: TrainSettings | None = None,
     progress: Callable[[str], None] | None = None,
+    learner: str = "estimate",
 ) -> TrainReport:
-    """Train a model for ``topic`` on an unsaved pool; the caller saves it."""
+    """Train a model for ``topic`` on an unsaved pool; the caller saves it. ``learner``
+    "estimate" keeps what the labels support best (:func:`monitor.topics.estimate.choose`:
+    the model, or the rules with a calibrated or their own threshold, saved as a tiny
+    model); "prevalence" always keeps the model, thresholded by the rules' hit count."""
     s = settings or TrainSettings()
     labels = {i: bool(p.label) for i, p in enumerate(pool) if p.label is not None}
     if not labels:
@@ -187,12 +193,27 @@ def train_topic(
     X = space.transform(data.counts)
     R, names = rule_matrix(topic, data.rows)
     lp = LabelledPool(topic, space, X, R, names, data.matched, labels)
-    try:
-        model, p = train(lp, s)
-    except ModelError as exc:
-        raise ReviewError(str(exc)) from None
-    check = _cross_check(lp, s)
+    kind = "model"
+    if learner == "estimate":
+        # rules, rules with a calibrated threshold, or the model: whichever does best
+        # on the labels out of fold (monitor.topics.estimate)
+        choice = choose(lp, s)
+        kind = choice.kind
+        model = choice.model or rule_model(topic, topic.threshold, RULES)
+        model.n_labels, model.n_positive = len(labels), sum(labels.values())
+        p = predict(model, lp)
+        rules_ok = sum(1 for i in labels if bool(lp.weak[i]) == labels[i])
+        check = LabelCheck(len(labels), rules_ok, choice.correct, 5 if choice.correct else 0)
+        metrics = dict(model.metrics)
+    else:
+        try:
+            model, p = train(lp, s)
+        except ModelError as exc:
+            raise ReviewError(str(exc)) from None
+        check = _cross_check(lp, s)
+        metrics = {}
     model.metrics = {
+        **metrics,
         "pool": len(pool),
         "labels": len(labels),
         "labels_rules_correct": check.rules_correct,
@@ -210,6 +231,7 @@ def train_topic(
         check=check,
         top_positive=ranked[:12],
         top_negative=ranked[::-1][:8],
+        kind=kind,
     )
 
 
