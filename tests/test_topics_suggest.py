@@ -156,3 +156,17 @@ def test_suggest_apply_and_history_from_the_cli(world: dict[str, Any]) -> None: 
         again["edits"] == []
         or again["edits"][0]["labelled"]["before"] == first["labelled"]["after"]
     )
+
+
+def test_train_keeps_what_the_labels_support(world: dict[str, Any]) -> None:  # noqa: F811
+    """``topics train`` chooses between rules, calibrated rules and the model by F1 on the
+    labels out of fold, and says so; ``--learner prevalence`` always keeps the model."""
+    rep = json.loads(ok(world, "topics", "train", TOPIC, "--json"))
+    cv = rep["cv_f1"]
+    assert {"rules", "calibrated rules", "model"} <= set(cv)
+    assert rep["kind"] in cv
+    # the kept decision is never worse on the labels than the better rules by the tolerance
+    assert cv[rep["kind"]] >= max(cv["rules"], cv["calibrated rules"]) - 0.02
+    old = json.loads(ok(world, "topics", "train", TOPIC, "--json", "--learner", "prevalence"))
+    assert old["kind"] == "model" and old["cv_f1"] is None
+    assert "decides:" in ok(world, "topics", "train", TOPIC)
