@@ -11,7 +11,7 @@ the test split (3,299 stories):
 2. rules only, thresholds calibrated on the train split (its 9,603 labels);
 3. rules + feedback: 20, then 50 stories per topic proposed by the engine from the
    train split, labelled from the ground truth (``newsmon topics eval --feedback N``;
-   ``--learner prevalence`` for the previous learner);
+   ``--learner estimate`` for the learner that chooses by the labels);
 4. the reference: a linear SVM on TF-IDF words and bigrams trained on all 9,603
    labelled training stories (scikit-learn ``LinearSVC``, C=1).
 
@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--learner",
         choices=["estimate", "prevalence"],
-        default="estimate",
-        help="the learner of the feedback runs (estimate: what topics eval/train use)",
+        default="prevalence",
+        help="the learner of the feedback runs (prevalence: topics eval's default)",
     )
     add_record_flag(ap)
     args = ap.parse_args(argv)

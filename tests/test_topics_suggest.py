@@ -159,9 +159,9 @@ def test_suggest_apply_and_history_from_the_cli(world: dict[str, Any]) -> None: 
 
 
 def test_train_keeps_what_the_labels_support(world: dict[str, Any]) -> None:  # noqa: F811
-    """``topics train`` chooses between rules, calibrated rules and the model by F1 on the
-    labels out of fold, and says so; ``--learner prevalence`` always keeps the model."""
-    rep = json.loads(ok(world, "topics", "train", TOPIC, "--json"))
+    """``topics train --learner estimate`` chooses between rules, calibrated rules and the
+    model by F1 on the labels out of fold, and says so; ``prevalence`` keeps the model."""
+    rep = json.loads(ok(world, "topics", "train", TOPIC, "--json", "--learner", "estimate"))
     cv = rep["cv_f1"]
     assert {"rules", "calibrated rules", "model"} <= set(cv)
     assert rep["kind"] in cv
@@ -169,4 +169,4 @@ def test_train_keeps_what_the_labels_support(world: dict[str, Any]) -> None:  # 
     assert cv[rep["kind"]] >= max(cv["rules"], cv["calibrated rules"]) - 0.02
     old = json.loads(ok(world, "topics", "train", TOPIC, "--json", "--learner", "prevalence"))
     assert old["kind"] == "model" and old["cv_f1"] is None
-    assert "decides:" in ok(world, "topics", "train", TOPIC)
+    assert "decides:" in ok(world, "topics", "train", TOPIC, "--learner", "estimate")

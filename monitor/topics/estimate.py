@@ -32,14 +32,14 @@ How
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from monitor.topics.active import RANDOM_HIT, RANDOM_MISS
+from monitor.topics.active import NEAR_MISS, RANDOM_HIT, RANDOM_MISS
 from monitor.topics.language import TopicConfig
 from monitor.topics.learn import (
     LabelledPool,
@@ -55,6 +55,7 @@ RULES = "rules"
 CALIBRATED = "calibrated rules"
 MODEL = "model"
 TOLERANCE = 0.02  # F1 on the labels within which thresholds count as equally good
+NEAR_PROBE = 3  # random near misses labelled before their share of relevant ones counts
 MANY_LABELS = 300  # from this many labels on, three folds are enough
 
 
@@ -291,11 +292,30 @@ def simulate_review(
     while len(labels) < n_labels:
         k = min(round_size, n_labels - len(labels))
         cur, thr = proposal_scores(pool.with_labels(labels), s)
-        for pr in propose_round(cur, thr, pool.weak, set(labels), k, seed=pool.topic.id, X=pool.X):
+        near = pool.passed & ~pool.weak
+        for pr in propose_round(
+            cur,
+            thr,
+            pool.weak,
+            set(labels),
+            k,
+            seed=pool.topic.id,
+            X=pool.X,
+            near_misses=near,
+            near=near_quota(labels, kinds),
+        ):
             labels[pr.row] = bool(truth[pr.row])
             kinds[pr.row] = pr.kind
     done = replace(pool, labels=labels, kinds=kinds)
     return choose(done, s), done
+
+
+def near_quota(labels: Mapping[int, bool], kinds: Mapping[int, str]) -> int:
+    """How many random near misses to ask for in the next round: one while fewer than
+    :data:`NEAR_PROBE` were labelled or while at least a third of them are relevant (the
+    threshold hides relevant articles), none once they show that it does not."""
+    got = [labels[i] for i, k in kinds.items() if k == NEAR_MISS and i in labels]
+    return int(len(got) < NEAR_PROBE or sum(got) >= len(got) / 3)
 
 
 def proposal_scores(pool: LabelledPool, settings: TrainSettings) -> tuple[np.ndarray, float]:

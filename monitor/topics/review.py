@@ -173,7 +173,7 @@ def train_topic(
     pool: Sequence[PoolArticle],
     settings: TrainSettings | None = None,
     progress: Callable[[str], None] | None = None,
-    learner: str = "estimate",
+    learner: str = "prevalence",
 ) -> TrainReport:
     """Train a model for ``topic`` on an unsaved pool; the caller saves it. ``learner``
     "estimate" keeps what the labels support best (:func:`monitor.topics.estimate.choose`:
