@@ -10,7 +10,10 @@ Why
 How
     1. The model is trained (:func:`monitor.topics.learn.fit`: weak labels from the
        rules, reviewed labels 50 times stronger) and, for every label, a copy that has
-       not seen it gives its out-of-fold P(relevant) (:func:`out_of_fold`).
+       not seen it gives its out-of-fold P(relevant) (:func:`out_of_fold`). It is
+       trained twice: on the rules as written and on the rules at the threshold the
+       labels support (step 3, :meth:`LabelledPool.rethreshold`); the copy with the
+       better out-of-fold F1 is kept (the calibrated one on a tie).
     2. The threshold starts where the rules' hit count puts it
        (:func:`monitor.topics.learn.prevalence_threshold`) and moves to where the labels
        put the boundary: among the thresholds whose F1 on the out-of-fold labels is within
@@ -22,8 +25,8 @@ How
     4. With the model's decisions on the pool (the labelled articles as labelled), the
        rules' precision and recall are estimated (:class:`RuleEstimate`): how many rule
        hits the model keeps, and how many of its hits the rules found. The labels of
-       random hits and random non-hits (:mod:`monitor.topics.active`) keep the boundary
-       honest away from where the model is unsure.
+       random hits, random non-hits and random near misses (:mod:`monitor.topics.active`,
+       :func:`near_quota`) keep the boundary honest away from where the model is unsure.
     5. Rules, calibrated rules and model are compared out of fold on the labels; the
        model is kept unless it loses to the better of the others by more than
        :data:`TOLERANCE` (:class:`Choice`).
