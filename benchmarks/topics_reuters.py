@@ -10,7 +10,8 @@ the test split (3,299 stories):
 1. rules only, thresholds as written;
 2. rules only, thresholds calibrated on the train split (its 9,603 labels);
 3. rules + feedback: 20, then 50 stories per topic proposed by the engine from the
-   train split, labelled from the ground truth (``newsmon topics eval --feedback N``);
+   train split, labelled from the ground truth (``newsmon topics eval --feedback N``;
+   ``--learner estimate`` for the learner that chooses by the labels);
 4. the reference: a linear SVM on TF-IDF words and bigrams trained on all 9,603
    labelled training stories (scikit-learn ``LinearSVC``, C=1).
 
@@ -94,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--topics", type=Path, default=TOPICS)
     ap.add_argument("--dev", action="store_true", help="evaluate on a fifth of the train split")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument(
+        "--learner",
+        choices=["estimate", "prevalence"],
+        default="prevalence",
+        help="the learner of the feedback runs (prevalence: topics eval's default)",
+    )
     add_record_flag(ap)
     args = ap.parse_args(argv)
     if not args.corpus.is_dir():
@@ -123,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     runs = [rules_run(topics, data), rules_run(topics, data, calibrate=True)]
     for n_labels in (20, 50):
-        r = feedback_run(topics, data, n_labels)
+        r = feedback_run(topics, data, n_labels, learner=args.learner)
+        r.name += f" ({args.learner})"
         print(
             f"feedback {n_labels}: {sum(r.labels_used.values())} labels in all, {r.seconds:.0f} s"
         )
@@ -147,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(result)
     if args.record:
-        goals = ["", "≥ 0.85", "", "≥ 0.90", "reference (every train label)"]
+        goals = ["", "≥ 0.85", "", "≥ 0.90 (issue 18: ≥ 0.92)", "reference (every train label)"]
         record(
             "topics_reuters-dev" if args.dev else "topics_reuters",
             [

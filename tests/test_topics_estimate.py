@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from monitor.config import load_yaml_model
-from monitor.topics.active import ACTIVE, RANDOM_HIT, RANDOM_MISS, propose_round
+from monitor.topics.active import ACTIVE, NEAR_MISS, RANDOM_HIT, RANDOM_MISS, propose_round
 from monitor.topics.evaluate import Item, Prepared, feedback_run, prepare, rules_run
 from monitor.topics.language import TopicConfig, TopicsFile
 
@@ -42,6 +42,31 @@ def test_proposals_mix_random_hits_random_misses_and_uncertain_rows() -> None:
     assert [pr.kind for pr in late] == [ACTIVE] * 3
 
 
+def test_every_round_draws_a_near_miss() -> None:
+    """Non-hits whose rule holds under the threshold: where a threshold set too high hides
+    its misses. One of them is drawn at random in every round, also late."""
+    p = np.array([0.05, 0.4, 0.55, 0.9, 0.02, 0.42, 0.7, 0.3, 0.01, 0.6])
+    hits = np.array([0, 1, 1, 1, 0, 0, 1, 0, 0, 1], dtype=bool)
+    near = np.array([1, 0, 0, 0, 1, 0, 0, 0, 1, 0], dtype=bool)
+    got = propose_round(p, 0.5, hits, set(), 5, seed="t", near_misses=near)
+    drawn = [pr.row for pr in got if pr.kind == NEAR_MISS]
+    assert len(drawn) == 1 and near[drawn[0]] and not hits[drawn[0]]
+    late = propose_round(
+        np.tile(p, 4),
+        0.5,
+        np.tile(hits, 4),
+        set(range(30)),
+        3,
+        seed="t",
+        near_misses=np.tile(near, 4),
+    )
+    assert [pr.kind for pr in late].count(NEAR_MISS) == 1
+    # without near misses to draw from, nothing changes
+    assert propose_round(p, 0.5, hits, set(), 5, seed="t") == propose_round(
+        p, 0.5, hits, set(), 5, seed="t", near_misses=np.zeros(10, dtype=bool)
+    )
+
+
 def _sample() -> list[Item]:
     from tests.support.reuters import stories
 
@@ -65,8 +90,10 @@ def acq_doubled() -> tuple[TopicConfig, Prepared]:
 @needs_corpus
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 18 part 2 not met yet: with 50 labels the estimate still follows "
-    "too-narrow rules (estimated recall 0.67, true below 0.5); see docs/topics.md",
+    reason="issue 18 part 2, estimate not met: with 50 labels F1 is 0.897 (rules 0.728, "
+    "calibrated on every label 0.874), but the estimated rule recall stays high (0.66, true "
+    "0.58; 498 flagged, not 1.5 x 346 hits) and the premise true recall < 0.5 no longer "
+    "holds since the committed acq rules changed; see docs/topics.md",
 )
 def test_labels_widen_a_model_whose_rules_are_too_narrow(
     acq_doubled: tuple[TopicConfig, Prepared],

@@ -17,7 +17,7 @@ from monitor.cli import app
 from monitor.config import load_config
 from monitor.extract.article import extract_file
 from monitor.store import NewArticle, Store
-from monitor.topics.learn import fit, predict_matrix, propose, rule_matrix
+from monitor.topics.learn import LabelledPool, fit, predict_matrix, propose, rule_matrix
 from monitor.topics.match import Classifier
 from monitor.topics.model import FeatureSpace, TopicModel, active_models, model_path, word_counts
 
@@ -242,7 +242,7 @@ def test_model_json_roundtrip_and_fast_path_agree(world: dict[str, Any]) -> None
     X = space.transform(counts)
     R, names = rule_matrix(topic, rows)
     weak = np.array([True, True, True, True, False])
-    model = fit(topic, space, X, R, names, weak, {2: False, 3: False})
+    model = fit(LabelledPool(topic, space, X, R, names, weak, {2: False, 3: False}))
     again = TopicModel.from_json(json.loads(json.dumps(model.to_json())))
     assert again.model_id == model.model_id
     fast = predict_matrix(again, space, X, R, names)
@@ -275,13 +275,12 @@ def test_train_sets_the_threshold_from_the_corrected_rule_hits(world: dict[str, 
     R, names = rule_matrix(topic, rows)
     weak = np.array([True, True, True, True, False, False])
     labels = {2: False, 3: False}
-    model, p = train(topic, space, X, R, names, weak, labels)
+    pool = LabelledPool(topic, space, X, R, names, weak, labels)
+    model, p = train(pool)
     assert int((p >= model.threshold).sum()) == 2
     assert set(np.nonzero(p >= model.threshold)[0]) == {0, 1}
     # without the prevalence rule the threshold is the one asked for
-    fixed, _ = train(
-        topic, space, X, R, names, weak, labels, TrainSettings(prevalence=False, threshold=0.7)
-    )
+    fixed, _ = train(pool, TrainSettings(prevalence=False, threshold=0.7))
     assert fixed.threshold == 0.7
 
 

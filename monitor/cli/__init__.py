@@ -14,7 +14,7 @@ the demo runner the only part of ``monitor`` that starts flows (:mod:`flows`).
 
 # Imported for their commands, in the order --help lists them.
 from monitor.cli import run, demo, feeds, hits, alerts, topics, stories, config, web, db, users  # noqa: F401, I001
-from monitor.cli import topics_coverage, topics_new  # noqa: F401
+from monitor.cli import topics_coverage, topics_new, topics_suggest  # noqa: F401
 from monitor.cli import articles  # noqa: F401
 from monitor.cli.app import app, main
 

@@ -167,6 +167,22 @@ def _topic_or_exit(c: Ctx, topic_id: str) -> Any:
         raise typer.BadParameter(f"unknown topic {topic_id!r} (topics: {known})") from None
 
 
+LearnerOpt = Annotated[
+    str,
+    typer.Option(
+        help="prevalence: always the model, as many hits as the rules flag after the "
+        "corrections; estimate: rules, calibrated rules or model, whichever the labels "
+        "support out of fold (not yet the default: see docs/topics.md)."
+    ),
+]
+
+
+def _learner(name: str) -> str:
+    if name not in {"estimate", "prevalence"}:
+        raise typer.BadParameter("--learner must be estimate or prevalence")
+    return name
+
+
 @topics_app.command("train")
 def topics_train(
     ctx: typer.Context,
@@ -174,6 +190,7 @@ def topics_train(
     limit: Annotated[
         int, typer.Option(help="At most this many stored articles (newest first).")
     ] = 20_000,
+    learner: LearnerOpt = "prevalence",
     json_out: JsonOpt = False,
 ) -> None:
     """Train the topic's model from reviewed hits and seeds; saved as a candidate
@@ -184,7 +201,7 @@ def topics_train(
     c = _ctx(ctx)
     topic = _topic_or_exit(c, topic_id)
     pool = load_pool(c.store(), topic, config_dir=c.config.directory, limit=limit)
-    rep = train_topic(topic, pool, progress=None if json_out else echo)
+    rep = train_topic(topic, pool, progress=None if json_out else echo, learner=_learner(learner))
     path = save_model(rep.model, "candidate")
     chk = rep.check
     if json_out:
@@ -192,6 +209,8 @@ def topics_train(
             {
                 "topic": topic.id,
                 "model": rep.model.model_id,
+                "kind": rep.kind,
+                "cv_f1": rep.model.metrics.get("cv_f1"),
                 "path": str(path),
                 "pool": rep.pool,
                 "labels": {"relevant": rep.labels_relevant, "irrelevant": rep.labels_irrelevant},
@@ -214,6 +233,13 @@ def topics_train(
         f"  on the stored articles: rules {rep.rule_hits} hits, model {rep.model_hits} hits "
         f"(P(relevant) >= {rep.model.threshold:.2f})"
     )
+    cv = rep.model.metrics.get("cv_f1") or {}
+    if cv:
+        echo(
+            f"  decides: {rep.kind} (F1 on the labels, out of fold: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in cv.items())
+            + ")"
+        )
     if chk.model_correct is not None:
         echo(
             f"  reviewed labels: rules agree on {chk.rules_correct}/{chk.n}, the model on "
@@ -463,6 +489,7 @@ def topics_eval(
     calibrate: Annotated[
         bool, typer.Option(help="Also rules with thresholds calibrated on the train split.")
     ] = False,
+    learner: LearnerOpt = "prevalence",
     json_out: JsonOpt = False,
 ) -> None:
     """Precision, recall and F1 per topic (micro and macro) on a labelled dataset."""
@@ -487,7 +514,7 @@ def topics_eval(
     if calibrate:
         runs.append(rules_run(topics, data, calibrate=True))
     if feedback:
-        runs.append(feedback_run(topics, data, feedback))
+        runs.append(feedback_run(topics, data, feedback, learner=_learner(learner)))
     if json_out:
         _dump([r.as_dict() for r in runs])
         return

@@ -7,6 +7,9 @@ for being unsure. Every round of proposals therefore mixes:
 - **random rule hits** (how precise the rules really are) and **random non-hits**
   (how many relevant articles the rules miss), drawn without regard to any score, so
   that they stand for their whole stratum (:data:`RANDOM_HIT`, :data:`RANDOM_MISS`);
+- a **random near miss** in every round: a non-hit whose rule holds but whose score is
+  under the threshold (:data:`NEAR_MISS`). A threshold set too high hides its misses
+  there, where neither the model trained on the rules nor a random non-hit finds them;
 - **uncertain** articles, closest to the decision threshold on either side, those where
   the rules and the model disagree first (:data:`ACTIVE`); no near-duplicates of an
   article already proposed.
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 
 RANDOM_HIT = "random-hit"
 RANDOM_MISS = "random-miss"
+NEAR_MISS = "near-miss"
 ACTIVE = "active"
 
 
@@ -58,6 +62,8 @@ def propose_round(
     random_until: int = 30,
     X: csr_matrix | None = None,
     max_similarity: float = 0.9,
+    near_misses: np.ndarray | None = None,
+    near: int = 1,
 ) -> list[Proposal]:
     """``k`` unlabelled rows to label next: ``random_hits`` rule hits and
     ``random_misses`` non-hits drawn at random (while fewer than ``random_until`` rows
@@ -66,7 +72,9 @@ def propose_round(
     ``p`` is the current P(relevant) (or the rule score when no model can be trained yet)
     and ``threshold`` its decision threshold; rows where ``p >= threshold`` disagrees
     with ``rule_hits`` count as twice as close to the threshold. ``seed`` makes the
-    random draws repeatable (a topic id is a good seed); ``known`` rows are skipped."""
+    random draws repeatable (a topic id is a good seed); ``known`` rows are skipped.
+    ``near_misses`` marks the near misses (the rule holds, the score is under the
+    threshold): ``near`` of them are drawn at random in every round."""
     n = len(p)
     key = seed if isinstance(seed, int) else zlib.crc32(seed.encode())
     rng = np.random.default_rng([key, len(known)])
@@ -75,10 +83,13 @@ def propose_round(
     out: list[Proposal] = []
     if len(known) >= random_until:
         random_hits = random_misses = 0
-    for want, pool, kind in (
+    strata = [
         (random_hits, rule_hits & free, RANDOM_HIT),
         (random_misses, ~rule_hits & free, RANDOM_MISS),
-    ):
+    ]
+    if near_misses is not None:
+        strata.append((near, near_misses & ~rule_hits & free, NEAR_MISS))
+    for want, pool, kind in strata:
         cand = np.nonzero(pool)[0]
         take = min(want, len(cand), k - len(out))
         if take > 0:

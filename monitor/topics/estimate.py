@@ -10,7 +10,10 @@ Why
 How
     1. The model is trained (:func:`monitor.topics.learn.fit`: weak labels from the
        rules, reviewed labels 50 times stronger) and, for every label, a copy that has
-       not seen it gives its out-of-fold P(relevant) (:func:`out_of_fold`).
+       not seen it gives its out-of-fold P(relevant) (:func:`out_of_fold`). It is
+       trained twice: on the rules as written and on the rules at the threshold the
+       labels support (step 3, :meth:`LabelledPool.rethreshold`); the copy with the
+       better out-of-fold F1 is kept (the calibrated one on a tie).
     2. The threshold starts where the rules' hit count puts it
        (:func:`monitor.topics.learn.prevalence_threshold`) and moves to where the labels
        put the boundary: among the thresholds whose F1 on the out-of-fold labels is within
@@ -22,8 +25,8 @@ How
     4. With the model's decisions on the pool (the labelled articles as labelled), the
        rules' precision and recall are estimated (:class:`RuleEstimate`): how many rule
        hits the model keeps, and how many of its hits the rules found. The labels of
-       random hits and random non-hits (:mod:`monitor.topics.active`) keep the boundary
-       honest away from where the model is unsure.
+       random hits, random non-hits and random near misses (:mod:`monitor.topics.active`,
+       :func:`near_quota`) keep the boundary honest away from where the model is unsure.
     5. Rules, calibrated rules and model are compared out of fold on the labels; the
        model is kept unless it loses to the better of the others by more than
        :data:`TOLERANCE` (:class:`Choice`).
@@ -33,29 +36,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any
 
 import numpy as np
 
-from monitor.topics.active import RANDOM_HIT, RANDOM_MISS
+from monitor.topics.active import NEAR_MISS, RANDOM_HIT, RANDOM_MISS
 from monitor.topics.language import TopicConfig
 from monitor.topics.learn import (
+    LabelledPool,
     TrainSettings,
     fit,
+    predict,
     predict_matrix,
     prevalence_threshold,
-    weak_confidence,
 )
-from monitor.topics.model import FeatureSpace, ModelError, TopicModel
-
-if TYPE_CHECKING:
-    from scipy.sparse import csr_matrix
+from monitor.topics.model import ModelError, TopicModel
 
 RULES = "rules"
 CALIBRATED = "calibrated rules"
 MODEL = "model"
 TOLERANCE = 0.02  # F1 on the labels within which thresholds count as equally good
+NEAR_PROBE = 3  # random near misses labelled before their share of relevant ones counts
+MANY_LABELS = 300  # from this many labels on, three folds are enough
 
 
 @dataclass
@@ -89,6 +93,7 @@ class Choice:
     rule_threshold: float  # the calibrated threshold on the rule score
     cv_f1: dict[str, float] = field(default_factory=dict)  # out of fold on the labels
     p: np.ndarray | None = None  # the model's P(relevant) on the pool
+    correct: int | None = None  # labels the kept decision agrees with (the model: out of fold)
 
 
 def _f1(truth: np.ndarray, pred: np.ndarray) -> float:
@@ -97,9 +102,14 @@ def _f1(truth: np.ndarray, pred: np.ndarray) -> float:
     return 2 * tp / d if d else 1.0
 
 
-def rule_model(topic: TopicConfig, threshold: float) -> TopicModel:
+def _oof_f1(y: np.ndarray, oof: np.ndarray, t: float) -> float:
+    return _f1(y, oof >= t)
+
+
+def rule_model(topic: TopicConfig, threshold: float, kind: str = CALIBRATED) -> TopicModel:
     """The rules with another threshold, as a model the classifier can load: a hit when
-    the rule passes and its score reaches ``threshold``."""
+    the rule passes and its score reaches ``threshold`` (``kind`` RULES: the topic's own
+    threshold, what ``newsmon topics train`` saves when the rules are kept)."""
     steep = 40.0
     return TopicModel(
         topic=topic.id,
@@ -109,32 +119,16 @@ def rule_model(topic: TopicConfig, threshold: float) -> TopicModel:
         weights={},
         idf={},
         rule_weights={"rule:score": steep, "rule:passed": steep},
-        settings={"kind": CALIBRATED, "rule_threshold": threshold},
+        settings={"kind": kind, "rule_threshold": threshold},
     )
 
 
-def choose(
-    topic: TopicConfig,
-    space: FeatureSpace,
-    X: csr_matrix,
-    rules: np.ndarray,
-    rule_names: list[str],
-    weak: np.ndarray,
-    score: np.ndarray,
-    passed: np.ndarray,
-    labels: Mapping[int, bool],
-    kinds: Mapping[int, str] | None = None,
-    settings: TrainSettings | None = None,
-    folds: int = 5,
-) -> Choice:
-    """Train, estimate and choose for one topic on a pool (see the module docstring).
-
-    ``weak`` are the rules' decisions, ``score``/``passed`` the rule score and whether the
-    rule's structure holds; ``labels`` the reviewed rows; ``kinds`` how each label was
-    proposed (:mod:`monitor.topics.active`; unknown ones count as uncertain)."""
+def choose(pool: LabelledPool, settings: TrainSettings | None = None, folds: int = 5) -> Choice:
+    """Train, estimate and choose for one topic on a labelled pool (see the module
+    docstring); ``pool.kinds`` says how each label was proposed (unknown: uncertain)."""
     s = settings or TrainSettings()
-    kinds = kinds or {}
-    conf = weak_confidence(score, passed, topic.threshold) if s.confidence else None
+    topic, labels, kinds, weak = pool.topic, pool.labels, pool.kinds, pool.weak
+    score, passed = pool.score, pool.passed
     idx = np.array(sorted(labels), dtype=int)
     y = np.array([labels[int(i)] for i in idx], dtype=bool)
     n_pos = int(y.sum())
@@ -149,40 +143,53 @@ def choose(
         random_hits=sum(1 for v in kinds.values() if v == RANDOM_HIT),
         random_misses=sum(1 for v in kinds.values() if v == RANDOM_MISS),
     )
-    model: TopicModel | None = None
-    p: np.ndarray | None = None
-    if topic.model.use:
-        try:
-            model = fit(topic, space, X, rules, rule_names, weak, labels, s, conf)
-            p = predict_matrix(model, space, X, rules, rule_names)
-        except ModelError:
-            model = None
     both = n_pos >= 2 and len(idx) - n_pos >= 2
+    if len(idx) >= MANY_LABELS:
+        folds = min(folds, 3)  # enough labels per fold; training stays within seconds
     hits = weak.astype(bool)
-    # the rule threshold that the labels support, as close to the written one as they allow
-    cand = np.unique(np.round(score[idx][passed[idx]], 4))
-    rule_thr = best_threshold(
-        cand, lambda t: _f1(y, passed[idx] & (score[idx] >= t)), topic.threshold
-    )
+    rule_thr = calibrated_threshold(pool)
     cv: dict[str, float] = {
         RULES: _f1(y, hits[idx]),
         CALIBRATED: _f1(y, passed[idx] & (score[idx] >= rule_thr)),
     }
+    model: TopicModel | None = None
+    p: np.ndarray | None = None
     thr = 0.5
     decided = hits.copy()
-    if model is not None and p is not None:
-        thr = prevalence_threshold(p, weak, labels)
-        if both:
-            oof = out_of_fold(topic, space, X, rules, rule_names, weak, labels, s, conf, folds)
-            # the labels say where the boundary is; the rules' hit count is only the prior
-            mids = np.sort(np.unique(oof))
-            cand = np.concatenate([[thr], (mids[1:] + mids[:-1]) / 2])
-            cand = cand[(cand >= 0.02) & (cand <= 0.95)]
-            thr = best_threshold(cand, lambda t: _f1(y, oof >= t), thr, logit=True)
-            cv[MODEL] = _f1(y, oof >= thr)
-        model.threshold = thr
-        decided = p >= thr
-        decided[idx] = y
+    model_ok: int | None = None
+    if topic.model.use:
+        # weak labels from the rules as written, and from the rules at the threshold the
+        # labels support: rules three times too broad (or narrow) teach the model less
+        bases = [pool]
+        if both and abs(rule_thr - pool.threshold) > 1e-9:
+            bases.insert(0, pool.rethreshold(rule_thr))
+            if len(idx) >= MANY_LABELS:
+                bases = bases[:1]  # many labels: their threshold is a safe bet
+        for base in bases:
+            try:
+                m = fit(base, s)
+            except ModelError:
+                continue
+            pm = predict(m, base)
+            t = prevalence_threshold(pm, base.weak, labels)
+            f = -1.0
+            if both:
+                oof = out_of_fold(base, s, folds)
+                # the labels say where the boundary is; the rules' hit count is the prior
+                mids = np.sort(np.unique(oof))
+                cand = np.concatenate([[t], (mids[1:] + mids[:-1]) / 2])
+                cand = cand[(cand >= 0.02) & (cand <= 0.95)]
+                t = best_threshold(cand, partial(_oof_f1, y, oof), t, logit=True)
+                f = _f1(y, oof >= t)
+            if model is None or f > cv.get(MODEL, -1.0) + TOLERANCE / 2:
+                model, p, thr = m, pm, t
+                if both:
+                    cv[MODEL] = f
+                    model_ok = int(((oof >= t) == y).sum())
+        if model is not None and p is not None:
+            model.threshold = thr
+            decided = p >= thr
+            decided[idx] = y
     flagged = float(decided.sum())
     est = est0
     est.expected_relevant = flagged
@@ -200,14 +207,27 @@ def choose(
     }
     chosen: TopicModel | None
     if kind == MODEL and model is not None:
-        chosen, threshold = model, thr
+        chosen, threshold, correct = model, thr, model_ok
     elif kind == CALIBRATED:
         chosen, threshold = rule_model(topic, rule_thr), 0.5
+        correct = int(((passed[idx] & (score[idx] >= rule_thr)) == y).sum())
     else:
-        chosen, threshold = None, topic.threshold
+        chosen, threshold, correct = None, topic.threshold, int((hits[idx] == y).sum())
     if chosen is not None:
         chosen.metrics = metrics
-    return Choice(kind, chosen, threshold, est, rule_thr, cv, p)
+    return Choice(kind, chosen, threshold, est, rule_thr, cv, p, correct)
+
+
+def calibrated_threshold(pool: LabelledPool) -> float:
+    """The rule threshold that the labels support, as close to the written one as they
+    allow (:func:`best_threshold`)."""
+    idx = np.array(sorted(pool.labels), dtype=int)
+    if not len(idx):
+        return pool.topic.threshold
+    y = np.array([pool.labels[int(i)] for i in idx], dtype=bool)
+    score, passed = pool.score[idx], pool.passed[idx]
+    cand = np.unique(np.round(score[passed], 4))
+    return best_threshold(cand, lambda t: _f1(y, passed & (score >= t)), pool.topic.threshold)
 
 
 def best_threshold(
@@ -229,20 +249,10 @@ def best_threshold(
     return float(min(ok, key=lambda t: dist(float(t))))
 
 
-def out_of_fold(
-    topic: TopicConfig,
-    space: FeatureSpace,
-    X: csr_matrix,
-    rules: np.ndarray,
-    rule_names: list[str],
-    weak: np.ndarray,
-    labels: Mapping[int, bool],
-    settings: TrainSettings,
-    conf: np.ndarray | None,
-    folds: int = 5,
-) -> np.ndarray:
+def out_of_fold(pool: LabelledPool, settings: TrainSettings, folds: int = 5) -> np.ndarray:
     """P(relevant) of every labelled row (in sorted row order) from a model that has not
     seen its label."""
+    labels = pool.labels
     idx = np.array(sorted(labels), dtype=int)
     out = np.zeros(len(idx))
     order = np.random.default_rng(0).permutation(len(idx))
@@ -250,9 +260,9 @@ def out_of_fold(
     for f in range(k):
         held = order[f::k]
         skip = set(idx[held].tolist())
-        known = {i: v for i, v in labels.items() if i not in skip}
-        m = fit(topic, space, X, rules, rule_names, weak, known, settings, conf)
-        out[held] = predict_matrix(m, space, X[idx[held]], rules[idx[held]], rule_names)
+        m = fit(pool.with_labels({i: v for i, v in labels.items() if i not in skip}), settings)
+        sub = idx[held]
+        out[held] = predict_matrix(m, pool.space, pool.X[sub], pool.rules[sub], pool.rule_names)
     return out
 
 
@@ -268,63 +278,59 @@ def _est_json(e: RuleEstimate) -> dict[str, Any]:
 
 
 def simulate_review(
-    topic: TopicConfig,
-    space: FeatureSpace,
-    X: csr_matrix,
-    rules: np.ndarray,
-    rule_names: list[str],
-    weak: np.ndarray,
-    score: np.ndarray,
-    passed: np.ndarray,
+    pool: LabelledPool,
     truth: np.ndarray,
     n_labels: int,
     settings: TrainSettings | None = None,
     round_size: int = 10,
-) -> tuple[Choice, dict[int, bool], dict[int, str]]:
+) -> tuple[Choice, LabelledPool]:
     """A reviewer who labels, round after round, exactly what the engine proposes
     (:func:`monitor.topics.active.propose_round`), answering from ``truth``; then
-    :func:`choose` on the labels. Returns the choice, the labels and their kinds."""
+    :func:`choose` on the labels. Returns the choice and the pool with its labels."""
     from monitor.topics.active import propose_round
 
     s = settings or TrainSettings()
-    labels: dict[int, bool] = {}
-    kinds: dict[int, str] = {}
-    conf = weak_confidence(score, passed, topic.threshold) if s.confidence else None
+    labels: dict[int, bool] = dict(pool.labels)
+    kinds: dict[int, str] = dict(pool.kinds)
     while len(labels) < n_labels:
         k = min(round_size, n_labels - len(labels))
-        cur, thr = proposal_scores(
-            topic, space, X, rules, rule_names, weak, score, passed, labels, s, conf
-        )
-        for pr in propose_round(cur, thr, weak, set(labels), k, seed=topic.id, X=X):
+        cur, thr = proposal_scores(pool.with_labels(labels), s)
+        near = pool.passed & ~pool.weak
+        for pr in propose_round(
+            cur,
+            thr,
+            pool.weak,
+            set(labels),
+            k,
+            seed=pool.topic.id,
+            X=pool.X,
+            near_misses=near,
+            near=near_quota(labels, kinds),
+        ):
             labels[pr.row] = bool(truth[pr.row])
             kinds[pr.row] = pr.kind
-    return (
-        choose(topic, space, X, rules, rule_names, weak, score, passed, labels, kinds, s),
-        labels,
-        kinds,
-    )
+    done = replace(pool, labels=labels, kinds=kinds)
+    return choose(done, s), done
 
 
-def proposal_scores(
-    topic: TopicConfig,
-    space: FeatureSpace,
-    X: csr_matrix,
-    rules: np.ndarray,
-    rule_names: list[str],
-    weak: np.ndarray,
-    score: np.ndarray,
-    passed: np.ndarray,
-    labels: Mapping[int, bool],
-    settings: TrainSettings,
-    conf: np.ndarray | None,
-) -> tuple[np.ndarray, float]:
+def near_quota(labels: Mapping[int, bool], kinds: Mapping[int, str]) -> int:
+    """How many random near misses to ask for in the next round: one while fewer than
+    :data:`NEAR_PROBE` were labelled or while at least a third of them are relevant (the
+    threshold hides relevant articles), none once they show that it does not."""
+    got = [labels[i] for i, k in kinds.items() if k == NEAR_MISS and i in labels]
+    return int(len(got) < NEAR_PROBE or sum(got) >= len(got) / 3)
+
+
+def proposal_scores(pool: LabelledPool, settings: TrainSettings) -> tuple[np.ndarray, float]:
     """The scores and threshold that proposals are made around: the current model's
     P(relevant) around 0.5 (where the weak and reviewed labels balance), or the rule
     score around the topic's threshold while no model can be trained."""
-    if topic.model.use:
+    if pool.topic.model.use:
+        if len(set(pool.labels.values())) == 2:
+            # weak labels from the rules at the threshold the labels support so far
+            pool = pool.rethreshold(calibrated_threshold(pool))
         try:
-            m = fit(topic, space, X, rules, rule_names, weak, labels, settings, conf)
-            return predict_matrix(m, space, X, rules, rule_names), settings.threshold
+            return predict(fit(pool, settings), pool), settings.threshold
         except ModelError:
             pass
-    return np.where(passed, score, 0.0), max(topic.threshold, 1e-6)
+    return np.where(pool.passed, pool.score, 0.0), max(pool.topic.threshold, 1e-6)

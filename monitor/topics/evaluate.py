@@ -29,12 +29,12 @@ from monitor.errors import NewsmonError
 from monitor.topics.estimate import Choice, simulate_review
 from monitor.topics.language import TopicConfig
 from monitor.topics.learn import (
+    LabelledPool,
     TrainSettings,
     predict_matrix,
     propose,
     rule_matrix,
     train,
-    weak_confidence,
 )
 from monitor.topics.match import Classifier
 from monitor.topics.model import FeatureSpace, ModelError, word_counts
@@ -287,24 +287,12 @@ def feedback_run(
             continue
         rules_all, names = rule_matrix(t, data.rule_rows[t.id])
         R_tr, R_te = rules_all[train_idx], rules_all[test_idx]
+        pool = LabelledPool(t, space, X_tr, R_tr, names, data.matched[t.id][train_idx])
         if learner == "estimate":
             # proposals across hits and non-hits, threshold and decider from the labels
-            # (monitor.topics.estimate); not yet the default: see docs/topics.md
-            choice, est_labels, _ = simulate_review(
-                t,
-                space,
-                X_tr,
-                R_tr,
-                names,
-                data.matched[t.id][train_idx],
-                data.rule_score[t.id][train_idx],
-                data.rule_passed[t.id][train_idx],
-                truth[train_idx],
-                n_labels,
-                s,
-                ROUND,
-            )
-            run.labels_used[t.id] = len(est_labels)
+            # (monitor.topics.estimate)
+            choice, done = simulate_review(pool, truth[train_idx], n_labels, s, ROUND)
+            run.labels_used[t.id] = len(done.labels)
             run.choices[t.id] = choice
             if choice.model is None:
                 pred = data.matched[t.id][test_idx]
@@ -312,19 +300,13 @@ def feedback_run(
                 thr = t.model.threshold or choice.model.threshold
                 pred = predict_matrix(choice.model, space, X_te, R_te, names) >= thr
             run.per_topic[t.id] = score(truth[test_idx], pred)
+            if log:
+                log(f"  {t.id}: {choice.kind}, F1 {run.per_topic[t.id].f1:.3f}")
             continue
-        weak = data.matched[t.id][train_idx]
-        conf = (
-            weak_confidence(
-                data.rule_score[t.id][train_idx], data.rule_passed[t.id][train_idx], t.threshold
-            )
-            if s.confidence
-            else None
-        )
         labels: dict[int, bool] = {}
         while len(labels) < n_labels:
             try:
-                model, p = train(t, space, X_tr, R_tr, names, weak, labels, s, conf)
+                model, p = train(pool.with_labels(labels), s)
                 # around P = 0.5, where the weak and reviewed labels balance; proposing
                 # around the prevalence threshold instead was worse with 20 labels (the
                 # quality gate's sample) and no better with 50 (dev split)
@@ -337,7 +319,7 @@ def feedback_run(
                 labels[i] = bool(truth[train_idx[i]])
         run.labels_used[t.id] = len(labels)
         try:
-            model, _ = train(t, space, X_tr, R_tr, names, weak, labels, s, conf)
+            model, _ = train(pool.with_labels(labels), s)
             # the topic's own model.threshold wins over the trained one, as in the product
             threshold = t.model.threshold or model.threshold
             pred = predict_matrix(model, space, X_te, R_te, names) >= threshold

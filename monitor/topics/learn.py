@@ -32,7 +32,7 @@ train`` writes a *candidate*; ``newsmon topics test`` shows what it would change
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -75,27 +75,66 @@ def weak_confidence(
     return conf
 
 
-def fit(
-    topic: TopicConfig,
-    space: FeatureSpace,
-    X: csr_matrix,
-    rules: np.ndarray,
-    rule_names: list[str],
-    weak: np.ndarray,
-    labels: Mapping[int, bool],
-    settings: TrainSettings | None = None,
-    confidence: np.ndarray | None = None,
-) -> TopicModel:
-    """Train on a pool: ``X`` word features, ``rules`` rule features (columns
-    ``rule_names``), ``weak`` the rules' decisions, ``labels`` reviewed (row -> bool)."""
+@dataclass
+class LabelledPool:
+    """What one topic learns from, shared by training (:func:`fit`), estimating and
+    proposing (:mod:`monitor.topics.estimate`): the pool's word features ``X`` (in
+    ``space``) and rule features ``rules`` (columns ``rule_names``, from
+    :func:`rule_matrix`: the rule score and whether the rule passed first), ``weak`` the
+    rules' decision on every row, and ``labels`` the reviewed rows (row -> relevant),
+    whatever they come from: a reviewed hit, a labelled non-hit, a seed example.
+    ``kinds`` says how a label was proposed (:mod:`monitor.topics.active`; optional)."""
+
+    topic: TopicConfig
+    space: FeatureSpace
+    X: csr_matrix
+    rules: np.ndarray
+    rule_names: list[str]
+    weak: np.ndarray
+    labels: Mapping[int, bool] = field(default_factory=dict)
+    kinds: Mapping[int, str] = field(default_factory=dict)
+    weak_threshold: float | None = None  # the rule threshold ``weak`` is from (None: topic's)
+
+    @property
+    def score(self) -> np.ndarray:
+        out: np.ndarray = self.rules[:, 0]
+        return out
+
+    @property
+    def passed(self) -> np.ndarray:
+        out: np.ndarray = self.rules[:, 1] > 0
+        return out
+
+    @property
+    def threshold(self) -> float:
+        return self.topic.threshold if self.weak_threshold is None else self.weak_threshold
+
+    def with_labels(self, labels: Mapping[int, bool]) -> LabelledPool:
+        return replace(self, labels=dict(labels))
+
+    def rethreshold(self, threshold: float) -> LabelledPool:
+        """The pool with the rules' decisions at another threshold (weak labels from rules
+        that are as broad as the labels say, not as broad as written)."""
+        weak = self.passed & (self.score >= threshold)
+        return replace(self, weak=weak, weak_threshold=threshold)
+
+    def confidence(self) -> np.ndarray:
+        return weak_confidence(self.score, self.passed, self.threshold)
+
+
+def fit(pool: LabelledPool, settings: TrainSettings | None = None) -> TopicModel:
+    """Train on a pool: the rules' decisions as weak labels (weighed by
+    :func:`weak_confidence`), the reviewed labels ``label_weight`` times stronger."""
     from scipy.sparse import csr_matrix, hstack
     from sklearn.linear_model import LogisticRegression
 
     s = settings or TrainSettings()
+    topic, space, X, rules, labels = pool.topic, pool.space, pool.X, pool.rules, pool.labels
+    weak = pool.weak
     y = weak.astype(int).copy()
     w = np.full(len(y), s.weak_weight, dtype=float)
-    if confidence is not None:
-        w = w * confidence
+    if s.confidence:
+        w = w * pool.confidence()
     for i, lab in labels.items():
         y[i] = int(lab)
         w[i] = s.label_weight
@@ -124,7 +163,7 @@ def fit(
     kept = np.nonzero(np.abs(coef[:n_words]) > 1e-4)[0]
     weights = {inv[int(j)]: round(float(coef[j]), 5) for j in kept}
     rule_w = (
-        {name: round(float(coef[n_words + k]), 5) for k, name in enumerate(rule_names)}
+        {name: round(float(coef[n_words + k]), 5) for k, name in enumerate(pool.rule_names)}
         if s.rule_features
         else {}
     )
@@ -146,25 +185,22 @@ def fit(
     )
 
 
+def predict(model: TopicModel, pool: LabelledPool) -> np.ndarray:
+    """P(relevant) for every row of the pool."""
+    return predict_matrix(model, pool.space, pool.X, pool.rules, pool.rule_names)
+
+
 def train(
-    topic: TopicConfig,
-    space: FeatureSpace,
-    X: csr_matrix,
-    rules: np.ndarray,
-    rule_names: list[str],
-    weak: np.ndarray,
-    labels: Mapping[int, bool],
-    settings: TrainSettings | None = None,
-    confidence: np.ndarray | None = None,
+    pool: LabelledPool, settings: TrainSettings | None = None
 ) -> tuple[TopicModel, np.ndarray]:
-    """:func:`fit` and the decision threshold (:func:`prevalence_threshold`): what
-    ``newsmon topics train`` and the simulated review of ``topics eval`` both run.
-    Returns the model and its probabilities on the pool."""
+    """:func:`fit` and the decision threshold (:func:`prevalence_threshold`): the
+    previous learner, kept for comparison (``learner="prevalence"``). Returns the model
+    and its probabilities on the pool."""
     s = settings or TrainSettings()
-    model = fit(topic, space, X, rules, rule_names, weak, labels, s, confidence)
-    p = predict_matrix(model, space, X, rules, rule_names)
+    model = fit(pool, s)
+    p = predict(model, pool)
     if s.prevalence:
-        model.threshold = prevalence_threshold(p, weak, labels)
+        model.threshold = prevalence_threshold(p, pool.weak, pool.labels)
     return model, p
 
 

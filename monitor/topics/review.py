@@ -27,8 +27,9 @@ import numpy as np
 
 from monitor.errors import ExtractError, NewsmonError
 from monitor.store import FoundNearMiss, Store
+from monitor.topics.estimate import RULES, choose, rule_model
 from monitor.topics.language import TopicConfig
-from monitor.topics.learn import TrainSettings, rule_matrix, train, weak_confidence
+from monitor.topics.learn import LabelledPool, TrainSettings, predict, rule_matrix, train
 from monitor.topics.match import Classifier
 from monitor.topics.model import FeatureSpace, ModelError, TopicModel, word_counts
 from monitor.topics.nearmiss import near_miss
@@ -172,6 +173,7 @@ class TrainReport:
     check: LabelCheck
     top_positive: list[tuple[str, float]] = field(default_factory=list)
     top_negative: list[tuple[str, float]] = field(default_factory=list)
+    kind: str = "model"  # what decides: model, calibrated rules or rules
 
 
 def train_topic(
@@ -179,8 +181,12 @@ def train_topic(
     pool: Sequence[PoolArticle],
     settings: TrainSettings | None = None,
     progress: Callable[[str], None] | None = None,
+    learner: str = "prevalence",
 ) -> TrainReport:
-    """Train a model for ``topic`` on an unsaved pool; the caller saves it."""
+    """Train a model for ``topic`` on an unsaved pool; the caller saves it. ``learner``
+    "estimate" keeps what the labels support best (:func:`monitor.topics.estimate.choose`:
+    the model, or the rules with a calibrated or their own threshold, saved as a tiny
+    model); "prevalence" always keeps the model, thresholded by the rules' hit count."""
     s = settings or TrainSettings()
     labels = {i: bool(p.label) for i, p in enumerate(pool) if p.label is not None}
     if not labels:
@@ -195,13 +201,28 @@ def train_topic(
     space = FeatureSpace.fit(data.counts, min_df=2 if len(pool) >= 50 else 1)
     X = space.transform(data.counts)
     R, names = rule_matrix(topic, data.rows)
-    conf = weak_confidence(data.score, data.passed, topic.threshold) if s.confidence else None
-    try:
-        model, p = train(topic, space, X, R, names, data.matched, labels, s, conf)
-    except ModelError as exc:
-        raise ReviewError(str(exc)) from None
-    check = _cross_check(topic, space, X, R, names, data, labels, s, conf)
+    lp = LabelledPool(topic, space, X, R, names, data.matched, labels)
+    kind = "model"
+    if learner == "estimate":
+        # rules, rules with a calibrated threshold, or the model: whichever does best
+        # on the labels out of fold (monitor.topics.estimate)
+        choice = choose(lp, s)
+        kind = choice.kind
+        model = choice.model or rule_model(topic, topic.threshold, RULES)
+        model.n_labels, model.n_positive = len(labels), sum(labels.values())
+        p = predict(model, lp)
+        rules_ok = sum(1 for i in labels if bool(lp.weak[i]) == labels[i])
+        check = LabelCheck(len(labels), rules_ok, choice.correct, 5 if choice.correct else 0)
+        metrics = dict(model.metrics)
+    else:
+        try:
+            model, p = train(lp, s)
+        except ModelError as exc:
+            raise ReviewError(str(exc)) from None
+        check = _cross_check(lp, s)
+        metrics = {}
     model.metrics = {
+        **metrics,
         "pool": len(pool),
         "labels": len(labels),
         "labels_rules_correct": check.rules_correct,
@@ -219,24 +240,16 @@ def train_topic(
         check=check,
         top_positive=ranked[:12],
         top_negative=ranked[::-1][:8],
+        kind=kind,
     )
 
 
-def _cross_check(
-    topic: TopicConfig,
-    space: FeatureSpace,
-    X: Any,
-    R: np.ndarray,
-    names: list[str],
-    data: Analysed,
-    labels: dict[int, bool],
-    s: TrainSettings,
-    conf: np.ndarray | None,
-) -> LabelCheck:
+def _cross_check(lp: LabelledPool, s: TrainSettings) -> LabelCheck:
     """k-fold over the labels: would the model have decided each reviewed article as the
     reviewer did without having seen that label? Compared with the rules alone."""
+    labels = lp.labels
     idx = sorted(labels)
-    rules_ok = sum(1 for i in idx if bool(data.matched[i]) == labels[i])
+    rules_ok = sum(1 for i in idx if bool(lp.weak[i]) == labels[i])
     folds = min(5, len(idx))
     if len(idx) < 6 or len(set(labels.values())) < 2:
         return LabelCheck(len(idx), rules_ok, None)
@@ -245,7 +258,7 @@ def _cross_check(
         held = idx[k::folds]
         known = {i: labels[i] for i in idx if i not in held}
         try:
-            m, p = train(topic, space, X, R, names, data.matched, known, s, conf)
+            m, p = train(lp.with_labels(known), s)
         except ModelError:
             return LabelCheck(len(idx), rules_ok, None)
         ok += sum(1 for i in held if bool(p[i] >= m.threshold) == labels[i])
