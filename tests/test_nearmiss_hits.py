@@ -238,3 +238,22 @@ def test_a_label_given_during_a_rescan_is_kept(pg_url: str) -> None:
     assert errors == []
     assert store.nonhit_labels(TOPIC) == {a: "relevant" for a in aids}
     store.close()
+
+
+def test_a_rescan_that_finds_a_near_miss_as_it_is_labelled_keeps_both(pg_url: str) -> None:
+    store = Store(pg_url)
+    aids = store.store_articles([_article(i, near=False) for i in range(ROUNDS)]).article_ids
+    found = FoundNearMiss(TOPIC, 0.3, 0.35, "close", 0.9, "v3", {"score": 0.3})
+    errors: list[BaseException] = []
+    for aid in aids or []:
+        errors += _at_once(
+            lambda a=aid: store.mark_article(a, TOPIC, "irrelevant", by="ana"),
+            lambda a=aid: store.refresh_near_misses(TOPIC, [a], [(a, found)]),
+        )
+    assert errors == []
+    rows = [n for n, _ in store.near_misses(TOPIC, label=None, limit=1000)]
+    assert len(rows) == len(aids or [])
+    assert {(n.label, n.labeled_by, n.reason, n.topic_version) for n in rows} == {
+        ("irrelevant", "ana", "close", "v3")
+    }
+    store.close()

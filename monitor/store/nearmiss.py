@@ -40,6 +40,8 @@ from monitor.store.search import FTS_TABLE, fts5_query, parse_search, pg_search_
 
 LABELS = ("relevant", "irrelevant")
 LABELLED = "labelled"  # the reason of a row made by a label alone
+# what classification found, as a near-miss row keeps it (the rest is its label)
+FOUND = ("reason", "score", "threshold", "priority", "topic_version", "evidence")
 
 
 def _dt(**kw: Any) -> Any:
@@ -292,8 +294,16 @@ class NearMissStore(LabelStore):
         added = updated = removed = 0
         by_article = {aid: n for aid, n in found}
         now = utcnow()
+        fresh: list[dict[str, Any]] = []
         with self.session(write=True) as s:
             for chunk in chunks(list(scanned), 500):
+                # the articles first, as a hit or a label does (mark_article): waiting
+                # for a label there, never while holding the rows it waits for
+                s.exec(
+                    select(Article.id)
+                    .where(col(Article.id).in_(chunk))
+                    .with_for_update(key_share=True)
+                ).all()
                 rows = s.exec(  # locked: a label given meanwhile is not deleted
                     select(NearMiss)
                     .where(NearMiss.topic_id == topic, col(NearMiss.article_id).in_(chunk))
@@ -313,18 +323,33 @@ class NearMissStore(LabelStore):
                             s.add(row)
                             updated += 1
                         continue
-                    if row is None:
-                        row = NearMiss(article_id=aid, topic_id=topic, created_at=now, reason="")
-                        added += 1
-                    else:
-                        updated += 1
-                    row.reason, row.score, row.threshold = n.reason, n.score, n.threshold
-                    row.priority, row.topic_version, row.evidence = (
-                        n.priority,
-                        n.version,
-                        n.evidence,
+                    kept = dict(
+                        reason=n.reason,
+                        score=n.score,
+                        threshold=n.threshold,
+                        priority=n.priority,
+                        topic_version=n.version,
+                        evidence=n.evidence,
                     )
+                    if row is None:
+                        fresh.append(dict(kept, article_id=aid, topic_id=topic, created_at=now))
+                        added += 1
+                        continue
+                    for k, v in kept.items():
+                        setattr(row, k, v)
                     s.add(row)
+                    updated += 1
+            # An upsert: a row a label made meanwhile keeps its label and takes these.
+            dialect = sqlite if self.dialect == "sqlite" else postgresql
+            table_ = NearMiss.__table__  # type: ignore[attr-defined]
+            for rows_ in chunks(fresh, 200):
+                stmt = dialect.insert(table_).values(rows_)
+                s.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["article_id", "topic_id"],
+                        set_={k: stmt.excluded[k] for k in FOUND},
+                    )
+                )
         return added, updated, removed
 
     def nonhit_labels(self, topic: str) -> dict[int, str]:
