@@ -257,3 +257,18 @@ def test_a_rescan_that_finds_a_near_miss_as_it_is_labelled_keeps_both(pg_url: st
         ("irrelevant", "ana", "close", "v3")
     }
     store.close()
+
+
+def test_a_batch_adding_a_near_miss_as_it_is_labelled_keeps_both(pg_url: str) -> None:
+    store = Store(pg_url)
+    aids = store.store_articles([_article(i, near=False) for i in range(ROUNDS)]).article_ids
+    errors: list[BaseException] = []
+    for aid in aids or []:
+        # the same story reported again (merged), now a near miss of the topic
+        errors += _at_once(
+            lambda a=aid: store.mark_article(a, TOPIC, "irrelevant", by="ana"),
+            lambda a=aid: store.store_articles([_article(a - 1)]),
+        )
+    assert errors == []
+    assert store.nonhit_labels(TOPIC) == {a: "irrelevant" for a in aids or []}
+    store.close()

@@ -200,6 +200,15 @@ class ArticleStore(StoreBase):
                     ids[i] = found
                     out.articles_merged += 1
             article_of = [t if isinstance(t, int) else ids[t[0]] for t in target]
+            # The stored articles this batch adds to, locked as a hit's foreign key would
+            # lock them, before any row is added: a label given on one at this moment
+            # (mark_article) is waited for first, not deadlocked with.
+            for chunk in chunks(sorted(set(article_of) - set(inserted.values())), 500):
+                s.exec(
+                    select(Article.id)
+                    .where(col(Article.id).in_(chunk))
+                    .with_for_update(key_share=True)
+                ).all()
             add_page_retries(
                 s,
                 self.dialect,
