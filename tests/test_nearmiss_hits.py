@@ -5,6 +5,7 @@ at the same moment as a hit or a rescan are neither lost nor an error (real Post
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -22,6 +23,11 @@ from monitor.store.people import LabelEvent
 from monitor.store.retries import RecoveredPage
 from monitor.topics.loop import change_warnings
 from monitor.topics.review import Change, ChangeReport
+from tests import test_topics_learn as learn
+
+# the learning tests' database (pages and texts stored and classified as the pipeline does)
+stored_items = learn.stored_items
+world = learn.world
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "caucasus-realignment"
@@ -271,4 +277,36 @@ def test_a_batch_adding_a_near_miss_as_it_is_labelled_keeps_both(pg_url: str) ->
         )
     assert errors == []
     assert store.nonhit_labels(TOPIC) == {a: "irrelevant" for a in aids or []}
+    store.close()
+
+
+def test_topics_test_store_alert_skips_an_article_labelled_not_a_hit(
+    world: dict[str, Any], webhook: Any
+) -> None:
+    """End to end: a broader definition finds an article an analyst said is not a hit;
+    `topics test` warns, `--store --alert` stores it with the label and alerts the rest."""
+    from tests.test_topics_loop import _lower_threshold, _route_to, cli
+
+    _lower_threshold(world)
+    _route_to(world, webhook)
+    args = ("topics", "test", TOPIC, "--model", "none", "--json")
+    rep = json.loads(cli(world, *args).output)
+    assert len(rep["new_hits"]) >= 2
+    no = int(rep["new_hits"][0]["key"].split(":")[1])
+    store = Store(world["db"])
+    store.mark_article(no, TOPIC, "irrelevant", "no relation", by="ana")
+    rep = json.loads(cli(world, *args).output)
+    (w,) = [w for w in rep["warnings"] if w["kind"] == "irrelevant"]
+    assert w["articles"] == [f"article:{no}"]
+    text = cli(world, "topics", "test", TOPIC, "--model", "none").output
+    assert "WARNING: finds 1 new hit(s) an analyst labelled not a hit" in text
+
+    r = cli(world, *args, "--store", "--alert", "--yes")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    n = len(out["new_hits"])
+    assert len(out["stored"]["hit_ids"]) == n and out["stored"]["deliveries"] == n - 1
+    hit = next(h for h, a in store.hits(topic=TOPIC, limit=500) if a.id == no)
+    assert (hit.label, hit.label_note) == ("irrelevant", "no relation")
+    assert store.deliveries_for_hit(hit.id or 0) == []
     store.close()
