@@ -294,6 +294,17 @@ def test_prune_text_keeps_articles_with_hits(store: Store) -> None:
     assert texts == {"https://n.example/hit": "Body text.", "https://n.example/miss": None}
 
 
+def test_prune_text_since_reads_only_what_aged_past_an_earlier_cutoff(store: Store) -> None:
+    ids = feed_ids(store)
+    store.store_articles([article("https://n.example/old", sources=[(ids["World"], "1", "l")])])
+    later = utcnow() + timedelta(days=31)
+    # an earlier prune's cutoff after the article was first seen: it is not read again
+    assert store.prune_text(30, now=later, since=utcnow() + timedelta(hours=1)) == 0
+    assert rows(store, Article)[0].text == "Body text."
+    assert store.prune_text(30, now=later, since=utcnow() - timedelta(hours=1)) == 1
+    assert rows(store, Article)[0].text is None
+
+
 # --- feeds and leases ------------------------------------------------------------------
 
 

@@ -126,7 +126,8 @@ def test_alert_queues_each_new_hit_once(
             "--json",
         )
     )
-    assert out["new_hits"] == [] and out["stored"] == {"hit_ids": [], "deliveries": 0}
+    assert out["new_hits"] == []
+    assert out["stored"] == {"hit_ids": [], "deliveries": 0, "folded": 0}
     assert deliver(store, config).sent == 0 and len(webhook.received) == n
     store.close()
 

@@ -12,6 +12,7 @@ check at once. Thresholds: ``feed_health`` in alerts.yaml (:class:`FeedHealth`).
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,7 +70,7 @@ def check_feed_health(store: Store, config: Config, *, now: datetime | None = No
     feeds = [f for f in store.feeds() if f.enabled and f.id is not None]
     if not feeds:
         return 0
-    activity = store.feed_activity()
+    activity = _activity(store)
     # the episodes so far: per feed, the latest episode and whether it is still open
     episodes: dict[str, dict[int, list[HealthAlert]]] = defaultdict(lambda: defaultdict(list))
     for a in store.health_alerts_about(ABOUT):
@@ -101,6 +102,42 @@ def check_feed_health(store: Store, config: Config, *, now: datetime | None = No
                 queued += new
                 log.info("feed recovered: %s (feed=%s)", _name(feed), fid)
     return queued
+
+
+# store URL -> (when every entry was last read, the last entry id read, the activity)
+_ACTIVITY: dict[
+    str, tuple[float, int, dict[int, tuple[int, datetime | None, datetime | None]]]
+] = {}
+FULL_READ_EVERY_S = 86_400.0
+
+
+def _activity(store: Store) -> dict[int, tuple[int, datetime | None, datetime | None]]:
+    """Every feed's activity (:meth:`Store.feed_activity`), read in full once a day per
+    process and otherwise brought up to date from the entries stored since the last
+    read: a cycle's health check must not read the whole history stored every time. An
+    entry committed late out of id order (concurrent runs on PostgreSQL) or a deleted
+    article is counted right again at the next full read."""
+    cached = _ACTIVITY.get(store.url)
+    if cached is None or time.monotonic() - cached[0] >= FULL_READ_EVERY_S:
+        activity, last = store.feed_activity_after(0)
+        _ACTIVITY[store.url] = (time.monotonic(), last, activity)
+        return dict(activity)
+    full_at, last, activity = cached
+    new, last = store.feed_activity_after(last)
+    for fid, (n, first, latest) in new.items():
+        had = activity.get(fid)
+        if had is None:
+            activity[fid] = (n, first, latest)
+            continue
+        firsts = [t for t in (had[1], first) if t is not None]
+        lasts = [t for t in (had[2], latest) if t is not None]
+        activity[fid] = (
+            had[0] + n,
+            min(firsts) if firsts else None,
+            max(lasts) if lasts else None,
+        )
+    _ACTIVITY[store.url] = (full_at, last, activity)
+    return dict(activity)
 
 
 def _name(feed: Feed) -> str:

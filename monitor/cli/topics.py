@@ -255,7 +255,8 @@ def topics_test(
     """Re-score the stored articles with the current definition (and model): new hits,
     lost hits, labelled hits affected, seed examples - before anything is used; with
     --store, store the new hits (and with --alert, alert them once)."""
-    from monitor.topics.loop import change_warnings, model_of, store_new_hits
+    from monitor.pipeline.found_hits import store_found_hits
+    from monitor.topics.loop import change_warnings, model_of
     from monitor.topics.review import compare_topic
 
     c = _ctx(ctx)
@@ -289,8 +290,12 @@ def topics_test(
             "warnings": [w.as_dict() for w in warnings],
         }
         if store:
-            done = store_new_hits(c.store(), rep, topic, _targets(c) if alert else None)
-            out["stored"] = {"hit_ids": done.hit_ids, "deliveries": done.deliveries}
+            done = store_found_hits(c.store(), rep, topic, c.config, alert)
+            out["stored"] = {
+                "hit_ids": done.hit_ids,
+                "deliveries": done.deliveries,
+                "folded": done.folded,
+            }
         _dump(out)
         return
     _echo_report(rep, kind, chosen, topic, show)
@@ -307,10 +312,11 @@ def topics_test(
     if not yes and not typer.confirm(f"\n{what}?", default=False):
         echo("nothing stored")
         return
-    done = store_new_hits(c.store(), rep, topic, _targets(c) if alert else None)
+    done = store_found_hits(c.store(), rep, topic, c.config, alert)
     echo(
         f"stored {len(done.hit_ids)} hits"
         + (f", {done.deliveries} alert deliveries queued" if alert else "")
+        + (f", {done.folded} only updated their story's alert" if done.folded else "")
         + (
             f" ({len(rep.new_hits) - len(done.hit_ids)} were stored meanwhile: left alone)"
             if len(done.hit_ids) < len(rep.new_hits)
@@ -400,7 +406,7 @@ def topics_activate(
         ):
             echo("nothing changed")
             raise typer.Exit(1)
-    m = activate(topic.id)
+    m = activate(topic.id, expected=rep.model)  # refused if retrained since the check
     note = (
         ""
         if m.topic_version == topic.version

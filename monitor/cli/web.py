@@ -23,6 +23,14 @@ def web(
         bool,
         typer.Option(help="Behind a TLS-terminating proxy: cookies get the Secure flag."),
     ] = False,
+    job_minutes: Annotated[
+        float,
+        typer.Option(
+            "--job-minutes",
+            min=0.1,
+            help="A model page's training or test job is stopped after this long.",
+        ),
+    ] = 15.0,
 ) -> None:
     """The review desk in a browser: triage hits, see the evidence, label them.
 
@@ -61,4 +69,5 @@ def web(
         echo=echo,
         behind_https=behind_https,
         config=config,
+        job_timeout=job_minutes * 60,
     )

@@ -10,7 +10,8 @@ store, topics, security, templates) is the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from monitor.config import Config
 from monitor.desk.filters import parse_filters
 from monitor.desk.health import HealthBanners
+from monitor.desk.learning import JOB_TIMEOUT, LoopJobs
 from monitor.desk.ranks import Ranks
 from monitor.desk.routes import (
     alerts,
@@ -60,10 +62,13 @@ def create_app(
     config_problem: str | None = None,
     behind_https: bool = False,
     config: Config | None = None,
+    job_timeout: float | None = None,
 ) -> Starlette:
     """The review desk over ``store``. ``topics`` (from the config) give definitions and
     colours; without them the desk still lists and labels every stored hit. ``config``
-    (when it loads) gives the alert routes whose health the banner shows."""
+    (when it loads) gives the alert routes whose health the banner shows. ``job_timeout``:
+    seconds a model page's training or test job may run (15 min by default); the jobs
+    still running are stopped when the desk shuts down."""
     desk = Desk(
         store=store,
         topics=list(topics or []),
@@ -92,6 +97,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SecurityMiddleware, security=desk.security)],
+        lifespan=_stop_jobs_at_shutdown,
         exception_handlers={
             NotFound: not_found,
             StaleForm: stale_form,
@@ -101,7 +107,18 @@ def create_app(
         },
     )
     app.state.desk = desk
+    # the learning loop's jobs: one tracker per desk, made here (not by a first request)
+    app.state.loop_jobs = LoopJobs(timeout=job_timeout or JOB_TIMEOUT)
     return app
+
+
+@asynccontextmanager
+async def _stop_jobs_at_shutdown(app: Starlette) -> AsyncIterator[None]:
+    """Stopping the desk stops its running jobs' processes (it never waits for them)."""
+    try:
+        yield
+    finally:
+        app.state.loop_jobs.shutdown()
 
 
 __all__ = ["Desk", "create_app", "parse_filters"]

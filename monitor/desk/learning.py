@@ -11,10 +11,18 @@ The work itself is the library's (:mod:`monitor.topics.review`,
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +57,27 @@ class Job:
         return ((self.finished or utcnow()) - self.started).total_seconds()
 
 
+JOB_TIMEOUT = 15 * 60.0  # seconds a training or test job may run before it is stopped
+
+
 class LoopJobs:
     """The desk's running and last jobs, per topic (in memory: a restart forgets them,
-    the models they wrote stay)."""
+    the models they wrote stay).
 
-    def __init__(self, isolate: bool = True) -> None:
+    Each job runs in its own spawned process (``isolate``), watched by a thread: stopped
+    after ``timeout`` seconds, stopped by :meth:`shutdown` (the desk's shutdown), and
+    gone by itself when the desk's process dies (it watches its parent)."""
+
+    def __init__(self, isolate: bool = True, timeout: float = JOB_TIMEOUT) -> None:
         # isolate: each job in a spawned process (about 3 s to start; the desk stays
         # fast and a failing job cannot take it down); False runs it in the thread.
         self.isolate = isolate
+        self.timeout = timeout
         self._lock = threading.Lock()
         self._running: dict[str, Job] = {}
         self._last: dict[tuple[str, str], Job] = {}
+        self._procs: dict[str, BaseProcess] = {}
+        self._closed = False
 
     def running(self, topic_id: str) -> Job | None:
         with self._lock:
@@ -68,6 +86,12 @@ class LoopJobs:
     def last(self, topic_id: str, kind: str) -> Job | None:
         with self._lock:
             return self._last.get((topic_id, kind))
+
+    def pid(self, topic_id: str) -> int | None:
+        """The process id of the topic's running job (None in the thread, or none)."""
+        with self._lock:
+            proc = self._procs.get(topic_id)
+            return proc.pid if proc is not None else None
 
     def start(
         self,
@@ -80,6 +104,8 @@ class LoopJobs:
         """Run ``fn(*args)`` as this topic's job (in a worker process watched by a thread,
         or in the thread); :class:`Busy` if one runs."""
         with self._lock:
+            if self._closed:
+                raise Busy("the desk is shutting down")
             if topic_id in self._running:
                 raise Busy(f"{topic_id}: a {self._running[topic_id].kind} job is running")
             job = Job(kind, topic_id, by, utcnow())
@@ -87,7 +113,10 @@ class LoopJobs:
 
         def run() -> None:
             try:
-                job.result = in_process(fn, *args) if self.isolate else fn(*args)
+                if self.isolate:
+                    job.result = self._in_process(topic_id, fn, *args)
+                else:
+                    job.result = fn(*args)
             except Exception as exc:
                 log.exception("topic %s: %s failed", topic_id, kind)
                 job.error = str(exc) or type(exc).__name__
@@ -98,23 +127,114 @@ class LoopJobs:
                 if kind == "train":  # a new candidate: the last test no longer holds
                     self._last.pop((topic_id, "test"), None)
 
+        # the thread starts the process and outlives it: the child's parent-death signal
+        # is tied to the thread that started it
         threading.Thread(target=run, name=f"desk-{kind}-{topic_id}", daemon=True).start()
         return job
+
+    def _in_process(
+        self, topic_id: str, fn: Callable[..., dict[str, Any]], *args: Any
+    ) -> dict[str, Any]:
+        """``fn(*args)`` in a fresh spawned process (no state shared with the desk, and
+        training's CPU time does not slow the desk's requests down), its result over a
+        pipe; stopped after :attr:`timeout` seconds."""
+        ctx = multiprocessing.get_context("spawn")
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(
+            target=_child,
+            args=(send, os.getpid(), fn, args),
+            name=f"newsmon-desk-job-{topic_id}",
+            daemon=True,  # and multiprocessing's exit hook stops it, never waits for it
+        )
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the desk is shutting down")
+            proc.start()
+            self._procs[topic_id] = proc
+        send.close()  # the child's end: EOF here when the child is gone
+        try:
+            if not recv.poll(self.timeout):
+                raise TimeoutError(
+                    f"stopped after {self.timeout:g} s (the job timeout): nothing was saved"
+                )
+            try:
+                status, value = recv.recv()
+            except EOFError:
+                proc.join(5)
+                if self._closed:
+                    raise RuntimeError("stopped: the desk shut down") from None
+                raise RuntimeError(
+                    f"the job's process ended without a result (exit code {proc.exitcode})"
+                ) from None
+            if status == "error":
+                raise RuntimeError(value)
+            result: dict[str, Any] = value
+            return result
+        finally:
+            recv.close()
+            _stop(proc)
+            with self._lock:
+                self._procs.pop(topic_id, None)
+
+    def shutdown(self) -> None:
+        """Stop every running job's process (the desk is stopping: nothing waits for them)."""
+        with self._lock:
+            self._closed = True
+            procs = list(self._procs.values())
+        for proc in procs:
+            _stop(proc)
 
     def forget_test(self, topic_id: str) -> None:
         with self._lock:
             self._last.pop((topic_id, "test"), None)
 
 
-def in_process(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
-    """``fn(*args)`` in a fresh worker process (spawned: no state shared with the desk,
-    and training's CPU time does not slow the desk's requests down)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+def _stop(proc: BaseProcess) -> None:
+    """Terminate a job's process (SIGTERM, then SIGKILL after 5 s) and reap it."""
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+    proc.join(5)
 
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        return pool.submit(fn, *args).result()
+
+def _exit_with_parent(parent: int) -> None:
+    """End this process when the desk's does, even by SIGKILL: the kernel's parent-death
+    signal on Linux, else a thread that polls the parent's id."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    else:
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # the desk died before the signal was asked for
+        os._exit(1)
+
+
+def _child(
+    conn: Connection, parent: int, fn: Callable[..., dict[str, Any]], args: tuple[Any, ...]
+) -> None:
+    """A job's process: run ``fn(*args)``, send ``("ok", result)`` or ``("error", why)``."""
+    _exit_with_parent(parent)
+    try:
+        out: tuple[str, Any] = ("ok", fn(*args))
+    except Exception as exc:
+        log.exception("desk job failed")
+        out = ("error", str(exc) or type(exc).__name__)
+    try:
+        conn.send(out)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:  # an unpicklable result
+        conn.send(("error", f"cannot send the job's result: {exc}"))
+    conn.close()
 
 
 def train_work(
@@ -210,4 +330,4 @@ def history_work(
     }
 
 
-__all__ = ["Busy", "Job", "LoopJobs", "history_work", "in_process", "train_work"]
+__all__ = ["JOB_TIMEOUT", "Busy", "Job", "LoopJobs", "history_work", "train_work"]

@@ -24,6 +24,7 @@ def serve(
     echo: Callable[[str], None] = print,
     behind_https: bool = False,
     config: Config | None = None,
+    job_timeout: float | None = None,
 ) -> None:
     """Serve the desk until interrupted. Refuses a non-loopback ``host`` without a token."""
     import uvicorn
@@ -40,6 +41,7 @@ def serve(
         config_problem=config_problem,
         behind_https=behind_https,
         config=config,
+        job_timeout=job_timeout,
     )
     shown = f"[{host}]" if ":" in host else host
     echo(

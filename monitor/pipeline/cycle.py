@@ -294,9 +294,29 @@ def send_alerts(store: Store, config: Config, mode: str = "instant") -> CycleSum
     )
 
 
+# store URL -> (the cutoff of this process's last prune, when it last read every article)
+_PRUNED: dict[str, tuple[datetime, float]] = {}
+FULL_PRUNE_EVERY_S = 86_400.0
+
+
 def prune(store: Store, config: Config) -> CycleSummary:
+    """Drop old texts. After a first full pass a process reads only the articles that
+    aged past the cutoff since its last prune (the cost of a cycle must not grow with
+    the history stored); a full pass again once a day catches anything else (a text
+    recovered late, a hit removed)."""
     days = config.settings.retention.prune_text_after_days
-    return CycleSummary(texts_pruned=store.prune_text(days) if days else 0)
+    if not days:
+        return CycleSummary()
+    now = datetime.now(UTC)
+    cutoff = now - timedelta(days=days)
+    last = _PRUNED.get(store.url)
+    if last is None or time.monotonic() - last[1] >= FULL_PRUNE_EVERY_S:
+        n = store.prune_text(days, now=now)
+        _PRUNED[store.url] = (cutoff, time.monotonic())
+    else:  # everything before the last cutoff is pruned already (or kept for its hits)
+        n = store.prune_text(days, now=now, since=last[0])
+        _PRUNED[store.url] = (max(cutoff, last[0]), last[1])
+    return CycleSummary(texts_pruned=n)
 
 
 # --- the whole cycle ------------------------------------------------------------------
@@ -386,6 +406,7 @@ class _Batches:
         # text): one classifier per cycle, not per step; built when first needed.
         self.clf: Classifier | None = None
         self.stream = PageStream(fetcher, pool)
+        self.creds = feed_credentials(config)  # once a cycle, not once a batch
         # Batches that brought nothing new wait here and are committed together (a cycle
         # where nothing is new makes one or two commit steps, not one per batch): with no
         # articles to store first, when their feeds are written does not matter for
@@ -400,10 +421,16 @@ class _Batches:
             if not fb:
                 continue
             for ahead in self.feed_batches[n + 1 : n + 3]:
-                prefetch_feeds(self.fetcher, ahead, feed_credentials(self.config))
+                prefetch_feeds(self.fetcher, ahead, self.creds)
             try:
                 polls, candidates = self.run_step(
-                    poll_feeds, self.store, self.config, fb, fetcher=self.fetcher, pool=self.pool
+                    poll_feeds,
+                    self.store,
+                    self.config,
+                    fb,
+                    fetcher=self.fetcher,
+                    pool=self.pool,
+                    creds=self.creds,
                 )
             except Exception as exc:  # noqa: BLE001
                 self._failed(fb, exc)

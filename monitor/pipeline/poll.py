@@ -40,6 +40,7 @@ def poll_feeds(
     *,
     fetcher: FetchLoop | None = None,
     pool: AnalysisPool | None = None,
+    creds: Mapping[str, Credentials] | None = None,
 ) -> tuple[list[FeedPoll], list[Candidate]]:
     """Fetch and parse a batch of feeds; return their outcomes and the new articles.
 
@@ -47,9 +48,10 @@ def poll_feeds(
     politeness state, and feeds it already fetched ahead (:func:`prefetch_feeds`) are
     not fetched again. With ``pool``, feeds larger than
     :data:`INLINE_PARSE_MAX_BYTES` are parsed in its workers under
-    ``fetch.parse_timeout_s``; smaller ones here, while those run."""
+    ``fetch.parse_timeout_s``; smaller ones here, while those run. ``creds``: the
+    feeds' credentials (:func:`feed_credentials`), if the caller has them already."""
     now = now or utcnow()
-    creds = feed_credentials(config)
+    creds = feed_credentials(config) if creds is None else creds
     if fetcher is None:
         results = asyncio.run(_fetch_feeds(config, feeds, creds))
     else:

@@ -321,9 +321,15 @@ class ArticleStore(StoreBase):
             )
             return [(a, f) for a, f in s.exec(q).all()]
 
-    def prune_text(self, older_than_days: int, *, now: datetime | None = None) -> int:
+    def prune_text(
+        self, older_than_days: int, *, now: datetime | None = None, since: datetime | None = None
+    ) -> int:
         """Drop the text of articles that hit nothing and are older than N days (an
-        article labelled for a topic it did not hit keeps its text: training reads it)."""
+        article labelled for a topic it did not hit keeps its text: training reads it).
+
+        ``since``: only articles first seen at or after it - the cutoff of an earlier
+        prune, before which every text is gone or kept for its hits or labels - so a
+        prune reads the articles that aged past the cutoff since, not the whole history."""
         cutoff = (now or utcnow()) - timedelta(days=older_than_days)
         with self.session(write=True) as s:
             has_hit = select(Hit.id).where(col(Hit.article_id) == col(Article.id)).exists()
@@ -341,6 +347,8 @@ class ArticleStore(StoreBase):
                 .where(~labelled)
                 .values(text=None, text_pruned_at=utcnow())
             )
+            if since is not None:
+                stmt = stmt.where(col(Article.first_seen_at) >= since)
             return int(cast("CursorResult[Any]", s.execute(stmt)).rowcount or 0)
 
     def recent_languages(self, limit: int = 1000) -> dict[str, int]:

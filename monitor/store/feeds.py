@@ -8,7 +8,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import Integer, String, Table, bindparam, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import CursorResult
 from sqlmodel import col, select
 
@@ -54,6 +55,9 @@ class FeedStore(StoreBase):
         now = utcnow()
         feeds = list(feeds)
         with self.session(write=True) as s:
+            # Only the feeds not stored yet (conflicts still ignored: another run may add
+            # them meanwhile), not every configured feed's row every cycle.
+            stored = set(s.exec(select(Feed.url)).all())
             rows = [
                 dict(
                     url=f.url,
@@ -67,6 +71,7 @@ class FeedStore(StoreBase):
                     entries_total=0,
                 )
                 for f in feeds
+                if f.url not in stored
             ]
             self._insert_ignore(s, Feed, rows, ["url"])
             by_url = {f.url: f for f in feeds}
@@ -107,14 +112,31 @@ class FeedStore(StoreBase):
     def feed_activity(self) -> dict[int, tuple[int, datetime | None, datetime | None]]:
         """Per feed: how many entries newsmon has seen from it, the first and the last
         time it saw a new one (the feed's publishing rhythm, as far as we know it)."""
+        return self.feed_activity_after(0)[0]
+
+    def feed_activity_after(
+        self, after_id: int
+    ) -> tuple[dict[int, tuple[int, datetime | None, datetime | None]], int]:
+        """:meth:`feed_activity` over the entries stored after ``after_id`` only (a range
+        of the primary key: what was added since an earlier read), and the last id read
+        (``after_id`` if none)."""
         with self.session() as s:
-            q = select(
-                ArticleSource.feed_id,
-                func.count(),
-                func.min(ArticleSource.seen_at),
-                func.max(ArticleSource.seen_at),
-            ).group_by(col(ArticleSource.feed_id))
-            return {int(f): (int(n), _aware(a), _aware(b)) for f, n, a, b in s.exec(q).all()}
+            q = (
+                sa_select(  # five columns: past sqlmodel's typed overloads
+                    col(ArticleSource.feed_id),
+                    func.count(),
+                    func.min(ArticleSource.seen_at),
+                    func.max(ArticleSource.seen_at),
+                    func.max(ArticleSource.id),
+                )
+                .where(col(ArticleSource.id) > after_id)
+                .group_by(col(ArticleSource.feed_id))
+            )
+            out, last = {}, after_id
+            for f, n, a, b, top in s.execute(q).all():
+                out[int(f)] = (int(n), _aware(a), _aware(b))
+                last = max(last, int(top))
+            return out, last
 
     def feeds(self) -> list[Feed]:
         with self.session() as s:
@@ -154,11 +176,14 @@ class FeedStore(StoreBase):
             ids = list(s.exec(q).all())
             if not ids:
                 return []
-            feeds = list(s.exec(select(Feed).where(Feed.id.in_(ids))).all())  # type: ignore[union-attr]
-            for f in feeds:
-                f.lease_owner, f.lease_until = owner, now + lease
-                s.add(f)
-            return feeds
+            # One UPDATE for the leases, not one per feed row flushed by the ORM.
+            s.execute(
+                update(Feed)
+                .where(col(Feed.id).in_(ids))
+                .values(lease_owner=owner, lease_until=now + lease)
+                .execution_options(synchronize_session=False)
+            )
+            return list(s.exec(select(Feed).where(col(Feed.id).in_(ids))).all())
 
     def renew_leases(
         self,
@@ -201,31 +226,44 @@ class FeedStore(StoreBase):
         PostgreSQL."""
         if not feeds:
             return
+        # One statement executed for every feed (executemany), compiled once: a quiet
+        # cycle writes every feed it polled, and an ORM UPDATE per feed cost ~2 ms each.
+        table = cast("Table", Feed.__table__)  # type: ignore[attr-defined]
+        c = table.c
+        stmt = (
+            update(table)
+            .where(c.id == bindparam("p_id"))
+            .where(c.lease_owner.is_not_distinct_from(bindparam("p_owner", type_=String)))
+            .values(
+                {
+                    **{k: bindparam(f"p_{k}", type_=c[k].type) for k in _POLL_STATE},
+                    "entries_total": c.entries_total + bindparam("p_added", type_=Integer),
+                    "lease_owner": None,
+                    "lease_until": None,
+                }
+            )
+        )
+        rows = [
+            {
+                "p_id": feed.id,
+                "p_owner": feed.lease_owner or None,
+                "p_added": feed.entries_total or 0,
+                **{f"p_{k}": getattr(feed, k) for k in _POLL_STATE},
+            }
+            for feed in feeds
+            if feed.id is not None
+        ]
+        if not rows:
+            return
         with self.session(write=True) as s:
-            for feed in feeds:
-                if feed.id is None:
-                    continue
-                owned = (
-                    col(Feed.lease_owner) == feed.lease_owner
-                    if feed.lease_owner
-                    else col(Feed.lease_owner).is_(None)
+            done = cast("CursorResult[Any]", s.connection().execute(stmt, rows)).rowcount
+            if done is not None and 0 <= done < len(rows):
+                log.warning(
+                    "%d of %d feeds: lease lost to another run while polling; "
+                    "not saving their poll",
+                    len(rows) - done,
+                    len(rows),
                 )
-                stmt = (
-                    update(Feed)
-                    .where(col(Feed.id) == feed.id)
-                    .where(owned)
-                    .values(
-                        **{k: getattr(feed, k) for k in _POLL_STATE},
-                        entries_total=col(Feed.entries_total) + (feed.entries_total or 0),
-                        lease_owner=None,
-                        lease_until=None,
-                    )
-                )
-                if not cast("CursorResult[Any]", s.execute(stmt)).rowcount:
-                    log.warning(
-                        "feed %s: lease lost to another run while polling; not saving this poll",
-                        feed.url,
-                    )
 
     def release_feeds(self, feed_ids: Sequence[int], owner: str) -> None:
         """Give back leases without recording a poll (the batch failed before it finished)."""

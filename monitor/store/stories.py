@@ -105,7 +105,9 @@ class StoryTxn:
                     select(*cols)
                     .where(col(Article.first_seen_at) >= since[0])
                     .where(cond)
-                    .order_by(col(Article.id))
+                    # in first_seen order: SQLite then reads the index's range; in id
+                    # order it walked every article stored to keep the order
+                    .order_by(col(Article.first_seen_at), col(Article.id))
                     .limit(since[1])
                 ).all()
             )

@@ -25,6 +25,7 @@ from monitor.topics.model import (
     TopicModel,
     activate,
     load_model,
+    model_lock,
     model_path,
 )
 from monitor.topics.review import Change, ChangeReport, ReviewError, compare_topic
@@ -150,19 +151,21 @@ def check_candidate(
 
 def rollback(topic_id: str, directory: Path | None = None) -> TopicModel:
     """Put the previous model back in use; the one it replaces becomes the previous (so a
-    second rollback undoes the first)."""
-    prev = model_path(topic_id, "previous", directory)
-    if not prev.exists():
-        raise ModelError(f"{topic_id}: no previous model to roll back to")
-    model = load_model(prev)
-    active = model_path(topic_id, "active", directory)
-    swap = model_path(topic_id, "swap", directory)
-    if active.exists():
-        active.replace(swap)
-    prev.replace(active)
-    if swap.exists():
-        swap.replace(prev)
-    return model
+    second rollback undoes the first). Under :func:`~monitor.topics.model.model_lock`, as
+    activations are: two rollbacks at once take turns (the second undoes the first)."""
+    with model_lock(topic_id, directory):
+        prev = model_path(topic_id, "previous", directory)
+        if not prev.exists():
+            raise ModelError(f"{topic_id}: no previous model to roll back to")
+        model = load_model(prev)
+        active = model_path(topic_id, "active", directory)
+        swap = model_path(topic_id, "swap", directory)
+        if active.exists():
+            active.replace(swap)
+        prev.replace(active)
+        if swap.exists():
+            swap.replace(prev)
+        return model
 
 
 __all__ = [

@@ -14,8 +14,10 @@ import hashlib
 import json
 import math
 import os
+import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -233,24 +235,77 @@ def load_model(path: Path) -> TopicModel:
         raise ModelError(f"cannot read model {path}: {exc}") from None
 
 
-def activate(topic_id: str, directory: Path | None = None) -> TopicModel:
-    """Make the candidate model of a topic the one used (the previous one is kept)."""
-    cand = model_path(topic_id, "candidate", directory)
-    model = load_model(cand)
-    active = model_path(topic_id, "active", directory)
-    if active.exists():
-        active.replace(model_path(topic_id, "previous", directory))
-    cand.replace(active)
-    return model
+LOCK_WAIT = 30.0  # seconds an activation or rollback waits for another one to finish
+
+
+@contextmanager
+def model_lock(
+    topic_id: str, directory: Path | None = None, wait: float = LOCK_WAIT
+) -> Iterator[None]:
+    """Hold the topic's model lock (an ``fcntl`` lock on ``<topic>.lock`` in the models
+    directory): activations, rollbacks and deactivations of a topic take turns, whether
+    they come from the desk's threads or another process (``newsmon topics activate``).
+    :class:`ModelError` after ``wait`` seconds."""
+    import fcntl
+
+    directory = directory or models_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / f"{topic_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ModelError(
+                        f"{topic_id}: another activation or rollback of this topic's model "
+                        f"is in progress (waited {wait:g} s): try again"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def activate(
+    topic_id: str, directory: Path | None = None, expected: str | None = None
+) -> TopicModel:
+    """Make the candidate model of a topic the one used (the previous one is kept).
+
+    ``expected``: the id of the candidate that was tested; when the candidate is another
+    one now (retrained in between), nothing changes and :class:`ModelError` says so.
+    Done under :func:`model_lock`: of two activations at once, the second finds no
+    candidate (or another one) and refuses, and the active model is never lost."""
+    with model_lock(topic_id, directory):
+        cand = model_path(topic_id, "candidate", directory)
+        if not cand.exists():
+            raise ModelError(
+                f"{topic_id}: there is no candidate model to activate"
+                + (f" (was {expected} activated already?)" if expected else ": train one")
+            )
+        model = load_model(cand)
+        if expected is not None and model.model_id != expected:
+            raise ModelError(
+                f"{topic_id}: the candidate is now {model.model_id}, not the tested "
+                f"{expected} (retrained since?): test it, then activate"
+            )
+        active = model_path(topic_id, "active", directory)
+        if active.exists():
+            active.replace(model_path(topic_id, "previous", directory))
+        cand.replace(active)
+        return model
 
 
 def deactivate(topic_id: str, directory: Path | None = None) -> bool:
     """Stop using a topic's model (rules alone decide); the file is kept as previous."""
-    active = model_path(topic_id, "active", directory)
-    if not active.exists():
-        return False
-    active.replace(model_path(topic_id, "previous", directory))
-    return True
+    with model_lock(topic_id, directory):
+        active = model_path(topic_id, "active", directory)
+        if not active.exists():
+            return False
+        active.replace(model_path(topic_id, "previous", directory))
+        return True
 
 
 def active_models(

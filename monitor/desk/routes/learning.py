@@ -29,10 +29,9 @@ KINDS = ("candidate", "active", "previous")
 
 
 def jobs_of(request: Request) -> LoopJobs:
-    state = request.app.state
-    if getattr(state, "loop_jobs", None) is None:
-        state.loop_jobs = LoopJobs()
-    jobs: LoopJobs = state.loop_jobs
+    """The desk's job tracker, made once by ``create_app`` (never lazily here: two first
+    requests in the threadpool would each make one)."""
+    jobs: LoopJobs = request.app.state.loop_jobs
     return jobs
 
 
@@ -158,17 +157,20 @@ async def activate_model(request: Request) -> Response:
         return _back(
             topic, refused="the test warned: tick the confirmation to activate all the same"
         )
-    m = await run_in_threadpool(activate, topic.id)
+    try:  # under the topic's model lock; refused when the candidate is not the tested one
+        m = await run_in_threadpool(activate, topic.id, None, cand.model_id)
+    except ModelError as exc:
+        return _back(topic, refused=str(exc))
     jobs.forget_test(topic.id)
     return _back(topic, done=f"model {m.model_id} is active")
 
 
 async def store_hits(request: Request) -> Response:
     """POST /topics/{id}/store (admin): store the last test's new hits, as ``topics test
-    --store`` does; with ``alert=yes`` also queue their alerts (each hit once). A test
+    --store`` does; with ``alert=yes`` also queue their alerts (each hit once; by story
+    when stories are on). A test
     that warned needs the confirmation ticked here too."""
-    from monitor.alerts.send import route_targets
-    from monitor.topics.loop import store_new_hits
+    from monitor.pipeline.found_hits import store_found_hits
 
     desk = desk_of(request)
     form = await desk.verified_form(request)
@@ -181,11 +183,15 @@ async def store_hits(request: Request) -> Response:
     if r["warnings"] and form.get("confirm") != "yes":
         return _back(topic, refused="the test warned: tick the confirmation to store all the same")
     alert = form.get("alert") == "yes" and desk.config is not None
-    targets = route_targets(desk.config) if alert and desk.config is not None else None
-    done = await run_in_threadpool(store_new_hits, desk.store, r["report"], topic, targets)
+    # alerted as the pipeline would: by story when stories are on
+    done = await run_in_threadpool(
+        store_found_hits, desk.store, r["report"], topic, desk.config, alert
+    )
     msg = f"{len(done.hit_ids)} new hits stored"
     if alert:
         msg += f", {done.deliveries} alert deliveries queued"
+    if done.folded:
+        msg += f" ({done.folded} only updated their story's alert)"
     return _back(topic, done=msg)
 
 
@@ -197,10 +203,16 @@ async def rollback_model(request: Request) -> Response:
     await desk.verified_form(request)
     desk.require(request, "admin")
     _, topic = _topic(request)
+    jobs = jobs_of(request)
+    if (running := jobs.running(topic.id)) is not None:
+        return _back(topic, refused=f"wait for the running {running.kind} job to finish")
     if not model_path(topic.id, "previous").exists():
         return _back(topic, refused="there is no previous model to roll back to")
-    m = await run_in_threadpool(rollback, topic.id)
-    jobs_of(request).forget_test(topic.id)
+    try:
+        m = await run_in_threadpool(rollback, topic.id)
+    except ModelError as exc:  # another rollback got there first, or the lock is held
+        return _back(topic, refused=str(exc))
+    jobs.forget_test(topic.id)
     return _back(topic, done=f"model {m.model_id} is active again")
 
 
