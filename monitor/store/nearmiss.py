@@ -120,6 +120,7 @@ def near_misses_become_hits(s: Session, new: Mapping[tuple[int, str], int]) -> s
         rows = s.exec(
             select(NearMiss)
             .where(tuple_(col(NearMiss.article_id), col(NearMiss.topic_id)).in_(chunk))
+            .order_by(col(NearMiss.article_id), col(NearMiss.topic_id))  # one lock order
             .with_for_update()
         ).all()
         for nm in rows:
@@ -296,7 +297,7 @@ class NearMissStore(LabelStore):
         now = utcnow()
         fresh: list[dict[str, Any]] = []
         with self.session(write=True) as s:
-            for chunk in chunks(list(scanned), 500):
+            for chunk in chunks(sorted(set(scanned)), 500):
                 # the articles first, as a hit or a label does (mark_article): waiting
                 # for a label there, never while holding the rows it waits for
                 s.exec(
@@ -307,6 +308,7 @@ class NearMissStore(LabelStore):
                 rows = s.exec(  # locked: a label given meanwhile is not deleted
                     select(NearMiss)
                     .where(NearMiss.topic_id == topic, col(NearMiss.article_id).in_(chunk))
+                    .order_by(col(NearMiss.article_id))  # the same lock order as hits'
                     .with_for_update()
                 ).all()
                 existing = {r.article_id: r for r in rows}
