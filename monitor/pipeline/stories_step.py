@@ -248,6 +248,9 @@ class StoryStep:
             extra = tx.hits_of(other_hit_ids)
             pubs = tx.published_of([a for _, a, _, _ in extra])
             hits = hits + [(h, a, t, sc, *pubs.get(a, (None, ""))) for h, a, t, sc in extra]
+        if hits:  # one an analyst labelled "not a hit" (a near miss) is never alerted
+            muted = tx.not_hits([h[0] for h in hits])
+            hits = [h for h in hits if h[0] not in muted]
         if not hits:
             return
         story_of = tx.story_of_articles([a for _, a, _, _, _, _ in hits])

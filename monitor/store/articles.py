@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from monitor.errors import NotFound
 from monitor.store.engine import StoreBase, chunks, utcnow
 from monitor.store.models import Article, ArticleSource, Delivery, Feed, Hit
-from monitor.store.nearmiss import FoundNearMiss, NearMiss
+from monitor.store.nearmiss import FoundNearMiss, NearMiss, near_misses_become_hits
 from monitor.store.retries import add_page_retries
 
 
@@ -200,6 +200,15 @@ class ArticleStore(StoreBase):
                     ids[i] = found
                     out.articles_merged += 1
             article_of = [t if isinstance(t, int) else ids[t[0]] for t in target]
+            # The stored articles this batch adds to, locked as a hit's foreign key would
+            # lock them, before any row is added: a label given on one at this moment
+            # (mark_article) is waited for first, not deadlocked with.
+            for chunk in chunks(sorted(set(article_of) - set(inserted.values())), 500):
+                s.exec(
+                    select(Article.id)
+                    .where(col(Article.id).in_(chunk))
+                    .with_for_update(key_share=True)
+                ).all()
             add_page_retries(
                 s,
                 self.dialect,
@@ -259,6 +268,9 @@ class ArticleStore(StoreBase):
             ]
             for chunk in chunks(near, 200):
                 self._insert_ignore(s, NearMiss, chunk, ["article_id", "topic_id"])
+            # a near miss (an earlier article of the story, or labelled) that is now a
+            # hit leaves the inbox, its label the hit's; "not a hit" is not alerted
+            muted = near_misses_become_hits(s, new_hits)
             deliveries: list[dict[str, Any]] = []
             for it, aid in zip(items, article_of, strict=True):
                 for topic, score, _, _ in it.hits:
@@ -267,7 +279,7 @@ class ArticleStore(StoreBase):
                         continue
                     out.hits_new += 1
                     out.hit_ids.append(hid)  # type: ignore[union-attr]
-                    if deliveries_for is not None:
+                    if deliveries_for is not None and (aid, topic) not in muted:
                         deliveries += [
                             dict(r, hit_id=hid)
                             for r in deliveries_for(topic, score, it.published_at)

@@ -6,13 +6,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, tuple_
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 
 from monitor.errors import NotFound
 from monitor.store.engine import StoreBase, chunks, utcnow
 from monitor.store.models import Article, Delivery, Hit
-from monitor.store.nearmiss import NearMiss
+from monitor.store.nearmiss import near_misses_become_hits
 
 
 class HitStore(StoreBase):
@@ -66,7 +66,9 @@ class HitStore(StoreBase):
         """Store hits found later on stored articles - (article, topic, score, version,
         evidence) - and, with ``deliveries_for``, their outbox rows, in one transaction.
         A hit that exists is left alone and queues nothing: stored twice or asked twice,
-        each hit is alerted at most once. Returns the new hits' ids and the rows queued."""
+        each hit is alerted at most once; an article an analyst labelled "not a hit" for
+        the topic is stored as a hit carrying that label and never alerted. Returns the
+        new hits' ids and the rows queued."""
         if not rows:
             return [], 0
         now = utcnow()
@@ -94,22 +96,8 @@ class HitStore(StoreBase):
                         Hit.topic_id,
                     )
                 )
-            # A near miss that is now a hit leaves the inbox; a label it had ("teach as
-            # hit", "not a hit") becomes the hit's, so the review is not lost.
-            for chunk in chunks(sorted(new), 200):
-                rows_nm = s.exec(
-                    select(NearMiss).where(
-                        tuple_(col(NearMiss.article_id), col(NearMiss.topic_id)).in_(chunk)
-                    )
-                ).all()
-                for nm in rows_nm:
-                    if nm.label is not None:
-                        h = s.get(Hit, new[(nm.article_id, nm.topic_id)])
-                        if h is not None:
-                            h.label, h.label_note = nm.label, nm.label_note
-                            h.labeled_at = nm.labeled_at
-                            s.add(h)
-                    s.delete(nm)
+            # a near miss that is now a hit leaves the inbox, its label the hit's
+            muted = near_misses_become_hits(s, new)
             queued: list[dict[str, Any]] = []
             if deliveries_for is not None and new:
                 published: dict[int, datetime | None] = {}
@@ -122,7 +110,7 @@ class HitStore(StoreBase):
                         if aid is not None
                     )
                 for aid, topic, score, _, _ in rows:
-                    if (hid := new.get((aid, topic))) is not None:
+                    if (hid := new.get((aid, topic))) is not None and (aid, topic) not in muted:
                         queued += [
                             dict(r, hit_id=hid)
                             for r in deliveries_for(topic, score, published.get(aid))

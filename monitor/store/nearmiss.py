@@ -10,24 +10,38 @@ given to any article for a topic it did not hit. Its label is stored as a hit's 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, column, func, literal_column, table
+from sqlalchemy import (
+    JSON,
+    Column,
+    Index,
+    UniqueConstraint,
+    column,
+    func,
+    literal_column,
+    table,
+    tuple_,
+)
 from sqlalchemy import text as sql_text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import defer
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from monitor.errors import NotFound, StoreError
 from monitor.store.engine import chunks, utcnow
 from monitor.store.labels import LabelChange, LabelStore
 from monitor.store.models import Article, Hit, UTCDateTime
+from monitor.store.people import LabelEvent
 from monitor.store.search import FTS_TABLE, fts5_query, parse_search, pg_search_document, tsquery
 
 LABELS = ("relevant", "irrelevant")
 LABELLED = "labelled"  # the reason of a row made by a label alone
+# what classification found, as a near-miss row keeps it (the rest is its label)
+FOUND = ("reason", "score", "threshold", "priority", "topic_version", "evidence")
 
 
 def _dt(**kw: Any) -> Any:
@@ -91,6 +105,47 @@ class ArticleMark:
     previous_label: str | None
 
 
+def near_misses_become_hits(s: Session, new: Mapping[tuple[int, str], int]) -> set[tuple[int, str]]:
+    """In the caller's transaction, once the hits ``new`` ((article, topic) -> hit id)
+    are stored: each one's near-miss row leaves the inbox, and a label it had ("teach as
+    hit", "not a hit") becomes the hit's - note, time and author kept, the move written
+    to the label audit as its author's. Every path that makes hits calls this (the
+    pipeline's batch, a page read on retry, ``topics test --store``).
+
+    Returns the (article, topic) pairs an analyst labelled "not a hit": such a hit is
+    stored, carrying that label, but never alerted. The rows are locked before they go,
+    so a label given at the same moment is waited for, not lost."""
+    muted: set[tuple[int, str]] = set()
+    for chunk in chunks(sorted(new), 200):
+        rows = s.exec(
+            select(NearMiss)
+            .where(tuple_(col(NearMiss.article_id), col(NearMiss.topic_id)).in_(chunk))
+            .order_by(col(NearMiss.article_id), col(NearMiss.topic_id))  # one lock order
+            .with_for_update()
+        ).all()
+        for nm in rows:
+            key = (nm.article_id, nm.topic_id)
+            if nm.label is not None:
+                h = s.get(Hit, new[key])
+                if h is not None:
+                    h.label, h.label_note = nm.label, nm.label_note
+                    h.labeled_at = nm.labeled_at or utcnow()
+                    s.add(h)
+                    s.add(
+                        LabelEvent(
+                            hit_id=new[key],
+                            user_name=nm.labeled_by or "",
+                            label=nm.label,
+                            note=nm.label_note,
+                            at=h.labeled_at,
+                        )
+                    )
+                if nm.label == "irrelevant":
+                    muted.add(key)
+            s.delete(nm)
+    return muted
+
+
 def _matching_articles(dialect: str, search: str) -> Any | None:
     """A select of the ids of articles whose title or text match ``search`` (full-text
     index), or None when the search has no words."""
@@ -143,11 +198,20 @@ class NearMissStore(LabelStore):
             return [(n, a) for n, a in s.exec(q.offset(offset).limit(limit)).all()]
 
     def near_miss_counts(self) -> dict[str, dict[str, int]]:
-        """Per topic: near misses unreviewed, and non-hits labelled relevant / irrelevant."""
+        """Per topic: near misses unreviewed, and non-hits labelled relevant / irrelevant
+        (an article that became a hit for the topic since is left out, as in the inbox)."""
         out: dict[str, dict[str, int]] = {}
         with self.session() as s:
-            q = select(NearMiss.topic_id, NearMiss.label, func.count()).group_by(
-                col(NearMiss.topic_id), col(NearMiss.label)
+            is_hit = (
+                select(Hit.id)
+                .where(col(Hit.article_id) == col(NearMiss.article_id))
+                .where(col(Hit.topic_id) == col(NearMiss.topic_id))
+                .exists()
+            )
+            q = (
+                select(NearMiss.topic_id, NearMiss.label, func.count())
+                .where(~is_hit)
+                .group_by(col(NearMiss.topic_id), col(NearMiss.label))
             )
             for t, lab, n in s.exec(q).all():
                 row = out.setdefault(t, {"unreviewed": 0, "relevant": 0, "irrelevant": 0})
@@ -169,36 +233,56 @@ class NearMissStore(LabelStore):
         when. NotFound names a missing article."""
         if label is not None and label not in LABELS:
             raise StoreError(f"label must be one of {', '.join(LABELS)} (or none to clear)")
-        with self.session() as s:
-            if s.get(Article, article_id) is None:
+        with self.session(write=True) as s:
+            # The article row locked: a hit made for it at the same moment (its foreign
+            # key waits for this lock) is either seen here, so the hit is labelled, or
+            # made after this label, so it takes the label over (near_misses_become_hits).
+            found = s.exec(
+                select(Article.id).where(Article.id == article_id).with_for_update()
+            ).first()
+            if found is None:
                 raise NotFound(f"no article with id {article_id}")
             hid = s.exec(
                 select(Hit.id).where(Hit.article_id == article_id, Hit.topic_id == topic)
             ).first()
-        if hid is not None:
-            r = self.mark_hits([LabelChange(hid, label, note)], by=by)[0]
-            return ArticleMark(article_id, topic, r.label, r.note, hid, r.previous_label)
-        with self.session(write=True) as s:
+            if hid is not None:
+                r = self._label_hits(s, [LabelChange(hid, label, note)], by)[0]
+                return ArticleMark(article_id, topic, r.label, r.note, hid, r.previous_label)
             row = s.exec(
                 select(NearMiss)
                 .where(NearMiss.article_id == article_id, NearMiss.topic_id == topic)
                 .with_for_update()
             ).first()
             before = row.label if row is not None else None
-            if row is None:
-                if label is None:
+            if label is None:
+                if row is None:
                     return ArticleMark(article_id, topic, None, None, None, None)
-                row = NearMiss(
-                    article_id=article_id, topic_id=topic, reason=LABELLED, created_at=utcnow()
-                )
-            if label is None and row.reason == LABELLED:
-                s.delete(row)  # made by the label alone: nothing left to keep
+                if row.reason == LABELLED:
+                    s.delete(row)  # made by the label alone: nothing left to keep
+                else:
+                    row.label = row.label_note = row.labeled_at = row.labeled_by = None
+                    s.add(row)
                 return ArticleMark(article_id, topic, None, None, None, before)
-            row.label, row.label_note = label, (note if label else None)
-            row.labeled_at = utcnow() if label else None
-            row.labeled_by = by if label else None
-            s.add(row)
-            return ArticleMark(article_id, topic, row.label, row.label_note, None, before)
+            # An upsert: a row stored meanwhile (a near miss of the same article kept by
+            # a concurrent batch) gets the label instead of failing on its key.
+            now = utcnow()
+            given = dict(label=label, label_note=note, labeled_at=now, labeled_by=by)
+            dialect = sqlite if self.dialect == "sqlite" else postgresql
+            s.execute(
+                dialect.insert(NearMiss.__table__)  # type: ignore[attr-defined]
+                .values(
+                    article_id=article_id,
+                    topic_id=topic,
+                    reason=LABELLED,
+                    priority=0.0,
+                    topic_version="",
+                    evidence={},
+                    created_at=now,
+                    **given,
+                )
+                .on_conflict_do_update(index_elements=["article_id", "topic_id"], set_=given)
+            )
+            return ArticleMark(article_id, topic, label, note, None, before)
 
     def refresh_near_misses(
         self, topic: str, scanned: Sequence[int], found: Sequence[tuple[int, FoundNearMiss]]
@@ -211,12 +295,21 @@ class NearMissStore(LabelStore):
         added = updated = removed = 0
         by_article = {aid: n for aid, n in found}
         now = utcnow()
+        fresh: list[dict[str, Any]] = []
         with self.session(write=True) as s:
-            for chunk in chunks(list(scanned), 500):
-                rows = s.exec(
-                    select(NearMiss).where(
-                        NearMiss.topic_id == topic, col(NearMiss.article_id).in_(chunk)
-                    )
+            for chunk in chunks(sorted(set(scanned)), 500):
+                # the articles first, as a hit or a label does (mark_article): waiting
+                # for a label there, never while holding the rows it waits for
+                s.exec(
+                    select(Article.id)
+                    .where(col(Article.id).in_(chunk))
+                    .with_for_update(key_share=True)
+                ).all()
+                rows = s.exec(  # locked: a label given meanwhile is not deleted
+                    select(NearMiss)
+                    .where(NearMiss.topic_id == topic, col(NearMiss.article_id).in_(chunk))
+                    .order_by(col(NearMiss.article_id))  # the same lock order as hits'
+                    .with_for_update()
                 ).all()
                 existing = {r.article_id: r for r in rows}
                 for aid in chunk:
@@ -232,18 +325,33 @@ class NearMissStore(LabelStore):
                             s.add(row)
                             updated += 1
                         continue
-                    if row is None:
-                        row = NearMiss(article_id=aid, topic_id=topic, created_at=now, reason="")
-                        added += 1
-                    else:
-                        updated += 1
-                    row.reason, row.score, row.threshold = n.reason, n.score, n.threshold
-                    row.priority, row.topic_version, row.evidence = (
-                        n.priority,
-                        n.version,
-                        n.evidence,
+                    kept = dict(
+                        reason=n.reason,
+                        score=n.score,
+                        threshold=n.threshold,
+                        priority=n.priority,
+                        topic_version=n.version,
+                        evidence=n.evidence,
                     )
+                    if row is None:
+                        fresh.append(dict(kept, article_id=aid, topic_id=topic, created_at=now))
+                        added += 1
+                        continue
+                    for k, v in kept.items():
+                        setattr(row, k, v)
                     s.add(row)
+                    updated += 1
+            # An upsert: a row a label made meanwhile keeps its label and takes these.
+            dialect = sqlite if self.dialect == "sqlite" else postgresql
+            table_ = NearMiss.__table__  # type: ignore[attr-defined]
+            for rows_ in chunks(fresh, 200):
+                stmt = dialect.insert(table_).values(rows_)
+                s.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["article_id", "topic_id"],
+                        set_={k: stmt.excluded[k] for k in FOUND},
+                    )
+                )
         return added, updated, removed
 
     def nonhit_labels(self, topic: str) -> dict[int, str]:

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from monitor.store.engine import StoreBase, utcnow
 from monitor.store.models import Article, Delivery, Hit, PageRetry
+from monitor.store.nearmiss import near_misses_become_hits
 
 
 @dataclass
@@ -108,8 +109,9 @@ class PageRetryStore(StoreBase):
         deliveries_for: Callable[[str, float, datetime | None], list[dict[str, Any]]] | None = None,
     ) -> int:
         """Store the text a retried page gave, its hits (a topic the summary already hit
-        keeps its one hit: never a second alert) and their outbox rows, and drop the
-        retry, in one transaction. Returns the number of new hits."""
+        keeps its one hit: never a second alert; a near miss becomes the hit, its label
+        with it, and one labelled "not a hit" is not alerted) and their outbox rows, and
+        drop the retry, in one transaction. Returns the number of new hits."""
         now = utcnow()
         with self.session(write=True) as s:
             a = s.get(Article, article_id)
@@ -138,9 +140,10 @@ class PageRetryStore(StoreBase):
                     s, Hit, rows, ["article_id", "topic_id"], Hit.article_id, Hit.topic_id
                 )
             }
+            muted = near_misses_become_hits(s, {(article_id, t): hid for t, hid in new.items()})
             deliveries: list[dict[str, Any]] = []
             for topic, score, _, _ in page.hits:
-                if topic in new and deliveries_for is not None:
+                if topic in new and deliveries_for is not None and (article_id, topic) not in muted:
                     deliveries += [
                         dict(r, hit_id=new[topic])
                         for r in deliveries_for(topic, score, a.published_at)

@@ -140,6 +140,19 @@ class StoryTxn:
             ]
         return out
 
+    def not_hits(self, hit_ids: Sequence[int]) -> set[int]:
+        """Those of the given hits an analyst labelled "not a hit" (never alerted)."""
+        out: set[int] = set()
+        for chunk in chunks(list(set(hit_ids)), 500):
+            out.update(
+                h
+                for h in self.s.exec(
+                    select(Hit.id).where(col(Hit.id).in_(chunk)).where(Hit.label == "irrelevant")
+                ).all()
+                if h is not None
+            )
+        return out
+
     def published_of(self, article_ids: Sequence[int]) -> dict[int, tuple[datetime | None, str]]:
         """(published, url) of the given articles."""
         out: dict[int, tuple[datetime | None, str]] = {}

@@ -3,8 +3,9 @@ model or definition would change on the stored history, the warnings that need a
 confirmation before it is used, storing the new hits it finds (and alerting them once),
 activating a candidate and rolling back to the previous model.
 
-A warning is raised when the change would drop a hit an analyst labelled relevant, or
-drop hits in a language the topic has fewer than :data:`FEW_LABELS` labels in: a model
+A warning is raised when the change would drop a hit an analyst labelled relevant, find
+one an analyst labelled "not a hit" (stored with that label, never alerted), or drop hits
+in a language the topic has fewer than :data:`FEW_LABELS` labels in: a model
 trained on English labels must not silently lose the Russian or Persian hits the rules
 found.
 """
@@ -38,7 +39,9 @@ DeliveriesFor = Callable[[str, float, datetime | None], list[dict[str, Any]]]
 class ChangeWarning:
     """A reason to confirm before a change is used: what it drops, and why that matters."""
 
-    kind: str  # "relevant": labelled relevant; "language": a language with few labels
+    # "relevant": drops a hit labelled relevant; "irrelevant": finds one labelled not a
+    # hit; "language": drops hits in a language with few labels
+    kind: str
     message: str
     changes: list[Change] = field(default_factory=list)
 
@@ -51,8 +54,9 @@ class ChangeWarning:
 
 
 def change_warnings(rep: ChangeReport, few: int = FEW_LABELS) -> list[ChangeWarning]:
-    """What in ``rep`` needs a confirmation: lost hits labelled relevant, and lost hits in
-    each language with fewer than ``few`` labels for the topic."""
+    """What in ``rep`` needs a confirmation: lost hits labelled relevant, new hits on
+    articles labelled "not a hit", and lost hits in each language with fewer than ``few``
+    labels for the topic."""
     out = []
     relevant = [c for c in rep.lost_hits if c.label is True]
     if relevant:
@@ -61,6 +65,16 @@ def change_warnings(rep: ChangeReport, few: int = FEW_LABELS) -> list[ChangeWarn
                 "relevant",
                 f"drops {len(relevant)} hit(s) an analyst labelled relevant",
                 relevant,
+            )
+        )
+    contradicted = [c for c in rep.new_hits if c.label is False]
+    if contradicted:
+        out.append(
+            ChangeWarning(
+                "irrelevant",
+                f"finds {len(contradicted)} new hit(s) an analyst labelled not a hit (stored "
+                "with that label, never alerted)",
+                contradicted,
             )
         )
     by_language: dict[str, list[Change]] = {}
