@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from pipeline import BENCH_TOPIC, topics_file  # noqa: E402
+from world import bind_port  # noqa: E402
 
 from tests.support.benchreport import add_record_flag, record  # noqa: E402
 
@@ -80,28 +81,6 @@ def load_line() -> str:
 
 def host_ip(h: int) -> str:
     return f"127.20.{h // 250}.{h % 250 + 1}"
-
-
-def bind_port(hosts: list[str]) -> tuple[int, list[socket.socket]]:
-    for _ in range(20):
-        probe = socket.socket()
-        probe.bind((hosts[0], 0))
-        port = probe.getsockname()[1]
-        socks = [probe]
-        try:
-            for h in hosts[1:]:
-                s = socket.socket()
-                s.bind((h, port))
-                socks.append(s)
-        except OSError:
-            for s in socks:
-                s.close()
-            continue
-        for s in socks:
-            s.listen(256)
-            s.setblocking(False)
-        return port, socks
-    raise OSError("no port free on every loopback host")
 
 
 def _text(seed: int, n: int = 120) -> str:

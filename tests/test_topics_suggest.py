@@ -111,7 +111,8 @@ def test_suggestions_are_measured_and_applied_with_a_version(
 
 @needs_corpus
 def test_an_exclusion_and_a_block_list_edit_keep_the_file_valid(tmp_path: Path) -> None:
-    from monitor.topics.suggest import Counts, Edit
+    from monitor.topics.evaluate import Scores
+    from monitor.topics.suggest import Edit
 
     path = tmp_path / "topics.yaml"
     path.write_text(TOPICS, encoding="utf-8")
@@ -121,7 +122,7 @@ def test_an_exclusion_and_a_block_list_edit_keep_the_file_valid(tmp_path: Path) 
         (EXCLUDE, "palm oil", None),
         (EXCLUDE, "gas", None),
     ]:
-        e = Edit(kind, term, group, Counts(), Counts())
+        e = Edit(kind, term, group, Scores(), Scores())
         apply_edit(path, topic, e)
         want = TopicConfig.model_validate(variant(topic, kind, term, group))
         topic = load_yaml_model(path, TopicsFile).topics[0]

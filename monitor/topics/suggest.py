@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.topics.evaluate import Scores
 from monitor.topics.language import TopicConfig
 from monitor.topics.match import Classifier
 from monitor.topics.model import word_counts
@@ -46,34 +47,14 @@ class Article:
 
 
 @dataclass
-class Counts:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        d = 2 * self.tp + self.fp + self.fn
-        return 2 * self.tp / d if d else 0.0
-
-
-@dataclass
 class Edit:
     """One proposed change of the topic and what it does."""
 
     kind: str  # ADD or EXCLUDE
     term: str
     group: str | None  # the group a term is added to (ADD)
-    before: Counts  # on the labelled set
-    after: Counts
+    before: Scores  # on the labelled set
+    after: Scores
     history: int = 0  # articles of the stored history
     gained: int = 0  # history articles that become hits
     lost: int = 0  # ... and that stop being hits
@@ -85,7 +66,7 @@ class Edit:
         return f"exclude {self.term!r} (cancels matches within {EXCLUDE_WINDOW} tokens)"
 
     def as_dict(self) -> dict[str, Any]:
-        def c(x: Counts) -> dict[str, Any]:
+        def c(x: Scores) -> dict[str, Any]:
             return {
                 "precision": round(x.precision, 3),
                 "recall": round(x.recall, 3),
@@ -115,7 +96,7 @@ class Suggestions:
     topic: str
     labelled: int
     relevant: int
-    before: Counts
+    before: Scores
     edits: list[Edit] = field(default_factory=list)
     blame: list[GroupBlame] = field(default_factory=list)
     history: int = 0
@@ -257,8 +238,8 @@ def suggest(
     return out
 
 
-def _count(truth: Sequence[bool], pred: Sequence[bool]) -> Counts:
-    c = Counts()
+def _count(truth: Sequence[bool], pred: Sequence[bool]) -> Scores:
+    c = Scores()
     for t, p in zip(truth, pred, strict=True):
         c.tp += int(t and p)
         c.fp += int(p and not t)
