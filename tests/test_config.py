@@ -220,7 +220,11 @@ def test_rule_with_unknown_node_key(tmp_path: Path) -> None:
 
 
 def test_rule_naming_unknown_group(tmp_path: Path) -> None:
-    d = _topics_with(tmp_path, "- any: [azerbaijan, armenia]", "- any: [azerbaijan, armenai]")
+    d = _topics_with(
+        tmp_path,
+        "- any: [azerbaijan, armenia, georgia]\n",
+        "- any: [azerbaijan, armenai, georgia]\n",
+    )
     err = config_error(d)
     assert err.file == str(d / "topics.yaml")
     assert err.key == "topics[0].rule"
