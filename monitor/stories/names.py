@@ -306,13 +306,16 @@ def add_entries(g: Gazetteer, entries: Mapping[str, Any]) -> int:
 @lru_cache(maxsize=1)
 def entries_gazetteer() -> Gazetteer:
     """Babel's names plus the gazetteer newsmon ships (monitor/topics/gazetteer.yaml)."""
+    import importlib.resources
+
     import yaml
 
-    from monitor.topics.gazetteer import SHIPPED
-
+    # Read as a file: importing monitor.topics.gazetteer would load spaCy into the
+    # pipeline's main process, which never tokenises (tests/test_main_process_light.py).
+    shipped = importlib.resources.files("monitor.topics") / "gazetteer.yaml"
     g = _copy(cldr_gazetteer())
     try:
-        data = yaml.safe_load(SHIPPED.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(shipped.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):  # a broken install: CLDR and transliteration remain
         data = {}
     add_entries(g, data.get("entries") or {})
