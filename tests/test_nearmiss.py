@@ -82,6 +82,37 @@ def _fill(store: Store, topics: list[Any]) -> dict[str, int]:
     return {a.guid or "": a.id or 0 for a in store.browse_articles(limit=100)}
 
 
+def test_unlabelled_near_misses_go_with_their_texts(store: Store, topics: list[Any]) -> None:
+    """After ``retention.prune_text_after_days`` an unlabelled near miss is deleted (its
+    article's text is gone too); a labelled one stays, and so does a recent one."""
+    ids = _fill(store, topics)
+    store.mark_article(ids["marathon"], TOPIC, "irrelevant", "a race, not a visit")
+    other = NearMiss(
+        article_id=ids["weather"], topic_id=TOPIC, reason="close", score=0.3, threshold=0.35
+    )
+    with store.session(write=True) as s:
+        s.add(other)
+    now = datetime.now(UTC)
+    with store.session(write=True) as s:
+        for row in s.exec(select(NearMiss)).all():
+            row.created_at = now - timedelta(days=40)
+            s.add(row)
+    fresh = NearMiss(
+        article_id=ids["cricket"], topic_id=TOPIC, reason="close", score=0.3, threshold=0.35
+    )
+    with store.session(write=True) as s:
+        fresh.created_at = now - timedelta(days=2)
+        s.add(fresh)
+    assert store.prune_near_misses(30, now=now) >= 1
+    with store.session() as s:
+        left = {(r.article_id, r.topic_id, r.label) for r in s.exec(select(NearMiss)).all()}
+    assert left == {
+        (ids["marathon"], TOPIC, "irrelevant"),
+        (ids["cricket"], TOPIC, None),
+    }
+    assert store.nonhit_labels(TOPIC) == {ids["marathon"]: "irrelevant"}
+
+
 def test_a_near_miss_is_decided_from_the_topic_decision(topics: list[Any]) -> None:
     clf = Classifier(topics, models={})
     by = {r.topic: r for r in clf.classify(*TEXTS[1][1:], language="en")}

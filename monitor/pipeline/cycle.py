@@ -312,6 +312,8 @@ def prune(store: Store, config: Config) -> CycleSummary:
     last = _PRUNED.get(store.url)
     if last is None or time.monotonic() - last[1] >= FULL_PRUNE_EVERY_S:
         n = store.prune_text(days, now=now)
+        # near misses nobody labelled go with their texts (once a day: not indexed by age)
+        store.prune_near_misses(days, now=now)
         _PRUNED[store.url] = (cutoff, time.monotonic())
     else:  # everything before the last cutoff is pruned already (or kept for its hits)
         n = store.prune_text(days, now=now, since=last[0])

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Index,
     UniqueConstraint,
     column,
+    delete,
     func,
     literal_column,
     table,
@@ -28,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import defer
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -283,6 +285,19 @@ class NearMissStore(LabelStore):
                 .on_conflict_do_update(index_elements=["article_id", "topic_id"], set_=given)
             )
             return ArticleMark(article_id, topic, label, note, None, before)
+
+    def prune_near_misses(self, older_than_days: int, *, now: datetime | None = None) -> int:
+        """Delete the unlabelled near misses found more than N days ago: by then the
+        article's text is pruned too (``retention.prune_text_after_days``), so there is
+        nothing left to read or teach. A labelled row stays (training reads it)."""
+        cutoff = (now or utcnow()) - timedelta(days=older_than_days)
+        with self.session(write=True) as s:
+            stmt = (
+                delete(NearMiss)
+                .where(col(NearMiss.label).is_(None))
+                .where(col(NearMiss.created_at) < cutoff)
+            )
+            return int(cast("CursorResult[Any]", s.execute(stmt)).rowcount or 0)
 
     def refresh_near_misses(
         self, topic: str, scanned: Sequence[int], found: Sequence[tuple[int, FoundNearMiss]]
