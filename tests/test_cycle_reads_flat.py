@@ -16,26 +16,11 @@ from sqlalchemy import event
 from monitor.alerts import feed_health
 from monitor.config import FeedConfig
 from monitor.store import NewArticle, Store, utcnow
+from tests.support.articles import plain_article
 
 
 def _article(url: str, feed_id: int) -> NewArticle:
-    return NewArticle(
-        canonical_url=url,
-        url=url,
-        guid=None,
-        title="t",
-        summary="s",
-        text="Body text.",
-        author=None,
-        published_at=None,
-        published_source="first_seen",
-        language="en",
-        fingerprint=None,
-        extraction="ok",
-        extraction_error=None,
-        sources=[(feed_id, url, url)],
-        hits=[],
-    )
+    return plain_article(url, feed_id)
 
 
 @pytest.fixture

@@ -14,27 +14,12 @@ from monitor.config import load_config
 from monitor.demo.world import write_config
 from monitor.pipeline import cycle
 from monitor.store import Article, NewArticle, Store
+from tests.support.articles import plain_article
 from tests.support.hostile import TOPICS
 
 
 def _article(url: str) -> NewArticle:
-    return NewArticle(
-        canonical_url=url,
-        url=url,
-        guid=None,
-        title="t",
-        summary="s",
-        text="Body text.",
-        author=None,
-        published_at=None,
-        published_source="first_seen",
-        language="en",
-        fingerprint=None,
-        extraction="ok",
-        extraction_error=None,
-        sources=[],
-        hits=[],
-    )
+    return plain_article(url)
 
 
 def _age(store: Store, url: str, days: float) -> None:
