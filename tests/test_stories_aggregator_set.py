@@ -63,3 +63,28 @@ def test_committed_set_is_held_out_and_readable() -> None:
     assert all(r["title"] and r["gold"] and r["text"] == "" for r in recs)
     stamps = [parse_published(r["published"], r["id"]) for r in recs]
     assert all(s is not None for s in stamps)
+
+
+def test_builder_reads_a_cut_from_inside_the_file() -> None:
+    # A cut from the middle of the CSV starts and ends inside a row and has no header.
+    cut = HEAD.split("\n", 2)[2]  # from row 2 on, the header and row 1 gone
+    cut = "ss.example,1394470369000\n" + cut  # the tail of a row before the cut
+    b = _builder()
+    rows, dropped = b.rows(cut, middle=True)
+    assert [r["ID"] for r in rows] == ["2"]  # first row partial, 3 no story, 4 cut
+    assert dropped == 1
+    assert b.record(rows[0], "dev")["split"] == "dev"
+    with pytest.raises(SystemExit):
+        b.rows(cut)  # read as a head, its first line is no header
+
+
+def test_committed_dev_slice_is_dev_and_apart_from_the_held_out_set() -> None:
+    dev_path, held_path = DATA / "aggregator-dev.jsonl", DATA / "aggregator.jsonl"
+    if not dev_path.is_file() or not held_path.is_file():
+        pytest.skip("aggregator sets absent")
+    dev = [json.loads(line) for line in dev_path.read_text(encoding="utf-8").splitlines()]
+    held = [json.loads(line) for line in held_path.read_text(encoding="utf-8").splitlines()]
+    assert {r["split"] for r in dev} == {"dev"}
+    assert not {r["id"] for r in dev} & {r["id"] for r in held}
+    assert not {r["gold"] for r in dev} & {r["gold"] for r in held}
+    assert all(parse_published(r["published"], r["id"]) is not None for r in dev)
