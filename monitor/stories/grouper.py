@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from monitor.stories.crowd import absorb_fragments, crowd_bar
 from monitor.stories.features import Article, Features, featurize
 from monitor.stories.names import Gazetteer, entries_gazetteer, gazetteer_with_topics
 from monitor.stories.vectors import cosine_without_kinds, index_terms, norm, top
@@ -48,6 +49,8 @@ class StorySettings:
     centroid_terms: int = 60  # words kept per story
     centroid_keys: int = 30  # keys kept per story
     idf_floor_docs: int = 100  # idf as if at least this many articles were seen
+    crowd_sources: int = 15  # a story this many sources carry is a subject (0: none is)
+    crowd_threshold: float = 0.15  # the bar for a headline without text to join one
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> StorySettings:
@@ -163,7 +166,20 @@ class Grouper:
         self.n_docs += len(feats)
         for f in feats:
             self._promote(f)
-        return [self._assign(a, f) for a, f in zip(ordered, feats, strict=True)]
+        out = [self._assign(a, f) for a, f in zip(ordered, feats, strict=True)]
+        # The aggregator's grain (crowd.py): headline-only stories this batch started
+        # that belong to a crowded story's subject join it.
+        absorb_fragments(
+            self.settings,
+            self.stories,
+            [a.story_id for a in out if a.new_story],
+            {a.id for a in ordered if not a.text.strip()},
+            resolve=self.resolve,
+            candidates=self._candidates,
+            similarity=self._similarity,
+            merge=self.merge,
+        )
+        return out
 
     def add(self, article: Article) -> Assignment:
         """Group one article (a batch of one)."""
@@ -238,8 +254,9 @@ class Grouper:
                 self._join(self.stories[sid], art, f, tvec, kvec, when, 1.0)
                 return Assignment(art.id, sid, False, 1.0)
         passed: list[tuple[float, float, Story]] = []
+        headline_only = not art.text.strip()
         for st in self._candidates(tvec, kvec, when):
-            score, bar = self._similarity(tvec, kvec, f.language, st, when)
+            score, bar = self._similarity(tvec, kvec, f.language, st, when, headline_only)
             if score >= bar:
                 passed.append((score - bar, score, st))
         if passed:
@@ -277,8 +294,10 @@ class Grouper:
         lang: str,
         st: Story,
         when: datetime | None,
+        headline_only: bool = False,
     ) -> tuple[float, float]:
-        """(score, the bar it must clear) of an article against a story."""
+        """(score, the bar it must clear) of an article against a story; a headline
+        without text meets a crowded story at the crowd's bar (crowd.py)."""
         s = self.settings
         gap_days = s.undated_gap_days if when is None else 0.0
         if when is not None and st.last_seen is not None and st.first_seen is not None:
@@ -301,7 +320,8 @@ class Grouper:
                 # of a round of talks into the round's story.
                 s_key = cosine_without_kinds(kvec, st.keys)
                 score = (1 - s.key_weight) * dot / st.tnorm[lang] + s.key_weight * s_key
-                best = (score, s.threshold + s.penalty_per_day * gap_days)
+                bar = s.threshold + s.penalty_per_day * gap_days
+                best = (score, crowd_bar(s, st, bar) if headline_only else bar)
         if terms:  # the story speaks the article's language: its words have decided
             return best
         return self._names_score(kvec, st, when, gap_days)
