@@ -143,6 +143,18 @@ def test_all_articles_search_and_label_any_article(desk: tuple[str, Store], page
     row = next(n for n, a in store.near_misses(TOPIC, label="irrelevant") if a.id == found[0])
     assert (row.label_note, row.labeled_by) == ("background piece", "")
     assert store.topic_labels(TOPIC)[found[0]] == "irrelevant"
+    # changed to "Teach as hit": both changes in the article's label history, with notes
+    card = page.locator(f'.standing[data-topic="{TOPIC}"]')
+    card.locator("input[name=note]").fill("the lede names both")
+    card.get_by_role("button", name="Teach as hit").click()
+    page.wait_for_load_state()
+    history = page.locator(f'.standing[data-topic="{TOPIC}"] details.history')
+    history.locator("summary").click()
+    steps = history.locator("li").all_inner_texts()
+    assert len(steps) == 2, steps
+    assert "irrelevant → relevant" in steps[0] and "the lede names both" in steps[0]
+    assert "unreviewed → irrelevant" in steps[1] and "background piece" in steps[1]
+    assert all("as a non-hit" in x and "shared login" in x for x in steps)
 
 
 def test_label_without_csrf_token_is_refused(desk: tuple[str, Store], page: Any) -> None:

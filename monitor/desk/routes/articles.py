@@ -135,7 +135,14 @@ def article_page(request: Request) -> Response:
     standing = []
     for tid in ids:
         n = by_topic_mark.get(tid)
-        standing.append({"topic": tid, "hit": by_topic_hit.get(tid), "nm": n})
+        standing.append(
+            {
+                "topic": tid,
+                "hit": by_topic_hit.get(tid),
+                "nm": n,
+                "trail": store.label_trail(aid, tid)[:20],
+            }
+        )
     focus = request.query_params.get("topic")
     ev = (by_topic_mark[focus].evidence or {}) if focus in by_topic_mark else {}
     hl = Highlighter.for_evidence(ev, None)
