@@ -158,6 +158,19 @@ def test_a_non_hit_label_is_audited_and_follows_it_onto_its_hit(store: Store) ->
     assert "by bo" in page and re.search(r"<b>ana</b>:\s+unreviewed → irrelevant", page)
 
 
+def test_a_viewer_may_not_rescan_near_misses(store: Store) -> None:
+    store.add_user("vic", "viewer", hash_password(PASSWORD))
+    topic = desk_topics()[0].id
+    c = client(store)
+    assert login(c, "vic") == 303
+    page = c.get(f"/near-misses?topic={topic}").text
+    assert 'action="/near-misses/rescan"' not in page  # no form offered
+    token = csrf(c, "/hits")
+    r = c.post("/near-misses/rescan", data={"csrf": token, "topic": topic})
+    assert r.status_code == 403
+    assert c.app.state.loop_jobs.running(topic) is None  # type: ignore[attr-defined]
+
+
 def test_failed_logins_are_throttled(store: Store) -> None:
     store.add_user("ana", "analyst", hash_password(PASSWORD))
     c = client(store)
