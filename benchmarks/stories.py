@@ -46,11 +46,14 @@ SETS = {
     "feeds-real": "real feeds corpus, Feb 2026, English world news (headline + summary)",
     "feeds-real-titles": "the same, headlines only (an aggregator's view)",
     "caucasus": "South Caucasus events, many languages, near misses (headline + lede)",
+    # Held out only, never tuned on: the head of the UCI News Aggregator (10-11 Mar 2014).
+    "aggregator": "a news aggregator's headlines, ~600 publishers, English (held out)",
 }
 GOALS = {
     "caucasus": "F1 >= 0.90, P >= 0.95",
     "feeds-real": "-",
     "feeds-real-titles": ">= online TF-IDF",
+    "aggregator": "F1 >= online TF-IDF",
 }
 SPEED_GOAL = 2000.0
 
@@ -373,7 +376,8 @@ def main() -> int:
     print("\n".join(table))
 
     n_stories = 10_000 if args.quick else 100_000
-    new = [r for recs in sets.values() for r in recs]
+    # The speed test's new articles: the labelled sets as before (not the aggregator's).
+    new = [r for name, recs in sets.items() if name != "aggregator" for r in recs]
     sp = speed_with_store(n_stories, 10_000, args.topics, new)
     if sp:
         line = (

@@ -39,6 +39,7 @@ class StorySettings:
     min_shared: int = 2  # shared words needed in one language
     cross_penalty_per_day: float = 0.2  # across languages time counts for more
     undated_gap_days: float = 3.0  # an undated article is held to the bar of 3 days away
+    named_day_gap_days: float = 0.5  # ... or of half a day when its text names a day of it
     bridge_margin: float = 0.05  # an article this far over two stories' bars merges them
     key_weight: float = 0.30  # share of names/numbers in the same-language score
     penalty_per_day: float = 0.10  # added to the threshold per day between them
@@ -239,7 +240,7 @@ class Grouper:
                 return Assignment(art.id, sid, False, 1.0)
         passed: list[tuple[float, float, Story]] = []
         for st in self._candidates(tvec, kvec, when):
-            score, bar = self._similarity(tvec, kvec, f.language, st, when)
+            score, bar = self._similarity(tvec, kvec, f.language, st, when, f.dates)
             if score >= bar:
                 passed.append((score - bar, score, st))
         if passed:
@@ -277,10 +278,15 @@ class Grouper:
         lang: str,
         st: Story,
         when: datetime | None,
+        dates: frozenset[tuple[int, int]] = frozenset(),
     ) -> tuple[float, float]:
         """(score, the bar it must clear) of an article against a story."""
         s = self.settings
         gap_days = s.undated_gap_days if when is None else 0.0
+        if when is None and dates and _names_a_day_of(dates, st):
+            # An undated article that names a day of the story ("on August 18") is placed
+            # in its time as well as a date line would place it.
+            gap_days = s.named_day_gap_days
         if when is not None and st.last_seen is not None and st.first_seen is not None:
             if when > st.last_seen:
                 gap_days = (when - st.last_seen).total_seconds() / 86400
@@ -577,6 +583,19 @@ class Grouper:
             ):
                 g.index.setdefault(t, set()).add(st.id)
         return g
+
+
+def _names_a_day_of(dates: frozenset[tuple[int, int]], st: Story) -> bool:
+    """Whether one of the (month, day) pairs falls within a day of the story's span."""
+    if st.first_seen is None or st.last_seen is None:
+        return False
+    day = st.first_seen.date() - timedelta(days=1)
+    last = min(st.last_seen.date(), day + timedelta(days=30)) + timedelta(days=1)
+    while day <= last:
+        if (day.month, day.day) in dates:
+            return True
+        day += timedelta(days=1)
+    return False
 
 
 def _age(st: Story) -> tuple[datetime, str]:
