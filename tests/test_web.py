@@ -301,6 +301,7 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
             "/topics/caucasus-realignment/store",
             "/topics/new",
             "/articles/1/label",
+            "/near-misses/rescan",
         ]
     )
     good = desk.csrf()

@@ -16,9 +16,9 @@ keep the event-level bars: a feed set's largest story (ten feeds) is below the c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol
 
 
 class _Settings(Protocol):
@@ -42,7 +42,11 @@ class _Story(Protocol):
     knorm: float
 
 
-S = TypeVar("S", bound=_Story)
+class _Article(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def text(self) -> str: ...
 
 
 def crowded(settings: _Settings, story: _Story) -> bool:
@@ -59,28 +63,45 @@ def crowd_bar(settings: _Settings, story: _Story, bar: float) -> float:
     return bar
 
 
+class _Grouper(Protocol):
+    """What this module uses of a grouper.Grouper."""
+
+    @property
+    def settings(self) -> _Settings: ...
+    @property
+    def stories(self) -> Mapping[str, _Story]: ...
+    def resolve(self, story_id: str) -> str: ...
+    def merge(self, keep: str, drop: str) -> _Story: ...
+    def _candidates(
+        self, tvec: dict[str, float], kvec: dict[str, float], when: datetime | None
+    ) -> Sequence[_Story]: ...
+    def _similarity(
+        self,
+        tvec: dict[str, float],
+        kvec: dict[str, float],
+        lang: str,
+        st: Any,
+        when: datetime | None,
+        dates: frozenset[tuple[int, int]] = ...,
+        *,
+        headline_only: bool = ...,
+    ) -> tuple[float, float]: ...
+
+
 def absorb_fragments(
-    settings: _Settings,
-    stories: dict[str, S],
-    started: Iterable[str],
-    headline_only: set[str],
-    *,
-    resolve: Callable[[str], str],
-    candidates: Callable[[dict[str, float], dict[str, float], datetime | None], list[S]],
-    similarity: Callable[
-        [dict[str, float], dict[str, float], str, S, datetime | None, bool], tuple[float, float]
-    ],
-    merge: Callable[[str, str], S],
+    g: _Grouper, started: Iterable[str], batch: Iterable[_Article]
 ) -> list[tuple[str, str]]:
     """Merge each story a batch started, made only of headlines without text and not
     crowded itself, into the crowded story it clears the crowd's bar against by the
     widest margin. Smallest first; returns the (kept, dropped) pairs."""
+    settings, stories = g.settings, g.stories
     if settings.crowd_sources <= 0:
         return []
+    headline_only = {a.id for a in batch if not a.text.strip()}
     merged: list[tuple[str, str]] = []
     live = [sid for sid in started if sid in stories]
     for sid in sorted(live, key=lambda s: (len(stories[s].articles), s)):
-        sid = resolve(sid)
+        sid = g.resolve(sid)
         st = stories.get(sid)
         if st is None or crowded(settings, st):
             continue
@@ -92,16 +113,16 @@ def absorb_fragments(
             continue
         tvec = {t: w / tn for t, w in st.terms.get(lang, {}).items()}
         kvec = {k: w / st.knorm for k, w in st.keys.items()} if st.knorm else {}
-        best: S | None = None
+        best: _Story | None = None
         best_margin = 0.0
-        for other in candidates(tvec, kvec, st.last_seen):
+        for other in g._candidates(tvec, kvec, st.last_seen):
             if other.id == sid or not crowded(settings, other):
                 continue
-            score, bar = similarity(tvec, kvec, lang, other, st.last_seen, True)
+            score, bar = g._similarity(tvec, kvec, lang, other, st.last_seen, headline_only=True)
             if score >= bar and (best is None or score - bar > best_margin):
                 best, best_margin = other, score - bar
         if best is not None:
-            kept = merge(best.id, sid)
+            kept = g.merge(best.id, sid)
             if sid not in stories:  # not two stories a person split apart
                 merged.append((kept.id, sid))
     return merged

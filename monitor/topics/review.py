@@ -385,18 +385,26 @@ class NearMissScan:
 
 
 def rescan_near_misses(
-    store: Store, topic: TopicConfig, *, limit: int = 20_000, classifier: Classifier | None = None
+    store: Store,
+    topic: TopicConfig,
+    *,
+    limit: int = 20_000,
+    classifier: Classifier | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> NearMissScan:
     """Re-score the stored articles (the newest ``limit``, and every labelled one) with
     the topic's current definition and active model, as the pipeline would, and keep
     their near misses (:mod:`monitor.topics.nearmiss`): what a database stored before
-    near misses were kept, or a topic just edited, needs. Hits are left as they are."""
+    near misses were kept, or a topic just edited, needs. Hits are left as they are.
+    ``progress(done, total)`` is told how far the scoring got, every 200 articles."""
     clf = classifier or Classifier([topic])
     pool = load_pool(store, topic, limit=limit, with_seeds=False)
     stored = store.topic_hit_scores(topic.id)
     scanned: list[int] = []
     found: list[tuple[int, FoundNearMiss]] = []
-    for p in pool:
+    for i, p in enumerate(pool):
+        if progress is not None and i % 200 == 0:
+            progress(i, len(pool))
         aid = int(p.key.split(":", 1)[1])
         if aid in stored:
             continue
@@ -418,5 +426,7 @@ def rescan_near_misses(
                     ),
                 )
             )
+    if progress is not None:
+        progress(len(pool), len(pool))
     added, updated, removed = store.refresh_near_misses(topic.id, scanned, found)
     return NearMissScan(topic.id, len(pool), len(found), added, updated, removed)
