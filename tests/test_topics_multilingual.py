@@ -122,6 +122,10 @@ def test_other_states_disputes_and_arms_deals_are_dealings() -> None:
         "Azerbaijan summoned Russia's charge d'affaires over the deaths in Yekaterinburg.",
     )
     assert _hit(
+        "Putin apologises to Aliyev",
+        "The Kremlin said Russian air defence was active when the Azerbaijani plane was hit.",
+    )
+    assert _hit(
         "Armenia y Azerbaiyán firman un acuerdo de paz en la Casa Blanca",
         "Trump recibió a Aliyev y Pashinián.",
         "es",
