@@ -164,7 +164,7 @@ def test_paging_links_walk_the_list(desk: Desk, monkeypatch: pytest.MonkeyPatch)
 def test_hit_page_shows_the_evidence_highlighted_by_group(desk: Desk) -> None:
     hid = desk.hit_id(CAUCASUS_TITLE)
     html = desk.client.get(f"/hits/{hid}").text
-    marks = re.findall(r'<mark class="hl g(\d)" title="([a-z]+)">([^<]+)</mark>', html)
+    marks = re.findall(r'<mark class="hl g(\d+)" title="([a-z]+)">([^<]+)</mark>', html)
     by_group: dict[str, set[str]] = {}
     for _, group, term in marks:
         by_group.setdefault(group, set()).add(term)
