@@ -8,28 +8,27 @@ Why
     precise and how complete the rules really are; the threshold must come from them.
 
 How
-    1. The model is trained (:func:`monitor.topics.learn.fit`: weak labels from the
-       rules, reviewed labels 50 times stronger) and, for every label, a copy that has
-       not seen it gives its out-of-fold P(relevant) (:func:`out_of_fold`). It is
-       trained twice: on the rules as written and on the rules at the threshold the
-       labels support (step 3, :meth:`LabelledPool.rethreshold`); the copy with the
-       better out-of-fold F1 is kept (the calibrated one on a tie).
-    2. The threshold starts where the rules' hit count puts it
-       (:func:`monitor.topics.learn.prevalence_threshold`) and moves to where the labels
-       put the boundary: among the thresholds whose F1 on the out-of-fold labels is within
-       :data:`TOLERANCE` of the best, the closest to the start (:func:`best_threshold`).
-       Rules that are about right keep their breadth; rules that fire three times too
-       often, or on a third of what they should, do not hand it to the model.
-    3. The same on the rule score gives the *calibrated rules*: the written threshold
-       moved only as far as the labels require.
-    4. With the model's decisions on the pool (the labelled articles as labelled), the
+    1. The *calibrated rules*: the written threshold moved only as far as the labels
+       require (among the thresholds whose F1 on the labels is within
+       :data:`TOLERANCE` of the best, the closest to the written one;
+       :func:`calibrated_threshold`).
+    2. The model (:func:`monitor.topics.learn.fit`) learns from weak labels of the rules
+       at that threshold (:meth:`LabelledPool.rethreshold`), the reviewed labels 50 times
+       stronger, and flags as many pool articles as the calibrated rules do, corrected by
+       the labels (:func:`monitor.topics.learn.prevalence_threshold`): rules that fire on
+       three times too many articles (or on a third of what they should) do not hand that
+       breadth to the model, rules that are about right keep theirs.
+    3. With the model's decisions on the pool (the labelled articles as labelled), the
        rules' precision and recall are estimated (:class:`RuleEstimate`): how many rule
        hits the model keeps, and how many of its hits the rules found. The labels of
        random hits, random non-hits and random near misses (:mod:`monitor.topics.active`,
        :func:`near_quota`) keep the boundary honest away from where the model is unsure.
-    5. Rules, calibrated rules and model are compared out of fold on the labels; the
-       model is kept unless it loses to the better of the others by more than
-       :data:`TOLERANCE` (:class:`Choice`).
+    4. Rules, calibrated rules and model are compared out of fold on the labels (the
+       model by copies that have not seen the fold, :func:`out_of_fold`; the calibrated
+       rules by thresholds calibrated on the other folds,
+       :func:`out_of_fold_calibrated`): the model is kept unless one of the others does
+       better (:class:`Choice`). Without labels of both kinds there is no such evidence,
+       and the model is kept.
 """
 
 from __future__ import annotations
