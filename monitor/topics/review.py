@@ -181,12 +181,13 @@ def train_topic(
     pool: Sequence[PoolArticle],
     settings: TrainSettings | None = None,
     progress: Callable[[str], None] | None = None,
-    learner: str = "prevalence",
+    learner: str = "estimate",
 ) -> TrainReport:
     """Train a model for ``topic`` on an unsaved pool; the caller saves it. ``learner``
-    "estimate" keeps what the labels support best (:func:`monitor.topics.estimate.choose`:
-    the model, or the rules with a calibrated or their own threshold, saved as a tiny
-    model); "prevalence" always keeps the model, thresholded by the rules' hit count."""
+    "estimate" (the default) keeps what the labels support best
+    (:func:`monitor.topics.estimate.choose`: the model, or the rules with a calibrated or
+    their own threshold, saved as a tiny model); "prevalence", the previous learner,
+    always keeps the model, thresholded by the rules' hit count."""
     s = settings or TrainSettings()
     labels = {i: bool(p.label) for i, p in enumerate(pool) if p.label is not None}
     if not labels:
@@ -213,7 +214,7 @@ def train_topic(
         p = predict(model, lp)
         rules_ok = sum(1 for i in labels if bool(lp.weak[i]) == labels[i])
         check = LabelCheck(len(labels), rules_ok, choice.correct, 5 if choice.correct else 0)
-        metrics = dict(model.metrics)
+        metrics = dict(choice.metrics)
     else:
         try:
             model, p = train(lp, s)
