@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import queue
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -303,13 +304,14 @@ def instrument_steps() -> None:
 
     for name in (
         "claim_feeds",
+        "poll_batches",
         "poll_feeds",
         "process_articles",
         "commit_feeds",
         "send_alerts",
         "prune",
     ):
-        fn = getattr(pipeline, name)
+        fn = getattr(pipeline, name, None) or getattr(poll, name)
         if getattr(fn, "_timed", False):
             continue
 
@@ -330,7 +332,8 @@ def instrument_steps() -> None:
 
         functools.update_wrapper(timed, fn)
         timed._timed = True  # type: ignore[attr-defined]
-        setattr(pipeline, name, timed)
+        if getattr(pipeline, name, None) is fn:
+            setattr(pipeline, name, timed)
         if getattr(poll, name, None) is fn:  # the flow's task table names it there
             setattr(poll, name, timed)
 
@@ -608,10 +611,10 @@ def in_own_process(fn: Any, *args: Any, exclude: set[int] | None = None) -> Any:
     return out
 
 
-def http_only(config_dir: Path) -> tuple[float, int]:
+def http_only(config_dir: Path) -> tuple[float, int, float]:
     """The HTTP waits of a re-poll alone: every feed fetched once with its stored
     validators, by the same client with the same politeness settings, nothing else (no
-    flow, no parsing, no database writes). Wall seconds and the number of 304s."""
+    flow, no parsing, no database writes). Wall seconds, the number of 304s, CPU seconds."""
     import asyncio
 
     from monitor.config import load_config
@@ -622,12 +625,12 @@ def http_only(config_dir: Path) -> tuple[float, int]:
     config = load_config(config_dir)
     store = Store(config.database_url)
     feeds = pipeline.claim_feeds(store, config, owner="bench-http", force=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     results = asyncio.run(poll._fetch_feeds(config, feeds, poll.feed_credentials(config)))
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     store.release_feeds([f.id for f in feeds if f.id is not None], "bench-http")
     store.close()
-    return seconds, sum(1 for r in results if getattr(r, "not_modified", False))
+    return seconds, sum(1 for r in results if getattr(r, "not_modified", False)), cpu
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -661,7 +664,21 @@ def main(argv: list[str] | None = None) -> int:
         "--profile-idle",
         metavar="FILE",
         help="profile the re-poll's flow run with pyinstrument (pip install "
-        "pyinstrument) and write the text report to FILE",
+        "pyinstrument) and write the text report to FILE (FILE.all: every frame)",
+    )
+    ap.add_argument(
+        "--cprofile-idle",
+        metavar="FILE",
+        help="cProfile the flow thread's CPU time (time.thread_time) in the last re-poll; "
+        "pstats written to FILE",
+    )
+    ap.add_argument(
+        "--idle-runs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="re-poll N times in a row and report the median (a shared machine's noise); "
+        "--profile-idle profiles the last",
     )
     ap.add_argument(
         "--trace-main",
@@ -941,22 +958,56 @@ def main(argv: list[str] | None = None) -> int:
         conn.send("stats")
         srv_cpu0 = conn.recv()["cpu_s"]
         profiler = None
-        if args.profile_idle:
-            from pyinstrument import Profiler
+        runs: list[tuple[float, dict[str, float]]] = []
+        for k in range(max(1, args.idle_runs)):
+            STEP_TIMES.clear()
+            SPAN.clear()
+            if args.profile_idle and k == max(1, args.idle_runs) - 1:
+                from pyinstrument import Profiler
 
-            profiler = Profiler(interval=0.002)
-            profiler.start()
-        t0 = time.perf_counter()
-        rp = cycle(config_dir=str(cfg_rp), force=True)
-        repoll_s = time.perf_counter() - t0
+                profiler = Profiler(interval=0.002)
+                profiler.start()
+            cprof = None
+            if args.cprofile_idle and k == max(1, args.idle_runs) - 1:
+                import cProfile
+
+                cprof = cProfile.Profile(time.thread_time)  # the flow thread's CPU
+                cprof.enable()
+            sampler.sample()
+            cpu0, threads0 = sampler.cpu_by_role(), thread_cpu()
+            t0 = time.perf_counter()
+            rp = cycle(config_dir=str(cfg_rp), force=True)
+            repoll_s = time.perf_counter() - t0
+            sampler.sample()
+            cpu1, threads1 = sampler.cpu_by_role(), thread_cpu()
+            if cprof is not None:
+                cprof.disable()
+                cprof.dump_stats(args.cprofile_idle)
+            runs.append((repoll_s, {r: cpu1.get(r, 0) - cpu0.get(r, 0) for r in cpu1}))
+            say(
+                f"[repoll] run {k + 1}: {repoll_s:.2f}s wall; CPU seconds "
+                + ", ".join(f"{r} {v:.2f}" for r, v in sorted(runs[-1][1].items()) if v)
+                + "; main process by thread "
+                + ", ".join(
+                    f"{n} {v - threads0.get(n, 0.0):.2f}"
+                    for n, v in sorted(threads1.items(), key=lambda kv: kv[0])
+                    if v - threads0.get(n, 0.0) >= 0.01
+                )
+                + f"; {load_line()}"
+            )
         if profiler is not None:
             profiler.stop()
             Path(args.profile_idle).write_text(profiler.output_text(show_all=False))
-        before_steps, after_steps = SPAN[0] - t0, t0 + repoll_s - SPAN[-1]
+            Path(args.profile_idle + ".all").write_text(profiler.output_text(show_all=True))
+        last_s = repoll_s
+        repoll_s = statistics.median(r for r, _ in runs)
+        idle_cpu_main = statistics.median(c.get("main", 0.0) for _, c in runs)
+        idle_cpu_srv = statistics.median(c.get("prefect-server", 0.0) for _, c in runs)
+        before_steps, after_steps = SPAN[0] - t0, t0 + last_s - SPAN[-1]
         conn.send("stats")
         srv_rp = conn.recv()
-        poll_wall = STEP_TIMES["poll_feeds"].wall_s if "poll_feeds" in STEP_TIMES else 0.0
-        overhead = repoll_s - poll_wall
+        poll_wall = STEP_TIMES["poll_batches"].wall_s if "poll_batches" in STEP_TIMES else 0.0
+        overhead = last_s - poll_wall
         say(
             f"[repoll] flow run: {before_steps:.2f}s before the first step, "
             f"{after_steps:.2f}s after the last; steps "
@@ -974,11 +1025,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{spec.min_gap_s:.2f}s"
         )
         # The same requests alone, by the same client: what the cycle's HTTP waits cost.
-        http_s, http_304 = in_own_process(http_only, cfg_rp, exclude=sampler.exclude)
+        http_s, http_304, http_cpu = in_own_process(http_only, cfg_rp, exclude=sampler.exclude)
         idle_s = repoll_s - http_s
         say(
             f"[idle] the same {rp['feeds_polled']} requests alone ({http_304} answered 304): "
-            f"{http_s:.1f}s; the flow run costs {idle_s:.2f}s beyond its HTTP waits"
+            f"{http_s:.1f}s, {http_cpu:.2f}s CPU; the flow run costs {idle_s:.2f}s beyond "
+            "its HTTP waits "
+            f"(median of {len(runs)}); the flow process's CPU {idle_cpu_main:.2f}s "
+            f"(Prefect's server {idle_cpu_srv:.2f}s)"
         )
         out["repoll"] = {
             "seconds": repoll_s,
@@ -987,6 +1041,9 @@ def main(argv: list[str] | None = None) -> int:
             "server": srv_rp,
             "http_only_s": http_s,
             "idle_cycle_s": idle_s,
+            "idle_runs_s": [r for r, _ in runs],
+            "idle_cpu_s": [c for _, c in runs],
+            "http_only_cpu_s": http_cpu,
             "steps": {k: vars(v) for k, v in STEP_TIMES.items()},
         }
         sampler.stop()
