@@ -544,7 +544,14 @@ def topics_file(directory: Path) -> Path:
     return out
 
 
-def write_cfg(directory: Path, urls: list[str], db: Path, webhook_url: str, cap: int) -> Path:
+def write_cfg(
+    directory: Path,
+    urls: list[str],
+    db: Path,
+    webhook_url: str,
+    cap: int,
+    stories: bool | None = None,
+) -> Path:
     from monitor.demo.world import write_config
 
     return write_config(
@@ -555,7 +562,7 @@ def write_cfg(directory: Path, urls: list[str], db: Path, webhook_url: str, cap:
         settings={
             "database": f"sqlite:///{db}",
             "fetch": {"max_entries_per_feed": cap},
-            "stories": {"enabled": STORIES},
+            "stories": {"enabled": STORIES if stories is None else stories},
         },
     )
 
@@ -633,6 +640,72 @@ def http_only(config_dir: Path) -> tuple[float, int, float]:
     return seconds, sum(1 for r in results if getattr(r, "not_modified", False)), cpu
 
 
+def stories_paired(
+    cycle: Any,
+    sampler: Sampler,
+    conn: Any,
+    args: argparse.Namespace,
+    tmp: Path,
+    urls: list[str],
+    webhook: Any,
+) -> dict[str, Any]:
+    """The end-to-end run again, stories off then on, each into a fresh database, in
+    pairs: what grouping stories costs the throughput (issues 17 and 18: at most 5%)."""
+    runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    for k in range(args.stories_paired):
+        for label in ("off", "on"):
+            d = tmp / f"e2e-stories-{label}-{k}"
+            cfg = write_cfg(
+                d / "config",
+                urls,
+                d / "newsmon.db",
+                webhook.apprise_url(),
+                args.entry_cap,
+                stories=label == "on",
+            )
+            conn.send("reset")
+            conn.recv()
+            sampler.sample()
+            cpu0 = sampler.cpu_by_role()
+            t0 = time.perf_counter()
+            summary = cycle(config_dir=str(cfg))
+            wall = time.perf_counter() - t0
+            sampler.sample()
+            cpu1 = sampler.cpu_by_role()
+            n = summary["articles_new"] + summary["articles_merged"]
+            run = {
+                "articles": n,
+                "wall_s": wall,
+                "per_s": n / wall,
+                "main_cpu_s": cpu1.get("main", 0) - cpu0.get("main", 0),
+                "all_cpu_s": sum(cpu1.values()) - sum(cpu0.values()),
+                "stories": summary.get("stories_new", 0),
+            }
+            runs[label].append(run)
+            say(
+                f"[stories {label}] pair {k + 1}: {n} articles in {wall:.1f}s = "
+                f"{run['per_s']:.1f}/s; CPU main {run['main_cpu_s']:.1f}s, all "
+                f"{run['all_cpu_s']:.1f}s; {run['stories']} stories; {load_line()}"
+            )
+    med = {
+        label: {
+            key: statistics.median(r[key] for r in rs)
+            for key in ("per_s", "main_cpu_s", "all_cpu_s", "articles")
+        }
+        for label, rs in runs.items()
+    }
+    drop = 1 - med["on"]["per_s"] / med["off"]["per_s"]
+    cpu_more = med["on"]["all_cpu_s"] / med["off"]["all_cpu_s"] - 1
+    say(
+        f"[stories] median of {args.stories_paired} pairs: on {med['on']['per_s']:.1f} vs off "
+        f"{med['off']['per_s']:.1f} articles/s: {100 * drop:.1f}% lower with stories "
+        f"(goal <= 5%); CPU of all processes {100 * cpu_more:+.1f}%, of the flow process "
+        f"{med['on']['main_cpu_s']:.1f} vs {med['off']['main_cpu_s']:.1f}s"
+    )
+    sampler.reset_peak()  # the figures of memory stay those of the runs they always were
+    return {"runs": runs, "median": med, "throughput_drop": drop, "cpu_more": cpu_more}
+
+
 # --- main ----------------------------------------------------------------------------------
 
 
@@ -665,6 +738,20 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FILE",
         help="profile the re-poll's flow run with pyinstrument (pip install "
         "pyinstrument) and write the text report to FILE (FILE.all: every frame)",
+    )
+    ap.add_argument(
+        "--stories-paired",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after the end-to-end run, N more pairs of the same run into fresh databases, "
+        "stories off then on: their throughput side by side (goal: on at most 5%% lower)",
+    )
+    ap.add_argument(
+        "--profile-e2e",
+        metavar="FILE",
+        help="profile the end-to-end run's flow process, every thread, in CPU time with "
+        "yappi (pip install yappi): pstats to FILE, the costliest functions to FILE.txt",
     )
     ap.add_argument(
         "--cprofile-idle",
@@ -858,9 +945,21 @@ def main(argv: list[str] | None = None) -> int:
             sampler.reset_peak()
             main_rss0 = pss_kb(os.getpid()), (_proc(os.getpid()) or (0, 0, 0, ""))[2]
             tracer = MainTrace().start() if args.trace_main else None
+            if args.profile_e2e:
+                import yappi
+
+                yappi.set_clock_type("cpu")
+                yappi.start(builtins=False, profile_threads=True)
             t0 = time.perf_counter()
             summary = cycle(config_dir=str(cfg_e2e))
             e2e_s = time.perf_counter() - t0
+            if args.profile_e2e:
+                yappi.stop()
+                stats = yappi.get_func_stats()
+                stats.save(args.profile_e2e, type="pstat")
+                with open(args.profile_e2e + ".txt", "w") as fh:
+                    stats.sort("tsub").print_all(out=fh)
+                    yappi.get_thread_stats().print_all(out=fh)
             if tracer is not None:
                 Path(args.trace_main).write_text(tracer.report())
                 say(f"[memory] flow process growth over the run written to {args.trace_main}")
@@ -938,6 +1037,11 @@ def main(argv: list[str] | None = None) -> int:
                 "steps": steps,
                 "server": srv,
             }
+
+        if args.stories_paired and not args.idle_only:
+            out["stories_paired"] = stories_paired(
+                cycle, sampler, conn, args, tmp, [spec.feed_url(i) for i in e2e], webhook
+            )
 
         # -- 4. re-poll 1,000 unchanged feeds
         rp_dir = tmp / "repoll"
