@@ -291,6 +291,7 @@ class StepTime:
 
 
 STEP_TIMES: dict[str, StepTime] = {}
+ANALYSED: list[float] = []  # perf_counter when each page's analysis came back to the cycle
 SPAN: list[float] = []  # perf_counter at the start of the first step and the end of the last
 
 
@@ -336,6 +337,17 @@ def instrument_steps() -> None:
             setattr(pipeline, name, timed)
         if getattr(poll, name, None) is fn:  # the flow's task table names it there
             setattr(poll, name, timed)
+    from monitor.pipeline.pages import PageStream
+
+    analysed = PageStream._analysed
+    if not getattr(analysed, "_timed", False):
+
+        def timed_analysed(self: Any, *a: Any) -> None:
+            ANALYSED.append(time.perf_counter())
+            analysed(self, *a)
+
+        timed_analysed._timed = True  # type: ignore[attr-defined]
+        PageStream._analysed = timed_analysed  # type: ignore[method-assign]
 
 
 # --- 1. feed parsing ---------------------------------------------------------------------
@@ -935,6 +947,8 @@ def main(argv: list[str] | None = None) -> int:
         e2e_pss_roles: dict[str, int] = {}
         if not args.idle_only:
             STEP_TIMES.clear()
+            SPAN.clear()
+            ANALYSED.clear()
             conn.send("reset")
             conn.recv()
             conn.send("stats")
@@ -1009,6 +1023,17 @@ def main(argv: list[str] | None = None) -> int:
                     f"{k} {v:.1f}" for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])
                 )
             )
+            if ANALYSED and SPAN:
+                first, last = ANALYSED[0] - t0, ANALYSED[-1] - t0
+                say(
+                    f"[e2e] timeline (s from the flow call): first step {SPAN[0] - t0:.2f}, "
+                    f"first page analysed {first:.2f}, last {last:.2f} ({len(ANALYSED)} pages, "
+                    f"{len(ANALYSED) / max(last - first, 1e-9):.1f}/s between them), last step "
+                    f"ended {SPAN[-1] - t0:.2f}, flow returned {e2e_s:.2f}: "
+                    f"{first + e2e_s - last:.2f}s of the run without pages being analysed "
+                    f"({100 * (first + e2e_s - last) / e2e_s:.0f}%)"
+                )
+                out["timeline"] = {"first": first, "last": last, "pages": len(ANALYSED)}
             say(
                 "[e2e] steps (calls, wall s, CPU s of the calling thread): "
                 + ", ".join(
