@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import queue
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -290,6 +291,7 @@ class StepTime:
 
 
 STEP_TIMES: dict[str, StepTime] = {}
+ANALYSED: list[float] = []  # perf_counter when each page's analysis came back to the cycle
 SPAN: list[float] = []  # perf_counter at the start of the first step and the end of the last
 
 
@@ -303,13 +305,14 @@ def instrument_steps() -> None:
 
     for name in (
         "claim_feeds",
+        "poll_batches",
         "poll_feeds",
         "process_articles",
         "commit_feeds",
         "send_alerts",
         "prune",
     ):
-        fn = getattr(pipeline, name)
+        fn = getattr(pipeline, name, None) or getattr(poll, name)
         if getattr(fn, "_timed", False):
             continue
 
@@ -330,9 +333,21 @@ def instrument_steps() -> None:
 
         functools.update_wrapper(timed, fn)
         timed._timed = True  # type: ignore[attr-defined]
-        setattr(pipeline, name, timed)
+        if getattr(pipeline, name, None) is fn:
+            setattr(pipeline, name, timed)
         if getattr(poll, name, None) is fn:  # the flow's task table names it there
             setattr(poll, name, timed)
+    from monitor.pipeline.pages import PageStream
+
+    analysed = PageStream._analysed
+    if not getattr(analysed, "_timed", False):
+
+        def timed_analysed(self: Any, *a: Any) -> None:
+            ANALYSED.append(time.perf_counter())
+            analysed(self, *a)
+
+        timed_analysed._timed = True  # type: ignore[attr-defined]
+        PageStream._analysed = timed_analysed  # type: ignore[method-assign]
 
 
 # --- 1. feed parsing ---------------------------------------------------------------------
@@ -541,7 +556,14 @@ def topics_file(directory: Path) -> Path:
     return out
 
 
-def write_cfg(directory: Path, urls: list[str], db: Path, webhook_url: str, cap: int) -> Path:
+def write_cfg(
+    directory: Path,
+    urls: list[str],
+    db: Path,
+    webhook_url: str,
+    cap: int,
+    stories: bool | None = None,
+) -> Path:
     from monitor.demo.world import write_config
 
     return write_config(
@@ -552,7 +574,7 @@ def write_cfg(directory: Path, urls: list[str], db: Path, webhook_url: str, cap:
         settings={
             "database": f"sqlite:///{db}",
             "fetch": {"max_entries_per_feed": cap},
-            "stories": {"enabled": STORIES},
+            "stories": {"enabled": STORIES if stories is None else stories},
         },
     )
 
@@ -608,10 +630,10 @@ def in_own_process(fn: Any, *args: Any, exclude: set[int] | None = None) -> Any:
     return out
 
 
-def http_only(config_dir: Path) -> tuple[float, int]:
+def http_only(config_dir: Path) -> tuple[float, int, float]:
     """The HTTP waits of a re-poll alone: every feed fetched once with its stored
     validators, by the same client with the same politeness settings, nothing else (no
-    flow, no parsing, no database writes). Wall seconds and the number of 304s."""
+    flow, no parsing, no database writes). Wall seconds, the number of 304s, CPU seconds."""
     import asyncio
 
     from monitor.config import load_config
@@ -622,12 +644,88 @@ def http_only(config_dir: Path) -> tuple[float, int]:
     config = load_config(config_dir)
     store = Store(config.database_url)
     feeds = pipeline.claim_feeds(store, config, owner="bench-http", force=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     results = asyncio.run(poll._fetch_feeds(config, feeds, poll.feed_credentials(config)))
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     store.release_feeds([f.id for f in feeds if f.id is not None], "bench-http")
     store.close()
-    return seconds, sum(1 for r in results if getattr(r, "not_modified", False))
+    return seconds, sum(1 for r in results if getattr(r, "not_modified", False)), cpu
+
+
+def stories_paired(
+    cycle: Any,
+    sampler: Sampler,
+    conn: Any,
+    args: argparse.Namespace,
+    tmp: Path,
+    urls: list[str],
+    webhook: Any,
+) -> dict[str, Any]:
+    """The end-to-end run again, stories off then on, each into a fresh database, in
+    pairs: what grouping stories costs the throughput (issues 17 and 18: at most 5%)."""
+    runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    for k in range(args.stories_paired):
+        for label in ("off", "on"):
+            d = tmp / f"e2e-stories-{label}-{k}"
+            cfg = write_cfg(
+                d / "config",
+                urls,
+                d / "newsmon.db",
+                webhook.apprise_url(),
+                args.entry_cap,
+                stories=label == "on",
+            )
+            conn.send("reset")
+            conn.recv()
+            sampler.sample()
+            cpu0 = sampler.cpu_by_role()
+            t0 = time.perf_counter()
+            summary = cycle(config_dir=str(cfg))
+            wall = time.perf_counter() - t0
+            sampler.sample()
+            cpu1 = sampler.cpu_by_role()
+            n = summary["articles_new"] + summary["articles_merged"]
+            run = {
+                "articles": n,
+                "wall_s": wall,
+                "per_s": n / wall,
+                "main_cpu_s": cpu1.get("main", 0) - cpu0.get("main", 0),
+                "all_cpu_s": sum(cpu1.values()) - sum(cpu0.values()),
+                "stories": summary.get("stories_new", 0),
+            }
+            runs[label].append(run)
+            say(
+                f"[stories {label}] pair {k + 1}: {n} articles in {wall:.1f}s = "
+                f"{run['per_s']:.1f}/s; CPU main {run['main_cpu_s']:.1f}s, all "
+                f"{run['all_cpu_s']:.1f}s; {run['stories']} stories; {load_line()}"
+            )
+    med = {
+        label: {
+            key: statistics.median(r[key] for r in rs)
+            for key in ("per_s", "main_cpu_s", "all_cpu_s", "articles")
+        }
+        for label, rs in runs.items()
+    }
+    drop = 1 - med["on"]["per_s"] / med["off"]["per_s"]
+    cpu_more = med["on"]["all_cpu_s"] / med["off"]["all_cpu_s"] - 1
+    # The step runs in the flow process: its CPU there, as a share of all the run's CPU,
+    # is what it costs a CPU-bound machine (steadier than wall time on a shared one).
+    main_share = (med["on"]["main_cpu_s"] - med["off"]["main_cpu_s"]) / med["off"]["all_cpu_s"]
+    say(
+        f"[stories] median of {args.stories_paired} pairs: on {med['on']['per_s']:.1f} vs off "
+        f"{med['off']['per_s']:.1f} articles/s: {100 * drop:.1f}% lower with stories "
+        f"(goal <= 5%); the flow process's CPU {med['on']['main_cpu_s']:.1f} vs "
+        f"{med['off']['main_cpu_s']:.1f}s: +{100 * main_share:.1f}% of all the run's CPU "
+        f"(all processes' CPU {100 * cpu_more:+.1f}%)"
+    )
+    sampler.reset_peak()  # the figures of memory stay those of the runs they always were
+    return {
+        "runs": runs,
+        "median": med,
+        "throughput_drop": drop,
+        "cpu_more": cpu_more,
+        "flow_cpu_share": main_share,
+    }
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -661,7 +759,35 @@ def main(argv: list[str] | None = None) -> int:
         "--profile-idle",
         metavar="FILE",
         help="profile the re-poll's flow run with pyinstrument (pip install "
-        "pyinstrument) and write the text report to FILE",
+        "pyinstrument) and write the text report to FILE (FILE.all: every frame)",
+    )
+    ap.add_argument(
+        "--stories-paired",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after the end-to-end run, N more pairs of the same run into fresh databases, "
+        "stories off then on: their throughput side by side (goal: on at most 5%% lower)",
+    )
+    ap.add_argument(
+        "--profile-e2e",
+        metavar="FILE",
+        help="profile the end-to-end run's flow process, every thread, in CPU time with "
+        "yappi (pip install yappi): pstats to FILE, the costliest functions to FILE.txt",
+    )
+    ap.add_argument(
+        "--cprofile-idle",
+        metavar="FILE",
+        help="cProfile the flow thread's CPU time (time.thread_time) in the last re-poll; "
+        "pstats written to FILE",
+    )
+    ap.add_argument(
+        "--idle-runs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="re-poll N times in a row and report the median (a shared machine's noise); "
+        "--profile-idle profiles the last",
     )
     ap.add_argument(
         "--trace-main",
@@ -831,6 +957,8 @@ def main(argv: list[str] | None = None) -> int:
         e2e_pss_roles: dict[str, int] = {}
         if not args.idle_only:
             STEP_TIMES.clear()
+            SPAN.clear()
+            ANALYSED.clear()
             conn.send("reset")
             conn.recv()
             conn.send("stats")
@@ -841,9 +969,21 @@ def main(argv: list[str] | None = None) -> int:
             sampler.reset_peak()
             main_rss0 = pss_kb(os.getpid()), (_proc(os.getpid()) or (0, 0, 0, ""))[2]
             tracer = MainTrace().start() if args.trace_main else None
+            if args.profile_e2e:
+                import yappi
+
+                yappi.set_clock_type("cpu")
+                yappi.start(builtins=False, profile_threads=True)
             t0 = time.perf_counter()
             summary = cycle(config_dir=str(cfg_e2e))
             e2e_s = time.perf_counter() - t0
+            if args.profile_e2e:
+                yappi.stop()
+                stats = yappi.get_func_stats()
+                stats.save(args.profile_e2e, type="pstat")
+                with open(args.profile_e2e + ".txt", "w") as fh:
+                    stats.sort("tsub").print_all(out=fh)
+                    yappi.get_thread_stats().print_all(out=fh)
             if tracer is not None:
                 Path(args.trace_main).write_text(tracer.report())
                 say(f"[memory] flow process growth over the run written to {args.trace_main}")
@@ -893,6 +1033,17 @@ def main(argv: list[str] | None = None) -> int:
                     f"{k} {v:.1f}" for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])
                 )
             )
+            if ANALYSED and SPAN:
+                first, last = ANALYSED[0] - t0, ANALYSED[-1] - t0
+                say(
+                    f"[e2e] timeline (s from the flow call): first step {SPAN[0] - t0:.2f}, "
+                    f"first page analysed {first:.2f}, last {last:.2f} ({len(ANALYSED)} pages, "
+                    f"{len(ANALYSED) / max(last - first, 1e-9):.1f}/s between them), last step "
+                    f"ended {SPAN[-1] - t0:.2f}, flow returned {e2e_s:.2f}: "
+                    f"{first + e2e_s - last:.2f}s of the run without pages being analysed "
+                    f"({100 * (first + e2e_s - last) / e2e_s:.0f}%)"
+                )
+                out["timeline"] = {"first": first, "last": last, "pages": len(ANALYSED)}
             say(
                 "[e2e] steps (calls, wall s, CPU s of the calling thread): "
                 + ", ".join(
@@ -922,6 +1073,11 @@ def main(argv: list[str] | None = None) -> int:
                 "server": srv,
             }
 
+        if args.stories_paired and not args.idle_only:
+            out["stories_paired"] = stories_paired(
+                cycle, sampler, conn, args, tmp, [spec.feed_url(i) for i in e2e], webhook
+            )
+
         # -- 4. re-poll 1,000 unchanged feeds
         rp_dir = tmp / "repoll"
         cfg_rp = write_cfg(
@@ -941,22 +1097,56 @@ def main(argv: list[str] | None = None) -> int:
         conn.send("stats")
         srv_cpu0 = conn.recv()["cpu_s"]
         profiler = None
-        if args.profile_idle:
-            from pyinstrument import Profiler
+        runs: list[tuple[float, dict[str, float]]] = []
+        for k in range(max(1, args.idle_runs)):
+            STEP_TIMES.clear()
+            SPAN.clear()
+            if args.profile_idle and k == max(1, args.idle_runs) - 1:
+                from pyinstrument import Profiler
 
-            profiler = Profiler(interval=0.002)
-            profiler.start()
-        t0 = time.perf_counter()
-        rp = cycle(config_dir=str(cfg_rp), force=True)
-        repoll_s = time.perf_counter() - t0
+                profiler = Profiler(interval=0.002)
+                profiler.start()
+            cprof = None
+            if args.cprofile_idle and k == max(1, args.idle_runs) - 1:
+                import cProfile
+
+                cprof = cProfile.Profile(time.thread_time)  # the flow thread's CPU
+                cprof.enable()
+            sampler.sample()
+            cpu0, threads0 = sampler.cpu_by_role(), thread_cpu()
+            t0 = time.perf_counter()
+            rp = cycle(config_dir=str(cfg_rp), force=True)
+            repoll_s = time.perf_counter() - t0
+            sampler.sample()
+            cpu1, threads1 = sampler.cpu_by_role(), thread_cpu()
+            if cprof is not None:
+                cprof.disable()
+                cprof.dump_stats(args.cprofile_idle)
+            runs.append((repoll_s, {r: cpu1.get(r, 0) - cpu0.get(r, 0) for r in cpu1}))
+            say(
+                f"[repoll] run {k + 1}: {repoll_s:.2f}s wall; CPU seconds "
+                + ", ".join(f"{r} {v:.2f}" for r, v in sorted(runs[-1][1].items()) if v)
+                + "; main process by thread "
+                + ", ".join(
+                    f"{n} {v - threads0.get(n, 0.0):.2f}"
+                    for n, v in sorted(threads1.items(), key=lambda kv: kv[0])
+                    if v - threads0.get(n, 0.0) >= 0.01
+                )
+                + f"; {load_line()}"
+            )
         if profiler is not None:
             profiler.stop()
             Path(args.profile_idle).write_text(profiler.output_text(show_all=False))
-        before_steps, after_steps = SPAN[0] - t0, t0 + repoll_s - SPAN[-1]
+            Path(args.profile_idle + ".all").write_text(profiler.output_text(show_all=True))
+        last_s = repoll_s
+        repoll_s = statistics.median(r for r, _ in runs)
+        idle_cpu_main = statistics.median(c.get("main", 0.0) for _, c in runs)
+        idle_cpu_srv = statistics.median(c.get("prefect-server", 0.0) for _, c in runs)
+        before_steps, after_steps = SPAN[0] - t0, t0 + last_s - SPAN[-1]
         conn.send("stats")
         srv_rp = conn.recv()
-        poll_wall = STEP_TIMES["poll_feeds"].wall_s if "poll_feeds" in STEP_TIMES else 0.0
-        overhead = repoll_s - poll_wall
+        poll_wall = STEP_TIMES["poll_batches"].wall_s if "poll_batches" in STEP_TIMES else 0.0
+        overhead = last_s - poll_wall
         say(
             f"[repoll] flow run: {before_steps:.2f}s before the first step, "
             f"{after_steps:.2f}s after the last; steps "
@@ -974,11 +1164,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{spec.min_gap_s:.2f}s"
         )
         # The same requests alone, by the same client: what the cycle's HTTP waits cost.
-        http_s, http_304 = in_own_process(http_only, cfg_rp, exclude=sampler.exclude)
+        http_s, http_304, http_cpu = in_own_process(http_only, cfg_rp, exclude=sampler.exclude)
         idle_s = repoll_s - http_s
         say(
             f"[idle] the same {rp['feeds_polled']} requests alone ({http_304} answered 304): "
-            f"{http_s:.1f}s; the flow run costs {idle_s:.2f}s beyond its HTTP waits"
+            f"{http_s:.1f}s, {http_cpu:.2f}s CPU; the flow run costs {idle_s:.2f}s beyond "
+            "its HTTP waits "
+            f"(median of {len(runs)}); the flow process's CPU {idle_cpu_main:.2f}s "
+            f"(Prefect's server {idle_cpu_srv:.2f}s)"
         )
         out["repoll"] = {
             "seconds": repoll_s,
@@ -987,6 +1180,9 @@ def main(argv: list[str] | None = None) -> int:
             "server": srv_rp,
             "http_only_s": http_s,
             "idle_cycle_s": idle_s,
+            "idle_runs_s": [r for r, _ in runs],
+            "idle_cpu_s": [c for _, c in runs],
+            "http_only_cpu_s": http_cpu,
             "steps": {k: vars(v) for k, v in STEP_TIMES.items()},
         }
         sampler.stop()

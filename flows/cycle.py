@@ -35,7 +35,7 @@ from monitor.store import Store
 
 _STEPS: tuple[Callable[..., Any], ...] = (
     pipeline.claim_feeds,
-    poll.poll_feeds,
+    poll.poll_batches,
     pipeline.process_articles,
     pipeline.commit_feeds,
     pipeline.retry_pages,
@@ -47,9 +47,11 @@ _STEPS: tuple[Callable[..., Any], ...] = (
 # processing are not retried here: their failures are per feed / per page and are
 # recorded on the rows, to be retried by the next cycle with backoff.
 _RETRY = {pipeline.claim_feeds, pipeline.commit_feeds, pipeline.send_alerts, pipeline.prune}
+# poll_batches polls one feed batch or several quiet ones: "poll-feeds" in the UI.
+_NAMES = {poll.poll_batches: "poll-feeds"}
 _TASKS = {
     step: task(
-        name=step.__name__.replace("_", "-"),
+        name=_NAMES.get(step, step.__name__.replace("_", "-")),
         cache_policy=NO_CACHE,
         persist_result=False,
         retries=2 if step in _RETRY else 0,

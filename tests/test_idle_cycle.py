@@ -58,7 +58,7 @@ def test_nothing_new_starts_no_workers_and_commits_quiet_batches_together(tmp_pa
             assert not pool.started, "a cycle with nothing new started the worker pool"
     assert s2.feeds_polled == 6 and s2.feeds_not_modified + s2.feeds_unchanged == 6
     assert s2.articles_new == 0
-    assert calls["poll_feeds"] == 3  # one per batch of 2
+    assert calls["poll_batches"] == 1  # the three quiet batches of 2 in one poll step
     assert calls["commit_feeds"] == 1  # the three quiet batches together
     feeds = rows(store, Feed)
     assert all(f.last_outcome in ("not_modified", "unchanged") for f in feeds)
@@ -87,4 +87,45 @@ def test_batches_with_new_articles_are_still_committed_one_by_one(tmp_path: Path
         with WorkerPool.for_config(config) as pool:
             s = run_cycle(store, config, pool=pool, feed_batch=1, run=_counting(calls))
     assert s.articles_new == 4 and calls["commit_feeds"] == 4
+    assert calls["poll_batches"] == 4  # each batch brings articles: a poll step each
     assert all(f.last_outcome == "ok" and not f.lease_owner for f in rows(store, Feed))
+
+
+def test_a_poll_step_stops_at_the_first_batch_with_new_articles(tmp_path: Path) -> None:
+    """Quiet batches are polled together in one step, up to the first batch that brings
+    news: its articles are then fetched and analysed while the next batches are polled."""
+    with FixtureServer(DEMO_DATA) as srv:
+        for i in range(4):
+            srv.add(
+                f"x/f{i}.xml",
+                rss([item(f"{{BASE}}/x/p{i}", title=f"story {i}", guid=f"g{i}")]),
+                "application/rss+xml",
+            )
+        cfg = write_config(
+            tmp_path / "config",
+            topics_from=TOPICS,
+            feed_urls=[srv.url(f"x/f{i}.xml") for i in range(4)],
+            routes=[],
+            settings=merge(FAST, {"extract": {"workers": 1}}),
+        )
+        config = load_config(cfg)
+        store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        assert run_cycle(store, config, feed_batch=1).articles_new == 4
+        srv.add(  # the third feed (in poll order) has a new entry; the others nothing new
+            "x/f2.xml",
+            rss(
+                [
+                    item("{BASE}/x/p9", title="story 9", guid="g9"),
+                    item("{BASE}/x/p2", title="story 2", guid="g2"),
+                ]
+            ),
+            "application/rss+xml",
+        )
+        calls: Counter[str] = Counter()
+        s = run_cycle(store, config, force=True, feed_batch=1, run=_counting(calls))
+    assert s.feeds_polled == 4 and s.articles_new == 1
+    assert calls["poll_batches"] == 2  # f0, f1 and f2 (news: the step ends); then f3
+    assert calls["commit_feeds"] == 2  # f2 after its article; the quiet three together
+    feeds = rows(store, Feed)
+    assert sorted(f.last_outcome or "" for f in feeds).count("ok") == 1
+    assert not any(f.lease_owner for f in feeds)

@@ -47,7 +47,13 @@ from monitor.pipeline.pages import (
     PageStream,
     fetch_pages,
 )
-from monitor.pipeline.poll import feed_credentials, poll_feeds, prefetch_feeds, spread_by_host
+from monitor.pipeline.poll import (
+    PolledBatch,
+    feed_credentials,
+    poll_batches,
+    prefetch_feeds,
+    spread_by_host,
+)
 from monitor.pipeline.pool import AnalysisPool
 from monitor.pipeline.stories_step import group_stories, recover_stories
 from monitor.pipeline.summary import CycleSummary
@@ -415,39 +421,58 @@ class _Batches:
         # crash safety. Their leases are renewed with the others until then.
         self.quiet: list[tuple[list[Feed], list[FeedPoll]]] = []
         self.renewed = time.monotonic()  # the claim set the leases
+        self.next = 0  # the next batch to poll
+        self.taken: list[list[Feed]] = []  # batches the running poll step has taken
 
     def run(self) -> None:
-        polled: deque[tuple[list[Feed], list[FeedPoll], list[Candidate]]] = deque()
-        for n, fb in enumerate(self.feed_batches):
-            fb = self._renew_leases(n, fb)
-            if not fb:
-                continue
-            for ahead in self.feed_batches[n + 1 : n + 3]:
-                prefetch_feeds(self.fetcher, ahead, self.creds)
+        polled: deque[PolledBatch] = deque()
+        ahead = self._ahead()
+        while self.next < len(self.feed_batches):
+            # One poll step takes batches until one brings new articles (or enough feeds
+            # brought none): a quiet cycle makes a few steps, not one per batch.
             try:
-                polls, candidates = self.run_step(
-                    poll_feeds,
+                out: list[PolledBatch] = self.run_step(
+                    poll_batches,
                     self.store,
                     self.config,
-                    fb,
+                    ahead,
                     fetcher=self.fetcher,
                     pool=self.pool,
                     creds=self.creds,
+                    max_quiet_feeds=QUIET_COMMIT_FEEDS,
                 )
-            except Exception as exc:  # noqa: BLE001
-                self._failed(fb, exc)
-                continue
-            if candidates and self.clf is None and self.pool is None:
-                self.clf = make_classifier(self.config.topics)
-            if self.pool is not None:
-                self.stream.prime(candidates)
-            polled.append((fb, polls, candidates))
-            if len(polled) > 1:  # the previous batch is stored while this one is analysed
-                self._finish(*polled.popleft())
+            except Exception as exc:  # noqa: BLE001 - the batches it took are retried
+                out = [PolledBatch(fb, error=exc) for fb in self.taken]
+            self.taken.clear()
+            for b in out:
+                if b.error is not None:
+                    self._failed(b.feeds, b.error)
+                    continue
+                if b.candidates and self.clf is None and self.pool is None:
+                    self.clf = make_classifier(self.config.topics)
+                if self.pool is not None:
+                    self.stream.prime(b.candidates)
+                polled.append(b)
+                if len(polled) > 1:  # the previous batch is stored while this one is analysed
+                    self._finish(polled.popleft())
         while polled:
-            self._finish(*polled.popleft())
+            self._finish(polled.popleft())
         self._commit_quiet()
         self.stream.close()
+
+    def _ahead(self) -> Iterator[list[Feed]]:
+        """The batches to poll, in turn; as each is taken, the leases are renewed and the
+        next two batches start fetching."""
+        while self.next < len(self.feed_batches):
+            n = self.next
+            self.next += 1
+            fb = self._renew_leases(n, self.feed_batches[n])
+            if not fb:
+                continue
+            for later in self.feed_batches[n + 1 : n + 3]:
+                prefetch_feeds(self.fetcher, later, self.creds)
+            self.taken.append(fb)
+            yield fb
 
     def _renew_leases(self, n: int, fb: list[Feed]) -> list[Feed]:
         """Renew the leases of every feed not yet committed, so a cycle longer than the
@@ -477,8 +502,9 @@ class _Batches:
             log.exception("could not renew feed leases")
         return fb
 
-    def _finish(self, fb: list[Feed], polls: list[FeedPoll], candidates: list[Candidate]) -> None:
+    def _finish(self, b: PolledBatch) -> None:
         """Store a polled batch's new articles, then commit its feeds."""
+        fb, polls, candidates = b.feeds, b.polls, b.candidates
         if not candidates:
             self.quiet.append((fb, polls))
             if sum(len(b) for b, _ in self.quiet) >= QUIET_COMMIT_FEEDS:
@@ -523,6 +549,6 @@ class _Batches:
             self._failed(fbs, exc)
 
     def _failed(self, fb: list[Feed], exc: Exception) -> None:
-        log.exception("feed batch failed; its leases expire and it is retried")
+        log.error("feed batch failed; its leases expire and it is retried", exc_info=exc)
         self.summary.errors.append(f"batch of {len(fb)} feeds failed: {exc!r}")
         self.store.release_feeds([f.id for f in fb if f.id is not None], self.owner)

@@ -9,8 +9,8 @@ import concurrent.futures
 import logging
 import re
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -115,6 +115,52 @@ def poll_feeds(
                 )
             c.sources.append((feed.id or 0, e.key, e.link))
     return polls, list(candidates.values())
+
+
+@dataclass
+class PolledBatch:
+    """One feed batch after its poll: the outcomes and new articles, or what failed it."""
+
+    feeds: list[Feed]
+    polls: list[FeedPoll] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    error: Exception | None = None
+
+
+def poll_batches(
+    store: Store,
+    config: Config,
+    feed_batches: Iterable[list[Feed]],
+    *,
+    fetcher: FetchLoop | None = None,
+    pool: AnalysisPool | None = None,
+    creds: Mapping[str, Credentials] | None = None,
+    max_quiet_feeds: int = 500,
+) -> list[PolledBatch]:
+    """Poll batches taken from ``feed_batches`` one after the other (:func:`poll_feeds`),
+    as one step, until a batch brings new articles or ``max_quiet_feeds`` feeds brought
+    none: the cycle's Prefect tasks follow the work, a few for a cycle where nothing is
+    new (1,000 quiet feeds: two), one per batch where each brings articles, which are
+    then fetched and analysed while the next batches are polled.
+
+    ``feed_batches`` is consumed lazily: the cycle's iterator renews leases and starts
+    fetching the batches ahead as each one is taken. A batch that fails is returned
+    with its error, and the others are still polled."""
+    out: list[PolledBatch] = []
+    quiet = 0
+    for fb in feed_batches:
+        try:
+            polls, candidates = poll_feeds(
+                store, config, fb, fetcher=fetcher, pool=pool, creds=creds
+            )
+        except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the cycle
+            out.append(PolledBatch(fb, error=exc))
+        else:
+            out.append(PolledBatch(fb, polls, candidates))
+        quiet += len(fb)
+        if out[-1].candidates or quiet >= max_quiet_feeds:
+            break
+    return out
 
 
 # Feeds up to this size are parsed on the calling thread: for them the pool's round

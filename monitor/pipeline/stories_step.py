@@ -91,6 +91,13 @@ def to_grouper_story(row: StoryRow) -> Story:
     )
 
 
+def new_row(story_id: str) -> StoryRow:
+    """An empty story row. Its list and dict columns are given: left to their default
+    factories, pydantic inspects each factory's signature on every row (~0.5 ms a row,
+    most of a new story's cost in the cycle's process)."""
+    return StoryRow(id=story_id, sources=[], languages=[], topics=[], state={})
+
+
 def update_row(row: StoryRow, st: Story) -> StoryRow:
     """The row takes the grouper's view of the story; what alerts decided stays."""
     row.headline, row.first_seen, row.last_seen = st.headline[:1000], st.first_seen, st.last_seen
@@ -209,7 +216,7 @@ class StoryStep:
                     continue
                 if st is None:
                     continue
-                rows[sid] = update_row(rows.get(sid) or StoryRow(id=sid), st)
+                rows[sid] = update_row(rows.get(sid) or new_row(sid), st)
             tx.join([(int(a.article_id), g.resolve(a.story_id), a.score) for a in assignments])
             grouped_hits = {hid for i in inputs for hid, _, _ in i.hits}
             self._alerts(

@@ -19,6 +19,7 @@ from monitor.pipeline.stories_step import (
     to_grouper_story,
     update_row,
 )
+from monitor.pipeline.stories_step import new_row as empty_row
 from monitor.store import Store, utcnow
 from monitor.store import Story as StoryRow
 from monitor.stories import Grouper
@@ -90,7 +91,7 @@ def split_story(
         old.apart = sorted({*(to_grouper_story(old_row).apart), new_id})
         new.apart = [sid]
         old_row = update_row(old_row, old)
-        new_row = update_row(StoryRow(id=new_id), new)
+        new_row = update_row(empty_row(new_id), new)
         new_row.topics = sorted({t for i in inputs if i.id in moved for _, t, _ in i.hits})
         old_row.topics = sorted({t for i in rest for _, t, _ in i.hits})
         tx.move(sid, new_id, moved)
