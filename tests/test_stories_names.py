@@ -10,7 +10,14 @@ from typing import Any
 from monitor.stories import Article, Grouper, cluster_records
 from monitor.stories.cluster import load_topics_yaml
 from monitor.stories.features import featurize
-from monitor.stories.names import _copy, add_entries, cldr_gazetteer, entries_gazetteer, fold
+from monitor.stories.names import (
+    _copy,
+    add_entries,
+    build_cldr_gazetteer,
+    cldr_gazetteer,
+    entries_gazetteer,
+    fold,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data" / "stories"
@@ -167,3 +174,10 @@ def test_within_one_language_a_kind_of_event_is_not_counted_twice() -> None:
     talks = out["a0251"]  # US and Iran reach 'guiding principles' in Geneva nuclear talks
     assert out["a0187"] == talks  # Iran says 'guiding principles' agreed with US...
     assert out["a0381"] != talks
+
+
+def test_cldr_names_built_in_a_child_process_are_the_ones_built_here() -> None:
+    child, here = cldr_gazetteer(), build_cldr_gazetteer()
+    assert len(child.exact) > 5000
+    assert child.exact == here.exact and child.stems == here.stems
+    assert child.phrases == here.phrases and child._prefix4 == here._prefix4
