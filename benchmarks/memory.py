@@ -292,6 +292,7 @@ if which == "forkserver":  # monitor/pipeline/warmup.py, step by step, in its or
     from monitor.pipeline.jobs import PageJob, analyse, make_classifier
     docs = pages(int(sys.argv[3]), None)
     clf_topics = load_config(os.path.join(sys.argv[1], "config")).topics
+    gc.freeze()  # the probe's own objects (pages, config): a worker's collection skips them
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -344,7 +345,7 @@ def run_breakdown(args: argparse.Namespace) -> int:
             (
                 f"a worker after {n} pages",
                 f"+{own:.0f} MB of its own (USS)",
-                f"{copied:.0f} MB of it copied from the forkserver",
+                f"{copied:.0f} MB of it in pages it shared with the forkserver",
             )
         )
     for name, value, ref in rows:
