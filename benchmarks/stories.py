@@ -46,12 +46,21 @@ SETS = {
     "feeds-real": "real feeds corpus, Feb 2026, English world news (headline + summary)",
     "feeds-real-titles": "the same, headlines only (an aggregator's view)",
     "caucasus": "South Caucasus events, many languages, near misses (headline + lede)",
+    # A dev slice from further in the same file (11 Mar 2014): the aggregator's grain.
+    "aggregator-dev": "a news aggregator's headlines, 676 publishers, English (dev slice)",
+    # Held out only, never tuned on: the head of the UCI News Aggregator (10-11 Mar 2014).
+    "aggregator": "a news aggregator's headlines, ~600 publishers, English (held out)",
 }
 GOALS = {
     "caucasus": "F1 >= 0.90, P >= 0.95",
     "feeds-real": "-",
     "feeds-real-titles": ">= online TF-IDF",
+    "aggregator-dev": "F1 >= online TF-IDF at its best",
+    "aggregator": "F1 >= online TF-IDF",
 }
+# The aggregator's stories are subjects, not events: the baseline's threshold for them is
+# its own best on aggregator-dev, from a grid that goes lower than the event-level one.
+AGG_THRESHOLDS = [0.03, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3]
 SPEED_GOAL = 2000.0
 
 
@@ -314,7 +323,9 @@ def main() -> int:
     best_t, best_f = 0.5, -1.0
     for t in tfidf_thresholds:
         fs = []
-        for recs in sets.values():
+        for name, recs in sets.items():
+            if name.startswith("aggregator"):
+                continue
             dev = [r for r in recs if r["split"] == "dev"]
             if dev:
                 gold = {r["id"]: r["gold"] for r in dev}
@@ -322,6 +333,13 @@ def main() -> int:
         if fs and sum(fs) / len(fs) > best_f:
             best_t, best_f = t, sum(fs) / len(fs)
     print(f"online TF-IDF baseline threshold (best on the dev parts): {best_t}")
+    agg_t, agg_f = best_t, -1.0
+    agg_dev = [r for r in sets.get("aggregator-dev", []) if r["split"] == "dev"]
+    for t in AGG_THRESHOLDS if agg_dev else []:
+        f = bcubed(online_tfidf(agg_dev, t), {r["id"]: r["gold"] for r in agg_dev})[2]
+        if f > agg_f:
+            agg_t, agg_f = t, f
+    print(f"online TF-IDF threshold for the aggregator rows (best on aggregator-dev): {agg_t}")
     header = [
         "set",
         "part",
@@ -345,7 +363,8 @@ def main() -> int:
             pred, rate = run_newsmon(sub, args.topics)
             p, r, f = bcubed(pred, gold)
             up, ur, uf = bcubed(url_fingerprint(sub), gold)
-            tp, tr, tf = bcubed(online_tfidf(sub, best_t), gold)
+            t = agg_t if name.startswith("aggregator") else best_t
+            tp, tr, tf = bcubed(online_tfidf(sub, t), gold)
             rows.append(
                 [
                     name,
@@ -355,7 +374,7 @@ def main() -> int:
                     f"{p:.3f} / {r:.3f} / **{f:.3f}**",
                     f"{rate:,.0f}",
                     f"{up:.3f} / {ur:.3f} / {uf:.3f}",
-                    f"{tp:.3f} / {tr:.3f} / {tf:.3f}",
+                    f"{tp:.3f} / {tr:.3f} / {tf:.3f}" + (f" (@{t})" if t != best_t else ""),
                     GOALS[name],
                 ]
             )
@@ -373,7 +392,8 @@ def main() -> int:
     print("\n".join(table))
 
     n_stories = 10_000 if args.quick else 100_000
-    new = [r for recs in sets.values() for r in recs]
+    # The speed test's new articles: the labelled sets as before (not the aggregator's).
+    new = [r for name, recs in sets.items() if not name.startswith("aggregator") for r in recs]
     sp = speed_with_store(n_stories, 10_000, args.topics, new)
     if sp:
         line = (
@@ -400,7 +420,8 @@ def main() -> int:
             header=header,
             result=result_line,
             notes=f"{line}.\n\nThe online TF-IDF baseline uses threshold {best_t} (its best "
-            "on the dev parts). The held-out parts were never tuned on. What each figure "
+            f"on the event-level dev parts), and {agg_t} on the aggregator rows (its best on "
+            "aggregator-dev). The held-out parts were never tuned on. What each figure "
             "measures: [stories.md](stories.md#figures); the sets and their labelling rule: "
             "benchmarks/data/stories/README.md.",
         )

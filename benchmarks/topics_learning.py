@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                 "rules",
                 "calibrated (all train labels)",
                 f"+{args.labels} labels (prevalence)",
-                f"+{args.labels} labels (estimate)",
+                f"+{args.labels} labels (estimate, the default)",
                 "goal for + labels",
             ),
         )

@@ -10,8 +10,8 @@ the test split (3,299 stories):
 1. rules only, thresholds as written;
 2. rules only, thresholds calibrated on the train split (its 9,603 labels);
 3. rules + feedback: 20, then 50 stories per topic proposed by the engine from the
-   train split, labelled from the ground truth (``newsmon topics eval --feedback N``;
-   ``--learner estimate`` for the learner that chooses by the labels);
+   train split, labelled from the ground truth (``newsmon topics eval --feedback N``,
+   the learner that chooses by the labels; ``--learner prevalence`` for the previous one);
 4. the reference: a linear SVM on TF-IDF words and bigrams trained on all 9,603
    labelled training stories (scikit-learn ``LinearSVC``, C=1).
 
@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--learner",
         choices=["estimate", "prevalence"],
-        default="prevalence",
-        help="the learner of the feedback runs (prevalence: topics eval's default)",
+        default="estimate",
+        help="the learner of the feedback runs (estimate: topics eval's default)",
     )
     add_record_flag(ap)
     args = ap.parse_args(argv)

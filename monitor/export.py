@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.store import Article, Feed, Hit, HitFilter, NearMiss, Store
+from monitor.store.people import LabelStep
 
 # Cells a spreadsheet would run as a formula get a leading quote (CSV injection).
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -179,3 +180,17 @@ def near_miss_record(n: NearMiss, a: Article | None = None) -> dict[str, Any]:
             "evidence_sentences": [s["text"] for s in (n.evidence or {}).get("sentences", [])[:3]],
         }
     return rec
+
+
+def label_step_record(e: LabelStep) -> dict[str, Any]:
+    """One step of a label trail (:meth:`Store.label_trail`)."""
+    return {
+        "at": e.at,
+        "by": e.user_name,
+        "label": e.label,
+        "note": e.note,
+        "previous_label": e.previous_label,
+        "previous_note": e.previous_note,
+        "hit": e.hit_id,
+        "moved_onto_hit": e.moved,
+    }

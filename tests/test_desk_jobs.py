@@ -11,6 +11,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 from monitor.desk import create_app
 from monitor.desk.learning import LoopJobs
@@ -66,6 +67,29 @@ def test_a_jobs_result_comes_back_from_its_process() -> None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert job.error is None and job.result == {"answer": 42}
+
+
+def counting(n: int, progress: Any) -> dict[str, Any]:
+    """A job with progress: reports each step, then waits to be seen at its last step."""
+    for i in range(n + 1):
+        progress({"done": i, "total": n})
+        time.sleep(0.3)
+    return {"counted": n}
+
+
+def test_a_jobs_progress_comes_back_from_its_process() -> None:
+    jobs = LoopJobs()
+    job = jobs.start("t", "rescan", "ana", counting, 5, progress=True)
+    seen: list[int] = []
+    deadline = time.monotonic() + 60
+    while job.running:
+        assert time.monotonic() < deadline
+        if job.progress is not None and job.progress["done"] not in seen:
+            seen.append(job.progress["done"])
+        time.sleep(0.05)
+    assert job.error is None and job.result == {"counted": 5}
+    assert job.progress == {"done": 5, "total": 5}
+    assert len(seen) >= 3 and seen == sorted(seen)  # seen while it ran, in order
 
 
 def test_shutting_the_desk_down_stops_its_running_job(tmp_path: Path) -> None:

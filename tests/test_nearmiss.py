@@ -331,6 +331,45 @@ def test_cli_articles_mark_and_near_misses(tmp_path: Path, topics: list[Any]) ->
     s.close()
 
 
+def test_cli_shows_the_label_history_of_a_non_hit_and_its_hit(
+    tmp_path: Path, topics: list[Any]
+) -> None:
+    db = f"sqlite:///{tmp_path / 'n.db'}"
+    s = Store(db)
+    ids = _fill(s, topics)
+    aid = ids["marathon"]
+    s.mark_article(aid, TOPIC, "irrelevant", "sports", by="ana")
+    s.mark_article(aid, TOPIC, "relevant", "the corridor is named", by="bo")
+    s.close()
+    r = _cli(db, "articles", "show", str(aid))
+    assert r.exit_code == 0, r.output
+    lines = [x.strip() for x in r.output.splitlines()]
+    at = next(i for i, x in enumerate(lines) if x.startswith(f"{TOPIC}: not a hit (close"))
+    assert "relevant" in lines[at]
+    assert 'bo: irrelevant -> relevant "the corridor is named" (as a non-hit)' in lines[at + 1]
+    assert 'ana: unreviewed -> irrelevant "sports" (as a non-hit)' in lines[at + 2]
+    rec = json.loads(_cli(db, "articles", "show", str(aid), "--json").output)
+    steps = rec["label_history"][TOPIC]
+    assert [(x["by"], x["previous_label"], x["label"], x["hit"]) for x in steps] == [
+        ("bo", "irrelevant", "relevant", None),
+        ("ana", None, "irrelevant", None),
+    ]
+    # the article becomes a hit: the trail goes with it, the move said as such
+    s = Store(db)
+    s.add_hits([(aid, TOPIC, 0.9, "v2", {"score": 0.9})], lambda *_: [])
+    hid = next(h.id for h, _ in s.hits(topic=TOPIC) if h.article_id == aid)
+    s.close()
+    shown = _cli(db, "hits", "show", str(hid)).output
+    assert f"became hit {hid}, its label kept: relevant" in shown
+    assert '"sports" (as a non-hit)' in shown
+    rec = json.loads(_cli(db, "hits", "show", str(hid), "--json").output)
+    assert [x["moved_onto_hit"] for x in rec["label_history"]] == [True, False, False]
+    assert (
+        json.loads(_cli(db, "articles", "show", str(aid), "--json").output)["label_history"][TOPIC]
+        == rec["label_history"]
+    )
+
+
 def test_rescan_keeps_near_misses_of_articles_stored_before(
     store: Store, topics: list[Any]
 ) -> None:

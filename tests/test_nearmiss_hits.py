@@ -19,6 +19,7 @@ from monitor.alerts.routes import Route
 from monitor.config import Config, load_config
 from monitor.pipeline.stories_step import group_stories
 from monitor.store import FoundNearMiss, NearMiss, NewArticle, Store
+from monitor.store.labels import LabelChange
 from monitor.store.people import LabelEvent
 from monitor.store.retries import RecoveredPage
 from monitor.topics.loop import change_warnings
@@ -310,3 +311,41 @@ def test_topics_test_store_alert_skips_an_article_labelled_not_a_hit(
     assert (hit.label, hit.label_note) == ("irrelevant", "no relation")
     assert store.deliveries_for_hit(hit.id or 0) == []
     store.close()
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_a_non_hit_label_keeps_its_trail_onto_the_hit(store: Store, path: str) -> None:
+    """Each change of a non-hit's label is audited (who, when, note, from what), and the
+    trail follows the article when it becomes a hit: its hit's history shows it all."""
+    b = store.store_articles([_article(i) for i in range(3)])
+    aid = (b.article_ids or [])[1]
+    store.mark_article(aid, TOPIC, "irrelevant", "a marathon", by="ana")
+    store.mark_article(aid, TOPIC, "relevant", "the relation is in the lede", by="bo")
+    store.mark_article(aid, TOPIC, None, by="cy")
+    store.mark_article(aid, TOPIC, "relevant", "taught again", by="bo")
+    before = store.label_trail(aid, TOPIC)
+    assert [(e.user_name, e.previous_label, e.label, e.hit_id) for e in reversed(before)] == [
+        ("ana", None, "irrelevant", None),
+        ("bo", "irrelevant", "relevant", None),
+        ("cy", "relevant", None, None),
+        ("bo", None, "relevant", None),
+    ]
+    assert before[-1].note == "a marathon" and before[-2].previous_note == "a marathon"
+    assert all(e.at is not None for e in before)
+
+    PATHS[path](store, (b.article_ids or [])[:3] if path == "store_articles" else [aid])
+
+    hit = next(h for h, _ in store.hits(topic=TOPIC) if h.article_id == aid)
+    store.mark_hits([LabelChange(hit.id or 0, "irrelevant", "no, a sports page")], by="dee")
+    trail = store.label_trail(aid, TOPIC)
+    assert trail[len(trail) - len(before) :] == before  # the non-hit's steps kept, oldest last
+    moved, last = trail[1], trail[0]
+    assert moved.moved and moved.hit_id == hit.id and moved.label == "relevant"
+    assert (moved.user_name, moved.note) == ("bo", "taught again")
+    assert (last.user_name, last.previous_label, last.label, last.hit_id) == (
+        "dee",
+        "relevant",
+        "irrelevant",
+        hit.id,
+    )
+    assert not last.moved and len(trail) == len(before) + 2

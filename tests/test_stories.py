@@ -177,3 +177,20 @@ def _article(rec: dict[str, Any]) -> Any:
     from monitor.stories.cluster import to_article
 
     return to_article(rec, rec["id"])
+
+
+def test_an_undated_article_that_names_the_day_joins_its_story() -> None:
+    # Aliyev and Pashinyan in Abu Dhabi, 10 Jul 2025: dated reports, and an undated one
+    # whose lede says "on July 10, 2025", among all the other dev articles (their talks
+    # there on 4 Feb 2026 among them). Without the day named, the undated report is held
+    # to the bar of days away and misses its story.
+    with (DATA / "caucasus.jsonl").open(encoding="utf-8") as fh:
+        dev = [r["id"] for r in map(json.loads, fh) if r["split"] == "dev"]
+
+    def story_of(source: dict[str, dict[str, Any]]) -> set[str]:
+        return next(g for g in groups(dev, source) if "c153" in g)
+
+    assert {"c151", "c152"} <= story_of(CAUCASUS)
+    assert not {"c162", "c163"} & story_of(CAUCASUS)
+    text = CAUCASUS["c153"]["text"].replace("on July 10, 2025, ", "")
+    assert "c151" not in story_of({**CAUCASUS, "c153": dict(CAUCASUS["c153"], text=text)})

@@ -176,6 +176,23 @@ def test_within_one_language_a_kind_of_event_is_not_counted_twice() -> None:
     assert out["a0381"] != talks
 
 
+def test_an_entry_whose_english_name_has_several_words_still_has_a_key() -> None:
+    # A name of several words CLDR knows gives CLDR's key; one it does not know gives the
+    # skeleton of the words written as one. Such entries used to get no key and were
+    # dropped, their other names with them.
+    mine = _copy(cldr_gazetteer())
+    add_entries(
+        mine,
+        {
+            "us": {"names": {"en": ["United States"], "az": ["ABŞ"]}},
+            "abu-dhabi": {"names": {"en": ["Abu Dhabi"], "ru": ["Абу-Даби"]}},
+        },
+    )
+    assert mine.lookup(fold("ABŞ")) == "C:US"
+    abu_dhabi = mine.phrases.get(("абу", "даби"))
+    assert abu_dhabi is not None and abu_dhabi == mine.phrases.get(("abu", "dhabi"))
+
+
 def test_cldr_names_built_in_a_child_process_are_the_ones_built_here() -> None:
     child, here = cldr_gazetteer(), build_cldr_gazetteer()
     assert len(child.exact) > 5000

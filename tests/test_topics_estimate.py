@@ -88,34 +88,31 @@ def acq_doubled() -> tuple[TopicConfig, Prepared]:
 
 
 @needs_corpus
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 18 part 2, estimate not met: with 50 labels F1 is 0.897 (rules 0.728, "
-    "calibrated on every label 0.874), but the estimated rule recall stays high (0.66, true "
-    "0.58; 498 flagged, not 1.5 x 346 hits) and the premise true recall < 0.5 no longer "
-    "holds since the committed acq rules changed; see docs/topics.md",
-)
 def test_labels_widen_a_model_whose_rules_are_too_narrow(
     acq_doubled: tuple[TopicConfig, Prepared],
 ) -> None:
+    """Rules that miss a third of the takeovers: 50 labels make up for it with the default
+    learner, where the previous one (the rules' hit count as the prior) stays narrow."""
     topic, data = acq_doubled
     truth = data.truth("acq")
     train = data.split("train")
     rules = rules_run([topic], data).per_topic["acq"]
     calibrated = rules_run([topic], data, calibrate=True).per_topic["acq"]
-    run = feedback_run([topic], data, 50, learner="estimate")
+    goal = max(rules.f1, calibrated.f1) - 0.01
+    run = feedback_run([topic], data, 50)
     got = run.per_topic["acq"]
     choice = run.choices["acq"]
     assert run.labels_used == {"acq": 50}
-    # the estimate sees that the rules miss most relevant stories of the pool ...
+    # the labels move the rule threshold down, and the model flags many more stories of
+    # the pool than the rules do, about as many as are relevant
+    assert choice.rule_threshold < topic.threshold
     hits = data.matched["acq"][train]
-    true_recall = (hits & truth[train]).sum() / truth[train].sum()
-    assert true_recall < 0.5
-    assert choice.estimate.recall < 0.6
-    assert abs(choice.estimate.expected_relevant - truth[train].sum()) < 0.35 * truth[train].sum()
-    # ... and the model flags about as many as are relevant, not as many as the rules do
     assert choice.kind == "model" and choice.p is not None
     flagged = int((choice.p >= choice.threshold).sum())
-    assert flagged > 1.5 * hits.sum()
+    assert flagged > 1.3 * hits.sum()
+    assert abs(flagged - truth[train].sum()) < 0.25 * truth[train].sum()
     # so 50 labels do at least as well as the rules and the rules calibrated on every label
-    assert got.f1 >= max(rules.f1, calibrated.f1) - 0.01, (rules, calibrated, got)
+    assert got.f1 >= goal, (rules, calibrated, got)
+    # ... which the previous learner, thresholded by the rules' hit count, does not
+    old = feedback_run([topic], data, 50, learner="prevalence").per_topic["acq"]
+    assert old.f1 < goal, (old, goal)

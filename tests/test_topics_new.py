@@ -76,6 +76,93 @@ def test_names_and_phrases_come_from_the_examples_not_the_background() -> None:
     assert [h for _, _, h in prop.scores] == [True] * len(f1)
 
 
+CORPORA = ROOT.parent / "shared" / "corpora"
+NEWS_PAGES = CORPORA / "news-pages" / "tests" / "resources" / "parser" / "test_data"
+CAUCASUS = CORPORA / "caucasus-example" / "iran-azerbaijan-thaw.txt"
+# real pages about stories outside the shipped gazetteer's region: (page, the countries
+# the story is about, names of its places and people that must be proposed, countries
+# it mentions only in passing)
+WORLD = [
+    ("ca/GlobalNews_2026_05_24.html.gz", {"russia", "ukraine"}, {"Kyiv"}, {"united-states"}),
+    (
+        "ca/NationalPost_2025_05_08.html.gz",
+        {"india", "pakistan"},
+        {"Kashmir", "Shehbaz Sharif"},
+        {"norway", "netherlands", "croatia", "china"},
+    ),
+    ("us/Reuters_2023_05_16.html.gz", {"nepal"}, {"Kathmandu", "Yeti Airlines"}, set()),
+    ("uk/EuronewsEN_2024_04_30.html.gz", {"sweden"}, {"Ulf Kristersson"}, set()),
+]
+WEEKDAYS_MONTHS = {
+    "monday tuesday wednesday thursday friday saturday sunday january february march "
+    "april may june july august september october november december"
+}
+
+
+def _words(prop: Any) -> tuple[list[str], list[str]]:
+    by_name = {g.name: g for g in prop.groups}
+    names = by_name["names"].terms if "names" in by_name else []
+    phrases = by_name["phrases"].terms if "phrases" in by_name else []
+    return names, phrases
+
+
+def _is_clean(names: list[str], phrases: list[str]) -> None:
+    """No weekday or month, no title before a name, no possessive."""
+    from monitor.topics.entities import TITLES
+
+    calendar = set(next(iter(WEEKDAYS_MONTHS)).split())
+    for n in names:
+        words = n.lower().split()
+        assert not calendar & set(words), n
+        assert words[0].strip(".") not in TITLES, n
+        assert not n.endswith(("'s", "’s")), n
+    for p in phrases:
+        assert not calendar & set(p.split()), p
+
+
+@pytest.mark.parametrize("page, actors, named, passing", WORLD, ids=[w[0] for w in WORLD])
+def test_a_story_outside_the_gazetteer_is_built_on_its_countries_and_names(
+    page: str, actors: set[str], named: set[str], passing: set[str]
+) -> None:
+    """The countries of a story anywhere (from CLDR, in the gazetteer's languages and
+    scripts) and its people and places come first: not the words around them."""
+    path = NEWS_PAGES / page
+    if not path.is_file():
+        pytest.skip(f"corpus absent: {path}")
+    ex = extract_file(path)
+    prop = propose_topic("story", [Example(ex.title, ex.text, ex.language, page)], load_gazetteer())
+    groups = {g.name: g for g in prop.groups}
+    countries = [g.name for g in prop.groups if g.name not in {"places", "names", "phrases"}]
+    assert actors <= set(countries), countries
+    assert not passing & set(countries), countries  # mentioned in passing: no actor
+    for c in actors - {"russia"}:  # the CLDR names in other languages and scripts
+        assert {"ru", "fa", "ar", "uk", "de"} <= set(groups[c].languages), groups[c]
+    names, phrases = _words(prop)
+    assert named <= set(names), names
+    _is_clean(names, phrases)
+    assert "country" in prop.yaml or "the examples name" in prop.yaml
+    assert prop.rule is not None and prop.scores[0][2]  # the example is a hit
+    clf = Classifier([load_proposal(prop.yaml)], models={})
+    assert clf.classify(ex.title, ex.text, ex.language)[0].matched
+
+
+def test_the_caucasus_example_names_its_actors_people_and_places() -> None:
+    if not CAUCASUS.is_file():
+        pytest.skip(f"corpus absent: {CAUCASUS}")
+    text = CAUCASUS.read_text(encoding="utf-8")
+    ex = Example("Iran and Azerbaijan signal a thaw", text, "en", CAUCASUS.name)
+    prop = propose_topic("thaw", [ex], load_gazetteer())
+    groups = {g.name: g for g in prop.groups}
+    assert {"iran", "azerbaijan", "israel"} <= set(groups)
+    assert {"Baku", "Aliyev", "Pezeshkian"} <= set(groups["places"].terms)
+    names, phrases = _words(prop)
+    _is_clean(names, phrases)
+    assert "Abraham Accords" in names
+    # the gazetteer's people are its entries, not names again with their titles
+    assert not [n for n in names if "Pezeshkian" in n or "Aliyev" in n], names
+    assert prop.rule_why.startswith("two of the actors")
+
+
 @pytest.fixture()
 def cfg(tmp_path: Path) -> dict[str, Any]:
     c = tmp_path / "config"

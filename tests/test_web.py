@@ -164,7 +164,7 @@ def test_paging_links_walk_the_list(desk: Desk, monkeypatch: pytest.MonkeyPatch)
 def test_hit_page_shows_the_evidence_highlighted_by_group(desk: Desk) -> None:
     hid = desk.hit_id(CAUCASUS_TITLE)
     html = desk.client.get(f"/hits/{hid}").text
-    marks = re.findall(r'<mark class="hl g(\d)" title="([a-z]+)">([^<]+)</mark>', html)
+    marks = re.findall(r'<mark class="hl g(\d+)" title="([a-z]+)">([^<]+)</mark>', html)
     by_group: dict[str, set[str]] = {}
     for _, group, term in marks:
         by_group.setdefault(group, set()).add(term)
@@ -301,6 +301,7 @@ def test_every_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
             "/topics/caucasus-realignment/store",
             "/topics/new",
             "/articles/1/label",
+            "/near-misses/rescan",
         ]
     )
     good = desk.csrf()

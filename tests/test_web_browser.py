@@ -382,7 +382,17 @@ PAGES = [
     "/feeds",
     "/alerts",
     "/hits?topic=nope",
+    "/near-misses?topic=iran-nuclear",
+    "/articles",
+    "/articles/{article}?topic=iran-nuclear",
 ]
+SCREENS = (  # saved at 390 and 1280 px, light and dark (docs/desk.md shows them)
+    ("list", "/hits"),
+    ("hit", "/hits/{hit}"),
+    ("near-misses", "/near-misses?topic=iran-nuclear"),
+    ("articles", "/articles"),
+    ("article", "/articles/{article}?topic=iran-nuclear"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -410,12 +420,17 @@ def test_every_page_is_accessible_at_every_width(
     from tests.support.axe import violations
 
     hit = desk.store.find_hits(limit=1).rows[0][0].id
+    # a near miss taught, then changed: its page shows the label history
+    article = desk.store.near_misses("iran-nuclear")[0][1].id or 0
+    desk.store.mark_article(article, "iran-nuclear", "irrelevant", "background piece", by="ana")
+    desk.store.mark_article(article, "iran-nuclear", "relevant", "names the talks", by="bo")
+    ids = {"hit": hit, "article": article}
     context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
     page = context.new_page()
     problems: dict[str, Any] = {}
     try:
         for path in PAGES:
-            page.goto(desk.base + path.format(hit=hit))
+            page.goto(desk.base + path.format(**ids))
             found = violations(page, axe)
             if found:
                 problems[path] = found
@@ -428,8 +443,10 @@ def test_every_page_is_accessible_at_every_width(
                 problems.setdefault(path, []).append({"rule": "colour scheme", "bg": bg})
         if width in (390, 1280):
             ARTIFACTS.mkdir(exist_ok=True)
-            for name, path in (("list", "/hits"), ("hit", f"/hits/{hit}")):
-                page.goto(desk.base + path)
+            for name, path in SCREENS:
+                page.goto(desk.base + path.format(**ids))
+                if name == "article":  # the topic it was opened for, with its history
+                    page.locator(".standing.focus").scroll_into_view_if_needed()
                 page.screenshot(path=str(ARTIFACTS / f"desk-{name}-{width}-{scheme}.png"))
     finally:
         context.close()

@@ -6,6 +6,7 @@ label stored as training reads it. Skipped as test_web_browser.py is without chr
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,6 +144,18 @@ def test_all_articles_search_and_label_any_article(desk: tuple[str, Store], page
     row = next(n for n, a in store.near_misses(TOPIC, label="irrelevant") if a.id == found[0])
     assert (row.label_note, row.labeled_by) == ("background piece", "")
     assert store.topic_labels(TOPIC)[found[0]] == "irrelevant"
+    # changed to "Teach as hit": both changes in the article's label history, with notes
+    card = page.locator(f'.standing[data-topic="{TOPIC}"]')
+    card.locator("input[name=note]").fill("the lede names both")
+    card.get_by_role("button", name="Teach as hit").click()
+    page.wait_for_load_state()
+    history = page.locator(f'.standing[data-topic="{TOPIC}"] details.history')
+    history.locator("summary").click()
+    steps = history.locator("li").all_inner_texts()
+    assert len(steps) == 2, steps
+    assert "irrelevant → relevant" in steps[0] and "the lede names both" in steps[0]
+    assert "unreviewed → irrelevant" in steps[1] and "background piece" in steps[1]
+    assert all("as a non-hit" in x and "shared login" in x for x in steps)
 
 
 def test_label_without_csrf_token_is_refused(desk: tuple[str, Store], page: Any) -> None:
@@ -154,3 +167,33 @@ def test_label_without_csrf_token_is_refused(desk: tuple[str, Store], page: Any)
     )
     assert r.status == 403
     assert store.topic_labels(TOPIC).get(aid or 0) is None
+
+
+def test_rescan_from_the_inbox_runs_as_a_job(desk: tuple[str, Store], page: Any) -> None:
+    """A database whose near misses are gone (stored before they were kept): "Rescan"
+    on the inbox re-scores the stored articles in a worker process, the page refreshing
+    itself until the result is shown, and the inbox is filled as the CLI's rescan does."""
+    from playwright.sync_api import expect
+
+    base, store = desk
+    kept = [a.id for _, a in store.near_misses(TOPIC)]
+    assert kept
+    store.refresh_near_misses(TOPIC, [a.id or 0 for a in store.browse_articles(limit=500)], [])
+    assert store.near_misses(TOPIC) == []
+    page.goto(f"{base}/near-misses?topic={TOPIC}")
+    assert "No near misses waiting" in page.locator("main").inner_text()
+    # without the CSRF token: refused, nothing started
+    r = page.request.post(f"{base}/near-misses/rescan", form={"topic": TOPIC})
+    assert r.status == 403
+    page.get_by_role("button", name="Rescan").click()
+    expect(page.locator("#rescan .running")).to_contain_text("Rescanning")
+    expect(page.locator("#rescan .done")).to_contain_text("near misses", timeout=90_000)
+    done = page.locator("#rescan .done").inner_text()
+    assert re.search(r"Rescanned [\d,]+ stored articles \(rules only\): \d+ near misses", done)
+    found = int(re.search(r": (\d+) near misses", done).group(1))  # type: ignore[union-attr]
+    inbox = [a.id for _, a in store.near_misses(TOPIC)]
+    assert _ids(page) == inbox and len(inbox) == found
+    # what the pipeline kept is found again (and the synthetic articles stored
+    # without near misses are scored too)
+    assert set(kept) <= set(inbox)
+    page.screenshot(path=str(ARTIFACTS / "web-near-misses-rescan.png"))

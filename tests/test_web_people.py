@@ -125,6 +125,52 @@ def test_roles_sessions_and_the_label_audit(store: Store) -> None:
     assert restarted.get("/hits").status_code == 200
 
 
+def test_a_non_hit_label_is_audited_and_follows_it_onto_its_hit(store: Store) -> None:
+    """A label on an article that is no hit keeps who, when, note and every change,
+    shown on the article page; when the article becomes a hit, the hit page shows that
+    trail and the move."""
+    store.add_user("ana", "analyst", hash_password(PASSWORD))
+    store.add_user("bo", "analyst", hash_password(PASSWORD))
+    topic = desk_topics()[0].id
+    hit_articles = {h.article_id for h, _ in store.hits(topic=topic, limit=10_000)}
+    aid = next(a.id for a in store.browse_articles(limit=200) if a.id not in hit_articles)
+    assert aid is not None
+    for name, label, note in (("ana", "irrelevant", "a marathon"), ("bo", "relevant", "lede")):
+        c = client(store)
+        assert login(c, name) == 303
+        token = csrf(c, f"/articles/{aid}")
+        r = c.post(
+            f"/articles/{aid}/label",
+            data={"csrf": token, "topic": topic, "label": label, "note": note},
+        )
+        assert r.status_code == 303
+    page = c.get(f"/articles/{aid}").text
+    card = page[page.index(f'data-topic="{topic}"') :]
+    card = card[: card.index("</details>")]
+    assert "Label history (2)" in card
+    assert re.search(r"<b>bo</b>:\s+irrelevant → relevant “lede”", card)
+    assert re.search(r"<b>ana</b>:\s+unreviewed → irrelevant “a marathon”", card)
+    store.add_hits([(aid, topic, 0.9, "v9", {"score": 0.9})])
+    hid = next(h.id for h, _ in store.hits(topic=topic, limit=10_000) if h.article_id == aid)
+    page = c.get(f"/hits/{hid}").text
+    assert "Label history (3)" in page
+    assert f"became hit #{hid}, its label kept: relevant “lede”" in page
+    assert "by bo" in page and re.search(r"<b>ana</b>:\s+unreviewed → irrelevant", page)
+
+
+def test_a_viewer_may_not_rescan_near_misses(store: Store) -> None:
+    store.add_user("vic", "viewer", hash_password(PASSWORD))
+    topic = desk_topics()[0].id
+    c = client(store)
+    assert login(c, "vic") == 303
+    page = c.get(f"/near-misses?topic={topic}").text
+    assert 'action="/near-misses/rescan"' not in page  # no form offered
+    token = csrf(c, "/hits")
+    r = c.post("/near-misses/rescan", data={"csrf": token, "topic": topic})
+    assert r.status_code == 403
+    assert c.app.state.loop_jobs.running(topic) is None  # type: ignore[attr-defined]
+
+
 def test_failed_logins_are_throttled(store: Store) -> None:
     store.add_user("ana", "analyst", hash_password(PASSWORD))
     c = client(store)

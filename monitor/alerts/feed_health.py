@@ -17,7 +17,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.alerts.health import _duration, _recipients
+from monitor.alerts.health import _duration, _recipients, health_row
 from monitor.alerts.render import defuse, when_text
 from monitor.alerts.routes import FeedHealth
 from monitor.config import Config
@@ -180,20 +180,6 @@ def _row(
     body: str,
     now: datetime,
 ) -> dict[str, Any]:
-    route, target, display = recipient
-    return dict(
-        about_route=ABOUT,
-        about_target=str(feed.id),
-        about_display=_name(feed)[:200],
-        episode=episode,
-        kind=kind,
-        route=route,
-        target=target,
-        target_display=display,
-        title=title[:250],
-        body=body,
-        status="pending",
-        attempts=0,
-        created_at=now,
-        next_attempt_at=now,
+    return health_row(
+        (ABOUT, str(feed.id), _name(feed)[:200]), episode, kind, recipient, title, body, now
     )

@@ -21,7 +21,7 @@ from monitor.alerts.channel import (
     with_idempotency_key,
 )
 from monitor.alerts.render import defuse, plain_for, when_text
-from monitor.alerts.routes import mask_url, target_key
+from monitor.alerts.routes import mask_url, outbox_row, target_key
 from monitor.config import Config
 from monitor.store import HealthAlert, RouteHealth, Store, utcnow
 
@@ -211,22 +211,35 @@ def _health_row(
     now: datetime,
     episode: int | None = None,
 ) -> dict[str, Any]:
+    about = (h.route, h.target, h.target_display)
+    return health_row(
+        about, h.episode if episode is None else episode, kind, recipient, title, body, now
+    )
+
+
+def health_row(
+    about: tuple[str, str, str],
+    episode: int,
+    kind: str,
+    recipient: tuple[str, str, str],
+    title: str,
+    body: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """One health message (about a route target or a feed) to one recipient, due now."""
     route, target, display = recipient
-    return dict(
-        about_route=h.route,
-        about_target=h.target,
-        about_display=h.target_display,
-        episode=h.episode if episode is None else episode,
+    return outbox_row(
+        now,
+        about_route=about[0],
+        about_target=about[1],
+        about_display=about[2],
+        episode=episode,
         kind=kind,
         route=route,
         target=target,
         target_display=display,
         title=title[:250],
         body=body,
-        status="pending",
-        attempts=0,
-        created_at=now,
-        next_attempt_at=now,
     )
 
 

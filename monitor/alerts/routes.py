@@ -4,7 +4,8 @@ and keyed by a hash so that the secret URL itself is never stored)."""
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 import apprise
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -153,3 +154,8 @@ def check_url(url: str) -> str | None:
 
 def target_key(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def outbox_row(now: datetime, **fields: Any) -> dict[str, Any]:
+    """A new outbox row (a hit's delivery or a health message), due now, not yet tried."""
+    return dict(fields, status="pending", attempts=0, created_at=now, next_attempt_at=now)

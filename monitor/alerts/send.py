@@ -31,7 +31,7 @@ from monitor.alerts.channel import (
 from monitor.alerts.feed_health import check_feed_health
 from monitor.alerts.health import check_health, send_health_alerts
 from monitor.alerts.render import Item, message_format, render, url_scheme
-from monitor.alerts.routes import mask_url, target_key
+from monitor.alerts.routes import mask_url, outbox_row, target_key
 from monitor.alerts.stories import with_story
 from monitor.config import AlertSettings, Config
 from monitor.redact import redact
@@ -55,16 +55,7 @@ def route_targets(config: Config) -> Callable[[str, float, datetime | None], lis
         ):
             return []  # old news: stored and reviewable, not pushed
         return [
-            dict(
-                route=r.name,
-                target=key,
-                target_display=display,
-                mode=r.mode,
-                status="pending",
-                attempts=0,
-                created_at=now,
-                next_attempt_at=now,
-            )
+            outbox_row(now, route=r.name, target=key, target_display=display, mode=r.mode)
             for r, _, key, display in targets
             if r.wants(topic, score)
         ]

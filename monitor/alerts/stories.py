@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.alerts.render import Item
-from monitor.alerts.routes import Route, mask_url, target_key
+from monitor.alerts.routes import Route, mask_url, outbox_row, target_key
 from monitor.config import Config
 from monitor.store import Hit, Story, utcnow
 
@@ -77,16 +77,7 @@ def story_targets(config: Config) -> StoryTargets:
                 if r.name not in escalated:
                     escalated.append(r.name)
             out.append(
-                dict(
-                    route=r.name,
-                    target=key,
-                    target_display=display,
-                    mode=r.mode,
-                    status="pending",
-                    attempts=0,
-                    created_at=now,
-                    next_attempt_at=now,
-                )
+                outbox_row(now, route=r.name, target=key, target_display=display, mode=r.mode)
             )
         return out, escalated
 

@@ -135,6 +135,59 @@ def articles_mark(
     echo(f"article {article_id}, topic {topic} ({what}): {m.label or 'unreviewed'}")
 
 
+@articles_app.command("show")
+def articles_show(
+    ctx: typer.Context,
+    article_id: Annotated[int, typer.Argument(help="The article's id (`newsmon articles`).")],
+    topic: Annotated[str | None, typer.Option("--topic", "-t", help="Only this topic.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """One article: per topic, a hit or not (near miss, label), and its label history
+    (who, when, note; on the non-hit, and on the hit it became)."""
+    from monitor.export import article_records, label_step_record
+
+    store = _ctx(ctx).store()
+    a = store.article(article_id)
+    rec = article_records(store, [a])[0]
+    trails = store.label_trails(article_id, topic)
+    if topic is not None:
+        rec["hits"] = [h for h in rec["hits"] if h["topic"] == topic]
+        rec["non_hits"] = [n for n in rec["non_hits"] if n["topic"] == topic]
+    rec["label_history"] = {t: [label_step_record(e) for e in v] for t, v in trails.items()}
+    if json_out:
+        _dump(rec)
+        return
+    echo(f"#{a.id}  {clean(a.title)}")
+    echo(f"  {clean(a.url)}")
+    echo(f"  found {_when(a.first_seen_at)}  language {a.language or '?'}")
+    hits = {h["topic"]: h for h in rec["hits"]}
+    non_hits = {n["topic"]: n for n in rec["non_hits"]}
+    for t in sorted(set(hits) | set(non_hits) | set(trails)):
+        if t in hits:
+            h = hits[t]
+            state = f"hit {h['hit']} (score {h['score']:.2f}), {h['label'] or 'unreviewed'}"
+        elif t in non_hits:
+            n = non_hits[t]
+            score = "" if n["score"] is None else f", score {n['score']:.2f}/{n['threshold']:.2f}"
+            state = f"not a hit ({n['reason']}{score}), {n['label'] or 'unreviewed'}"
+        else:
+            state = "not a hit, unreviewed"
+        echo(f"\n  {t}: {state}")
+        for e in trails.get(t, []):
+            echo("    " + label_step_line(e))
+
+
+def label_step_line(e: Any) -> str:
+    """One line of a label trail."""
+    who = e.user_name or "shared login / command line"
+    note = f' "{clean(e.note, 120)}"' if e.note else ""
+    if e.moved:
+        return f"{_when(e.at)}  {who}: became hit {e.hit_id}, its label kept: {e.label}{note}"
+    where = "on the hit" if e.hit_id else "as a non-hit"
+    was, now = e.previous_label or "unreviewed", e.label or "unreviewed"
+    return f"{_when(e.at)}  {who}: {was} -> {now}{note} ({where})"
+
+
 @topics_app.command("near-misses")
 def topics_near_misses(
     ctx: typer.Context,

@@ -109,7 +109,8 @@ def hits_list(
 @hits_app.command("show")
 def hits_show(ctx: typer.Context, hit_id: int, json_out: JsonOpt = False) -> None:
     """One hit: the article, the score, and why it matched."""
-    from monitor.export import hit_record
+    from monitor.cli.articles import label_step_line
+    from monitor.export import hit_record, label_step_record
 
     store = _ctx(ctx).store()
     h, a = store.hit(hit_id)
@@ -129,6 +130,9 @@ def hits_show(ctx: typer.Context, hit_id: int, json_out: JsonOpt = False) -> Non
                 "sent_at": d.sent_at,
             }
             for d in store.deliveries_for_hit(hit_id)
+        ]
+        rec["label_history"] = [
+            label_step_record(e) for e in store.label_trail(a.id or 0, h.topic_id)
         ]
         _dump(rec)
         return
@@ -161,6 +165,11 @@ def hits_show(ctx: typer.Context, hit_id: int, json_out: JsonOpt = False) -> Non
     echo("\n  evidence:")
     for s in ev.get("sentences", []):
         echo(f"    [{s.get('field')}] {clean(s.get('text'), 400)}")
+    trail = store.label_trail(a.id or 0, h.topic_id)
+    if trail:
+        echo("\n  label history:")
+        for e in trail:
+            echo("    " + label_step_line(e))
     dels = store.deliveries_for_hit(hit_id)
     if dels:
         echo("\n  alerts:")

@@ -170,9 +170,9 @@ def _topic_or_exit(c: Ctx, topic_id: str) -> Any:
 LearnerOpt = Annotated[
     str,
     typer.Option(
-        help="prevalence: always the model, as many hits as the rules flag after the "
-        "corrections; estimate: rules, calibrated rules or model, whichever the labels "
-        "support out of fold (not yet the default: see docs/topics.md)."
+        help="estimate (the default): rules, calibrated rules or model, whichever the "
+        "labels support out of fold; prevalence: always the model, as many hits as the "
+        "rules flag after the corrections (the previous learner, for comparison)."
     ),
 ]
 
@@ -190,7 +190,7 @@ def topics_train(
     limit: Annotated[
         int, typer.Option(help="At most this many stored articles (newest first).")
     ] = 20_000,
-    learner: LearnerOpt = "prevalence",
+    learner: LearnerOpt = "estimate",
     json_out: JsonOpt = False,
 ) -> None:
     """Train the topic's model from reviewed hits and seeds; saved as a candidate
@@ -489,7 +489,7 @@ def topics_eval(
     calibrate: Annotated[
         bool, typer.Option(help="Also rules with thresholds calibrated on the train split.")
     ] = False,
-    learner: LearnerOpt = "prevalence",
+    learner: LearnerOpt = "estimate",
     json_out: JsonOpt = False,
 ) -> None:
     """Precision, recall and F1 per topic (micro and macro) on a labelled dataset."""

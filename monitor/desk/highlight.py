@@ -17,7 +17,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-PALETTE_SIZE = 10
+PALETTE_SIZE = 12  # desk.css has g0..g11: the Caucasus topic has eleven groups
 _ACRONYM = re.compile(r"^[A-Z0-9]{2,6}$")
 
 

@@ -1,4 +1,5 @@
-"""The learning loop from the desk: training and testing a topic's model run in a
+"""The learning loop from the desk: training and testing a topic's model, and rescanning
+its near misses, run in a
 worker process, watched by a background thread (a request only starts them and a page
 shows their state; the desk's own process keeps answering at full speed), one job at a
 time per topic; the last test's report is what activation is checked against.
@@ -38,15 +39,16 @@ class Busy(RuntimeError):
 
 @dataclass
 class Job:
-    """One training or test run of a topic, and what came of it."""
+    """One training, test or rescan run of a topic, and what came of it."""
 
-    kind: str  # "train" or "test"
+    kind: str  # "train", "test" or "rescan"
     topic: str
     by: str
     started: datetime
     finished: datetime | None = None
     error: str | None = None
     result: dict[str, Any] | None = None
+    progress: dict[str, Any] | None = None  # the latest a job with progress reported
 
     @property
     def running(self) -> bool:
@@ -100,9 +102,11 @@ class LoopJobs:
         by: str,
         fn: Callable[..., dict[str, Any]],
         *args: Any,
+        progress: bool = False,
     ) -> Job:
         """Run ``fn(*args)`` as this topic's job (in a worker process watched by a thread,
-        or in the thread); :class:`Busy` if one runs."""
+        or in the thread); :class:`Busy` if one runs. With ``progress``, ``fn`` is also
+        given ``progress=report``: each ``report(dict)`` becomes :attr:`Job.progress`."""
         with self._lock:
             if self._closed:
                 raise Busy("the desk is shutting down")
@@ -114,7 +118,9 @@ class LoopJobs:
         def run() -> None:
             try:
                 if self.isolate:
-                    job.result = self._in_process(topic_id, fn, *args)
+                    job.result = self._in_process(job, fn, args, progress)
+                elif progress:
+                    job.result = fn(*args, progress=lambda d: setattr(job, "progress", d))
                 else:
                     job.result = fn(*args)
             except Exception as exc:
@@ -133,16 +139,17 @@ class LoopJobs:
         return job
 
     def _in_process(
-        self, topic_id: str, fn: Callable[..., dict[str, Any]], *args: Any
+        self, job: Job, fn: Callable[..., dict[str, Any]], args: tuple[Any, ...], progress: bool
     ) -> dict[str, Any]:
         """``fn(*args)`` in a fresh spawned process (no state shared with the desk, and
-        training's CPU time does not slow the desk's requests down), its result over a
-        pipe; stopped after :attr:`timeout` seconds."""
+        training's CPU time does not slow the desk's requests down), its progress and
+        result over a pipe; stopped after :attr:`timeout` seconds."""
+        topic_id = job.topic
         ctx = multiprocessing.get_context("spawn")
         recv, send = ctx.Pipe(duplex=False)
         proc = ctx.Process(
             target=_child,
-            args=(send, os.getpid(), fn, args),
+            args=(send, os.getpid(), fn, args, progress),
             name=f"newsmon-desk-job-{topic_id}",
             daemon=True,  # and multiprocessing's exit hook stops it, never waits for it
         )
@@ -152,20 +159,25 @@ class LoopJobs:
             proc.start()
             self._procs[topic_id] = proc
         send.close()  # the child's end: EOF here when the child is gone
+        deadline = time.monotonic() + self.timeout
         try:
-            if not recv.poll(self.timeout):
-                raise TimeoutError(
-                    f"stopped after {self.timeout:g} s (the job timeout): nothing was saved"
-                )
-            try:
-                status, value = recv.recv()
-            except EOFError:
-                proc.join(5)
-                if self._closed:
-                    raise RuntimeError("stopped: the desk shut down") from None
-                raise RuntimeError(
-                    f"the job's process ended without a result (exit code {proc.exitcode})"
-                ) from None
+            while True:
+                if not recv.poll(max(0.0, deadline - time.monotonic())):
+                    raise TimeoutError(
+                        f"stopped after {self.timeout:g} s (the job timeout): nothing was saved"
+                    )
+                try:
+                    status, value = recv.recv()
+                except EOFError:
+                    proc.join(5)
+                    if self._closed:
+                        raise RuntimeError("stopped: the desk shut down") from None
+                    raise RuntimeError(
+                        f"the job's process ended without a result (exit code {proc.exitcode})"
+                    ) from None
+                if status != "progress":
+                    break
+                job.progress = value
             if status == "error":
                 raise RuntimeError(value)
             result: dict[str, Any] = value
@@ -221,12 +233,21 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _child(
-    conn: Connection, parent: int, fn: Callable[..., dict[str, Any]], args: tuple[Any, ...]
+    conn: Connection,
+    parent: int,
+    fn: Callable[..., dict[str, Any]],
+    args: tuple[Any, ...],
+    progress: bool = False,
 ) -> None:
-    """A job's process: run ``fn(*args)``, send ``("ok", result)`` or ``("error", why)``."""
+    """A job's process: run ``fn(*args)`` (with ``progress``: each report sent as
+    ``("progress", dict)``), send ``("ok", result)`` or ``("error", why)``."""
     _exit_with_parent(parent)
     try:
-        out: tuple[str, Any] = ("ok", fn(*args))
+        if progress:
+            result = fn(*args, progress=lambda d: conn.send(("progress", d)))
+        else:
+            result = fn(*args)
+        out: tuple[str, Any] = ("ok", result)
     except Exception as exc:
         log.exception("desk job failed")
         out = ("error", str(exc) or type(exc).__name__)
@@ -330,4 +351,45 @@ def history_work(
     }
 
 
-__all__ = ["JOB_TIMEOUT", "Busy", "Job", "LoopJobs", "history_work", "train_work"]
+def rescan_work(
+    db_url: str,
+    topic: TopicConfig,
+    limit: int,
+    models: Path,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Re-score the newest ``limit`` stored articles for the topic's near misses, as
+    ``newsmon topics near-misses T --rescan`` does, reporting how far it got."""
+    from monitor.topics.match import Classifier
+    from monitor.topics.model import active_models
+    from monitor.topics.review import rescan_near_misses
+
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            progress({"done": done, "total": total})
+
+    store = Store(db_url)
+    try:
+        clf = Classifier([topic], models=active_models([topic], models))
+        scan = rescan_near_misses(store, topic, limit=limit, classifier=clf, progress=report)
+    finally:
+        store.close()
+    return {
+        "articles": scan.articles,
+        "near_misses": scan.near_misses,
+        "added": scan.added,
+        "updated": scan.updated,
+        "removed": scan.removed,
+        "model": bool(clf.models),
+    }
+
+
+__all__ = [
+    "JOB_TIMEOUT",
+    "Busy",
+    "Job",
+    "LoopJobs",
+    "history_work",
+    "rescan_work",
+    "train_work",
+]

@@ -37,7 +37,7 @@ from monitor.errors import NotFound, StoreError
 from monitor.store.engine import chunks, utcnow
 from monitor.store.labels import LabelChange, LabelStore
 from monitor.store.models import Article, Hit, UTCDateTime
-from monitor.store.people import LabelEvent
+from monitor.store.people import ArticleLabelEvent, LabelEvent
 from monitor.store.search import FTS_TABLE, fts5_query, parse_search, pg_search_document, tsquery
 
 LABELS = ("relevant", "irrelevant")
@@ -118,6 +118,7 @@ def near_misses_become_hits(s: Session, new: Mapping[tuple[int, str], int]) -> s
     stored, carrying that label, but never alerted. The rows are locked before they go,
     so a label given at the same moment is waited for, not lost."""
     muted: set[tuple[int, str]] = set()
+    now = utcnow()
     for chunk in chunks(sorted(new), 200):
         rows = s.exec(
             select(NearMiss)
@@ -139,7 +140,8 @@ def near_misses_become_hits(s: Session, new: Mapping[tuple[int, str], int]) -> s
                             user_name=nm.labeled_by or "",
                             label=nm.label,
                             note=nm.label_note,
-                            at=h.labeled_at,
+                            at=now,
+                            origin="non-hit",
                         )
                     )
                 if nm.label == "irrelevant":
@@ -256,18 +258,20 @@ class NearMissStore(LabelStore):
                 .with_for_update()
             ).first()
             before = row.label if row is not None else None
+            now = utcnow()
             if label is None:
-                if row is None:
+                if row is None or row.label is None:
                     return ArticleMark(article_id, topic, None, None, None, None)
+                s.add(self._label_event(article_id, topic, None, None, row, by, now))
                 if row.reason == LABELLED:
                     s.delete(row)  # made by the label alone: nothing left to keep
                 else:
                     row.label = row.label_note = row.labeled_at = row.labeled_by = None
                     s.add(row)
                 return ArticleMark(article_id, topic, None, None, None, before)
+            s.add(self._label_event(article_id, topic, label, note, row, by, now))
             # An upsert: a row stored meanwhile (a near miss of the same article kept by
             # a concurrent batch) gets the label instead of failing on its key.
-            now = utcnow()
             given = dict(label=label, label_note=note, labeled_at=now, labeled_by=by)
             dialect = sqlite if self.dialect == "sqlite" else postgresql
             s.execute(
@@ -285,6 +289,28 @@ class NearMissStore(LabelStore):
                 .on_conflict_do_update(index_elements=["article_id", "topic_id"], set_=given)
             )
             return ArticleMark(article_id, topic, label, note, None, before)
+
+    @staticmethod
+    def _label_event(
+        article_id: int,
+        topic: str,
+        label: str | None,
+        note: str | None,
+        row: NearMiss | None,
+        by: str,
+        now: datetime,
+    ) -> ArticleLabelEvent:
+        """The audit of a label on a non-hit: who, when, from what to what."""
+        return ArticleLabelEvent(
+            article_id=article_id,
+            topic_id=topic,
+            user_name=by,
+            label=label,
+            note=note,
+            previous_label=row.label if row is not None else None,
+            previous_note=row.label_note if row is not None else None,
+            at=now,
+        )
 
     def prune_near_misses(self, older_than_days: int, *, now: datetime | None = None) -> int:
         """Delete the unlabelled near misses found more than N days ago: by then the

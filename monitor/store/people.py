@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel, col, select
 
 from monitor.errors import NotFound, StoreError
 from monitor.store.engine import StoreBase, utcnow
-from monitor.store.models import UTCDateTime
+from monitor.store.models import Hit, UTCDateTime
 
 ROLES = ("viewer", "analyst", "admin")
 
@@ -58,6 +58,41 @@ class LabelEvent(SQLModel, table=True):
     previous_label: str | None = None
     previous_note: str | None = None
     at: datetime | None = _dt()
+    # "non-hit": the label the article had for the topic before it became this hit,
+    # moved onto it (its author and note kept; ``at`` is when it moved)
+    origin: str | None = None
+
+
+class ArticleLabelEvent(SQLModel, table=True):
+    """One label change on an article for a topic it is no hit for ("teach as hit",
+    "not a hit", clear), by one person: the audit of labels on non-hits, as
+    :class:`LabelEvent` is of labels on hits."""
+
+    __table_args__ = (Index("ix_articlelabelevent_article", "article_id", "topic_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="article.id")
+    topic_id: str
+    user_name: str = ""
+    label: str | None = None
+    note: str | None = None
+    previous_label: str | None = None
+    previous_note: str | None = None
+    at: datetime | None = _dt()
+
+
+@dataclass
+class LabelStep:
+    """One step of an (article, topic)'s label trail: on the non-hit, on its hit, or
+    the move of the non-hit's label onto the hit the article became (``moved``)."""
+
+    at: datetime | None
+    user_name: str
+    label: str | None
+    note: str | None
+    previous_label: str | None
+    previous_note: str | None
+    hit_id: int | None  # None: given while the article was no hit for the topic
+    moved: bool = False
 
 
 class DeskPreference(SQLModel, table=True):
@@ -196,6 +231,51 @@ class PeopleStore(StoreBase):
                     .order_by(col(LabelEvent.id).desc())
                 ).all()
             )
+
+    def label_trail(self, article_id: int, topic: str) -> list[LabelStep]:
+        """Every label change of ``article_id`` for ``topic``, newest first: those given
+        while it was no hit, the move of that label onto its hit, and those on the hit."""
+        return self.label_trails(article_id, topic).get(topic, [])
+
+    def label_trails(self, article_id: int, topic: str | None = None) -> dict[str, list[LabelStep]]:
+        """:meth:`label_trail` of every topic the article was ever labelled for (or of
+        ``topic`` only)."""
+        with self.session() as s:
+            q_off = select(ArticleLabelEvent).where(ArticleLabelEvent.article_id == article_id)
+            q_on = (
+                select(LabelEvent, Hit.topic_id)
+                .join(Hit, col(Hit.id) == col(LabelEvent.hit_id))
+                .where(Hit.article_id == article_id)
+            )
+            if topic is not None:
+                q_off = q_off.where(ArticleLabelEvent.topic_id == topic)
+                q_on = q_on.where(Hit.topic_id == topic)
+            off = s.exec(q_off).all()
+            on = s.exec(q_on).all()
+        steps: dict[str, list[tuple[int, int, LabelStep]]] = {}
+        for e in off:
+            step = LabelStep(
+                e.at, e.user_name, e.label, e.note, e.previous_label, e.previous_note, None
+            )
+            steps.setdefault(e.topic_id, []).append((0, e.id or 0, step))
+        for ev, tid in on:
+            moved = ev.origin == "non-hit"
+            step = LabelStep(
+                ev.at,
+                ev.user_name,
+                ev.label,
+                ev.note,
+                ev.previous_label,
+                ev.previous_note,
+                ev.hit_id,
+                moved=moved,
+            )
+            steps.setdefault(tid, []).append((1, ev.id or 0, step))
+        # a hit's changes come after the non-hit's (the hit is made later); each by id
+        return {
+            t: [st for _, _, st in sorted(v, key=lambda x: (x[0], x[1]), reverse=True)]
+            for t, v in sorted(steps.items())
+        }
 
     def label_events(self, hit_ids: Sequence[int]) -> dict[int, LabelEvent]:
         """The latest label change of each of these hits (who labelled it)."""

@@ -44,6 +44,9 @@ class Features:
     # any word there may be a name, so they count only when a capitalised name somewhere
     # else has the same skeleton (the grouper decides, it has seen the other articles).
     weak_keys: Counter[str]
+    # Days the text names, (month, day): "18 августа", "July 10", "10 Temmuz". They place
+    # an undated article in time (the grouper's bar for it).
+    dates: frozenset[tuple[int, int]] = frozenset()
 
 
 @lru_cache(maxsize=64)
@@ -171,8 +174,13 @@ def featurize(
     weak: Counter[str] = Counter()
     phrases = gazetteer.phrases
     lookup = gazetteer.lookup
+    dates: set[tuple[int, int]] = set()
     for part, weight in ((title, 2), (text, 1)):
         prev = ""
+        # The last day number (1-31) and month seen, by token position: a month next to
+        # a day number (one word may stand between: "July 10", "10 de julio") is a date.
+        day_at, month_at = (-9, 0), (-9, 0)
+        pos = 0
         part = part.replace("\u200c", "")
         # A capital that only starts a sentence says nothing about a name: such a word
         # counts as a name only when some other article has it as one (a weak key, like
@@ -186,10 +194,16 @@ def featurize(
             gap = part[last_end : m.start()].rstrip()
             initial = gap[-1] in _SENTENCE_END if gap else last_end == 0
             last_end = m.end()
+            pos += 1
             if tok[0].isdigit() or tok[0] in "۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩":
                 k = number_key(tok)
                 if k:
                     keys[k] += weight
+                    day = int(k[1:]) if k[1:].isdigit() and len(k) <= 3 else 0
+                    if 1 <= day <= 31:
+                        day_at = (pos, day)
+                        if pos - month_at[0] <= 2:
+                            dates.add((month_at[1], day))
                 prev = ""
                 continue
             raw = fold(tok)
@@ -222,4 +236,8 @@ def featurize(
                         weak["N:" + sk] += weight
             if key and key != NOT_A_NAME:
                 keys[key] += weight
-    return Features(terms, keys, title_terms, lang, weak)
+                if key.startswith("M:"):
+                    month_at = (pos, int(key[2:]))
+                    if pos - day_at[0] <= 2:
+                        dates.add((month_at[1], day_at[1]))
+    return Features(terms, keys, title_terms, lang, weak, frozenset(dates))

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from monitor.stories.crowd import absorb_fragments, crowd_bar
 from monitor.stories.features import Article, Features, featurize
 from monitor.stories.names import Gazetteer, entries_gazetteer, gazetteer_with_topics
 from monitor.stories.vectors import cosine_without_kinds, index_terms, norm, top
@@ -39,6 +40,7 @@ class StorySettings:
     min_shared: int = 2  # shared words needed in one language
     cross_penalty_per_day: float = 0.2  # across languages time counts for more
     undated_gap_days: float = 3.0  # an undated article is held to the bar of 3 days away
+    named_day_gap_days: float = 0.5  # ... or of half a day when its text names a day of it
     bridge_margin: float = 0.05  # an article this far over two stories' bars merges them
     key_weight: float = 0.30  # share of names/numbers in the same-language score
     penalty_per_day: float = 0.10  # added to the threshold per day between them
@@ -48,6 +50,8 @@ class StorySettings:
     centroid_terms: int = 60  # words kept per story
     centroid_keys: int = 30  # keys kept per story
     idf_floor_docs: int = 100  # idf as if at least this many articles were seen
+    crowd_sources: int = 15  # a story this many sources carry is a subject (0: none is)
+    crowd_threshold: float = 0.15  # the bar for a headline without text to join one
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> StorySettings:
@@ -163,7 +167,10 @@ class Grouper:
         self.n_docs += len(feats)
         for f in feats:
             self._promote(f)
-        return [self._assign(a, f) for a, f in zip(ordered, feats, strict=True)]
+        out = [self._assign(a, f) for a, f in zip(ordered, feats, strict=True)]
+        # The aggregator's grain (crowd.py): headline-only stories started here join a crowd.
+        absorb_fragments(self, [a.story_id for a in out if a.new_story], ordered)
+        return out
 
     def add(self, article: Article) -> Assignment:
         """Group one article (a batch of one)."""
@@ -238,8 +245,11 @@ class Grouper:
                 self._join(self.stories[sid], art, f, tvec, kvec, when, 1.0)
                 return Assignment(art.id, sid, False, 1.0)
         passed: list[tuple[float, float, Story]] = []
+        headline_only = not art.text.strip()
         for st in self._candidates(tvec, kvec, when):
-            score, bar = self._similarity(tvec, kvec, f.language, st, when)
+            score, bar = self._similarity(
+                tvec, kvec, f.language, st, when, f.dates, headline_only=headline_only
+            )
             if score >= bar:
                 passed.append((score - bar, score, st))
         if passed:
@@ -277,10 +287,18 @@ class Grouper:
         lang: str,
         st: Story,
         when: datetime | None,
+        dates: frozenset[tuple[int, int]] = frozenset(),
+        *,
+        headline_only: bool = False,
     ) -> tuple[float, float]:
-        """(score, the bar it must clear) of an article against a story."""
+        """(score, the bar it must clear) of an article against a story; a headline
+        without text meets a crowded story at the crowd's bar (crowd.py)."""
         s = self.settings
         gap_days = s.undated_gap_days if when is None else 0.0
+        if when is None and dates and _names_a_day_of(dates, st):
+            # An undated article that names a day of the story ("on August 18") is placed
+            # in its time as well as a date line would place it.
+            gap_days = s.named_day_gap_days
         if when is not None and st.last_seen is not None and st.first_seen is not None:
             if when > st.last_seen:
                 gap_days = (when - st.last_seen).total_seconds() / 86400
@@ -301,7 +319,8 @@ class Grouper:
                 # of a round of talks into the round's story.
                 s_key = cosine_without_kinds(kvec, st.keys)
                 score = (1 - s.key_weight) * dot / st.tnorm[lang] + s.key_weight * s_key
-                best = (score, s.threshold + s.penalty_per_day * gap_days)
+                bar = s.threshold + s.penalty_per_day * gap_days
+                best = (score, crowd_bar(s, st, bar) if headline_only else bar)
         if terms:  # the story speaks the article's language: its words have decided
             return best
         return self._names_score(kvec, st, when, gap_days)
@@ -577,6 +596,19 @@ class Grouper:
             ):
                 g.index.setdefault(t, set()).add(st.id)
         return g
+
+
+def _names_a_day_of(dates: frozenset[tuple[int, int]], st: Story) -> bool:
+    """Whether one of the (month, day) pairs falls within a day of the story's span."""
+    if st.first_seen is None or st.last_seen is None:
+        return False
+    day = st.first_seen.date() - timedelta(days=1)
+    last = min(st.last_seen.date(), day + timedelta(days=30)) + timedelta(days=1)
+    while day <= last:
+        if (day.month, day.day) in dates:
+            return True
+        day += timedelta(days=1)
+    return False
 
 
 def _age(st: Story) -> tuple[datetime, str]:

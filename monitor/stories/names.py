@@ -316,9 +316,10 @@ def _copy(base: Gazetteer) -> Gazetteer:
 
 def entry_key(base: Gazetteer, names: Mapping[str, list[str]]) -> str | None:
     """The one key of a gazetteer entry: the CLDR key one of its names already has
-    (``C:AZ``, ``T:Asia/Baku``), else the skeleton of its English one-word name - the
-    key transliteration gives that name anyway, so a spelling the entry does not list
-    still meets it."""
+    (``C:AZ``, ``T:Asia/Baku``, a phrase such as ``united states``), else the skeleton of
+    its English one-word name - the key transliteration gives that name anyway, so a
+    spelling the entry does not list still meets it - else that of its English name of
+    several words, written as one."""
     words = [n.strip().rstrip("*") for ns in names.values() for n in ns if n]
     english = [n.strip().rstrip("*") for n in names.get("en", []) if n]
     for w in english + words:
@@ -326,9 +327,16 @@ def entry_key(base: Gazetteer, names: Mapping[str, list[str]]) -> str | None:
             k = base.lookup(fold(w))
             if k is not None:
                 return k
+    for w in english + words:  # a name of several words CLDR knows (United States)
+        parts = tuple(fold(p) for p in _WORD.findall(w))
+        if len(parts) > 1 and parts in base.phrases:
+            return base.phrases[parts]
     for w in english:
         if " " not in w and len(skeleton(w)) >= 3:
             return "N:" + skeleton(w)
+    for w in english:  # else the skeleton of its English name of several words (Abu Dhabi)
+        if len(skeleton(w.replace(" ", ""))) >= 3:
+            return "N:" + skeleton(w.replace(" ", ""))
     return None
 
 

@@ -8,28 +8,27 @@ Why
     precise and how complete the rules really are; the threshold must come from them.
 
 How
-    1. The model is trained (:func:`monitor.topics.learn.fit`: weak labels from the
-       rules, reviewed labels 50 times stronger) and, for every label, a copy that has
-       not seen it gives its out-of-fold P(relevant) (:func:`out_of_fold`). It is
-       trained twice: on the rules as written and on the rules at the threshold the
-       labels support (step 3, :meth:`LabelledPool.rethreshold`); the copy with the
-       better out-of-fold F1 is kept (the calibrated one on a tie).
-    2. The threshold starts where the rules' hit count puts it
-       (:func:`monitor.topics.learn.prevalence_threshold`) and moves to where the labels
-       put the boundary: among the thresholds whose F1 on the out-of-fold labels is within
-       :data:`TOLERANCE` of the best, the closest to the start (:func:`best_threshold`).
-       Rules that are about right keep their breadth; rules that fire three times too
-       often, or on a third of what they should, do not hand it to the model.
-    3. The same on the rule score gives the *calibrated rules*: the written threshold
-       moved only as far as the labels require.
-    4. With the model's decisions on the pool (the labelled articles as labelled), the
+    1. The *calibrated rules*: the written threshold moved only as far as the labels
+       require (among the thresholds whose F1 on the labels is within
+       :data:`TOLERANCE` of the best, the closest to the written one;
+       :func:`calibrated_threshold`).
+    2. The model (:func:`monitor.topics.learn.fit`) learns from weak labels of the rules
+       at that threshold (:meth:`LabelledPool.rethreshold`), the reviewed labels 50 times
+       stronger, and flags as many pool articles as the calibrated rules do, corrected by
+       the labels (:func:`monitor.topics.learn.prevalence_threshold`): rules that fire on
+       three times too many articles (or on a third of what they should) do not hand that
+       breadth to the model, rules that are about right keep theirs.
+    3. With the model's decisions on the pool (the labelled articles as labelled), the
        rules' precision and recall are estimated (:class:`RuleEstimate`): how many rule
        hits the model keeps, and how many of its hits the rules found. The labels of
        random hits, random non-hits and random near misses (:mod:`monitor.topics.active`,
        :func:`near_quota`) keep the boundary honest away from where the model is unsure.
-    5. Rules, calibrated rules and model are compared out of fold on the labels; the
-       model is kept unless it loses to the better of the others by more than
-       :data:`TOLERANCE` (:class:`Choice`).
+    4. Rules, calibrated rules and model are compared out of fold on the labels (the
+       model by copies that have not seen the fold, :func:`out_of_fold`; the calibrated
+       rules by thresholds calibrated on the other folds,
+       :func:`out_of_fold_calibrated`): the model is kept unless one of the others does
+       better (:class:`Choice`). Without labels of both kinds there is no such evidence,
+       and the model is kept.
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -94,16 +92,13 @@ class Choice:
     cv_f1: dict[str, float] = field(default_factory=dict)  # out of fold on the labels
     p: np.ndarray | None = None  # the model's P(relevant) on the pool
     correct: int | None = None  # labels the kept decision agrees with (the model: out of fold)
+    metrics: dict[str, Any] = field(default_factory=dict)  # what a saved model keeps
 
 
 def _f1(truth: np.ndarray, pred: np.ndarray) -> float:
     tp = float((truth & pred).sum())
     d = 2 * tp + float((truth & ~pred).sum()) + float((~truth & pred).sum())
     return 2 * tp / d if d else 1.0
-
-
-def _oof_f1(y: np.ndarray, oof: np.ndarray, t: float) -> float:
-    return _f1(y, oof >= t)
 
 
 def rule_model(topic: TopicConfig, threshold: float, kind: str = CALIBRATED) -> TopicModel:
@@ -132,7 +127,7 @@ def choose(pool: LabelledPool, settings: TrainSettings | None = None, folds: int
     idx = np.array(sorted(labels), dtype=int)
     y = np.array([labels[int(i)] for i in idx], dtype=bool)
     n_pos = int(y.sum())
-    est0 = RuleEstimate(
+    est = RuleEstimate(
         pool=len(weak),
         rule_hits=int(weak.sum()),
         expected_relevant=float(weak.sum()),
@@ -148,56 +143,43 @@ def choose(pool: LabelledPool, settings: TrainSettings | None = None, folds: int
         folds = min(folds, 3)  # enough labels per fold; training stays within seconds
     hits = weak.astype(bool)
     rule_thr = calibrated_threshold(pool)
-    cv: dict[str, float] = {
-        RULES: _f1(y, hits[idx]),
-        CALIBRATED: _f1(y, passed[idx] & (score[idx] >= rule_thr)),
-    }
+    cv: dict[str, float] = {RULES: _f1(y, hits[idx])}
+    if both:
+        # out of fold too: a threshold calibrated on the labels it is scored on flatters
+        cv[CALIBRATED] = _f1(y, out_of_fold_calibrated(pool, folds))
     model: TopicModel | None = None
     p: np.ndarray | None = None
     thr = 0.5
     decided = hits.copy()
     model_ok: int | None = None
     if topic.model.use:
-        # weak labels from the rules as written, and from the rules at the threshold the
-        # labels support: rules three times too broad (or narrow) teach the model less
-        bases = [pool]
-        if both and abs(rule_thr - pool.threshold) > 1e-9:
-            bases.insert(0, pool.rethreshold(rule_thr))
-            if len(idx) >= MANY_LABELS:
-                bases = bases[:1]  # many labels: their threshold is a safe bet
-        for base in bases:
-            try:
-                m = fit(base, s)
-            except ModelError:
-                continue
-            pm = predict(m, base)
-            t = prevalence_threshold(pm, base.weak, labels)
-            f = -1.0
+        # weak labels from the rules at the threshold the labels support: rules three
+        # times too broad (or narrow) do not hand that breadth to the model
+        base = pool.rethreshold(rule_thr) if both else pool
+        try:
+            model = fit(base, s)
+        except ModelError:
+            model = None
+        if model is not None:
+            p = predict(model, base)
+            # as many hits as the calibrated rules give, corrected by the labels
+            thr = prevalence_threshold(p, base.weak, labels)
+            model.threshold = thr
             if both:
                 oof = out_of_fold(base, s, folds)
-                # the labels say where the boundary is; the rules' hit count is the prior
-                mids = np.sort(np.unique(oof))
-                cand = np.concatenate([[t], (mids[1:] + mids[:-1]) / 2])
-                cand = cand[(cand >= 0.02) & (cand <= 0.95)]
-                t = best_threshold(cand, partial(_oof_f1, y, oof), t, logit=True)
-                f = _f1(y, oof >= t)
-            if model is None or f > cv.get(MODEL, -1.0) + TOLERANCE / 2:
-                model, p, thr = m, pm, t
-                if both:
-                    cv[MODEL] = f
-                    model_ok = int(((oof >= t) == y).sum())
-        if model is not None and p is not None:
-            model.threshold = thr
+                cv[MODEL] = _f1(y, oof >= thr)
+                model_ok = int(((oof >= thr) == y).sum())
             decided = p >= thr
             decided[idx] = y
     flagged = float(decided.sum())
-    est = est0
     est.expected_relevant = flagged
     est.precision = float((decided & hits).sum() / hits.sum()) if hits.any() else 0.0
     est.recall = float((decided & hits).sum() / flagged) if flagged else 0.0
-    best_rule = CALIBRATED if cv[CALIBRATED] > cv[RULES] else RULES
+    best_rule = CALIBRATED if cv.get(CALIBRATED, -1.0) > cv[RULES] else RULES
     kind = best_rule
-    if model is not None and cv.get(MODEL, 1.0) >= cv[best_rule] - 0.02:
+    # the model unless the labels show, out of fold, that the rules do better; without
+    # labels of both kinds there is no such evidence and the model is kept
+    if model is not None and cv.get(MODEL, 1.0) >= cv[best_rule]:
         kind = MODEL
     metrics = {
         "estimate": _est_json(est),
@@ -215,7 +197,26 @@ def choose(pool: LabelledPool, settings: TrainSettings | None = None, folds: int
         chosen, threshold, correct = None, topic.threshold, int((hits[idx] == y).sum())
     if chosen is not None:
         chosen.metrics = metrics
-    return Choice(kind, chosen, threshold, est, rule_thr, cv, p, correct)
+    return Choice(kind, chosen, threshold, est, rule_thr, cv, p, correct, metrics)
+
+
+def out_of_fold_calibrated(pool: LabelledPool, folds: int = 5) -> np.ndarray:
+    """The calibrated rules' decision on every labelled row (in sorted row order), with a
+    threshold calibrated on the other folds' labels (the folds of :func:`out_of_fold`)."""
+    labels = pool.labels
+    idx = np.array(sorted(labels), dtype=int)
+    out = np.zeros(len(idx), dtype=bool)
+    order = np.random.default_rng(0).permutation(len(idx))
+    k = min(folds, len(idx))
+    for f in range(k):
+        held = order[f::k]
+        skip = set(idx[held].tolist())
+        t = calibrated_threshold(
+            pool.with_labels({i: v for i, v in labels.items() if i not in skip})
+        )
+        sub = idx[held]
+        out[held] = pool.passed[sub] & (pool.score[sub] >= t)
+    return out
 
 
 def calibrated_threshold(pool: LabelledPool) -> float:

@@ -262,7 +262,7 @@ def feedback_run(
     settings: TrainSettings | None = None,
     space: FeatureSpace | None = None,
     log: Callable[[str], None] | None = None,
-    learner: str = "prevalence",
+    learner: str = "estimate",
 ) -> Run:
     """Simulated review: per topic, ``n_labels`` stories of the train split proposed by
     the engine, labelled from the truth, a model trained, the test split scored."""

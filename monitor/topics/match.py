@@ -110,6 +110,15 @@ def length_factor(n_words: int) -> float:
     return max(MIN_LENGTH_FACTOR, min(1.0, n_words / FULL_TEXT_WORDS))
 
 
+def _lead_sentences(tokens: Tokens) -> frozenset[int]:
+    """The sentences of the headline and the first sentence after it: in a short text
+    (a headline and a lede) a ``sentence`` condition may meet in them together."""
+    starts = tokens.sent_starts
+    title = [i for i, st in enumerate(starts) if tokens.idx[st] < tokens.title_end]
+    first = (title[-1] + 1) if title else 0
+    return frozenset([*title, first]) if first < len(starts) else frozenset(title)
+
+
 # --- the term index ------------------------------------------------------------------
 
 
@@ -471,7 +480,8 @@ class Classifier:
                 self._empty_rule[key] = evaluate_rule(topic.rule, RuleContext([]))
             passed, trace = self._empty_rule[key]
         else:
-            passed, trace = evaluate_rule(topic.rule, RuleContext(kept))
+            lead = _lead_sentences(tokens) if short < 1.0 else frozenset()
+            passed, trace = evaluate_rule(topic.rule, RuleContext(kept, lead))
         score = min(1.0, score)
         matched = passed and score >= topic.threshold
         evidence: dict[str, Any] = {

@@ -3,14 +3,20 @@ and explained, to edit and to test on the stored history (``newsmon topics new``
 
 What is proposed, and why:
 
-- **one group per country** of the gazetteer (:mod:`monitor.topics.gazetteer`) that the
-  examples name (the matcher itself finds them, in any language and script), with the
-  country's names in every language the gazetteer has: the actors of the story;
+- **one group per country** the examples name: the gazetteer's
+  (:mod:`monitor.topics.gazetteer`) and every other country CLDR knows
+  (:mod:`monitor.topics.entities`), found by the matcher itself in any language and
+  script, with the country's names in every language the gazetteer has: the actors of
+  the story (from a single example, a country in its title or named at least a quarter
+  as often as the most named one: not one mentioned in passing);
 - **places and people**: the gazetteer's cities, leaders, places and routes that occur;
 - **names**: capitalised names of one to four words that recur in the examples and are
-  rare in the background (the stored articles, when there are some);
+  rare in the background (the stored articles, when there are some), most repeated
+  first, cleaned of what is no name (titles before a person, weekdays and months,
+  possessives, Title Case headings, single words also written in lower case);
 - **phrases**: word pairs and triples (and, with a background, single words) that recur
-  in the examples and are rare in the background: the vocabulary of the story;
+  in the examples and are rare in the background: the vocabulary of the story, after
+  its names (half as many without a background);
 - **a rule**: the strictest of "two actors and the story's vocabulary", "one actor and
   the vocabulary" and "any group" that every example passes;
 - **a threshold**: four fifths of the lowest example score, so each example is a hit.
@@ -33,6 +39,14 @@ import yaml
 
 from monitor.config import FetchSettings
 from monitor.errors import ConfigError, NewsmonError
+from monitor.topics.entities import (
+    CONTRACTION,
+    REPORTING,
+    calendar_words,
+    clean_name,
+    name_parts,
+    with_world_countries,
+)
 from monitor.topics.gazetteer import Gazetteer, _flow, _scalar
 from monitor.topics.language import TopicConfig, TopicsFile
 from monitor.topics.match import Classifier
@@ -94,38 +108,46 @@ def _sentences(ex: Example) -> list[list[str]]:
 
 
 def _grams(
-    sentences: list[list[str]], stop: set[str]
-) -> tuple[set[str], set[str], set[str], Counter[str]]:
-    """An article's capitalised names, phrases (2-3 words) and words, normalised, and
-    how each name was written most often."""
+    sentences: list[list[str]], stop: set[str], calendar: frozenset[str] = frozenset()
+) -> tuple[set[str], set[str], set[str], Counter[str], Counter[str]]:
+    """An article's capitalised names (cleaned: :func:`entities.name_parts`), phrases
+    (2-3 words) and words, normalised; how often each name was written each way; and
+    how often each name and phrase occurs."""
     names: set[str] = set()
     phrases: set[str] = set()
     words: set[str] = set()
     written: Counter[str] = Counter()
+    often: Counter[str] = Counter()
     for toks in sentences:
         low = [t.lower() for t in toks]
+        content = [t for t, w in zip(toks, low, strict=True) if w not in stop]
+        # A Title Case Heading names nothing: its capitals are the style's
+        heading = len(content) >= 2 and all(t[:1].isupper() for t in content)
         for i, t in enumerate(toks):
             if low[i] not in stop and len(t) > 3:
                 words.add(normalize(t))
             for n in (2, 3):
                 part = low[i : i + n]
                 if len(part) == n and part[0] not in stop and part[-1] not in stop:
-                    phrases.add(normalize(" ".join(toks[i : i + n])))
-        i = 1  # the first word of a sentence is capitalised anyway
+                    key = normalize(" ".join(toks[i : i + n]))
+                    phrases.add(key)
+                    often[key] += 1
+        i = len(toks) if heading else 1  # a sentence's first word is capitalised anyway
         while i < len(toks):
             if toks[i][:1].isupper() and low[i] not in stop:
                 j = i
-                while j + 1 < len(toks) and j - i < 3 and toks[j + 1][:1].isupper():
+                while j + 1 < len(toks) and j - i < 5 and toks[j + 1][:1].isupper():
                     j += 1
-                name = " ".join(toks[i : j + 1])
-                if len(name) > 2:
+                for name in name_parts(toks[i : j + 1], stop, calendar):
                     key = normalize(name)
-                    names.add(key)
-                    written[f"{key}\t{name}"] += 1
+                    if len(name) > 2 and len(name.split()) <= 4 and key not in calendar:
+                        names.add(key)
+                        written[f"{key}\t{name}"] += 1
+                        often[key] += 1
                 i = j + 1
             else:
                 i += 1
-    return names, phrases, words, written
+    return names, phrases, words, written, often
 
 
 def _gazetteer_topic(gaz: Gazetteer) -> TopicConfig:
@@ -141,6 +163,41 @@ def _gazetteer_topic(gaz: Gazetteer) -> TopicConfig:
     )
 
 
+def _gazetteer_classifier(gaz: Gazetteer) -> Classifier:
+    """The matcher over every entry of ``gaz`` (kept for the shipped one: the world's
+    countries make it a few hundred groups)."""
+    key = tuple(sorted((k, repr(e.names)) for k, e in gaz.entries.items()))
+    with _CLF_LOCK:
+        if _CLF_CACHE and _CLF_CACHE[0][0] == key:
+            return _CLF_CACHE[0][1]
+    clf = Classifier([_gazetteer_topic(gaz)], models={})
+    with _CLF_LOCK:
+        _CLF_CACHE[:] = [(key, clf)]
+    return clf
+
+
+_CLF_CACHE: list[tuple[Any, Classifier]] = []
+_CLF_LOCK = threading.Lock()
+
+
+def _named(
+    clf: Classifier, gaz: Gazetteer, ex: Example, strict: bool = True
+) -> tuple[dict[str, int], set[str]]:
+    """The gazetteer entries an example names, with how often, and those in its title.
+    ``strict`` (a proposal from one example, where no other example tells an actor from
+    a country mentioned in passing): a country only in the title or named twice."""
+    groups = clf.classify(ex.title, ex.text, ex.language)[0].evidence.get("groups") or {}
+    tg = clf.classify(ex.title, "", ex.language)[0].evidence.get("groups") or {}
+    in_title = {g for g, i in tg.items() if i.get("count")}
+    out = {}
+    for eid, info in groups.items():
+        count = int(info.get("count") or 0)
+        country = gaz.entries[eid].kind == "country"
+        if count and (not strict or not country or count >= 2 or eid in in_title):
+            out[eid] = count
+    return out, in_title
+
+
 def _entry_group(eid: str, gaz: Gazetteer, why: str) -> ProposedGroup:
     names = gaz.entries[eid].names
     return ProposedGroup(
@@ -152,8 +209,15 @@ def _entry_group(eid: str, gaz: Gazetteer, why: str) -> ProposedGroup:
 
 
 def _distinctive(
-    per_example: list[set[str]], background: list[set[str]], min_examples: int, limit: int
+    per_example: list[set[str]],
+    background: list[set[str]],
+    min_examples: int,
+    limit: int,
+    often: Counter[str] | None = None,
 ) -> list[str]:
+    """The terms in at least ``min_examples`` examples and rare in the background: in
+    most examples first, then (``often``) the most repeated, then the longest."""
+    often = often or Counter()
     df = Counter(t for s in per_example for t in s)
     bg = Counter(t for s in background for t in s) if background else Counter()
     n_bg = len(background)
@@ -165,8 +229,8 @@ def _distinctive(
         if rate > BACKGROUND_RATE:
             continue
         idf = math.log((n_bg + 1) / (bg[t] + 1)) + 1 if n_bg else 1.0
-        scored.append((-(n * idf), -len(t), t))
-    return [t for _, _, t in sorted(scored)[:limit]]
+        scored.append((-(n * idf), -often[t], -len(t), t))
+    return [t for *_, t in sorted(scored)[:limit]]
 
 
 def propose_topic(
@@ -181,18 +245,32 @@ def propose_topic(
         raise ConfigError("topics new", "--example", "give at least one example article")
     n = len(examples)
     min_ex = 1 if n == 1 else max(2, math.ceil(n / 2))
-    gclf = Classifier([_gazetteer_topic(gazetteer)], models={})
+    gazetteer = with_world_countries(gazetteer)
+    gclf = _gazetteer_classifier(gazetteer)
     found: Counter[str] = Counter()
     gaz_keys: set[str] = set()
+    gaz_stems: set[str] = set()
     for e in gazetteer.entries.values():
-        gaz_keys.update(normalize(x.rstrip("*")) for names in e.names.values() for x in names)
+        for names_ in e.names.values():
+            gaz_keys.update(normalize(x.rstrip("*")) for x in names_)
+            gaz_stems.update(normalize(x[:-1]) for x in names_ if x.endswith("*"))
+    mentions: Counter[str] = Counter()
+    titled: set[str] = set()
     for ex in examples:
-        groups = gclf.classify(ex.title, ex.text, ex.language)[0].evidence.get("groups") or {}
-        found.update(g for g, info in groups.items() if info.get("count"))
+        named, in_title = _named(gclf, gazetteer, ex, strict=n == 1)
+        found.update(named.keys())  # examples naming it
+        mentions.update(named)  # times named
+        titled |= in_title
+    # the actors: countries most examples name; from one example, those in its title or
+    # not far less often than the most named one (not those mentioned in passing)
+    top = max((k for e, k in mentions.items() if gazetteer.entries[e].kind == "country"), default=0)
+    top = top if n == 1 else 0
     countries = [
         eid
         for eid, k in found.most_common()
-        if k >= min_ex and gazetteer.entries[eid].kind == "country"
+        if k >= min_ex
+        and gazetteer.entries[eid].kind == "country"
+        and (eid in titled or mentions[eid] >= top / 4)
     ]
     others = [
         eid
@@ -201,33 +279,52 @@ def propose_topic(
     ]
 
     stop: set[str] = set()
+    calendar: frozenset[str] = frozenset()
     for lang in {ex.language or "en" for ex in [*examples, *background]}:
         stop |= _stopwords(lang)
-    ex_grams = [_grams(_sentences(ex), stop) for ex in examples]
-    bg_grams = [_grams(_sentences(ex), stop) for ex in background]
+        calendar |= calendar_words(lang)
+    ex_grams = [_grams(_sentences(ex), stop, calendar) for ex in examples]
+    bg_grams = [_grams(_sentences(ex), stop, calendar) for ex in background]
     written: Counter[str] = Counter()
-    for *_, w in ex_grams:
+    often: Counter[str] = Counter()
+    for *_, w, o in ex_grams:
         written.update(w)
+        often.update(o)
     spelled: dict[str, str] = {}
     for kw, _ in written.most_common():
         key, name_as = kw.split("\t", 1)
         spelled.setdefault(key, name_as)
 
-    names = [
-        spelled.get(t, t)
-        for t in _distinctive(
-            [g[0] for g in ex_grams], [g[0] for g in bg_grams], min_ex, MAX_NAMES * 2
-        )
-        if t not in gaz_keys
-    ][:MAX_NAMES]
+    # a single capitalised word the examples also write in lower case is a word
+    # (Control, Ministry, Western), not a name (Kyiv, Kashmir)
+    lowered = {w for ex in examples for toks in _sentences(ex) for w in toks if w.islower()}
+    names: list[str] = []
+    for t in _distinctive(
+        [g[0] for g in ex_grams], [g[0] for g in bg_grams], min_ex, MAX_NAMES * 4, often
+    ):
+        clean = clean_name(spelled.get(t, t), gaz_keys, gaz_stems)
+        if clean is None or normalize(clean) in gaz_keys:
+            continue
+        if " " not in clean and clean.lower() in lowered:
+            continue
+        if normalize(clean) not in {normalize(x) for x in names}:
+            names.append(clean)
+    names = names[:MAX_NAMES]
     name_keys = {normalize(x) for x in names}
+    # the story's vocabulary after its names: fewer phrases when nothing tells which
+    # are distinctive (no background), none with a weekday or month in it
     phrases = [
         t
         for t in _distinctive(
-            [g[1] for g in ex_grams], [g[1] for g in bg_grams], min_ex, MAX_PHRASES * 2
+            [g[1] for g in ex_grams], [g[1] for g in bg_grams], min_ex, MAX_PHRASES * 3, often
         )
-        if t not in name_keys and not any(t in k or k in t for k in gaz_keys if len(k) > 3)
-    ][:MAX_PHRASES]
+        if t not in name_keys
+        and not any(t in k or k in t for k in gaz_keys if len(k) > 3)
+        and not calendar.intersection(t.split())
+        and not REPORTING.intersection(t.split())
+        and not CONTRACTION.search(t)
+        and len(t.split()[0]) > 2
+    ][: MAX_PHRASES if background else MAX_PHRASES // 2]
     if background:  # single words are only distinctive against something
         words = _distinctive(
             [g[2] for g in ex_grams], [g[2] for g in bg_grams], min_ex, MAX_PHRASES

@@ -181,12 +181,13 @@ def train_topic(
     pool: Sequence[PoolArticle],
     settings: TrainSettings | None = None,
     progress: Callable[[str], None] | None = None,
-    learner: str = "prevalence",
+    learner: str = "estimate",
 ) -> TrainReport:
     """Train a model for ``topic`` on an unsaved pool; the caller saves it. ``learner``
-    "estimate" keeps what the labels support best (:func:`monitor.topics.estimate.choose`:
-    the model, or the rules with a calibrated or their own threshold, saved as a tiny
-    model); "prevalence" always keeps the model, thresholded by the rules' hit count."""
+    "estimate" (the default) keeps what the labels support best
+    (:func:`monitor.topics.estimate.choose`: the model, or the rules with a calibrated or
+    their own threshold, saved as a tiny model); "prevalence", the previous learner,
+    always keeps the model, thresholded by the rules' hit count."""
     s = settings or TrainSettings()
     labels = {i: bool(p.label) for i, p in enumerate(pool) if p.label is not None}
     if not labels:
@@ -213,7 +214,7 @@ def train_topic(
         p = predict(model, lp)
         rules_ok = sum(1 for i in labels if bool(lp.weak[i]) == labels[i])
         check = LabelCheck(len(labels), rules_ok, choice.correct, 5 if choice.correct else 0)
-        metrics = dict(model.metrics)
+        metrics = dict(choice.metrics)
     else:
         try:
             model, p = train(lp, s)
@@ -385,18 +386,26 @@ class NearMissScan:
 
 
 def rescan_near_misses(
-    store: Store, topic: TopicConfig, *, limit: int = 20_000, classifier: Classifier | None = None
+    store: Store,
+    topic: TopicConfig,
+    *,
+    limit: int = 20_000,
+    classifier: Classifier | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> NearMissScan:
     """Re-score the stored articles (the newest ``limit``, and every labelled one) with
     the topic's current definition and active model, as the pipeline would, and keep
     their near misses (:mod:`monitor.topics.nearmiss`): what a database stored before
-    near misses were kept, or a topic just edited, needs. Hits are left as they are."""
+    near misses were kept, or a topic just edited, needs. Hits are left as they are.
+    ``progress(done, total)`` is told how far the scoring got, every 200 articles."""
     clf = classifier or Classifier([topic])
     pool = load_pool(store, topic, limit=limit, with_seeds=False)
     stored = store.topic_hit_scores(topic.id)
     scanned: list[int] = []
     found: list[tuple[int, FoundNearMiss]] = []
-    for p in pool:
+    for i, p in enumerate(pool):
+        if progress is not None and i % 200 == 0:
+            progress(i, len(pool))
         aid = int(p.key.split(":", 1)[1])
         if aid in stored:
             continue
@@ -418,5 +427,7 @@ def rescan_near_misses(
                     ),
                 )
             )
+    if progress is not None:
+        progress(len(pool), len(pool))
     added, updated, removed = store.refresh_near_misses(topic.id, scanned, found)
     return NearMissScan(topic.id, len(pool), len(found), added, updated, removed)

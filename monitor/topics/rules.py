@@ -48,15 +48,26 @@ def sentence_of(starts: list[int], token: int) -> int:
 
 
 class RuleContext:
-    """What a rule is evaluated on: counts and token positions per group."""
+    """What a rule is evaluated on: counts and token positions per group. ``lead``: the
+    sentences of a short text's headline and the first sentence after it, which a
+    ``sentence`` condition may also meet in together (see :func:`evaluate_rule`)."""
 
-    def __init__(self, matches: list[Match]) -> None:
+    def __init__(self, matches: list[Match], lead: frozenset[int] = frozenset()) -> None:
         self.counts: Counter[str] = Counter(m.group for m in matches)
         self.positions: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for m in matches:
             self.positions[m.group].append((m.start, m.end))
         self._matches = matches
         self._sents: dict[int, RuleContext] | None = None
+        self.lead = lead
+
+    def lead_unit(self) -> RuleContext | None:
+        """The headline and its lede as one unit, if the matches span more than one of
+        its sentences (else the sentences themselves already decide)."""
+        ms = [m for m in self._matches if m.sent in self.lead]
+        if len({m.sent for m in ms}) < 2:
+            return None
+        return RuleContext(ms)
 
     def sentences(self) -> dict[int, RuleContext]:
         if self._sents is None:
@@ -168,6 +179,13 @@ def evaluate_rule(rule: Any, ctx: RuleContext) -> tuple[bool, str]:
             ok, trace = evaluate_rule(rule.sentence, sub)
             if ok:
                 return True, f"sentence#{idx}[{trace}] ✓"
+        # a headline and the sentence after it report one event: in a short text (a feed
+        # summary, a wire alert) they count as one sentence ("$1.6b." ends no thought)
+        unit = ctx.lead_unit()
+        if unit is not None:
+            ok, trace = evaluate_rule(rule.sentence, unit)
+            if ok:
+                return True, f"headline+lede[{trace}] ✓"
         _, trace = evaluate_rule(rule.sentence, RuleContext([]))
         return False, f"sentence[no sentence satisfies {trace.rstrip(' ✗')}] ✗"
     if isinstance(rule, Near):

@@ -1,11 +1,13 @@
 """Every stored article reviewable: a topic's near misses (the inbox of what it almost
 found), all stored articles (list and search, hits or not), one article with its
 standing for every topic, and a label on any article for any topic ("Teach as hit" /
-"Not a hit", through :meth:`Store.mark_article`)."""
+"Not a hit", through :meth:`Store.mark_article`); and a rescan of a topic's near misses
+as a background job (as ``newsmon topics near-misses T --rescan``)."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -15,15 +17,20 @@ from starlette.routing import Route
 
 from monitor.desk.filters import WITHIN, path_id, to_int
 from monitor.desk.highlight import Highlighter
+from monitor.desk.learning import Busy, rescan_work
+from monitor.desk.routes.learning import jobs_of
 from monitor.desk.security import safe_next
 from monitor.desk.views import Desk, desk_of, qs
 from monitor.store import utcnow
+from monitor.topics.model import models_dir
 
 LABELS = {"relevant": "relevant", "irrelevant": "irrelevant", "clear": None}
 INBOX = ("unreviewed", "relevant", "irrelevant", "all")
 PAGE = 50
 MAX_NOTE = 2000
 MAX_PAGES = 200  # the inbox pages by offset: deep pages are not what an inbox is for
+RESCAN_DEFAULT = 20_000  # the newest stored articles a rescan scores (as the CLI's)
+RESCAN_MAX = 1_000_000
 
 
 def _topic_ids(desk: Desk, counts: dict[str, Any]) -> list[str]:
@@ -71,7 +78,9 @@ def near_misses_page(request: Request) -> Response:
             }
         )
     base = {"topic": topic, "label": label}
-    return desk.render(
+    jobs = jobs_of(request)
+    running = jobs.running(topic) if topic else None
+    resp = desk.render(
         request,
         "nearmisses.html",
         topics=topics,
@@ -83,7 +92,45 @@ def near_misses_page(request: Request) -> Response:
         newer_qs=qs(base, page=page - 1) if page > 0 else None,
         older_qs=qs(base, page=page + 1) if more and page < MAX_PAGES else None,
         back=_back(request),
+        configured=desk.topic(topic) is not None if topic else False,
+        running=running,
+        rescanned=jobs.last(topic, "rescan") if topic else None,
+        rescan_default=RESCAN_DEFAULT,
+        refused=params.get("refused", "")[:300],
     )
+    if running is not None and running.kind == "rescan":
+        resp.headers["refresh"] = "2"  # until the job is done; no script needed
+    return resp
+
+
+async def rescan(request: Request) -> Response:
+    """POST /near-misses/rescan (topic, articles; analyst): re-score the newest stored
+    articles for the topic's near misses, in the background; back to the inbox."""
+    desk = desk_of(request)
+    form = await desk.verified_form(request)
+    desk.require(request, "analyst")
+    tid = str(form.get("topic") or "")[:200]
+    topic = desk.topic(tid)
+    if topic is None:
+        raise HTTPException(400, "topic must be one of the configured topics")
+    n = to_int(form.get("articles"))
+    limit = RESCAN_DEFAULT if n is None or n < 1 else min(n, RESCAN_MAX)
+    back = f"/near-misses?topic={quote(topic.id)}"
+    try:
+        jobs_of(request).start(
+            topic.id,
+            "rescan",
+            desk.reader(request),
+            rescan_work,
+            desk.store.url,
+            topic,
+            limit,
+            models_dir(),
+            progress=True,
+        )
+    except Busy as exc:
+        return RedirectResponse(f"{back}&refused={quote(str(exc))}", 303)
+    return RedirectResponse(back, 303)
 
 
 def articles_page(request: Request) -> Response:
@@ -135,7 +182,14 @@ def article_page(request: Request) -> Response:
     standing = []
     for tid in ids:
         n = by_topic_mark.get(tid)
-        standing.append({"topic": tid, "hit": by_topic_hit.get(tid), "nm": n})
+        standing.append(
+            {
+                "topic": tid,
+                "hit": by_topic_hit.get(tid),
+                "nm": n,
+                "trail": store.label_trail(aid, tid)[:20],
+            }
+        )
     focus = request.query_params.get("topic")
     ev = (by_topic_mark[focus].evidence or {}) if focus in by_topic_mark else {}
     hl = Highlighter.for_evidence(ev, None)
@@ -175,6 +229,7 @@ async def label_article(request: Request) -> Response:
 
 routes = [
     Route("/near-misses", near_misses_page),
+    Route("/near-misses/rescan", rescan, methods=["POST"]),
     Route("/articles", articles_page),
     Route("/articles/{article_id:int}", article_page),
     Route("/articles/{article_id:int}/label", label_article, methods=["POST"]),

@@ -75,7 +75,7 @@ def hit_page(request: Request) -> Response:
         labels_on_topic=labels,
         trained=trained,
         current_version=topic.version if topic else None,
-        history=store.label_history(hit_id)[:10],
+        history=store.label_trail(h.article_id, h.topic_id)[:20],
         back=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     )
 
