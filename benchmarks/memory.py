@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/memory.py workers --pages 300      # PSS/USS per page
     .venv/bin/python benchmarks/memory.py languages                 # one spaCy pipeline each
     .venv/bin/python benchmarks/memory.py soak --cycles 200         # does memory grow?
+    .venv/bin/python benchmarks/memory.py breakdown                 # each process, step by step
 
 ``workers`` starts :class:`monitor.pipeline.workers.WorkerPool` (its forkserver preloads what
 ``monitor/pipeline/warmup.py`` says), hands it the benchmark's real pages one at a time
@@ -237,6 +238,136 @@ for lang in sys.argv[2:]:
 print(json.dumps(res))
 """
 
+_BREAKDOWN_PROBE = r"""
+import gc, json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+
+def mem():
+    out = {"rss": 0, "anon": 0, "uss": 0, "shared": 0}
+    with open("/proc/self/smaps_rollup") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            kb = int(v.split()[0]) if v.split() else 0
+            if k == "Rss": out["rss"] = kb
+            elif k == "Anonymous": out["anon"] = kb
+            elif k in ("Private_Clean", "Private_Dirty"): out["uss"] += kb
+            elif k in ("Shared_Clean", "Shared_Dirty"): out["shared"] += kb
+    return out
+
+steps = []
+def step(name, fn):
+    m0, t0 = mem(), time.process_time()
+    fn()
+    m1 = mem()
+    steps.append([name, (m1["rss"] - m0["rss"]) / 1024, time.process_time() - t0])
+
+which = sys.argv[2]
+if which == "forkserver":  # monitor/pipeline/warmup.py, step by step, in its order
+    step("newsmon's modules, pydantic, httpx, pebble",
+         lambda: __import__("monitor.pipeline.workers"))
+    step("spaCy", lambda: __import__("spacy"))
+    step("trafilatura (and lxml, htmldate, justext...)",
+         lambda: __import__("monitor.extract.article"))
+    from monitor.extract.article import detect_language, extract_html
+    step("language identification model (py3langid)",
+         lambda: detect_language("The model is loaded once, in the forkserver."))
+    from monitor.topics.text import pipeline
+    from monitor.pipeline.workers import SHARED_LANGUAGES
+    for lang in SHARED_LANGUAGES:
+        step(f"spaCy pipeline {lang}", lambda: pipeline(lang))
+    def jt():
+        from justext.core import define_stoplist
+        from trafilatura import external
+        define_stoplist(external.JT_STOPLIST or external.jt_stoplist_init())
+    step("justext's stoplist of every language", jt)
+    step("one small page through trafilatura", lambda: extract_html(
+        b"<html><body><article><p>" + b"One small page, before the workers fork. " * 8
+        + b"</p></article></body></html>", "https://example.org/warm-up"))
+    step("the classifier's modules", lambda: __import__("monitor.topics.match"))
+    step("gc.collect, gc.freeze", lambda: (gc.collect(), gc.freeze()))
+    fs_rss = mem()["rss"] / 1024
+    # A worker forked from that state, page after page (the benchmark's pages).
+    from benchmarks.memory import pages
+    from monitor.config import load_config
+    from monitor.pipeline.jobs import PageJob, analyse, make_classifier
+    docs = pages(int(sys.argv[3]), None)
+    clf_topics = load_config(os.path.join(sys.argv[1], "config")).topics
+    gc.freeze()  # the probe's own objects (pages, config): a worker's collection skips them
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        clf = make_classifier(clf_topics)
+        m0 = mem()
+        rows = []
+        for i, d in enumerate(docs, 1):
+            analyse(PageJob(str(i), d, f"http://127.0.0.1/a/{i}"), clf)
+            if i in (1, 10, 50, 100, 200, 300, 400, 500) or i == len(docs):
+                m = mem()
+                rows.append([i, (m["uss"] - m0["uss"]) / 1024, (m0["shared"] - m["shared"]) / 1024])
+        os.write(w, json.dumps(rows).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    worker = json.loads(os.read(r, 1 << 20).decode())
+    print(json.dumps({"steps": steps, "total_rss": fs_rss, "worker": worker}))
+else:  # the pipeline's main process (plain path and Prefect's client)
+    step("flows.cycle (Prefect's client, SQLModel, config, apprise, httpx)",
+         lambda: __import__("flows.cycle"))
+    from monitor.stories.names import entries_gazetteer
+    step("stories: CLDR names (built in a child) and the gazetteer", entries_gazetteer)
+    print(json.dumps({"steps": steps, "total_rss": mem()["rss"] / 1024}))
+"""
+
+
+def run_breakdown(args: argparse.Namespace) -> int:
+    """Where each process's memory goes, step by step (RSS each step adds, in a fresh
+    process): the forkserver as monitor/pipeline/warmup.py builds it, a worker forked
+    from it page after page (its own pages, USS, and the forkserver's pages it copied),
+    and the main process's imports."""
+    import json
+
+    res = {}
+    for which in ("forkserver", "main"):
+        out = subprocess.run(
+            [sys.executable, "-c", _BREAKDOWN_PROBE, str(ROOT), which, str(args.pages)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        res[which] = json.loads(out.stdout.strip().splitlines()[-1])
+    rows: list[tuple[str, str, str]] = []
+    for which, label in (("forkserver", "forkserver"), ("main", "main process")):
+        for name, mb_, cpu in res[which]["steps"]:
+            rows.append((f"{label}: {name}", f"+{mb_:.1f} MB", f"{cpu:.2f} CPU-s"))
+        rows.append((f"{label}: RSS in all", f"{res[which]['total_rss']:.0f} MB", "-"))
+    for n, own, copied in res["forkserver"]["worker"]:
+        rows.append(
+            (
+                f"a worker after {n} pages",
+                f"+{own:.0f} MB of its own (USS)",
+                f"{copied:.0f} MB of it in pages it shared with the forkserver",
+            )
+        )
+    for name, value, ref in rows:
+        print(f"{name:70s} {value:>28s}  {ref}")
+    fs_total = res["forkserver"]["total_rss"]
+    last = res["forkserver"]["worker"][-1]
+    result = (
+        f"RESULT forkserver_rss_mb={fs_total:.0f} worker_own_mb={last[1]:.0f} "
+        f"worker_pages={last[0]} main_rss_mb={res['main']['total_rss']:.0f}"
+    )
+    print(result)
+    if args.record:
+        record(
+            "memory-breakdown",
+            rows,
+            title="memory: where each process's memory goes",
+            header=("step", "memory", "CPU / note"),
+            result=result,
+            path=PERFORMANCE_MD,
+        )
+    return 0
+
 
 def run_languages(args: argparse.Namespace) -> int:
     langs = args.langs.split(",")
@@ -406,6 +537,9 @@ def main(argv: list[str] | None = None) -> int:
         "--langs", default="en,de,fr,es,it,pt,ru,uk,ar,fa,tr,id,ja,ko,zh,nl,pl,sv,he,hi,vi"
     )
     add_record_flag(lg)
+    bd = sub.add_parser("breakdown", help="where each process's memory goes, step by step")
+    bd.add_argument("--pages", type=int, default=200)
+    add_record_flag(bd)
     sk = sub.add_parser("soak", help="cycle after cycle in one process: does memory grow?")
     sk.add_argument("--cycles", type=int, default=30, help="30 (the soak: 200)")
     sk.add_argument("--workers", type=int, default=2)
@@ -414,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TMPDIR", tempfile.gettempdir())
     if args.cmd == "soak":
         return run_soak(args)
+    if args.cmd == "breakdown":
+        return run_breakdown(args)
     return run_workers(args) if args.cmd == "workers" else run_languages(args)
 
 

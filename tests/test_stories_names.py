@@ -10,7 +10,14 @@ from typing import Any
 from monitor.stories import Article, Grouper, cluster_records
 from monitor.stories.cluster import load_topics_yaml
 from monitor.stories.features import featurize
-from monitor.stories.names import _copy, add_entries, cldr_gazetteer, entries_gazetteer, fold
+from monitor.stories.names import (
+    _copy,
+    add_entries,
+    build_cldr_gazetteer,
+    cldr_gazetteer,
+    entries_gazetteer,
+    fold,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data" / "stories"
@@ -184,3 +191,10 @@ def test_an_entry_whose_english_name_has_several_words_still_has_a_key() -> None
     assert mine.lookup(fold("ABŞ")) == "C:US"
     abu_dhabi = mine.phrases.get(("абу", "даби"))
     assert abu_dhabi is not None and abu_dhabi == mine.phrases.get(("abu", "dhabi"))
+
+
+def test_cldr_names_built_in_a_child_process_are_the_ones_built_here() -> None:
+    child, here = cldr_gazetteer(), build_cldr_gazetteer()
+    assert len(child.exact) > 5000
+    assert child.exact == here.exact and child.stems == here.stems
+    assert child.phrases == here.phrases and child._prefix4 == here._prefix4

@@ -70,3 +70,42 @@ def test_a_pool_closed_while_starting_fails_its_jobs_cleanly() -> None:
     pool.close()
     a = pool.outcome("k", fut)
     assert a.extracted is None and a.error and "closed" in a.error
+
+
+MAIN_SCRIPT = r"""
+import os, sys
+from pathlib import Path
+
+# Top-level code: runs in every process that imports this file, as multiprocessing
+# does in the processes it starts (``__mp_main__``).
+with open(sys.argv[2], "a") as f:
+    f.write(f"{os.getpid()}\n")
+
+if __name__ == "__main__":
+    from monitor.pipeline.jobs import PageJob
+    from monitor.pipeline.workers import WorkerPool
+
+    page = Path(sys.argv[1]).read_bytes()
+    with WorkerPool([], workers=2) as pool:
+        futs = [pool.submit(PageJob(str(i), page, f"http://example.org/{i}")) for i in range(4)]
+        errors = [pool.outcome(str(i), f).error for i, f in enumerate(futs)]
+    assert errors == [None] * 4, errors
+    print("ok")
+"""
+
+
+def test_workers_do_not_import_their_pools_main_module(tmp_path: Path) -> None:
+    """A flow run that ``newsmon serve`` starts has ``prefect.engine`` as its main module:
+    multiprocessing would import it again in every worker (Prefect's client, +28 MB
+    each) to find functions the pool never sends."""
+    script, marker = tmp_path / "main_script.py", tmp_path / "imported-by"
+    script.write_text(MAIN_SCRIPT)
+    r = subprocess.run(
+        [sys.executable, str(script), str(PAGE), str(marker)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+    assert len(marker.read_text().split()) == 1  # the script's own process only

@@ -18,9 +18,14 @@ sources, most trusted first:
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from monitor.stories.translit import (
@@ -45,6 +50,8 @@ __all__ = [  # the transliteration helpers are re-exported: names' callers use t
     "topic_groups",
     "translit",
 ]
+
+log = logging.getLogger("newsmon.stories")
 
 # Languages whose CLDR names are loaded: the flagship topic's languages and their
 # neighbours (the grouper still works for any language; unknown names fall back to
@@ -124,6 +131,23 @@ class Gazetteer:
     def has_phrases(self) -> bool:
         return bool(self.phrases)
 
+    def tables(self) -> dict[str, Any]:
+        """The tables as plain JSON types (:meth:`from_tables` reads them back)."""
+        return {
+            "exact": self.exact,
+            "stems": self.stems,
+            "phrases": [[list(k), v] for k, v in self.phrases.items()],
+        }
+
+    @classmethod
+    def from_tables(cls, tables: Mapping[str, Any]) -> Gazetteer:
+        g = cls()
+        g.exact = dict(tables["exact"])
+        g.stems = dict(tables["stems"])
+        g.phrases = {tuple(k): v for k, v in tables["phrases"]}
+        g._prefix4 = {w[:4] for w in g.stems}
+        return g
+
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’׳][^\W\d_]+)*", re.UNICODE)
 
@@ -148,7 +172,36 @@ _GENERIC = {
 
 @lru_cache(maxsize=1)
 def cldr_gazetteer() -> Gazetteer:
-    """Country names, time-zone cities, months and weekdays from Babel's CLDR data."""
+    """Country names, time-zone cities, months and weekdays from Babel's CLDR data.
+
+    Built in a child process: reading these locales loads ~37 MB of Babel's data, which
+    stays in the heap that built the tables even once Babel's caches are cleared (freed
+    in fragments between the tables' own objects, never returned to the system), and the
+    pipeline's process groups stories for its whole life. Built here if the child fails."""
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _CLDR_CHILD],
+            capture_output=True,
+            check=True,
+            timeout=300,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_SRC, _PYPATH]))},
+        )
+        return Gazetteer.from_tables(json.loads(out.stdout))
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        log.warning("building CLDR names in a child process failed (%s): building here", exc)
+        return build_cldr_gazetteer()
+
+
+_CLDR_CHILD = (
+    "import json, sys; from monitor.stories.names import build_cldr_gazetteer; "
+    "sys.stdout.write(json.dumps(build_cldr_gazetteer().tables(), ensure_ascii=False))"
+)
+_SRC = str(Path(__file__).resolve().parents[2])  # the folder the monitor package is in
+_PYPATH = os.environ.get("PYTHONPATH", "")
+
+
+def build_cldr_gazetteer() -> Gazetteer:
+    """:func:`cldr_gazetteer`'s tables, built in this process."""
     from babel import Locale
     from babel.core import UnknownLocaleError
     from babel.dates import get_timezone_location
