@@ -87,3 +87,33 @@ def test_articles_with_text_are_not_pulled_into_the_crowd() -> None:
     assert _largest_share(with_text, _groups(with_text, StorySettings())) == pytest.approx(
         _largest_share(with_text, _groups(with_text, StorySettings(crowd_sources=0)))
     )
+
+
+DEV2 = DEV.with_name("aggregator-dev2.jsonl")
+
+
+def test_a_roundup_headline_does_not_bridge_two_crowds() -> None:
+    # Both dev slices as one stream (one day): the morning's Libyan rebel-oil tanker is
+    # still crowded when "Stocks drop; Men's Wearhouse acquiring Jos. A. Bank; Libya fires
+    # on oil tanker" clears both its and the Men's Wearhouse deal's lower bars.
+    if not (DEV.is_file() and DEV2.is_file()):
+        pytest.skip("an aggregator dev slice is absent")
+    recs = [
+        json.loads(line)
+        for path in (DEV, DEV2)
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+
+    def story(first_words: str) -> list[dict[str, Any]]:
+        gold = next(r["gold"] for r in recs if r["title"].startswith(first_words))
+        return [r for r in recs if r["gold"] == gold]
+
+    libya = story("Libya halts North Korean-flagged tanker")
+    suits = story("Men's Wearhouse, JA Bank sew up")
+    assert any(r["title"].startswith("Stocks drop; Men's Wearhouse") for r in suits)
+    pred = _groups(recs, StorySettings())
+    both = Counter(pred[r["id"]] for r in libya) & Counter(pred[r["id"]] for r in suits)
+    assert sum(both.values()) <= 1, "one story holds headlines of both subjects"
+    # Each subject still gathers in its crowd.
+    assert _largest_share(libya, pred) > 0.5
+    assert _largest_share(suits, pred) > 0.5

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 class _Settings(Protocol):
     threshold: float
+    bridge_margin: float
     crowd_sources: int
     crowd_threshold: float
 
@@ -61,6 +62,25 @@ def crowd_bar(settings: _Settings, story: _Story, bar: float) -> float:
     if crowded(settings, story):
         return bar - max(0.0, settings.threshold - settings.crowd_threshold)
     return bar
+
+
+def bridges(
+    settings: _Settings,
+    best: tuple[float, _Story],
+    other: tuple[float, _Story],
+    headline_only: bool,
+) -> bool:
+    """Whether an article that cleared two stories' bars (each by its margin) shows they
+    are one: by ``bridge_margin`` over both event-level bars. The crowd's lower bar lets a
+    headline join a subject; it is no evidence that two subjects are one (a roundup,
+    "Stocks drop; Men's Wearhouse acquiring Jos. A. Bank; Libya fires on oil tanker",
+    clears both crowds' bars and merged the two)."""
+    for margin, story in (best, other):
+        if headline_only and crowded(settings, story):
+            margin -= max(0.0, settings.threshold - settings.crowd_threshold)
+        if margin < settings.bridge_margin:
+            return False
+    return True
 
 
 class _Grouper(Protocol):

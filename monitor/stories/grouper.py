@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.stories.crowd import absorb_fragments, crowd_bar
+from monitor.stories.crowd import absorb_fragments, bridges, crowd_bar
 from monitor.stories.features import Article, Features, featurize
 from monitor.stories.names import Gazetteer, entries_gazetteer, gazetteer_with_topics
 from monitor.stories.vectors import cosine_without_kinds, index_terms, norm, top
@@ -262,7 +262,7 @@ class Grouper:
             # not bridge, and no bridge spans more than the window.
             for margin, _, other in passed[1:] if when is not None else ():
                 if (
-                    margin >= s.bridge_margin
+                    bridges(s, (passed[0][0], best), (margin, other), headline_only)
                     and other.id in self.stories
                     and self._within_window(best, other)
                 ):
