@@ -101,6 +101,12 @@ THAW = "caucasus-iran-azerbaijan-thaw.html"
 THAW_TITLE = "Iran and Azerbaijan signal a thaw as Pezeshkian visits Baku: what it means for Israel"
 
 
+def _pending_retries(store: Store) -> list[str]:
+    """The paths of the pages still waiting for a retry."""
+    with store.session() as s:
+        return [r.url.split("/", 3)[-1] for r in s.exec(select(PageRetry)).all()]
+
+
 def _past_due(store: Store) -> None:
     """As if the retries' wait had passed (the crash tests move deadlines the same way)."""
     with store.session(write=True) as s:
@@ -297,6 +303,13 @@ def run_cross_feed(tmp: Path) -> CrossRun:
         first = run_cycle(store, config, feed_batch=len(urls))  # one batch
         _past_due(store)
         later = run_cycle(store, config)
+        cycles = [first, later]
+        # A page not asked in the first cycle (its host already held back: which pages
+        # get their one 429 first depends on timing) meets its 429 only now; its retry
+        # then reads it in the next cycle. Nothing may be lost; it may take one more.
+        if any(p.startswith("late/") for p in _pending_retries(store)):
+            _past_due(store)
+            cycles.append(run_cycle(store, config))
         feeds = {f.url: f for f in store.feeds()}
         articles = {a_.url: a_ for a_ in rows(store, Article)}
         silent = []
@@ -315,7 +328,7 @@ def run_cross_feed(tmp: Path) -> CrossRun:
         return CrossRun(
             feeds=len(urls),
             pages=len(articles),
-            crashes=sum(1 for s in (first, later) for e in s.errors if e.startswith("batch")),
+            crashes=sum(1 for s in cycles for e in s.errors if e.startswith("batch")),
             silent=silent,
             lost=lost,
             duplicates=max(0, len(hook.received) - len(hits)),
