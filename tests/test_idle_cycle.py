@@ -129,3 +129,91 @@ def test_a_poll_step_stops_at_the_first_batch_with_new_articles(tmp_path: Path) 
     feeds = rows(store, Feed)
     assert sorted(f.last_outcome or "" for f in feeds).count("ok") == 1
     assert not any(f.lease_owner for f in feeds)
+
+
+def _world(srv: FixtureServer, tmp_path: Path, n: int, settings: dict[str, Any]) -> Any:
+    for i in range(n):
+        srv.add(
+            f"x/f{i}.xml",
+            rss([item(f"{{BASE}}/x/p{i}", title=f"story {i}", guid=f"g{i}")]),
+            "application/rss+xml",
+        )
+    cfg = write_config(
+        tmp_path / "config",
+        topics_from=TOPICS,
+        feed_urls=[srv.url(f"x/f{i}.xml") for i in range(n)],
+        routes=[],
+        settings=merge(FAST, settings),
+    )
+    return load_config(cfg)
+
+
+class _EngineDown(RuntimeError):
+    pass
+
+
+def test_a_poll_step_that_fails_before_taking_a_batch_fails_one_and_moves_on(
+    tmp_path: Path,
+) -> None:
+    """A step that raises before it takes a batch (the task engine failing, say) must not
+    be run again on the same batches forever: the next batch fails in its place, is
+    released, and the next cycle reads it."""
+    calls: Counter[str] = Counter()
+
+    def engine_down(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if step.__name__ == "poll_batches":
+            calls["poll_batches"] += 1
+            if calls["poll_batches"] > 20:
+                raise SystemExit("the cycle keeps calling a failing poll step")
+            raise _EngineDown("the task engine failed before running the step")
+        return step(*args, **kwargs)
+
+    with FixtureServer(DEMO_DATA) as srv:
+        config = _world(srv, tmp_path, 3, {"extract": {"workers": 1}})
+        store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        s = run_cycle(store, config, feed_batch=1, run=engine_down)
+        assert calls["poll_batches"] == 3 and len(s.errors) == 3
+        assert not any(f.lease_owner for f in rows(store, Feed))  # released, not held
+        assert run_cycle(store, config, feed_batch=1).articles_new == 3  # nothing lost
+
+
+def test_every_feed_not_yet_committed_keeps_its_lease(tmp_path: Path) -> None:
+    """A cycle longer than the lease renews, at each batch it takes, the leases of every
+    feed it has not committed yet: those polled earlier in the same step and those
+    waiting to be stored or committed, not only the batches still to come."""
+    with FixtureServer(DEMO_DATA) as srv:
+        # a lease so short that every batch taken renews (a third of it has gone by)
+        config = _world(srv, tmp_path, 5, {"extract": {"workers": 1}})
+        store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        assert run_cycle(store, config, feed_batch=1).articles_new == 5
+        srv.add(  # the first feed in poll order brings news, the others nothing new
+            "x/f0.xml",
+            rss(
+                [
+                    item("{BASE}/x/p9", title="story 9", guid="g9"),
+                    item("{BASE}/x/p0", title="story 0", guid="g0"),
+                ]
+            ),
+            "application/rss+xml",
+        )
+        config.settings.fetch.lease_minutes = 0.00001
+        seen: list[tuple[set[int], set[int]]] = []  # (renewed, committed by then)
+        committed: set[int] = set()
+        real_renew, real_save = store.renew_leases, store.save_feeds
+
+        def renew(owner: str, ids: Any, **kw: Any) -> set[int]:
+            seen.append((set(ids), set(committed)))
+            return real_renew(owner, ids, **kw)
+
+        def save(feeds: Any, *a: Any, **kw: Any) -> Any:
+            committed.update(f.id for f in feeds)
+            return real_save(feeds, *a, **kw)
+
+        store.renew_leases = renew  # type: ignore[method-assign]
+        store.save_feeds = save  # type: ignore[method-assign]
+        s = run_cycle(store, config, force=True, feed_batch=1)
+    assert s.articles_new == 1 and not s.errors
+    all_ids = {f.id for f in rows(store, Feed)}
+    assert seen, "no lease was renewed: the lease did not run short"
+    for ids, done in seen:
+        assert all_ids - done <= ids, f"renewed {sorted(ids)}, not committed {all_ids - done}"

@@ -423,13 +423,15 @@ class _Batches:
         self.renewed = time.monotonic()  # the claim set the leases
         self.next = 0  # the next batch to poll
         self.taken: list[list[Feed]] = []  # batches the running poll step has taken
+        self.polled: deque[PolledBatch] = deque()  # polled, waiting to be stored
 
     def run(self) -> None:
-        polled: deque[PolledBatch] = deque()
+        polled = self.polled
         ahead = self._ahead()
         while self.next < len(self.feed_batches):
             # One poll step takes batches until one brings new articles (or enough feeds
             # brought none): a quiet cycle makes a few steps, not one per batch.
+            start = self.next
             try:
                 out: list[PolledBatch] = self.run_step(
                     poll_batches,
@@ -442,8 +444,18 @@ class _Batches:
                     max_quiet_feeds=QUIET_COMMIT_FEEDS,
                 )
             except Exception as exc:  # noqa: BLE001 - the batches it took are retried
+                if not self.taken and self.next == start:
+                    # It failed before taking a batch (the task engine, say): the next
+                    # batch fails in its place, so the cycle moves on, never loops.
+                    self.taken.append(self.feed_batches[self.next])
+                    self.next += 1
                 out = [PolledBatch(fb, error=exc) for fb in self.taken]
+                ahead = self._ahead()  # a generator that raised is finished: a new one
             self.taken.clear()
+            if not out and self.next == start:  # took nothing and said nothing: stop
+                for fb in self.feed_batches[self.next :]:
+                    self._failed(fb, RuntimeError("the poll step took no batch"))
+                self.next = len(self.feed_batches)
             for b in out:
                 if b.error is not None:
                     self._failed(b.feeds, b.error)
@@ -469,9 +481,9 @@ class _Batches:
             fb = self._renew_leases(n, self.feed_batches[n])
             if not fb:
                 continue
+            self.taken.append(fb)  # from here on, a failure fails (releases) this batch
             for later in self.feed_batches[n + 1 : n + 3]:
                 prefetch_feeds(self.fetcher, later, self.creds)
-            self.taken.append(fb)
             yield fb
 
     def _renew_leases(self, n: int, fb: list[Feed]) -> list[Feed]:
@@ -488,7 +500,12 @@ class _Batches:
                 self.owner,
                 [
                     f.id
-                    for b in [*(q for q, _ in self.quiet), *self.feed_batches[max(n - 1, 0) :]]
+                    for b in [
+                        *(q for q, _ in self.quiet),  # polled, nothing new, not committed
+                        *(p.feeds for p in self.polled),  # polled, not yet stored
+                        *self.taken,  # polled earlier in this poll step
+                        *self.feed_batches[n:],  # this batch and those to come
+                    ]
                     for f in b
                     if f.id is not None
                 ],
