@@ -30,7 +30,9 @@ PAGE = 50
 MAX_NOTE = 2000
 MAX_PAGES = 200  # the inbox pages by offset: deep pages are not what an inbox is for
 RESCAN_DEFAULT = 20_000  # the newest stored articles a rescan scores (as the CLI's)
-RESCAN_MAX = 1_000_000
+# The job holds the texts it scores in memory and must end within --job-minutes: more
+# is the CLI's (`newsmon topics near-misses ID --rescan --articles N`).
+RESCAN_MAX = 50_000
 
 
 def _topic_ids(desk: Desk, counts: dict[str, Any]) -> list[str]:
@@ -96,6 +98,7 @@ def near_misses_page(request: Request) -> Response:
         running=running,
         rescanned=jobs.last(topic, "rescan") if topic else None,
         rescan_default=RESCAN_DEFAULT,
+        rescan_max=RESCAN_MAX,
         refused=params.get("refused", "")[:300],
     )
     if running is not None and running.kind == "rescan":
