@@ -32,22 +32,26 @@ def _counting(calls: Counter[str]) -> Callable[..., Any]:
     return run
 
 
+def _world(srv: FixtureServer, tmp_path: Path, n: int, settings: dict[str, Any]) -> Any:
+    for i in range(n):
+        srv.add(
+            f"x/f{i}.xml",
+            rss([item(f"{{BASE}}/x/p{i}", title=f"story {i}", guid=f"g{i}")]),
+            "application/rss+xml",
+        )
+    cfg = write_config(
+        tmp_path / "config",
+        topics_from=TOPICS,
+        feed_urls=[srv.url(f"x/f{i}.xml") for i in range(n)],
+        routes=[],
+        settings=merge(FAST, settings),
+    )
+    return load_config(cfg)
+
+
 def test_nothing_new_starts_no_workers_and_commits_quiet_batches_together(tmp_path: Path) -> None:
     with FixtureServer(DEMO_DATA) as srv:
-        for i in range(6):
-            srv.add(
-                f"x/f{i}.xml",
-                rss([item(f"{{BASE}}/x/p{i}", title=f"story {i}", guid=f"g{i}")]),
-                "application/rss+xml",
-            )
-        cfg = write_config(
-            tmp_path / "config",
-            topics_from=TOPICS,
-            feed_urls=[srv.url(f"x/f{i}.xml") for i in range(6)],
-            routes=[],
-            settings=merge(FAST, {"extract": {"workers": 1}}),
-        )
-        config = load_config(cfg)
+        config = _world(srv, tmp_path, 6, {"extract": {"workers": 1}})
         store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
         with WorkerPool.for_config(config) as first:
             s1 = run_cycle(store, config, pool=first, feed_batch=2)
@@ -68,20 +72,7 @@ def test_nothing_new_starts_no_workers_and_commits_quiet_batches_together(tmp_pa
 def test_batches_with_new_articles_are_still_committed_one_by_one(tmp_path: Path) -> None:
     """Only quiet batches wait: a batch with articles is committed after they are stored."""
     with FixtureServer(DEMO_DATA) as srv:
-        for i in range(4):
-            srv.add(
-                f"x/f{i}.xml",
-                rss([item(f"{{BASE}}/x/p{i}", title=f"story {i}", guid=f"g{i}")]),
-                "application/rss+xml",
-            )
-        cfg = write_config(
-            tmp_path / "config",
-            topics_from=TOPICS,
-            feed_urls=[srv.url(f"x/f{i}.xml") for i in range(4)],
-            routes=[],
-            settings=merge(FAST, {"extract": {"workers": 1}}),
-        )
-        config = load_config(cfg)
+        config = _world(srv, tmp_path, 4, {"extract": {"workers": 1}})
         store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
         calls: Counter[str] = Counter()
         with WorkerPool.for_config(config) as pool:
@@ -95,20 +86,7 @@ def test_a_poll_step_stops_at_the_first_batch_with_new_articles(tmp_path: Path) 
     """Quiet batches are polled together in one step, up to the first batch that brings
     news: its articles are then fetched and analysed while the next batches are polled."""
     with FixtureServer(DEMO_DATA) as srv:
-        for i in range(4):
-            srv.add(
-                f"x/f{i}.xml",
-                rss([item(f"{{BASE}}/x/p{i}", title=f"story {i}", guid=f"g{i}")]),
-                "application/rss+xml",
-            )
-        cfg = write_config(
-            tmp_path / "config",
-            topics_from=TOPICS,
-            feed_urls=[srv.url(f"x/f{i}.xml") for i in range(4)],
-            routes=[],
-            settings=merge(FAST, {"extract": {"workers": 1}}),
-        )
-        config = load_config(cfg)
+        config = _world(srv, tmp_path, 4, {"extract": {"workers": 1}})
         store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
         assert run_cycle(store, config, feed_batch=1).articles_new == 4
         srv.add(  # the third feed (in poll order) has a new entry; the others nothing new
@@ -129,23 +107,6 @@ def test_a_poll_step_stops_at_the_first_batch_with_new_articles(tmp_path: Path) 
     feeds = rows(store, Feed)
     assert sorted(f.last_outcome or "" for f in feeds).count("ok") == 1
     assert not any(f.lease_owner for f in feeds)
-
-
-def _world(srv: FixtureServer, tmp_path: Path, n: int, settings: dict[str, Any]) -> Any:
-    for i in range(n):
-        srv.add(
-            f"x/f{i}.xml",
-            rss([item(f"{{BASE}}/x/p{i}", title=f"story {i}", guid=f"g{i}")]),
-            "application/rss+xml",
-        )
-    cfg = write_config(
-        tmp_path / "config",
-        topics_from=TOPICS,
-        feed_urls=[srv.url(f"x/f{i}.xml") for i in range(n)],
-        routes=[],
-        settings=merge(FAST, settings),
-    )
-    return load_config(cfg)
 
 
 class _EngineDown(RuntimeError):
