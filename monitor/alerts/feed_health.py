@@ -15,7 +15,6 @@ import logging
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Any
 
 from monitor.alerts.health import _duration, _recipients, health_row
 from monitor.alerts.render import defuse, when_text
@@ -88,7 +87,9 @@ def check_feed_health(store: Store, config: Config, *, now: datetime | None = No
             episode = latest + 1
             title, body = _problem_message(feed, kind, detail)
             recipients = _recipients(config, "", skip=set(), notify=fh.notify)
-            rows = [_row(feed, episode, kind, r, title, body, now) for r in recipients]
+            rows = [
+                health_row(_about(feed), episode, kind, r, title, body, now) for r in recipients
+            ]
             new = store.add_health_alerts(rows)
             if new:
                 queued += new
@@ -96,7 +97,10 @@ def check_feed_health(store: Store, config: Config, *, now: datetime | None = No
         elif problem is None and is_open:
             title, body = _recovered_message(feed, open_rows[0], now)
             told = {(a.route, a.target, a.target_display) for a in open_rows}
-            rows = [_row(feed, latest, RECOVERED, r, title, body, now) for r in sorted(told)]
+            rows = [
+                health_row(_about(feed), latest, RECOVERED, r, title, body, now)
+                for r in sorted(told)
+            ]
             new = store.add_health_alerts(rows)
             if new:
                 queued += new
@@ -171,15 +175,6 @@ def _recovered_message(feed: Feed, first: HealthAlert, now: datetime) -> tuple[s
     )
 
 
-def _row(
-    feed: Feed,
-    episode: int,
-    kind: str,
-    recipient: tuple[str, str, str],
-    title: str,
-    body: str,
-    now: datetime,
-) -> dict[str, Any]:
-    return health_row(
-        (ABOUT, str(feed.id), _name(feed)[:200]), episode, kind, recipient, title, body, now
-    )
+def _about(feed: Feed) -> tuple[str, str, str]:
+    """What a feed's health message is about: (route, target, display)."""
+    return ABOUT, str(feed.id), _name(feed)[:200]
