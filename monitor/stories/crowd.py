@@ -8,7 +8,14 @@ tells the subject of the moment is the crowd: a story that at least ``crowd_sour
 publishers carry. A headline without text joins such a story at the lower bar
 ``crowd_threshold``, and the headline-only stories a batch started that clear that bar
 against a crowded story are merged into it (the first headlines of a burst came before
-its story was crowded).
+its story was crowded). There one shared word is enough when it is the crowd's subject
+(Cosmos, Comcast, Twitter: a word at least ``subject_share`` as heavy in the crowd as its
+heaviest): "A Pagan Watches Cosmos" shares nothing else with the show's crowd. Only a
+batch's leftover fragments get that: online, a headline of a new subject that names a
+crowd's word (Bieber "at SXSW" while SXSW's film crowd is the larger) would join the
+wrong crowd before its own story forms. The merging goes round again (``crowd_passes``)
+while it merges: a fragment passed over may clear the bar once the crowd has taken in
+those merged after it.
 
 Articles with text, stories fewer sources carry, and the comparison across languages
 keep the event-level bars: a feed set's largest story (ten feeds) is below the crowd.
@@ -26,6 +33,8 @@ class _Settings(Protocol):
     bridge_margin: float
     crowd_sources: int
     crowd_threshold: float
+    subject_share: float
+    crowd_passes: int
 
 
 class _Story(Protocol):
@@ -64,23 +73,29 @@ def crowd_bar(settings: _Settings, story: _Story, bar: float) -> float:
     return bar
 
 
-def bridges(
-    settings: _Settings,
-    best: tuple[float, _Story],
-    other: tuple[float, _Story],
-    headline_only: bool,
+def event_margin(settings: _Settings, story: _Story, margin: float, headline_only: bool) -> float:
+    """An article's margin over a story's event-level bar, from its margin over the bar it
+    was held to. An article bridges two stories only by ``bridge_margin`` over both
+    event-level bars: the crowd's lower bar lets a headline join a subject, it is no
+    evidence that two subjects are one (a roundup, "Stocks drop; Men's Wearhouse
+    acquiring Jos. A. Bank; Libya fires on oil tanker", clears both crowds' bars and
+    merged the two). Taken when the story is scored: the article's join, or a first
+    bridge, may crowd it, and the margin it cleared did not change."""
+    if headline_only and crowded(settings, story):
+        return margin - max(0.0, settings.threshold - settings.crowd_threshold)
+    return margin
+
+
+def names_subject(
+    settings: _Settings, story: _Story, terms: Mapping[str, float], tvec: Mapping[str, float]
 ) -> bool:
-    """Whether an article that cleared two stories' bars (each by its margin) shows they
-    are one: by ``bridge_margin`` over both event-level bars. The crowd's lower bar lets a
-    headline join a subject; it is no evidence that two subjects are one (a roundup,
-    "Stocks drop; Men's Wearhouse acquiring Jos. A. Bank; Libya fires on oil tanker",
-    clears both crowds' bars and merged the two)."""
-    for margin, story in (best, other):
-        if headline_only and crowded(settings, story):
-            margin -= max(0.0, settings.threshold - settings.crowd_threshold)
-        if margin < settings.bridge_margin:
-            return False
-    return True
+    """Whether one of the words ``tvec`` is the crowded story's subject: at least
+    ``subject_share`` of the weight of the heaviest of its words ``terms`` (one
+    language's centroid)."""
+    if not terms or settings.subject_share <= 0 or not crowded(settings, story):
+        return False
+    least = settings.subject_share * max(terms.values())
+    return any(terms.get(t, 0.0) >= least for t in tvec)
 
 
 class _Grouper(Protocol):
@@ -105,6 +120,7 @@ class _Grouper(Protocol):
         dates: frozenset[tuple[int, int]] = ...,
         *,
         headline_only: bool = ...,
+        subject: bool = ...,
     ) -> tuple[float, float]: ...
 
 
@@ -113,14 +129,31 @@ def absorb_fragments(
 ) -> list[tuple[str, str]]:
     """Merge each story a batch started, made only of headlines without text and not
     crowded itself, into the crowded story it clears the crowd's bar against by the
-    widest margin. Smallest first; returns the (kept, dropped) pairs."""
-    settings, stories = g.settings, g.stories
+    widest margin (one shared word enough when it is the crowd's subject). Smallest
+    first, again while a round merges; returns the (kept, dropped) pairs."""
+    settings = g.settings
     if settings.crowd_sources <= 0:
         return []
     headline_only = {a.id for a in batch if not a.text.strip()}
     merged: list[tuple[str, str]] = []
-    live = [sid for sid in started if sid in stories]
-    for sid in sorted(live, key=lambda s: (len(stories[s].articles), s)):
+    started = list(started)
+    for _ in range(max(1, settings.crowd_passes)):
+        done = len(merged)
+        merged += _absorb_round(g, started, headline_only)
+        if len(merged) == done:
+            break
+    return merged
+
+
+def _absorb_round(
+    g: _Grouper, started: list[str], headline_only: set[str]
+) -> list[tuple[str, str]]:
+    settings, stories = g.settings, g.stories
+    merged: list[tuple[str, str]] = []
+    live = {g.resolve(sid) for sid in started}
+    for sid in sorted(
+        (s for s in live if s in stories), key=lambda s: (len(stories[s].articles), s)
+    ):
         sid = g.resolve(sid)
         st = stories.get(sid)
         if st is None or crowded(settings, st):
@@ -138,7 +171,9 @@ def absorb_fragments(
         for other in g._candidates(tvec, kvec, st.last_seen):
             if other.id == sid or not crowded(settings, other):
                 continue
-            score, bar = g._similarity(tvec, kvec, lang, other, st.last_seen, headline_only=True)
+            score, bar = g._similarity(
+                tvec, kvec, lang, other, st.last_seen, headline_only=True, subject=True
+            )
             if score >= bar and (best is None or score - bar > best_margin):
                 best, best_margin = other, score - bar
         if best is not None:

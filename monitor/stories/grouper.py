@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.stories.crowd import absorb_fragments, bridges, crowd_bar
+from monitor.stories.crowd import absorb_fragments, crowd_bar, event_margin, names_subject
+from monitor.stories.dates import names_a_day_of
 from monitor.stories.features import Article, Features, featurize
 from monitor.stories.names import Gazetteer, entries_gazetteer, gazetteer_with_topics
 from monitor.stories.vectors import cosine_without_kinds, index_terms, norm, top
@@ -52,6 +53,8 @@ class StorySettings:
     idf_floor_docs: int = 100  # idf as if at least this many articles were seen
     crowd_sources: int = 15  # a story this many sources carry is a subject (0: none is)
     crowd_threshold: float = 0.15  # the bar for a headline without text to join one
+    subject_share: float = 0.5  # a crowd's word this heavy is its subject (0: none is)
+    crowd_passes: int = 3  # rounds of merging a batch's fragments into crowds
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> StorySettings:
@@ -244,25 +247,27 @@ class Grouper:
             if sid in self.stories:
                 self._join(self.stories[sid], art, f, tvec, kvec, when, 1.0)
                 return Assignment(art.id, sid, False, 1.0)
-        passed: list[tuple[float, float, Story]] = []
+        passed: list[tuple[float, float, Story, float]] = []
         headline_only = not art.text.strip()
         for st in self._candidates(tvec, kvec, when):
             score, bar = self._similarity(
                 tvec, kvec, f.language, st, when, f.dates, headline_only=headline_only
             )
-            if score >= bar:
-                passed.append((score - bar, score, st))
+            if score >= bar:  # the event-level margin as scored: joins may crowd the story
+                passed.append(
+                    (score - bar, score, st, event_margin(s, st, score - bar, headline_only))
+                )
         if passed:
             passed.sort(key=lambda x: (-x[0], x[2].id))
-            _, best_score, best = passed[0]
+            _, best_score, best, best_margin = passed[0]
             self._join(best, art, f, tvec, kvec, when, best_score)
             # An article that clearly belongs to two stories shows they are one event
             # (often the same event reported in two languages, met only now).
             # An undated article cannot tell a story of 2022 from one of 2025: it does
             # not bridge, and no bridge spans more than the window.
-            for margin, _, other in passed[1:] if when is not None else ():
+            for _, _, other, margin in passed[1:] if when is not None else ():
                 if (
-                    bridges(s, (passed[0][0], best), (margin, other), headline_only)
+                    min(best_margin, margin) >= s.bridge_margin
                     and other.id in self.stories
                     and self._within_window(best, other)
                 ):
@@ -290,12 +295,14 @@ class Grouper:
         dates: frozenset[tuple[int, int]] = frozenset(),
         *,
         headline_only: bool = False,
+        subject: bool = False,
     ) -> tuple[float, float]:
         """(score, the bar it must clear) of an article against a story; a headline
-        without text meets a crowded story at the crowd's bar (crowd.py)."""
+        without text meets a crowded story at the crowd's bar, and with ``subject`` one
+        shared word suffices when it is the crowd's subject (crowd.py)."""
         s = self.settings
         gap_days = s.undated_gap_days if when is None else 0.0
-        if when is None and dates and _names_a_day_of(dates, st):
+        if when is None and dates and names_a_day_of(dates, st.first_seen, st.last_seen):
             # An undated article that names a day of the story ("on August 18") is placed
             # in its time as well as a date line would place it.
             gap_days = s.named_day_gap_days
@@ -313,7 +320,7 @@ class Grouper:
                 if c is not None:
                     shared += 1
                     dot += w * c
-            if shared >= s.min_shared:
+            if shared >= s.min_shared or (subject and shared and names_subject(s, st, terms, tvec)):
                 # Kinds of event are for crossing languages: within one, the words
                 # ("talks") already count, and counted twice they pulled every analysis
                 # of a round of talks into the round's story.
@@ -596,19 +603,6 @@ class Grouper:
             ):
                 g.index.setdefault(t, set()).add(st.id)
         return g
-
-
-def _names_a_day_of(dates: frozenset[tuple[int, int]], st: Story) -> bool:
-    """Whether one of the (month, day) pairs falls within a day of the story's span."""
-    if st.first_seen is None or st.last_seen is None:
-        return False
-    day = st.first_seen.date() - timedelta(days=1)
-    last = min(st.last_seen.date(), day + timedelta(days=30)) + timedelta(days=1)
-    while day <= last:
-        if (day.month, day.day) in dates:
-            return True
-        day += timedelta(days=1)
-    return False
 
 
 def _age(st: Story) -> tuple[datetime, str]:
