@@ -9,7 +9,10 @@ accusation a day later).
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +101,39 @@ def test_order_within_a_batch_does_not_matter() -> None:
         partitions.append(sorted(sorted(s) for s in by_story.values()))
     assert partitions[0] == partitions[1] == partitions[2]
     assert len(partitions[0]) < len(ids)  # something was grouped at all
+
+
+_SAME_DEAL = """
+import sys
+from datetime import UTC, datetime, timedelta
+from monitor.stories import Article, Grouper
+g = Grouper()
+t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+title = "Zorvath Industries agrees to buy Quellmark Systems"
+for i in range(40):
+    g.seed_story(Article(id=f"same-{i}", title=title, url=f"https://s{i}.example/d",
+                         published=t0 + timedelta(minutes=i), language="en"))
+print(g.add(Article(id="late", title=title, url="https://x.example/d", language="en")).story_id)
+"""
+
+
+def test_the_grouping_does_not_depend_on_the_hash_seed() -> None:
+    # Forty stories the index finds alike, more than are scored: which ones are scored,
+    # and so which one an undated copy (which bridges none) joins, must be the same in
+    # every process. Set order changes with PYTHONHASHSEED.
+    chosen = set()
+    for seed in ("1", "2", "3", "4"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run(
+            [sys.executable, "-c", _SAME_DEAL],
+            env=env,
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        chosen.add(run.stdout.strip())
+    assert len(chosen) == 1, chosen
 
 
 def test_cluster_command_writes_every_input_id_once(tmp_path: Path) -> None:

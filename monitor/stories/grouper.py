@@ -365,11 +365,9 @@ class Grouper:
             for sid in posting:
                 votes[sid] = get(sid, 0.0) + w
         out = []
-        ranked = (
-            heapq.nlargest(s.max_candidates * 2, votes, key=votes.__getitem__)
-            if len(votes) > s.max_candidates * 2
-            else votes
-        )
+        # Most votes first, ties by id: the same stories are scored in every process
+        # (a set's order changes with the hash seed, and so did the grouping).
+        ranked = heapq.nsmallest(s.max_candidates * 2, votes, key=lambda t: (-votes[t], t))
         for sid in ranked:
             st = self.stories.get(sid)
             if st is None:
