@@ -230,3 +230,33 @@ def test_a_second_bridge_holds_after_the_first_crowds_the_story() -> None:
     assert not a.new_story
     assert len({g.resolve(sid) for sid in seeded}) == 1
     assert len(g.stories[a.story_id].articles) == 4
+
+
+def _one_batch(crowds: list[list[str]], headline: str) -> tuple[set[str], str]:
+    """Each crowd's headlines (from its own sources), then a headline sharing one word:
+    the crowds' stories and the headline's, crowds of two sources."""
+    g = Grouper(StorySettings(crowd_sources=2))
+    t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    titles = [t for crowd in crowds for t in crowd] + [headline]
+    arts = [
+        Article(
+            id=f"h{i}",
+            title=t,
+            url=f"https://s{i}.example/x",
+            published=t0 + timedelta(minutes=i),
+            language="en",
+        )
+        for i, t in enumerate(titles)
+    ]
+    story = {a.article_id: a.story_id for a in g.add_batch(arts)}
+    last = arts[-1].id
+    return {g.resolve(story[a.id]) for a in arts if a.id != last}, g.resolve(story[last])
+
+
+def test_a_word_two_crowds_have_as_subject_names_neither() -> None:
+    deal = ["Quellmark Bank buys Zorvath", "Quellmark Bank to buy Zorvath"]
+    fine = ["Vintor Bank fined over rates", "Vintor Bank fined for rates"]
+    crowds, alone = _one_batch([deal], "Bank shares climb")
+    assert alone in crowds  # "bank" is the deal's subject: the headline joins it
+    crowds, alone = _one_batch([deal, fine], "Bank shares climb")
+    assert len(crowds) == 2 and alone not in crowds

@@ -10,10 +10,11 @@ publishers carry. A headline without text joins such a story at the lower bar
 against a crowded story are merged into it (the first headlines of a burst came before
 its story was crowded). There one shared word is enough when it is the crowd's subject
 (Cosmos, Comcast, Twitter: a word at least ``subject_share`` as heavy in the crowd as its
-heaviest): "A Pagan Watches Cosmos" shares nothing else with the show's crowd. Only a
-batch's leftover fragments get that: online, a headline of a new subject that names a
-crowd's word (Bieber "at SXSW" while SXSW's film crowd is the larger) would join the
-wrong crowd before its own story forms. The merging goes round again (``crowd_passes``)
+heaviest): "A Pagan Watches Cosmos" shares nothing else with the show's crowd. A word
+two crowds have as subject ("bank") names neither. Only a batch's leftover fragments
+get that: online, a headline of a new subject that names a crowd's word (Bieber "at
+SXSW" while SXSW's film crowd is the larger) would join the wrong crowd before its own
+story forms. The merging goes round again (``crowd_passes``)
 while it merges: a fragment passed over may clear the bar once the crowd has taken in
 those merged after it.
 
@@ -23,6 +24,7 @@ keep the event-level bars: a feed set's largest story (ten feeds) is below the c
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -86,16 +88,23 @@ def event_margin(settings: _Settings, story: _Story, margin: float, headline_onl
     return margin
 
 
-def names_subject(
-    settings: _Settings, story: _Story, terms: Mapping[str, float], tvec: Mapping[str, float]
-) -> bool:
-    """Whether one of the words ``tvec`` is the crowded story's subject: at least
+def subject_words(
+    settings: _Settings, story: _Story, terms: Mapping[str, float], words: Iterable[str]
+) -> set[str]:
+    """Which of ``words`` are the crowded story's subject: each at least
     ``subject_share`` of the weight of the heaviest of its words ``terms`` (one
     language's centroid)."""
     if not terms or settings.subject_share <= 0 or not crowded(settings, story):
-        return False
+        return set()
     least = settings.subject_share * max(terms.values())
-    return any(terms.get(t, 0.0) >= least for t in tvec)
+    return {t for t in words if terms.get(t, 0.0) >= least}
+
+
+def names_subject(
+    settings: _Settings, story: _Story, terms: Mapping[str, float], words: Iterable[str]
+) -> bool:
+    """Whether one of ``words`` is the crowded story's subject."""
+    return bool(subject_words(settings, story, terms, words))
 
 
 class _Grouper(Protocol):
@@ -120,7 +129,7 @@ class _Grouper(Protocol):
         dates: frozenset[tuple[int, int]] = ...,
         *,
         headline_only: bool = ...,
-        subject: bool = ...,
+        subject: frozenset[str] = ...,
     ) -> tuple[float, float]: ...
 
 
@@ -166,13 +175,22 @@ def _absorb_round(
             continue
         tvec = {t: w / tn for t, w in st.terms.get(lang, {}).items()}
         kvec = {k: w / st.knorm for k, w in st.keys.items()} if st.knorm else {}
+        crowds = [
+            o
+            for o in g._candidates(tvec, kvec, st.last_seen)
+            if o.id != sid and crowded(settings, o)
+        ]
+        # A word that is the subject of two crowds ("bank": Jos. A. Bank's deal and the
+        # Bank of England's hearing) names neither.
+        named = Counter(
+            t for o in crowds for t in subject_words(settings, o, o.terms.get(lang, {}), tvec)
+        )
+        subject = frozenset(t for t, n in named.items() if n == 1)
         best: _Story | None = None
         best_margin = 0.0
-        for other in g._candidates(tvec, kvec, st.last_seen):
-            if other.id == sid or not crowded(settings, other):
-                continue
+        for other in crowds:
             score, bar = g._similarity(
-                tvec, kvec, lang, other, st.last_seen, headline_only=True, subject=True
+                tvec, kvec, lang, other, st.last_seen, headline_only=True, subject=subject
             )
             if score >= bar and (best is None or score - bar > best_margin):
                 best, best_margin = other, score - bar

@@ -295,11 +295,11 @@ class Grouper:
         dates: frozenset[tuple[int, int]] = frozenset(),
         *,
         headline_only: bool = False,
-        subject: bool = False,
+        subject: frozenset[str] = frozenset(),
     ) -> tuple[float, float]:
         """(score, the bar it must clear) of an article against a story; a headline
-        without text meets a crowded story at the crowd's bar, and with ``subject`` one
-        shared word suffices when it is the crowd's subject (crowd.py)."""
+        without text meets a crowded story at the crowd's bar, and one shared word of
+        ``subject`` suffices when it is the crowd's subject (crowd.py)."""
         s = self.settings
         gap_days = s.undated_gap_days if when is None else 0.0
         if when is None and dates and names_a_day_of(dates, st.first_seen, st.last_seen):
@@ -320,7 +320,9 @@ class Grouper:
                 if c is not None:
                     shared += 1
                     dot += w * c
-            if shared >= s.min_shared or (subject and shared and names_subject(s, st, terms, tvec)):
+            if shared >= s.min_shared or (
+                subject and shared and names_subject(s, st, terms, subject)
+            ):
                 # Kinds of event are for crossing languages: within one, the words
                 # ("talks") already count, and counted twice they pulled every analysis
                 # of a round of talks into the round's story.
