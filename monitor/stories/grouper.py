@@ -358,11 +358,9 @@ class Grouper:
             for sid in posting:
                 votes[sid] = get(sid, 0.0) + w
         out = []
-        ranked = (
-            heapq.nlargest(s.max_candidates * 2, votes, key=votes.__getitem__)
-            if len(votes) > s.max_candidates * 2
-            else votes
-        )
+        # Ties broken by id: postings are sets, whose order differs between processes,
+        # and which stories are scored must not.
+        ranked = heapq.nsmallest(s.max_candidates * 2, votes, key=lambda sid: (-votes[sid], sid))
         for sid in ranked:
             st = self.stories.get(sid)
             if st is None:
