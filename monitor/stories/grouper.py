@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from monitor.stories.crowd import absorb_fragments, bridges, crowd_bar
 from monitor.stories.features import Article, Features, featurize
 from monitor.stories.names import Gazetteer, entries_gazetteer, gazetteer_with_topics
+from monitor.stories.undated import batch_order, names_a_day_of, undated_pick
 from monitor.stories.vectors import cosine_without_kinds, index_terms, norm, top
 
 STATE_VERSION = 1
@@ -35,12 +36,13 @@ class StorySettings:
     window_hours: float = 72.0  # a story takes articles this long after its last one
     text_chars: int = 1000  # how much of an article's text is read
     threshold: float = 0.30  # same-language similarity needed to join
-    cross_threshold: float = 0.25  # names-only similarity needed across languages
+    cross_threshold: float = 0.20  # names-only similarity needed across languages
     cross_min_shared: int = 3  # ... and this many shared name keys
     min_shared: int = 2  # shared words needed in one language
     cross_penalty_per_day: float = 0.2  # across languages time counts for more
     undated_gap_days: float = 3.0  # an undated article is held to the bar of 3 days away
     named_day_gap_days: float = 0.5  # ... or of half a day when its text names a day of it
+    undated_lead: float = 1.2  # ... and joins the best story only this clearly (undated.py)
     bridge_margin: float = 0.05  # an article this far over two stories' bars merges them
     key_weight: float = 0.30  # share of names/numbers in the same-language score
     penalty_per_day: float = 0.10  # added to the threshold per day between them
@@ -119,14 +121,6 @@ def host_of(url: str) -> str:
         return ""
     host = host[4:] if host.startswith("www.") else host
     return f"{host}:{port}" if port and host else host
-
-
-def batch_order(articles: Iterable[Article]) -> list[Article]:
-    """Publication order; equal times by id (so input order does not matter); articles
-    without a date after them, in the order they arrived."""
-    arts = list(articles)
-    dated = sorted((a for a in arts if a.published is not None), key=lambda a: (a.published, a.id))
-    return dated + [a for a in arts if a.published is None]
 
 
 class Grouper:
@@ -231,8 +225,8 @@ class Grouper:
 
     def _assign(self, art: Article, f: Features) -> Assignment:
         s = self.settings
-        # An undated article is compared with every story the index finds, whatever its
-        # age, with the bar of a day's distance (the pipeline gives fetch time instead).
+        # An undated article meets stories of any age, by undated.py's rules (the
+        # pipeline gives fetch time instead).
         when = art.published
         if art.published and (self.clock is None or art.published > self.clock):
             self.clock = art.published
@@ -244,14 +238,21 @@ class Grouper:
             if sid in self.stories:
                 self._join(self.stories[sid], art, f, tvec, kvec, when, 1.0)
                 return Assignment(art.id, sid, False, 1.0)
-        passed: list[tuple[float, float, Story]] = []
         headline_only = not art.text.strip()
-        for st in self._candidates(tvec, kvec, when):
-            score, bar = self._similarity(
-                tvec, kvec, f.language, st, when, f.dates, headline_only=headline_only
+        scored = [
+            (
+                *self._similarity(
+                    tvec, kvec, f.language, st, when, f.dates, headline_only=headline_only
+                ),
+                st,
             )
-            if score >= bar:
-                passed.append((score - bar, score, st))
+            for st in self._candidates(tvec, kvec, when)
+        ]
+        passed = (
+            [(score - bar, score, st) for score, bar, st in scored if score >= bar]
+            if when is not None
+            else undated_pick(scored, f.dates, s.undated_lead)
+        )
         if passed:
             passed.sort(key=lambda x: (-x[0], x[2].id))
             _, best_score, best = passed[0]
@@ -295,7 +296,7 @@ class Grouper:
         without text meets a crowded story at the crowd's bar (crowd.py)."""
         s = self.settings
         gap_days = s.undated_gap_days if when is None else 0.0
-        if when is None and dates and _names_a_day_of(dates, st):
+        if when is None and dates and names_a_day_of(dates, st):
             # An undated article that names a day of the story ("on August 18") is placed
             # in its time as well as a date line would place it.
             gap_days = s.named_day_gap_days
@@ -594,19 +595,6 @@ class Grouper:
             ):
                 g.index.setdefault(t, set()).add(st.id)
         return g
-
-
-def _names_a_day_of(dates: frozenset[tuple[int, int]], st: Story) -> bool:
-    """Whether one of the (month, day) pairs falls within a day of the story's span."""
-    if st.first_seen is None or st.last_seen is None:
-        return False
-    day = st.first_seen.date() - timedelta(days=1)
-    last = min(st.last_seen.date(), day + timedelta(days=30)) + timedelta(days=1)
-    while day <= last:
-        if (day.month, day.day) in dates:
-            return True
-        day += timedelta(days=1)
-    return False
 
 
 def _age(st: Story) -> tuple[datetime, str]:

@@ -1,0 +1,80 @@
+"""Articles without a date: where they stand in a batch, and which story they may join.
+
+An undated article cannot tell this year's visit from last year's, nor one phone call
+from the next between the same two leaders. It is held to the bar of days away (the
+grouper's ``undated_gap_days``), and besides:
+
+- it meets only stories that have a time: two undated reports have nothing to place
+  either, and are as likely two calls of different years as one;
+- it joins the story it matches clearly best - its score over its bar at least
+  ``undated_lead`` times the runner-up's - and none when two stories match it alike
+  (the runner-up is usually the same people's other occasion);
+- unless its text names a day of the story ("on August 18"): that places it as a date
+  line would, and the runner-up does not matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
+
+
+class _Dated(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def published(self) -> datetime | None: ...
+
+
+class _Story(Protocol):
+    id: str
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+
+A = TypeVar("A", bound=_Dated)
+S = TypeVar("S", bound=_Story)
+
+
+def batch_order(articles: Iterable[A]) -> list[A]:
+    """Publication order; equal times by id (so input order does not matter); articles
+    without a date after them, in the order they arrived."""
+    arts = list(articles)
+    dated = sorted(
+        (a for a in arts if a.published is not None),
+        key=lambda a: (a.published, a.id),
+    )
+    return dated + [a for a in arts if a.published is None]
+
+
+def names_a_day_of(dates: frozenset[tuple[int, int]], st: _Story) -> bool:
+    """Whether one of the (month, day) pairs falls within a day of the story's span."""
+    if st.first_seen is None or st.last_seen is None:
+        return False
+    day = st.first_seen.date() - timedelta(days=1)
+    last = min(st.last_seen.date(), day + timedelta(days=30)) + timedelta(days=1)
+    while day <= last:
+        if (day.month, day.day) in dates:
+            return True
+        day += timedelta(days=1)
+    return False
+
+
+def undated_pick(
+    scored: Sequence[tuple[float, float, S]], dates: frozenset[tuple[int, int]], lead: float
+) -> list[tuple[float, float, S]]:
+    """The story an undated article joins, as ``[(margin, score, story)]``, or ``[]``:
+    ``scored`` holds (score, bar, story) for every candidate."""
+    ranked = sorted(
+        ((score / bar if bar > 0 else 0.0, score, bar, st) for score, bar, st in scored),
+        key=lambda x: (-x[0], x[3].id),
+    )
+    ranked = [r for r in ranked if r[3].first_seen is not None]
+    if not ranked or ranked[0][0] < 1.0:
+        return []
+    ratio, score, bar, best = ranked[0]
+    runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
+    if ratio >= lead * runner_up or (dates and names_a_day_of(dates, best)):
+        return [(score - bar, score, best)]
+    return []
