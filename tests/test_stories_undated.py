@@ -69,3 +69,13 @@ def test_dated_serbian_and_russian_reports_join_the_visit_on_names() -> None:
     visit = story_with("c138", story_sets(list(DEV.values())))
     assert {"c140", "c146", "c147", "c143", "c145"} <= visit
     assert not {"c178", "c179", "c181"} & visit
+
+
+def test_two_stories_within_the_window_are_no_rivals_for_an_undated_report() -> None:
+    # Herzog's state visit to Baku (30-31 May 2023) among all the dev articles: its
+    # previews of 28 May ended as stories of their own, two days before the visit's. An
+    # undated Arabic report of the visit matches them as well: stories that close may be
+    # one event, so they do not make it ambiguous, and it joins the visit.
+    visit = story_with("c216", story_sets(list(DEV.values())))
+    assert {"c212", "c210", "c213"} <= visit
+    assert not {"c222", "c224", "c178"} & visit

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from monitor.stories.crowd import absorb_fragments, bridges, crowd_bar
 from monitor.stories.features import Article, Features, featurize
 from monitor.stories.names import Gazetteer, entries_gazetteer, gazetteer_with_topics
-from monitor.stories.undated import batch_order, names_a_day_of, undated_pick
+from monitor.stories.undated import batch_order, names_a_day_of, undated_pick, within_window
 from monitor.stories.vectors import cosine_without_kinds, index_terms, norm, top
 
 STATE_VERSION = 1
@@ -251,7 +251,7 @@ class Grouper:
         passed = (
             [(score - bar, score, st) for score, bar, st in scored if score >= bar]
             if when is not None
-            else undated_pick(scored, f.dates, s.undated_lead)
+            else undated_pick(scored, f.dates, s.undated_lead, s.window_hours)
         )
         if passed:
             passed.sort(key=lambda x: (-x[0], x[2].id))
@@ -265,7 +265,7 @@ class Grouper:
                 if (
                     bridges(s, (passed[0][0], best), (margin, other), headline_only)
                     and other.id in self.stories
-                    and self._within_window(best, other)
+                    and within_window(best, other, s.window_hours)
                 ):
                     keep, drop = sorted([best, other], key=_age)
                     self.merge(keep.id, drop.id)
@@ -273,13 +273,6 @@ class Grouper:
             return Assignment(art.id, best.id, False, best_score)
         st = self._start(art, f, tvec, kvec, when)
         return Assignment(art.id, st.id, True, 0.0)
-
-    def _within_window(self, a: Story, b: Story) -> bool:
-        """Whether two stories' times are no further apart than the window."""
-        if not (a.first_seen and a.last_seen and b.first_seen and b.last_seen):
-            return False
-        gap = max(a.first_seen - b.last_seen, b.first_seen - a.last_seen, timedelta(0))
-        return gap <= timedelta(hours=self.settings.window_hours)
 
     def _similarity(
         self,

@@ -8,7 +8,9 @@ grouper's ``undated_gap_days``), and besides:
   either, and are as likely two calls of different years as one;
 - it joins the story it matches clearly best - its score over its bar at least
   ``undated_lead`` times the runner-up's - and none when two stories match it alike
-  (the runner-up is usually the same people's other occasion);
+  (the runner-up is usually the same people's other occasion). Only a story further
+  from the best one than the window is a rival: two stories within it may be one event
+  met from two sides, as a bridge takes them;
 - unless its text names a day of the story ("on August 18"): that places it as a date
   line would, and the runner-up does not matter.
 """
@@ -61,8 +63,19 @@ def names_a_day_of(dates: frozenset[tuple[int, int]], st: _Story) -> bool:
     return False
 
 
+def within_window(a: _Story, b: _Story, hours: float) -> bool:
+    """Whether two stories' times are no further apart than ``hours``."""
+    if not (a.first_seen and a.last_seen and b.first_seen and b.last_seen):
+        return False
+    gap = max(a.first_seen - b.last_seen, b.first_seen - a.last_seen, timedelta(0))
+    return gap <= timedelta(hours=hours)
+
+
 def undated_pick(
-    scored: Sequence[tuple[float, float, S]], dates: frozenset[tuple[int, int]], lead: float
+    scored: Sequence[tuple[float, float, S]],
+    dates: frozenset[tuple[int, int]],
+    lead: float,
+    window_hours: float,
 ) -> list[tuple[float, float, S]]:
     """The story an undated article joins, as ``[(margin, score, story)]``, or ``[]``:
     ``scored`` holds (score, bar, story) for every candidate."""
@@ -74,7 +87,8 @@ def undated_pick(
     if not ranked or ranked[0][0] < 1.0:
         return []
     ratio, score, bar, best = ranked[0]
-    runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
+    rivals = [r[0] for r in ranked[1:] if not within_window(r[3], best, window_hours)]
+    runner_up = rivals[0] if rivals else 0.0
     if ratio >= lead * runner_up or (dates and names_a_day_of(dates, best)):
         return [(score - bar, score, best)]
     return []
