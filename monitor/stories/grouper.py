@@ -354,7 +354,8 @@ class Grouper:
         out = []
         # Ties broken by id: postings are sets, whose order differs between processes,
         # and which stories are scored must not.
-        ranked = heapq.nsmallest(s.max_candidates * 2, votes, key=lambda sid: (-votes[sid], sid))
+        negated = zip([-v for v in votes.values()], votes, strict=True)
+        ranked = [sid for _, sid in heapq.nsmallest(s.max_candidates * 2, negated)]
         for sid in ranked:
             st = self.stories.get(sid)
             if st is None:
