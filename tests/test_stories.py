@@ -230,3 +230,22 @@ def test_an_undated_article_that_names_the_day_joins_its_story() -> None:
     assert not {"c162", "c163"} & story_of(CAUCASUS)
     text = CAUCASUS["c153"]["text"].replace("on July 10, 2025, ", "")
     assert "c151" not in story_of({**CAUCASUS, "c153": dict(CAUCASUS["c153"], text=text)})
+
+
+def test_which_stories_are_scored_does_not_depend_on_set_order() -> None:
+    # Many active stories tie for an article's index votes and only one is scored:
+    # the tie is broken by story id, not by the order of the index's sets (which
+    # differs between processes with their string hashes), so every run picks the same.
+    from datetime import UTC, datetime
+
+    from monitor.stories import Article, StorySettings
+
+    g = Grouper(StorySettings(max_candidates=1, idf_floor_docs=100_000))
+    title, text = "Ferry capsizes off Sumatra", "A ferry capsized off Sumatra on Monday."
+    when = datetime(2026, 2, 16, 9, tzinfo=UTC)
+    stories = [
+        g.seed_story(Article(f"a{i:03d}", title, text, f"https://e.org/{i}", when))
+        for i in range(200)
+    ]
+    joined = g.add(Article("new", title, text, "https://e.org/new", when))
+    assert joined.story_id == min(st.id for st in stories)

@@ -24,6 +24,7 @@ from monitor.stories.crowd import absorb_fragments, crowd_bar, event_margin, nam
 from monitor.stories.dates import names_a_day_of
 from monitor.stories.features import Article, Features, featurize
 from monitor.stories.names import Gazetteer, entries_gazetteer, gazetteer_with_topics
+from monitor.stories.undated import batch_order, undated_pick, within_window
 from monitor.stories.vectors import cosine_without_kinds, index_terms, norm, top
 
 STATE_VERSION = 1
@@ -42,6 +43,7 @@ class StorySettings:
     cross_penalty_per_day: float = 0.2  # across languages time counts for more
     undated_gap_days: float = 3.0  # an undated article is held to the bar of 3 days away
     named_day_gap_days: float = 0.5  # ... or of half a day when its text names a day of it
+    undated_lead: float = 1.2  # ... and joins the best story only this clearly (undated.py)
     bridge_margin: float = 0.05  # an article this far over two stories' bars merges them
     key_weight: float = 0.30  # share of names/numbers in the same-language score
     penalty_per_day: float = 0.10  # added to the threshold per day between them
@@ -122,14 +124,6 @@ def host_of(url: str) -> str:
         return ""
     host = host[4:] if host.startswith("www.") else host
     return f"{host}:{port}" if port and host else host
-
-
-def batch_order(articles: Iterable[Article]) -> list[Article]:
-    """Publication order; equal times by id (so input order does not matter); articles
-    without a date after them, in the order they arrived."""
-    arts = list(articles)
-    dated = sorted((a for a in arts if a.published is not None), key=lambda a: (a.published, a.id))
-    return dated + [a for a in arts if a.published is None]
 
 
 class Grouper:
@@ -234,8 +228,8 @@ class Grouper:
 
     def _assign(self, art: Article, f: Features) -> Assignment:
         s = self.settings
-        # An undated article is compared with every story the index finds, whatever its
-        # age, with the bar of a day's distance (the pipeline gives fetch time instead).
+        # An undated article meets stories of any age, by undated.py's rules (the
+        # pipeline gives fetch time instead).
         when = art.published
         if art.published and (self.clock is None or art.published > self.clock):
             self.clock = art.published
@@ -247,16 +241,28 @@ class Grouper:
             if sid in self.stories:
                 self._join(self.stories[sid], art, f, tvec, kvec, when, 1.0)
                 return Assignment(art.id, sid, False, 1.0)
-        passed: list[tuple[float, float, Story, float]] = []
         headline_only = not art.text.strip()
-        for st in self._candidates(tvec, kvec, when):
-            score, bar = self._similarity(
-                tvec, kvec, f.language, st, when, f.dates, headline_only=headline_only
+        scored = [
+            (
+                *self._similarity(
+                    tvec, kvec, f.language, st, when, f.dates, headline_only=headline_only
+                ),
+                st,
             )
-            if score >= bar:  # the event-level margin as scored: joins may crowd the story
-                passed.append(
-                    (score - bar, score, st, event_margin(s, st, score - bar, headline_only))
-                )
+            for st in self._candidates(tvec, kvec, when)
+        ]
+        passed = (
+            [
+                (score - bar, score, st, event_margin(s, st, score - bar, headline_only))
+                for score, bar, st in scored
+                if score >= bar  # the event-level margin as scored: joins may crowd it
+            ]
+            if when is not None
+            else [
+                (m, sc, st, m)
+                for m, sc, st in undated_pick(scored, f.dates, s.undated_lead, s.window_hours)
+            ]
+        )
         if passed:
             passed.sort(key=lambda x: (-x[0], x[2].id))
             _, best_score, best, best_margin = passed[0]
@@ -269,7 +275,7 @@ class Grouper:
                 if (
                     min(best_margin, margin) >= s.bridge_margin
                     and other.id in self.stories
-                    and self._within_window(best, other)
+                    and within_window(best, other, s.window_hours)
                 ):
                     keep, drop = sorted([best, other], key=_age)
                     self.merge(keep.id, drop.id)
@@ -277,13 +283,6 @@ class Grouper:
             return Assignment(art.id, best.id, False, best_score)
         st = self._start(art, f, tvec, kvec, when)
         return Assignment(art.id, st.id, True, 0.0)
-
-    def _within_window(self, a: Story, b: Story) -> bool:
-        """Whether two stories' times are no further apart than the window."""
-        if not (a.first_seen and a.last_seen and b.first_seen and b.last_seen):
-            return False
-        gap = max(a.first_seen - b.last_seen, b.first_seen - a.last_seen, timedelta(0))
-        return gap <= timedelta(hours=self.settings.window_hours)
 
     def _similarity(
         self,
@@ -367,9 +366,10 @@ class Grouper:
             for sid in posting:
                 votes[sid] = get(sid, 0.0) + w
         out = []
-        # Most votes first, ties by id: the same stories are scored in every process
-        # (a set's order changes with the hash seed, and so did the grouping).
-        ranked = heapq.nsmallest(s.max_candidates * 2, votes, key=lambda t: (-votes[t], t))
+        # Ties broken by id: postings are sets, whose order differs between processes,
+        # and which stories are scored must not.
+        negated = zip([-v for v in votes.values()], votes, strict=True)
+        ranked = [sid for _, sid in heapq.nsmallest(s.max_candidates * 2, negated)]
         for sid in ranked:
             st = self.stories.get(sid)
             if st is None:
