@@ -91,8 +91,11 @@ def test_activate_and_rollback_wait_for_another_process_holding_the_lock(
         activate(TOPIC, models, expected=first)
     assert _id(models, "active") == first
 
-    ok(world, "topics", "train", TOPIC)
+    # on the same labels the default learner chooses as before (the active model again:
+    # no candidate); the previous learner gives a second model to roll back from
+    ok(world, "topics", "train", TOPIC, "--learner", "prevalence")
     second = _id(models, "candidate")
+    assert second is not None and second != first
     activate(TOPIC, models, expected=second)
     holder = LockHolder(models)
     t, out = _in_thread(rollback, TOPIC, models)
@@ -108,7 +111,7 @@ def test_two_activations_at_once_keep_the_active_model(world: dict[str, Any]) ->
     ok(world, "topics", "train", TOPIC)
     first = _id(models, "candidate")
     activate(TOPIC, models)
-    ok(world, "topics", "train", TOPIC)
+    ok(world, "topics", "train", TOPIC, "--learner", "prevalence")  # another model
     cand = load_model(model_path(TOPIC, "candidate", models))
     save_model(dataclasses.replace(cand, model_id="second"), "candidate", models)
     holder = LockHolder(models)  # both start while a third party holds the lock
@@ -147,7 +150,7 @@ def test_the_desk_refuses_a_rollback_while_a_job_runs_and_makes_one_tracker(
     models = world["models"]
     ok(world, "topics", "train", TOPIC)
     activate(TOPIC, models)
-    ok(world, "topics", "train", TOPIC)
+    ok(world, "topics", "train", TOPIC, "--learner", "prevalence")  # another model
     second = _id(models, "candidate")
     activate(TOPIC, models)
     store = Store(world["db"])

@@ -20,7 +20,7 @@ from monitor.config import load_config
 from monitor.demo.servers import WebhookReceiver
 from monitor.store import NewArticle, Store
 from monitor.topics.loop import change_warnings, check_candidate, rollback
-from monitor.topics.model import load_model, model_path
+from monitor.topics.model import ModelError, activate, load_model, model_path, save_model
 from tests import test_topics_learn as learn
 from tests.test_topics_learn import TOPIC, ok, runner
 
@@ -215,8 +215,9 @@ def test_activate_asks_when_the_candidate_drops_such_hits(world: dict[str, Any])
     first = load_model(cand).model_id
     assert "is active" in ok(world, "topics", "activate", TOPIC, "--yes")
 
-    # a second model, then back to the first
-    ok(world, "topics", "train", TOPIC)
+    # a second model, then back to the first (on the same labels the default learner
+    # chooses as before, the active model again: the previous learner gives another)
+    ok(world, "topics", "train", TOPIC, "--learner", "prevalence")
     second = load_model(cand).model_id
     ok(world, "topics", "activate", TOPIC, "--yes")
     assert load_model(model_path(TOPIC, "active", world["models"])).model_id == second
@@ -235,6 +236,30 @@ def test_activate_without_warnings_does_not_ask(world: dict[str, Any], tmp_path:
     store.close()
     r = cli(world, "topics", "activate", TOPIC)  # no input: a question would abort
     assert (r.exit_code == 0) == (not warnings), r.output
+
+
+def test_a_retrain_that_chooses_as_before_has_nothing_to_activate(world: dict[str, Any]) -> None:
+    """The same labels, the same choice: the active model again, same id. `topics train`
+    says so and keeps no candidate; an activation of it (a candidate saved before) is
+    refused, so the previous model - what a rollback goes back to - is not lost."""
+    ok(world, "topics", "train", TOPIC)
+    ok(world, "topics", "activate", TOPIC, "--yes")
+    active = load_model(model_path(TOPIC, "active", world["models"]))
+    cand = model_path(TOPIC, "candidate", world["models"])
+
+    out = ok(world, "topics", "train", TOPIC)
+    assert f"{active.model_id} is the same as the active model, nothing to activate" in out
+    assert "saved" not in out.replace("no candidate saved", "") and not cand.exists()
+    rep = json.loads(ok(world, "topics", "train", TOPIC, "--json"))
+    assert rep["same_as_active"] is True and rep["path"] is None and not cand.exists()
+    r = cli(world, "topics", "activate", TOPIC, "--yes")
+    assert r.exit_code != 0 and "candidate" in str(r.exception)
+
+    save_model(active, "candidate", world["models"])  # as an older newsmon left it
+    with pytest.raises(ModelError, match="same as the active model, nothing to activate"):
+        activate(TOPIC, world["models"])
+    assert not cand.exists() and not model_path(TOPIC, "previous", world["models"]).exists()
+    assert load_model(model_path(TOPIC, "active", world["models"])).model_id == active.model_id
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

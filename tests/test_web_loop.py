@@ -125,6 +125,15 @@ def test_train_test_activate_and_roll_back_over_http(
     assert r.status_code == 303 and "is%20active" in r.headers["location"]
     assert active_id(w) == first
     assert "No candidate: train one" in c.get(PAGE).text
+    # retrained on the same labels: the learner chooses as before, the same model - said
+    # plainly, with no candidate to activate (nor, after it, a rollback to the same)
+    post(c, "train")
+    page = settled(c)
+    assert (
+        f"Trained <code>{first}</code>: the same as the active model, nothing to activate" in page
+    )
+    assert 'id="nothing-to-activate"' in page and 'id="do-activate"' not in page
+    assert not model_path(TOPIC, "candidate", w["models"]).exists() and active_id(w) == first
 
     # one more label (the Persian text is not the topic), a second model
     store = Store(w["db"])

@@ -195,14 +195,14 @@ def topics_train(
 ) -> None:
     """Train the topic's model from reviewed hits and seeds; saved as a candidate
     (`newsmon topics test` shows what it would change, `activate` puts it to use)."""
-    from monitor.topics.model import save_model
+    from monitor.topics.model import SAME_AS_ACTIVE, save_candidate
     from monitor.topics.review import load_pool, train_topic
 
     c = _ctx(ctx)
     topic = _topic_or_exit(c, topic_id)
     pool = load_pool(c.store(), topic, config_dir=c.config.directory, limit=limit)
     rep = train_topic(topic, pool, progress=None if json_out else echo, learner=_learner(learner))
-    path = save_model(rep.model, "candidate")
+    path = save_candidate(rep.model)  # None: the active model again, nothing saved
     chk = rep.check
     if json_out:
         _dump(
@@ -211,7 +211,8 @@ def topics_train(
                 "model": rep.model.model_id,
                 "kind": rep.kind,
                 "cv_f1": rep.model.metrics.get("cv_f1"),
-                "path": str(path),
+                "same_as_active": path is None,
+                "path": str(path) if path is not None else None,
                 "pool": rep.pool,
                 "labels": {"relevant": rep.labels_relevant, "irrelevant": rep.labels_irrelevant},
                 "rule_hits": rep.rule_hits,
@@ -225,7 +226,8 @@ def topics_train(
         )
         return
     echo(
-        f"{topic.id}: trained candidate model {rep.model.model_id} on {rep.pool} articles "
+        f"{topic.id}: trained {'model' if path is None else 'candidate model'} "
+        f"{rep.model.model_id} on {rep.pool} articles "
         f"({rep.labels_relevant} reviewed relevant, {rep.labels_irrelevant} irrelevant; "
         f"the rest labelled by the rules)"
     )
@@ -252,6 +254,12 @@ def topics_train(
         )
     echo("  words for:     " + ", ".join(f"{clean(f)} {w:+.1f}" for f, w in rep.top_positive))
     echo("  words against: " + ", ".join(f"{clean(f)} {w:+.1f}" for f, w in rep.top_negative))
+    if path is None:
+        echo(
+            f"\n{rep.model.model_id} is the {SAME_AS_ACTIVE} (the labels chose as before); "
+            "no candidate saved"
+        )
+        return
     echo(
         f"\nsaved {path}\nnext: `newsmon topics test {topic.id}` to see what it would change, "
         f"`newsmon topics activate {topic.id}` to use it"

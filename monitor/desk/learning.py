@@ -262,7 +262,7 @@ def train_work(
     db_url: str, topic: TopicConfig, config_dir: Path | None, models: Path
 ) -> dict[str, Any]:
     """Train a candidate as ``newsmon topics train`` does; a summary for the page."""
-    from monitor.topics.model import save_model
+    from monitor.topics.model import save_candidate
     from monitor.topics.review import load_pool, train_topic
 
     store = Store(db_url)
@@ -271,10 +271,12 @@ def train_work(
     finally:
         store.close()
     rep = train_topic(topic, pool)
-    save_model(rep.model, "candidate", models)
+    # the active model again (the labels chose as before): no candidate, nothing to activate
+    same = save_candidate(rep.model, models) is None
     chk = rep.check
     return {
         "model": rep.model.model_id,
+        "same_as_active": same,
         "pool": rep.pool,
         "relevant": rep.labels_relevant,
         "irrelevant": rep.labels_irrelevant,

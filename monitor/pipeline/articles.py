@@ -87,7 +87,7 @@ def new_article(
             extraction_error=None,
             sources=c.sources,
             hits=_hits(a.results),
-            near_misses=_near_misses(a.results),
+            near_misses=found_near_misses(a.results),
         )
     # Extraction failed or timed out: the feed's own summary is what we have.
     error = str(fetch_error) if fetch_error else (a.error if a is not None else None)
@@ -122,7 +122,7 @@ def new_article(
         extraction_error=error or "no page",
         sources=c.sources,
         hits=_hits(marked),
-        near_misses=_near_misses(marked),
+        near_misses=found_near_misses(marked),
         page_retry_in_s=retry_in_s,
     )
 
@@ -131,7 +131,7 @@ def _hits(results: list[TopicScore]) -> list[tuple[str, float, str, dict[str, An
     return [(r.topic, round(r.score, 4), r.version, r.evidence) for r in results if r.matched]
 
 
-def _near_misses(results: list[TopicScore]) -> list[FoundNearMiss]:
+def found_near_misses(results: list[TopicScore]) -> list[FoundNearMiss]:
     """The topics the article is no hit for but worth a look (kept with it for review)."""
     out = []
     for r in results:

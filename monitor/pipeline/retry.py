@@ -20,6 +20,7 @@ from monitor.alerts import send as alert
 from monitor.config import Config
 from monitor.fetch.http import Fetcher
 from monitor.fetch.loop import FetchLoop
+from monitor.pipeline.articles import found_near_misses
 from monitor.pipeline.jobs import Analysis, PageJob, analyse, make_classifier
 from monitor.pipeline.pages import (
     MAX_PAGE_RETRIES,
@@ -97,6 +98,7 @@ def retry_pages(
                     for r in a.results
                     if r.matched
                 ],
+                found_near_misses(a.results),  # the page's, in place of the summary's
             )
             report.hits_new += store.page_recovered(p.article_id, page, deliveries_for=targets)
             report.recovered += 1

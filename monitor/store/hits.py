@@ -73,6 +73,15 @@ class HitStore(StoreBase):
             return [], 0
         now = utcnow()
         with self.session(write=True) as s:
+            # The articles locked first, in one order, as the pipeline's batch locks them:
+            # a rescan writing their near misses at this moment (refresh_near_misses)
+            # is waited for, or waits and then sees these hits.
+            for ids in chunks(sorted({r[0] for r in rows}), 500):
+                s.exec(
+                    select(Article.id)
+                    .where(col(Article.id).in_(ids))
+                    .with_for_update(key_share=True)
+                ).all()
             new: dict[tuple[int, str], int] = {}
             for chunk in chunks(list(rows), 200):
                 new.update(

@@ -10,7 +10,7 @@ given to any article for a topic it did not hit. Its label is stored as a hit's 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -148,6 +148,67 @@ def near_misses_become_hits(s: Session, new: Mapping[tuple[int, str], int]) -> s
                     muted.add(key)
             s.delete(nm)
     return muted
+
+
+def _upsert_found(s: Session, dialect_name: str, rows: list[dict[str, Any]]) -> None:
+    """Insert near-miss rows; a row there already (a label given meanwhile) keeps its
+    label and takes what classification found."""
+    dialect = sqlite if dialect_name == "sqlite" else postgresql
+    table_ = NearMiss.__table__  # type: ignore[attr-defined]
+    for chunk in chunks(rows, 200):
+        stmt = dialect.insert(table_).values(chunk)
+        s.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["article_id", "topic_id"],
+                set_={k: stmt.excluded[k] for k in FOUND},
+            )
+        )
+
+
+def _found(n: FoundNearMiss) -> dict[str, Any]:
+    return dict(
+        reason=n.reason,
+        score=n.score,
+        threshold=n.threshold,
+        priority=n.priority,
+        topic_version=n.version,
+        evidence=n.evidence,
+    )
+
+
+def replace_near_misses(
+    s: Session, dialect_name: str, article_id: int, found: Sequence[FoundNearMiss]
+) -> None:
+    """In the caller's transaction (the article locked), once an article got new text (its
+    page read on retry): its near misses are ``found``, what the new text gave, not what
+    its feed summary gave. A topic it is a hit for keeps no row; a row of another topic
+    goes, or, labelled, stays for its label (reason "labelled")."""
+    hit_topics = set(s.exec(select(Hit.topic_id).where(Hit.article_id == article_id)).all())
+    by_topic = {n.topic: n for n in found if n.topic not in hit_topics}
+    rows = s.exec(
+        select(NearMiss)
+        .where(NearMiss.article_id == article_id)
+        .order_by(col(NearMiss.topic_id))  # the lock order of near_misses_become_hits
+        .with_for_update()
+    ).all()
+    for row in rows:
+        if row.topic_id in by_topic:
+            continue  # brought up to date below
+        if row.label is None:
+            s.delete(row)
+        elif row.reason != LABELLED:
+            row.reason = LABELLED
+            s.add(row)
+    s.flush()
+    now = utcnow()
+    _upsert_found(
+        s,
+        dialect_name,
+        [
+            dict(_found(n), article_id=article_id, topic_id=t, created_at=now)
+            for t, n in sorted(by_topic.items())
+        ],
+    )
 
 
 def _matching_articles(dialect: str, search: str) -> Any | None:
@@ -326,26 +387,57 @@ class NearMissStore(LabelStore):
             return int(cast("CursorResult[Any]", s.execute(stmt)).rowcount or 0)
 
     def refresh_near_misses(
-        self, topic: str, scanned: Sequence[int], found: Sequence[tuple[int, FoundNearMiss]]
+        self,
+        topic: str,
+        scanned: Sequence[int],
+        found: Sequence[tuple[int, FoundNearMiss]],
+        *,
+        unsettled: Collection[int] = (),
     ) -> tuple[int, int, int]:
         """After re-scoring the ``scanned`` articles for ``topic`` (a rescan: the topic or
         its model changed, or the articles were stored before near misses were kept):
         ``found`` (article id, near miss) are added or brought up to date, and the
         scanned articles' other rows go - but a labelled row stays, its label kept.
-        Returns (added, updated, removed)."""
+
+        A rescan scores a snapshot, for minutes; what changed since is rechecked here,
+        in the transaction that writes, with the articles locked: an article that has
+        become a hit for the topic keeps no row, and one of ``unsettled`` (its page
+        still to be read when scored) whose page has been read since is left as the
+        page retry stored it (:func:`replace_near_misses`) - its text is no longer
+        the summary that was scored. Returns (added, updated, removed)."""
         added = updated = removed = 0
         by_article = {aid: n for aid, n in found}
+        pending = set(unsettled)
         now = utcnow()
         fresh: list[dict[str, Any]] = []
         with self.session(write=True) as s:
             for chunk in chunks(sorted(set(scanned)), 500):
                 # the articles first, as a hit or a label does (mark_article): waiting
-                # for a label there, never while holding the rows it waits for
+                # for a label there, never while holding the rows it waits for; and a
+                # hit or a page read on one of them waits for this transaction, or
+                # is seen by the recheck below
                 s.exec(
                     select(Article.id)
                     .where(col(Article.id).in_(chunk))
                     .with_for_update(key_share=True)
                 ).all()
+                now_hits = set(
+                    s.exec(
+                        select(Hit.article_id).where(
+                            Hit.topic_id == topic, col(Hit.article_id).in_(chunk)
+                        )
+                    ).all()
+                )
+                settling = sorted(pending.intersection(chunk))
+                read_since: set[int | None] = set()
+                if settling:
+                    read_since = set(
+                        s.exec(
+                            select(Article.id).where(
+                                col(Article.id).in_(settling), Article.extraction == "ok"
+                            )
+                        ).all()
+                    )
                 rows = s.exec(  # locked: a label given meanwhile is not deleted
                     select(NearMiss)
                     .where(NearMiss.topic_id == topic, col(NearMiss.article_id).in_(chunk))
@@ -355,6 +447,13 @@ class NearMissStore(LabelStore):
                 existing = {r.article_id: r for r in rows}
                 for aid in chunk:
                     row, n = existing.get(aid), by_article.get(aid)
+                    if aid in now_hits:
+                        if row is not None and row.label is None:
+                            s.delete(row)  # a hit keeps no unlabelled row
+                            removed += 1
+                        continue
+                    if aid in read_since:
+                        continue
                     if n is None:
                         if row is None or row.reason == LABELLED:
                             continue
@@ -366,33 +465,18 @@ class NearMissStore(LabelStore):
                             s.add(row)
                             updated += 1
                         continue
-                    kept = dict(
-                        reason=n.reason,
-                        score=n.score,
-                        threshold=n.threshold,
-                        priority=n.priority,
-                        topic_version=n.version,
-                        evidence=n.evidence,
-                    )
                     if row is None:
-                        fresh.append(dict(kept, article_id=aid, topic_id=topic, created_at=now))
+                        fresh.append(
+                            dict(_found(n), article_id=aid, topic_id=topic, created_at=now)
+                        )
                         added += 1
                         continue
-                    for k, v in kept.items():
+                    for k, v in _found(n).items():
                         setattr(row, k, v)
                     s.add(row)
                     updated += 1
             # An upsert: a row a label made meanwhile keeps its label and takes these.
-            dialect = sqlite if self.dialect == "sqlite" else postgresql
-            table_ = NearMiss.__table__  # type: ignore[attr-defined]
-            for rows_ in chunks(fresh, 200):
-                stmt = dialect.insert(table_).values(rows_)
-                s.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["article_id", "topic_id"],
-                        set_={k: stmt.excluded[k] for k in FOUND},
-                    )
-                )
+            _upsert_found(s, self.dialect, fresh)
         return added, updated, removed
 
     def nonhit_labels(self, topic: str) -> dict[int, str]:

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from monitor.store.engine import StoreBase, utcnow
 from monitor.store.models import Article, Delivery, Hit, PageRetry
-from monitor.store.nearmiss import near_misses_become_hits
+from monitor.store.nearmiss import FoundNearMiss, near_misses_become_hits, replace_near_misses
 
 
 @dataclass
@@ -42,6 +42,8 @@ class RecoveredPage:
     language: str | None
     fingerprint: str | None
     hits: list[tuple[str, float, str, dict[str, Any]]]  # (topic_id, score, version, evidence)
+    # what the page's text is a near miss of; None: the summary's near misses are kept
+    near_misses: list[FoundNearMiss] | None = None
 
 
 def add_page_retries(s: Session, dialect_name: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -111,10 +113,16 @@ class PageRetryStore(StoreBase):
         """Store the text a retried page gave, its hits (a topic the summary already hit
         keeps its one hit: never a second alert; a near miss becomes the hit, its label
         with it, and one labelled "not a hit" is not alerted) and their outbox rows, and
-        drop the retry, in one transaction. Returns the number of new hits."""
+        drop the retry, in one transaction; the page's near misses replace the summary's
+        (a rescan at the same moment waits for this, or is told, see
+        :meth:`~monitor.store.NearMissStore.refresh_near_misses`). Returns the number of
+        new hits."""
         now = utcnow()
         with self.session(write=True) as s:
-            a = s.get(Article, article_id)
+            # the article locked first, as a rescan, a label or a batch lock it
+            a = s.exec(
+                select(Article).where(Article.id == article_id).with_for_update(key_share=True)
+            ).first()
             if a is None:
                 s.execute(delete(PageRetry).where(col(PageRetry.article_id) == article_id))
                 return 0
@@ -141,6 +149,8 @@ class PageRetryStore(StoreBase):
                 )
             }
             muted = near_misses_become_hits(s, {(article_id, t): hid for t, hid in new.items()})
+            if page.near_misses is not None:
+                replace_near_misses(s, self.dialect, article_id, page.near_misses)
             deliveries: list[dict[str, Any]] = []
             for topic, score, _, _ in page.hits:
                 if topic in new and deliveries_for is not None and (article_id, topic) not in muted:

@@ -54,13 +54,17 @@ from monitor.topics.rules import (
 )
 from monitor.topics.text import (
     MAX_TEXT_CHARS,
+    UNSPACED_LANGUAGES,
     Tokens,
+    cut_unspaced,
     forms,
+    has_unspaced,
     is_latin,
     normalize,
     pipeline,
     plural,
     tokenize,
+    unspaced_pieces,
 )
 
 log = logging.getLogger("newsmon.classify")
@@ -189,7 +193,10 @@ class _Index:
         if not words:
             return
         sequences = [[p for w in words for p in re.split(r"[-‐‑]", w) if p]]
-        if any(re.search(r"[-‐‑]", w) for w in words) or len(words) == 2:
+        if has_unspaced(text):
+            # Chinese and Japanese characters are words of their own (text.cut_unspaced)
+            sequences = [[c for p in sequences[0] for c in unspaced_pieces(p)]]
+        elif any(re.search(r"[-‐‑]", w) for w in words) or len(words) == 2:
             # "Nagorno-Karabakh" kept whole by some tokenizers (de); "peace-deal" for "peace deal"
             joined = [w for w in words]
             if len(words) == 2 and not re.search(r"[-‐‑]", text):
@@ -312,14 +319,16 @@ class Classifier:
     def analyse(self, title: str, text: str, language: str | None = None) -> Tokens:
         """Tokenise an article: the title as a sentence of its own, then the body."""
         lang = language if language in LANGUAGES else self.lang
-        nlp = pipeline(lang) if lang != self.lang else self.nlp
+        # zh, ja: words kept whole by the rule tokenizer, their characters cut below
+        tok_lang = "xx" if lang in UNSPACED_LANGUAGES else lang
+        nlp = pipeline(tok_lang) if tok_lang != self.lang else self.nlp
         title = (title or "").strip()
         body = (text or "")[:MAX_TEXT_CHARS]
         # A full stop ends the title's sentence, unless the title has its own ("visit.."
         # would glue the title to the body's first sentence).
         end = "" if title.endswith(SENTENCE_ENDS) else "."
         joined = f"{title}{end}\n\n{body}" if title else body
-        arr = tokenize(nlp, joined)
+        arr = cut_unspaced(nlp, joined, tokenize(nlp, joined))
         return Tokens(
             nlp.vocab, joined, len(title) + len(end) if title else 0, lang, arr, self._index
         )

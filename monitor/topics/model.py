@@ -226,6 +226,27 @@ def save_model(model: TopicModel, kind: str = "candidate", directory: Path | Non
     return path
 
 
+def save_candidate(model: TopicModel, directory: Path | None = None) -> Path | None:
+    """Save a newly trained model as its topic's candidate - unless it is the active model
+    again (the learner chose as it did on the labels before: the same weights, the same
+    id), when there is nothing to activate: then no candidate is kept (an older one goes,
+    as a training always replaces it) and None is returned, so that no one is offered an
+    activation, and later a rollback, that change nothing."""
+    active = model_path(model.topic, "active", directory)
+    if active.exists():
+        try:
+            same = load_model(active).model_id == model.model_id
+        except ModelError:
+            same = False
+        if same:
+            model_path(model.topic, "candidate", directory).unlink(missing_ok=True)
+            return None
+    return save_model(model, "candidate", directory)
+
+
+SAME_AS_ACTIVE = "same as the active model, nothing to activate"
+
+
 def load_model(path: Path) -> TopicModel:
     try:
         return TopicModel.from_json(json.loads(path.read_text(encoding="utf-8")))
@@ -292,6 +313,10 @@ def activate(
                 f"{expected} (retrained since?): test it, then activate"
             )
         active = model_path(topic_id, "active", directory)
+        if active.exists() and load_model(active).model_id == model.model_id:
+            # activating it would make the previous model this one too: a rollback lost
+            cand.unlink(missing_ok=True)
+            raise ModelError(f"{topic_id}: candidate {model.model_id} is the {SAME_AS_ACTIVE}")
         if active.exists():
             active.replace(model_path(topic_id, "previous", directory))
         cand.replace(active)

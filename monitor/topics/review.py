@@ -399,6 +399,9 @@ def rescan_near_misses(
     near misses were kept, or a topic just edited, needs. Hits are left as they are.
     ``progress(done, total)`` is told how far the scoring got, every 200 articles."""
     clf = classifier or Classifier([topic])
+    # articles whose page is still to be read: scored on their summary here, and if the
+    # page is read meanwhile, the page retry's near misses stand (refresh_near_misses)
+    unsettled = {r.article_id for r in store.page_retries()}
     pool = load_pool(store, topic, limit=limit, with_seeds=False)
     stored = store.topic_hit_scores(topic.id)
     scanned: list[int] = []
@@ -429,5 +432,7 @@ def rescan_near_misses(
             )
     if progress is not None:
         progress(len(pool), len(pool))
-    added, updated, removed = store.refresh_near_misses(topic.id, scanned, found)
+    added, updated, removed = store.refresh_near_misses(
+        topic.id, scanned, found, unsettled=unsettled
+    )
     return NearMissScan(topic.id, len(pool), len(found), added, updated, removed)

@@ -377,6 +377,70 @@ def tokenize(nlp: spacy.language.Language, text: str, piece_chars: int = PIECE_C
     return np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
 
 
+# --- scripts written without spaces ------------------------------------------------------
+#
+# Chinese and Japanese put no space between words, and a word segmenter needs a model
+# (spaCy's blank zh cuts every character - Latin words too, "Baku" into B a k u; its ja
+# needs SudachiPy). So their characters are matched one by one: a term's CJK characters
+# are a sequence of one-character words (monitor.topics.match), and any token of the
+# text holding such characters is cut into them (cut_unspaced), whatever the tokenizer.
+# "伊朗" then matches in "伊朗总统抵达巴库" - as a substring would, which is how these
+# scripts are searched. Hangul is written with spaces and is not cut.
+
+_UNSPACED = re.compile(
+    "[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]"
+)
+# languages tokenised by the rule tokenizer of "xx", then cut (see above)
+UNSPACED_LANGUAGES = frozenset({"zh", "ja"})
+
+
+def has_unspaced(text: str) -> bool:
+    """Does ``text`` hold characters of a script written without spaces?"""
+    return _UNSPACED.search(text) is not None
+
+
+def unspaced_pieces(word: str) -> list[str]:
+    """``word`` cut before and after each character of a script written without spaces
+    (Chinese, Japanese kana); a run of other characters stays whole: "G20峰会" ->
+    G20, 峰, 会."""
+    if not _UNSPACED.search(word):
+        return [word]
+    out: list[str] = []
+    start = 0
+    for m in _UNSPACED.finditer(word):
+        if m.start() > start:
+            out.append(word[start : m.start()])
+        out.append(m.group())
+        start = m.end()
+    if start < len(word):
+        out.append(word[start:])
+    return out
+
+
+def cut_unspaced(nlp: spacy.language.Language, text: str, arr: np.ndarray) -> np.ndarray:
+    """The token array of ``text`` (as :func:`tokenize` gives it) with every token that
+    holds Chinese or Japanese characters cut into them (:func:`unspaced_pieces`), the
+    other runs in it tokenised as words ("向(SOCAR)供应": 向 ( SOCAR ) 供 应); ``arr``
+    itself when the text has none (one regex scan: next to nothing)."""
+    if not len(arr) or not _UNSPACED.search(text):
+        return arr
+    rows: list[Any] = []
+    for row in arr:
+        start, length = int(row[1]), int(row[2])
+        pieces = unspaced_pieces(text[start : start + length]) if length > 1 else []
+        if len(pieces) < 2:
+            rows.append(row)
+            continue
+        at = start
+        for piece in pieces:
+            sub = nlp.make_doc(piece).to_array(_ARRAY_ATTRS)
+            if len(sub):
+                sub[:, 1] += at
+                rows.extend(sub)
+            at += len(piece)
+    return np.array(rows, dtype=arr.dtype)
+
+
 _SENT_END = np.array(
     sorted(
         spacy.strings.hash_string(c)  # type: ignore[attr-defined]
