@@ -1,8 +1,9 @@
 """Undated articles and reports across languages, on real ledes of the Caucasus dev part.
 
-An undated article cannot be placed in time: it joins only a story that has a time, and
-only the one it matches clearly best (monitor/stories/undated.py). A dated report in
-another language is compared on names alone, at the cross-language bar.
+An undated article cannot be placed in time: it joins only a story that has a time (or
+one of undated copies of the same report), and only the one it matches clearly best
+(monitor/stories/undated.py). A dated report in another language is compared on names
+alone, at the cross-language bar.
 """
 
 from __future__ import annotations
@@ -80,3 +81,29 @@ def test_two_stories_within_the_window_are_no_rivals_for_an_undated_report() -> 
     visit = story_with("c216", story_sets(list(DEV.values())))
     assert {"c212", "c210", "c213"} <= visit
     assert not {"c222", "c224", "c178"} & visit
+
+
+def test_undated_copies_of_one_report_are_one_story() -> None:
+    # A file with no dates at all (the contract allows it): the same wire report at three
+    # addresses is one story, dated or not; two undated reports of alike calls are not.
+    text = (
+        "Iranian President Pezeshkian arrived in Baku on Monday for talks with President "
+        "Aliyev on the North-South transport corridor and the Aras route, officials said."
+    )
+    copies = [
+        {
+            "id": f"copy{i}",
+            "title": "Pezeshkian arrives in Baku for talks with Aliyev",
+            "text": text,
+            "url": f"https://outlet{i}.example/a",
+            "published": None,
+            "language": "en",
+        }
+        for i in range(3)
+    ]
+    assert story_sets(copies) == [{"copy0", "copy1", "copy2"}]
+    assert story_with("copy0", story_sets([*copies, DEV["c178"], DEV["c181"]])) == {
+        "copy0",
+        "copy1",
+        "copy2",
+    }

@@ -44,6 +44,7 @@ class StorySettings:
     undated_gap_days: float = 3.0  # an undated article is held to the bar of 3 days away
     named_day_gap_days: float = 0.5  # ... or of half a day when its text names a day of it
     undated_lead: float = 1.2  # ... and joins the best story only this clearly (undated.py)
+    undated_copy_bar: float = 0.9  # ... and a story without a time only as a copy of it
     bridge_margin: float = 0.05  # an article this far over two stories' bars merges them
     key_weight: float = 0.30  # share of names/numbers in the same-language score
     penalty_per_day: float = 0.10  # added to the threshold per day between them
@@ -260,7 +261,9 @@ class Grouper:
             if when is not None
             else [
                 (m, sc, st, m)
-                for m, sc, st in undated_pick(scored, f.dates, s.undated_lead, s.window_hours)
+                for m, sc, st in undated_pick(
+                    scored, f.dates, s.undated_lead, s.window_hours, s.undated_copy_bar, f.language
+                )
             ]
         )
         if passed:

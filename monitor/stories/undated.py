@@ -5,7 +5,9 @@ from the next between the same two leaders. It is held to the bar of days away (
 grouper's ``undated_gap_days``), and besides:
 
 - it meets only stories that have a time: two undated reports have nothing to place
-  either, and are as likely two calls of different years as one;
+  either, and are as likely two calls of different years as one - unless it is a copy
+  of the same report in the same language (score at least ``undated_copy_bar``: the
+  same wire text at two addresses);
 - it joins the story it matches clearly best - its score over its bar at least
   ``undated_lead`` times the runner-up's - and none when two stories match it alike
   (the runner-up is usually the same people's other occasion). Only a story further
@@ -35,6 +37,7 @@ class _Story(Protocol):
     id: str
     first_seen: datetime | None
     last_seen: datetime | None
+    languages: list[str]
 
 
 A = TypeVar("A", bound=_Dated)
@@ -42,14 +45,14 @@ S = TypeVar("S", bound=_Story)
 
 
 def batch_order(articles: Iterable[A]) -> list[A]:
-    """Publication order; equal times by id (so input order does not matter); articles
-    without a date after them, in the order they arrived."""
+    """Publication order; equal times by id; articles without a date after them, by id:
+    the input's order never matters."""
     arts = list(articles)
     dated = sorted(
         (a for a in arts if a.published is not None),
         key=lambda a: (a.published, a.id),
     )
-    return dated + [a for a in arts if a.published is None]
+    return dated + sorted((a for a in arts if a.published is None), key=lambda a: a.id)
 
 
 def within_window(a: _Story, b: _Story, hours: float) -> bool:
@@ -65,14 +68,22 @@ def undated_pick(
     dates: frozenset[tuple[int, int]],
     lead: float,
     window_hours: float,
+    copy_bar: float,
+    language: str,
 ) -> list[tuple[float, float, S]]:
     """The story an undated article joins, as ``[(margin, score, story)]``, or ``[]``:
-    ``scored`` holds (score, bar, story) for every candidate."""
+    ``scored`` holds (score, bar, story) for every candidate. A story without a time is
+    met only at ``copy_bar`` in its own language (a copy of the same report: across
+    languages the score is of names alone, and names alone do not make a copy)."""
     ranked = sorted(
         ((score / bar if bar > 0 else 0.0, score, bar, st) for score, bar, st in scored),
         key=lambda x: (-x[0], x[3].id),
     )
-    ranked = [r for r in ranked if r[3].first_seen is not None]
+    ranked = [
+        r
+        for r in ranked
+        if r[3].first_seen is not None or (r[1] >= copy_bar and language in r[3].languages)
+    ]
     if not ranked or ranked[0][0] < 1.0:
         return []
     ratio, score, bar, best = ranked[0]
