@@ -80,6 +80,7 @@ class HitStore(StoreBase):
                 s.exec(
                     select(Article.id)
                     .where(col(Article.id).in_(ids))
+                    .order_by(col(Article.id))  # locked in id order (plans may scan in any)
                     .with_for_update(key_share=True)
                 ).all()
             new: dict[tuple[int, str], int] = {}

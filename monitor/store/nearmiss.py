@@ -419,6 +419,7 @@ class NearMissStore(LabelStore):
                 s.exec(
                     select(Article.id)
                     .where(col(Article.id).in_(chunk))
+                    .order_by(col(Article.id))  # locked in id order (plans may scan in any)
                     .with_for_update(key_share=True)
                 ).all()
                 now_hits = set(
