@@ -424,21 +424,42 @@ def cut_unspaced(nlp: spacy.language.Language, text: str, arr: np.ndarray) -> np
     itself when the text has none (one regex scan: next to nothing)."""
     if not len(arr) or not _UNSPACED.search(text):
         return arr
-    rows: list[Any] = []
-    for row in arr:
+    parts: list[np.ndarray] = []  # token rows, each with the offset to add to its IDX
+    offsets: list[int] = []
+    for k, row in enumerate(arr):
         start, length = int(row[1]), int(row[2])
         pieces = unspaced_pieces(text[start : start + length]) if length > 1 else []
         if len(pieces) < 2:
-            rows.append(row)
+            parts.append(arr[k : k + 1])
+            offsets.append(0)
             continue
         at = start
         for piece in pieces:
-            sub = nlp.make_doc(piece).to_array(_ARRAY_ATTRS)
+            sub = _piece_rows(nlp, piece)
             if len(sub):
-                sub[:, 1] += at
-                rows.extend(sub)
+                parts.append(sub)
+                offsets.append(at)
             at += len(piece)
-    return np.array(rows, dtype=arr.dtype)
+    out = np.concatenate(parts).astype(arr.dtype, copy=True)
+    out[:, 1] += np.repeat(np.array(offsets, dtype=arr.dtype), [len(p) for p in parts])
+    return out
+
+
+# A piece's token rows (offsets from 0), kept: a Chinese text is thousands of pieces of
+# a few thousand distinct characters, and a tokenizer call per character cost 20 times
+# the text's own tokenising. Bounded; cleared when full.
+_PIECES: dict[tuple[int, str], np.ndarray] = {}
+_PIECES_MAX = 50_000
+
+
+def _piece_rows(nlp: spacy.language.Language, piece: str) -> np.ndarray:
+    key = (id(nlp), piece)
+    rows = _PIECES.get(key)
+    if rows is None:
+        if len(_PIECES) >= _PIECES_MAX:
+            _PIECES.clear()
+        rows = _PIECES[key] = nlp.make_doc(piece).to_array(_ARRAY_ATTRS)
+    return rows
 
 
 _SENT_END = np.array(
