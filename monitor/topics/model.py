@@ -232,16 +232,19 @@ def save_candidate(model: TopicModel, directory: Path | None = None) -> Path | N
     id), when there is nothing to activate: then no candidate is kept (an older one goes,
     as a training always replaces it) and None is returned, so that no one is offered an
     activation, and later a rollback, that change nothing."""
-    active = model_path(model.topic, "active", directory)
-    if active.exists():
-        try:
-            same = load_model(active).model_id == model.model_id
-        except ModelError:
-            same = False
-        if same:
-            model_path(model.topic, "candidate", directory).unlink(missing_ok=True)
-            return None
-    return save_model(model, "candidate", directory)
+    # Under the topic's model lock: an activation moving the candidate into place at this
+    # moment must not find it gone (and leave no active model).
+    with model_lock(model.topic, directory):
+        active = model_path(model.topic, "active", directory)
+        if active.exists():
+            try:
+                same = load_model(active).model_id == model.model_id
+            except ModelError:
+                same = False
+            if same:
+                model_path(model.topic, "candidate", directory).unlink(missing_ok=True)
+                return None
+        return save_model(model, "candidate", directory)
 
 
 SAME_AS_ACTIVE = "same as the active model, nothing to activate"
