@@ -276,9 +276,8 @@ if which == "forkserver":  # monitor/pipeline/warmup.py, step by step, in its or
     for lang in SHARED_LANGUAGES:
         step(f"spaCy pipeline {lang}", lambda: pipeline(lang))
     def jt():
-        from justext.core import define_stoplist
         from trafilatura import external
-        define_stoplist(external.JT_STOPLIST or external.jt_stoplist_init())
+        external.JT_STOPLIST or external.jt_stoplist_init()  # as hashes: monitor.extract.stopwords
     step("justext's stoplist of every language", jt)
     step("one small page through trafilatura", lambda: extract_html(
         b"<html><body><article><p>" + b"One small page, before the workers fork. " * 8

@@ -18,6 +18,9 @@ from trafilatura.deduplication import content_fingerprint
 
 from monitor.config import MAX_PAGE_BYTES
 from monitor.errors import ExtractError
+from monitor.extract import stopwords
+
+stopwords.install()  # justext's stoplist of every language as hashes, not ~30 MB of words
 
 MIN_FINGERPRINT_CHARS = 300
 # Caps on what a hostile page can make us hold or analyse. The page itself is capped by

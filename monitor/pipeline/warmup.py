@@ -8,8 +8,8 @@ Also built here, because every worker would otherwise build its own copy within 
 first pages (``benchmarks/memory.py workers`` shows where a worker grows):
 
 - justext's stoplist of every language (trafilatura's fallback extractor uses it for
-  pages whose language it is not told: ~150,000 words, ~27 MB as a tuple and the
-  frozenset justext caches of it);
+  pages whose language it is not told: ~150,000 words, held as 1.2 MB of hashes, see
+  :mod:`monitor.extract.stopwords`; ~30 MB as trafilatura and justext hold it);
 - the spaCy pipelines the pool asks for (``$NEWSMON_PRELOAD_LANGUAGES``, set by
   :class:`~monitor.pipeline.workers.WorkerPool` before its forkserver starts; by default
   :data:`~monitor.pipeline.workers.SHARED_LANGUAGES`, whose tokenizer exceptions are
@@ -42,10 +42,9 @@ for _lang in ["en", *(_wanted.split(",") if _wanted is not None else SHARED_LANG
 
 
 def _justext_stoplist() -> None:
-    from justext.core import define_stoplist
     from trafilatura import external
 
-    define_stoplist(external.JT_STOPLIST or external.jt_stoplist_init())
+    external.JT_STOPLIST or external.jt_stoplist_init()  # see monitor/extract/stopwords.py
 
 
 _justext_stoplist()
