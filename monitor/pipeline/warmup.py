@@ -1,8 +1,9 @@
 """Imported by the worker pool's forkserver only, never by the main process.
 
 It loads what every extraction worker needs - trafilatura, spaCy's blank pipeline and
-the language-identification model (about 75 MB) - once, before the workers are forked,
-so they share those pages instead of each loading a copy of its own.
+the language-identification model (mapped from a file, see :mod:`monitor.extract.langid`;
+about 75 MB loaded here where no cache directory can hold the file) - once, before the
+workers are forked, so they share those pages instead of each loading a copy of its own.
 
 Also built here, because every worker would otherwise build its own copy within its
 first pages (``benchmarks/memory.py workers`` shows where a worker grows):
@@ -30,11 +31,15 @@ import gc
 import os
 from multiprocessing import spawn
 
+from monitor.extract import langid
 from monitor.extract.article import detect_language, extract_html
-from monitor.pipeline.workers import PRELOAD_ENV, SHARED_LANGUAGES
+from monitor.pipeline.workers import PRELOAD_ENV, SHARED_LANGUAGES, release_memory
 from monitor.topics.text import pipeline
 
-detect_language("The language identification model is loaded once, in the forkserver.")
+# The language-identification model: mapped from a file (monitor/extract/langid.py), its
+# pages read in by the workers that use it; else loaded here, once, for all of them.
+if not langid.install():
+    detect_language("The language identification model is loaded once, in the forkserver.")
 _wanted = os.environ.get(PRELOAD_ENV)
 for _lang in ["en", *(_wanted.split(",") if _wanted is not None else SHARED_LANGUAGES)]:
     if _lang:
@@ -58,5 +63,7 @@ extract_html(
 # Read by every process forked from here before it runs (multiprocessing.spawn.prepare).
 spawn._fixup_main_from_name = spawn._fixup_main_from_path = lambda _main: None  # type: ignore[attr-defined]
 
+langid.unmap_pages()  # the warm-up page's language detection mapped them here
 gc.collect()
+release_memory()  # what building all that freed, back to the system: ~9 MB fewer to share
 gc.freeze()
