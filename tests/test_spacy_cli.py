@@ -14,7 +14,8 @@ PROBE = """
 import json, sys
 from monitor.topics.text import pipeline
 doc = pipeline("en")("The minister's road, opened in 2026, cost $3.5bn.")
-loaded = sorted(m for m in ("typer", "weasel", "requests", "jinja2", "spacy.cli") if m in sys.modules)
+heavy = ("typer", "weasel", "requests", "jinja2", "spacy.cli")
+loaded = sorted(m for m in heavy if m in sys.modules)
 import spacy.cli
 print(json.dumps({"loaded": loaded, "tokens": [t.text for t in doc],
                   "download": callable(getattr(spacy.cli, "download", None))}))
