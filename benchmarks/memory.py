@@ -265,12 +265,15 @@ which = sys.argv[2]
 if which == "forkserver":  # monitor/pipeline/warmup.py, step by step, in its order
     step("newsmon's modules, pydantic, httpx, pebble",
          lambda: __import__("monitor.pipeline.workers"))
-    step("spaCy", lambda: __import__("spacy"))
+    step("spaCy (without its command line: monitor/topics/spacy_cli.py)",
+         lambda: __import__("monitor.topics.text"))
     step("trafilatura (and lxml, htmldate, justext...)",
          lambda: __import__("monitor.extract.article"))
+    from monitor.extract import langid
     from monitor.extract.article import detect_language, extract_html
-    step("language identification model (py3langid)",
-         lambda: detect_language("The model is loaded once, in the forkserver."))
+    step("language identification model (py3langid; mapped from a file if it can be)",
+         lambda: langid.install()
+         or detect_language("The model is loaded once, in the forkserver."))
     from monitor.topics.text import pipeline
     from monitor.pipeline.workers import SHARED_LANGUAGES
     for lang in SHARED_LANGUAGES:
@@ -283,7 +286,9 @@ if which == "forkserver":  # monitor/pipeline/warmup.py, step by step, in its or
         b"<html><body><article><p>" + b"One small page, before the workers fork. " * 8
         + b"</p></article></body></html>", "https://example.org/warm-up"))
     step("the classifier's modules", lambda: __import__("monitor.topics.match"))
-    step("gc.collect, gc.freeze", lambda: (gc.collect(), gc.freeze()))
+    from monitor.pipeline.workers import release_memory
+    step("the language model's pages unmapped, gc.collect, malloc_trim, gc.freeze",
+         lambda: (langid.unmap_pages(), gc.collect(), release_memory(), gc.freeze()))
     fs_rss = mem()["rss"] / 1024
     # A worker forked from that state, page after page (the benchmark's pages).
     from benchmarks.memory import pages
