@@ -58,6 +58,9 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def test_the_mapped_model_answers_as_py3langids_own(tmp_path: Path) -> None:
+    stale = tmp_path / "cache" / "newsmon" / "langid-0123456789abcdef.bin"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"the model of an earlier py3langid")
     out = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(TEXTS)],
         cwd=ROOT,
@@ -72,7 +75,8 @@ def test_the_mapped_model_answers_as_py3langids_own(tmp_path: Path) -> None:
     for own_rank, mapped_rank, own, mapped in rows:
         assert mapped_rank == own_rank
         assert mapped == own
-    assert list((tmp_path / "cache" / "newsmon").glob("langid-*.bin"))
+    files = list((tmp_path / "cache" / "newsmon").glob("langid-*.bin"))
+    assert len(files) == 1 and files[0] != stale  # the earlier one removed
 
 
 FORKSERVER_PROBE = """

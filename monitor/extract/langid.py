@@ -92,6 +92,9 @@ def _write(path: Path, model: Path) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+    for old in path.parent.glob("langid-*.bin"):  # of an earlier py3langid or model
+        if old != path:
+            old.unlink(missing_ok=True)
 
 
 def _map(path: Path) -> Any:
