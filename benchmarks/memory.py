@@ -254,6 +254,19 @@ def mem():
             elif k in ("Shared_Clean", "Shared_Dirty"): out["shared"] += kb
     return out
 
+def mapped_model_kb():
+    # Pages of the mapped language model (monitor/extract/langid.py) in this process:
+    # private here (no other process maps the file), shared by the workers of a pool.
+    kb, name = 0, ""
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            p = line.split()
+            if "-" in p[0] and len(p) >= 5:
+                name = p[-1] if len(p) >= 6 else ""
+            elif p[0] == "Rss:" and "/langid-" in name:
+                kb += int(p[1])
+    return kb
+
 steps = []
 def step(name, fn):
     m0, t0 = mem(), time.process_time()
@@ -265,26 +278,30 @@ which = sys.argv[2]
 if which == "forkserver":  # monitor/pipeline/warmup.py, step by step, in its order
     step("newsmon's modules, pydantic, httpx, pebble",
          lambda: __import__("monitor.pipeline.workers"))
-    step("spaCy", lambda: __import__("spacy"))
+    step("spaCy (without its command line: monitor/topics/spacy_cli.py)",
+         lambda: __import__("monitor.topics.text"))
     step("trafilatura (and lxml, htmldate, justext...)",
          lambda: __import__("monitor.extract.article"))
+    from monitor.extract import langid
     from monitor.extract.article import detect_language, extract_html
-    step("language identification model (py3langid)",
-         lambda: detect_language("The model is loaded once, in the forkserver."))
+    step("language identification model (py3langid; mapped from a file if it can be)",
+         lambda: langid.install()
+         or detect_language("The model is loaded once, in the forkserver."))
     from monitor.topics.text import pipeline
     from monitor.pipeline.workers import SHARED_LANGUAGES
     for lang in SHARED_LANGUAGES:
         step(f"spaCy pipeline {lang}", lambda: pipeline(lang))
     def jt():
-        from justext.core import define_stoplist
         from trafilatura import external
-        define_stoplist(external.JT_STOPLIST or external.jt_stoplist_init())
+        external.JT_STOPLIST or external.jt_stoplist_init()  # as hashes: monitor.extract.stopwords
     step("justext's stoplist of every language", jt)
     step("one small page through trafilatura", lambda: extract_html(
         b"<html><body><article><p>" + b"One small page, before the workers fork. " * 8
         + b"</p></article></body></html>", "https://example.org/warm-up"))
     step("the classifier's modules", lambda: __import__("monitor.topics.match"))
-    step("gc.collect, gc.freeze", lambda: (gc.collect(), gc.freeze()))
+    from monitor.pipeline.workers import release_memory
+    step("the language model's pages unmapped, gc.collect, malloc_trim, gc.freeze",
+         lambda: (langid.unmap_pages(), gc.collect(), release_memory(), gc.freeze()))
     fs_rss = mem()["rss"] / 1024
     # A worker forked from that state, page after page (the benchmark's pages).
     from benchmarks.memory import pages
@@ -303,7 +320,9 @@ if which == "forkserver":  # monitor/pipeline/warmup.py, step by step, in its or
             analyse(PageJob(str(i), d, f"http://127.0.0.1/a/{i}"), clf)
             if i in (1, 10, 50, 100, 200, 300, 400, 500) or i == len(docs):
                 m = mem()
-                rows.append([i, (m["uss"] - m0["uss"]) / 1024, (m0["shared"] - m["shared"]) / 1024])
+                model = mapped_model_kb()
+                rows.append([i, (m["uss"] - m0["uss"] - model) / 1024,
+                             (m0["shared"] - m["shared"]) / 1024, model / 1024])
         os.write(w, json.dumps(rows).encode())
         os._exit(0)
     os.waitpid(pid, 0)
@@ -340,12 +359,13 @@ def run_breakdown(args: argparse.Namespace) -> int:
         for name, mb_, cpu in res[which]["steps"]:
             rows.append((f"{label}: {name}", f"+{mb_:.1f} MB", f"{cpu:.2f} CPU-s"))
         rows.append((f"{label}: RSS in all", f"{res[which]['total_rss']:.0f} MB", "-"))
-    for n, own, copied in res["forkserver"]["worker"]:
+    for n, own, copied, model in res["forkserver"]["worker"]:
         rows.append(
             (
                 f"a worker after {n} pages",
                 f"+{own:.0f} MB of its own (USS)",
-                f"{copied:.0f} MB of it in pages it shared with the forkserver",
+                f"{copied:.0f} MB of it in pages it shared with the forkserver; and "
+                f"{model:.0f} MB of the mapped language model, shared by the workers",
             )
         )
     for name, value, ref in rows:

@@ -115,3 +115,19 @@ def test_the_indonesian_pipeline_is_built_once() -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     cost = json.loads(out.stdout.strip().splitlines()[-1])
     assert cost["id"] < 70, cost
+
+
+def test_the_forkserver_imports_no_library_only_the_cycle_uses() -> None:
+    """The workers' forkserver reads the settings' schemas (topics, limits), not the
+    HTTP client (httpx brings click, rich, pygments), apprise and its plugins, or spaCy's
+    command line (typer, weasel, requests): ~27 MB that every worker's RSS counted."""
+    heavy = ("httpx", "click", "rich", "apprise", "typer", "weasel", "requests", "jinja2")
+    probe = (
+        "import json, sys\nimport monitor.pipeline.warmup\n"
+        f"print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

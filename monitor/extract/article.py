@@ -18,6 +18,9 @@ from trafilatura.deduplication import content_fingerprint
 
 from monitor.config import MAX_PAGE_BYTES
 from monitor.errors import ExtractError
+from monitor.extract import langid, stopwords
+
+stopwords.install()  # justext's stoplist of every language as hashes, not ~30 MB of words
 
 MIN_FINGERPRINT_CHARS = 300
 # Caps on what a hostile page can make us hold or analyse. The page itself is capped by
@@ -57,6 +60,7 @@ def detect_language(text: str) -> str | None:
         return None
     import py3langid
 
+    langid.install()  # the model mapped from a file, shared by every process
     lang, _ = py3langid.classify(sample)
     return str(lang)
 

@@ -16,12 +16,14 @@ import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpcore
-import httpx
 
 from monitor.errors import ConfigError, FetchError
+
+if TYPE_CHECKING:  # httpx brings click, rich and pygments: not into the extraction workers
+    import httpx
 
 
 class AllowSettings(Protocol):

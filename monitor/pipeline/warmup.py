@@ -1,15 +1,16 @@
 """Imported by the worker pool's forkserver only, never by the main process.
 
 It loads what every extraction worker needs - trafilatura, spaCy's blank pipeline and
-the language-identification model (about 75 MB) - once, before the workers are forked,
-so they share those pages instead of each loading a copy of its own.
+the language-identification model (mapped from a file, see :mod:`monitor.extract.langid`;
+about 75 MB loaded here where no cache directory can hold the file) - once, before the
+workers are forked, so they share those pages instead of each loading a copy of its own.
 
 Also built here, because every worker would otherwise build its own copy within its
 first pages (``benchmarks/memory.py workers`` shows where a worker grows):
 
 - justext's stoplist of every language (trafilatura's fallback extractor uses it for
-  pages whose language it is not told: ~150,000 words, ~27 MB as a tuple and the
-  frozenset justext caches of it);
+  pages whose language it is not told: ~150,000 words, held as 1.2 MB of hashes, see
+  :mod:`monitor.extract.stopwords`; ~30 MB as trafilatura and justext hold it);
 - the spaCy pipelines the pool asks for (``$NEWSMON_PRELOAD_LANGUAGES``, set by
   :class:`~monitor.pipeline.workers.WorkerPool` before its forkserver starts; by default
   :data:`~monitor.pipeline.workers.SHARED_LANGUAGES`, whose tokenizer exceptions are
@@ -30,11 +31,15 @@ import gc
 import os
 from multiprocessing import spawn
 
+from monitor.extract import langid
 from monitor.extract.article import detect_language, extract_html
-from monitor.pipeline.workers import PRELOAD_ENV, SHARED_LANGUAGES
+from monitor.pipeline.workers import PRELOAD_ENV, SHARED_LANGUAGES, release_memory
 from monitor.topics.text import pipeline
 
-detect_language("The language identification model is loaded once, in the forkserver.")
+# The language-identification model: mapped from a file (monitor/extract/langid.py), its
+# pages read in by the workers that use it; else loaded here, once, for all of them.
+if not langid.install():
+    detect_language("The language identification model is loaded once, in the forkserver.")
 _wanted = os.environ.get(PRELOAD_ENV)
 for _lang in ["en", *(_wanted.split(",") if _wanted is not None else SHARED_LANGUAGES)]:
     if _lang:
@@ -42,10 +47,9 @@ for _lang in ["en", *(_wanted.split(",") if _wanted is not None else SHARED_LANG
 
 
 def _justext_stoplist() -> None:
-    from justext.core import define_stoplist
     from trafilatura import external
 
-    define_stoplist(external.JT_STOPLIST or external.jt_stoplist_init())
+    external.JT_STOPLIST or external.jt_stoplist_init()  # see monitor/extract/stopwords.py
 
 
 _justext_stoplist()
@@ -59,5 +63,7 @@ extract_html(
 # Read by every process forked from here before it runs (multiprocessing.spawn.prepare).
 spawn._fixup_main_from_name = spawn._fixup_main_from_path = lambda _main: None  # type: ignore[attr-defined]
 
+langid.unmap_pages()  # the warm-up page's language detection mapped them here
 gc.collect()
+release_memory()  # what building all that freed, back to the system: ~9 MB fewer to share
 gc.freeze()

@@ -30,7 +30,10 @@ from spacy.pipeline import Sentencizer
 from spacy.util import registry
 from spacy.vocab import Vocab
 
+from monitor.topics import spacy_cli
 from monitor.topics.language import LANGUAGES
+
+spacy_cli.forget()  # spaCy is imported: a later `import spacy.cli` gets the real one
 
 
 class WordSpecs(Protocol):
