@@ -112,12 +112,13 @@ class PageStream:
 
     :meth:`prime` queues candidates. On the cycle's fetch loop they are taken host by
     host in turn (oldest batch first, each host at most ``per_host_concurrency`` at a
-    time, so one slow host does not hold up the others; the hosts with the most pages
-    left first, so that no host is left at the end with a queue its politeness delay
-    lets through only a few pages a second), and each fetched page goes straight to the
-    worker pool. At most ``max_pages`` pages are held between request and analysis, so
-    memory stays flat however much is queued. :meth:`take` waits for the outcomes of
-    some candidates, :meth:`as_done` hands them over in the order they are done.
+    time, so one slow host does not hold up the others; hosts with fewer requests in
+    flight first, then those with the most pages left, so that no host is left at the
+    end with a queue its politeness delay lets through only a few pages a second), and
+    each fetched page goes straight to the worker pool. At most ``max_pages`` pages are
+    held between request and analysis, so memory stays flat however much is queued.
+    :meth:`take` waits for the outcomes of some candidates, :meth:`as_done` hands them
+    over in the order they are done.
     Without a pool, pages are only fetched and the caller analyses them.
     """
 
@@ -213,8 +214,10 @@ class PageStream:
         while progressed and not self._closed:
             progressed = False
             for by_host in list(self._queued):  # oldest first
-                # each host with pages left in turn, the most left first
-                for host in sorted(by_host, key=lambda h: -len(by_host[h])):
+                # each host with pages left in turn: those with fewest requests in flight
+                # first (a request that can go out now before one that would wait out
+                # its host's spacing), among them the most pages left first
+                for host in sorted(by_host, key=lambda h: (self._busy.get(h, 0), -len(by_host[h]))):
                     if self._open >= self.max_pages:
                         return
                     if self._busy.get(host, 0) >= self.per_host:
