@@ -298,6 +298,7 @@ class StepTime:
 
 STEP_TIMES: dict[str, StepTime] = {}
 ANALYSED: list[float] = []  # perf_counter when each page's analysis came back to the cycle
+FETCHED: list[float] = []  # perf_counter when each page's fetch ended (the page stream's)
 SPAN: list[float] = []  # perf_counter at the start of the first step and the end of the last
 
 
@@ -343,7 +344,20 @@ def instrument_steps() -> None:
             setattr(pipeline, name, timed)
         if getattr(poll, name, None) is fn:  # the flow's task table names it there
             setattr(poll, name, timed)
+    from monitor.pipeline import pages
     from monitor.pipeline.pages import PageStream
+
+    fetch_page = pages.fetch_page
+    if not getattr(fetch_page, "_timed", False):
+
+        async def timed_fetch(*a: Any) -> Any:
+            try:
+                return await fetch_page(*a)
+            finally:
+                FETCHED.append(time.perf_counter())
+
+        timed_fetch._timed = True  # type: ignore[attr-defined]
+        pages.fetch_page = timed_fetch  # type: ignore[assignment]
 
     analysed = PageStream._analysed
     if not getattr(analysed, "_timed", False):
@@ -965,6 +979,7 @@ def main(argv: list[str] | None = None) -> int:
             STEP_TIMES.clear()
             SPAN.clear()
             ANALYSED.clear()
+            FETCHED.clear()
             conn.send("reset")
             conn.recv()
             conn.send("stats")
@@ -1049,6 +1064,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"{first + e2e_s - last:.2f}s of the run without pages being analysed "
                     f"({100 * (first + e2e_s - last) / e2e_s:.0f}%)"
                 )
+                if FETCHED:
+                    say(
+                        f"[e2e] pages fetched: first {FETCHED[0] - t0:.2f}, last "
+                        f"{FETCHED[-1] - t0:.2f} s from the flow call ({len(FETCHED)} fetches)"
+                    )
                 out["timeline"] = {"first": first, "last": last, "pages": len(ANALYSED)}
             say(
                 "[e2e] steps (calls, wall s, CPU s of the calling thread): "

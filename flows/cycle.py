@@ -25,6 +25,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 import flows  # noqa: F401 - offline defaults
+from flows import heartbeat
 from monitor.config import Config, RunSettings
 from monitor.pipeline import cycle as pipeline
 from monitor.pipeline import poll
@@ -60,6 +61,9 @@ _TASKS = {
     for step in _STEPS
 }
 
+
+# A flow run's end does not wait out its heartbeat thread's current second.
+heartbeat.install()
 
 _store: Store | None = None
 

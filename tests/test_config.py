@@ -341,6 +341,29 @@ def test_env_set_to_a_value_replaces_the_default(
     assert load_config(d).routes[0].urls == ["json://127.0.0.1:7/set"]
 
 
+def test_loading_again_reads_edits_and_the_environment_of_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A served process loads the same directory every cycle and keeps each file's parse
+    # while its text is unchanged: an edit, a changed variable, or a change made to
+    # the previous Config must all show (or not leak) in the next load.
+    monkeypatch.setenv("NEWSMON_TEST_HOOK_PORT", "8123")
+    routes = "routes:\n  - name: desk\n    urls: ['json://127.0.0.1:${NEWSMON_TEST_HOOK_PORT}/h']\n"
+    d = make_config(tmp_path, alerts=routes, feeds="feeds:\n  - url: https://a.example/f\n")
+    first = load_config(d)
+    assert [f.url for f in first.feeds] == ["https://a.example/f"]
+    first.feeds[0].url = "https://changed.example/f"
+    first.routes[0].urls.append("json://127.0.0.1:9/extra")
+    monkeypatch.setenv("NEWSMON_TEST_HOOK_PORT", "8124")
+    again = load_config(d)
+    assert [f.url for f in again.feeds] == ["https://a.example/f"]
+    assert again.routes[0].urls == ["json://127.0.0.1:8124/h"]
+    (d / "feeds.yaml").write_text(
+        "feeds:\n  - url: https://a.example/f\n  - url: https://b.example/f\n", encoding="utf-8"
+    )
+    assert [f.url for f in load_config(d).feeds] == ["https://a.example/f", "https://b.example/f"]
+
+
 def test_url_apprise_does_not_understand(tmp_path: Path) -> None:
     d = make_config(
         tmp_path,

@@ -73,3 +73,41 @@ def test_digest_flow_sends_one_message_for_all_pending(prefect_harness, tmp_path
         assert out["alerts_sent"] == 2
         assert len(w.smtp.messages) == 1 and "digest" in w.smtp.messages[0]["Subject"].lower()
         assert digest(config_dir=str(w.config_dir))["alerts_sent"] == 0
+
+
+def test_flow_heartbeat_is_sent_and_its_thread_is_gone_when_the_run_returns(
+    prefect_harness, monkeypatch
+):
+    # flows.heartbeat replaces the engine's heartbeat with one that wakes on stop: it
+    # must still beat during the run, and be joined (not left running) by its end.
+    import threading
+
+    from prefect import flow, flow_engine
+
+    import flows.cycle  # noqa: F401 - installs it
+    from flows import heartbeat
+
+    assert flow_engine._send_heartbeats is heartbeat.send_heartbeats
+    beats: list[str] = []
+    real = flow_engine.BaseFlowRunEngine._emit_flow_run_heartbeat
+
+    def counted(self, *args):
+        beats.append(threading.current_thread().name)
+        return real(self, *args)
+
+    monkeypatch.setattr(flow_engine.BaseFlowRunEngine, "_emit_flow_run_heartbeat", counted)
+
+    def alive() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "newsmon-flow-heartbeat"]
+
+    seen: list[int] = []
+
+    @flow
+    def tiny() -> int:
+        seen.append(len(alive()))
+        return 1
+
+    assert tiny() == 1
+    assert seen == [1]  # the heartbeat thread ran during the flow
+    assert beats and set(beats) == {"newsmon-flow-heartbeat"}
+    assert not alive()  # joined at the run's end

@@ -225,11 +225,27 @@ def _load_yaml(text: str) -> Any:
         loader.dispose()
 
 
+# A served process reads the same config files for every cycle (1,000 feeds: parsing is
+# most of the load): each file's parse is kept with its text and used again while the
+# text is the same. substitute() builds new lists and mappings from it every time, so
+# nothing after it can change the one kept.
+_PARSED: dict[str, tuple[str, Any]] = {}
+
+
+def _parse(file: str, text: str) -> Any:
+    kept = _PARSED.get(file)
+    if kept is not None and kept[0] == text:
+        return kept[1]
+    raw = _load_yaml(text)
+    _PARSED[file] = (text, raw)
+    return raw
+
+
 def load_yaml_model(path: Path, model: type[BaseModel]) -> Any:
     """Read one YAML file into ``model``; raise ConfigError naming file and key."""
     file = str(path)
     try:
-        raw = _load_yaml(path.read_text(encoding="utf-8"))
+        raw = _parse(file, path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(file, "", "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:

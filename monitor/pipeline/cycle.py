@@ -442,6 +442,9 @@ class _Batches:
                     pool=self.pool,
                     creds=self.creds,
                     max_quiet_feeds=QUIET_COMMIT_FEEDS,
+                    # with a pool, a feed's pages are fetched and analysed from the
+                    # moment the feed is read
+                    found=self.stream.prime if self.pool is not None else None,
                 )
             except Exception as exc:  # noqa: BLE001 - the batches it took are retried
                 if not self.taken and self.next == start:
@@ -527,8 +530,16 @@ class _Batches:
             if sum(len(b) for b, _ in self.quiet) >= QUIET_COMMIT_FEEDS:
                 self._commit_quiet()
             return
+        # With a pool the batch's pages are under way in the stream: they are stored in
+        # the order they are done, a chunk as soon as a quarter of a step's worth is
+        # ready, so storing overlaps the analysis of the rest.
+        chunks = (
+            self.stream.as_done(candidates, self.size, max(1, self.size // 4))
+            if self.pool is not None
+            else batches(candidates, self.size)
+        )
         try:
-            for cb in batches(candidates, self.size):
+            for cb in chunks:
                 self.summary.add(
                     self.run_step(
                         process_articles,

@@ -7,7 +7,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -112,11 +112,14 @@ class PageStream:
 
     :meth:`prime` queues candidates. On the cycle's fetch loop they are taken host by
     host in turn (oldest batch first, each host at most ``per_host_concurrency`` at a
-    time, so one slow host does not hold up the others), and each fetched page goes
-    straight to the worker pool. At most ``max_pages`` pages are held between request
-    and analysis, so memory stays flat however much is queued. :meth:`take` waits for
-    the outcomes of some candidates. Without a pool, pages are only fetched and the
-    caller analyses them.
+    time, so one slow host does not hold up the others; hosts with fewer requests in
+    flight first, then those with the most pages left, so that no host is left at the
+    end with a queue its politeness delay lets through only a few pages a second), and
+    each fetched page goes straight to the worker pool. At most ``max_pages`` pages are
+    held between request and analysis, so memory stays flat however much is queued.
+    :meth:`take` waits for the outcomes of some candidates, :meth:`as_done` hands them
+    over in the order they are done.
+    Without a pool, pages are only fetched and the caller analyses them.
     """
 
     def __init__(
@@ -157,6 +160,28 @@ class PageStream:
         self.discard(candidates)
         return out
 
+    def as_done(
+        self, candidates: Sequence[Candidate], size: int, least: int
+    ) -> Iterator[list[Candidate]]:
+        """``candidates`` in chunks of at most ``size``, in the order their outcomes come
+        in: a chunk once ``least`` of them are done (or all that are left), with every
+        other one done by then, so the caller stores pages while later ones are still
+        fetched and analysed, and the slowest host holds up only the last chunk."""
+        self.prime(candidates)
+        with self._lock:
+            pending = {self._futures[c.canonical_url]: c for c in candidates}
+        ready: list[Candidate] = []
+        while pending or ready:
+            want = min(least, len(ready) + len(pending))
+            while len(ready) < want:
+                done, _ = concurrent.futures.wait(
+                    pending, return_when=concurrent.futures.FIRST_COMPLETED
+                )
+                ready.extend(pending.pop(f) for f in done)
+            ready.extend(pending.pop(f) for f in [f for f in pending if f.done()])
+            chunk, ready = ready[:size], ready[size:]
+            yield chunk
+
     def discard(self, candidates: Sequence[Candidate]) -> None:
         """Forget candidates (already stored); work under way for them is dropped."""
         with self._lock:
@@ -189,7 +214,10 @@ class PageStream:
         while progressed and not self._closed:
             progressed = False
             for by_host in list(self._queued):  # oldest first
-                for host in list(by_host):
+                # each host with pages left in turn: those with fewest requests in flight
+                # first (a request that can go out now before one that would wait out
+                # its host's spacing), among them the most pages left first
+                for host in sorted(by_host, key=lambda h: (self._busy.get(h, 0), -len(by_host[h]))):
                     if self._open >= self.max_pages:
                         return
                     if self._busy.get(host, 0) >= self.per_host:

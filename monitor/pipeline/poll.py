@@ -41,33 +41,38 @@ def poll_feeds(
     fetcher: FetchLoop | None = None,
     pool: AnalysisPool | None = None,
     creds: Mapping[str, Credentials] | None = None,
+    found: Callable[[list[Candidate]], None] | None = None,
 ) -> tuple[list[FeedPoll], list[Candidate]]:
     """Fetch and parse a batch of feeds; return their outcomes and the new articles.
 
     With ``fetcher`` (the cycle's fetch loop) requests share its connections and
-    politeness state, and feeds it already fetched ahead (:func:`prefetch_feeds`) are
-    not fetched again. With ``pool``, feeds larger than
-    :data:`INLINE_PARSE_MAX_BYTES` are parsed in its workers under
-    ``fetch.parse_timeout_s``; smaller ones here, while those run. ``creds``: the
-    feeds' credentials (:func:`feed_credentials`), if the caller has them already."""
+    politeness state, feeds it already fetched ahead (:func:`prefetch_feeds`) are
+    not fetched again, and each feed is parsed as soon as its answer is in. With
+    ``pool``, feeds larger than :data:`INLINE_PARSE_MAX_BYTES` are parsed in its
+    workers under ``fetch.parse_timeout_s``; smaller ones here, while those run.
+    ``creds``: the feeds' credentials (:func:`feed_credentials`), if the caller has
+    them already. ``found`` is called with each feed's new articles as soon as that
+    feed is read (the cycle starts fetching their pages then, not after the batch)."""
     now = now or utcnow()
     creds = feed_credentials(config) if creds is None else creds
+    answers: Iterable[tuple[int, FetchResult | FetchError]]
     if fetcher is None:
-        results = asyncio.run(_fetch_feeds(config, feeds, creds))
+        answers = enumerate(asyncio.run(_fetch_feeds(config, feeds, creds)))
     else:
-        futures = [
+        futures = {
             fetcher.take(
                 ("feed", feed.id, id(feed)), partial(_fetch_feed, fetcher.fetcher, feed, creds)
-            )
-            for feed in feeds
-        ]
-        results = [f.result() for f in futures]
-    polls: list[FeedPoll] = []
-    parses: list[tuple[FeedPoll, tuple[Any, Any], Callable[[], FeedParse]]] = []
-    for feed, res in zip(feeds, results, strict=True):
+            ): i
+            for i, feed in enumerate(feeds)
+        }
+        answers = ((futures[f], f.result()) for f in concurrent.futures.as_completed(futures))
+    polls: list[FeedPoll | None] = [None] * len(feeds)
+    later: list[tuple[FeedPoll, tuple[Any, Any], Callable[[], FeedParse]]] = []
+    candidates: dict[str, Candidate] = {}
+    for i, res in answers:  # in the order the answers come in
+        feed = feeds[i]
         before = feed.consecutive_failures, feed.last_success_at
-        poll = health.apply_fetch(config, feed, res, now)
-        polls.append(poll)
+        poll = polls[i] = health.apply_fetch(config, feed, res, now)
         if poll.outcome == "ok" and isinstance(res, FetchResult) and res.body is not None:
             job = FeedJob(
                 feed.id,
@@ -77,44 +82,64 @@ def poll_feeds(
                 config.settings.fetch.max_entries_per_feed,
                 now,
             )
-            parses.append((poll, before, _start_parse(job, pool)))
-    candidates: dict[str, Candidate] = {}
-    for poll, before, parsed_later in parses:
-        feed = poll.feed
-        outcome = parsed_later()
-        if outcome.parsed is None:
-            if outcome.unexpected:
-                log.error("feed parser failed feed=%s url=%s: %s", feed.id, feed.url, outcome.error)
-            # Forget this body's validators: the next poll must read and parse it
-            # again, or a broken feed would look healthy (304, unchanged) from then on.
-            feed.etag = feed.last_modified = feed.body_hash = None
-            feed.consecutive_failures, feed.last_success_at = before  # not a success
-            health.failed(config, poll, outcome.error or "feed parsing failed", now)
-            continue
-        parsed = outcome.parsed
-        feed.title = parsed.title or feed.title
-        if parsed.warning:
-            feed.notice = f"feed is not well-formed, entries read anyway: {parsed.warning}"
-        elif parsed.skipped:
-            feed.notice = (
-                f"{parsed.skipped} entries skipped: no usable http(s) link "
-                f"(javascript:, data:, missing or malformed)"
+            if _parse_here(job, pool):
+                _read(store, config, poll, before, parse_feed_job(job), now, candidates, found)
+            else:
+                later.append((poll, before, _start_parse(job, pool)))
+    for poll, before, parsed_later in later:  # large feeds, parsed in the pool meanwhile
+        _read(store, config, poll, before, parsed_later(), now, candidates, found)
+    return [p for p in polls if p is not None], list(candidates.values())
+
+
+def _read(
+    store: Store,
+    config: Config,
+    poll: FeedPoll,
+    before: tuple[Any, Any],
+    outcome: FeedParse,
+    now: datetime,
+    candidates: dict[str, Candidate],
+    found: Callable[[list[Candidate]], None] | None,
+) -> None:
+    """A feed's parse: its title and notice, and its entries not seen before added to
+    ``candidates`` (one article per canonical URL, with every feed entry pointing at it)."""
+    feed = poll.feed
+    if outcome.parsed is None:
+        if outcome.unexpected:
+            log.error("feed parser failed feed=%s url=%s: %s", feed.id, feed.url, outcome.error)
+        # Forget this body's validators: the next poll must read and parse it
+        # again, or a broken feed would look healthy (304, unchanged) from then on.
+        feed.etag = feed.last_modified = feed.body_hash = None
+        feed.consecutive_failures, feed.last_success_at = before  # not a success
+        health.failed(config, poll, outcome.error or "feed parsing failed", now)
+        return
+    parsed = outcome.parsed
+    feed.title = parsed.title or feed.title
+    if parsed.warning:
+        feed.notice = f"feed is not well-formed, entries read anyway: {parsed.warning}"
+    elif parsed.skipped:
+        feed.notice = (
+            f"{parsed.skipped} entries skipped: no usable http(s) link "
+            f"(javascript:, data:, missing or malformed)"
+        )
+    elif feed.notice and (
+        feed.notice.startswith("feed is not well-formed") or " entries skipped: " in feed.notice
+    ):
+        feed.notice = None
+    new = _new_entries(store, feed, parsed.entries)
+    poll.new_entries = len(new)
+    feed.entries_total = len(new)
+    fresh: list[Candidate] = []
+    for e in map(_without_credentials, new):
+        c = candidates.get(e.canonical_url)
+        if c is None:
+            c = candidates[e.canonical_url] = Candidate(
+                e.canonical_url, e.link, e.guid, e.title, e.summary, e.published
             )
-        elif feed.notice and (
-            feed.notice.startswith("feed is not well-formed") or " entries skipped: " in feed.notice
-        ):
-            feed.notice = None
-        new = _new_entries(store, feed, parsed.entries)
-        poll.new_entries = len(new)
-        feed.entries_total = len(new)
-        for e in map(_without_credentials, new):
-            c = candidates.get(e.canonical_url)
-            if c is None:
-                c = candidates[e.canonical_url] = Candidate(
-                    e.canonical_url, e.link, e.guid, e.title, e.summary, e.published
-                )
-            c.sources.append((feed.id or 0, e.key, e.link))
-    return polls, list(candidates.values())
+            fresh.append(c)
+        c.sources.append((feed.id or 0, e.key, e.link))
+    if found is not None and fresh:
+        found(fresh)
 
 
 @dataclass
@@ -136,6 +161,7 @@ def poll_batches(
     pool: AnalysisPool | None = None,
     creds: Mapping[str, Credentials] | None = None,
     max_quiet_feeds: int = 500,
+    found: Callable[[list[Candidate]], None] | None = None,
 ) -> list[PolledBatch]:
     """Poll batches taken from ``feed_batches`` one after the other (:func:`poll_feeds`),
     as one step, until a batch brings new articles or ``max_quiet_feeds`` feeds brought
@@ -145,13 +171,14 @@ def poll_batches(
 
     ``feed_batches`` is consumed lazily: the cycle's iterator renews leases and starts
     fetching the batches ahead as each one is taken. A batch that fails is returned
-    with its error, and the others are still polled."""
+    with its error, and the others are still polled. ``found``: as in
+    :func:`poll_feeds`."""
     out: list[PolledBatch] = []
     quiet = 0
     for fb in feed_batches:
         try:
             polls, candidates = poll_feeds(
-                store, config, fb, fetcher=fetcher, pool=pool, creds=creds
+                store, config, fb, fetcher=fetcher, pool=pool, creds=creds, found=found
             )
         except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the cycle
             out.append(PolledBatch(fb, error=exc))
@@ -171,10 +198,13 @@ def poll_batches(
 INLINE_PARSE_MAX_BYTES = 16 * 1024
 
 
+def _parse_here(job: FeedJob, pool: AnalysisPool | None) -> bool:
+    return pool is None or len(job.body) <= INLINE_PARSE_MAX_BYTES or pool.closed
+
+
 def _start_parse(job: FeedJob, pool: AnalysisPool | None) -> Callable[[], FeedParse]:
-    """Hand a large feed to the pool now; return how to get its parse (a small feed is
-    parsed when asked, after every large one of the batch has been handed over)."""
-    if pool is None or len(job.body) <= INLINE_PARSE_MAX_BYTES or pool.closed:
+    """Hand a large feed to the pool now; return how to get its parse."""
+    if pool is None or _parse_here(job, pool):
         return lambda: parse_feed_job(job)
     try:
         fut = pool.submit_feed(job)
