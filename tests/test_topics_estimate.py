@@ -11,8 +11,11 @@ import pytest
 
 from monitor.config import load_yaml_model
 from monitor.topics.active import ACTIVE, NEAR_MISS, RANDOM_HIT, RANDOM_MISS, propose_round
+from monitor.topics.estimate import MARGIN, beats, best_threshold, out_of_fold
 from monitor.topics.evaluate import Item, Prepared, feedback_run, prepare, rules_run
 from monitor.topics.language import TopicConfig, TopicsFile
+from monitor.topics.learn import LabelledPool, TrainSettings, rule_matrix
+from monitor.topics.model import FeatureSpace
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpora" / "reuters21578"
@@ -116,3 +119,63 @@ def test_labels_widen_a_model_whose_rules_are_too_narrow(
     # ... which the previous learner, thresholded by the rules' hit count, does not
     old = feedback_run([topic], data, 50, learner="prevalence").per_topic["acq"]
     assert old.f1 < goal, (old, goal)
+
+
+def test_a_simpler_decision_keeps_ties() -> None:
+    """A more complex decision (calibrated rules over rules, the model over either) is
+    kept only when its F1 on the labels is higher and it is wrong on no more of the
+    labelled articles where the two disagree than it is right: a tie keeps the simpler."""
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], dtype=bool)
+    old = np.array([1, 1, 0, 0, 1, 0, 0, 0, 0, 0], dtype=bool)  # 2 misses, 1 false hit
+    one = np.array([1, 1, 1, 0, 1, 0, 0, 0, 0, 0], dtype=bool)  # one label better
+    swap = np.array([1, 1, 1, 0, 1, 1, 0, 0, 0, 0], dtype=bool)  # one fixed, one broken
+    assert not beats(y, old.copy(), old)
+    assert beats(y, swap, old) == (MARGIN <= 0)  # F1 4/7 -> 2/3, one fixed, one broken
+    assert beats(y, one, old) == (MARGIN <= 1)
+    assert not beats(y, old, one)
+    # a higher F1 bought with more wrong labels than right ones is no win either
+    y2 = np.array([1, 0, 0, 0, 0, 0], dtype=bool)
+    assert not beats(y2, np.array([1, 1, 1, 0, 0, 0], dtype=bool), np.zeros(6, dtype=bool))
+
+
+def test_a_threshold_moves_no_further_than_a_label_says() -> None:
+    """Thresholds between two labelled scores decide the labels alike, so the calibrated
+    threshold is the one of them closest to the written threshold: with labelled scores
+    0.3, 0.5 and 0.999 and the best F1 at or above 0.999, a written 0.95 stays 0.95
+    (no label says anything between them); a written 0.2 with the best F1 at 0.5 moves
+    just above 0.3, not to 0.5."""
+    cand = np.array([0.3, 0.5, 0.999])
+    up = {0.3: 0.5, 0.5: 0.6, 0.999: 1.0}
+    assert best_threshold(cand, lambda t: up[t], 0.95) == 0.95
+    mid = {0.3: 0.5, 0.5: 1.0, 0.999: 0.5}
+    assert best_threshold(cand, lambda t: mid[t], 0.2) == pytest.approx(0.3001)
+    assert best_threshold(cand, lambda t: mid[t], 0.45) == 0.45
+    # within the tolerance of the best, the interval closest to the written threshold
+    near = {0.3: 0.99, 0.5: 1.0, 0.999: 0.5}
+    assert best_threshold(cand, lambda t: near[t], 0.1, tolerance=0.02) == 0.1
+
+
+@needs_corpus
+def test_out_of_fold_decisions_never_see_their_own_label(
+    acq_doubled: tuple[TopicConfig, Prepared],
+) -> None:
+    """The model's out-of-fold decision on a labelled article comes from a rule threshold,
+    a model and a decision threshold all set without its label: flipping the label of
+    one article leaves its own decision as it was (the labels of other folds may move)."""
+    topic, data = acq_doubled
+    train = np.nonzero(data.split("train"))[0]
+    truth = data.truth("acq")[train]
+    space = FeatureSpace.fit([data.counts[i] for i in train])
+    X = space.transform([data.counts[i] for i in train])
+    R, names = rule_matrix(topic, [data.rule_rows["acq"][i] for i in train])
+    rows = np.random.default_rng(1).choice(len(train), size=40, replace=False)
+    labels = {int(i): bool(truth[i]) for i in rows}
+    pool = LabelledPool(topic, space, X, R, names, data.matched["acq"][train], labels)
+    s = TrainSettings()
+    before = out_of_fold(pool, s)
+    idx = sorted(labels)
+    for k in (0, 7, 23):
+        flipped = dict(labels)
+        flipped[idx[k]] = not flipped[idx[k]]
+        after = out_of_fold(pool.with_labels(flipped), s)
+        assert after[k] == before[k]

@@ -9,9 +9,10 @@ Why
 
 How
     1. The *calibrated rules*: the written threshold moved only as far as the labels
-       require (among the thresholds whose F1 on the labels is within
-       :data:`TOLERANCE` of the best, the closest to the written one;
-       :func:`calibrated_threshold`).
+       require (among the thresholds whose F1 on the labels is within :data:`TOLERANCE`
+       of the best, the closest to the written one; between
+       two labelled scores the labels say nothing, so the threshold stops where the
+       written one is closest: :func:`calibrated_threshold`, :func:`best_threshold`).
     2. The model (:func:`monitor.topics.learn.fit`) learns from weak labels of the rules
        at that threshold (:meth:`LabelledPool.rethreshold`), the reviewed labels 50 times
        stronger, and flags as many pool articles as the calibrated rules do, corrected by
@@ -23,12 +24,14 @@ How
        hits the model keeps, and how many of its hits the rules found. The labels of
        random hits, random non-hits and random near misses (:mod:`monitor.topics.active`,
        :func:`near_quota`) keep the boundary honest away from where the model is unsure.
-    4. Rules, calibrated rules and model are compared out of fold on the labels (the
-       model by copies that have not seen the fold, :func:`out_of_fold`; the calibrated
-       rules by thresholds calibrated on the other folds,
-       :func:`out_of_fold_calibrated`): the model is kept unless one of the others does
-       better (:class:`Choice`). Without labels of both kinds there is no such evidence,
-       and the model is kept.
+    4. Rules, calibrated rules and model are compared out of fold on the labels: the
+       calibrated rules by thresholds calibrated on the other folds
+       (:func:`out_of_fold_calibrated`), the model by copies whose weak labels, weights
+       and decision threshold all come from the other folds (:func:`out_of_fold`). The
+       simplest of the three is kept unless a more complex one beats it (:func:`beats`:
+       a higher F1, and no more labelled articles wrong than right where the two
+       differ); ties go to the simpler one (:class:`Choice`). Without labels of both kinds there
+       is no such evidence, and the model is kept.
 """
 
 from __future__ import annotations
@@ -47,7 +50,6 @@ from monitor.topics.learn import (
     TrainSettings,
     fit,
     predict,
-    predict_matrix,
     prevalence_threshold,
 )
 from monitor.topics.model import ModelError, TopicModel
@@ -55,7 +57,8 @@ from monitor.topics.model import ModelError, TopicModel
 RULES = "rules"
 CALIBRATED = "calibrated rules"
 MODEL = "model"
-TOLERANCE = 0.02  # F1 on the labels within which thresholds count as equally good
+TOLERANCE = 0.02  # F1 on the labels within which thresholds count as equally good ...
+MARGIN = 0  # labels a more complex decision must get right beyond a simpler one (net)
 NEAR_PROBE = 3  # random near misses labelled before their share of relevant ones counts
 MANY_LABELS = 300  # from this many labels on, three folds are enough
 
@@ -143,15 +146,15 @@ def choose(pool: LabelledPool, settings: TrainSettings | None = None, folds: int
         folds = min(folds, 3)  # enough labels per fold; training stays within seconds
     hits = weak.astype(bool)
     rule_thr = calibrated_threshold(pool)
-    cv: dict[str, float] = {RULES: _f1(y, hits[idx])}
+    # every option is scored out of fold on the labels: the rules need no fitting, the
+    # calibrated rules and the model are fitted (threshold and all) on the other folds
+    decisions: dict[str, np.ndarray] = {RULES: hits[idx]}
     if both:
-        # out of fold too: a threshold calibrated on the labels it is scored on flatters
-        cv[CALIBRATED] = _f1(y, out_of_fold_calibrated(pool, folds))
+        decisions[CALIBRATED] = out_of_fold_calibrated(pool, folds)
     model: TopicModel | None = None
     p: np.ndarray | None = None
     thr = 0.5
     decided = hits.copy()
-    model_ok: int | None = None
     if topic.model.use:
         # weak labels from the rules at the threshold the labels support: rules three
         # times too broad (or narrow) do not hand that breadth to the model
@@ -166,21 +169,22 @@ def choose(pool: LabelledPool, settings: TrainSettings | None = None, folds: int
             thr = prevalence_threshold(p, base.weak, labels)
             model.threshold = thr
             if both:
-                oof = out_of_fold(base, s, folds)
-                cv[MODEL] = _f1(y, oof >= thr)
-                model_ok = int(((oof >= thr) == y).sum())
+                decisions[MODEL] = out_of_fold(pool, s, folds)
             decided = p >= thr
             decided[idx] = y
     flagged = float(decided.sum())
     est.expected_relevant = flagged
     est.precision = float((decided & hits).sum() / hits.sum()) if hits.any() else 0.0
     est.recall = float((decided & hits).sum() / flagged) if flagged else 0.0
-    best_rule = CALIBRATED if cv.get(CALIBRATED, -1.0) > cv[RULES] else RULES
-    kind = best_rule
-    # the model unless the labels show, out of fold, that the rules do better; without
-    # labels of both kinds there is no such evidence and the model is kept
-    if model is not None and cv.get(MODEL, 1.0) >= cv[best_rule]:
-        kind = MODEL
+    cv = {k: _f1(y, d) for k, d in decisions.items()}
+    # the simplest option that no more complex one beats by a margin the labels can show
+    kind = RULES
+    for option in (CALIBRATED, MODEL):
+        if option in decisions and beats(y, decisions[option], decisions[kind]):
+            kind = option
+    if model is not None and not both:
+        kind = MODEL  # without labels of both kinds there is no evidence against it
+    model_ok = int((decisions[MODEL] == y).sum()) if MODEL in decisions else None
     metrics = {
         "estimate": _est_json(est),
         "rule_threshold": round(rule_thr, 4),
@@ -232,39 +236,70 @@ def calibrated_threshold(pool: LabelledPool) -> float:
 
 
 def best_threshold(
-    cand: np.ndarray, f1: Callable[[float], float], prior: float, logit: bool = False
+    cand: np.ndarray,
+    f1: Callable[[float], float],
+    prior: float,
+    tolerance: float = TOLERANCE,
 ) -> float:
-    """Among the candidate thresholds whose F1 on the labels is within ``TOLERANCE`` of
-    the best, the one closest to ``prior`` (the written threshold, or the one the rules'
-    hit count implies): a few labels move a threshold only as far as they must."""
+    """Among the thresholds whose F1 on the labels is within ``tolerance`` of the best,
+    the one closest to ``prior`` (the written threshold): a few labels move a threshold
+    only as far as they must.
+
+    ``cand`` are the labelled scores (sorted, unique). Every threshold in ``(c[k-1],
+    c[k]]`` decides the labels as ``c[k]`` does, so within the best such intervals the
+    threshold is the point closest to ``prior``, not the labelled score itself: when no
+    label lies between the written threshold and 0.999, the labels say nothing for 0.999."""
     if not len(cand):
         return prior
     scores = np.array([f1(float(t)) for t in cand])
-    ok = cand[scores >= scores.max() - TOLERANCE]
-
-    def dist(t: float) -> float:
-        if not logit:
-            return abs(t - prior)
-        return abs(math.log(t / (1 - t)) - math.log(prior / (1 - prior)))
-
-    return float(min(ok, key=lambda t: dist(float(t))))
+    best: tuple[float, float] | None = None
+    for k in np.nonzero(scores >= scores.max() - tolerance)[0]:
+        hi = float(cand[k])
+        lo = float(cand[k - 1]) + 1e-4 if k else -math.inf
+        t = min(max(prior, lo), hi)
+        if best is None or abs(t - prior) < best[0]:
+            best = (abs(t - prior), t)
+    assert best is not None
+    return best[1]
 
 
 def out_of_fold(pool: LabelledPool, settings: TrainSettings, folds: int = 5) -> np.ndarray:
-    """P(relevant) of every labelled row (in sorted row order) from a model that has not
-    seen its label."""
+    """The model's decision on every labelled row (in sorted row order) as :func:`choose`
+    would make it without that label: the rule threshold of the weak labels, the model
+    and its decision threshold all from the other folds' labels (a threshold set on the
+    labels it is scored on flatters the model)."""
     labels = pool.labels
     idx = np.array(sorted(labels), dtype=int)
-    out = np.zeros(len(idx))
+    out = np.zeros(len(idx), dtype=bool)
     order = np.random.default_rng(0).permutation(len(idx))
     k = min(folds, len(idx))
     for f in range(k):
         held = order[f::k]
         skip = set(idx[held].tolist())
-        m = fit(pool.with_labels({i: v for i, v in labels.items() if i not in skip}), settings)
+        known = {i: v for i, v in labels.items() if i not in skip}
         sub = idx[held]
-        out[held] = predict_matrix(m, pool.space, pool.X[sub], pool.rules[sub], pool.rule_names)
+        part = pool.with_labels(known)
+        n_pos = sum(known.values())
+        if n_pos >= 2 and len(known) - n_pos >= 2:
+            part = part.rethreshold(calibrated_threshold(part))
+        try:
+            m = fit(part, settings)
+        except ModelError:
+            out[held] = part.weak[sub]  # one class only: the weak labels decide
+            continue
+        p = predict(m, part)
+        out[held] = p[sub] >= prevalence_threshold(p, part.weak, known)
     return out
+
+
+def beats(y: np.ndarray, new: np.ndarray, old: np.ndarray, margin: int = MARGIN) -> bool:
+    """Whether decisions ``new`` are better than ``old`` on the labels ``y``: a higher F1,
+    and right on at least ``margin`` more of the labelled articles where the two disagree
+    than wrong (a higher F1 bought by more errors than fixes is no win). Ties go to
+    ``old``, the simpler decision."""
+    right_new = int(((new == y) & (old != y)).sum())
+    right_old = int(((old == y) & (new != y)).sum())
+    return _f1(y, new) > _f1(y, old) and right_new - right_old >= margin
 
 
 def _est_json(e: RuleEstimate) -> dict[str, Any]:
