@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         f = [
             rules_run(topics, d).micro.f1,
             rules_run(topics, d, calibrate=True).micro.f1,
-            feedback_run(topics, d, args.labels).micro.f1
+            feedback_run(topics, d, args.labels, learner="prevalence").micro.f1
             if args.all_learners or name == "committed"
             else float("nan"),
             feedback_run(topics, d, args.labels, learner="estimate").micro.f1,
