@@ -166,8 +166,12 @@ class PageStream:
         """``candidates`` in chunks of at most ``size``, in the order their outcomes come
         in: a chunk once ``least`` of them are done (or all that are left), with every
         other one done by then, so the caller stores pages while later ones are still
-        fetched and analysed, and the slowest host holds up only the last chunk."""
+        fetched and analysed, and the slowest host holds up only the last chunk. Within a
+        chunk, the candidates' own order: articles are numbered as they are stored, and
+        the same feeds give the same numbers (and story ids) whatever the timing, as far
+        as the chunks allow."""
         self.prime(candidates)
+        position = {id(c): i for i, c in enumerate(candidates)}
         with self._lock:
             pending = {self._futures[c.canonical_url]: c for c in candidates}
         ready: list[Candidate] = []
@@ -180,7 +184,7 @@ class PageStream:
                 ready.extend(pending.pop(f) for f in done)
             ready.extend(pending.pop(f) for f in [f for f in pending if f.done()])
             chunk, ready = ready[:size], ready[size:]
-            yield chunk
+            yield sorted(chunk, key=lambda c: position[id(c)])
 
     def discard(self, candidates: Sequence[Candidate]) -> None:
         """Forget candidates (already stored); work under way for them is dropped."""

@@ -67,8 +67,9 @@ def poll_feeds(
         }
         answers = ((futures[f], f.result()) for f in concurrent.futures.as_completed(futures))
     polls: list[FeedPoll | None] = [None] * len(feeds)
-    later: list[tuple[FeedPoll, tuple[Any, Any], Callable[[], FeedParse]]] = []
+    later: list[tuple[int, FeedPoll, tuple[Any, Any], Callable[[], FeedParse]]] = []
     candidates: dict[str, Candidate] = {}
+    order: dict[str, tuple[int, int]] = {}  # where each candidate is first listed
     for i, res in answers:  # in the order the answers come in
         feed = feeds[i]
         before = feed.consecutive_failures, feed.last_success_at
@@ -83,12 +84,27 @@ def poll_feeds(
                 now,
             )
             if _parse_here(job, pool):
-                _read(store, config, poll, before, parse_feed_job(job), now, candidates, found)
+                outcome = parse_feed_job(job)
+                _read(store, config, poll, before, outcome, now, candidates, found, (order, i))
             else:
-                later.append((poll, before, _start_parse(job, pool)))
-    for poll, before, parsed_later in later:  # large feeds, parsed in the pool meanwhile
-        _read(store, config, poll, before, parsed_later(), now, candidates, found)
-    return [p for p in polls if p is not None], list(candidates.values())
+                later.append((i, poll, before, _start_parse(job, pool)))
+    for i, poll, before, parsed_later in later:  # large feeds, parsed in the pool meanwhile
+        _read(store, config, poll, before, parsed_later(), now, candidates, found, (order, i))
+    return [p for p in polls if p is not None], in_feed_order(feeds, candidates, order)
+
+
+def in_feed_order(
+    feeds: Sequence[Feed], candidates: dict[str, Candidate], order: Mapping[str, tuple[int, int]]
+) -> list[Candidate]:
+    """The candidates as the feeds list them (feed by feed, each in its entries' order:
+    ``order`` holds where each was first listed), and each one's sources likewise,
+    whatever order the answers came in: articles are numbered as they are stored, and
+    the same feeds must give the same numbers, first sources and story ids however fast
+    each server answered."""
+    by_id = {f.id: i for i, f in enumerate(feeds) if f.id is not None}
+    for c in candidates.values():
+        c.sources.sort(key=lambda src: by_id.get(src[0], len(feeds)))
+    return sorted(candidates.values(), key=lambda c: order[c.canonical_url])
 
 
 def _read(
@@ -100,9 +116,12 @@ def _read(
     now: datetime,
     candidates: dict[str, Candidate],
     found: Callable[[list[Candidate]], None] | None,
+    listed: tuple[dict[str, tuple[int, int]], int],
 ) -> None:
     """A feed's parse: its title and notice, and its entries not seen before added to
-    ``candidates`` (one article per canonical URL, with every feed entry pointing at it)."""
+    ``candidates`` (one article per canonical URL, with every feed entry pointing at it;
+    ``listed``: where each is first listed, (the feed's place, the entry's), is kept in
+    its dict)."""
     feed = poll.feed
     if outcome.parsed is None:
         if outcome.unexpected:
@@ -130,7 +149,11 @@ def _read(
     poll.new_entries = len(new)
     feed.entries_total = len(new)
     fresh: list[Candidate] = []
-    for e in map(_without_credentials, new):
+    order, place = listed
+    for k, e in enumerate(map(_without_credentials, new)):
+        at = order.get(e.canonical_url)
+        if at is None or (place, k) < at:
+            order[e.canonical_url] = (place, k)
         c = candidates.get(e.canonical_url)
         if c is None:
             c = candidates[e.canonical_url] = Candidate(
