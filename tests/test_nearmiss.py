@@ -6,7 +6,6 @@ all stored articles. On SQLite and PostgreSQL, with the committed topics' real d
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,16 +53,9 @@ def topics() -> list[Any]:
     return load_config(ROOT / "config").topics
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (
-        f"sqlite:///{tmp_path / 'n.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    s = Store(url)
-    yield s
-    s.close()
+@pytest.fixture
+def store(sqlite_or_pg_store: Store) -> Store:
+    return sqlite_or_pg_store
 
 
 def _classified(clf: Classifier, key: str, title: str, text: str) -> NewArticle:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,16 +35,9 @@ TOPIC = "caucasus-realignment"
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (
-        f"sqlite:///{tmp_path / 'n.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    s = Store(url)
-    yield s
-    s.close()
+@pytest.fixture
+def store(sqlite_or_pg_store: Store) -> Store:
+    return sqlite_or_pg_store
 
 
 def _article(i: int, *, near: bool = True, hit: bool = False) -> NewArticle:

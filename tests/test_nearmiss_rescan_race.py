@@ -5,7 +5,6 @@ topic's real decisions; then the two at the same moment on real PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,16 +41,9 @@ def topic() -> Any:
     return next(t for t in load_config(ROOT / "config").topics if t.id == TOPIC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (
-        f"sqlite:///{tmp_path / 'n.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    s = Store(url)
-    yield s
-    s.close()
+@pytest.fixture
+def store(sqlite_or_pg_store: Store) -> Store:
+    return sqlite_or_pg_store
 
 
 def _stored_from_summary(store: Store, clf: Classifier) -> int:

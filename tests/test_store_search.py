@@ -123,16 +123,9 @@ def fill(store: Store) -> dict[str, int]:
     return out
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (
-        f"sqlite:///{tmp_path / 'n.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    s = Store(url)
-    yield s
-    s.close()
+@pytest.fixture
+def store(sqlite_or_pg_store: Store) -> Store:
+    return sqlite_or_pg_store
 
 
 @pytest.fixture

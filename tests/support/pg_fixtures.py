@@ -7,6 +7,8 @@ top-level tests/conftest.py.
   cluster's ``newsmon_test`` database, or of ``$NEWSMON_TEST_PG_URL``.
 * ``pg_url`` (function): URL of a fresh, empty database on that server,
   dropped after the test.
+* ``sqlite_or_pg_store`` (function, twice): a ``Store`` on a fresh SQLite file, then
+  on a fresh PostgreSQL database.
 
 If no PostgreSQL binaries are installed the tests are skipped, except when
 ``CI`` is true (CI=true/1/yes), where they fail instead.  Tests using these
@@ -17,10 +19,13 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
+from monitor.store import Store
 from tests.support.postgres import (
     PostgresUnavailable,
     ThrowawayPostgres,
@@ -82,3 +87,16 @@ def pg_url(pg_server: str):
             drop_database(url)
         except psycopg.OperationalError as exc:  # server already gone (e.g. Ctrl-C reached it too)
             warnings.warn(f"could not drop test database: {exc}", stacklevel=1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sqlite_or_pg_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store on SQLite, then on PostgreSQL (the test runs once on each)."""
+    url = (
+        f"sqlite:///{tmp_path / 'n.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    s = Store(url)
+    yield s
+    s.close()
