@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from monitor.errors import NotFound
 from monitor.store.engine import StoreBase, chunks, utcnow
 from monitor.store.models import Article, ArticleSource, Delivery, Feed, Hit
-from monitor.store.nearmiss import FoundNearMiss, NearMiss, near_misses_become_hits
+from monitor.store.nearmiss import FoundNearMiss, NearMiss, found_row, near_misses_become_hits
 from monitor.store.retries import add_page_retries
 
 
@@ -253,17 +253,7 @@ class ArticleStore(StoreBase):
                 ):
                     new_hits[(aid, topic)] = hid
             near = [
-                dict(
-                    article_id=aid,
-                    topic_id=n.topic,
-                    reason=n.reason,
-                    score=n.score,
-                    threshold=n.threshold,
-                    priority=n.priority,
-                    topic_version=n.version,
-                    evidence=n.evidence,
-                    created_at=now,
-                )
+                dict(found_row(n), article_id=aid, topic_id=n.topic, created_at=now)
                 for it, aid in zip(items, article_of, strict=True)
                 for n in it.near_misses
             ]

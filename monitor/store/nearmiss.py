@@ -165,7 +165,9 @@ def _upsert_found(s: Session, dialect_name: str, rows: list[dict[str, Any]]) -> 
         )
 
 
-def _found(n: FoundNearMiss) -> dict[str, Any]:
+def found_row(n: FoundNearMiss) -> dict[str, Any]:
+    """A near miss's columns as classification found them (not its article, topic or
+    label): one place for every writer of near-miss rows."""
     return dict(
         reason=n.reason,
         score=n.score,
@@ -205,7 +207,7 @@ def replace_near_misses(
         s,
         dialect_name,
         [
-            dict(_found(n), article_id=article_id, topic_id=t, created_at=now)
+            dict(found_row(n), article_id=article_id, topic_id=t, created_at=now)
             for t, n in sorted(by_topic.items())
         ],
     )
@@ -468,11 +470,11 @@ class NearMissStore(LabelStore):
                         continue
                     if row is None:
                         fresh.append(
-                            dict(_found(n), article_id=aid, topic_id=topic, created_at=now)
+                            dict(found_row(n), article_id=aid, topic_id=topic, created_at=now)
                         )
                         added += 1
                         continue
-                    for k, v in _found(n).items():
+                    for k, v in found_row(n).items():
                         setattr(row, k, v)
                     s.add(row)
                     updated += 1
