@@ -19,7 +19,15 @@ from monitor.extract.article import extract_file
 from monitor.store import NewArticle, Store
 from monitor.topics.learn import LabelledPool, fit, predict_matrix, propose, rule_matrix
 from monitor.topics.match import Classifier
-from monitor.topics.model import FeatureSpace, TopicModel, active_models, model_path, word_counts
+from monitor.topics.model import (
+    FeatureSpace,
+    TopicModel,
+    active_models,
+    model_path,
+    save_candidate,
+    save_model,
+    word_counts,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "topics"
@@ -252,6 +260,19 @@ def test_model_json_roundtrip_and_fast_path_agree(world: dict[str, Any]) -> None
         assert feats == sorted(feats, key=lambda f: -abs(f["contribution"]))
     # the two stories reviewed as irrelevant score lower than the relevant ones
     assert max(fast[2:4]) < min(fast[0:2])
+    # the id covers all that decides: a model that differs only in its threshold (what
+    # a retraining on new labels may change alone) is another model, not "the same as
+    # the active one" - it must be offered for activation, not thrown away
+    moved = TopicModel.from_json({**model.to_json(), "threshold": 0.7, "model_id": ""})
+    assert moved.model_id != model.model_id
+    rescaled = TopicModel.from_json(
+        {**model.to_json(), "idf": {f: v * 2 for f, v in model.idf.items()}, "model_id": ""}
+    )
+    assert rescaled.model_id != model.model_id
+    models = world["models"]
+    save_model(model, "active", models)
+    assert save_candidate(moved, models) is not None
+    assert save_candidate(model, models) is None  # the active one again: nothing to offer
 
 
 def test_train_sets_the_threshold_from_the_corrected_rule_hits(world: dict[str, Any]) -> None:

@@ -200,7 +200,8 @@ def train(
     model = fit(pool, s)
     p = predict(model, pool)
     if s.prevalence:
-        model.threshold = prevalence_threshold(p, pool.weak, pool.labels)
+        thr = prevalence_threshold(p, pool.weak, pool.labels)
+        model = replace(model, threshold=thr, model_id="")  # the id covers it
     return model, p
 
 

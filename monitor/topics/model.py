@@ -120,12 +120,17 @@ class TopicModel:
 
     def __post_init__(self) -> None:
         if not self.model_id:
+            # Everything that changes a decision: two models that differ only in their
+            # threshold (or in the vocabulary that normalises the word features) are two
+            # models, not "the same as the active one".
             blob = json.dumps(
                 [
                     self.topic_version,
+                    self.threshold,
                     self.intercept,
                     sorted(self.weights.items()),
                     sorted(self.rule_weights.items()),
+                    sorted(self.idf.items()),
                 ]
             ).encode()
             self.model_id = "m" + hashlib.sha256(blob).hexdigest()[:8]
