@@ -9,11 +9,14 @@ alone, at the cross-language bar.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from monitor.stories import Grouper, cluster_records
 from monitor.stories.cluster import load_topics_yaml
+from monitor.stories.undated import undated_pick
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data" / "stories"
@@ -73,14 +76,40 @@ def test_the_visit_among_all_dev_articles_takes_its_reports_and_none_of_the_call
     assert not {"c178", "c179", "c181"} & visit
 
 
-def test_two_stories_within_the_window_are_no_rivals_for_an_undated_report() -> None:
+def test_the_herzog_visit_takes_its_previews_and_undated_reports() -> None:
     # Herzog's state visit to Baku (30-31 May 2023) among all the dev articles: its
-    # previews of 28 May ended as stories of their own, two days before the visit's. An
-    # undated Arabic report of the visit matches them as well: stories that close may be
-    # one event, so they do not make it ambiguous, and it joins the visit.
+    # previews of 28 May and the undated Arabic and Persian reports of the visit join
+    # it; his remarks of the 31st (a speech, not the visit), a later Israel-Azerbaijan
+    # story and Putin's call do not all come in.
     visit = story_with("c216", story_sets(list(DEV.values())))
-    assert {"c212", "c210", "c213"} <= visit
+    assert {"c215", "c217", "c210", "c213", "c218", "c206", "c207"} <= visit
     assert not {"c222", "c224", "c178"} & visit
+
+
+@dataclass
+class _St:
+    id: str
+    first_seen: datetime | None
+    last_seen: datetime | None
+    languages: list[str] = field(default_factory=lambda: ["en"])
+
+
+def test_two_stories_within_the_window_are_no_rivals_for_an_undated_report() -> None:
+    # Two stories two days apart may be one event met from two sides (a preview and the
+    # visit): an undated report that matches both alike joins the better one. The same
+    # two a year apart are two occasions, and it joins neither.
+    day = datetime(2023, 5, 28, 9, tzinfo=UTC)
+    preview = _St("preview", day, day)
+    visit = _St("visit", day + timedelta(days=2), day + timedelta(days=2, hours=5))
+    scored = [(0.70, 0.60, visit), (0.66, 0.60, preview)]
+    picked = undated_pick(scored, frozenset(), 1.2, 72.0, 0.9, "ar")
+    assert [st.id for _, _, st in picked] == ["visit"]
+    last_year = _St("preview", day - timedelta(days=365), day - timedelta(days=365))
+    scored = [(0.70, 0.60, visit), (0.66, 0.60, last_year)]
+    assert undated_pick(scored, frozenset(), 1.2, 72.0, 0.9, "ar") == []
+    # ... unless its text names a day of the best story ("on 30 May")
+    picked = undated_pick(scored, frozenset({(5, 30)}), 1.2, 72.0, 0.9, "ar")
+    assert [st.id for _, _, st in picked] == ["visit"]
 
 
 def test_undated_copies_of_one_report_are_one_story() -> None:

@@ -277,12 +277,16 @@ def topic_groups(topics_yaml: Mapping[str, Any]) -> list[dict[str, list[str]]]:
 
 
 def add_topic_terms(g: Gazetteer, groups: Iterable[Mapping[str, list[str]]], key_of: Any) -> int:
-    """Pair every single-word term in another language with the English term of the same
-    group it transliterates to, and give it that term's key. Returns how many paired."""
+    """Pair every single-word term in another language with the English name (a
+    capitalised term) of the same group it transliterates to, and give it that name's
+    key. Returns how many paired."""
     paired = 0
     for group in groups:
         english = [t.rstrip("*") for t in group.get("en", []) if t and " " not in t.strip()]
-        eng = [(t, skeleton(t), key_of(t)) for t in english if len(t) >= 3]
+        # Names only: a group also holds relation words ("visit", "border"), and a
+        # skeleton is too coarse for them - граница met "drones", سفر "ceasefire",
+        # Korridor "border" - keys that linked unrelated reports across languages.
+        eng = [(t, skeleton(t), key_of(t)) for t in english if len(t) >= 3 and t[0].isupper()]
         for lang, terms in group.items():
             if lang == "en":
                 continue
