@@ -85,6 +85,11 @@ def test_names_meet_across_scripts() -> None:
     assert skeleton("Pezeshkian") == skeleton("Пезешкиан") == skeleton("پزشکیان")
     assert skeleton("Пашиняном", "ru") == skeleton("Pashinyan")
     assert skeleton("Pezeşkianın", "az") == skeleton("Pezeshkian")
+    # a Slavic or Germanic j is the English y: Alijev, Alijew, Pašinjan, Jelzin
+    assert skeleton("Alijev", "sr") == skeleton("Alijew", "pl") == skeleton("Aliyev")
+    assert skeleton("Pašinjan", "hr") == skeleton("Pashinyan")
+    assert skeleton("Jelzin", "de") == skeleton("Yeltsin")
+    assert skeleton("Džabarov", "sr") == skeleton("Jabarov")  # and dž the English j
 
 
 def test_order_within_a_batch_does_not_matter() -> None:

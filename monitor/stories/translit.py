@@ -299,6 +299,11 @@ _TRANSLIT: dict[str, str] = {
     **_GREEK,
     **_LATIN_SPECIAL,
 }
+# Languages in a Latin script whose j is the sound English writes y.
+_J_IS_Y = frozenset(
+    ("bs", "cs", "da", "de", "et", "fi", "hr", "hu", "is", "lt", "lv", "nl", "no", "nb", "nn")
+    + ("pl", "sk", "sl", "sq", "sr", "sv")
+)
 # Turkish and Azerbaijani spell j as c and kh as x.
 _TURKIC = {"c": "j", "x": "kh", "q": "g"}
 
@@ -388,6 +393,10 @@ def translit(word: str, lang: str | None = None) -> str:
     w = w.replace("ג'", "j").replace("צ'", "ch").replace("ז'", "zh")
     w = w.replace("ג׳", "j").replace("צ׳", "ch").replace("ז׳", "zh")
     turkic = lang in ("tr", "az")
+    if lang in _J_IS_Y:
+        # Алиев is Alijev in Serbian, Alijew in Polish, Aliyev in English: j is the
+        # English y there (and Serbo-Croatian dž its j).
+        w = w.replace("dž", "j\u0000").replace("j", "y").replace("y\u0000", "j")
     out = []
     for ch in w:
         if turkic and ch in _TURKIC:
