@@ -672,6 +672,32 @@ def http_only(config_dir: Path) -> tuple[float, int, float]:
     return seconds, sum(1 for r in results if getattr(r, "not_modified", False)), cpu
 
 
+def plain_idle(config_dir: Path, runs: int) -> dict[str, Any]:
+    """The same idle re-poll on the plain path (``newsmon run --no-prefect``'s
+    ``run_cycle``, no flow, no Prefect server), ``runs`` times in one process, as a
+    long-lived process would run it: wall and CPU seconds of each cycle (the process's
+    imports and config load not counted), and the process's peak RSS."""
+    import resource
+
+    from monitor.config import load_config
+    from monitor.pipeline.cycle import run_cycle
+    from monitor.pipeline.workers import WorkerPool
+    from monitor.store import Store
+
+    config = load_config(config_dir)
+    store = Store(config.database_url)
+    walls, cpus = [], []
+    with WorkerPool.for_config(config) as pool:  # nothing new: it starts no worker
+        for _ in range(runs):
+            t0, c0 = time.perf_counter(), time.process_time()
+            run_cycle(store, config, force=True, pool=pool)
+            walls.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
+    store.close()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"wall_s": walls, "cpu_s": cpus, "rss_mb": rss_mb}
+
+
 def stories_paired(
     cycle: Any,
     sampler: Sampler,
@@ -1199,7 +1225,27 @@ def main(argv: list[str] | None = None) -> int:
             f"(median of {len(runs)}); the flow process's CPU {idle_cpu_main:.2f}s "
             f"(Prefect's server {idle_cpu_srv:.2f}s)"
         )
+        # The plain path on the same feeds (issue 19: the scheduled path within 1.5x of
+        # it in CPU and memory for a cycle with nothing new).
+        plain = in_own_process(plain_idle, cfg_rp, max(1, args.idle_runs), exclude=sampler.exclude)
+        plain_cpu = statistics.median(plain["cpu_s"])
+        flow_cpu = idle_cpu_main + idle_cpu_srv
+        flow_rss = ((_proc(os.getpid()) or (0, 0, 0, ""))[2]) / 1024
+        srv_rss = sampler.peak_by_role.get("prefect-server", 0) / 1024
+        say(
+            f"[idle] the plain path (no flow, no Prefect server), same feeds: "
+            f"{statistics.median(plain['wall_s']):.1f}s wall, {plain_cpu:.2f}s CPU per cycle "
+            f"(median of {len(plain['cpu_s'])}), peak RSS {plain['rss_mb']:.0f} MB; the "
+            f"flow path {flow_cpu:.2f}s CPU (its process and Prefect's server) = "
+            f"{flow_cpu / plain_cpu if plain_cpu else 0:.1f}x, RSS {flow_rss:.0f} MB + "
+            f"server {srv_rss:.0f} MB (goal: within 1.5x of the plain path)"
+        )
         out["repoll"] = {
+            "plain_cpu_s": plain["cpu_s"],
+            "plain_wall_s": plain["wall_s"],
+            "plain_rss_mb": plain["rss_mb"],
+            "flow_cpu_s": flow_cpu,
+            "flow_rss_mb": flow_rss,
             "seconds": repoll_s,
             "summary": {k: v for k, v in rp.items() if k != "errors"},
             "overhead_s": overhead,
@@ -1256,6 +1302,16 @@ def main(argv: list[str] | None = None) -> int:
             "idle_cycle_s": round(idle_s, 2),
             "pipeline_rss_mb": round(pipeline_rss),
             "pipeline_pss_mb": round(pipeline_pss),
+            # issue 19: the scheduled (flow) path's idle cycle against the plain path's
+            "idle_cpu_vs_plain": round(out["repoll"]["flow_cpu_s"] / plain_cpu, 1)
+            if plain_cpu
+            else 0,
+            "idle_plain_cpu_s": round(plain_cpu, 2),
+            "idle_flow_cpu_s": round(out["repoll"]["flow_cpu_s"], 2),
+            "idle_rss_vs_plain": round(flow_rss / plain["rss_mb"], 1) if plain["rss_mb"] else 0,
+            "idle_rss_with_server_vs_plain": round((flow_rss + srv_rss) / plain["rss_mb"], 1)
+            if plain["rss_mb"]
+            else 0,
         }
         out.update(
             result=result,
@@ -1333,6 +1389,17 @@ def record_figures(
     rows += [
         ("re-poll of 1,000 unchanged feeds", f"{r['repoll_1000_s']} s", "≤ 10 s"),
         ("a cycle with nothing new, beyond its HTTP waits", f"{r['idle_cycle_s']} s", "≤ 0.5 s"),
+        (
+            "that cycle's CPU, flow path (its process + Prefect's server) vs plain path",
+            f"{r['idle_flow_cpu_s']} vs {r['idle_plain_cpu_s']} s = {r['idle_cpu_vs_plain']}×",
+            "≤ 1.5×",
+        ),
+        (
+            "that cycle's memory (RSS), flow path's process vs plain path's",
+            f"{r['idle_rss_vs_plain']}× ({r['idle_rss_with_server_vs_plain']}× with Prefect's "
+            "server, which a deployment shares)",
+            "≤ 1.5×",
+        ),
     ]
     if not args.idle_only:
         rows += [
