@@ -4,8 +4,8 @@
 text's sampled tokens: each token adds +1 to every bit position its 8-byte blake2b hash
 has set and -1 to the others; a bit of the fingerprint is set where the sum is >= 0.
 trafilatura keeps each token's 64 +1/-1 as a list in an ``lru_cache`` of 16,384 tokens:
-~12 MB in every extraction worker, full within its first hundred pages
-(``benchmarks/memory.py``'s probe, tracemalloc). Here the hashes are computed afresh
+~12 MB in every extraction worker, full within its first hundred pages (tracemalloc
+in a worker forked from the forkserver's state). Here the hashes are computed afresh
 and their bits counted with numpy: the same hex string
 (``tests/test_extract_fingerprint.py``), no cache, no slower.
 """

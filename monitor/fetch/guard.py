@@ -21,7 +21,7 @@ from monitor.errors import ConfigError, FetchError
 
 if TYPE_CHECKING:  # httpx brings click, rich and pygments: not into the extraction workers
     import httpx
-# Nor httpcore (+9 MB in the workers' forkserver, which imports the config and so
+# Nor httpcore (~3 MB in the workers' forkserver, which imports the config and so
 # parse_allow_entry): the connect-time check is in monitor.fetch.backend.
 
 
