@@ -1,5 +1,5 @@
-"""The cycle's own process stays light: spaCy, trafilatura and the language model live in
-the worker pool only.
+"""The cycle's own process stays light: spaCy, numpy, trafilatura and the language model
+live in the worker pool only.
 
 They are ~150 MB per process; the main process needs none of them when it has a pool -
 pages are analysed there, and so are the feed summaries of pages that gave no text.
@@ -29,10 +29,14 @@ from monitor.store import Store
 from monitor.pipeline.workers import WorkerPool
 
 config = load_config(sys.argv[1])
-with WorkerPool.for_config(config) as pool:
+pool = WorkerPool.shared(config)  # as the flow takes it: it checks the models' files too
+try:
     s = run_cycle(Store(config.database_url), config, pool=pool)
-heavy = [m for m in ("spacy", "trafilatura", "py3langid", "monitor.topics.text",
-                     "monitor.extract.article", "babel") if m in sys.modules]
+finally:
+    WorkerPool.close_shared()
+heavy = [m for m in ("spacy", "numpy", "trafilatura", "py3langid", "monitor.topics.text",
+                     "monitor.topics.model", "monitor.extract.article", "babel")
+         if m in sys.modules]
 print(json.dumps({"articles_new": s.articles_new, "fallbacks": s.extraction_fallbacks,
                   "hits_new": s.hits_new, "stories_new": s.stories_new, "heavy": heavy}))
 """

@@ -119,9 +119,11 @@ def test_the_indonesian_pipeline_is_built_once() -> None:
 
 def test_the_forkserver_imports_no_library_only_the_cycle_uses() -> None:
     """The workers' forkserver reads the settings' schemas (topics, limits), not the
-    HTTP client (httpx brings click, rich, pygments), apprise and its plugins, or spaCy's
-    command line (typer, weasel, requests): ~27 MB that every worker's RSS counted."""
-    heavy = ("httpx", "click", "rich", "apprise", "typer", "weasel", "requests", "jinja2")
+    HTTP client (httpx brings click, rich, pygments; httpcore, anyio and h11 came with
+    the allow-list's parsing, ~3 MB), apprise and its plugins, or spaCy's command line
+    (typer, weasel, requests): ~30 MB that every worker's RSS counted."""
+    heavy = ("httpx", "httpcore", "anyio", "h11", "click", "rich", "apprise", "typer")
+    heavy += ("weasel", "requests", "jinja2")
     probe = (
         "import json, sys\nimport monitor.pipeline.warmup\n"
         f"print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))"

@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import trafilatura
-from trafilatura.deduplication import content_fingerprint
 
 from monitor.config import MAX_PAGE_BYTES
 from monitor.errors import ExtractError
 from monitor.extract import langid, stopwords
+from monitor.extract.fingerprint import content_fingerprint  # not trafilatura's: no cache
 
 stopwords.install()  # justext's stoplist of every language as hashes, not ~30 MB of words
 

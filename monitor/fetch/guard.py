@@ -14,16 +14,15 @@ import asyncio
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
-
-import httpcore
+from typing import TYPE_CHECKING, Protocol
 
 from monitor.errors import ConfigError, FetchError
 
 if TYPE_CHECKING:  # httpx brings click, rich and pygments: not into the extraction workers
     import httpx
+# Nor httpcore (~3 MB in the workers' forkserver, which imports the config and so
+# parse_allow_entry): the connect-time check is in monitor.fetch.backend.
 
 
 class AllowSettings(Protocol):
@@ -144,51 +143,6 @@ async def resolve(host: str, port: int | None = None) -> list[tuple[int, IPAddre
     return out
 
 
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, checking the address it really connects to.
-
-    The check before each request resolves the name once; the connection would
-    resolve it again. Here the name is resolved once more, every address checked,
-    and the connection opened to a checked address (TLS still verifies the name).
-    """
-
-    def __init__(self, policy: HostPolicy, inner: httpcore.AsyncNetworkBackend) -> None:
-        self.policy = policy
-        self.inner = inner
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        if self.policy.allows_name(host):
-            return await self.inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        addresses = await resolve(host, port)
-        for _, ip in addresses:
-            problem = self.policy.refusal(host, ip)
-            if problem:
-                raise FetchError(problem)
-        last: Exception | None = None
-        for _, ip in addresses:  # as the resolver ordered them, as a plain connect would
-            try:
-                return await self.inner.connect_tcp(
-                    str(ip), port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(self, *args: Any, **kw: Any) -> httpcore.AsyncNetworkStream:
-        raise FetchError("refused: unix sockets are never fetched")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
-
-
 def guard_connections(client: httpx.AsyncClient, policy: HostPolicy) -> bool:
     """Put the connect-time check into ``client``'s direct transport (not into proxy
     transports: those connect to the proxy the user configured). False if this httpx
@@ -197,7 +151,9 @@ def guard_connections(client: httpx.AsyncClient, policy: HostPolicy) -> bool:
     inner = getattr(pool, "_network_backend", None)
     if inner is None:
         return False
-    pool._network_backend = _GuardedBackend(policy, inner)  # type: ignore[union-attr]
+    from monitor.fetch.backend import GuardedBackend
+
+    pool._network_backend = GuardedBackend(policy, inner)  # type: ignore[union-attr]
     return True
 
 

@@ -120,10 +120,8 @@ def _classify_summary(job: SummaryJob) -> SummaryVerdict:
 
 def _model_stamps(config: Config) -> list[Any]:
     """When the topics' trained models last changed (workers load them at start)."""
-    try:
-        from monitor.topics.model import model_path
-    except ImportError:
-        return []
+    from monitor.topics.model_files import model_path  # not .model: numpy and spaCy
+
     out: list[Any] = []
     for t in config.topics:
         try:

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from monitor.config.settings import data_dir
 from monitor.errors import NewsmonError
 from monitor.topics.language import TopicConfig
+from monitor.topics.model_files import model_path as model_path
+from monitor.topics.model_files import models_dir as models_dir
 from monitor.topics.text import Tokens
 
 if TYPE_CHECKING:
@@ -208,16 +209,6 @@ def _sigmoid(z: float) -> float:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
     return e / (1.0 + e)
-
-
-def models_dir() -> Path:
-    """Where models live: ``$NEWSMON_MODELS`` or ``<data dir>/models``."""
-    env = os.environ.get("NEWSMON_MODELS")
-    return Path(env) if env else data_dir() / "models"
-
-
-def model_path(topic_id: str, kind: str = "active", directory: Path | None = None) -> Path:
-    return (directory or models_dir()) / f"{topic_id}.{kind}.json"
 
 
 def save_model(model: TopicModel, kind: str = "candidate", directory: Path | None = None) -> Path:

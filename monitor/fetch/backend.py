@@ -1,0 +1,61 @@
+"""The connect-time half of :mod:`monitor.fetch.guard`: httpcore's network backend with
+the host policy's check on the address a connection really opens to.
+
+A module of its own so that the policy and the allow-list parsing (which the config
+imports, and so the extraction workers' forkserver) do not import httpcore.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import httpcore
+
+from monitor.errors import FetchError
+from monitor.fetch.guard import HostPolicy, resolve
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, checking the address it really connects to.
+
+    The check before each request resolves the name once; the connection would
+    resolve it again. Here the name is resolved once more, every address checked,
+    and the connection opened to a checked address (TLS still verifies the name).
+    """
+
+    def __init__(self, policy: HostPolicy, inner: httpcore.AsyncNetworkBackend) -> None:
+        self.policy = policy
+        self.inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        if self.policy.allows_name(host):
+            return await self.inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        addresses = await resolve(host, port)
+        for _, ip in addresses:
+            problem = self.policy.refusal(host, ip)
+            if problem:
+                raise FetchError(problem)
+        last: Exception | None = None
+        for _, ip in addresses:  # as the resolver ordered them, as a plain connect would
+            try:
+                return await self.inner.connect_tcp(
+                    str(ip), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(self, *args: Any, **kw: Any) -> httpcore.AsyncNetworkStream:
+        raise FetchError("refused: unix sockets are never fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
