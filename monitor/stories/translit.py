@@ -393,10 +393,12 @@ def translit(word: str, lang: str | None = None) -> str:
     w = w.replace("ג'", "j").replace("צ'", "ch").replace("ז'", "zh")
     w = w.replace("ג׳", "j").replace("צ׳", "ch").replace("ז׳", "zh")
     turkic = lang in ("tr", "az")
-    if lang in _J_IS_Y:
-        # Алиев is Alijev in Serbian, Alijew in Polish, Aliyev in English: j is the
-        # English y there (and Serbo-Croatian dž its j).
-        w = w.replace("dž", "j\u0000").replace("j", "y").replace("y\u0000", "j")
+    if lang in _J_IS_Y and "j" in w[1:]:
+        # Алиев is Alijev in Serbian, Alijew in Polish, Нетаньяху Netanjahu in German:
+        # inside a word j is the English y there (and Serbo-Croatian dž its j). Not at
+        # its start: Joe, Johnson, James keep their English spelling in these languages
+        # more often than a Jelzin or a Jerewan comes along.
+        w = w[0] + w[1:].replace("dž", "j\u0000").replace("j", "y").replace("y\u0000", "j")
     out = []
     for ch in w:
         if turkic and ch in _TURKIC:
