@@ -333,7 +333,8 @@ def test_httpx_still_needs_no_private_poking() -> None:
     fails (the per-request check would still apply, but rebinding would be open)."""
     client = httpx.AsyncClient()
     try:
-        from monitor.fetch.guard import HostPolicy, guard_connections
+        from monitor.fetch.backend import guard_connections
+        from monitor.fetch.guard import HostPolicy
 
         assert guard_connections(client, HostPolicy())
     finally:

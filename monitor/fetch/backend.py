@@ -1,5 +1,6 @@
 """The connect-time half of :mod:`monitor.fetch.guard`: httpcore's network backend with
-the host policy's check on the address a connection really opens to.
+the host policy's check on the address a connection really opens to, and
+:func:`guard_connections`, which puts it into an httpx client.
 
 A module of its own so that the policy and the allow-list parsing (which the config
 imports, and so the extraction workers' forkserver) do not import httpcore.
@@ -8,12 +9,15 @@ imports, and so the extraction workers' forkserver) do not import httpcore.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpcore
 
 from monitor.errors import FetchError
 from monitor.fetch.guard import HostPolicy, resolve
+
+if TYPE_CHECKING:  # httpx brings click, rich and pygments
+    import httpx
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
@@ -59,3 +63,15 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)
+
+
+def guard_connections(client: httpx.AsyncClient, policy: HostPolicy) -> bool:
+    """Put the connect-time check into ``client``'s direct transport (not into proxy
+    transports: those connect to the proxy the user configured). False if this httpx
+    has no such place (the check before each request still applies)."""
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    inner = getattr(pool, "_network_backend", None)
+    if inner is None:
+        return False
+    pool._network_backend = GuardedBackend(policy, inner)  # type: ignore[union-attr]
+    return True

@@ -3,9 +3,9 @@
 Feed and article URLs come from strangers, so by default only public addresses are
 fetched. :class:`HostPolicy` says which hosts and networks the allow-list opens
 (``fetch.allow_hosts``, ``--allow-host``, ``$NEWSMON_ALLOW_HOSTS``);
-:func:`guard_connections` puts the check into httpx's transport, on the address a
-connection really opens to (a name that resolves to a public address for the check
-and to 127.0.0.1 a moment later - DNS rebinding - gets nowhere).
+:func:`monitor.fetch.backend.guard_connections` puts the check into httpx's transport,
+on the address a connection really opens to (a name that resolves to a public address
+for the check and to 127.0.0.1 a moment later - DNS rebinding - gets nowhere).
 """
 
 from __future__ import annotations
@@ -15,12 +15,10 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from monitor.errors import ConfigError, FetchError
 
-if TYPE_CHECKING:  # httpx brings click, rich and pygments: not into the extraction workers
-    import httpx
 # Nor httpcore (~3 MB in the workers' forkserver, which imports the config and so
 # parse_allow_entry): the connect-time check is in monitor.fetch.backend.
 
@@ -141,20 +139,6 @@ async def resolve(host: str, port: int | None = None) -> list[tuple[int, IPAddre
         if (family, ip) not in out:
             out.append((family, ip))
     return out
-
-
-def guard_connections(client: httpx.AsyncClient, policy: HostPolicy) -> bool:
-    """Put the connect-time check into ``client``'s direct transport (not into proxy
-    transports: those connect to the proxy the user configured). False if this httpx
-    has no such place (the check before each request still applies)."""
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
-    inner = getattr(pool, "_network_backend", None)
-    if inner is None:
-        return False
-    from monitor.fetch.backend import GuardedBackend
-
-    pool._network_backend = GuardedBackend(policy, inner)  # type: ignore[union-attr]
-    return True
 
 
 _HOSTNAME = re.compile(

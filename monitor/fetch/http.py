@@ -28,7 +28,8 @@ import httpx
 
 from monitor.config.settings import FetchSettings
 from monitor.errors import FetchError
-from monitor.fetch.guard import HostPolicy, guard_connections, resolve
+from monitor.fetch.backend import guard_connections
+from monitor.fetch.guard import HostPolicy, resolve
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
