@@ -263,7 +263,7 @@ def test_model_json_roundtrip_and_fast_path_agree(world: dict[str, Any]) -> None
     # the id covers all that decides: a model that differs only in its threshold (what
     # a retraining on new labels may change alone) is another model, not "the same as
     # the active one" - it must be offered for activation, not thrown away
-    moved = TopicModel.from_json({**model.to_json(), "threshold": 0.7, "model_id": ""})
+    moved = model.with_threshold(0.7)
     assert moved.model_id != model.model_id
     rescaled = TopicModel.from_json(
         {**model.to_json(), "idf": {f: v * 2 for f, v in model.idf.items()}, "model_id": ""}

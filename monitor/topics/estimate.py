@@ -167,7 +167,7 @@ def choose(pool: LabelledPool, settings: TrainSettings | None = None, folds: int
             p = predict(model, base)
             # as many hits as the calibrated rules give, corrected by the labels
             thr = prevalence_threshold(p, base.weak, labels)
-            model = replace(model, threshold=thr, model_id="")  # the id covers it
+            model = model.with_threshold(thr)
             if both:
                 decisions[MODEL] = out_of_fold(pool, s, folds)
             decided = p >= thr

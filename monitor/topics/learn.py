@@ -200,8 +200,7 @@ def train(
     model = fit(pool, s)
     p = predict(model, pool)
     if s.prevalence:
-        thr = prevalence_threshold(p, pool.weak, pool.labels)
-        model = replace(model, threshold=thr, model_id="")  # the id covers it
+        model = model.with_threshold(prevalence_threshold(p, pool.weak, pool.labels))
     return model, p
 
 

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -135,6 +135,10 @@ class TopicModel:
                 ]
             ).encode()
             self.model_id = "m" + hashlib.sha256(blob).hexdigest()[:8]
+
+    def with_threshold(self, threshold: float) -> TopicModel:
+        """The same model deciding at ``threshold``: another model, with an id of its own."""
+        return replace(self, threshold=threshold, model_id="")
 
     # -- use --
     def logit(
