@@ -49,3 +49,41 @@ def test_the_host_with_most_pages_left_goes_first_and_pages_come_in_as_done() ->
     finally:
         for s in servers.values():
             s.stop()
+
+
+def test_a_feed_primed_later_is_not_held_behind_the_feeds_before_it() -> None:
+    # The poll step primes feed by feed. A host with many pages whose feed was read
+    # last must still go first: the first feeds' hosts with few pages do not make it
+    # wait (it did when each prime was a queue of its own, taken oldest first, and the
+    # cycle's long hosts started late and ended alone).
+    hosts = {"a": "127.0.0.1", "b": "127.0.0.2", "c": "127.0.0.3"}
+    servers = {n: FixtureServer(host=h).start() for n, h in hosts.items()}
+    try:
+        first = _candidates(servers, {"c": 1})
+        second = _candidates(servers, {"b": 2})
+        last = _candidates(servers, {"a": 4})
+        settings = FetchSettings(
+            allow_private_networks=True, per_host_delay_s=0.0, per_host_concurrency=1
+        )
+        with FetchLoop(settings) as fetcher:
+            stream = PageStream(fetcher, None, max_pages=1)
+            # feed by feed, queued on the loop one after the other before any is fetched
+            fetcher.call(_prime_all(stream, [first, second, last]))
+            everything = first + second + last
+            chunks = list(stream.as_done(everything, 1, 1))
+            stream.close()
+        order = [c.title.split()[0] for chunk in chunks for c in chunk]
+        # c was asked as soon as it was queued (the only page then); after it, a with 4
+        # left goes before b with 2 until they have as many left
+        assert order[0] == "c"
+        assert order[1:] == ["a", "a", "b", "a", "b", "a"]
+        served = [len(s.requests) for s in servers.values()]
+        assert served == [4, 2, 1]
+    finally:
+        for s in servers.values():
+            s.stop()
+
+
+async def _prime_all(stream: PageStream, groups: list[list[Candidate]]) -> None:
+    for g in groups:
+        stream.prime(g)  # on the loop's thread: each queues its pages in the next turn

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import heapq
+import itertools
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -111,12 +113,15 @@ class PageStream:
     """Article pages fetched and analysed as a stream, ahead of the steps that store them.
 
     :meth:`prime` queues candidates. On the cycle's fetch loop they are taken host by
-    host in turn (oldest batch first, each host at most ``per_host_concurrency`` at a
-    time, so one slow host does not hold up the others; hosts with fewer requests in
-    flight first, then those with the most pages left, so that no host is left at the
-    end with a queue its politeness delay lets through only a few pages a second), and
-    each fetched page goes straight to the worker pool. At most ``max_pages`` pages are
-    held between request and analysis, so memory stays flat however much is queued.
+    host in turn (each host at most ``per_host_concurrency`` at a time, so one slow host
+    does not hold up the others; hosts with fewer requests in flight first, then those
+    with the most pages left, so that no host is left at the end with a queue its
+    politeness delay lets through only a few pages a second), and each fetched page goes
+    straight to the worker pool. The hosts' queues are the same whichever call primed a
+    page: the poll step primes feed by feed, and a feed read late must not wait for the
+    feeds read before it (a host's own pages keep the order they came in). At most
+    ``max_pages`` pages are held between request and analysis, so memory stays flat
+    however much is queued.
     :meth:`take` waits for the outcomes of some candidates, :meth:`as_done` hands them
     over in the order they are done.
     Without a pool, pages are only fetched and the caller analyses them.
@@ -133,7 +138,10 @@ class PageStream:
         self._lock = threading.Lock()
         self._futures: dict[str, concurrent.futures.Future[PageOutcome]] = {}
         # state of the fetch loop's thread only
-        self._queued: deque[dict[str, deque[Candidate]]] = deque()  # per prime: host -> queue
+        self._queued: dict[str, deque[Candidate]] = {}  # host -> its pages, in turn
+        self._seq: dict[str, int] = {}  # host -> when it was queued (ties go in turn)
+        self._order = itertools.count()
+        self._heap: list[tuple[int, int, int, str]] = []  # (busy, -left, seq, host)
         self._busy: dict[str, int] = {}  # host -> requests in flight
         self._open = 0  # pages between request and the end of their analysis
         self._tasks: set[asyncio.Task[None]] = set()
@@ -199,6 +207,7 @@ class PageStream:
     async def _close(self) -> None:
         self._closed = True
         self._queued.clear()
+        self._heap.clear()
         for t in list(self._tasks):
             t.cancel()
         for j in list(self._jobs):
@@ -207,37 +216,49 @@ class PageStream:
     # --- on the fetch loop's thread ---------------------------------------------------
 
     def _enqueue(self, candidates: list[Candidate]) -> None:
-        by_host: dict[str, deque[Candidate]] = {}
         for c in candidates:
-            by_host.setdefault(urlsplit(c.link).netloc.lower(), deque()).append(c)
-        self._queued.append(by_host)
+            host = urlsplit(c.link).netloc.lower()
+            if host not in self._queued:
+                self._queued[host] = deque()
+                self._seq[host] = next(self._order)
+            self._queued[host].append(c)
+        for host in {urlsplit(c.link).netloc.lower() for c in candidates}:
+            self._ready(host)
         self._dispatch()
 
+    def _ready(self, host: str) -> None:
+        """Record a host's state after it changed: the heap holds an entry for each
+        host's current state (older entries are skipped when they come up)."""
+        queue = self._queued.get(host)
+        if queue:
+            heapq.heappush(
+                self._heap, (self._busy.get(host, 0), -len(queue), self._seq[host], host)
+            )
+
     def _dispatch(self) -> None:
-        progressed = True
-        while progressed and not self._closed:
-            progressed = False
-            for by_host in list(self._queued):  # oldest first
-                # each host with pages left in turn: those with fewest requests in flight
-                # first (a request that can go out now before one that would wait out
-                # its host's spacing), among them the most pages left first
-                for host in sorted(by_host, key=lambda h: (self._busy.get(h, 0), -len(by_host[h]))):
-                    if self._open >= self.max_pages:
-                        return
-                    if self._busy.get(host, 0) >= self.per_host:
-                        continue
-                    queue = by_host[host]
-                    c = queue.popleft()
-                    if not queue:
-                        del by_host[host]
-                    self._busy[host] = self._busy.get(host, 0) + 1
-                    self._open += 1
-                    task = self.loop.create_task(self._fetch(host, c))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-                    progressed = True
-                if not by_host:
-                    self._queued.remove(by_host)
+        # The host with fewest requests in flight (a request that can go out now before
+        # one that would wait out its host's spacing), among them the one with most pages
+        # left; equal ones in the order they were first queued.
+        heap, queued = self._heap, self._queued
+        while heap and not self._closed and self._open < self.max_pages:
+            busy, left, _, host = heap[0]
+            queue = queued.get(host)
+            if not queue or busy != self._busy.get(host, 0) or -left != len(queue):
+                heapq.heappop(heap)  # an older state of this host
+                continue
+            if busy >= self.per_host:
+                return  # every host with pages left has all its slots taken
+            heapq.heappop(heap)
+            c = queue.popleft()
+            if not queue:
+                del queued[host]
+                del self._seq[host]
+            self._busy[host] = busy + 1
+            self._open += 1
+            self._ready(host)
+            task = self.loop.create_task(self._fetch(host, c))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _fetch(self, host: str, c: Candidate) -> None:
         try:
@@ -250,6 +271,7 @@ class PageStream:
             )
         finally:
             self._busy[host] -= 1
+            self._ready(host)
         if body is None or self.pool is None:
             self._finish(c, PageOutcome(url, error, body))
             return
