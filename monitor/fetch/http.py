@@ -28,7 +28,7 @@ import httpx
 
 from monitor.config.settings import FetchSettings
 from monitor.errors import FetchError
-from monitor.fetch.backend import guard_connections
+from monitor.fetch.backend import guard_connections, lean_pool
 from monitor.fetch.guard import HostPolicy, resolve
 
 FEED_ACCEPT = (
@@ -118,6 +118,7 @@ class Fetcher:
                 max_connections=s.concurrency * 2, max_keepalive_connections=s.concurrency
             ),
         )
+        lean_pool(self._client)  # httpcore's pool bookkeeping in one pass, not n²
         self.policy = HostPolicy.from_settings(s)
         self.guarded = (
             False if self.policy.all_private else guard_connections(self._client, self.policy)
