@@ -1,11 +1,12 @@
 """What the fetcher's connection pool costs: httpcore's own pool against newsmon's.
 
     .venv/bin/python benchmarks/fetch_pool.py [--hosts 30] [--pages 20] [--delay 0.25]
-                                              [--runs 5] [--record]
+                                              [--latency 0.1] [--runs 5] [--record]
 
 Loopback hosts (``127.0.2.x``, in a process of their own) each serve ``--pages`` small
-pages; a :class:`monitor.fetch.http.Fetcher` with newsmon's defaults (32 requests at
-once, 2 per host, ``--delay`` seconds between requests to a host) fetches all of them,
+pages, ``--latency`` seconds per response; a :class:`monitor.fetch.http.Fetcher` with
+newsmon's defaults (32 requests at once, 2 per host, ``--delay`` seconds between requests
+to a host) fetches all of them,
 host by host as a cycle asks, once with httpcore's ``AsyncConnectionPool`` and once with
 ``monitor.fetch.backend.LeanConnectionPool``, alternating, ``--runs`` times each. It
 prints this process's CPU seconds per run (the servers' are not counted) and the
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor.config import FetchSettings  # noqa: E402
-from monitor.demo.servers import FixtureServer  # noqa: E402
+from monitor.demo.servers import Fault, FixtureServer  # noqa: E402
 from monitor.fetch import http as fetch_http  # noqa: E402
 from monitor.fetch.backend import lean_pool  # noqa: E402
 from tests.support.benchreport import add_record_flag, record  # noqa: E402
@@ -36,12 +37,14 @@ from tests.support.benchreport import add_record_flag, record  # noqa: E402
 PAGE = "<html><body><p>" + "news " * 400 + "</p></body></html>"
 
 
-def _serve(hosts: int, pages: int, q: Any) -> None:
+def _serve(hosts: int, pages: int, latency: float, q: Any) -> None:
     servers = []
     for i in range(hosts):
         s = FixtureServer(host=f"127.0.2.{i + 1}").start()
         for k in range(pages):
             s.add(f"{k}.html", PAGE, "text/html")
+            if latency:
+                s.faults[f"/{k}.html"] = Fault(delay_s=latency)
         servers.append(s)
     q.put([s.base for s in servers])
     time.sleep(24 * 3600)
@@ -81,12 +84,13 @@ def main() -> None:
     ap.add_argument("--hosts", type=int, default=30)
     ap.add_argument("--pages", type=int, default=20, help="pages per host")
     ap.add_argument("--delay", type=float, default=0.25, help="seconds between requests to a host")
+    ap.add_argument("--latency", type=float, default=0.1, help="seconds per response")
     ap.add_argument("--runs", type=int, default=5)
     add_record_flag(ap)
     args = ap.parse_args()
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    server = ctx.Process(target=_serve, args=(args.hosts, args.pages, q), daemon=True)
+    server = ctx.Process(target=_serve, args=(args.hosts, args.pages, args.latency, q), daemon=True)
     server.start()
     try:
         bases = q.get(timeout=120)
