@@ -87,3 +87,31 @@ def test_a_feed_primed_later_is_not_held_behind_the_feeds_before_it() -> None:
 async def _prime_all(stream: PageStream, groups: list[list[Candidate]]) -> None:
     for g in groups:
         stream.prime(g)  # on the loop's thread: each queues its pages in the next turn
+
+
+def test_the_host_heap_stays_as_small_as_the_hosts_while_pages_wait() -> None:
+    # Every change of a host's state pushes an entry; older ones are dropped only when
+    # they come up. With a backlog (the usual state of a CPU-bound cycle) those behind
+    # the top one never do: the heap is rebuilt from the hosts' states instead of
+    # growing with every page of the cycle.
+    hosts = {"a": "127.0.0.1", "b": "127.0.0.2", "c": "127.0.0.3"}
+    servers = {n: FixtureServer(host=h).start() for n, h in hosts.items()}
+    try:
+        cands = _candidates(servers, {"a": 150, "b": 150, "c": 150})
+        settings = FetchSettings(
+            allow_private_networks=True, per_host_delay_s=0.0, per_host_concurrency=2
+        )
+        sizes = []
+        with FetchLoop(settings) as fetcher:
+            stream = PageStream(fetcher, None, max_pages=4)
+            stream.prime(cands)
+            done = 0
+            for chunk in stream.as_done(cands, 5, 1):
+                done += len(chunk)
+                sizes.append(len(stream._heap))  # the stream's own state: what this is about
+            stream.close()
+        assert done == 450
+        assert max(sizes) <= 4 * len(hosts) + 64 + 1
+    finally:
+        for s in servers.values():
+            s.stop()

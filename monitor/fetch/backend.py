@@ -92,7 +92,8 @@ class LeanConnectionPool(httpcore.AsyncConnectionPool):
 
     - one walk; idle connections beyond ``max_keepalive_connections`` are closed, longest
       idle first, and a connection a request is waiting to start on is never closed as
-      idle (encode/httpcore#1110);
+      surplus or to make room (encode/httpcore#1110; one the server closed is, and its
+      request is retried on another, as httpcore does);
     - whether an idle connection expired (its keep-alive time is over, or the server
       closed it) is asked of the connection a request is about to be given, and of all
       of them once every :data:`SWEEP_S`, not of every one on every request;
@@ -132,21 +133,25 @@ class LeanConnectionPool(httpcore.AsyncConnectionPool):
         for pool_request in [r for r in self._requests if r.is_queued()]:
             origin = pool_request.request.url.origin
             available = None
+            expired: list[httpcore.AsyncConnectionInterface] = []
             for c in live:
                 if c.can_handle_request(origin) and c.is_available():
                     if id(c) not in spoken_for and self._expired(c):
-                        closing.append(c)  # the server closed it, or it timed out
+                        expired.append(c)  # the server closed it, or it timed out
                         continue
                     available = c
                     break
+            if expired:
+                closing.extend(expired)
+                gone = {id(c) for c in expired}
+                live = [c for c in live if id(c) not in gone]
+                idle = [c for c in idle if id(c) not in gone]
             if available is not None:
                 pool_request.assign_to_connection(available)
                 spoken_for.add(id(available))
                 if available in idle:  # spoken for now: not one to close for room
                     idle.remove(available)
                 continue
-            live = [c for c in live if c not in closing]
-            idle = [c for c in idle if c not in closing]
             if len(live) >= self._max_connections:
                 if not idle:
                     continue  # it waits for a connection to come free
@@ -157,7 +162,7 @@ class LeanConnectionPool(httpcore.AsyncConnectionPool):
             live.append(connection)
             pool_request.assign_to_connection(connection)
             spoken_for.add(id(connection))
-        self._connections = [c for c in live if c not in closing]
+        self._connections = live
         return closing
 
 

@@ -234,6 +234,14 @@ class PageStream:
             heapq.heappush(
                 self._heap, (self._busy.get(host, 0), -len(queue), self._seq[host], host)
             )
+        if len(self._heap) > 4 * len(self._queued) + 64:
+            # Older entries behind the top one are only popped as they come up: while
+            # pages wait, rebuild from the hosts' states so the heap stays as small as
+            # the hosts (in place: _dispatch holds it)
+            self._heap[:] = [
+                (self._busy.get(h, 0), -len(q), self._seq[h], h) for h, q in self._queued.items()
+            ]
+            heapq.heapify(self._heap)
 
     def _dispatch(self) -> None:
         # The host with fewest requests in flight (a request that can go out now before
