@@ -66,15 +66,21 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
+def _direct_pool(client: httpx.AsyncClient) -> Any:
+    """httpcore's pool behind ``client``'s direct transport (None where this httpx keeps
+    it elsewhere): where both the connect-time check and the lean pool go."""
+    return getattr(getattr(client, "_transport", None), "_pool", None)
+
+
 def guard_connections(client: httpx.AsyncClient, policy: HostPolicy) -> bool:
     """Put the connect-time check into ``client``'s direct transport (not into proxy
     transports: those connect to the proxy the user configured). False if this httpx
     has no such place (the check before each request still applies)."""
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    pool = _direct_pool(client)
     inner = getattr(pool, "_network_backend", None)
     if inner is None:
         return False
-    pool._network_backend = GuardedBackend(policy, inner)  # type: ignore[union-attr]
+    pool._network_backend = GuardedBackend(policy, inner)
     return True
 
 
@@ -170,7 +176,7 @@ def lean_pool(client: httpx.AsyncClient) -> bool:
     """Make ``client``'s direct transport keep its connections with
     :class:`LeanConnectionPool`. False (and the client unchanged) where this httpx or
     httpcore is not the one it was written for."""
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    pool = _direct_pool(client)
     if type(pool) is not httpcore.AsyncConnectionPool or not all(
         hasattr(pool, a)
         for a in ("_connections", "_requests", "_max_connections", "_max_keepalive_connections")
