@@ -57,10 +57,28 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def _cache_file(directory: Path, name: str, model: str | None) -> Path:
+    header = {"classes": ["en"], "columns": 1} | ({} if model is None else {"model": model})
+    path = directory / f"langid-{name}.bin"
+    path.write_bytes(json.dumps(header).encode().ljust(4096 * 4, b" "))
+    return path
+
+
 def test_the_mapped_model_answers_as_py3langids_own(tmp_path: Path) -> None:
-    stale = tmp_path / "cache" / "newsmon" / "langid-0123456789abcdef.bin"
-    stale.parent.mkdir(parents=True)
+    cache = tmp_path / "cache" / "newsmon"
+    cache.mkdir(parents=True)
+    stale = cache / "langid-0123456789abcdef.bin"
     stale.write_bytes(b"the model of an earlier py3langid")
+    other_model = tmp_path / "other-install" / "model.plzma"
+    other_model.parent.mkdir()
+    other_model.write_bytes(b"another install's model")
+    others = _cache_file(cache, "1111111111111111", str(other_model))
+    removed = _cache_file(cache, "2222222222222222", str(tmp_path / "removed" / "model.plzma"))
+    older = _cache_file(cache, "3333333333333333", None)
+    import py3langid.langid as pl
+
+    ours = Path(pl.MODEL_DIR) / str(pl.MODEL_FILE)  # an earlier py3langid of this install
+    earlier = _cache_file(cache, "4444444444444444", str(ours))
     out = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(TEXTS)],
         cwd=ROOT,
@@ -75,8 +93,11 @@ def test_the_mapped_model_answers_as_py3langids_own(tmp_path: Path) -> None:
     for own_rank, mapped_rank, own, mapped in rows:
         assert mapped_rank == own_rank
         assert mapped == own
-    files = list((tmp_path / "cache" / "newsmon").glob("langid-*.bin"))
-    assert len(files) == 1 and files[0] != stale  # the earlier one removed
+    files = set(cache.glob("langid-*.bin"))
+    # an earlier format, and the file of an install since removed, go; another
+    # install's file stays (each install keeps its model shared between processes)
+    assert not {stale, removed, older, earlier} & files
+    assert others in files and len(files) == 2
 
 
 FORKSERVER_PROBE = """

@@ -30,7 +30,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-_FORMAT = 1
+_FORMAT = 2  # 2: the header names the model file it was made from
 _ALIGN = 4096
 _HEADER = 4096 * 4  # JSON: the sections' offsets, the classes
 
@@ -71,7 +71,11 @@ def _write(path: Path, model: Path) -> None:
         "rowbase": ("I", array("I", [r << 8 for r in row]).tobytes()),
         "output": ("i", array("i", output).tobytes()),
     }
-    header: dict[str, Any] = {"classes": list(classes), "columns": int(ptc.shape[1])}
+    header: dict[str, Any] = {
+        "classes": list(classes),
+        "columns": int(ptc.shape[1]),
+        "model": str(model),
+    }
     offset = _HEADER
     for name, (code, data) in sections.items():
         header[name] = [code, offset, len(data)]
@@ -92,9 +96,23 @@ def _write(path: Path, model: Path) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
-    for old in path.parent.glob("langid-*.bin"):  # of an earlier py3langid or model
-        if old != path:
+    for old in path.parent.glob("langid-*.bin"):
+        if old != path and _stale(old, model):
             old.unlink(missing_ok=True)
+
+
+def _stale(path: Path, model: Path) -> bool:
+    """Whether another cache file may go: made from this same model file (an earlier
+    py3langid or model of this install), from a model file that no longer exists (an
+    install since removed), or of an earlier format. Another install's file stays: two
+    installs sharing one cache directory (a clone's virtualenv beside another) must not
+    evict each other's file on every start, each then loading the model unshared."""
+    try:
+        with open(path, "rb") as f:
+            made_from = json.loads(f.read(_HEADER)).get("model")
+    except (OSError, ValueError, AttributeError):
+        return True
+    return not isinstance(made_from, str) or made_from == str(model) or not Path(made_from).exists()
 
 
 def _map(path: Path) -> Any:
