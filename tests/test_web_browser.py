@@ -166,6 +166,9 @@ def test_keyboard_shortcuts_label_and_move(desk: Desk, page: Any) -> None:
     first = int(page.url.split("/hits/")[1].split("?")[0])
     page.keyboard.press("r")
     page.wait_for_selector("#review .badge.rel")
+    # The label reloads the page: the badge can be parsed before the page's deferred
+    # script has bound the keys, and a key pressed then is lost.
+    page.wait_for_load_state("load")
     assert desk.store.hit(first)[0].label == "relevant"
     page.keyboard.press("j")  # the next older hit in the same filtered list
     page.wait_for_url(lambda url: f"/hits/{first}?" not in url)

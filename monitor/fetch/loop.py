@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import threading
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Hashable, Sequence
 from typing import Any, TypeVar
 
 from monitor.config.settings import FetchSettings
@@ -49,19 +50,68 @@ class FetchLoop:
         self, key: Hashable, make: Callable[[], Coroutine[Any, Any, T]]
     ) -> concurrent.futures.Future[T]:
         """Start ``make()`` once under ``key`` (work done ahead of the step that needs it)."""
-        with self._lock:
-            fut = self._started.get(key)
-            if fut is None:
-                fut = self._started[key] = self.submit(make())
-            return fut
+        return self.start_many([(key, make)])[0]
 
     def take(
         self, key: Hashable, make: Callable[[], Coroutine[Any, Any, T]]
     ) -> concurrent.futures.Future[T]:
         """The future started under ``key``, forgotten here; or ``make()`` started now."""
+        return self.take_many([(key, make)])[0]
+
+    def start_many(
+        self, items: Sequence[tuple[Hashable, Callable[[], Coroutine[Any, Any, T]]]]
+    ) -> list[concurrent.futures.Future[T]]:
+        """:meth:`start` for each ``(key, make)``, handed to the loop in one wake-up (a
+        batch of feeds: one call across threads, not one per feed)."""
+        out: list[concurrent.futures.Future[T]] = []
+        new: list[tuple[concurrent.futures.Future[T], Callable[[], Coroutine[Any, Any, T]]]] = []
         with self._lock:
-            fut = self._started.pop(key, None)
-        return fut if fut is not None else self.submit(make())
+            for key, make in items:
+                fut = self._started.get(key)
+                if fut is None:
+                    fut = self._started[key] = concurrent.futures.Future()
+                    new.append((fut, make))
+                out.append(fut)
+        self._spawn(new)
+        return out
+
+    def take_many(
+        self, items: Sequence[tuple[Hashable, Callable[[], Coroutine[Any, Any, T]]]]
+    ) -> list[concurrent.futures.Future[T]]:
+        """:meth:`take` for each ``(key, make)``; those not started are started together."""
+        out: list[concurrent.futures.Future[T]] = []
+        new: list[tuple[concurrent.futures.Future[T], Callable[[], Coroutine[Any, Any, T]]]] = []
+        with self._lock:
+            for key, make in items:
+                fut = self._started.pop(key, None)
+                if fut is None:
+                    fut = concurrent.futures.Future()
+                    new.append((fut, make))
+                out.append(fut)
+        self._spawn(new)
+        return out
+
+    def _spawn(
+        self, new: list[tuple[concurrent.futures.Future[T], Callable[[], Coroutine[Any, Any, T]]]]
+    ) -> None:
+        """Run each ``make()`` as a task on the loop, its outcome copied to its future
+        (cancelling the future cancels the task), with one wake-up of the loop for all."""
+        if not new:
+            return
+
+        def spawn() -> None:
+            for fut, make in new:
+                if fut.cancelled():
+                    continue
+                task = self.loop.create_task(make())
+                task.add_done_callback(functools.partial(_copy_outcome, fut))
+                fut.add_done_callback(functools.partial(_cancel_task, self.loop, task))
+
+        try:
+            self.loop.call_soon_threadsafe(spawn)
+        except RuntimeError as exc:  # the loop is closed
+            for fut, _make in new:
+                fut.set_exception(exc)
 
     def close(self) -> None:
         if self.loop.is_closed():
@@ -82,3 +132,21 @@ class FetchLoop:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _copy_outcome(fut: concurrent.futures.Future[T], task: asyncio.Task[T]) -> None:
+    if not fut.set_running_or_notify_cancel():  # cancelled meanwhile
+        return
+    if task.cancelled():
+        fut.set_exception(concurrent.futures.CancelledError())
+    elif (exc := task.exception()) is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(task.result())
+
+
+def _cancel_task(
+    loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], fut: concurrent.futures.Future[Any]
+) -> None:
+    if fut.cancelled() and not loop.is_closed():
+        loop.call_soon_threadsafe(task.cancel)

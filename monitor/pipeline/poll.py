@@ -59,12 +59,13 @@ def poll_feeds(
     if fetcher is None:
         answers = enumerate(asyncio.run(_fetch_feeds(config, feeds, creds)))
     else:
-        futures = {
-            fetcher.take(
-                ("feed", feed.id, id(feed)), partial(_fetch_feed, fetcher.fetcher, feed, creds)
-            ): i
-            for i, feed in enumerate(feeds)
-        }
+        taken = fetcher.take_many(
+            [
+                (("feed", feed.id, id(feed)), partial(_fetch_feed, fetcher.fetcher, feed, creds))
+                for feed in feeds
+            ]
+        )
+        futures = {f: i for i, f in enumerate(taken)}
         answers = ((futures[f], f.result()) for f in concurrent.futures.as_completed(futures))
     polls: list[FeedPoll | None] = [None] * len(feeds)
     later: list[tuple[int, FeedPoll, tuple[Any, Any], Callable[[], FeedParse]]] = []
@@ -292,12 +293,12 @@ def prefetch_feeds(
     fetcher: FetchLoop, feeds: Sequence[Feed], creds: Mapping[str, Credentials] | None = None
 ) -> list[concurrent.futures.Future[FetchResult | FetchError]]:
     """Start fetching feeds on the cycle's fetch loop, ahead of their poll step."""
-    return [
-        fetcher.start(
-            ("feed", feed.id, id(feed)), partial(_fetch_feed, fetcher.fetcher, feed, creds or {})
-        )
-        for feed in feeds
-    ]
+    return fetcher.start_many(
+        [
+            (("feed", feed.id, id(feed)), partial(_fetch_feed, fetcher.fetcher, feed, creds or {}))
+            for feed in feeds
+        ]
+    )
 
 
 def spread_by_host(feeds: Sequence[Feed]) -> list[Feed]:
