@@ -38,8 +38,9 @@ def secret_parts(url: str) -> set[str]:
     """The secret parts of an apprise URL: what its privacy mode hides (passwords,
     tokens, keys: apprise knows which parts of each of its 100+ URL kinds are secret),
     and what it shows but is secret all the same (see :func:`plain_parts`)."""
-    import apprise
+    from monitor.alerts.plugins import apprise_for
 
+    apprise = apprise_for(url)
     parts = plain_parts(url)
     try:
         obj = apprise.Apprise.instantiate(url, suppress_exceptions=True)

@@ -15,7 +15,17 @@ ROOT = Path(__file__).resolve().parents[1]
 # Bottom to top. A module belongs to the layer of the longest name here that starts it;
 # it may import its own layer and the ones below.
 LAYERS: list[tuple[str, list[str]]] = [
-    ("base", ["monitor", "monitor.errors", "monitor.redact", "monitor.perms", "monitor.demo"]),
+    (
+        "base",
+        [
+            "monitor",
+            "monitor.errors",
+            "monitor.redact",
+            "monitor.perms",
+            "monitor.demo",
+            "monitor.alerts.plugins",
+        ],
+    ),
     ("schemas", ["monitor.topics.language", "monitor.alerts.routes", "monitor.fetch.guard"]),
     ("config", ["monitor.config"]),
     (

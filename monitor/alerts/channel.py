@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import apprise
 
+from monitor.alerts.plugins import apprise_for
 from monitor.alerts.routes import mask_url
 from monitor.config.settings import AlertSettings
 
@@ -59,7 +60,7 @@ def with_idempotency_key(url: str, key: str) -> str:
 
 def send(url: str, tag: str, title: str, body: str, fmt: str) -> str | None:
     """Send one message to one apprise URL; None on success, else the error (masked)."""
-    ap = apprise.Apprise()
+    ap = apprise_for(url).Apprise()
     if not ap.add(url, tag=tag):
         return f"apprise does not recognise the URL {mask_url(url)}"
     # apprise's own words, without its timestamp
