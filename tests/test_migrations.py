@@ -248,3 +248,30 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (migrate.MIGRATIONS / "script.py.mako").read_text().count("import sqlmodel") == 1
     versions = sorted(p.name for p in (migrate.MIGRATIONS / "versions").glob("0*.py"))
     assert versions[0].startswith("0001") and migrate.head() == versions[-1][:4]
+
+
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    assert migrate.head_of_files() == migrate.head()
+
+
+def test_opening_a_database_at_head_needs_no_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'at-head.db'}"
+    Store(url).close()  # created and stamped (this one loads Alembic)
+    probe = (
+        "import sys; from monitor.store import Store; Store(sys.argv[1]).close(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", probe, url], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+    # a database behind head is still refused, with what to run (that path loads Alembic)
+    with create_engine(url).begin() as c:
+        c.exec_driver_sql("UPDATE alembic_version SET version_num = '0010'")
+    with pytest.raises(StoreError, match="newsmon db upgrade"):
+        Store(url)
