@@ -103,3 +103,29 @@ def test_a_wrong_table_entry_falls_back_to_every_plugin(tmp_path: Path) -> None:
     out = _probe(["json://127.0.0.1:9/hook"], table)
     (only,) = out.values()
     assert only["known"] and only["all"]
+
+
+def test_several_urls_in_one_entry_load_each_plugin() -> None:
+    out = _probe(["json://127.0.0.1:9/a tgram://123456789:abcdefg/42, slack://T1/A1/TIiajkdnl"])
+    (only,) = out.values()
+    assert only["plugins"] == 3 and not only["all"]
+
+
+DIRECT = """
+import json
+from monitor.alerts import plugins
+plugins.apprise_for("json://127.0.0.1:9/hook")
+import apprise  # another library in the process, not through apprise_for
+ap = apprise.Apprise()
+print(json.dumps([ap.add("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"),
+                  apprise.Apprise.instantiate("tgram://123456789:abcdefg/42") is not None,
+                  plugins._all]))
+"""
+
+
+def test_apprise_reached_directly_after_a_partial_load_finds_every_plugin() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", DIRECT], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout) == [True, True, True]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+from typing import Any
 
 import pytest
 
@@ -86,3 +87,39 @@ def test_closing_the_loop_cancels_what_was_started() -> None:
     late = loop.start("late", slow)  # after close: a clear error, not a hang
     with pytest.raises(RuntimeError):
         late.result(1)
+
+
+def test_a_request_that_cannot_start_fails_alone() -> None:
+    async def ok() -> str:
+        return "ok"
+
+    def bad() -> Any:
+        raise ValueError("cannot make this request")
+
+    with FetchLoop() as loop:
+        first, second = loop.take_many([("bad", bad), ("ok", ok)])
+        with pytest.raises(ValueError, match="cannot make"):
+            first.result(5)
+        assert second.result(5) == "ok"
+
+
+def test_a_task_cancelled_on_the_loop_cancels_its_future() -> None:
+    async def gives_up() -> None:
+        raise asyncio.CancelledError
+
+    with FetchLoop() as loop:
+        fut = loop.start("x", gives_up)
+        with pytest.raises(concurrent.futures.CancelledError):
+            fut.result(5)
+        assert fut.cancelled()
+
+
+def test_closing_the_loop_fails_taken_futures_too() -> None:
+    async def slow() -> None:
+        await asyncio.sleep(30)
+
+    loop = FetchLoop()
+    (taken,) = loop.take_many([("slow", slow)])  # no longer held under its key
+    loop.close()
+    with pytest.raises(concurrent.futures.CancelledError):
+        taken.result(5)  # not a wait for ever

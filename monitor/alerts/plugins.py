@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 TABLE = Path(__file__).with_name("apprise_schemas.json")
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _table: dict[str, str] | None = None
 _loaded: set[str] = set()  # plugin modules loaded here
 _all = False  # apprise has loaded all its plugins
@@ -60,19 +60,62 @@ def _manager() -> Any:
 
 
 def _load_all(mgr: Any) -> None:
+    """apprise's own full load of its plugins, as without this module (custom plugins
+    registered after a partial load are dropped: newsmon registers none)."""
     global _all
-    if _loaded:  # start again from nothing: apprise's own full load, as without us
-        mgr.unload_modules()
-        _loaded.clear()
-    mgr.load_modules()
-    _all = True
+    with _lock:
+        if _all:
+            return
+        _all = True  # first: apprise's loader may ask the manager for schemes
+        try:
+            if _loaded:
+                mgr.unload_modules()
+                _loaded.clear()
+            mgr.load_modules()
+        except BaseException:
+            _all = False
+            raise
+
+
+def _lean_manager() -> Any:
+    """apprise's plugin manager, made to load all plugins the moment anyone asks it for
+    a scheme it has not loaded: code that reaches apprise without :func:`apprise_for`
+    (another library in the process) still finds every plugin."""
+    from apprise.manager_plugins import NotificationManager
+
+    base: Any = NotificationManager
+
+    class LeanManager(base):  # type: ignore[misc]
+        def __contains__(self, schema: object) -> bool:
+            if not _all and not base.__contains__(self, schema):
+                _load_all(self)
+            return bool(base.__contains__(self, schema))
+
+        def __getitem__(self, schema: str) -> Any:
+            if not _all and not base.__contains__(self, schema):
+                _load_all(self)
+            return base.__getitem__(self, schema)
+
+        def __iter__(self) -> Any:
+            _load_all(self)
+            return base.__iter__(self)
+
+        def __len__(self) -> int:
+            _load_all(self)
+            return int(base.__len__(self))
+
+    mgr = _manager()
+    if type(mgr) is NotificationManager:
+        mgr.__class__ = LeanManager
+    return mgr
 
 
 def apprise_for(url: str) -> ModuleType:
-    """The apprise module, with the plugin that handles ``url``'s scheme loaded."""
+    """The apprise module, with the plugins that handle ``url`` loaded (an entry may
+    hold several URLs, separated by spaces or commas, as apprise reads it)."""
     import apprise
+    from apprise.utils.parse import parse_urls
 
-    global _all
     if _all:
         return apprise
     with _lock:
@@ -80,23 +123,32 @@ def apprise_for(url: str) -> ModuleType:
             return apprise
         mgr = _manager()
         if mgr and not _loaded:  # something loaded apprise's plugins already
-            _all = True
-            return apprise
-        scheme = scheme_of(url)
-        module = _read_table().get(scheme)
-        if module is None:
             _load_all(mgr)
             return apprise
-        if module not in _loaded:
-            # apprise's loader imports each name listed in a folder as a module of its
-            # plugins package: a folder listing just this one
-            with tempfile.TemporaryDirectory(prefix="newsmon-apprise-") as folder:
-                (Path(folder) / module).touch()
-                mgr.load_modules(path=folder, name=mgr.module_name_prefix)
+        table = _read_table()
+        schemes = {scheme_of(u) for u in parse_urls(url)} or {scheme_of(url)}
+        modules = {table.get(scheme) for scheme in schemes}
+        if None in modules:
+            _load_all(mgr)
+            return apprise
+        mgr = _lean_manager()
+        for module in sorted(m for m in modules if m is not None):
+            if module in _loaded:
+                continue
+            try:
+                # apprise's loader imports each name listed in a folder as a module of
+                # its plugins package: a folder listing just this one
+                with tempfile.TemporaryDirectory(prefix="newsmon-apprise-") as folder:
+                    (Path(folder) / module).touch()
+                    mgr.load_modules(path=folder, name=mgr.module_name_prefix)
+            except Exception as exc:  # noqa: BLE001 - no temporary folder: load them all
+                log.debug("apprise plugin %s not loaded alone: %s", module, exc)
+                _load_all(mgr)
+                return apprise
             _loaded.add(module)
-        if scheme not in mgr:
-            log.debug("apprise plugin %s does not handle %s://: loading all", module, scheme)
-            _load_all(mgr)
+        # a wrong entry in the table: the manager's own check loads them all
+        for scheme in schemes:
+            scheme in mgr  # noqa: B015
     return apprise
 
 

@@ -29,6 +29,7 @@ class FetchLoop:
         self.loop = asyncio.new_event_loop()
         self._lock = threading.Lock()
         self._started: dict[Hashable, concurrent.futures.Future[Any]] = {}
+        self._live: set[concurrent.futures.Future[Any]] = set()  # handed over, not done
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="newsmon-fetch", daemon=True
         )
@@ -99,11 +100,20 @@ class FetchLoop:
         if not new:
             return
 
+        with self._lock:
+            self._live.update(fut for fut, _make in new)
+        for fut, _make in new:
+            fut.add_done_callback(self._forget)
+
         def spawn() -> None:
             for fut, make in new:
                 if fut.cancelled():
                     continue
-                task = self.loop.create_task(make())
+                try:
+                    task = self.loop.create_task(make())
+                except BaseException as exc:  # noqa: BLE001 - its future says so, not the loop
+                    _fail(fut, exc)
+                    continue
                 task.add_done_callback(functools.partial(_copy_outcome, fut))
                 fut.add_done_callback(functools.partial(_cancel_task, self.loop, task))
 
@@ -111,15 +121,21 @@ class FetchLoop:
             self.loop.call_soon_threadsafe(spawn)
         except RuntimeError as exc:  # the loop is closed
             for fut, _make in new:
-                fut.set_exception(exc)
+                _fail(fut, exc)
+
+    def _forget(self, fut: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._live.discard(fut)
 
     def close(self) -> None:
         if self.loop.is_closed():
             return
         with self._lock:
-            for fut in self._started.values():
-                fut.cancel()
+            # every future not done yet, taken or not: none may wait for a closed loop
+            pending = [*self._started.values(), *self._live]
             self._started.clear()
+        for fut in pending:
+            fut.cancel()
         try:
             self.call(self.fetcher.aclose())
         finally:
@@ -134,12 +150,18 @@ class FetchLoop:
         self.close()
 
 
+def _fail(fut: concurrent.futures.Future[Any], exc: BaseException) -> None:
+    if fut.set_running_or_notify_cancel():  # not cancelled meanwhile
+        fut.set_exception(exc)
+
+
 def _copy_outcome(fut: concurrent.futures.Future[T], task: asyncio.Task[T]) -> None:
+    if task.cancelled():  # as run_coroutine_threadsafe does: the future is cancelled too
+        fut.cancel()
+        return
     if not fut.set_running_or_notify_cancel():  # cancelled meanwhile
         return
-    if task.cancelled():
-        fut.set_exception(concurrent.futures.CancelledError())
-    elif (exc := task.exception()) is not None:
+    if (exc := task.exception()) is not None:
         fut.set_exception(exc)
     else:
         fut.set_result(task.result())
@@ -148,5 +170,8 @@ def _copy_outcome(fut: concurrent.futures.Future[T], task: asyncio.Task[T]) -> N
 def _cancel_task(
     loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], fut: concurrent.futures.Future[Any]
 ) -> None:
-    if fut.cancelled() and not loop.is_closed():
-        loop.call_soon_threadsafe(task.cancel)
+    if fut.cancelled():
+        try:
+            loop.call_soon_threadsafe(task.cancel)
+        except RuntimeError:  # the loop closed meanwhile: its tasks are gone with it
+            pass

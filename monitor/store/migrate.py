@@ -71,7 +71,9 @@ def head_of_files() -> str | None:
     no other revises); None if that is not clear, and Alembic must tell."""
     revisions: set[str] = set()
     revised: set[str] = set()
-    for path in (MIGRATIONS / "versions").glob("[0-9]*.py"):
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        if path.name == "__init__.py":
+            continue
         found = dict(_REVISION.findall(path.read_text(encoding="utf-8")))
         if not found.get("revision"):
             return None
