@@ -123,3 +123,26 @@ def test_closing_the_loop_fails_taken_futures_too() -> None:
     loop.close()
     with pytest.raises(concurrent.futures.CancelledError):
         taken.result(5)  # not a wait for ever
+
+
+@pytest.mark.timeout(60)  # a regression hangs: fail it soon
+def test_a_loop_that_dies_fails_every_waiting_future_and_every_later_one() -> None:
+    async def slow() -> None:
+        await asyncio.sleep(30)
+
+    async def kills_the_loop() -> None:
+        raise SystemExit("a library called sys.exit")  # asyncio lets it out of the loop
+
+    loop = FetchLoop()
+    waiting = loop.start_many([(("slow", i), slow) for i in range(3)])
+    taken = loop.take("slow-taken", slow)
+    loop.start("exit", kills_the_loop)
+    for fut in [*waiting, taken]:
+        with pytest.raises(RuntimeError, match="the fetch loop stopped: SystemExit"):
+            fut.result(5)  # told, not left waiting for ever
+    later = loop.start("later", slow)
+    with pytest.raises(RuntimeError, match="fetch loop stopped"):
+        later.result(1)
+    with pytest.raises(RuntimeError, match="fetch loop stopped"):
+        loop.call(slow())
+    loop.close()  # and closing it does not hang either

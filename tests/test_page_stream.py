@@ -117,3 +117,28 @@ def test_the_host_heap_stays_as_small_as_the_hosts_while_pages_wait(
         stream.close()
     assert done == 450
     assert max(sizes) <= 4 * len(servers) + 64 + 1
+
+
+@pytest.mark.timeout(60)  # a regression hangs: fail it soon
+def test_pages_waiting_on_a_loop_that_dies_fail_instead_of_hanging(
+    servers: dict[str, FixtureServer],
+) -> None:
+    from monitor.demo.servers import Fault
+
+    cands = _candidates(servers, {"a": 3})
+    for c in cands:  # the host takes its time: the pages are still under way
+        servers["a"].faults["/" + c.canonical_url.split("/", 3)[3]] = Fault(delay_s=2.0)
+
+    async def kills_the_loop() -> None:
+        raise SystemExit("a library called sys.exit")
+
+    with FetchLoop(_settings(1)) as fetcher:
+        stream = PageStream(fetcher, None, max_pages=1)
+        stream.prime(cands)
+        fetcher.start("exit", kills_the_loop)
+        with pytest.raises(RuntimeError, match="the fetch loop stopped"):
+            stream.take(cands)
+        late = _candidates(servers, {"b": 1})  # primed after: fails at once too
+        with pytest.raises(RuntimeError, match="the fetch loop stopped"):
+            stream.take(late)
+        stream.close()

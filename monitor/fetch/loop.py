@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import logging
 import threading
 from collections.abc import Callable, Coroutine, Hashable, Sequence
 from typing import Any, TypeVar
@@ -14,6 +15,8 @@ from monitor.config.settings import FetchSettings
 from monitor.fetch.http import Fetcher
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class FetchLoop:
@@ -30,18 +33,56 @@ class FetchLoop:
         self._lock = threading.Lock()
         self._started: dict[Hashable, concurrent.futures.Future[Any]] = {}
         self._live: set[concurrent.futures.Future[Any]] = set()  # handed over, not done
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="newsmon-fetch", daemon=True
-        )
+        self._stopped: RuntimeError | None = None  # once the loop's thread has ended
+        self._on_stop: list[Callable[[RuntimeError], None]] = []
+        self._thread = threading.Thread(target=self._run, name="newsmon-fetch", daemon=True)
         self._thread.start()
         self.fetcher: Fetcher = self.call(self._make())
 
     async def _make(self) -> Fetcher:
         return Fetcher(self.settings)
 
+    def _run(self) -> None:
+        """The loop's thread. However it ends - :meth:`close`, or an exception that escapes
+        the loop (``SystemExit`` or ``KeyboardInterrupt`` raised in a request: asyncio
+        lets those through) - every future not done yet fails, and so does every later
+        one: no caller waits for ever on a loop that no longer runs."""
+        why = "it was closed"
+        try:
+            self.loop.run_forever()
+        except BaseException as exc:  # noqa: BLE001 - told to every waiting caller instead
+            why = f"{type(exc).__name__} {exc}".strip()
+            log.error("the fetch loop stopped: %s", why)
+        finally:
+            with self._lock:
+                stopped = self._stopped = RuntimeError(f"the fetch loop stopped: {why}")
+                pending = [*self._started.values(), *self._live]
+                hooks = list(self._on_stop)
+            for fut in pending:
+                _fail(fut, stopped)
+            for hook in hooks:
+                hook(stopped)
+
+    @property
+    def stopped(self) -> RuntimeError | None:
+        """Why the loop no longer runs, once it does not."""
+        return self._stopped
+
+    def when_stopped(self, hook: Callable[[RuntimeError], None]) -> None:
+        """Call ``hook(error)`` when the loop's thread ends (at once if it has): work
+        waiting on the loop in its own futures (the page stream's) fails then, too."""
+        with self._lock:
+            stopped = self._stopped
+            if stopped is None:
+                self._on_stop.append(hook)
+        if stopped is not None:
+            hook(stopped)
+
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Run ``coro`` on the loop; a future for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._spawn([(fut, _Made(coro))])
+        return fut
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the loop and wait for its result."""
@@ -101,13 +142,21 @@ class FetchLoop:
             return
 
         with self._lock:
-            self._live.update(fut for fut, _make in new)
+            stopped = self._stopped
+            if stopped is None:
+                self._live.update(fut for fut, _make in new)
+        if stopped is not None:
+            for fut, make in new:
+                _discard(make)
+                _fail(fut, stopped)
+            return
         for fut, _make in new:
             fut.add_done_callback(self._forget)
 
         def spawn() -> None:
             for fut, make in new:
                 if fut.cancelled():
+                    _discard(make)
                     continue
                 try:
                     task = self.loop.create_task(make())
@@ -120,7 +169,8 @@ class FetchLoop:
         try:
             self.loop.call_soon_threadsafe(spawn)
         except RuntimeError as exc:  # the loop is closed
-            for fut, _make in new:
+            for fut, make in new:
+                _discard(make)
                 _fail(fut, exc)
 
     def _forget(self, fut: concurrent.futures.Future[Any]) -> None:
@@ -137,11 +187,27 @@ class FetchLoop:
         for fut in pending:
             fut.cancel()
         try:
-            self.call(self.fetcher.aclose())
+            if self._stopped is None:  # the loop still runs: close its connections there
+                self.call(self.fetcher.aclose())
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)
+            if not self._thread.is_alive():
+                self._finish_tasks()
             self.loop.close()
+
+    def _finish_tasks(self) -> None:
+        """Requests left on a loop whose thread has ended (it died): cancelled and run
+        to their end here, so none is destroyed while pending."""
+        left = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+        if not left:
+            return
+        for task in left:
+            task.cancel()
+        try:
+            self.loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        except BaseException as exc:  # noqa: BLE001 - closing: nothing more to do with them
+            log.debug("fetch loop: requests left unfinished: %r", exc)
 
     def __enter__(self) -> FetchLoop:
         return self
@@ -151,8 +217,25 @@ class FetchLoop:
 
 
 def _fail(fut: concurrent.futures.Future[Any], exc: BaseException) -> None:
-    if fut.set_running_or_notify_cancel():  # not cancelled meanwhile
+    if not fut.done() and fut.set_running_or_notify_cancel():  # not cancelled meanwhile
         fut.set_exception(exc)
+
+
+class _Made:
+    """``make`` for a coroutine made already (:meth:`FetchLoop.submit`)."""
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self.coro = coro
+
+    def __call__(self) -> Coroutine[Any, Any, Any]:
+        return self.coro
+
+
+def _discard(make: Callable[[], Any]) -> None:
+    """A request that will not run: a coroutine made already is closed, so Python does
+    not warn that it was never awaited (a ``make`` not called has made none)."""
+    if isinstance(make, _Made):
+        make.coro.close()
 
 
 def _copy_outcome(fut: concurrent.futures.Future[T], task: asyncio.Task[T]) -> None:

@@ -147,6 +147,7 @@ class PageStream:
         self._tasks: set[asyncio.Task[None]] = set()
         self._jobs: set[concurrent.futures.Future[Analysis]] = set()
         self._closed = False
+        fetcher.when_stopped(self._loop_stopped)
 
     def prime(self, candidates: Sequence[Candidate]) -> None:
         """Start fetching (and analysing) these pages in the background."""
@@ -156,8 +157,22 @@ class PageStream:
                 if c.canonical_url not in self._futures:
                     self._futures[c.canonical_url] = concurrent.futures.Future()
                     new.append(c)
-        if new:
+        if new and self.fetcher.stopped is None:
             self.loop.call_soon_threadsafe(self._enqueue, new)
+        elif new:  # the loop died: these fail now, as the ones before them did
+            self._loop_stopped(self.fetcher.stopped)
+
+    def _loop_stopped(self, error: RuntimeError | None) -> None:
+        """The fetch loop's thread ended: every page not done fails with why, so no
+        caller waits for ever (the cycle records the pages as failed, to retry)."""
+        with self._lock:
+            futures = list(self._futures.values())
+        for fut in futures:
+            try:
+                if not fut.done():
+                    fut.set_exception(error or RuntimeError("the fetch loop stopped"))
+            except concurrent.futures.InvalidStateError:  # done meanwhile
+                pass
 
     def take(self, candidates: Sequence[Candidate]) -> list[PageOutcome]:
         """The outcome of each candidate, in order (started now if it was not primed)."""
@@ -201,7 +216,7 @@ class PageStream:
                 self._futures.pop(c.canonical_url, None)
 
     def close(self) -> None:
-        if not self.loop.is_closed():
+        if not self.loop.is_closed() and self.fetcher.stopped is None:
             self.fetcher.call(self._close())
 
     async def _close(self) -> None:
