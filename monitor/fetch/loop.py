@@ -197,15 +197,16 @@ class FetchLoop:
             self.loop.close()
 
     def _finish_tasks(self) -> None:
-        """Requests left on a loop whose thread has ended (it died): cancelled and run
-        to their end here, so none is destroyed while pending."""
+        """Requests left on the loop once its thread has ended (cancelled ones whose end
+        it did not reach; all of them if it died): cancelled and run to their end here,
+        for a few seconds at most, so none is destroyed while pending."""
         left = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
         if not left:
             return
         for task in left:
             task.cancel()
         try:
-            self.loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            self.loop.run_until_complete(asyncio.wait(left, timeout=5))
         except BaseException as exc:  # noqa: BLE001 - closing: nothing more to do with them
             log.debug("fetch loop: requests left unfinished: %r", exc)
 
