@@ -27,41 +27,34 @@ print(json.dumps(out))
 """
 
 
+def _python(code: str, *args: str) -> str:
+    """What ``code`` prints, run in a fresh interpreter (apprise's plugin state is the
+    process's)."""
+    run = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout
+
+
 def _probe(urls: list[str], table: Path | None = None) -> dict[str, dict[str, object]]:
     code = PROBE
     if table is not None:
         code = code.replace(
             "out = {}", f"plugins.TABLE = __import__('pathlib').Path({str(table)!r})\nout = {{}}"
         )
-    run = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(urls)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    result: dict[str, dict[str, object]] = json.loads(run.stdout)
+    result: dict[str, dict[str, object]] = json.loads(_python(code, json.dumps(urls)))
     return result
 
 
 def test_the_shipped_table_is_apprises_own_map() -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import json; from monitor.alerts.plugins import schemes_of_installed_apprise as s;"
-            " print(json.dumps(s()))",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    installed = _python(
+        "import json; from monitor.alerts.plugins import schemes_of_installed_apprise as s;"
+        " print(json.dumps(s()))"
     )
-    assert run.returncode == 0, run.stderr[-3000:]
     shipped = json.loads((ROOT / "monitor" / "alerts" / "apprise_schemas.json").read_text())
     # after an apprise upgrade: python -m monitor.alerts.plugins
-    assert shipped["schemes"] == json.loads(run.stdout)
+    assert shipped["schemes"] == json.loads(installed)
     assert len(shipped["schemes"]) > 100
 
 
@@ -124,8 +117,4 @@ print(json.dumps([ap.add("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ")
 
 
 def test_apprise_reached_directly_after_a_partial_load_finds_every_plugin() -> None:
-    run = subprocess.run(
-        [sys.executable, "-c", DIRECT], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert json.loads(run.stdout) == [True, True, True]
+    assert json.loads(_python(DIRECT)) == [True, True, True]

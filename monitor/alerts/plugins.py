@@ -146,9 +146,10 @@ def apprise_for(url: str) -> ModuleType:
                 _load_all(mgr)
                 return apprise
             _loaded.add(module)
-        # a wrong entry in the table: the manager's own check loads them all
-        for scheme in schemes:
-            scheme in mgr  # noqa: B015
+        # A wrong entry in the table leaves its scheme unknown: asking the manager for
+        # it loads them all (LeanManager.__contains__).
+        if not all(scheme in mgr for scheme in schemes):
+            log.debug("apprise has no plugin for %s", sorted(schemes))
     return apprise
 
 

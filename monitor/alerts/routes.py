@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from monitor.alerts.plugins import apprise_for
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -103,18 +105,10 @@ class AlertsFile(Strict):
         return self
 
 
-def _apprise(url: str) -> Any:
-    """apprise with ``url``'s plugin, imported when a URL is checked: this module is part
-    of the settings every process reads (the extraction workers too)."""
-    from monitor.alerts.plugins import apprise_for
-
-    return apprise_for(url)
-
-
 def has_secret(url: str) -> bool:
     """True if apprise masks something in ``url`` (a password, token or key)."""
     try:
-        obj = _apprise(url).Apprise.instantiate(url, suppress_exceptions=True)
+        obj = apprise_for(url).Apprise.instantiate(url, suppress_exceptions=True)
         return obj is not None and obj.url(privacy=True) != obj.url(privacy=False)
     except Exception:  # noqa: BLE001
         return True  # unsure: treat as secret
@@ -124,7 +118,7 @@ def apprise_problem(url: str) -> str | None:
     """None if apprise understands the URL; the message never shows its credentials."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
     try:
-        ok = _apprise(url).Apprise.instantiate(url, suppress_exceptions=True)
+        ok = apprise_for(url).Apprise.instantiate(url, suppress_exceptions=True)
     except Exception:  # noqa: BLE001
         ok = None
     if ok:
@@ -138,7 +132,7 @@ def apprise_problem(url: str) -> str | None:
 def mask_url(url: str) -> str:
     """The URL with passwords, tokens and keys masked (apprise's privacy mode)."""
     try:
-        obj = _apprise(url).Apprise.instantiate(url)
+        obj = apprise_for(url).Apprise.instantiate(url)
     except Exception:  # noqa: BLE001
         obj = None
     if obj:
@@ -154,7 +148,7 @@ def mask_url(url: str) -> str:
 def check_url(url: str) -> str | None:
     """None if apprise understands the URL, else the problem."""
     try:
-        known = _apprise(url).Apprise.instantiate(url)
+        known = apprise_for(url).Apprise.instantiate(url)
         return None if known else "apprise does not recognise this URL"
     except Exception as exc:  # noqa: BLE001
         return f"invalid apprise URL: {exc}"

@@ -105,29 +105,28 @@ class FetchLoop:
     ) -> list[concurrent.futures.Future[T]]:
         """:meth:`start` for each ``(key, make)``, handed to the loop in one wake-up (a
         batch of feeds: one call across threads, not one per feed)."""
-        out: list[concurrent.futures.Future[T]] = []
-        new: list[tuple[concurrent.futures.Future[T], Callable[[], Coroutine[Any, Any, T]]]] = []
-        with self._lock:
-            for key, make in items:
-                fut = self._started.get(key)
-                if fut is None:
-                    fut = self._started[key] = concurrent.futures.Future()
-                    new.append((fut, make))
-                out.append(fut)
-        self._spawn(new)
-        return out
+        return self._hand_over(items, keep=True)
 
     def take_many(
         self, items: Sequence[tuple[Hashable, Callable[[], Coroutine[Any, Any, T]]]]
     ) -> list[concurrent.futures.Future[T]]:
         """:meth:`take` for each ``(key, make)``; those not started are started together."""
+        return self._hand_over(items, keep=False)
+
+    def _hand_over(
+        self, items: Sequence[tuple[Hashable, Callable[[], Coroutine[Any, Any, T]]]], keep: bool
+    ) -> list[concurrent.futures.Future[T]]:
+        """The future of each key: the one started under it (kept there if ``keep``, else
+        forgotten), or a new one for ``make()``, all new ones started together."""
         out: list[concurrent.futures.Future[T]] = []
         new: list[tuple[concurrent.futures.Future[T], Callable[[], Coroutine[Any, Any, T]]]] = []
         with self._lock:
             for key, make in items:
-                fut = self._started.pop(key, None)
+                fut = self._started.get(key) if keep else self._started.pop(key, None)
                 if fut is None:
                     fut = concurrent.futures.Future()
+                    if keep:
+                        self._started[key] = fut
                     new.append((fut, make))
                 out.append(fut)
         self._spawn(new)
