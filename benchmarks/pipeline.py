@@ -46,6 +46,7 @@ from tests.support.benchreport import add_record_flag, record  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 STORIES = True  # --no-stories: the cycle without its stories step (the "before" figure)
+EXTRACT: dict[str, int] = {}  # --workers, --max-tasks: the extract settings of every run
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
@@ -595,6 +596,7 @@ def write_cfg(
             "database": f"sqlite:///{db}",
             "fetch": {"max_entries_per_feed": cap},
             "stories": {"enabled": STORIES if stories is None else stories},
+            **({"extract": dict(EXTRACT)} if EXTRACT else {}),
         },
     )
 
@@ -847,10 +849,25 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run the cycle without grouping stories (to measure what the step costs)",
     )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        help="extract.workers for every run (default: the setting's default, one per "
+        "core); the limit then uses as many processes. For a small machine's figures",
+    )
+    ap.add_argument(
+        "--max-tasks",
+        type=int,
+        help="extract.max_tasks_per_worker for every run (default: the setting's)",
+    )
     add_record_flag(ap)
     args = ap.parse_args(argv)
     global STORIES
     STORIES = not args.no_stories
+    if args.workers:
+        EXTRACT["workers"] = args.workers
+    if args.max_tasks:
+        EXTRACT["max_tasks_per_worker"] = args.max_tasks
     target = args.articles or (360 if args.quick else 10_000)
     limit_pages = min(target, 240 if args.quick else 2000)
     naive_feeds = 2 if args.quick else 12
@@ -1422,13 +1439,19 @@ def record_figures(
         "quick": "pipeline: end to end, --quick",
         "idle": "pipeline: the cycle with nothing new, --idle-only",
     }[mode]
+    small = ""
+    if EXTRACT:  # a small machine's settings: a section of their own beside the defaults'
+        section += "-small"
+        small = ", ".join(f"`extract.{k}: {v}`" for k, v in EXTRACT.items())
+        title += f", {small.replace('`', '')}"
+        small = f" Settings: {small} (the limit still uses one process per core)."
     record(
         section,
         rows,
         title=title,
         result=result_line,
         notes=f"{target:,} articles, {args.feeds:,} feeds, {args.latency * 1000:.0f} ms per "
-        "response. What each figure measures and why: "
+        f"response.{small} What each figure measures and why: "
         "[performance.md](performance.md).",
     )
 
