@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from monitor.alerts.routes import target_key
 from monitor.config import FeedConfig
@@ -386,6 +386,73 @@ def test_save_feeds_records_health_and_releases(db_url: str, store: Store) -> No
     ok2.entries_total = 2
     store.save_feed(ok2)
     assert store.feed(ok2.id or 0).entries_total == 7
+
+
+def test_save_feeds_writes_alike_feeds_together_and_skips_a_lost_lease(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Feeds whose poll changed the same things alike (an idle cycle: checked now, due
+    again in an interval) are written by one statement, not one each; a member whose
+    lease another run holds now is left alone and named, the others are written."""
+    from sqlalchemy import event, update
+
+    from monitor.store import Feed
+
+    got = {f.url: f for f in store.claim_due_feeds("run-a", now=T0)}
+    taken = got[FEEDS[1].url]
+    with store.session(write=True) as s:  # run-b took it over meanwhile
+        s.execute(update(Feed).where(col(Feed.id) == taken.id).values(lease_owner="run-b"))
+    for f in got.values():
+        f.last_polled_at = f.last_success_at = T0
+        f.last_status, f.last_outcome, f.entries_total = 304, "not_modified", 0
+        f.next_poll_at = T0 + timedelta(minutes=30)
+    updates: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *a: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE"):
+            updates.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        with caplog.at_level("WARNING", logger="monitor.store"):
+            store.save_feeds(list(got.values()))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert len(updates) == 1
+    rows_ = {f.url: f for f in store.feeds()}
+    for url, f in got.items():
+        row = rows_[url]
+        if f is taken:
+            assert row.lease_owner == "run-b" and row.last_status is None
+        else:
+            assert row.lease_owner is None and row.last_status == 304
+            assert row.next_poll_at == T0 + timedelta(minutes=30)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"feed {taken.url}: lease lost to another run while polling; not saving this poll"
+    ]
+
+
+def test_save_feeds_writes_only_what_the_poll_changed(store: Store) -> None:
+    """A column the poll left alone is not written back with the value read at the claim:
+    a change made to it meanwhile (here: by hand) stands. A feed made in memory rather
+    than read from the store has all of its poll state written."""
+    from sqlalchemy import update
+
+    from monitor.store import Feed
+
+    got = {f.url: f for f in store.claim_due_feeds("run-a", now=T0)}
+    polled = got[FEEDS[0].url]
+    with store.session(write=True) as s:
+        s.execute(update(Feed).where(col(Feed.id) == polled.id).values(title="Renamed"))
+    polled.next_poll_at = T0 + timedelta(minutes=30)
+    store.save_feeds([polled])
+    row = store.feed(polled.id or 0)
+    assert row.title == "Renamed" and row.next_poll_at == T0 + timedelta(minutes=30)
+    made = Feed(id=got[FEEDS[2].url].id, url=FEEDS[2].url, lease_owner="run-a", title="Made")
+    made.next_poll_at, made.last_status, made.entries_total = T0, 200, 0
+    store.save_feeds([made])
+    row = store.feed(made.id or 0)
+    assert (row.title, row.last_status, row.lease_owner) == ("Made", 200, None)
 
 
 def test_release_feeds_only_releases_the_owners_leases(store: Store) -> None:
