@@ -455,6 +455,22 @@ def test_save_feeds_writes_only_what_the_poll_changed(store: Store) -> None:
     assert (row.title, row.last_status, row.lease_owner) == ("Made", 200, None)
 
 
+def test_save_feeds_twice_writes_what_changed_since(store: Store) -> None:
+    """The same object saved again writes what changed since the first save, even a
+    value set back to the one first read (a feed saved without a lease)."""
+    again = store.feeds()[1]
+    again.etag, again.consecutive_failures, again.entries_total = '"v1"', 5, 0
+    store.save_feeds([again])
+    assert (store.feed(again.id or 0).etag, store.feed(again.id or 0).consecutive_failures) == (
+        '"v1"',
+        5,
+    )
+    again.etag, again.consecutive_failures = None, 0
+    store.save_feeds([again])
+    row = store.feed(again.id or 0)
+    assert (row.etag, row.consecutive_failures) == (None, 0)
+
+
 def test_release_feeds_only_releases_the_owners_leases(store: Store) -> None:
     got = store.claim_due_feeds("run-a", now=T0)
     store.release_feeds([f.id or 0 for f in got], owner="someone-else")

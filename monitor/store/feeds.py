@@ -66,12 +66,13 @@ def _save_poll_statement(columns: tuple[str, ...]) -> Any:
 
 def _poll_changes(feed: Feed) -> dict[str, Any]:
     """The poll state the poll changed on a feed read from the store: each attribute of
-    :data:`_POLL_STATE` set since the feed was read (SQLAlchemy keeps the value read) to
-    a different value. A feed made in memory, never read, gives all of it."""
+    :data:`_POLL_STATE` set since the feed was read or last saved (SQLAlchemy keeps the
+    value it had then) to a different value. A feed made in memory, never read, gives
+    all of it."""
     state = sa_inspect(feed)
-    if state.key is None:
+    read = getattr(state, "committed_state", None)
+    if state.key is None or read is None:
         return {k: getattr(feed, k) for k in _POLL_STATE}
-    read = state.committed_state
     changed = {}
     for k in _POLL_STATE:
         if k in read:
@@ -283,6 +284,7 @@ class FeedStore(StoreBase):
             if feed.id is not None:
                 changes = tuple(sorted(_poll_changes(feed).items()))
                 groups[feed.lease_owner or None, feed.entries_total or 0, changes].append(feed)
+        saved: list[Feed] = []
         with self.session(write=True) as s:
             for (owner, added, changes), members in groups.items():
                 stmt = _save_poll_statement(tuple(k for k, _ in changes))
@@ -292,12 +294,21 @@ class FeedStore(StoreBase):
                     params = {"p_ids": [f.id for f in chunk], "p_owner": owner, "p_added": added}
                     written = {r[0] for r in s.execute(stmt, {**params, **values})}
                     for f in chunk:
-                        if f.id not in written:
+                        if f.id in written:
+                            saved.append(f)
+                        else:
                             log.warning(
                                 "feed %s: lease lost to another run while polling; "
                                 "not saving this poll",
                                 f.url,
                             )
+        # Committed: what was saved is now what the store holds, so that the same object
+        # saved again writes what changed since (a value set back to the one first read
+        # would otherwise count as unchanged and not be written).
+        for f in saved:
+            read = sa_inspect(f).committed_state
+            for k in _POLL_STATE:
+                read.pop(k, None)
 
     def release_feeds(self, feed_ids: Sequence[int], owner: str) -> None:
         """Give back leases without recording a poll (the batch failed before it finished)."""
