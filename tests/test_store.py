@@ -471,6 +471,21 @@ def test_save_feeds_twice_writes_what_changed_since(store: Store) -> None:
     assert (row.etag, row.consecutive_failures) == (None, 0)
 
 
+def test_save_feeds_adds_the_entries_a_poll_found_once(store: Store) -> None:
+    """``entries_total`` set by a poll is what it found, added to the stored total once;
+    a feed read and saved without a poll (a fix by hand) adds nothing, although its
+    ``entries_total`` holds the stored total."""
+    feed = store.feeds()[0]
+    feed.entries_total = 4  # a poll found four
+    store.save_feeds([feed])
+    store.save_feeds([feed])  # saved again: nothing new found since
+    assert store.feed(feed.id or 0).entries_total == 4
+    fixed = store.feed(feed.id or 0)
+    fixed.consecutive_failures = 0
+    store.save_feed(fixed)
+    assert store.feed(feed.id or 0).entries_total == 4
+
+
 def test_release_feeds_only_releases_the_owners_leases(store: Store) -> None:
     got = store.claim_due_feeds("run-a", now=T0)
     store.release_feeds([f.id or 0 for f in got], owner="someone-else")

@@ -64,6 +64,17 @@ def _save_poll_statement(columns: tuple[str, ...]) -> Any:
     )
 
 
+def _entries_added(feed: Feed) -> int:
+    """The entries a poll found, to add to the stored total: ``entries_total`` as the poll
+    set it (:func:`monitor.feeds.health.apply_fetch` counts from 0). A feed read and saved
+    without setting it holds the stored total itself, and adds nothing."""
+    state = sa_inspect(feed)
+    read = getattr(state, "committed_state", None)
+    if state.key is not None and read is not None and "entries_total" not in read:
+        return 0
+    return feed.entries_total or 0
+
+
 def _poll_changes(feed: Feed) -> dict[str, Any]:
     """The poll state the poll changed on a feed read from the store: each attribute of
     :data:`_POLL_STATE` set since the feed was read or last saved (SQLAlchemy keeps the
@@ -283,7 +294,7 @@ class FeedStore(StoreBase):
         for feed in feeds:
             if feed.id is not None:
                 changes = tuple(sorted(_poll_changes(feed).items()))
-                groups[feed.lease_owner or None, feed.entries_total or 0, changes].append(feed)
+                groups[feed.lease_owner or None, _entries_added(feed), changes].append(feed)
         saved: list[Feed] = []
         with self.session(write=True) as s:
             for (owner, added, changes), members in groups.items():
@@ -304,10 +315,10 @@ class FeedStore(StoreBase):
                             )
         # Committed: what was saved is now what the store holds, so that the same object
         # saved again writes what changed since (a value set back to the one first read
-        # would otherwise count as unchanged and not be written).
+        # would otherwise count as unchanged and not be written) and adds no entries twice.
         for f in saved:
             read = sa_inspect(f).committed_state
-            for k in _POLL_STATE:
+            for k in (*_POLL_STATE, "entries_total"):
                 read.pop(k, None)
 
     def release_feeds(self, feed_ids: Sequence[int], owner: str) -> None:
