@@ -13,6 +13,7 @@ import os
 import random
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from typer.testing import CliRunner
 
 from monitor.cli import app
 from monitor.stories import Grouper, StoryInputError, cluster_file, cluster_records
-from monitor.stories.cluster import load_topics_yaml
+from monitor.stories.cluster import load_topics_yaml, parse_published
 from monitor.stories.names import skeleton
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,6 +183,25 @@ def test_malformed_line_gives_an_error_naming_the_line(
         cluster_file(path)
     assert problem in str(err.value)
     assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("2025-06-10T04:00:00Z", datetime(2025, 6, 10, 4, 0, tzinfo=UTC)),
+        ("2025-06-10 07:30:00+03:30", datetime(2025, 6, 10, 4, 0, tzinfo=UTC)),
+        ("2025-06-10", datetime(2025, 6, 10, tzinfo=UTC)),
+        ("Tue, 10 Jun 2025 04:00:00 GMT", datetime(2025, 6, 10, 4, 0, tzinfo=UTC)),
+        ("Tue, 10 Jun 2025 08:00:00 +0400", datetime(2025, 6, 10, 4, 0, tzinfo=UTC)),
+        (1749528000, datetime(2025, 6, 10, 4, 0, tzinfo=UTC)),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_published_as_feeds_and_datasets_write_it(value: Any, expected: datetime | None) -> None:
+    """ISO 8601, RFC 2822 (what RSS feeds carry), epoch seconds, or nothing."""
+    got = parse_published(value, "line 1")
+    assert got == expected and (got is None or got.tzinfo is not None)
 
 
 def test_state_survives_a_round_trip_through_json() -> None:

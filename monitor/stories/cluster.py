@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ class StoryInputError(NewsmonError):
 
 
 def parse_published(value: Any, where: str) -> datetime | None:
-    """ISO 8601 (``Z`` allowed; no zone means UTC), epoch seconds, or null."""
+    """ISO 8601 (``Z`` allowed; no zone means UTC), RFC 2822 as RSS feeds write it
+    (``Tue, 10 Jun 2025 04:00:00 GMT``), epoch seconds, or null."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -39,7 +41,12 @@ def parse_published(value: Any, where: str) -> datetime | None:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise StoryInputError(f"{where}: published: {value!r} is not an ISO 8601 date") from None
+        try:
+            dt = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            raise StoryInputError(
+                f"{where}: published: {value!r} is neither an ISO 8601 nor an RFC 2822 date"
+            ) from None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
