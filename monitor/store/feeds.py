@@ -64,33 +64,26 @@ def _save_poll_statement(columns: tuple[str, ...]) -> Any:
     )
 
 
-def _entries_added(feed: Feed) -> int:
-    """The entries a poll found, to add to the stored total: ``entries_total`` as the poll
-    set it (:func:`monitor.feeds.health.apply_fetch` counts from 0). A feed read and saved
-    without setting it holds the stored total itself, and adds nothing."""
-    state = sa_inspect(feed)
-    read = getattr(state, "committed_state", None)
-    if state.key is not None and read is not None and "entries_total" not in read:
-        return 0
-    return feed.entries_total or 0
-
-
-def _poll_changes(feed: Feed) -> dict[str, Any]:
-    """The poll state the poll changed on a feed read from the store: each attribute of
+def _poll_write(feed: Feed) -> tuple[int, dict[str, Any]]:
+    """What saving a feed writes: the entries its poll found, added to the stored total,
+    and the poll state it changed. A feed read from the store holds the stored total in
+    ``entries_total`` until a poll sets it to what it found
+    (:func:`monitor.feeds.health.apply_fetch` counts from 0), and each attribute of
     :data:`_POLL_STATE` set since the feed was read or last saved (SQLAlchemy keeps the
-    value it had then) to a different value. A feed made in memory, never read, gives
-    all of it."""
+    value it had then) to a different value is a change. A feed made in memory, never
+    read, writes all of it."""
     state = sa_inspect(feed)
     read = getattr(state, "committed_state", None)
     if state.key is None or read is None:
-        return {k: getattr(feed, k) for k in _POLL_STATE}
+        return feed.entries_total or 0, {k: getattr(feed, k) for k in _POLL_STATE}
+    added = (feed.entries_total or 0) if "entries_total" in read else 0
     changed = {}
     for k in _POLL_STATE:
         if k in read:
             value = getattr(feed, k)
             if read[k] != value:  # NO_VALUE (not read) differs from anything
                 changed[k] = value
-    return changed
+    return added, changed
 
 
 _SAVE_CHUNK = 500  # feeds per UPDATE: well under any database's limit of bound values
@@ -293,8 +286,9 @@ class FeedStore(StoreBase):
         groups = defaultdict(list)
         for feed in feeds:
             if feed.id is not None:
-                changes = tuple(sorted(_poll_changes(feed).items()))
-                groups[feed.lease_owner or None, _entries_added(feed), changes].append(feed)
+                found, changed = _poll_write(feed)
+                key = (feed.lease_owner or None, found, tuple(sorted(changed.items())))
+                groups[key].append(feed)
         saved: list[Feed] = []
         with self.session(write=True) as s:
             for (owner, added, changes), members in groups.items():
