@@ -352,6 +352,8 @@ _VOWELS = set("aeiouy'h")
 def fold(word: str) -> str:
     """Lower case, no diacritics, Arabic/Hebrew letter variants unified: the form that
     names are looked up by."""
+    if word.isascii():  # most words of most texts: nothing below changes them but case
+        return word.lower()
     w = word.lower().replace("\u200c", "").replace("\u0640", "")
     w = w.replace("׳", "'").replace("’", "'").replace("ʼ", "'")
     w = w.translate(_ARABIC_UNIFY)
@@ -399,6 +401,8 @@ def translit(word: str, lang: str | None = None) -> str:
         # its start: Joe, Johnson, James keep their English spelling in these languages
         # more often than a Jelzin or a Jerewan comes along.
         w = w[0] + w[1:].replace("dž", "j\u0000").replace("j", "y").replace("y\u0000", "j")
+    if not turkic and w.isascii():  # no letter below is changed (turkic: c, x, q are)
+        return w
     out = []
     for ch in w:
         if turkic and ch in _TURKIC:
