@@ -853,7 +853,7 @@ def main(argv: list[str] | None = None) -> int:
         "--workers",
         type=int,
         help="extract.workers for every run (default: the setting's default, one per "
-        "core); the limit then uses as many processes. For a small machine's figures",
+        "core; the limit still uses one process per core). For a small machine's figures",
     )
     ap.add_argument(
         "--max-tasks",
