@@ -138,3 +138,16 @@ def test_undated_copies_of_one_report_are_one_story() -> None:
         "copy1",
         "copy2",
     }
+
+
+def test_a_name_a_story_holds_in_passing_does_not_make_it_a_rival() -> None:
+    # An undated Hebrew report of Herzog's visit (c205) meets, on names alone, the visit
+    # and Putin's visit to Baku of 2024, whose Serbian report starts a sentence with
+    # "Ruski" - the consonants of Herzog. That one word among the story's names must not
+    # make Putin's visit hold "Herzog" as the visit does, nor the rival that keeps the
+    # report out of the visit.
+    herzog = ["c210", "c213", "c215", "c216", "c217", "c218"]
+    putin = ["c138", "c140", "c143", "c146", "c147"]
+    sets = story_sets([DEV[i] for i in [*herzog, *putin, "c205"]])
+    assert story_with("c205", sets) == {*herzog, "c205"}
+    assert story_with("c143", sets) == set(putin)

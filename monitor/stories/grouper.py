@@ -39,6 +39,8 @@ class StorySettings:
     threshold: float = 0.30  # same-language similarity needed to join
     cross_threshold: float = 0.25  # names-only similarity needed across languages
     cross_min_shared: int = 3  # ... and this many shared name keys
+    cross_key_support: float = 0.2  # a key the story holds at less than this share of
+    # its heaviest key's weight counts in proportion across languages
     min_shared: int = 2  # shared words needed in one language
     cross_penalty_per_day: float = 0.2  # across languages time counts for more
     undated_gap_days: float = 3.0  # an undated article is held to the bar of 3 days away
@@ -341,11 +343,15 @@ class Grouper:
     ) -> tuple[float, float]:
         s = self.settings
         # Across languages: how much of the article's name mass the story holds. Cosine
-        # would punish a story for having gathered names in many languages.
+        # would punish a story for having gathered names in many languages. A key the
+        # story holds only in passing (one article's sentence-initial "Ruski", whose
+        # skeleton is Herzog's) holds that share of the mass only in proportion.
         shared, held = 0, 0.0
+        full = max(st.keys.values(), default=0.0) * s.cross_key_support
         for k, w in kvec.items():
-            if k in st.keys:
-                held += w * w
+            c = st.keys.get(k)
+            if c is not None:
+                held += w * w if c >= full else w * w * c / full
                 if not k.startswith(("#", "W:")):  # numbers and kinds of event are no names
                     shared += 1
         if shared < s.cross_min_shared:
