@@ -43,7 +43,7 @@ class StorySettings:
     # its heaviest key's weight counts in proportion across languages
     min_shared: int = 2  # shared words needed in one language
     cross_penalty_per_day: float = 0.2  # across languages time counts for more
-    undated_gap_days: float = 3.0  # an undated article is held to the bar of 3 days away
+    undated_gap_days: float = 2.5  # an undated article is held to the bar of 2.5 days away
     named_day_gap_days: float = 0.5  # ... or of half a day when its text names a day of it
     undated_lead: float = 1.2  # ... and joins the best story only this clearly (undated.py)
     undated_copy_bar: float = 0.9  # ... and a story without a time only as a copy of it
