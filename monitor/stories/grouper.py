@@ -346,17 +346,18 @@ class Grouper:
         # would punish a story for having gathered names in many languages. A key the
         # story holds only in passing (one article's sentence-initial "Ruski", whose
         # skeleton is Herzog's) holds that share of the mass only in proportion.
-        shared, held = 0, 0.0
-        full = max(st.keys.values(), default=0.0) * s.cross_key_support
+        shared, held = 0, []
         for k, w in kvec.items():
             c = st.keys.get(k)
             if c is not None:
-                held += w * w if c >= full else w * w * c / full
+                held.append((w * w, c))
                 if not k.startswith(("#", "W:")):  # numbers and kinds of event are no names
                     shared += 1
-        if shared < s.cross_min_shared:
+        if shared < s.cross_min_shared:  # most candidates: the story's weights not needed
             return 0.0, 1.0
-        return held, s.cross_threshold + s.cross_penalty_per_day * gap_days
+        full = max(st.keys.values()) * s.cross_key_support
+        mass = sum(w2 if c >= full else w2 * c / full for w2, c in held)
+        return mass, s.cross_threshold + s.cross_penalty_per_day * gap_days
 
     def _candidates(
         self, tvec: dict[str, float], kvec: dict[str, float], when: datetime | None
